@@ -1,0 +1,3 @@
+"""MediaStudio: a self-hostable generative-media API platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from mediastudio.cli.main import app
+
+app(prog_name="mediastudio")

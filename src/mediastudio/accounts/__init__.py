@@ -1,0 +1,1 @@
+"""Accounts own everything: credits, keys, generations. Users log in to the dashboard."""

@@ -1,0 +1,82 @@
+"""Account rules: creation, plans, and the account summary the API shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediastudio.accounts import repository
+from mediastudio.accounts.models import Account
+from mediastudio.credits import service as credits
+from mediastudio.generations import repository as generations
+from mediastudio.kit.clock import start_of_utc_day, utcnow
+from mediastudio.kit.errors import InvalidRequest, NotFound
+from mediastudio.kit.ids import new_id
+from mediastudio.settings import Settings
+
+
+async def create(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    plan: str | None = None,
+    credits_granted: int = 0,
+    name: str = "",
+) -> Account:
+    plan = plan or settings.default_plan
+    if plan not in settings.plans:
+        raise InvalidRequest(f"Unknown plan {plan!r}; configured plans: {sorted(settings.plans)}")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise InvalidRequest("An account needs an email address.")
+    if await repository.get_by_email(session, email) is not None:
+        raise InvalidRequest(f"An account with email {email} already exists.")
+    account = await repository.add(
+        session, Account(id=new_id("acc"), email=email, name=name, plan=plan)
+    )
+    if credits_granted:
+        await credits.grant(session, account.id, credits_granted, "initial grant")
+    return account
+
+
+async def require(session: AsyncSession, email_or_id: str) -> Account:
+    account = await repository.get(session, email_or_id) or await repository.get_by_email(
+        session, email_or_id.strip().lower()
+    )
+    if account is None:
+        raise NotFound(f"No account {email_or_id!r}.")
+    return account
+
+
+async def list_all(session: AsyncSession) -> Sequence[Account]:
+    return await repository.list_all(session)
+
+
+async def summary(session: AsyncSession, settings: Settings, account_id: str) -> dict[str, Any]:
+    account = await repository.get(session, account_id)
+    if account is None:
+        raise NotFound()
+    plan = settings.plan(account.plan)
+    today = await generations.count_by_type_since(session, account_id, start_of_utc_day(utcnow()))
+    usage = {
+        type_: {"today": today.get(type_, 0), "daily_quota": plan.daily_quotas.get(type_)}
+        for type_ in sorted(set(today) | set(plan.daily_quotas))
+    }
+    return {
+        "id": account.id,
+        "email": account.email,
+        "name": account.name,
+        "plan": account.plan,
+        "credit_balance": account.credit_balance,
+        "credits_reserved": account.credits_reserved,
+        "limits": {
+            "rate_limit": plan.rate_limit,
+            "generation_rate_limit": plan.generation_rate_limit,
+            "max_concurrent_jobs": plan.max_concurrent_jobs,
+        },
+        "usage": usage,
+        "created_at": account.created_at,
+    }

@@ -1,0 +1,108 @@
+"""``create_app()``: the FastAPI factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from mediastudio import __version__
+from mediastudio.accounts.endpoints import router as account_router
+from mediastudio.catalog.endpoints import router as catalog_router
+from mediastudio.files.endpoints import router as files_router
+from mediastudio.generations.endpoints import router as generations_router
+from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handlers
+from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
+from mediastudio.kit.requestid import RequestIdMiddleware
+from mediastudio.migrations import upgrade
+from mediastudio.platform import Platform
+from mediastudio.settings import Settings, load_settings
+
+logger = logging.getLogger("mediastudio")
+
+DESCRIPTION = """
+A self-hostable generative-media API. Authenticate with `Authorization: Bearer ms_live_…`
+(live) or `ms_test_…` (sandbox: placeholder media, no credits). Jobs are asynchronous: a create
+answers 202 with the generation; poll `GET /api/v1/generations/{id}` until it is terminal.
+Errors are always `{"error": {"code", "message", "details"?, "request_id"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, run_workers: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = Platform.build(settings)
+        await upgrade(platform.db)
+        if run_workers:
+            await platform.start_workers()
+        app.state.platform = platform
+        try:
+            yield
+        finally:
+            await platform.close()
+
+    app = FastAPI(
+        title="MediaStudio API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    # Added innermost first: ErrorBoundary runs inside RateLimitHeaders inside RequestId.
+    app.add_middleware(ErrorBoundaryMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (generations_router, catalog_router, account_router, files_router):
+        app.include_router(router)
+    _add_docs(app)
+    _add_health(app)
+    return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI from the installed swagger-ui-bundle package: works with no network."""
+    app.mount(
+        "/static/swagger",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="MediaStudio API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        """The database answers and, when this process runs workers, they are started."""
+        platform: Platform = request.app.state.platform
+        try:
+            async with platform.db.read() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            logger.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
+        return JSONResponse({"status": "ready", "workers": platform.workers_started})

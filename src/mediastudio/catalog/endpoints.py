@@ -1,0 +1,55 @@
+"""HTTP for the model catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from mediastudio.keys.auth import ReadPrincipal
+from mediastudio.kit.errors import ERROR_RESPONSES
+from mediastudio.platform import Platform, get_platform
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERROR_RESPONSES)
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+class ModelRead(BaseModel):
+    id: str
+    name: str
+    type: str
+    credits_per_generation: int
+    pricing: dict[str, Any]
+    description: str
+    category: str
+    available: bool
+    unavailable_reason: str | None = None
+    input_schema: dict[str, Any] | None = None
+
+
+class ModelList(BaseModel):
+    data: list[ModelRead]
+    total: int
+
+
+@router.get("", response_model=ModelList, response_model_exclude_none=True)
+async def list_models(
+    platform: PlatformDep,
+    principal: ReadPrincipal,
+    type: Annotated[str | None, Query(max_length=32, description="image, video, …")] = None,
+) -> ModelList:
+    """Every model this server knows; ``available`` says whether your key can run it now."""
+    catalog = platform.catalog
+    data = [
+        ModelRead(**catalog.describe(spec, sandbox=principal.sandbox, with_schema=False))
+        for spec in catalog.list(type)
+    ]
+    return ModelList(data=data, total=len(data))
+
+
+@router.get("/{model_id:path}", response_model=ModelRead, response_model_exclude_none=True)
+async def get_model(model_id: str, platform: PlatformDep, principal: ReadPrincipal) -> ModelRead:
+    """One model, with the JSON Schema its ``input`` is validated against."""
+    spec = platform.catalog.get(model_id)
+    return ModelRead(**platform.catalog.describe(spec, sandbox=principal.sandbox, with_schema=True))

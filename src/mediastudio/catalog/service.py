@@ -1,0 +1,141 @@
+"""The model catalog: which model serves a request, whether it may run, and what it costs.
+
+Availability depends on the caller: under a sandbox key every model "runs" (the sandbox engine
+serves it with placeholder media), under a live key only models whose engine can really run here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mediastudio.engines.contract import Availability, ModelSpec
+from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
+from mediastudio.keys.principal import Principal
+from mediastudio.kit.errors import InvalidRequest, ModelNotAllowed, ModelUnavailable, NotFound
+from mediastudio.kit.errors import validation_field as _field
+from mediastudio.settings import Settings
+
+SANDBOX_ONLY = Availability.missing(
+    "Sandbox models make placeholder media and run only under ms_test_ keys."
+)
+
+
+class Catalog:
+    def __init__(self, registry: EngineRegistry, settings: Settings) -> None:
+        self.registry = registry
+        self.settings = settings
+
+    def is_sandbox_model(self, spec: ModelSpec) -> bool:
+        registered = self.registry.get(spec.id)
+        return registered is not None and registered.engine.name == SANDBOX_ENGINE
+
+    def availability(self, spec: ModelSpec, *, sandbox: bool) -> Availability:
+        if sandbox:
+            return Availability.ok()
+        if self.is_sandbox_model(spec):
+            return SANDBOX_ONLY
+        return self.registry.availability(spec.id)
+
+    def price(self, spec: ModelSpec) -> int:
+        return self.settings.model_prices.get(spec.id, spec.credits)
+
+    def credits_for(self, spec: ModelSpec, validated: BaseModel) -> int:
+        return self.price(spec) * spec.units(validated)
+
+    def get(self, model_id: str) -> ModelSpec:
+        registered = self.registry.get(model_id)
+        if registered is None:
+            raise NotFound(f"No model {model_id!r}. GET /api/v1/models lists them.")
+        return registered.spec
+
+    def list(self, type_: str | None) -> list[ModelSpec]:
+        return self.registry.models(type_)
+
+    def resolve(self, model_id: str | None, type_: str | None, principal: Principal) -> ModelSpec:
+        """The model for a request, checked against the plan and, for live keys, availability."""
+        spec = self._lookup(model_id, type_) if model_id else self._default(type_, principal)
+        if type_ is not None and spec.type != type_:
+            raise InvalidRequest(
+                f"Model {spec.id!r} makes {spec.type}, not {type_}.",
+                details={"fields": [{"field": "model", "message": "wrong type"}]},
+            )
+        if not any(fnmatch.fnmatchcase(spec.id, p) for p in principal.plan.allowed_models):
+            raise ModelNotAllowed(
+                f"Model {spec.id!r} is not available on the {principal.plan_name} plan."
+            )
+        availability = self.availability(spec, sandbox=principal.sandbox)
+        if not availability.available:
+            raise ModelUnavailable(
+                f"Model {spec.id!r} cannot run here: {availability.reason}",
+                details={"model": spec.id, "reason": availability.reason},
+            )
+        return spec
+
+    def _lookup(self, model_id: str, type_: str | None) -> ModelSpec:
+        registered = self.registry.get(model_id)
+        if registered is None:
+            raise InvalidRequest(
+                f"Unknown model {model_id!r}. GET /api/v1/models lists them.",
+                details={"fields": [{"field": "model", "message": "unknown model"}]},
+            )
+        return registered.spec
+
+    def _default(self, type_: str | None, principal: Principal) -> ModelSpec:
+        if type_ is None:
+            raise InvalidRequest(
+                "A model is required.",
+                details={"fields": [{"field": "model", "message": "required"}]},
+            )
+        configured = self.settings.default_models.get(type_)
+        if configured:
+            return self._lookup(configured, type_)
+        candidates = self.registry.models(type_)
+        real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
+        runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]
+        if runnable:
+            return runnable[0]
+        if principal.sandbox and candidates:
+            return (real or candidates)[0]
+        hint = "; ".join(f"{s.id}: {self.availability(s, sandbox=False).reason}" for s in real)
+        raise ModelUnavailable(
+            f"No engine can make {type_} on this server."
+            + (
+                f" Models that need setup: {hint}"
+                if hint
+                else " Install or enable an engine for it."
+            ),
+            details={"type": type_},
+        )
+
+    def validate(self, spec: ModelSpec, payload: dict[str, Any], *, field_prefix: str) -> BaseModel:
+        try:
+            return spec.input_model.model_validate(payload)
+        except ValidationError as exc:
+            fields = [_field(error) for error in exc.errors()]
+            for item in fields:
+                item["field"] = f"{field_prefix}{item['field']}"
+            raise InvalidRequest(
+                "The request has invalid fields: " + ", ".join(f["field"] for f in fields),
+                details={"fields": fields},
+            ) from exc
+
+    def describe(self, spec: ModelSpec, *, sandbox: bool, with_schema: bool) -> dict[str, Any]:
+        availability = self.availability(spec, sandbox=sandbox)
+        entry: dict[str, Any] = {
+            "id": spec.id,
+            "name": spec.name,
+            "type": spec.type,
+            "credits_per_generation": self.price(spec),
+            "pricing": {"credits": self.price(spec), "unit": spec.price_unit},
+            "description": spec.description,
+            "category": spec.category,
+            "available": availability.available,
+        }
+        if not availability.available:
+            entry["unavailable_reason"] = availability.reason
+        if with_schema:
+            entry["input_schema"] = spec.input_model.model_json_schema()
+        return entry

@@ -1,0 +1,126 @@
+"""``mediastudio keys create|list|revoke``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mediastudio.accounts import service as accounts
+from mediastudio.cli.common import ConfigFile, DataDir, console, errors, opened, run, settings_from
+from mediastudio.keys import service
+
+app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def _expiry(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command("create")
+def create(
+    account: Annotated[str, typer.Option("--account", help="Email or id of the account")],
+    name: Annotated[str, typer.Option("--name", help="What the key is for")],
+    test: Annotated[bool, typer.Option("--test", help="A sandbox key (ms_test_)")] = False,
+    scopes: Annotated[str | None, typer.Option(help="Comma-separated; default every scope")] = None,
+    expires: Annotated[str | None, typer.Option(help="ISO-8601 expiry, e.g. 2027-01-01")] = None,
+    ip: Annotated[str | None, typer.Option(help="Comma-separated addresses or CIDRs")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create a key. The key itself is printed once, as the last line."""
+
+    async def body() -> str:
+        async with (
+            opened(settings_from(data_dir, config)) as platform,
+            platform.db.write() as session,
+        ):
+            owner = await accounts.require(session, account)
+            new = await service.create(
+                session,
+                owner,
+                name=name,
+                sandbox=test,
+                scopes=_split(scopes),
+                ip_allowlist=_split(ip) or [],
+                expires_at=_expiry(expires),
+            )
+        errors.print(
+            f"created {new.key.id} for {owner.email} with scopes {','.join(new.key.scopes)}"
+            " — store the key now; it is not shown again:"
+        )
+        return new.secret
+
+    try:
+        secret = run(body())
+    except ValueError as exc:  # a malformed --expires
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    print(secret)
+
+
+@app.command("list")
+def list_keys(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """List keys (never their secrets)."""
+
+    async def body() -> None:
+        async with (
+            opened(settings_from(data_dir, config)) as platform,
+            platform.db.read() as session,
+        ):
+            owner = await accounts.require(session, account) if account else None
+            keys = await service.list_keys(session, owner.id if owner else None)
+        table = Table("id", "key", "name", "account", "scopes", "status", "last used")
+        now = datetime.now(UTC)
+        for key in keys:
+            status = (
+                "revoked"
+                if key.revoked_at
+                else "expired"
+                if key.expires_at and key.expires_at <= now
+                else "active"
+            )
+            table.add_row(
+                key.id,
+                f"{key.prefix}…{key.last_four}",
+                key.name,
+                key.account_id,
+                ",".join(key.scopes),
+                status,
+                key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never",
+            )
+        console.print(table)
+
+    run(body())
+
+
+@app.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (key_…)")],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Revoke a key; requests with it fail with invalid_api_key from now on."""
+
+    async def body() -> None:
+        async with (
+            opened(settings_from(data_dir, config)) as platform,
+            platform.db.write() as session,
+        ):
+            key = await service.revoke(session, key_id)
+        console.print(f"revoked {key.id}")
+
+    run(body())

@@ -1,0 +1,94 @@
+"""``mediastudio serve`` and ``mediastudio migrate``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.panel import Panel
+
+from mediastudio.accounts import repository as accounts_repo
+from mediastudio.accounts import service as accounts
+from mediastudio.app import create_app
+from mediastudio.cli.common import ConfigFile, DataDir, console, opened, run, settings_from
+from mediastudio.keys import service as keys
+from mediastudio.platform import Platform
+from mediastudio.settings import Settings
+
+BOOTSTRAP_EMAIL = "local@mediastudio.local"
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Run the API, the dashboard and the workers in one process."""
+    settings = settings_from(data_dir, config, host=host, port=port)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    secrets = run(_prepare(settings))
+    if secrets is not None:
+        _show_bootstrap(settings, *secrets)
+    console.print(
+        f"MediaStudio on http://{settings.host}:{settings.port}  (docs: /docs)  "
+        f"data: {settings.data_dir.resolve()}"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Create or upgrade the database schema."""
+
+    async def body() -> None:
+        async with opened(settings_from(data_dir, config)):
+            pass
+
+    run(body())
+    console.print("database is up to date")
+
+
+async def _prepare(settings: Settings) -> tuple[str, str] | None:
+    async with opened(settings) as platform:
+        return await _bootstrap(platform) if settings.bootstrap else None
+
+
+async def _bootstrap(platform: Platform) -> tuple[str, str] | None:
+    """On an empty database: a local account with demo credits, and one live and one test key."""
+    settings = platform.settings
+    async with platform.db.write() as session:
+        if await accounts_repo.count(session) > 0:
+            return None
+        account = await accounts.create(
+            session,
+            settings,
+            email=BOOTSTRAP_EMAIL,
+            plan=settings.bootstrap_plan,
+            credits_granted=settings.bootstrap_credits,
+            name="Local account",
+        )
+        live = await keys.create(session, account, name="bootstrap live key")
+        test = await keys.create(session, account, name="bootstrap test key", sandbox=True)
+    return live.secret, test.secret
+
+
+def _show_bootstrap(settings: Settings, live: str, test: str) -> None:
+    console.print(
+        Panel.fit(
+            f"Created account {BOOTSTRAP_EMAIL} (plan {settings.bootstrap_plan}, "
+            f"{settings.bootstrap_credits} credits).\n"
+            f"Live key:    {live}\nSandbox key: {test}\n"
+            "These keys are shown only once. More with `mediastudio keys create`.",
+            title="First start",
+        )
+    )

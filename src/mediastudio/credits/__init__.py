@@ -1,0 +1,1 @@
+"""The credit ledger: append-only grants, reservations, captures and refunds."""

@@ -1,0 +1,74 @@
+"""The only SQL that moves credits. Balances change only together with a ledger row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediastudio.accounts.models import Account
+from mediastudio.credits.models import LedgerEntry
+
+
+async def take_available(session: AsyncSession, account_id: str, amount: int) -> int | None:
+    """Move ``amount`` from available to reserved if, and only if, it is available.
+
+    One conditional UPDATE: under any concurrency the balance cannot go below zero, because the
+    check and the write are the same statement. Returns the new balance, or None if short.
+    """
+    result = await session.execute(
+        update(Account)
+        .where(Account.id == account_id, Account.credit_balance >= amount)
+        .values(
+            credit_balance=Account.credit_balance - amount,
+            credits_reserved=Account.credits_reserved + amount,
+        )
+        .returning(Account.credit_balance)
+    )
+    return result.scalar_one_or_none()
+
+
+async def adjust(session: AsyncSession, account_id: str, amount: int, reserved_delta: int) -> int:
+    result = await session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(
+            credit_balance=Account.credit_balance + amount,
+            credits_reserved=Account.credits_reserved + reserved_delta,
+        )
+        .returning(Account.credit_balance)
+    )
+    return int(result.scalar_one())
+
+
+async def available(session: AsyncSession, account_id: str) -> int:
+    result = await session.execute(select(Account.credit_balance).where(Account.id == account_id))
+    return int(result.scalar_one())
+
+
+async def append(session: AsyncSession, entry: LedgerEntry) -> None:
+    session.add(entry)
+    await session.flush()
+
+
+async def page(
+    session: AsyncSession, account_id: str, *, limit: int, starting_after: str | None
+) -> Sequence[LedgerEntry]:
+    query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+    if starting_after:
+        query = query.where(LedgerEntry.id < starting_after)
+    result = await session.execute(query.order_by(LedgerEntry.id.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def sums(session: AsyncSession, account_id: str) -> tuple[int, int]:
+    """(sum of amounts, sum of reserved deltas): what the account's two columns must equal."""
+    result = await session.execute(
+        select(
+            func.coalesce(func.sum(LedgerEntry.amount), 0),
+            func.coalesce(func.sum(LedgerEntry.reserved_delta), 0),
+        ).where(LedgerEntry.account_id == account_id)
+    )
+    amount, reserved = result.one()
+    return int(amount), int(reserved)

@@ -1,0 +1,185 @@
+"""The contract between the platform and every engine.
+
+An engine declares the models it serves (:class:`ModelSpec`) and runs one generation at a time
+given a :class:`RunContext`. It knows nothing of HTTP, credits, webhooks or the database: it reads
+its validated input, reports progress, checks for cancellation, fetches inputs through the
+context's fetcher, writes files into its work directory and hands them over with
+:meth:`RunContext.add_output`. It signals failure by raising an :class:`EngineError` subclass,
+which the job runner turns into the generation's ``error``.
+
+``run`` may be a plain function (the runner calls it in a worker thread, so blocking code such as
+NumPy, PyAV or a C library never stalls the API) or a coroutine function (for engines that wait
+on the network).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+InputModel = type[BaseModel]
+OutputKind = Literal["image", "video", "audio", "file"]
+PriceUnit = Literal["generation", "output", "second"]
+
+_OUTPUT_KIND_BY_TYPE: dict[str, OutputKind] = {
+    "image": "image",
+    "video": "video",
+    "speech": "audio",
+    "music": "audio",
+}
+
+
+class EngineError(Exception):
+    """A job's own failure. ``code`` becomes ``error.code`` on the generation."""
+
+    code = "engine_error"
+
+    def __init__(self, message: str = "The engine failed.") -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class InvalidInput(EngineError):
+    """The input cannot be processed (corrupt media, unsupported format, out of bounds)."""
+
+    code = "invalid_input"
+
+
+class ProviderError(EngineError):
+    """An upstream provider failed. ``retry_after`` is its hint, when it gave one."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str = "The provider failed.", retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JobTimeout(EngineError):
+    code = "job_timeout"
+
+
+class JobCancelled(EngineError):
+    """Raised by :meth:`RunContext.check_cancelled`; engines let it propagate."""
+
+    code = "cancelled"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model in the catalog.
+
+    ``input_model`` is a strict pydantic model: it validates requests, and its JSON Schema is what
+    ``GET /models/{id}`` publishes. ``credits`` is the price per ``price_unit`` (one generation,
+    one requested output, or one second of requested duration).
+    """
+
+    id: str
+    name: str
+    type: str
+    input_model: InputModel
+    credits: int
+    description: str = ""
+    category: str = ""
+    price_unit: PriceUnit = "generation"
+    pool: str = "cpu"
+    timeout_s: float = 600.0
+    output_kind: OutputKind | None = None
+
+    @property
+    def kind(self) -> OutputKind:
+        return self.output_kind or _OUTPUT_KIND_BY_TYPE.get(self.type, "file")
+
+    def units(self, validated: BaseModel) -> int:
+        """How many price units this input costs (at least one)."""
+        if self.price_unit == "output":
+            return max(1, int(getattr(validated, "num_outputs", 1) or 1))
+        if self.price_unit == "second":
+            return max(1, math.ceil(float(getattr(validated, "duration", 1) or 1)))
+        return 1
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    reason: str | None = None
+
+    @classmethod
+    def ok(cls) -> Availability:
+        return cls(True)
+
+    @classmethod
+    def missing(cls, reason: str) -> Availability:
+        return cls(False, reason)
+
+
+@dataclass
+class OutputFile:
+    """A finished output handed from an engine to the runner."""
+
+    path: Path
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class InputFetcher(Protocol):
+    def fetch(self, url: str, *, max_bytes: int | None = None) -> Path:
+        """Download ``url`` into the work directory and return the local path (blocking)."""
+        ...
+
+
+class RunContext(Protocol):
+    """What an engine may see and do while it runs one generation."""
+
+    generation_id: str
+    model: ModelSpec
+    input: BaseModel
+    sandbox: bool
+    workdir: Path
+    fetcher: InputFetcher
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`JobCancelled` if the job was cancelled or timed out."""
+        ...
+
+    def progress(self, fraction: float) -> None:
+        """Report progress in 0.0..1.0; cheap, callable from any thread."""
+        ...
+
+    def output_path(self, suffix: str) -> Path:
+        """A fresh file path inside the work directory, e.g. ``output_path('.png')``."""
+        ...
+
+    def add_output(self, output: OutputFile) -> None: ...
+
+    def output_failed(self, code: str, message: str) -> None:
+        """One unit of a multi-output job failed alone (the job may end partially_completed)."""
+        ...
+
+
+class Engine(ABC):
+    """Subclass this and register an instance from your package's entry point."""
+
+    name: str
+
+    @abstractmethod
+    def models(self) -> Sequence[ModelSpec]: ...
+
+    def availability(self, model: ModelSpec) -> Availability:
+        """Whether ``model`` can run here with a live key (weights present, provider key set…)."""
+        return Availability.ok()
+
+    @abstractmethod
+    def run(self, ctx: RunContext) -> Awaitable[None] | None: ...

@@ -1,0 +1,119 @@
+"""The standard input of each generation type.
+
+``POST /generate/{type}`` validates against these; an engine's model may subclass one to accept
+more (its own schema is what ``GET /models/{id}`` shows and what the job is validated against).
+Every field is described and bounded, because the schema is the API's documentation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ImageAspect = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
+VideoAspect = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
+
+DEFAULT_IMAGE_SIDE = 1024
+
+
+def dimensions_from_aspect(aspect_ratio: str, long_side: int) -> tuple[int, int]:
+    """``("16:9", 1024)`` → ``(1024, 576)``; both sides even, the long one exactly ``long_side``."""
+    wide, tall = (int(part) for part in aspect_ratio.split(":"))
+    if wide >= tall:
+        return long_side, _even(long_side * tall / wide)
+    return _even(long_side * wide / tall), long_side
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+class StrictInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ImageInput(StrictInput):
+    prompt: str = Field(min_length=1, max_length=2000, description="What to draw")
+    negative_prompt: str | None = Field(None, max_length=2000, description="What to avoid")
+    aspect_ratio: ImageAspect | None = Field(
+        None, description="Shape of the image; default 1:1. Not together with width/height"
+    )
+    width: int | None = Field(None, ge=256, le=2048, description="Width in pixels")
+    height: int | None = Field(None, ge=256, le=2048, description="Height in pixels")
+    output_format: Literal["webp", "png", "jpg"] = Field("webp", description="File format")
+    num_outputs: int = Field(1, ge=1, le=4, description="How many images to make")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Fixes the randomness")
+
+    @model_validator(mode="after")
+    def _one_way_to_size(self) -> Self:
+        if self.aspect_ratio is not None and (self.width is not None or self.height is not None):
+            raise ValueError("give either aspect_ratio or width/height, not both")
+        return self
+
+    def dimensions(self) -> tuple[int, int]:
+        if self.width is not None or self.height is not None:
+            return self.width or DEFAULT_IMAGE_SIDE, self.height or DEFAULT_IMAGE_SIDE
+        return dimensions_from_aspect(self.aspect_ratio or "1:1", DEFAULT_IMAGE_SIDE)
+
+
+class VideoInput(StrictInput):
+    prompt: str | None = Field(
+        None, min_length=1, max_length=2000, description="The scene; optional with an image"
+    )
+    duration: int = Field(5, ge=1, le=10, description="Length in seconds")
+    aspect_ratio: VideoAspect = Field("16:9", description="Shape of the frame")
+    first_frame_image: str | None = Field(
+        None, max_length=8_000_000, description="Image to start from (image-to-video): a URL"
+    )
+    fps: int = Field(24, ge=8, le=60, description="Frames per second")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _prompt_or_image(self) -> Self:
+        if self.prompt is None and self.first_frame_image is None:
+            raise ValueError("give a prompt, a first_frame_image, or both")
+        return self
+
+
+class SpeechInput(StrictInput):
+    text: str = Field(min_length=1, max_length=10_000, description="What to say")
+    voice: str | None = Field(None, max_length=100, description="Voice id; default per language")
+    speed: float = Field(1.0, ge=0.5, le=2.0, description="Speaking rate, 1.0 is normal")
+    language: str = Field("en", min_length=2, max_length=16, description="BCP 47 language code")
+    output_format: Literal["mp3", "wav"] = Field("mp3", description="File format")
+
+
+class MusicInput(StrictInput):
+    prompt: str = Field(min_length=1, max_length=2000, description="What the music should be")
+    duration: int = Field(30, ge=5, le=300, description="Length in seconds")
+    genre: str | None = Field(None, max_length=50)
+    mood: str | None = Field(None, max_length=50)
+    tempo: Literal["slow", "medium", "fast"] | int | None = Field(
+        None, description="slow, medium, fast, or beats per minute (40-240)"
+    )
+    output_format: Literal["mp3", "wav"] = Field("mp3", description="File format")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _tempo_in_range(self) -> Self:
+        if isinstance(self.tempo, int) and not 40 <= self.tempo <= 240:
+            raise ValueError("tempo in beats per minute must be between 40 and 240")
+        return self
+
+
+STANDARD_INPUTS: dict[str, type[StrictInput]] = {
+    "image": ImageInput,
+    "video": VideoInput,
+    "speech": SpeechInput,
+    "music": MusicInput,
+}
+
+
+def prompt_of(validated: BaseModel) -> str | None:
+    """The human text of a job, shown as ``prompt`` on the generation."""
+    for name in ("prompt", "text", "script"):
+        value = getattr(validated, name, None)
+        if isinstance(value, str):
+            return value
+    return None

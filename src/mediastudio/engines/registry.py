@@ -1,0 +1,89 @@
+"""The engine registry: built once at start-up from the ``mediastudio.engines`` entry points.
+
+Built-in engines register through the same entry-point group as third-party packages (a package
+adds an engine with ``[project.entry-points."mediastudio.engines"] name = "pkg:register"``).
+``settings.engine_modules`` loads extra ``register`` functions from plain modules, and
+``settings.disabled_engines`` keeps named entry points from loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from mediastudio.engines.contract import Availability, Engine, ModelSpec
+from mediastudio.settings import Settings
+
+logger = logging.getLogger("mediastudio.engines")
+
+ENTRY_POINT_GROUP = "mediastudio.engines"
+SANDBOX_ENGINE = "sandbox"
+
+Register = Callable[["EngineRegistry", Settings], None]
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    spec: ModelSpec
+    engine: Engine
+
+
+class EngineRegistry:
+    def __init__(self) -> None:
+        self._engines: dict[str, Engine] = {}
+        self._models: dict[str, RegisteredModel] = {}
+        self._availability: dict[str, Availability] = {}
+
+    def add(self, engine: Engine) -> None:
+        if engine.name in self._engines:
+            raise ValueError(f"engine {engine.name!r} is registered twice")
+        self._engines[engine.name] = engine
+        for spec in engine.models():
+            if spec.id in self._models:
+                raise ValueError(f"model {spec.id!r} is declared by two engines")
+            self._models[spec.id] = RegisteredModel(spec, engine)
+
+    @property
+    def sandbox(self) -> Engine | None:
+        """The engine that runs every model for sandbox (``ms_test_``) keys."""
+        return self._engines.get(SANDBOX_ENGINE)
+
+    def get(self, model_id: str) -> RegisteredModel | None:
+        return self._models.get(model_id)
+
+    def models(self, type_: str | None = None) -> list[ModelSpec]:
+        return [m.spec for m in self._models.values() if type_ is None or m.spec.type == type_]
+
+    def availability(self, model_id: str) -> Availability:
+        """Whether a live key can run this model; computed once per model, then cached."""
+        cached = self._availability.get(model_id)
+        if cached is None:
+            registered = self._models[model_id]
+            try:
+                cached = registered.engine.availability(registered.spec)
+            except Exception as exc:  # an engine's probe must not take the catalog down
+                logger.exception("availability check of %s failed", model_id)
+                cached = Availability.missing(f"the engine's availability check failed: {exc}")
+            self._availability[model_id] = cached
+        return cached
+
+    @classmethod
+    def discover(cls, settings: Settings) -> EngineRegistry:
+        registry = cls()
+        for register in _registrars(settings):
+            register(registry, settings)
+        return registry
+
+
+def _registrars(settings: Settings) -> Iterable[Register]:
+    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if entry_point.name in settings.disabled_engines:
+            logger.info("engine %s disabled by settings", entry_point.name)
+            continue
+        yield entry_point.load()
+    for module_name in settings.engine_modules:
+        module = importlib.import_module(module_name)
+        yield module.register

@@ -1,0 +1,1 @@
+"""Generations: the asynchronous jobs clients create, poll, cancel, retry and delete."""

@@ -1,0 +1,266 @@
+"""HTTP for generations: parse, authorise, call the service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from mediastudio.generations.models import Generation, Status
+from mediastudio.generations.repository import Filters
+from mediastudio.generations.schemas import (
+    ENVELOPE_FIELDS,
+    CreateGeneration,
+    GenerationList,
+    GenerationRead,
+    ImageRequest,
+    MusicRequest,
+    SpeechRequest,
+    VideoRequest,
+    present,
+)
+from mediastudio.generations.service import NewGeneration
+from mediastudio.idempotency.service import check_key, request_hash
+from mediastudio.keys.auth import AnyPrincipal, CreatingPrincipal, ReadPrincipal, generating
+from mediastudio.keys.principal import Principal
+from mediastudio.kit.errors import CREATE_ERROR_RESPONSES, ERROR_RESPONSES
+from mediastudio.platform import Platform, get_platform
+
+router = APIRouter(prefix="/api/v1", tags=["generations"], responses=ERROR_RESPONSES)
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry safely: the same key and body return the first response (24 h)",
+    ),
+]
+CREATED: dict[int | str, dict[str, Any]] = {
+    202: {"model": GenerationRead, "description": "Accepted: the job is queued"}
+}
+
+
+def url_maker(request: Request, platform: Platform) -> Any:
+    base_url = platform.settings.public_url or str(request.base_url)
+    ttl = platform.settings.signed_url_ttl_s
+    return lambda key: platform.storage.url(key, base_url=base_url, ttl_s=ttl)
+
+
+def read_model(request: Request, platform: Platform, generation: Generation) -> GenerationRead:
+    return present(generation, url_maker(request, platform))
+
+
+async def _create(
+    request: Request,
+    platform: Platform,
+    principal: Principal,
+    new: NewGeneration,
+    body: BaseModel,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    key = check_key(idempotency_key) if idempotency_key is not None else None
+    fingerprint = request_hash(
+        request.method, request.url.path, body.model_dump(mode="json", exclude_unset=True)
+    )
+    created = await platform.generations.create(
+        principal, new, idempotency_key=key, fingerprint=fingerprint
+    )
+    if created.replay is not None:
+        return JSONResponse(
+            created.replay.body,
+            status_code=created.replay.status,
+            headers={
+                "Idempotent-Replayed": "true",
+                "Location": f"/api/v1/generations/{created.replay.body.get('id')}",
+            },
+        )
+    assert created.generation is not None
+    generation = read_model(request, platform, created.generation)
+    return JSONResponse(
+        generation.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/api/v1/generations/{generation.id}"},
+    )
+
+
+async def _create_typed(
+    request: Request,
+    platform: Platform,
+    principal: Principal,
+    type_: str,
+    body: BaseModel,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    data = body.model_dump(mode="json", exclude_unset=True)
+    envelope = {name: data.pop(name) for name in list(data) if name in ENVELOPE_FIELDS}
+    new = NewGeneration(
+        input=data,
+        type=type_,
+        model=envelope.get("model"),
+        webhook_url=envelope.get("webhook_url"),
+        metadata=envelope.get("metadata"),
+        external_id=envelope.get("external_id"),
+    )
+    return await _create(request, platform, principal, new, body, idempotency_key)
+
+
+ImagePrincipal = Annotated[Principal, Depends(generating("generate:image"))]
+VideoPrincipal = Annotated[Principal, Depends(generating("generate:video"))]
+AudioPrincipal = Annotated[Principal, Depends(generating("generate:audio"))]
+CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {**CREATE_ERROR_RESPONSES, **CREATED}
+
+
+@router.post(
+    "/generate/image", summary="Generate images", status_code=202, responses=CREATE_RESPONSES
+)
+async def generate_image(
+    request: Request,
+    body: ImageRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _create_typed(request, platform, principal, "image", body, idempotency_key)
+
+
+@router.post(
+    "/generate/video", summary="Generate a video", status_code=202, responses=CREATE_RESPONSES
+)
+async def generate_video(
+    request: Request,
+    body: VideoRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _create_typed(request, platform, principal, "video", body, idempotency_key)
+
+
+@router.post(
+    "/generate/speech",
+    summary="Generate speech (text to speech)",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+@router.post(
+    "/generate/voice",
+    summary="Generate speech (alias of /generate/speech)",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def generate_speech(
+    request: Request,
+    body: SpeechRequest,
+    platform: PlatformDep,
+    principal: AudioPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _create_typed(request, platform, principal, "speech", body, idempotency_key)
+
+
+@router.post(
+    "/generate/music", summary="Generate music", status_code=202, responses=CREATE_RESPONSES
+)
+async def generate_music(
+    request: Request,
+    body: MusicRequest,
+    platform: PlatformDep,
+    principal: AudioPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _create_typed(request, platform, principal, "music", body, idempotency_key)
+
+
+@router.post(
+    "/generations",
+    summary="Create a generation with any catalog model",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def create_generation(
+    request: Request,
+    body: CreateGeneration,
+    platform: PlatformDep,
+    principal: CreatingPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    new = NewGeneration(
+        input=body.input,
+        model=body.model,
+        webhook_url=str(body.webhook_url) if body.webhook_url else None,
+        metadata=body.metadata,
+        external_id=body.external_id,
+        field_prefix="input.",
+    )
+    return await _create(request, platform, principal, new, body, idempotency_key)
+
+
+@router.get("/generations", response_model=GenerationList, summary="List generations")
+async def list_generations(
+    request: Request,
+    platform: PlatformDep,
+    principal: ReadPrincipal,
+    type: Annotated[str | None, Query(max_length=32)] = None,
+    status: Status | None = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    external_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    starting_after: Annotated[
+        str | None, Query(max_length=40, description="Cursor: the next_cursor of the last page")
+    ] = None,
+) -> GenerationList:
+    filters = Filters(type=type, status=status, model=model, external_id=external_id)
+    page = await platform.generations.list(
+        principal, filters, limit=limit, offset=offset, starting_after=starting_after
+    )
+    return GenerationList(
+        data=[read_model(request, platform, item) for item in page.items],
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/generations/{generation_id}", response_model=GenerationRead)
+async def get_generation(
+    request: Request, generation_id: str, platform: PlatformDep, principal: ReadPrincipal
+) -> GenerationRead:
+    generation = await platform.generations.get(principal, generation_id)
+    return read_model(request, platform, generation)
+
+
+@router.post("/generations/{generation_id}/cancel", response_model=GenerationRead)
+async def cancel_generation(
+    request: Request, generation_id: str, platform: PlatformDep, principal: AnyPrincipal
+) -> GenerationRead:
+    """Cancel a queued or running job; its credits are refunded at once."""
+    generation = await platform.generations.cancel(principal, generation_id)
+    return read_model(request, platform, generation)
+
+
+@router.post(
+    "/generations/{generation_id}/retry",
+    status_code=202,
+    response_model=GenerationRead,
+    responses=CREATE_ERROR_RESPONSES,
+)
+async def retry_generation(
+    request: Request, generation_id: str, platform: PlatformDep, principal: CreatingPrincipal
+) -> GenerationRead:
+    """Run a failed job again; its price is reserved again."""
+    generation = await platform.generations.retry(principal, generation_id)
+    return read_model(request, platform, generation)
+
+
+@router.delete("/generations/{generation_id}", status_code=204)
+async def delete_generation(
+    generation_id: str, platform: PlatformDep, principal: AnyPrincipal
+) -> Response:
+    """Delete a job and its files (a running job is cancelled and refunded first)."""
+    await platform.generations.delete(principal, generation_id)
+    return Response(status_code=204)

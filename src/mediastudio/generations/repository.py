@@ -1,0 +1,161 @@
+"""The only SQL that touches generations.
+
+Status changes are conditional UPDATEs (``WHERE status = …``): whoever moves a job first wins,
+and a late writer (a worker finishing a job that was cancelled meanwhile) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediastudio.generations.models import Generation, Status
+
+ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
+
+
+@dataclass(frozen=True)
+class Filters:
+    type: str | None = None
+    status: str | None = None
+    model: str | None = None
+    external_id: str | None = None
+
+
+async def add(session: AsyncSession, generation: Generation) -> Generation:
+    session.add(generation)
+    await session.flush()
+    return generation
+
+
+async def get(session: AsyncSession, generation_id: str) -> Generation | None:
+    return await session.get(Generation, generation_id)
+
+
+async def get_for_account(
+    session: AsyncSession, account_id: str, generation_id: str, *, for_update: bool = False
+) -> Generation | None:
+    query = select(Generation).where(
+        Generation.id == generation_id, Generation.account_id == account_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession,
+    account_id: str,
+    filters: Filters,
+    *,
+    limit: int,
+    offset: int,
+    starting_after: str | None,
+) -> Sequence[Generation]:
+    """Newest first. Fetches ``limit + 1`` rows so the caller can tell whether more exist."""
+    query = select(Generation).where(Generation.account_id == account_id)
+    for column, value in (
+        (Generation.type, filters.type),
+        (Generation.status, filters.status),
+        (Generation.model, filters.model),
+        (Generation.external_id, filters.external_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if starting_after is not None:
+        query = query.where(Generation.id < starting_after)
+    query = query.order_by(Generation.id.desc()).offset(offset).limit(limit + 1)
+    return (await session.execute(query)).scalars().all()
+
+
+async def count_by_type_since(
+    session: AsyncSession, account_id: str, since: datetime
+) -> dict[str, int]:
+    result = await session.execute(
+        select(Generation.type, func.count())
+        .where(
+            Generation.account_id == account_id,
+            Generation.created_at >= since,
+            Generation.sandbox.is_(False),
+        )
+        .group_by(Generation.type)
+    )
+    return {type_: int(count) for type_, count in result.all()}
+
+
+async def count_of_type_since(
+    session: AsyncSession, account_id: str, type_: str, since: datetime
+) -> int:
+    result = await session.execute(
+        select(func.count()).where(
+            Generation.account_id == account_id,
+            Generation.type == type_,
+            Generation.created_at >= since,
+            Generation.sandbox.is_(False),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def count_processing(session: AsyncSession, account_id: str) -> int:
+    result = await session.execute(
+        select(func.count()).where(
+            Generation.account_id == account_id, Generation.status == Status.PROCESSING
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def transition(
+    session: AsyncSession,
+    generation_id: str,
+    *,
+    from_statuses: Sequence[str],
+    worker_id: str | None = None,
+    values: dict[str, Any],
+) -> bool:
+    """Apply ``values`` only if the job is still in one of ``from_statuses`` (and, when given,
+    still held by ``worker_id``). True if this call made the change."""
+    query = update(Generation).where(
+        Generation.id == generation_id, Generation.status.in_(from_statuses)
+    )
+    if worker_id is not None:
+        query = query.where(Generation.worker_id == worker_id)
+    result = await session.execute(query.values(**values))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def expired_leases(session: AsyncSession, now: datetime) -> Sequence[Generation]:
+    result = await session.execute(
+        select(Generation).where(
+            Generation.status == Status.PROCESSING, Generation.lease_expires_at < now
+        )
+    )
+    return result.scalars().all()
+
+
+async def processing_held_by(session: AsyncSession, prefix: str) -> Sequence[Generation]:
+    result = await session.execute(
+        select(Generation).where(
+            Generation.status == Status.PROCESSING, Generation.worker_id.startswith(prefix)
+        )
+    )
+    return result.scalars().all()
+
+
+async def queued(session: AsyncSession) -> Sequence[tuple[str, str]]:
+    result = await session.execute(
+        select(Generation.id, Generation.pool)
+        .where(Generation.status == Status.QUEUED)
+        .order_by(Generation.id)
+    )
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def remove(session: AsyncSession, generation_id: str) -> None:
+    await session.execute(delete(Generation).where(Generation.id == generation_id))

@@ -1,0 +1,263 @@
+"""Generation rules: create (validate, quota, reserve, insert, enqueue), read, cancel, retry,
+delete.
+
+Accepting a job is a few indexed queries and one write transaction; the job reaches a worker
+only after that transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediastudio.accounts import repository as accounts
+from mediastudio.catalog.service import Catalog
+from mediastudio.credits import service as credits
+from mediastudio.engines.contract import ModelSpec
+from mediastudio.engines.inputs import prompt_of
+from mediastudio.generations import lifecycle, repository
+from mediastudio.generations.models import Generation, Status
+from mediastudio.generations.repository import Filters
+from mediastudio.generations.schemas import present
+from mediastudio.idempotency import service as idempotency
+from mediastudio.keys.principal import Principal
+from mediastudio.keys.service import ensure_scope, scope_for
+from mediastudio.kit.clock import start_of_utc_day, utcnow
+from mediastudio.kit.db import Database, after_commit
+from mediastudio.kit.errors import Conflict, NotFound, QuotaExceeded
+from mediastudio.kit.ids import new_id
+from mediastudio.kit.storage import Storage
+from mediastudio.runtime.queue import JobQueue
+from mediastudio.settings import Settings
+
+
+@dataclass(frozen=True)
+class NewGeneration:
+    """A create request after HTTP parsing: which model or type, the raw input, the envelope."""
+
+    input: dict[str, Any]
+    model: str | None = None
+    type: str | None = None
+    webhook_url: str | None = None
+    metadata: dict[str, Any] | None = None
+    external_id: str | None = None
+    field_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Created:
+    generation: Generation | None
+    replay: idempotency.Replay | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Generation]
+    has_more: bool
+
+    @property
+    def next_cursor(self) -> str | None:
+        return self.items[-1].id if self.has_more and self.items else None
+
+
+class GenerationService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        catalog: Catalog,
+        queue: JobQueue,
+        storage: Storage,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.catalog = catalog
+        self.queue = queue
+        self.storage = storage
+
+    async def create(
+        self,
+        principal: Principal,
+        request: NewGeneration,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> Created:
+        spec = self.catalog.resolve(request.model, request.type, principal)
+        ensure_scope(principal, scope_for(spec.kind))
+        validated = self.catalog.validate(spec, request.input, field_prefix=request.field_prefix)
+        price = 0 if principal.sandbox else self.catalog.credits_for(spec, validated)
+        if idempotency_key is not None:
+            replay = await idempotency.claim(
+                self.db, self.settings, principal.account_id, idempotency_key, fingerprint
+            )
+            if replay is not None:
+                return Created(generation=None, replay=replay)
+        try:
+            async with self.db.write() as session:
+                generation = await self._insert(session, principal, spec, validated, price, request)
+                if idempotency_key is not None:
+                    await idempotency.complete(
+                        session,
+                        principal.account_id,
+                        idempotency_key,
+                        202,
+                        _stored_body(generation),
+                    )
+                after_commit(session, lambda: self.queue.enqueue(generation.id, spec.pool))
+        except BaseException:
+            if idempotency_key is not None:
+                await idempotency.release(self.db, principal.account_id, idempotency_key)
+            raise
+        return Created(generation=generation)
+
+    async def _insert(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        spec: ModelSpec,
+        validated: BaseModel,
+        price: int,
+        request: NewGeneration,
+    ) -> Generation:
+        # Locking the account row first serialises this account's creates (on PostgreSQL; SQLite
+        # already serialises writers), so the quota count below cannot be raced.
+        account = await accounts.lock(session, principal.account_id)
+        if account is None:
+            raise NotFound("The account of this API key no longer exists.")
+        if not principal.sandbox:
+            await self._check_quota(session, account.id, account.plan, spec.type)
+        generation = await repository.add(
+            session,
+            Generation(
+                id=new_id("gen"),
+                account_id=account.id,
+                api_key_id=principal.key_id,
+                type=spec.type,
+                model=spec.id,
+                status=Status.QUEUED,
+                input=validated.model_dump(mode="json", exclude_none=True),
+                prompt=prompt_of(validated),
+                progress=0,
+                outputs=[],
+                credits_reserved=price,
+                sandbox=principal.sandbox,
+                external_id=request.external_id,
+                metadata_=request.metadata or {},
+                webhook_url=request.webhook_url,
+                pool=spec.pool,
+                created_at=utcnow(),
+            ),
+        )
+        await credits.reserve(session, account.id, price, generation.id)
+        return generation
+
+    async def _check_quota(
+        self, session: AsyncSession, account_id: str, plan_name: str, type_: str
+    ) -> None:
+        quota = self.settings.plan(plan_name).daily_quotas.get(type_)
+        if quota is None:
+            return
+        since = start_of_utc_day(utcnow())
+        used = await repository.count_of_type_since(session, account_id, type_, since)
+        if used >= quota:
+            raise QuotaExceeded(
+                f"Your plan allows {quota} {type_} generations per day; the quota resets at "
+                "00:00 UTC.",
+                details={"type": type_, "quota": quota, "used": used},
+            )
+
+    async def get(self, principal: Principal, generation_id: str) -> Generation:
+        async with self.db.read() as session:
+            generation = await repository.get_for_account(
+                session, principal.account_id, generation_id
+            )
+        if generation is None:
+            raise NotFound(f"No generation {generation_id!r}.")
+        return generation
+
+    async def list(
+        self,
+        principal: Principal,
+        filters: Filters,
+        *,
+        limit: int,
+        offset: int,
+        starting_after: str | None,
+    ) -> Page:
+        async with self.db.read() as session:
+            rows = await repository.page(
+                session,
+                principal.account_id,
+                filters,
+                limit=limit,
+                offset=offset,
+                starting_after=starting_after,
+            )
+        return Page(items=rows[:limit], has_more=len(rows) > limit)
+
+    async def cancel(self, principal: Principal, generation_id: str) -> Generation:
+        async with self.db.write() as session:
+            generation = await self._owned(session, principal, generation_id, write=True)
+            if Status(generation.status).is_terminal:
+                raise Conflict(
+                    f"Generation {generation_id} is already {generation.status}; only queued "
+                    "or processing generations can be cancelled."
+                )
+            await lifecycle.cancel(session, generation, "Cancelled by the client.")
+            after_commit(session, lambda: self.queue.cancel(generation_id))
+        return await self.get(principal, generation_id)
+
+    async def retry(self, principal: Principal, generation_id: str) -> Generation:
+        async with self.db.write() as session:
+            generation = await self._owned(session, principal, generation_id, write=True)
+            if generation.status != Status.FAILED:
+                raise Conflict(
+                    f"Generation {generation_id} is {generation.status}; only failed "
+                    "generations can be retried."
+                )
+            spec = self.catalog.resolve(generation.model, generation.type, principal)
+            validated = self.catalog.validate(spec, generation.input, field_prefix="input.")
+            price = 0 if generation.sandbox else self.catalog.credits_for(spec, validated)
+            await lifecycle.retry(session, generation, price)
+            after_commit(session, lambda: self.queue.enqueue(generation_id, spec.pool))
+        return await self.get(principal, generation_id)
+
+    async def delete(self, principal: Principal, generation_id: str) -> None:
+        async with self.db.write() as session:
+            generation = await self._owned(session, principal, generation_id, write=True)
+            if not Status(generation.status).is_terminal:
+                await lifecycle.cancel(session, generation, "Deleted by the client.")
+            await repository.remove(session, generation_id)
+            prefix = f"{generation.account_id}/{generation_id}"
+            after_commit(session, lambda: self.queue.cancel(generation_id))
+            after_commit(session, lambda: self.storage.delete_prefix(prefix))
+
+    async def _owned(
+        self, session: AsyncSession, principal: Principal, generation_id: str, *, write: bool
+    ) -> Generation:
+        # Another account's generation is indistinguishable from a missing one: 404, never 403.
+        generation = await repository.get_for_account(
+            session, principal.account_id, generation_id, for_update=write
+        )
+        if generation is None:
+            raise NotFound(f"No generation {generation_id!r}.")
+        if write:
+            ensure_scope(principal, scope_for(self._kind(generation)))
+        return generation
+
+    def _kind(self, generation: Generation) -> str:
+        registered = self.catalog.registry.get(generation.model)
+        return registered.spec.kind if registered else generation.type
+
+
+def _stored_body(generation: Generation) -> dict[str, Any]:
+    return present(generation, _no_urls).model_dump(mode="json")
+
+
+def _no_urls(key: str) -> str:  # a new generation has no outputs yet
+    raise AssertionError(key)

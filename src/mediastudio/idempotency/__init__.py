@@ -1,0 +1,1 @@
+"""Idempotency-Key: one request's effect, however often it is retried."""

@@ -1,0 +1,118 @@
+"""Idempotency-Key rules (as Stripe and seed 004 describe them).
+
+A key is claimed in its own short transaction before any work, so a concurrent retry sees the
+claim: same key + same body while the first is running → 409 ``idempotency_key_in_use``; same
+key + different body → 422 ``idempotency_key_reused``; same key + same body once the first has
+succeeded → the stored response, replayed. Only successful responses are stored: a request that
+failed (no credits, bad model…) releases its key so that the client can fix the cause and retry.
+A claim whose request died without finishing is taken over after ``idempotency_lock_s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediastudio.idempotency import repository
+from mediastudio.idempotency.models import IdempotencyRecord
+from mediastudio.kit.clock import utcnow
+from mediastudio.kit.db import Database
+from mediastudio.kit.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
+from mediastudio.settings import Settings
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.",
+            details={"fields": [{"field": "Idempotency-Key", "message": "invalid"}]},
+        )
+    return key
+
+
+async def claim(
+    db: Database, settings: Settings, account_id: str, key: str, fingerprint: str
+) -> Replay | None:
+    """Claim ``key`` for this request, or return the response to replay."""
+    try:
+        async with db.write() as session:
+            return await _claim(session, settings, account_id, key, fingerprint)
+    except IntegrityError as exc:
+        # Another process inserted the same key between our read and our insert.
+        raise IdempotencyKeyInUse() from exc
+
+
+async def _claim(
+    session: AsyncSession, settings: Settings, account_id: str, key: str, fingerprint: str
+) -> Replay | None:
+    now = utcnow()
+    record = await repository.get(session, account_id, key)
+    if record is None:
+        await repository.add(
+            session,
+            IdempotencyRecord(
+                account_id=account_id,
+                key=key,
+                request_hash=fingerprint,
+                state="processing",
+                locked_at=now,
+                expires_at=now + timedelta(seconds=settings.idempotency_ttl_s),
+            ),
+        )
+        return None
+    if record.expires_at <= now:
+        _reset(record, fingerprint, now, settings)
+        return None
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.state == "completed" and record.response_body is not None:
+        return Replay(status=record.response_status or 200, body=record.response_body)
+    if now - record.locked_at < timedelta(seconds=settings.idempotency_lock_s):
+        raise IdempotencyKeyInUse()
+    record.locked_at = now  # the first request died without finishing: take it over
+    return None
+
+
+def _reset(record: IdempotencyRecord, fingerprint: str, now: Any, settings: Settings) -> None:
+    record.request_hash = fingerprint
+    record.state = "processing"
+    record.response_status = None
+    record.response_body = None
+    record.locked_at = now
+    record.expires_at = now + timedelta(seconds=settings.idempotency_ttl_s)
+
+
+async def complete(
+    session: AsyncSession, account_id: str, key: str, status: int, body: dict[str, Any]
+) -> None:
+    """Store the response in the same transaction that produced it."""
+    record = await repository.get(session, account_id, key)
+    if record is not None:
+        record.state = "completed"
+        record.response_status = status
+        record.response_body = body
+        await session.flush()
+
+
+async def release(db: Database, account_id: str, key: str) -> None:
+    async with db.write() as session:
+        await repository.remove(session, account_id, key)

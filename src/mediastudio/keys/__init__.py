@@ -1,0 +1,1 @@
+"""API keys: hashed at rest, scoped, optionally IP-restricted and expiring."""

@@ -1,0 +1,183 @@
+"""API key rules: minting, authenticating, revoking.
+
+A key is ``ms_live_`` or ``ms_test_`` followed by 40 random base62 characters (about 238 bits).
+Only its SHA-256 is stored: a database leak exposes no usable key, and lookup stays one indexed
+equality query (a slow password hash is unnecessary for secrets of this entropy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediastudio.accounts.models import Account
+from mediastudio.keys import repository
+from mediastudio.keys.models import ApiKey
+from mediastudio.keys.principal import Principal
+from mediastudio.kit.clock import utcnow
+from mediastudio.kit.errors import (
+    ExpiredApiKey,
+    InsufficientScope,
+    InvalidApiKey,
+    InvalidRequest,
+    IpNotAllowed,
+    NotFound,
+)
+from mediastudio.kit.ids import new_id
+
+LIVE_PREFIX = "ms_live_"
+TEST_PREFIX = "ms_test_"
+SECRET_LENGTH = 40
+ALL_SCOPES = ("read", "generate:image", "generate:video", "generate:audio", "webhooks")
+_BASE62 = string.ascii_letters + string.digits
+# last_used_at is a hint for people, not an audit log: write it at most this often per key.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: ApiKey
+    secret: str
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_key(secret: str) -> bool:
+    return secret.startswith((LIVE_PREFIX, TEST_PREFIX)) and len(secret) == 8 + SECRET_LENGTH
+
+
+def parse_networks(entries: Sequence[str]) -> list[str]:
+    """Normalise an IP allowlist (addresses or CIDR ranges); raise InvalidRequest on a bad one."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError as exc:
+            raise InvalidRequest(f"Invalid IP address or CIDR range: {entry!r}") from exc
+    return networks
+
+
+def parse_scopes(scopes: Sequence[str] | None) -> list[str]:
+    if scopes is None:
+        return list(ALL_SCOPES)
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown:
+        raise InvalidRequest(f"Unknown scopes {unknown}; valid scopes: {list(ALL_SCOPES)}")
+    return [scope for scope in ALL_SCOPES if scope in scopes]
+
+
+async def create(
+    session: AsyncSession,
+    account: Account,
+    *,
+    name: str,
+    sandbox: bool = False,
+    scopes: Sequence[str] | None = None,
+    ip_allowlist: Sequence[str] = (),
+    expires_at: datetime | None = None,
+) -> NewKey:
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidRequest("expires_at must be in the future.")
+    prefix = TEST_PREFIX if sandbox else LIVE_PREFIX
+    secret = prefix + "".join(secrets.choice(_BASE62) for _ in range(SECRET_LENGTH))
+    key = await repository.add(
+        session,
+        ApiKey(
+            id=new_id("key"),
+            account_id=account.id,
+            name=name,
+            key_hash=hash_secret(secret),
+            prefix=secret[: len(prefix) + 4],
+            last_four=secret[-4:],
+            sandbox=sandbox,
+            scopes=parse_scopes(scopes),
+            ip_allowlist=parse_networks(ip_allowlist),
+            expires_at=expires_at,
+        ),
+    )
+    return NewKey(key=key, secret=secret)
+
+
+async def authenticate(
+    session: AsyncSession, secret: str, client_ip: str | None, now: datetime
+) -> tuple[ApiKey, Account]:
+    """The key and its account, or the precise reason it is refused."""
+    if not looks_like_key(secret):
+        raise InvalidApiKey()
+    found = await repository.find_with_account(session, hash_secret(secret))
+    if found is None:
+        raise InvalidApiKey()
+    key, account = found
+    if key.revoked_at is not None:
+        raise InvalidApiKey("The API key has been revoked.")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise ExpiredApiKey()
+    if key.ip_allowlist and not ip_allowed(client_ip, key.ip_allowlist):
+        raise IpNotAllowed(f"Requests from {client_ip} are not allowed for this API key.")
+    return key, account
+
+
+def ip_allowed(client_ip: str | None, allowlist: Sequence[str]) -> bool:
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(entry) for entry in allowlist)
+
+
+def needs_touch(key: ApiKey, now: datetime) -> bool:
+    return key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
+
+
+async def touch(session: AsyncSession, key_id: str, now: datetime) -> None:
+    await repository.touch(session, key_id, now)
+
+
+async def revoke(session: AsyncSession, key_id: str) -> ApiKey:
+    key = await repository.get(session, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id!r}.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await session.flush()
+    return key
+
+
+async def list_keys(session: AsyncSession, account_id: str | None = None) -> Sequence[ApiKey]:
+    return await repository.list_for(session, account_id)
+
+
+_SCOPE_BY_KIND = {
+    "image": "generate:image",
+    "video": "generate:video",
+    "audio": "generate:audio",
+    "speech": "generate:audio",
+    "music": "generate:audio",
+}
+
+
+def scope_for(output_kind: str) -> str:
+    """The scope that creating a job with this kind of output needs (seed 000's scopes, with
+    ``generate:audio`` covering speech and music)."""
+    return _SCOPE_BY_KIND.get(output_kind, "generate:image")
+
+
+def ensure_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise InsufficientScope(
+            f"This request needs the '{scope}' scope.",
+            details={"required": scope, "granted": sorted(principal.scopes)},
+        )

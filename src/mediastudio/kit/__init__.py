@@ -1,0 +1,1 @@
+"""Domain-free infrastructure: database, ids, errors, rate limits, storage, event bus."""

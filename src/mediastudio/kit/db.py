@@ -1,0 +1,141 @@
+"""Database engine, sessions and the ORM base.
+
+SQLite (the embedded default) allows one writer at a time. Rather than let many connections
+fight over the write lock with busy-waits, write transactions go through a pool of exactly one
+connection that opens each transaction with ``BEGIN IMMEDIATE``: writers queue in-process, in
+order, and a conditional UPDATE can never be overtaken between its read and its write. Reads use
+their own pool and, thanks to WAL, never wait for the writer. PostgreSQL uses one pool for both.
+
+Sessions never commit inside services: :meth:`Database.write` commits at the boundary, then runs
+the callbacks registered with :func:`after_commit` (e.g. handing a job to the dispatcher), so no
+worker ever sees a row that does not exist yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use kit.clock.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once the current write transaction has committed; drop it on rollback."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+class Database:
+    """The two session factories every repository call goes through."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1, echo=echo)
+            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=8, echo=echo)
+        else:
+            engine = create_async_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo
+            )
+            self.write_engine = self.read_engine = engine
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction: commit on success, roll back on error, then after-commit hooks."""
+        async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+            callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
+        for callback in callbacks:
+            result = callback()
+            if result is not None:
+                await result
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with (
+            AsyncSession(self.read_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, echo: bool) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=300,
+        echo=echo,
+        connect_args={"timeout": 30},
+    )
+
+    # SQLAlchemy's documented recipe: take transaction control away from the sqlite3 driver so
+    # that BEGIN is emitted by us, and is IMMEDIATE on the writer.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA busy_timeout=30000",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,252 @@
+"""One error base, the API's error codes, and the one place that renders them.
+
+Every error the API returns is ``{"error": {"code", "message", "details"?, "request_id"}}``.
+Domain code raises a subclass of :class:`MediaStudioError`; the handlers installed by
+:func:`install_error_handlers` render it, and also render validation errors, unknown routes and
+unexpected exceptions in the same envelope (the last without leaking internals).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mediastudio.kit.requestid import current_request_id
+
+logger = logging.getLogger("mediastudio.errors")
+
+
+class MediaStudioError(Exception):
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "An unexpected error occurred."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class MissingApiKey(MediaStudioError):
+    code, status = "missing_api_key", 401
+    default_message = "No API key provided. Send it as 'Authorization: Bearer <key>'."
+
+
+class InvalidApiKey(MediaStudioError):
+    code, status = "invalid_api_key", 401
+    default_message = "The API key is invalid or has been revoked."
+
+
+class ExpiredApiKey(MediaStudioError):
+    code, status = "expired_api_key", 401
+    default_message = "The API key has expired."
+
+
+class InsufficientScope(MediaStudioError):
+    code, status = "insufficient_scope", 403
+    default_message = "The API key does not have the scope this request needs."
+
+
+class IpNotAllowed(MediaStudioError):
+    code, status = "ip_not_allowed", 403
+    default_message = "Requests from this IP address are not allowed for this API key."
+
+
+class ModelNotAllowed(MediaStudioError):
+    code, status = "model_not_allowed", 403
+    default_message = "This model is not available on your plan."
+
+
+class InsufficientCredits(MediaStudioError):
+    code, status = "insufficient_credits", 402
+    default_message = "Not enough credits for this operation."
+
+
+class InvalidRequest(MediaStudioError):
+    code, status = "invalid_request", 400
+    default_message = "The request is invalid."
+
+
+class NotFound(MediaStudioError):
+    code, status = "not_found", 404
+    default_message = "The requested resource was not found."
+
+
+class InvalidSignature(MediaStudioError):
+    """A file URL whose signature is wrong or expired (file downloads only, not the JSON API)."""
+
+    code, status = "invalid_signature", 403
+    default_message = "The signature is invalid or has expired."
+
+
+class IdempotencyKeyInUse(MediaStudioError):
+    code, status = "idempotency_key_in_use", 409
+    default_message = "A request with this Idempotency-Key is still being processed."
+
+
+class IdempotencyKeyReused(MediaStudioError):
+    code, status = "idempotency_key_reused", 422
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+class Conflict(MediaStudioError):
+    """The resource is not in a state that allows this action (e.g. retrying a completed job)."""
+
+    code, status = "invalid_request", 409
+    default_message = "The resource is not in a state that allows this action."
+
+
+class RateLimited(MediaStudioError):
+    code, status = "rate_limited", 429
+    default_message = "Too many requests. Retry after the time in the Retry-After header."
+
+
+class QuotaExceeded(MediaStudioError):
+    code, status = "quota_exceeded", 429
+    default_message = "The daily quota of your plan for this type is used up."
+
+
+class ModelUnavailable(MediaStudioError):
+    code, status = "model_unavailable", 503
+    default_message = "This model cannot run on this server."
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+    request_id: str
+
+
+class ErrorEnvelope(BaseModel):
+    """The shape of every error response (documented in OpenAPI for every route)."""
+
+    error: ErrorBody
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    body["request_id"] = current_request_id()
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+async def _handle_domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MediaStudioError)
+    return error_response(
+        exc.status,
+        exc.code,
+        exc.message,
+        details=exc.details,
+        headers=exc.headers,
+    )
+
+
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [validation_field(error) for error in exc.errors()]
+    return error_response(
+        400,
+        "invalid_request",
+        "The request has invalid fields: " + ", ".join(f["field"] for f in fields),
+        details={"fields": fields},
+    )
+
+
+def validation_field(error: Any) -> dict[str, str]:
+    """One pydantic error as ``{field, message}``, the field a dotted path inside the body."""
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+    return {"field": ".".join(location) or "body", "message": str(error.get("msg", "invalid"))}
+
+
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return error_response(404, "not_found", "No such route or resource.")
+    if exc.status_code == 405:
+        return error_response(
+            405, "invalid_request", f"Method {request.method} is not allowed on this route."
+        )
+    code = "internal_error" if exc.status_code >= 500 else "invalid_request"
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+class ErrorBoundaryMiddleware:
+    """Renders an unexpected exception as a 500 envelope without internals.
+
+    A pure ASGI middleware inside the request-id one (Starlette's own catch-all runs outside
+    every middleware, where the request id and rate-limit headers are gone).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response = error_response(500, "internal_error", MediaStudioError.default_message)
+            await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MediaStudioError, _handle_domain)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "invalid_request",
+        401: "missing_api_key, invalid_api_key, expired_api_key",
+        403: "insufficient_scope, ip_not_allowed, model_not_allowed",
+        404: "not_found",
+        429: "rate_limited, quota_exceeded",
+        500: "internal_error",
+    }.items()
+}
+
+CREATE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    402: {"model": ErrorEnvelope, "description": "insufficient_credits"},
+    409: {"model": ErrorEnvelope, "description": "idempotency_key_in_use"},
+    422: {"model": ErrorEnvelope, "description": "idempotency_key_reused"},
+    503: {"model": ErrorEnvelope, "description": "model_unavailable"},
+}

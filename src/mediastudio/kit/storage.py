@@ -1,0 +1,96 @@
+"""Where output files live, and the signed URLs that hand them out.
+
+A :class:`Storage` stores files under keys like ``{account}/{generation}/0.png`` and turns a key
+into a URL a client can fetch without an API key until it expires. The local-disk backend signs
+its own URLs with HMAC and serves them from ``/files/...``; an object-store backend (a later issue)
+returns presigned URLs from the same method. Files are moved or streamed, never read whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import shutil
+import time
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+from urllib.parse import quote, urlparse
+
+
+class Storage(Protocol):
+    async def put_file(self, key: str, source: Path) -> int:
+        """Take ownership of ``source`` (it may be moved) and store it under ``key``."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> None: ...
+
+    def url(self, key: str, *, base_url: str, ttl_s: int) -> str: ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The file on this machine's disk, when the backend has one (for ranged responses)."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the storage root."""
+    path = PurePosixPath(key)
+    if not key or path.is_absolute() or any(part in ("", ".", "..") for part in key.split("/")):
+        raise ValueError(f"invalid storage key: {key!r}")
+    return key
+
+
+class UrlSigner:
+    """HMAC-SHA256 over ``key`` and expiry; verification is constant-time."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def signature(self, key: str, expires: int) -> str:
+        message = f"{key}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def verify(self, key: str, expires: int, signature: str, *, now: float | None = None) -> bool:
+        if expires < (time.time() if now is None else now):
+            return False
+        return hmac.compare_digest(self.signature(key, expires), signature)
+
+
+class LocalStorage:
+    def __init__(self, root: Path, signer: UrlSigner) -> None:
+        self.root = root.resolve()
+        self.signer = signer
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def put_file(self, key: str, source: Path) -> int:
+        return await asyncio.to_thread(self._put_file, key, source)
+
+    def _put_file(self, key: str, source: Path) -> int:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A rename when on the same filesystem, a streamed copy otherwise.
+        shutil.move(str(source), target)
+        return target.stat().st_size
+
+    async def delete_prefix(self, prefix: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._path(prefix.rstrip("/")), True)
+
+    def url(self, key: str, *, base_url: str, ttl_s: int) -> str:
+        expires = int(time.time()) + ttl_s
+        signature = self.signer.signature(key, expires)
+        return f"{base_url.rstrip('/')}/files/{quote(key)}?expires={expires}&signature={signature}"
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+
+def storage_from_url(url: str, signer: UrlSigner) -> Storage:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return LocalStorage(Path(os.path.expanduser(parsed.path)), signer)
+    raise ValueError(f"unsupported storage URL scheme {parsed.scheme!r} (supported: file://)")

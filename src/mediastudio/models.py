@@ -1,0 +1,9 @@
+"""Every ORM model, imported in one place so that Base.metadata knows all tables."""
+
+from mediastudio.accounts.models import Account, User
+from mediastudio.credits.models import LedgerEntry
+from mediastudio.generations.models import Generation
+from mediastudio.idempotency.models import IdempotencyRecord
+from mediastudio.keys.models import ApiKey
+
+__all__ = ["Account", "ApiKey", "Generation", "IdempotencyRecord", "LedgerEntry", "User"]

@@ -1,0 +1,84 @@
+"""The running platform: every long-lived object, built once and shared.
+
+``create_app``'s lifespan builds one for the API process; CLI commands build one without
+workers. Nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from mediastudio.catalog.service import Catalog
+from mediastudio.engines.registry import EngineRegistry
+from mediastudio.generations.service import GenerationService
+from mediastudio.kit.db import Database
+from mediastudio.kit.events import EventBus, InProcessBus
+from mediastudio.kit.ratelimit import RateLimiter
+from mediastudio.kit.storage import Storage, UrlSigner, storage_from_url
+from mediastudio.runtime.dispatch import InlineDispatcher
+from mediastudio.runtime.runner import JobRunner
+from mediastudio.runtime.sweeper import Sweeper
+from mediastudio.settings import Settings
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    registry: EngineRegistry
+    catalog: Catalog
+    signer: UrlSigner
+    storage: Storage
+    limiter: RateLimiter
+    bus: EventBus
+    runner: JobRunner
+    dispatcher: InlineDispatcher
+    sweeper: Sweeper
+    generations: GenerationService
+    workers_started: bool = False
+
+    @classmethod
+    def build(cls, settings: Settings) -> Platform:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        registry = EngineRegistry.discover(settings)
+        catalog = Catalog(registry, settings)
+        signer = UrlSigner(settings.signing_key())
+        storage = storage_from_url(settings.resolved_storage_url, signer)
+        bus = InProcessBus()
+        runner = JobRunner(db, registry, storage, settings, bus)
+        dispatcher = InlineDispatcher(runner, settings)
+        return cls(
+            settings=settings,
+            db=db,
+            registry=registry,
+            catalog=catalog,
+            signer=signer,
+            storage=storage,
+            limiter=RateLimiter(settings.rate_limit_storage),
+            bus=bus,
+            runner=runner,
+            dispatcher=dispatcher,
+            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id),
+            generations=GenerationService(db, settings, catalog, dispatcher, storage),
+        )
+
+    async def start_workers(self) -> None:
+        """Start the in-process workers, recover what a previous process left, keep sweeping."""
+        await self.dispatcher.start()
+        await self.sweeper.sweep(startup=True)
+        self.sweeper.start()
+        self.workers_started = True
+
+    async def close(self) -> None:
+        if self.workers_started:
+            await self.sweeper.stop()
+            await self.dispatcher.stop()
+        await self.db.dispose()
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform

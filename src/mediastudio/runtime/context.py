@@ -1,0 +1,69 @@
+"""The :class:`~mediastudio.engines.contract.RunContext` the runner hands to an engine."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from mediastudio.engines.contract import InputFetcher, JobCancelled, ModelSpec, OutputFile
+
+
+class JobContext:
+    def __init__(
+        self,
+        *,
+        generation_id: str,
+        model: ModelSpec,
+        input: BaseModel,
+        sandbox: bool,
+        workdir: Path,
+        fetcher: InputFetcher,
+    ) -> None:
+        self.generation_id = generation_id
+        self.model = model
+        self.input = input
+        self.sandbox = sandbox
+        self.workdir = workdir
+        self.fetcher = fetcher
+        self.outputs: list[OutputFile] = []
+        self.failures: list[dict[str, str]] = []
+        self.cancel_reason: str | None = None
+        self._cancelled = threading.Event()
+        self._progress = 0.0
+
+    # What engines call -----------------------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled(f"The job was stopped ({self.cancel_reason}).")
+
+    def progress(self, fraction: float) -> None:
+        # Monotonic: a chunked engine reporting per chunk never makes the bar go backwards.
+        self._progress = max(self._progress, min(1.0, max(0.0, fraction)))
+
+    def output_path(self, suffix: str) -> Path:
+        return self.workdir / f"out-{uuid.uuid4().hex[:12]}{suffix}"
+
+    def add_output(self, output: OutputFile) -> None:
+        self.outputs.append(output)
+
+    def output_failed(self, code: str, message: str) -> None:
+        self.failures.append({"code": code, "message": message})
+
+    # What the runner calls -------------------------------------------------------------------
+
+    @property
+    def percent(self) -> int:
+        return int(self._progress * 100)
+
+    def cancel(self, reason: str) -> None:
+        if not self._cancelled.is_set():
+            self.cancel_reason = reason
+            self._cancelled.set()

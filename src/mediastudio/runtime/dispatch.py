@@ -1,0 +1,111 @@
+"""Dispatchers hand committed job ids to workers.
+
+:class:`JobQueue` is what the rest of the platform sees. The in-process dispatcher below runs
+workers as asyncio tasks, one group per resource pool (cpu, gpu, io), with a thread pool each for
+blocking engine code. The distributed one (Celery) implements the same interface in a later
+issue. Queues carry ids only; the database holds the state, so losing a queue loses nothing (the
+sweeper re-enqueues what is still queued).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from mediastudio.runtime.runner import JobRunner, RunResult
+from mediastudio.settings import Settings
+
+logger = logging.getLogger("mediastudio.dispatch")
+
+POOLS = ("cpu", "gpu", "io")
+# A job held back by its account's concurrency cap is offered again after this delay.
+DEFER_DELAY_S = 0.25
+
+
+class InlineDispatcher:
+    def __init__(self, runner: JobRunner, settings: Settings) -> None:
+        self.runner = runner
+        self.settings = settings
+        self._queues: dict[str, asyncio.Queue[str]] = {}
+        self._executors: dict[str, ThreadPoolExecutor] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._known: set[str] = set()
+        self._busy: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._stopping = False
+
+    def enqueue(self, generation_id: str, pool: str) -> None:
+        if generation_id in self._known:
+            return
+        queue = self._queues.get(pool) or self._queues.get("cpu")
+        if queue is None:  # this process runs no workers for the pool: another one will
+            return
+        self._known.add(generation_id)
+        queue.put_nowait(generation_id)
+
+    def cancel(self, generation_id: str) -> None:
+        self.runner.cancel(generation_id, "cancelled")
+
+    def is_known(self, generation_id: str) -> bool:
+        return generation_id in self._known
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for pool in POOLS:
+            count = self.settings.workers_for(pool)
+            if count <= 0:
+                continue
+            self._queues[pool] = asyncio.Queue()
+            self._executors[pool] = ThreadPoolExecutor(count, thread_name_prefix=f"engine-{pool}")
+            for index in range(count):
+                task = asyncio.create_task(self._work(pool), name=f"worker-{pool}-{index}")
+                self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Stop taking jobs, tell running engines to stop, and wait for them (up to the grace
+        period) rather than cancelling tasks that may be inside a database transaction. Jobs
+        still held afterwards go back to the queue."""
+        self._stopping = True
+        self.runner.stop_all()
+        for task in self._tasks:
+            if task not in self._busy:
+                task.cancel()  # idle: blocked on queue.get(), no transaction open
+        busy = [task for task in self._tasks if task in self._busy]
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=self.settings.shutdown_grace_s)
+            for task in late:
+                logger.warning("%s did not stop within the grace period", task.get_name())
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.runner.requeue_held()
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _work(self, pool: str) -> None:
+        queue = self._queues[pool]
+        executor = self._executors[pool]
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._stopping:
+            generation_id = await queue.get()
+            self._busy.add(me)
+            result = RunResult.SKIPPED
+            try:
+                result = await self.runner.run(generation_id, executor)
+            except Exception:
+                logger.exception("runner failed on %s", generation_id)
+            finally:
+                self._busy.discard(me)
+                if result is RunResult.DEFERRED and not self._stopping:
+                    asyncio.get_running_loop().call_later(
+                        DEFER_DELAY_S, queue.put_nowait, generation_id
+                    )
+                else:
+                    self._known.discard(generation_id)

@@ -1,0 +1,308 @@
+"""The job runner: one generation's run, from claim to settled credits.
+
+claim (conditional queued → processing, under the account's concurrency cap) → run the engine off
+the event loop (a thread for plain engines) with a timeout → store its outputs → finish
+(completed / partially_completed / failed, capture or refund) in one transaction. While the
+engine runs, a heartbeat renews the job's lease and saves progress; if the job was cancelled or
+taken away meanwhile, the heartbeat notices and stops the engine. A crash of engine code fails
+the job, never the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import inspect
+import logging
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import Awaitable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mediastudio.accounts import repository as accounts
+from mediastudio.engines.contract import Engine, EngineError, JobCancelled, ModelSpec
+from mediastudio.engines.registry import EngineRegistry
+from mediastudio.generations import lifecycle, repository
+from mediastudio.generations.lifecycle import Outcome
+from mediastudio.generations.models import Generation, Status
+from mediastudio.kit.clock import utcnow
+from mediastudio.kit.db import Database
+from mediastudio.kit.events import Event, EventBus
+from mediastudio.kit.net import DataUriFetcher
+from mediastudio.kit.storage import Storage
+from mediastudio.runtime.context import JobContext
+from mediastudio.settings import Settings
+
+logger = logging.getLogger("mediastudio.runner")
+
+HEARTBEAT_S = 0.5
+
+
+class RunResult(enum.Enum):
+    DONE = "done"
+    SKIPPED = "skipped"  # not queued any more (cancelled, deleted, taken by another worker)
+    DEFERRED = "deferred"  # the account is at its concurrency cap: offer it again later
+
+
+@dataclass
+class Claimed:
+    generation: Generation
+    spec: ModelSpec | None
+    engine: Engine | None
+
+
+async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``; True as soon as ``event`` is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class JobRunner:
+    def __init__(
+        self,
+        db: Database,
+        registry: EngineRegistry,
+        storage: Storage,
+        settings: Settings,
+        bus: EventBus,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.storage = storage
+        self.settings = settings
+        self.bus = bus
+        self.worker_id = worker_id or make_worker_id()
+        self.workroot = settings.data_dir / "work"
+        self._running: dict[str, JobContext] = {}
+
+    def cancel(self, generation_id: str, reason: str) -> None:
+        context = self._running.get(generation_id)
+        if context is not None:
+            context.cancel(reason)
+
+    async def run(self, generation_id: str, executor: Executor | None = None) -> RunResult:
+        claimed = await self._claim(generation_id)
+        if not isinstance(claimed, Claimed):
+            return claimed
+        generation = claimed.generation
+        self._publish(generation, "status", {"status": Status.PROCESSING.value})
+        if claimed.spec is None or claimed.engine is None:
+            outcome = Outcome(
+                Status.FAILED,
+                error=lifecycle.error(
+                    "engine_error", f"No engine serves model {generation.model!r} any more."
+                ),
+            )
+            await self._finish(generation, outcome, [])
+            return RunResult.DONE
+        workdir = self.workroot / generation.id
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._run_claimed(generation, claimed.spec, claimed.engine, workdir, executor)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+        return RunResult.DONE
+
+    async def _claim(self, generation_id: str) -> Claimed | RunResult:
+        lease_until = utcnow() + timedelta(seconds=self.settings.job_lease_s)
+        async with self.db.write() as session:
+            generation = await repository.get(session, generation_id)
+            if generation is None or generation.status != Status.QUEUED:
+                return RunResult.SKIPPED
+            account = await accounts.lock(session, generation.account_id)
+            if account is None:
+                return RunResult.SKIPPED
+            cap = self.settings.plan(account.plan).max_concurrent_jobs
+            if cap is not None and await repository.count_processing(session, account.id) >= cap:
+                return RunResult.DEFERRED
+            if not await lifecycle.claim(session, generation, self.worker_id, lease_until):
+                return RunResult.SKIPPED
+            await session.refresh(generation)
+        registered = self.registry.get(generation.model)
+        engine = self.registry.sandbox if generation.sandbox else None
+        if registered is not None and engine is None:
+            engine = registered.engine
+        return Claimed(generation, registered.spec if registered else None, engine)
+
+    async def _run_claimed(
+        self,
+        generation: Generation,
+        spec: ModelSpec,
+        engine: Engine,
+        workdir: Path,
+        executor: Executor | None,
+    ) -> None:
+        try:
+            validated = spec.input_model.model_validate(generation.input)
+        except ValidationError as exc:
+            outcome = Outcome(
+                Status.FAILED, error=lifecycle.error("invalid_input", _first_error(exc))
+            )
+            await self._finish(generation, outcome, [])
+            return
+        context = JobContext(
+            generation_id=generation.id,
+            model=spec,
+            input=validated,
+            sandbox=generation.sandbox,
+            workdir=workdir,
+            fetcher=DataUriFetcher(workdir),
+        )
+        self._running[generation.id] = context
+        # Stopped by an event, never cancelled: cancelling a task inside a database call can
+        # orphan the connection while SQLite's write lock is still held.
+        stop_heartbeat = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(generation, context, stop_heartbeat))
+        try:
+            outcome = await self._execute(engine, context, spec.timeout_s, executor)
+        finally:
+            stop_heartbeat.set()
+            await heartbeat
+            self._running.pop(generation.id, None)
+        if context.cancel_reason == "shutdown":
+            return  # requeue_held() puts the job back in the queue for the next start
+        stored = (
+            await self._store(generation, context) if outcome.status == Status.COMPLETED else []
+        )
+        outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
+        await self._finish(generation, outcome, stored)
+
+    async def _execute(
+        self, engine: Engine, context: JobContext, timeout_s: float, executor: Executor | None
+    ) -> Outcome:
+        loop = asyncio.get_running_loop()
+        try:
+            work: Awaitable[Any]
+            if inspect.iscoroutinefunction(engine.run):
+                work = engine.run(context)
+            else:
+                work = loop.run_in_executor(executor, engine.run, context)
+            await asyncio.wait_for(work, timeout_s)
+        except TimeoutError:
+            context.cancel("timeout")
+            message = f"The job did not finish within {timeout_s:g} seconds."
+            return Outcome(Status.FAILED, error=lifecycle.error("job_timeout", message))
+        except JobCancelled:
+            return Outcome(Status.CANCELLED, error=lifecycle.error("cancelled", "Cancelled."))
+        except EngineError as exc:
+            return Outcome(Status.FAILED, error=lifecycle.error(exc.code, exc.message))
+        except Exception:
+            logger.exception("engine %s crashed on %s", engine.name, context.generation_id)
+            message = "The engine failed unexpectedly."
+            return Outcome(Status.FAILED, error=lifecycle.error("engine_error", message))
+        return Outcome(Status.COMPLETED)
+
+    async def _store(self, generation: Generation, context: JobContext) -> list[dict[str, Any]]:
+        stored = []
+        for index, output in enumerate(context.outputs):
+            key = f"{generation.account_id}/{generation.id}/{index}{output.path.suffix}"
+            size = await self.storage.put_file(key, output.path)
+            item: dict[str, Any] = {"key": key, "content_type": output.content_type, "bytes": size}
+            for name in ("width", "height", "duration_s"):
+                value = getattr(output, name)
+                if value is not None:
+                    item[name] = value
+            stored.append({**item, **output.extra})
+        return stored
+
+    async def _finish(
+        self, generation: Generation, outcome: Outcome, stored: list[dict[str, Any]]
+    ) -> None:
+        async with self.db.write() as session:
+            moved = await lifecycle.finish(session, generation, self.worker_id, outcome)
+        if moved:
+            self._publish(generation, "status", {"status": outcome.status.value})
+        elif stored:
+            # Cancelled, deleted or reclaimed while running: its files belong to nobody.
+            await self.storage.delete_prefix(f"{generation.account_id}/{generation.id}")
+
+    async def _heartbeat(
+        self, generation: Generation, context: JobContext, stop: asyncio.Event
+    ) -> None:
+        lease = timedelta(seconds=self.settings.job_lease_s)
+        renew_every = self.settings.job_lease_s / 3
+        last_renewal = asyncio.get_running_loop().time()
+        saved_progress = 0
+        while not await wait_for_event(stop, HEARTBEAT_S):
+            now = asyncio.get_running_loop().time()
+            percent = min(context.percent, 99)
+            if percent == saved_progress and now - last_renewal < renew_every:
+                continue
+            values: dict[str, Any] = {"progress": percent}
+            if now - last_renewal >= renew_every:
+                values["lease_expires_at"] = utcnow() + lease
+                last_renewal = now
+            async with self.db.write() as session:
+                held = await repository.transition(
+                    session,
+                    generation.id,
+                    from_statuses=[Status.PROCESSING],
+                    worker_id=self.worker_id,
+                    values=values,
+                )
+            if not held:  # cancelled, deleted or reclaimed by another process
+                context.cancel("cancelled")
+                return
+            if percent != saved_progress:
+                saved_progress = percent
+                self._publish(generation, "progress", {"progress": percent})
+
+    def stop_all(self) -> None:
+        """On shutdown: tell every running engine to stop."""
+        for context in list(self._running.values()):
+            context.cancel("shutdown")
+
+    async def requeue_held(self) -> None:
+        """On shutdown: put this worker's jobs back in the queue at once, rather than leaving
+        them for the sweeper when their leases expire."""
+        async with self.db.write() as session:
+            for generation in await repository.processing_held_by(session, self.worker_id):
+                await repository.transition(
+                    session,
+                    generation.id,
+                    from_statuses=[Status.PROCESSING],
+                    worker_id=self.worker_id,
+                    values={"status": Status.QUEUED, "worker_id": None, "lease_expires_at": None},
+                )
+
+    def _publish(self, generation: Generation, kind: str, data: dict[str, Any]) -> None:
+        self.bus.publish(Event(generation.account_id, generation.id, kind, data))
+
+
+def _settle(
+    outcome: Outcome, stored: list[dict[str, Any]], context: JobContext, reserved: int
+) -> Outcome:
+    """Turn what the engine produced into a final status and the credits to capture."""
+    if outcome.status != Status.COMPLETED:
+        return outcome
+    if not stored:
+        failure = context.failures[0] if context.failures else None
+        reason = failure or lifecycle.error("engine_error", "The engine produced no output.")
+        return Outcome(Status.FAILED, error=reason)
+    if context.failures:
+        done = len(stored)
+        charge = reserved * done // (done + len(context.failures))
+        error: dict[str, Any] = {**context.failures[0], "failed_outputs": len(context.failures)}
+        return Outcome(Status.PARTIALLY_COMPLETED, outputs=stored, error=error, charge=charge)
+    return Outcome(Status.COMPLETED, outputs=stored, charge=reserved)
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"

@@ -1,0 +1,209 @@
+"""The one typed configuration object.
+
+Read from (highest priority first): explicit arguments, ``MEDIASTUDIO_*`` environment variables
+(nested with ``__``, e.g. ``MEDIASTUDIO_PLANS__FREE__RATE_LIMIT``), an optional TOML file, then the
+defaults below, which give the embedded deployment under one data directory. Nothing else in the
+package reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+GENERATION_TYPES = ("image", "video", "speech", "music")
+
+_toml_file: ContextVar[Path | None] = ContextVar("mediastudio_toml_file", default=None)
+
+
+class Plan(BaseModel):
+    """What an account on this plan may do. ``None`` means unlimited."""
+
+    rate_limit: str | None = Field("60/minute", description="General per-key limit (limits syntax)")
+    generation_rate_limit: str | None = Field(
+        "5/10 seconds", description="Per-key limit on creating generations"
+    )
+    daily_quotas: dict[str, int] = Field(
+        default_factory=dict, description="Generations per UTC day, per type; absent = unlimited"
+    )
+    allowed_models: list[str] = Field(
+        default_factory=lambda: ["*"], description="Glob patterns of model ids this plan may use"
+    )
+    max_concurrent_jobs: int | None = Field(2, description="Jobs of one account running at once")
+
+
+def _default_plans() -> dict[str, Plan]:
+    return {
+        "free": Plan(
+            rate_limit="60/minute",
+            generation_rate_limit="5/10 seconds",
+            daily_quotas={"image": 10, "video": 2, "speech": 50, "music": 10},
+            max_concurrent_jobs=1,
+        ),
+        "pro": Plan(
+            rate_limit="600/minute",
+            generation_rate_limit="20/10 seconds",
+            daily_quotas={"image": 200, "video": 50, "speech": 1000, "music": 200},
+            max_concurrent_jobs=4,
+        ),
+        "enterprise": Plan(
+            rate_limit="1200/minute",
+            generation_rate_limit="50/10 seconds",
+            daily_quotas={},
+            max_concurrent_jobs=16,
+        ),
+        "unlimited": Plan(
+            rate_limit=None, generation_rate_limit=None, daily_quotas={}, max_concurrent_jobs=None
+        ),
+    }
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEDIASTUDIO_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path(".mediastudio"), description="Where the embedded deployment lives")
+    database_url: str | None = Field(None, description="Default: SQLite (WAL) in data_dir")
+    storage_url: str | None = Field(None, description="Default: file:// under data_dir/files")
+    secret_key: str | None = Field(
+        None, description="Signs output URLs; default: generated once into data_dir/secret_key"
+    )
+    public_url: str | None = Field(
+        None, description="Base URL for links made outside a request; default: the request's"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    rate_limit_storage: str = Field("memory://", description="limits storage URI")
+    plans: dict[str, Plan] = Field(default_factory=_default_plans)
+    default_plan: str = "free"
+    model_prices: dict[str, int] = Field(
+        default_factory=dict, description="Credits per unit, by model id, overriding the engine's"
+    )
+    default_models: dict[str, str] = Field(
+        default_factory=dict, description="Model used by /generate/{type} when none is given"
+    )
+
+    engine_modules: list[str] = Field(
+        default_factory=list,
+        description="Extra modules with a register(registry) function, loaded like plugins",
+    )
+    disabled_engines: list[str] = Field(default_factory=list)
+
+    workers_cpu: int = Field(2, ge=0)
+    workers_gpu: int = Field(1, ge=0)
+    workers_io: int = Field(8, ge=0)
+    job_lease_s: float = Field(30.0, gt=0, description="A running job's lease; renewed while alive")
+    job_max_attempts: int = Field(2, ge=1, description="Runs of one job before it fails for good")
+    sweep_interval_s: float = Field(5.0, gt=0, description="How often expired leases are reclaimed")
+    shutdown_grace_s: float = Field(10.0, ge=0, description="How long shutdown waits for engines")
+
+    idempotency_ttl_s: int = 24 * 3600
+    idempotency_lock_s: int = Field(60, description="An in-flight key older than this is abandoned")
+    signed_url_ttl_s: int = 24 * 3600
+
+    bootstrap: bool = Field(True, description="First serve on an empty database creates an account")
+    bootstrap_credits: int = 1000
+    bootstrap_plan: str = "pro"
+
+    @field_validator("plans", mode="before")
+    @classmethod
+    def _merge_plans(cls, value: Any) -> Any:
+        """Configured plans refine the defaults field by field (``MEDIASTUDIO_PLANS__FREE__
+        RATE_LIMIT=…`` changes one limit of one plan) and may add new plans."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, dict[str, Any]] = {
+            name: plan.model_dump() for name, plan in _default_plans().items()
+        }
+        for name, overrides in value.items():
+            if isinstance(overrides, Plan):
+                overrides = overrides.model_dump(exclude_unset=True)
+            merged[name] = {**merged.get(name, {}), **overrides}
+        return merged
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    # Derived values -----------------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mediastudio.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'files').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def plan(self, name: str) -> Plan:
+        # An account whose plan was removed from configuration falls back to the default plan,
+        # never to "unlimited".
+        return self.plans.get(name) or self.plans[self.default_plan]
+
+    def workers_for(self, pool: str) -> int:
+        return {"cpu": self.workers_cpu, "gpu": self.workers_gpu, "io": self.workers_io}.get(
+            pool, 1
+        )
+
+    def signing_key(self) -> bytes:
+        """The HMAC key for signed URLs: configured, or created once inside the data directory."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; ``config_file`` (or ``MEDIASTUDIO_CONFIG``) names an optional TOML file."""
+    path = config_file or _env_path("MEDIASTUDIO_CONFIG")
+    token = _toml_file.set(path)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _toml_file.reset(token)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None

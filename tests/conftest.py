@@ -1,0 +1,101 @@
+"""Shared fixtures: a migrated platform in a temporary data directory, an ASGI client, keys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mediastudio.accounts import service as accounts
+from mediastudio.app import create_app
+from mediastudio.keys import service as keys
+from mediastudio.platform import Platform
+from mediastudio.settings import Settings, load_settings
+
+TERMINAL = {"completed", "partially_completed", "failed", "cancelled"}
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "bootstrap": False,
+        "engine_modules": ["tests.fakes"],
+        "sweep_interval_s": 0.5,
+        "workers_cpu": 2,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@dataclass
+class Api:
+    """An in-process app with its lifespan running, and helpers to make accounts and keys."""
+
+    platform: Platform
+    client: httpx.AsyncClient
+
+    async def account(
+        self, email: str = "a@example.com", *, plan: str = "unlimited", credits: int = 1000
+    ) -> str:
+        async with self.platform.db.write() as session:
+            account = await accounts.create(
+                session, self.platform.settings, email=email, plan=plan, credits_granted=credits
+            )
+        return account.id
+
+    async def key(self, account_id: str, *, sandbox: bool = False, **options: Any) -> str:
+        async with self.platform.db.write() as session:
+            owner = await accounts.require(session, account_id)
+            new = await keys.create(session, owner, name="test", sandbox=sandbox, **options)
+        return new.secret
+
+    async def wait(
+        self,
+        key: str,
+        generation_id: str,
+        *,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 20.0,
+    ) -> dict[str, Any]:
+        done = until or (lambda body: body["status"] in TERMINAL)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            response = await self.client.get(
+                f"/api/v1/generations/{generation_id}", headers=auth(key)
+            )
+            body = response.json()
+            if done(body):
+                return body
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"generation did not get there in time: {body}")
+            await asyncio.sleep(0.05)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@asynccontextmanager
+async def open_api(settings: Settings) -> AsyncIterator[Api]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(platform=app.state.platform, client=client)
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[Api]:
+    async with open_api(settings) as opened:
+        yield opened

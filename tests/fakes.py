@@ -1,0 +1,48 @@
+"""Live engines for tests, loaded through the real plugin path (``settings.engine_modules``).
+
+They reuse the sandbox engine's media and magic prompts (``[fail:…]``, ``[slow:N]``,
+``[partial]``, ``[crash]``) but serve priced ``fake/*`` models under live keys, so tests can drive
+credits, failures, refunds, cancellation and timeouts end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mediastudio.engines.contract import Availability, ModelSpec
+from mediastudio.engines.inputs import ImageInput, MusicInput, SpeechInput, VideoInput
+from mediastudio.engines.registry import EngineRegistry
+from mediastudio.engines.sandbox.engine import SandboxEngine
+from mediastudio.settings import Settings
+
+IMAGE_CREDITS = 5  # per output
+SPEECH_CREDITS = 3
+VIDEO_CREDITS = 2  # per second
+MUSIC_CREDITS = 4
+
+
+class FakeEngine(SandboxEngine):
+    name = "fake"
+
+    def models(self) -> Sequence[ModelSpec]:
+        return [
+            ModelSpec(
+                "fake/image", "Fake image", "image", ImageInput, IMAGE_CREDITS, price_unit="output"
+            ),
+            ModelSpec(
+                "fake/video", "Fake video", "video", VideoInput, VIDEO_CREDITS, price_unit="second"
+            ),
+            ModelSpec("fake/speech", "Fake speech", "speech", SpeechInput, SPEECH_CREDITS),
+            ModelSpec("fake/music", "Fake music", "music", MusicInput, MUSIC_CREDITS),
+            ModelSpec("fake/quick-timeout", "Times out", "image", ImageInput, 1, timeout_s=0.5),
+            ModelSpec("fake/needs-weights", "Unavailable", "image", ImageInput, 1),
+        ]
+
+    def availability(self, model: ModelSpec) -> Availability:
+        if model.id == "fake/needs-weights":
+            return Availability.missing("set MEDIASTUDIO_FAKE_WEIGHTS to a weights folder")
+        return Availability.ok()
+
+
+def register(registry: EngineRegistry, settings: Settings) -> None:
+    registry.add(FakeEngine())
