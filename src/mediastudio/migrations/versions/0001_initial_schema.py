@@ -108,7 +108,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("prompt", sa.String(), nullable=True),
+        sa.Column("prompt", sa.Text(), nullable=True),
         sa.Column("progress", sa.Integer(), nullable=False),
         sa.Column(
             "outputs",

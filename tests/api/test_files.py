@@ -1,0 +1,57 @@
+"""Signed output URLs: streamed, ranged, and refused when tampered with or expired."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from tests.conftest import Api, auth
+
+
+async def completed_output_url(api: Api) -> str:
+    key = await api.key(await api.account())
+    body = {"prompt": "a lighthouse", "model": "fake/image", "output_format": "png"}
+    job = (await api.client.post("/api/v1/generate/image", json=body, headers=auth(key))).json()
+    done = await api.wait(key, job["id"])
+    return str(done["output_url"])
+
+
+async def test_signed_url_serves_the_file_with_range_support(api: Api) -> None:
+    url = await completed_output_url(api)
+    whole = await api.client.get(url)
+    assert whole.status_code == 200
+    assert whole.headers["content-type"] == "image/png"
+    assert whole.content[:8] == b"\x89PNG\r\n\x1a\n"
+    part = await api.client.get(url, headers={"Range": "bytes=0-7"})
+    assert part.status_code == 206
+    assert part.content == whole.content[:8]
+    assert part.headers["content-range"] == f"bytes 0-7/{len(whole.content)}"
+
+
+async def test_tampered_or_expired_signatures_are_403(api: Api) -> None:
+    url = await completed_output_url(api)
+    parsed = urlparse(url)
+    query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    tampered = {**query, "signature": "0" * 64}
+    response = await api.client.get(f"{parsed.path}?{urlencode(tampered)}")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "invalid_signature"
+    other_file = parsed.path.replace("/0.png", "/1.png")
+    assert (await api.client.get(f"{other_file}?{parsed.query}")).status_code == 403
+
+    key = parsed.path.removeprefix("/files/")
+    past = int(time.time()) - 1
+    expired = {"expires": past, "signature": api.platform.signer.signature(key, past)}
+    response = await api.client.get(f"{parsed.path}?{urlencode(expired)}")
+    assert response.status_code == 403
+
+
+async def test_path_traversal_is_refused(api: Api) -> None:
+    key = "../secret_key"
+    expires = int(time.time()) + 60
+    signature = api.platform.signer.signature(key, expires)
+    response = await api.client.get(
+        "/files/..%2Fsecret_key", params={"expires": expires, "signature": signature}
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
