@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from mediastudio.accounts import service
-from mediastudio.cli.common import ConfigFile, DataDir, console, opened, run, settings_from
+from mediastudio.cli.common import (
+    ConfigFile,
+    DataDir,
+    console,
+    new_table,
+    opened,
+    run,
+    settings_from,
+)
 from mediastudio.credits import service as credits
 
 app = typer.Typer(help="Create accounts, list them, grant credits.", no_args_is_help=True)
@@ -56,7 +63,7 @@ def list_accounts(data_dir: DataDir = None, config: ConfigFile = None) -> None:
             platform.db.read() as session,
         ):
             accounts = await service.list_all(session)
-        table = Table("id", "email", "plan", "balance", "reserved", "created")
+        table = new_table("id", "email", "plan", "balance", "reserved", "created")
         for account in accounts:
             table.add_row(
                 account.id,

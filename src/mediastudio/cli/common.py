@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from mediastudio.kit.errors import MediaStudioError
 from mediastudio.migrations import upgrade
@@ -57,3 +58,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     except MediaStudioError as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
+
+
+def new_table(*columns: str) -> Table:
+    """A table whose cells wrap rather than truncate: ids and keys must stay copyable."""
+    result = Table()
+    for column in columns:
+        result.add_column(column, overflow="fold")
+    return result

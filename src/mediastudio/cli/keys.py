@@ -6,10 +6,18 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from mediastudio.accounts import service as accounts
-from mediastudio.cli.common import ConfigFile, DataDir, console, errors, opened, run, settings_from
+from mediastudio.cli.common import (
+    ConfigFile,
+    DataDir,
+    console,
+    errors,
+    new_table,
+    opened,
+    run,
+    settings_from,
+)
 from mediastudio.keys import service
 
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -83,7 +91,7 @@ def list_keys(
         ):
             owner = await accounts.require(session, account) if account else None
             keys = await service.list_keys(session, owner.id if owner else None)
-        table = Table("id", "key", "name", "account", "scopes", "status", "last used")
+        table = new_table("id", "key", "name", "account", "scopes", "status", "last used")
         now = datetime.now(UTC)
         for key in keys:
             status = (

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from mediastudio.catalog.service import Catalog
-from mediastudio.cli.common import ConfigFile, DataDir, console, settings_from
+from mediastudio.cli.common import ConfigFile, DataDir, console, new_table, settings_from
 from mediastudio.engines.registry import EngineRegistry
 
 app = typer.Typer(help="The model catalog.", no_args_is_help=True)
@@ -17,7 +16,7 @@ def list_models(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Every model the installed engines declare, with price and live availability."""
     settings = settings_from(data_dir, config)
     catalog = Catalog(EngineRegistry.discover(settings), settings)
-    table = Table("id", "type", "credits", "unit", "live", "why not")
+    table = new_table("id", "type", "credits", "unit", "live", "why not")
     for spec in catalog.list(None):
         availability = catalog.availability(spec, sandbox=False)
         table.add_row(
