@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+import mediastudio.engines.sandbox.media as media
 from mediastudio.engines.contract import Engine, ModelSpec, OutputFile, RunContext
 from mediastudio.engines.inputs import (
     ImageInput,
@@ -23,7 +24,7 @@ from mediastudio.engines.inputs import (
     dimensions_from_aspect,
     prompt_of,
 )
-from mediastudio.engines.sandbox import magic, media
+from mediastudio.engines.sandbox import magic
 
 CONTENT_TYPES = {
     "png": "image/png",
