@@ -270,3 +270,24 @@ async def test_account_and_ledger(api: Api) -> None:
     kinds = [(e["kind"], e["amount"], e["reserved_delta"]) for e in ledger_page["data"]]
     assert kinds == [("capture", 0, -5), ("reserve", -5, 5), ("grant", 30, 0)]
     assert ledger_page["data"][0]["balance_after"] == 25
+
+
+async def test_sandbox_and_live_data_are_separate(api: Api) -> None:
+    account = await api.account()
+    live = await api.key(account)
+    test = await api.key(account, sandbox=True)
+    live_job = (
+        await api.client.post("/api/v1/generate/image", json=IMAGE, headers=auth(live))
+    ).json()
+    test_job = (
+        await api.client.post("/api/v1/generate/image", json=IMAGE, headers=auth(test))
+    ).json()
+    for key, own, other in ((live, live_job, test_job), (test, test_job, live_job)):
+        listed = (await api.client.get("/api/v1/generations", headers=auth(key))).json()
+        assert [item["id"] for item in listed["data"]] == [own["id"]]
+        hidden = await api.client.get(f"/api/v1/generations/{other['id']}", headers=auth(key))
+        assert hidden.status_code == 404
+        cancel = await api.client.post(
+            f"/api/v1/generations/{other['id']}/cancel", headers=auth(key)
+        )
+        assert cancel.status_code == 404

@@ -27,8 +27,8 @@ class Status(enum.StrEnum):
 class Generation(Base):
     __tablename__ = "generations"
     __table_args__ = (
-        # Listing and cursor paging: newest first within an account.
-        Index("ix_generations_account_id_id", "account_id", "id"),
+        # Listing and cursor paging: newest first within an account and mode.
+        Index("ix_generations_account_id_sandbox_id", "account_id", "sandbox", "id"),
         Index("ix_generations_account_id_status_id", "account_id", "status", "id"),
         # Daily quotas count an account's generations of one type since midnight.
         Index("ix_generations_account_id_type_created_at", "account_id", "type", "created_at"),

@@ -38,10 +38,19 @@ async def get(session: AsyncSession, generation_id: str) -> Generation | None:
 
 
 async def get_for_account(
-    session: AsyncSession, account_id: str, generation_id: str, *, for_update: bool = False
+    session: AsyncSession,
+    account_id: str,
+    generation_id: str,
+    *,
+    sandbox: bool,
+    for_update: bool = False,
 ) -> Generation | None:
+    """A generation of this account *and mode*: sandbox keys see only sandbox jobs, live keys
+    only live ones (as test and live modes are separate in payment APIs)."""
     query = select(Generation).where(
-        Generation.id == generation_id, Generation.account_id == account_id
+        Generation.id == generation_id,
+        Generation.account_id == account_id,
+        Generation.sandbox.is_(sandbox),
     )
     if for_update:
         query = query.with_for_update()
@@ -53,12 +62,15 @@ async def page(
     account_id: str,
     filters: Filters,
     *,
+    sandbox: bool,
     limit: int,
     offset: int,
     starting_after: str | None,
 ) -> Sequence[Generation]:
     """Newest first. Fetches ``limit + 1`` rows so the caller can tell whether more exist."""
-    query = select(Generation).where(Generation.account_id == account_id)
+    query = select(Generation).where(
+        Generation.account_id == account_id, Generation.sandbox.is_(sandbox)
+    )
     for column, value in (
         (Generation.type, filters.type),
         (Generation.status, filters.status),

@@ -174,7 +174,7 @@ class GenerationService:
     async def get(self, principal: Principal, generation_id: str) -> Generation:
         async with self.db.read() as session:
             generation = await repository.get_for_account(
-                session, principal.account_id, generation_id
+                session, principal.account_id, generation_id, sandbox=principal.sandbox
             )
         if generation is None:
             raise NotFound(f"No generation {generation_id!r}.")
@@ -194,6 +194,7 @@ class GenerationService:
                 session,
                 principal.account_id,
                 filters,
+                sandbox=principal.sandbox,
                 limit=limit,
                 offset=offset,
                 starting_after=starting_after,
@@ -242,7 +243,11 @@ class GenerationService:
     ) -> Generation:
         # Another account's generation is indistinguishable from a missing one: 404, never 403.
         generation = await repository.get_for_account(
-            session, principal.account_id, generation_id, for_update=write
+            session,
+            principal.account_id,
+            generation_id,
+            sandbox=principal.sandbox,
+            for_update=write,
         )
         if generation is None:
             raise NotFound(f"No generation {generation_id!r}.")

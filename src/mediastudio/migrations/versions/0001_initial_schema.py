@@ -150,7 +150,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_generations_account_id_external_id", ["account_id", "external_id"], unique=False
         )
-        batch_op.create_index("ix_generations_account_id_id", ["account_id", "id"], unique=False)
+        batch_op.create_index("ix_generations_account_id_sandbox_id", ["account_id", "sandbox", "id"], unique=False)
         batch_op.create_index(
             "ix_generations_account_id_status_id", ["account_id", "status", "id"], unique=False
         )
@@ -225,7 +225,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_generations_status_lease_expires_at")
         batch_op.drop_index("ix_generations_account_id_type_created_at")
         batch_op.drop_index("ix_generations_account_id_status_id")
-        batch_op.drop_index("ix_generations_account_id_id")
+        batch_op.drop_index("ix_generations_account_id_sandbox_id")
         batch_op.drop_index("ix_generations_account_id_external_id")
 
     op.drop_table("generations")
