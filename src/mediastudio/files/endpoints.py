@@ -17,7 +17,7 @@ from mediastudio.platform import Platform, get_platform
 router = APIRouter(tags=["files"])
 
 
-@router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=True)
+@router.get("/files/{key:path}")
 async def download(
     key: str,
     platform: Annotated[Platform, Depends(get_platform)],
@@ -39,3 +39,6 @@ async def download(
         media_type=media_type,
         headers={"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes"},
     )
+
+
+router.add_api_route("/files/{key:path}", download, methods=["HEAD"], include_in_schema=False)
