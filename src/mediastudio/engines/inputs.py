@@ -7,6 +7,7 @@ Every field is described and bounded, because the schema is the API's documentat
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,16 +18,25 @@ VideoAspect = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
 DEFAULT_IMAGE_SIDE = 1024
 
 
+_ASPECT = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*")
+
+
 def dimensions_from_aspect(aspect_ratio: str, long_side: int) -> tuple[int, int]:
-    """``("16:9", 1024)`` → ``(1024, 576)``; both sides even, the long one exactly ``long_side``."""
-    wide, tall = (int(part) for part in aspect_ratio.split(":"))
-    if wide >= tall:
-        return long_side, _even(long_side * tall / wide)
-    return _even(long_side * wide / tall), long_side
+    """``("16:9", 1280)`` → ``(1280, 720)``, ``("9:16", 1280)`` → ``(720, 1280)``.
 
-
-def _even(value: float) -> int:
-    return max(2, round(value / 2) * 2)
+    Any ``W:H`` of positive integers works. Both results are even (video needs that): the long
+    side is ``long_side`` rounded down to even, the short one the nearest even number (at least 2).
+    Raises ValueError for a malformed ratio or a long side under 2.
+    """
+    match = _ASPECT.fullmatch(aspect_ratio)
+    if match is None or int(match[1]) == 0 or int(match[2]) == 0:
+        raise ValueError(f"aspect ratio must look like '16:9', not {aspect_ratio!r}")
+    if long_side < 2:
+        raise ValueError(f"long side must be at least 2, not {long_side}")
+    across, down = int(match[1]), int(match[2])
+    long_even = long_side - long_side % 2
+    short = max(2, 2 * round(long_even * min(across, down) / max(across, down) / 2))
+    return (long_even, short) if across >= down else (short, long_even)
 
 
 class StrictInput(BaseModel):
