@@ -150,7 +150,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_generations_account_id_external_id", ["account_id", "external_id"], unique=False
         )
-        batch_op.create_index("ix_generations_account_id_sandbox_id", ["account_id", "sandbox", "id"], unique=False)
+        batch_op.create_index(
+            "ix_generations_account_id_sandbox_id", ["account_id", "sandbox", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_generations_account_id_status_id", ["account_id", "status", "id"], unique=False
         )
