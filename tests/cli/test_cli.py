@@ -91,3 +91,15 @@ def test_data_dir_from_the_environment(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0
     assert (tmp_path / "env" / "mediastudio.db").exists()
+
+
+def test_serve_refuses_a_busy_port_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = invoke(tmp_path / "data", "serve", "--port", str(port))
+    assert code == 1 and "cannot listen" in out
+    assert not (tmp_path / "data" / "mediastudio.db").exists()

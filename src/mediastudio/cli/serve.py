@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Annotated
 
 import typer
@@ -12,7 +13,15 @@ from rich.panel import Panel
 from mediastudio.accounts import repository as accounts_repo
 from mediastudio.accounts import service as accounts
 from mediastudio.app import create_app
-from mediastudio.cli.common import ConfigFile, DataDir, console, opened, run, settings_from
+from mediastudio.cli.common import (
+    ConfigFile,
+    DataDir,
+    console,
+    errors,
+    opened,
+    run,
+    settings_from,
+)
 from mediastudio.keys import service as keys
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings
@@ -28,6 +37,7 @@ def serve(
 ) -> None:
     """Run the API, the dashboard and the workers in one process."""
     settings = settings_from(data_dir, config, host=host, port=port)
+    _ensure_port_free(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
@@ -45,6 +55,18 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=True,
     )
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    """Fail before starting workers: uvicorn binds only after the app's start-up has run."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            errors.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}")
+            raise typer.Exit(1) from exc
 
 
 def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:

@@ -278,7 +278,13 @@ class JobRunner:
                     generation.id,
                     from_statuses=[Status.PROCESSING],
                     worker_id=self.worker_id,
-                    values={"status": Status.QUEUED, "worker_id": None, "lease_expires_at": None},
+                    values={
+                        "status": Status.QUEUED,
+                        "worker_id": None,
+                        "lease_expires_at": None,
+                        # Stopped on purpose, not lost: this run does not count as an attempt.
+                        "attempts": max(0, generation.attempts - 1),
+                    },
                 )
 
     def _publish(self, generation: Generation, kind: str, data: dict[str, Any]) -> None:

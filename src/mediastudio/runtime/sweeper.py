@@ -49,12 +49,11 @@ class Sweeper:
             if startup:
                 lost += [g for g in await self._held_on_this_host(session) if g not in lost]
             for generation in lost:
+                holder = generation.worker_id  # release_lost clears it on the loaded object
                 status = await lifecycle.release_lost(
                     session, generation, max_attempts=self.settings.job_max_attempts
                 )
-                logger.warning(
-                    "job %s lost by %s: now %s", generation.id, generation.worker_id, status
-                )
+                logger.warning("job %s lost by %s: now %s", generation.id, holder, status)
                 if status is Status.QUEUED:
                     after_commit(session, _offer(self.queue, generation))
             await idempotency.remove_expired(session, now)
