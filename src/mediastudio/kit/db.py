@@ -13,6 +13,7 @@ worker ever sees a row that does not exist yet.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+logger = logging.getLogger("mediastudio.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -91,9 +94,14 @@ class Database:
                 yield session
             callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
         for callback in callbacks:
-            result = callback()
-            if result is not None:
-                await result
+            # The transaction is committed: a failing hook must not make the caller believe it
+            # was not. Hooks are hints (e.g. "a job is queued"); the sweeper repairs lost ones.
+            try:
+                result = callback()
+                if result is not None:
+                    await result
+            except Exception:
+                logger.exception("after-commit hook failed; the committed data stands")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
