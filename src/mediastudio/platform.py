@@ -79,6 +79,7 @@ class Platform:
         await self.db.dispose()
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async so FastAPI calls it inline rather than through its thread pool on every request
     platform: Platform = request.app.state.platform
     return platform

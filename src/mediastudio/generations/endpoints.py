@@ -62,8 +62,12 @@ async def _create(
     idempotency_key: str | None,
 ) -> JSONResponse:
     key = check_key(idempotency_key) if idempotency_key is not None else None
-    fingerprint = request_hash(
-        request.method, request.url.path, body.model_dump(mode="json", exclude_unset=True)
+    fingerprint = (
+        request_hash(
+            request.method, request.url.path, body.model_dump(mode="json", exclude_unset=True)
+        )
+        if key is not None
+        else ""
     )
     created = await platform.generations.create(
         principal, new, idempotency_key=key, fingerprint=fingerprint

@@ -124,18 +124,19 @@ class GenerationService:
         price: int,
         request: NewGeneration,
     ) -> Generation:
-        # Locking the account row first serialises this account's creates (on PostgreSQL; SQLite
-        # already serialises writers), so the quota count below cannot be raced.
-        account = await accounts.lock(session, principal.account_id)
-        if account is None:
-            raise NotFound("The account of this API key no longer exists.")
         if not principal.sandbox:
+            # Locking the account row first serialises this account's live creates (on
+            # PostgreSQL; SQLite already serialises writers), so the quota count and the
+            # reservation below cannot be raced. Sandbox creates have neither: no lock needed.
+            account = await accounts.lock(session, principal.account_id)
+            if account is None:
+                raise NotFound("The account of this API key no longer exists.")
             await self._check_quota(session, account.id, account.plan, spec.type)
         generation = await repository.add(
             session,
             Generation(
                 id=new_id("gen"),
-                account_id=account.id,
+                account_id=principal.account_id,
                 api_key_id=principal.key_id,
                 type=spec.type,
                 model=spec.id,
@@ -153,7 +154,7 @@ class GenerationService:
                 created_at=utcnow(),
             ),
         )
-        await credits.reserve(session, account.id, price, generation.id)
+        await credits.reserve(session, principal.account_id, price, generation.id)
         return generation
 
     async def _check_quota(
