@@ -699,12 +699,11 @@ What each request does, read from the code (sandbox key, `unlimited` plan, no
   boundary); the body parsed into `ImageRequest`; authentication: SHA-256 of the key and one read
   transaction (`api_keys` joined to `accounts` by the unique `key_hash`), plus a write
   transaction updating `last_used_at` at most once a minute per key; no rate-limit check (the
-  `unlimited` plan has none; other plans add two in-memory moving-window hits); the body's
-  fingerprint hashed (done even without an `Idempotency-Key`); catalog resolution and a second
-  validation of the input by the model's own schema; no idempotency claim (no key sent); then
-  one write transaction on the single writer connection: `BEGIN IMMEDIATE`, select the account
-  (the `FOR UPDATE` lock is a no-op on SQLite), insert the generation (ORM flush), commit. A
-  sandbox job costs nothing, so the daily-quota count and the credit reservation (conditional
+  `unlimited` plan has none; other plans add two in-memory moving-window hits); catalog
+  resolution and a second validation of the input by the model's own schema; no idempotency
+  claim and no body fingerprint (no key sent); then one write transaction on the single writer
+  connection: `BEGIN IMMEDIATE`, insert the generation (ORM flush), commit. A sandbox job costs
+  nothing, so the account lock, the daily-quota count and the credit reservation (conditional
   UPDATE + ledger row) are skipped: a live create does those too and costs more than this. After
   the commit the job id is put on the in-memory queue and the generation is rendered
   (`GenerationRead`, about 0.6 KB of JSON).
