@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mediastudio.engines.contract import Availability, ModelSpec
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediastudio.engines.contract import Availability, ModelSpec, OutputFile, RunContext
 from mediastudio.engines.inputs import ImageInput, MusicInput, SpeechInput, VideoInput
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.engines.sandbox.engine import SandboxEngine
@@ -19,6 +21,12 @@ IMAGE_CREDITS = 5  # per output
 SPEECH_CREDITS = 3
 VIDEO_CREDITS = 2  # per second
 MUSIC_CREDITS = 4
+
+
+class EchoInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, description="Fetched through the SSRF-safe fetcher")
 
 
 class FakeEngine(SandboxEngine):
@@ -36,7 +44,16 @@ class FakeEngine(SandboxEngine):
             ModelSpec("fake/music", "Fake music", "music", MusicInput, MUSIC_CREDITS),
             ModelSpec("fake/quick-timeout", "Times out", "image", ImageInput, 1, timeout_s=0.5),
             ModelSpec("fake/needs-weights", "Unavailable", "image", ImageInput, 1),
+            ModelSpec("fake/echo", "Echo an input URL", "image", EchoInput, 1),
         ]
+
+    def run(self, ctx: RunContext) -> None:
+        if ctx.model.id != "fake/echo":
+            super().run(ctx)
+            return
+        assert isinstance(ctx.input, EchoInput)
+        fetched = ctx.fetcher.fetch(ctx.input.url)
+        ctx.add_output(OutputFile(fetched, "application/octet-stream"))
 
     def availability(self, model: ModelSpec) -> Availability:
         if model.id == "fake/needs-weights":

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from mediastudio.kit.fetch import NetPolicy, parse_allow_hosts
+
 GENERATION_TYPES = ("image", "video", "speech", "music")
 
 _toml_file: ContextVar[Path | None] = ContextVar("mediastudio_toml_file", default=None)
@@ -111,6 +113,15 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(5.0, gt=0, description="How often expired leases are reclaimed")
     shutdown_grace_s: float = Field(10.0, ge=0, description="How long shutdown waits for engines")
 
+    net_allow_hosts: str = Field(
+        "",
+        description="Comma-separated hosts, host:ports, IPs or CIDR ranges that user-supplied URLs"
+        " may reach over http and on private addresses (e.g. for local development)",
+    )
+    net_ca_file: Path | None = Field(None, description="PEM bundle replacing the public CAs")
+    input_max_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest fetched input")
+    input_fetch_timeout_s: float = Field(120.0, gt=0, description="Deadline for fetching one input")
+
     idempotency_ttl_s: int = 24 * 3600
     idempotency_lock_s: int = Field(60, description="An in-flight key older than this is abandoned")
     signed_url_ttl_s: int = 24 * 3600
@@ -134,6 +145,12 @@ class Settings(BaseSettings):
                 overrides = overrides.model_dump(exclude_unset=True)
             merged[name] = {**merged.get(name, {}), **overrides}
         return merged
+
+    @field_validator("net_allow_hosts")
+    @classmethod
+    def _valid_allow_hosts(cls, value: str) -> str:
+        parse_allow_hosts(value)  # a typo stops the server at start-up, not at the first fetch
+        return value
 
     @field_validator("data_dir")
     @classmethod
@@ -175,6 +192,15 @@ class Settings(BaseSettings):
         # An account whose plan was removed from configuration falls back to the default plan,
         # never to "unlimited".
         return self.plans.get(name) or self.plans[self.default_plan]
+
+    def net_policy(self) -> NetPolicy:
+        """What user-supplied URLs (engine inputs) may reach."""
+        return NetPolicy(
+            allow=parse_allow_hosts(self.net_allow_hosts),
+            ca_file=self.net_ca_file,
+            max_bytes=self.input_max_bytes,
+            total_timeout_s=self.input_fetch_timeout_s,
+        )
 
     def workers_for(self, pool: str) -> int:
         return {"cpu": self.workers_cpu, "gpu": self.workers_gpu, "io": self.workers_io}.get(

@@ -16,8 +16,9 @@ from pydantic import BaseModel
 from mediastudio.engines.contract import JobCancelled, ModelSpec, ProviderError
 from mediastudio.engines.inputs import ImageInput, MusicInput, SpeechInput, VideoInput
 from mediastudio.engines.sandbox.engine import SandboxEngine
-from mediastudio.kit.net import DataUriFetcher
+from mediastudio.kit.fetch import NetPolicy
 from mediastudio.runtime.context import JobContext
+from mediastudio.runtime.inputs import SafeFetcher
 
 ENGINE = SandboxEngine()
 SPECS = {spec.type: spec for spec in ENGINE.models()}
@@ -30,7 +31,7 @@ def context(tmp_path: Path, spec: ModelSpec, validated: BaseModel) -> JobContext
         input=validated,
         sandbox=True,
         workdir=tmp_path,
-        fetcher=DataUriFetcher(tmp_path),
+        fetcher=SafeFetcher(tmp_path, NetPolicy()),
     )
 
 

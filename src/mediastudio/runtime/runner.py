@@ -37,9 +37,9 @@ from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database
 from mediastudio.kit.events import Event, EventBus
-from mediastudio.kit.net import DataUriFetcher
 from mediastudio.kit.storage import Storage
 from mediastudio.runtime.context import JobContext
+from mediastudio.runtime.inputs import SafeFetcher
 from mediastudio.settings import Settings
 
 logger = logging.getLogger("mediastudio.runner")
@@ -89,6 +89,7 @@ class JobRunner:
         self.bus = bus
         self.worker_id = worker_id or make_worker_id()
         self.workroot = settings.data_dir / "work"
+        self.net_policy = settings.net_policy()
         self._running: dict[str, JobContext] = {}
 
     def cancel(self, generation_id: str, reason: str) -> None:
@@ -162,7 +163,7 @@ class JobRunner:
             input=validated,
             sandbox=generation.sandbox,
             workdir=workdir,
-            fetcher=DataUriFetcher(workdir),
+            fetcher=SafeFetcher(workdir, self.net_policy),
         )
         self._running[generation.id] = context
         # Stopped by an event, never cancelled: cancelling a task inside a database call can
