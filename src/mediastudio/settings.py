@@ -23,8 +23,7 @@ from pydantic_settings import (
 )
 
 from mediastudio.kit.fetch import NetPolicy, parse_allow_hosts
-
-GENERATION_TYPES = ("image", "video", "speech", "music")
+from mediastudio.kit.ratelimit import validate_expression
 
 _toml_file: ContextVar[Path | None] = ContextVar("mediastudio_toml_file", default=None)
 
@@ -43,6 +42,13 @@ class Plan(BaseModel):
         default_factory=lambda: ["*"], description="Glob patterns of model ids this plan may use"
     )
     max_concurrent_jobs: int | None = Field(2, description="Jobs of one account running at once")
+
+    @field_validator("rate_limit", "generation_rate_limit")
+    @classmethod
+    def _valid_limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            validate_expression(value)  # a typo stops start-up instead of failing each request
+        return value
 
 
 def _default_plans() -> dict[str, Plan]:

@@ -51,3 +51,9 @@ def test_signing_key_is_created_once_and_private(tmp_path: Path) -> None:
 def test_unknown_plan_falls_back_to_the_default_plan_never_unlimited(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     assert settings.plan("gone") == settings.plans["free"]
+
+
+def test_a_malformed_plan_limit_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIASTUDIO_PLANS__FREE__RATE_LIMIT", "60 per fortnight-ish")
+    with pytest.raises(ValueError, match="rate_limit"):
+        load_settings()

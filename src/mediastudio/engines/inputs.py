@@ -112,14 +112,6 @@ class MusicInput(StrictInput):
         return self
 
 
-STANDARD_INPUTS: dict[str, type[StrictInput]] = {
-    "image": ImageInput,
-    "video": VideoInput,
-    "speech": SpeechInput,
-    "music": MusicInput,
-}
-
-
 def prompt_of(validated: BaseModel) -> str | None:
     """The human text of a job, shown as ``prompt`` on the generation."""
     for name in ("prompt", "text", "script"):

@@ -48,9 +48,6 @@ class InlineDispatcher:
     def cancel(self, generation_id: str) -> None:
         self.runner.cancel(generation_id, "cancelled")
 
-    def is_known(self, generation_id: str) -> bool:
-        return generation_id in self._known
-
     async def start(self) -> None:
         if self._started:
             return
