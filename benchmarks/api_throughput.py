@@ -59,20 +59,13 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import CREATE_BODY, DOCS, RESULTS, ROOT, cpu_model, write_section
+
 BASELINE_APP = ROOT / "benchmarks" / "baseline_app.py"
-DOCS = ROOT / "docs" / "benchmarks.md"
-RESULTS = ROOT / "benchmarks" / "results"
 
 MEDIASTUDIO = "MediaStudio"
 BASELINE = "baseline"
 BENCH_EMAIL = "bench@local"
-CREATE_BODY: dict[str, Any] = {
-    "prompt": "bench",
-    "output_format": "png",
-    "width": 256,
-    "height": 256,
-}
 READY_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 20.0
@@ -577,16 +570,6 @@ def build_report(raw: Raw, options: Options, machine: dict[str, str]) -> Report:
 # --- The machine -----------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def versions(*packages: str) -> str:
     found = []
     for package in packages:
@@ -716,7 +699,7 @@ What each request does, read from the code (sandbox key, `unlimited` plan, no
   `INSERT … RETURNING` in a `BEGIN IMMEDIATE` transaction (SQLAlchemy Core, no ORM); the read
   runs one `SELECT` by primary key in a read transaction.
 
-So per create MediaStudio runs two transactions and 7 SQL statements (counting `BEGIN` and
+So per create MediaStudio runs two transactions and 6 SQL statements (counting `BEGIN` and
 `COMMIT`) to the baseline's one and 3, and per read two transactions and 6 statements to one and 3;
 every SQLite call goes through aiosqlite's thread, a round trip between threads each time."""
 
@@ -850,13 +833,7 @@ Newest first; the same command on the same machine unless the row says otherwise
 def write_docs(report: Report, path: Path) -> None:
     document = path.read_text() if path.exists() else INTRO
     history = [history_row(report), *earlier_runs(document)][:HISTORY_ROWS]
-    new_section = section(report, history)
-    pattern = re.compile(re.escape(SECTION_BEGIN) + r".*?" + re.escape(SECTION_END) + r"\n?", re.S)
-    if pattern.search(document):
-        document = pattern.sub(lambda _: new_section, document, count=1)
-    else:
-        document = document.rstrip("\n") + "\n\n" + new_section
-    path.write_text(document)
+    write_section(path, SECTION_BEGIN, SECTION_END, section(report, history), new_document=INTRO)
 
 
 def save_raw(report: Report) -> Path:

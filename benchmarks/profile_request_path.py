@@ -41,15 +41,8 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
-RESULTS = ROOT / "benchmarks" / "results"
-CREATE_BODY: dict[str, Any] = {
-    "prompt": "bench",
-    "output_format": "png",
-    "width": 256,
-    "height": 256,
-}
+from common import CREATE_BODY, DOCS, RESULTS, ROOT, cpu_model, write_section
+
 WARMUP = 50
 TOP = 15
 SQL_WIDTH = 90
@@ -337,13 +330,8 @@ def phase_report(phase: Phase) -> str:
 
 
 def machine_line() -> str:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
     return (
-        f"{len(os.sched_getaffinity(0))} CPUs (`nproc`), {model}, "
+        f"{len(os.sched_getaffinity(0))} CPUs (`nproc`), {cpu_model()}, "
         f"Python {platform.python_version()}"
     )
 
@@ -375,13 +363,7 @@ by library are the stable part.
 
 
 def write_docs(text: str, path: Path) -> None:
-    document = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION_BEGIN) + r".*?" + re.escape(SECTION_END) + r"\n?", re.S)
-    if pattern.search(document):
-        document = pattern.sub(lambda _: text, document, count=1)
-    else:
-        document = document.rstrip("\n") + "\n\n" + text
-    path.write_text(document)
+    write_section(path, SECTION_BEGIN, SECTION_END, text, new_document="# Benchmarks\n")
 
 
 def save(phases: list[Phase]) -> list[Path]:
