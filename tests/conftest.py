@@ -26,6 +26,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "data_dir": data_dir,
         "bootstrap": False,
         "engine_modules": ["tests.fakes"],
+        # The fake engines are the defaults in API tests; builtin engine tests enable their own.
+        "disabled_engines": ["builtin"],
         "sweep_interval_s": 0.5,
         "workers_cpu": 2,
     }

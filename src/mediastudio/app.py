@@ -16,14 +16,18 @@ from sqlalchemy import text
 from mediastudio import __version__
 from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
+from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
+from mediastudio.images.endpoints import router as images_router
 from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handlers
 from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
 from mediastudio.kit.requestid import RequestIdMiddleware
 from mediastudio.migrations import upgrade
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from mediastudio.videos.endpoints import router as videos_router
+from mediastudio.voices.endpoints import router as voices_router
 
 logger = logging.getLogger("mediastudio")
 
@@ -63,7 +67,16 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for router in (generations_router, catalog_router, account_router, files_router):
+    for router in (
+        generations_router,
+        images_router,
+        videos_router,
+        enhancements_router,
+        voices_router,
+        catalog_router,
+        account_router,
+        files_router,
+    ):
         app.include_router(router)
     _add_docs(app)
     _add_health(app)

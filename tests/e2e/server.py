@@ -68,6 +68,7 @@ def base_env(data_dir: Path) -> dict[str, str]:
             "COLUMNS": "200",  # rich wraps nothing we parse (keys, key ids)
             "MEDIASTUDIO_DATA_DIR": str(data_dir),
             "MEDIASTUDIO_ENGINE_MODULES": FAKE_ENGINES,
+            "MEDIASTUDIO_DISABLED_ENGINES": '["builtin"]',
             "MEDIASTUDIO_BOOTSTRAP": "false",
             "MEDIASTUDIO_SWEEP_INTERVAL_S": "0.5",
         }

@@ -54,9 +54,23 @@ class Catalog:
     def list(self, type_: str | None) -> list[ModelSpec]:
         return self.registry.models(type_)
 
-    def resolve(self, model_id: str | None, type_: str | None, principal: Principal) -> ModelSpec:
-        """The model for a request, checked against the plan and, for live keys, availability."""
-        spec = self._lookup(model_id, type_) if model_id else self._default(type_, principal)
+    def resolve(
+        self,
+        model_id: str | None,
+        type_: str | None,
+        principal: Principal,
+        payload: dict[str, Any] | None = None,
+    ) -> ModelSpec:
+        """The model for a request, checked against the plan and, for live keys, availability.
+
+        With no model named, the default is the first runnable model of the type that can take
+        ``payload`` (a text-only video request skips an image-to-video model).
+        """
+        spec = (
+            self._lookup(model_id, type_)
+            if model_id
+            else self._default(type_, principal, payload or {})
+        )
         if type_ is not None and spec.type != type_:
             raise InvalidRequest(
                 f"Model {spec.id!r} makes {spec.type}, not {type_}.",
@@ -83,7 +97,9 @@ class Catalog:
             )
         return registered.spec
 
-    def _default(self, type_: str | None, principal: Principal) -> ModelSpec:
+    def _default(
+        self, type_: str | None, principal: Principal, payload: dict[str, Any]
+    ) -> ModelSpec:
         if type_ is None:
             raise InvalidRequest(
                 "A model is required.",
@@ -92,13 +108,23 @@ class Catalog:
         configured = self.settings.default_models.get(type_)
         if configured:
             return self._lookup(configured, type_)
-        candidates = self.registry.models(type_)
+        candidates = [s for s in self.registry.models(type_) if _takes(s, payload)]
         real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
         runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]
         if runnable:
             return runnable[0]
         if principal.sandbox and candidates:
             return (real or candidates)[0]
+        if not candidates and self.registry.models(type_):
+            raise ModelUnavailable(
+                f"No engine on this server makes {type_} from this input: "
+                + "; ".join(
+                    f"{s.id} needs {', '.join(_missing(s, payload))}"
+                    for s in self.registry.models(type_)
+                    if not self.is_sandbox_model(s)
+                ),
+                details={"type": type_},
+            )
         hint = "; ".join(f"{s.id}: {self.availability(s, sandbox=False).reason}" for s in real)
         raise ModelUnavailable(
             f"No engine can make {type_} on this server."
@@ -139,3 +165,22 @@ class Catalog:
         if with_schema:
             entry["input_schema"] = spec.input_model.model_json_schema()
         return entry
+
+
+def _missing(spec: ModelSpec, payload: dict[str, Any]) -> list[str]:
+    """Required fields of ``spec``'s input that ``payload`` lacks."""
+    try:
+        spec.input_model.model_validate(payload)
+    except ValidationError as exc:
+        return [
+            ".".join(str(part) for part in error["loc"])
+            for error in exc.errors()
+            if error["type"] == "missing"
+        ]
+    return []
+
+
+def _takes(spec: ModelSpec, payload: dict[str, Any]) -> bool:
+    """Whether ``payload`` has every field ``spec`` requires. Other errors (a bad value) do not
+    exclude the model: validating against it later gives the user a precise 400."""
+    return not _missing(spec, payload)

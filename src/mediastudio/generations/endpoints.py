@@ -90,7 +90,7 @@ async def _create(
     )
 
 
-async def _create_typed(
+async def create_typed(
     request: Request,
     platform: Platform,
     principal: Principal,
@@ -98,6 +98,9 @@ async def _create_typed(
     body: BaseModel,
     idempotency_key: str | None,
 ) -> JSONResponse:
+    """Create a generation of ``type_`` from a typed body (a model's input plus the envelope
+    fields); every ``POST /generate/{type}``, ``/images/{tool}`` and ``/videos/{tool}`` route
+    ends here."""
     data = body.model_dump(mode="json", exclude_unset=True)
     envelope = {name: data.pop(name) for name in list(data) if name in ENVELOPE_FIELDS}
     new = NewGeneration(
@@ -127,7 +130,7 @@ async def generate_image(
     principal: ImagePrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _create_typed(request, platform, principal, "image", body, idempotency_key)
+    return await create_typed(request, platform, principal, "image", body, idempotency_key)
 
 
 @router.post(
@@ -140,7 +143,7 @@ async def generate_video(
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _create_typed(request, platform, principal, "video", body, idempotency_key)
+    return await create_typed(request, platform, principal, "video", body, idempotency_key)
 
 
 @router.post(
@@ -162,7 +165,7 @@ async def generate_speech(
     principal: AudioPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _create_typed(request, platform, principal, "speech", body, idempotency_key)
+    return await create_typed(request, platform, principal, "speech", body, idempotency_key)
 
 
 @router.post(
@@ -175,7 +178,7 @@ async def generate_music(
     principal: AudioPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _create_typed(request, platform, principal, "music", body, idempotency_key)
+    return await create_typed(request, platform, principal, "music", body, idempotency_key)
 
 
 @router.post(

@@ -87,7 +87,7 @@ class GenerationService:
         idempotency_key: str | None = None,
         fingerprint: str = "",
     ) -> Created:
-        spec = self.catalog.resolve(request.model, request.type, principal)
+        spec = self.catalog.resolve(request.model, request.type, principal, payload=request.input)
         ensure_scope(principal, scope_for(spec.kind))
         validated = self.catalog.validate(spec, request.input, field_prefix=request.field_prefix)
         price = 0 if principal.sandbox else self.catalog.credits_for(spec, validated)

@@ -1,0 +1,2 @@
+"""Media plumbing every built-in engine shares: reading and writing audio, images and video
+safely (bounded, atomic, streamed), so an engine module holds only its own algorithm."""

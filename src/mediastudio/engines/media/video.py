@@ -1,0 +1,199 @@
+"""Video in and out with PyAV: H.264 (yuv420p, BT.709) + AAC in MP4, frames as RGB numpy arrays.
+
+Writers encode frame by frame, so memory stays one frame deep whatever the length; readers
+decode frame by frame within explicit bounds on size and duration, and turn anything FFmpeg
+cannot read into :class:`InvalidInput`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from mediastudio.engines.contract import InvalidInput
+from mediastudio.engines.media.audio import Samples, as_channels
+from mediastudio.engines.media.files import atomic_target
+
+Frame = NDArray[np.uint8]  # (height, width, 3) RGB
+
+AUDIO_RATE = 48_000
+AUDIO_BIT_RATE = 128_000
+MAX_INPUT_SECONDS = 30 * 60.0
+MAX_INPUT_PIXELS = 3840 * 2160
+# x264's thread count changes the bitstream; pin it to the two cores a worker has.
+_X264_OPTIONS = {"preset": "veryfast", "crf": "23", "threads": "2"}
+_CONTAINER_OPTIONS = {"fflags": "+bitexact", "movflags": "+faststart"}
+
+
+def even(value: int) -> int:
+    return max(2, value - value % 2)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    has_audio: bool
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"The file could not be read as media: {exc}") from exc
+
+
+def probe(
+    path: Path, *, max_seconds: float = MAX_INPUT_SECONDS, max_pixels: int = MAX_INPUT_PIXELS
+) -> VideoInfo:
+    """Size, frame rate, duration and whether there is sound; refuses what is over the bounds."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise InvalidInput("The file has no video stream.")
+        stream = container.streams.video[0]
+        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        if container.duration is not None:
+            duration = float(container.duration) / av.time_base
+        elif stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        else:
+            duration = 0.0
+        has_audio = bool(container.streams.audio)
+    if width <= 0 or height <= 0:
+        raise InvalidInput("The video has no picture size.")
+    if width * height > max_pixels:
+        raise InvalidInput(f"The video is {width}x{height}; at most {max_pixels:,} pixels.")
+    if duration > max_seconds:
+        raise InvalidInput(f"The video is {duration:.0f} s long; at most {max_seconds:g} s.")
+    return VideoInfo(width, height, float(rate), duration, has_audio)
+
+
+def iter_frames(
+    path: Path,
+    *,
+    max_seconds: float = MAX_INPUT_SECONDS,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+) -> Iterator[tuple[float, Frame]]:
+    """``(time in seconds, RGB frame)`` for each decoded frame from ``start_s`` to ``end_s``."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise InvalidInput("The file has no video stream.")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        time_base = stream.time_base or Fraction(1, 90_000)
+        if start_s > 0:
+            container.seek(int(start_s / float(time_base)), stream=stream, backward=True)
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                seconds = float(frame.pts * time_base)
+                if seconds < start_s - 1e-6:
+                    continue
+                if (end_s is not None and seconds >= end_s) or seconds > max_seconds:
+                    break
+                yield seconds, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        except av.error.FFmpegError as exc:
+            raise InvalidInput(f"The video could not be decoded: {exc}") from exc
+
+
+class VideoWriter:
+    """An MP4 written frame by frame; ``audio`` (float samples at :data:`AUDIO_RATE`) is muxed as
+    AAC when given. Use as a context manager: the file appears only if the block succeeds.
+
+    >>> with VideoWriter(path, 1280, 720, fps=30) as out:  # doctest: +SKIP
+    ...     out.write(frame)
+    """
+
+    def __init__(
+        self, path: Path, width: int, height: int, *, fps: int, audio: Samples | None = None
+    ) -> None:
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 needs even sizes, not {width}x{height}")
+        self.path, self.width, self.height, self.fps = path, width, height, fps
+        self.audio = audio
+        self.frames = 0
+        self._target = atomic_target(path)
+
+    def __enter__(self) -> VideoWriter:
+        temporary = self._target.__enter__()
+        self._container = av.open(
+            str(temporary), "w", format="mp4", container_options=_CONTAINER_OPTIONS
+        )
+        stream = self._container.add_stream("libx264", rate=self.fps, options=_X264_OPTIONS)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+        stream.codec_context.color_primaries = 1  # BT.709
+        stream.codec_context.color_trc = 1
+        stream.codec_context.colorspace = 1
+        stream.codec_context.color_range = 1  # limited (TV) range
+        self._video = stream
+        self._audio = None
+        if self.audio is not None:
+            channels = as_channels(self.audio)
+            layout = "mono" if channels.shape[1] == 1 else "stereo"
+            self._audio = self._container.add_stream("aac", rate=AUDIO_RATE, layout=layout)
+            self._audio.bit_rate = AUDIO_BIT_RATE
+        return self
+
+    def write(self, frame: Frame) -> None:
+        if frame.shape[0] != self.height or frame.shape[1] != self.width:
+            raise ValueError(
+                f"frame is {frame.shape[1]}x{frame.shape[0]}, not {self.width}x{self.height}"
+            )
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        video_frame = video_frame.reformat(
+            format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"
+        )
+        video_frame.pts = self.frames
+        self._container.mux(self._video.encode(video_frame))
+        self.frames += 1
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+    def _mux_audio(self) -> None:
+        assert self._audio is not None and self.audio is not None
+        channels = as_channels(np.clip(self.audio, -1, 1).astype(np.float32))
+        # Exactly as long as the picture: padded with silence or cut.
+        wanted = round(self.duration_s * AUDIO_RATE)
+        if len(channels) < wanted:
+            channels = np.concatenate(
+                [channels, np.zeros((wanted - len(channels), channels.shape[1]), np.float32)]
+            )
+        channels = channels[:wanted]
+        layout = "mono" if channels.shape[1] == 1 else "stereo"
+        step = 1024 * 64
+        for first in range(0, len(channels), step):
+            part = np.ascontiguousarray(channels[first : first + step].T)
+            frame = av.AudioFrame.from_ndarray(part, format="fltp", layout=layout)
+            frame.sample_rate, frame.pts = AUDIO_RATE, first
+            frame.time_base = Fraction(1, AUDIO_RATE)
+            self._container.mux(self._audio.encode(frame))
+        self._container.mux(self._audio.encode(None))
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self._container.mux(self._video.encode(None))
+                if self._audio is not None:
+                    self._mux_audio()
+        finally:
+            self._container.close()
+            self._target.__exit__(exc_type, exc, traceback)

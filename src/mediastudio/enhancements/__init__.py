@@ -1,0 +1,1 @@
+"""Product photo enhancement batches (seed 004): presets, batch create, batch status."""

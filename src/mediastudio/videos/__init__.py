@@ -1,0 +1,1 @@
+"""Video tools over HTTP: ``POST /api/v1/videos/{tool}`` creates a generation of that tool."""

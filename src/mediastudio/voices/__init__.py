@@ -1,0 +1,1 @@
+"""The voices speech engines offer: ``GET /api/v1/voices``."""
