@@ -2,8 +2,17 @@
 
 from mediastudio.accounts.models import Account, User
 from mediastudio.credits.models import LedgerEntry
+from mediastudio.files.models import StoredFile
 from mediastudio.generations.models import Generation
 from mediastudio.idempotency.models import IdempotencyRecord
 from mediastudio.keys.models import ApiKey
 
-__all__ = ["Account", "ApiKey", "Generation", "IdempotencyRecord", "LedgerEntry", "User"]
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Generation",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "StoredFile",
+    "User",
+]

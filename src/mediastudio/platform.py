@@ -12,6 +12,7 @@ from fastapi import Request
 
 from mediastudio.catalog.service import Catalog
 from mediastudio.engines.registry import EngineRegistry
+from mediastudio.files.service import FileService
 from mediastudio.generations.service import GenerationService
 from mediastudio.kit.db import Database
 from mediastudio.kit.events import EventBus, InProcessBus
@@ -37,6 +38,7 @@ class Platform:
     dispatcher: InlineDispatcher
     sweeper: Sweeper
     generations: GenerationService
+    files: FileService
     workers_started: bool = False
 
     @classmethod
@@ -48,8 +50,9 @@ class Platform:
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer)
         bus = InProcessBus()
-        runner = JobRunner(db, registry, storage, settings, bus)
+        runner = JobRunner(db, registry, storage, settings, bus, signer=signer)
         dispatcher = InlineDispatcher(runner, settings)
+        files = FileService(db, storage)
         return cls(
             settings=settings,
             db=db,
@@ -62,7 +65,8 @@ class Platform:
             runner=runner,
             dispatcher=dispatcher,
             sweeper=Sweeper(db, dispatcher, settings, runner.worker_id),
-            generations=GenerationService(db, settings, catalog, dispatcher, storage),
+            generations=GenerationService(db, settings, catalog, dispatcher, storage, files),
+            files=files,
         )
 
     async def start_workers(self) -> None:

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     net_ca_file: Path | None = Field(None, description="PEM bundle replacing the public CAs")
     input_max_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest fetched input")
     input_fetch_timeout_s: float = Field(120.0, gt=0, description="Deadline for fetching one input")
+    upload_max_bytes: int = Field(
+        200 * 1024 * 1024, gt=0, description="Largest file POST /api/v1/files accepts"
+    )
 
     idempotency_ttl_s: int = 24 * 3600
     idempotency_lock_s: int = Field(60, description="An in-flight key older than this is abandoned")

@@ -1,23 +1,160 @@
-"""Serving stored outputs at signed URLs: no API key, an HMAC signature and an expiry instead.
+"""Files over HTTP: uploads (``/api/v1/files``, API key) and downloads of stored files at
+signed URLs (``/files/…``: no API key, an HMAC signature and an expiry instead).
 
-Files stream from disk with ``Range`` support (video players seek), never loaded whole.
+Uploads stream to disk under a hard cap; downloads stream from disk with ``Range`` support
+(video players seek). Neither is ever loaded whole into memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
-from typing import Annotated
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile
 
-from mediastudio.kit.errors import InvalidSignature, NotFound
+from mediastudio.files.models import StoredFile
+from mediastudio.files.schemas import FileList, FileRead
+from mediastudio.keys.auth import AnyPrincipal, CreatingPrincipal, ReadPrincipal
+from mediastudio.kit.bodies import capped
+from mediastudio.kit.errors import (
+    ERROR_RESPONSES,
+    FileTooLarge,
+    InvalidRequest,
+    InvalidSignature,
+    NotFound,
+)
 from mediastudio.platform import Platform, get_platform
 
 router = APIRouter(tags=["files"])
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+MULTIPART_OVERHEAD = 64 * 1024
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
 
 
-@router.get("/files/{key:path}")
+def _read_model(request: Request, platform: Platform, stored: StoredFile) -> FileRead:
+    base_url = platform.settings.public_url or str(request.base_url)
+    url = platform.storage.url(
+        stored.key, base_url=base_url, ttl_s=platform.settings.signed_url_ttl_s
+    )
+    return FileRead(
+        id=stored.id,
+        filename=stored.filename,
+        content_type=stored.content_type,
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        sandbox=stored.sandbox,
+        url=url,
+        created_at=stored.created_at,
+    )
+
+
+def _spool(source: IO[bytes], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source.seek(0)
+    with target.open("wb") as out:
+        shutil.copyfileobj(source, out, 1024 * 1024)
+
+
+@router.post(
+    "/api/v1/files",
+    status_code=201,
+    response_model=FileRead,
+    summary="Upload a file to use as a job input",
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        **ERROR_RESPONSES,
+        413: {"model": ERROR_RESPONSES[400]["model"], "description": "file_too_large"},
+    },
+)
+async def upload(request: Request, platform: PlatformDep, principal: CreatingPrincipal) -> FileRead:
+    """``multipart/form-data`` with one ``file`` part. The type is sniffed from the content; the
+    returned ``id`` (``file_…``) can be given as any ``*_url`` input of this account's jobs."""
+    limit = platform.settings.upload_max_bytes
+    body = capped(request, limit + MULTIPART_OVERHEAD)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidRequest("Send the file as multipart/form-data with a 'file' part.")
+    async with body.form(max_files=1, max_fields=8) as form:
+        part = form.get("file")
+        if not isinstance(part, UploadFile):
+            raise InvalidRequest(
+                "A 'file' part is required.",
+                details={"fields": [{"field": "file", "message": "required"}]},
+            )
+        if part.size is not None and part.size > limit:
+            raise FileTooLarge(
+                f"The upload is larger than {limit:,} bytes.", details={"max_bytes": limit}
+            )
+        spooled = platform.settings.data_dir / "uploads" / uuid.uuid4().hex
+        await asyncio.to_thread(_spool, part.file, spooled)
+        try:
+            stored = await platform.files.upload(principal, spooled, part.filename)
+        finally:
+            spooled.unlink(missing_ok=True)
+    return _read_model(request, platform, stored)
+
+
+@router.get(
+    "/api/v1/files",
+    response_model=FileList,
+    summary="List uploaded files",
+    responses=ERROR_RESPONSES,
+)
+async def list_files(
+    request: Request,
+    platform: PlatformDep,
+    principal: ReadPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    starting_after: Annotated[str | None, Query(max_length=40)] = None,
+) -> FileList:
+    page = await platform.files.list(principal, limit=limit + 1, starting_after=starting_after)
+    items = [_read_model(request, platform, stored) for stored in page[:limit]]
+    has_more = len(page) > limit
+    return FileList(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)
+
+
+@router.get(
+    "/api/v1/files/{file_id}",
+    response_model=FileRead,
+    summary="An uploaded file",
+    responses=ERROR_RESPONSES,
+)
+async def get_file(
+    request: Request, file_id: str, platform: PlatformDep, principal: ReadPrincipal
+) -> FileRead:
+    return _read_model(request, platform, await platform.files.get(principal, file_id))
+
+
+@router.delete(
+    "/api/v1/files/{file_id}",
+    status_code=204,
+    summary="Delete an uploaded file",
+    responses=ERROR_RESPONSES,
+)
+async def delete_file(file_id: str, platform: PlatformDep, principal: AnyPrincipal) -> Response:
+    await platform.files.delete(principal, file_id)
+    return Response(status_code=204)
+
+
+@router.get("/files/{key:path}", summary="Download a stored file (signed URL)")
 async def download(
     key: str,
     platform: Annotated[Platform, Depends(get_platform)],

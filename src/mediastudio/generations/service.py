@@ -19,6 +19,8 @@ from mediastudio.catalog.service import Catalog
 from mediastudio.credits import service as credits
 from mediastudio.engines.contract import ModelSpec
 from mediastudio.engines.inputs import prompt_of
+from mediastudio.files.references import file_ids_in
+from mediastudio.files.service import FileService
 from mediastudio.generations import lifecycle, repository
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.repository import Filters
@@ -72,7 +74,9 @@ class GenerationService:
         catalog: Catalog,
         queue: JobQueue,
         storage: Storage,
+        files: FileService,
     ) -> None:
+        self.files = files
         self.db = db
         self.settings = settings
         self.catalog = catalog
@@ -90,6 +94,7 @@ class GenerationService:
         spec = self.catalog.resolve(request.model, request.type, principal, payload=request.input)
         ensure_scope(principal, scope_for(spec.kind))
         validated = self.catalog.validate(spec, request.input, field_prefix=request.field_prefix)
+        await self.files.check_owned(principal, file_ids_in(request.input))
         price = 0 if principal.sandbox else self.catalog.credits_for(spec, validated)
         if idempotency_key is not None:
             replay = await idempotency.claim(

@@ -81,6 +81,11 @@ class InvalidRequest(MediaStudioError):
     default_message = "The request is invalid."
 
 
+class FileTooLarge(MediaStudioError):
+    code, status = "file_too_large", 413
+    default_message = "The file is larger than this server accepts."
+
+
 class NotFound(MediaStudioError):
     code, status = "not_found", 404
     default_message = "The requested resource was not found."

@@ -26,6 +26,12 @@ class Storage(Protocol):
 
     async def delete_prefix(self, prefix: str) -> None: ...
 
+    async def delete(self, key: str) -> None: ...
+
+    async def copy_to(self, key: str, target: Path) -> int:
+        """Copy the stored file to ``target`` on this machine; returns its size."""
+        ...
+
     def url(self, key: str, *, base_url: str, ttl_s: int) -> str: ...
 
     def local_path(self, key: str) -> Path | None:
@@ -78,6 +84,16 @@ class LocalStorage:
 
     async def delete_prefix(self, prefix: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self._path(prefix.rstrip("/")), True)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, True)
+
+    async def copy_to(self, key: str, target: Path) -> int:
+        def copy() -> int:
+            shutil.copyfile(self._path(key), target)
+            return target.stat().st_size
+
+        return await asyncio.to_thread(copy)
 
     def url(self, key: str, *, base_url: str, ttl_s: int) -> str:
         expires = int(time.time()) + ttl_s

@@ -31,15 +31,17 @@ from pydantic import ValidationError
 from mediastudio.accounts import repository as accounts
 from mediastudio.engines.contract import Engine, EngineError, JobCancelled, ModelSpec
 from mediastudio.engines.registry import EngineRegistry
+from mediastudio.files import repository as files_repository
+from mediastudio.files.references import file_ids_in
 from mediastudio.generations import lifecycle, repository
 from mediastudio.generations.lifecycle import Outcome
 from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database
 from mediastudio.kit.events import Event, EventBus
-from mediastudio.kit.storage import Storage
+from mediastudio.kit.storage import Storage, UrlSigner
 from mediastudio.runtime.context import JobContext
-from mediastudio.runtime.inputs import SafeFetcher
+from mediastudio.runtime.inputs import SafeFetcher, StoredInputs
 from mediastudio.settings import Settings
 
 logger = logging.getLogger("mediastudio.runner")
@@ -81,6 +83,7 @@ class JobRunner:
         settings: Settings,
         bus: EventBus,
         worker_id: str | None = None,
+        signer: UrlSigner | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -90,6 +93,7 @@ class JobRunner:
         self.worker_id = worker_id or make_worker_id()
         self.workroot = settings.data_dir / "work"
         self.net_policy = settings.net_policy()
+        self.signer = signer or UrlSigner(settings.signing_key())
         self._running: dict[str, JobContext] = {}
 
     def cancel(self, generation_id: str, reason: str) -> None:
@@ -163,7 +167,7 @@ class JobRunner:
             input=validated,
             sandbox=generation.sandbox,
             workdir=workdir,
-            fetcher=SafeFetcher(workdir, self.net_policy),
+            fetcher=SafeFetcher(workdir, self.net_policy, await self._stored_inputs(generation)),
         )
         self._running[generation.id] = context
         # Stopped by an event, never cancelled: cancelling a task inside a database call can
@@ -183,6 +187,22 @@ class JobRunner:
         )
         outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
         await self._finish(generation, outcome, stored)
+
+    async def _stored_inputs(self, generation: Generation) -> StoredInputs:
+        ids = file_ids_in(generation.input)
+        uploads: dict[str, str] = {}
+        if ids:
+            async with self.db.read() as session:
+                uploads = await files_repository.keys_for(
+                    session, generation.account_id, ids, sandbox=generation.sandbox
+                )
+        return StoredInputs(
+            account_id=generation.account_id,
+            storage=self.storage,
+            signer=self.signer,
+            loop=asyncio.get_running_loop(),
+            uploads=uploads,
+        )
 
     async def _execute(
         self, engine: Engine, context: JobContext, timeout_s: float, executor: Executor | None
