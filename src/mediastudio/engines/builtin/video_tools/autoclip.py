@@ -1,0 +1,213 @@
+"""``builtin/auto-clip``: the best moments of a long video as short clips in a social aspect.
+
+1. Fetch and probe the source (at most :data:`MAX_SOURCE_S` seconds and the fetcher's size cap).
+2. Analyse it in one decoding pass (:mod:`.scenes`): shot changes, motion, faces; decode its
+   sound once at 48 kHz mono for loudness and for the clips' audio.
+3. Form candidate segments from the shots and score them (:mod:`.scoring`); keep the best
+   non-overlapping ``max_clips`` scoring at least ``viral_score_threshold``.
+4. Cut each from the source, reframe it around a face or the motion (:mod:`.reframe`) and encode
+   it (H.264 + AAC) with its slice of the sound. One output per clip, best first, each with
+   ``score``, ``start_s``, ``end_s``, ``reason``, ``rank`` and ``focus``.
+
+No segment at or above the threshold fails the job with ``invalid_input`` (the threshold asked for
+more than the video has; nothing was made, so the full price is refunded).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
+from mediastudio.engines.builtin.video_tools.reframe import (
+    Track,
+    crop_frame,
+    crop_size,
+    output_size,
+    plan_track,
+)
+from mediastudio.engines.builtin.video_tools.scenes import (
+    FrameAnalysis,
+    analyse_frames,
+    detect_cuts,
+)
+from mediastudio.engines.builtin.video_tools.scoring import (
+    Scored,
+    candidates,
+    loudness_per_second,
+    motion_per_second,
+    pick,
+    score_segments,
+)
+from mediastudio.engines.contract import (
+    Engine,
+    InvalidInput,
+    ModelSpec,
+    OutputFile,
+    RunContext,
+)
+from mediastudio.engines.media.audio import Samples, read_audio
+from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, iter_frames, probe
+from mediastudio.engines.registry import EngineRegistry
+from mediastudio.settings import Settings
+
+MODEL_ID = "builtin/auto-clip"
+MAX_SOURCE_S = 20 * 60.0  # the sound is held in memory: 48 kHz mono float32 is 11.5 MB a minute
+MAX_OUTPUT_FPS = 60
+ANALYSIS_SHARE = 0.4  # of the progress bar; the clips share the rest by their length
+
+
+class AutoClipEngine(Engine):
+    name = "video-autoclip"
+
+    def models(self) -> list[ModelSpec]:
+        return [
+            ModelSpec(
+                id=MODEL_ID,
+                name="Auto-clip",
+                type="auto-clip",
+                input_model=AutoClipInput,
+                credits=10,
+                description=(
+                    "Finds the liveliest moments of a video (shots, loudness, motion), cuts them "
+                    "and reframes them to 9:16, 1:1 or 16:9 around a face or the motion."
+                ),
+                category="video",
+                price_unit="generation",
+                timeout_s=1800.0,
+                output_kind="video",
+            )
+        ]
+
+    def run(self, ctx: RunContext) -> None:
+        params = ctx.input
+        assert isinstance(params, AutoClipInput)
+        source = ctx.fetcher.fetch(params.video_url)
+        info = probe(source, max_seconds=MAX_SOURCE_S)
+        ctx.check_cancelled()
+        analysis = analyse_frames(
+            source,
+            duration_s=info.duration_s,
+            check=ctx.check_cancelled,
+            progress=lambda share: ctx.progress(share * ANALYSIS_SHARE * 0.9),
+            max_seconds=MAX_SOURCE_S,
+        )
+        if len(analysis.times) == 0:
+            raise InvalidInput("The video has no frames that could be decoded.")
+        duration = max(info.duration_s, analysis.end_s) if info.duration_s else analysis.end_s
+        sound = read_audio(source, rate=AUDIO_RATE, max_duration_s=MAX_SOURCE_S + 5)
+        ctx.check_cancelled()
+        chosen = _choose(params, analysis, sound, duration)
+        ctx.progress(ANALYSIS_SHARE)
+        crop = crop_size(analysis.width, analysis.height, params.aspect_ratio)
+        out_w, out_h = output_size(analysis.width, analysis.height, params.aspect_ratio)
+        fps = min(MAX_OUTPUT_FPS, max(1, round(info.fps)))
+        total = sum(c.segment.duration_s for c in chosen)
+        done = 0.0
+        for rank, clip in enumerate(chosen, start=1):
+            start, end = clip.segment.start_s, clip.segment.end_s
+            track = plan_track(
+                start,
+                end,
+                analysis.faces,
+                analysis.face_sample_times,
+                analysis.motion_centres,
+                analysis.times,
+            )
+
+            def report(seconds: float, before: float = done) -> None:
+                ctx.progress(ANALYSIS_SHARE + (1 - ANALYSIS_SHARE) * (before + seconds) / total)
+
+            path = ctx.output_path(".mp4")
+            frames = _render(
+                ctx, source, path, start, end, fps, track, crop, (out_w, out_h), sound, report
+            )
+            done += clip.segment.duration_s
+            ctx.add_output(
+                OutputFile(
+                    path,
+                    "video/mp4",
+                    width=out_w,
+                    height=out_h,
+                    duration_s=round(frames / fps, 3),
+                    extra={
+                        "score": clip.score,
+                        "start_s": round(start, 3),
+                        "end_s": round(end, 3),
+                        "reason": clip.reason,
+                        "rank": rank,
+                        "focus": track.focus,
+                    },
+                )
+            )
+        ctx.progress(1.0)
+
+
+def _choose(
+    params: AutoClipInput, analysis: FrameAnalysis, sound: Samples, duration: float
+) -> list[Scored]:
+    if duration < params.min_duration:
+        raise InvalidInput(
+            f"The video is {duration:.1f} s long, shorter than min_duration "
+            f"({params.min_duration:g} s)."
+        )
+    times = analysis.times
+    cuts = detect_cuts(times, analysis.hist_distance)
+    seconds = max(1, math.ceil(duration))
+    loudness = loudness_per_second(sound.astype(np.float64), AUDIO_RATE, seconds)
+    movement = motion_per_second(times, analysis.motion, cuts, seconds)
+    segments = candidates(cuts, duration, params.min_duration, params.max_duration)
+    scored = score_segments(segments, loudness, movement, cuts)
+    chosen = pick(scored, params.max_clips, params.viral_score_threshold)
+    if not chosen:
+        best = max((s.score for s in scored), default=0.0)
+        raise InvalidInput(
+            f"No moment of this video scores at least viral_score_threshold="
+            f"{params.viral_score_threshold:g} (the best scores {best:g}); lower the threshold."
+        )
+    return chosen
+
+
+def _render(
+    ctx: RunContext,
+    source: Path,
+    path: Path,
+    start: float,
+    end: float,
+    fps: int,
+    track: Track,
+    crop: tuple[int, int],
+    out: tuple[int, int],
+    sound: Samples,
+    report: Callable[[float], None],
+) -> int:
+    """Cut ``[start, end)`` at a constant ``fps`` (each output frame shows the latest source frame
+    at its time), reframed along ``track``, with the matching slice of ``sound``."""
+    count = max(1, round((end - start) * fps))
+    audio = sound[round(start * AUDIO_RATE) : round(end * AUDIO_RATE)] if len(sound) else None
+    half = 0.5 / fps
+    written = decoded = 0
+    last = None
+    with VideoWriter(path, out[0], out[1], fps=fps, audio=audio) as writer:
+        for t, frame in iter_frames(source, start_s=start, end_s=end, max_seconds=MAX_SOURCE_S):
+            last, decoded = frame, decoded + 1
+            while written < count and start + written / fps <= t + half:
+                at = start + written / fps
+                writer.write(crop_frame(frame, track.at(at), crop, out))
+                written += 1
+            if decoded % 12 == 0:
+                ctx.check_cancelled()
+                report(written / fps)
+        if last is None:
+            raise InvalidInput(f"No frames could be decoded between {start:.1f} and {end:.1f} s.")
+        while written < count:
+            writer.write(crop_frame(last, track.at(start + written / fps), crop, out))
+            written += 1
+    return written
+
+
+def engine(settings: Settings, registry: EngineRegistry) -> Engine:
+    return AutoClipEngine()
