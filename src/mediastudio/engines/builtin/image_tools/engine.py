@@ -4,27 +4,18 @@ image each, with Pillow and OpenCV (the algorithms are in :mod:`.ops`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Literal
+from typing import Literal
 
-from PIL import Image
 from pydantic import Field
 
 from mediastudio.engines.builtin.image_tools import ops
+from mediastudio.engines.builtin.image_tools.product import ProductEnhanceInput, run_product
+from mediastudio.engines.builtin.image_tools.source import ImageUrl, load
 from mediastudio.engines.contract import Engine, ModelSpec, RunContext
 from mediastudio.engines.inputs import StrictInput
-from mediastudio.engines.media.images import MAX_INPUT_PIXELS, add_image_output, open_image
+from mediastudio.engines.media.images import add_image_output
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
-
-IMAGE_URL_DESCRIPTION = (
-    "The image: an https URL, a data: URI, or the id of a file uploaded to MediaStudio"
-)
-MAX_IMAGE_URL = 8_000_000  # room for a data: URI of a few megabytes
-
-
-ImageUrl = Annotated[
-    str, Field(min_length=1, max_length=MAX_IMAGE_URL, description=IMAGE_URL_DESCRIPTION)
-]
 
 
 class RemoveBackgroundInput(StrictInput):
@@ -92,18 +83,23 @@ MODELS = [
         output_kind="image",
         timeout_s=300,
     ),
+    ModelSpec(
+        id="builtin/product-enhance",
+        name="Product photo enhancement",
+        type="product-enhancement",
+        input_model=ProductEnhanceInput,
+        credits=2,
+        price_unit="output",
+        description=(
+            "A batch of 1-20 product photos through one preset (white background, marketplace "
+            "square, neutral backdrop, colour normalisation); one output per item, charged per "
+            "item, a failed item refunded alone."
+        ),
+        category="image-tools",
+        output_kind="image",
+        timeout_s=900,
+    ),
 ]
-
-
-def load(ctx: RunContext, url: str, *, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
-    """Fetch and decode the user's image: RGB, or RGBA when it really has transparency."""
-    path = ctx.fetcher.fetch(url)
-    ctx.check_cancelled()
-    image = open_image(path, max_pixels=max_pixels, mode="RGBA")
-    alpha = image.getchannel("A")
-    if alpha.getextrema()[0] == 255:
-        return image.convert("RGB")
-    return image
 
 
 def remove_background(ctx: RunContext) -> None:
@@ -149,6 +145,7 @@ class ImageToolsEngine(Engine):
             "builtin/remove-background": remove_background,
             "builtin/upscale": upscale,
             "builtin/image-transform": transform,
+            "builtin/product-enhance": run_product,
         }
 
     def models(self) -> Sequence[ModelSpec]:
