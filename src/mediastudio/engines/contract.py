@@ -164,8 +164,10 @@ class RunContext(Protocol):
 
     def add_output(self, output: OutputFile) -> None: ...
 
-    def output_failed(self, code: str, message: str) -> None:
-        """One unit of a multi-output job failed alone (the job may end partially_completed)."""
+    def output_failed(self, code: str, message: str, **extra: Any) -> None:
+        """One unit of a multi-output job failed alone (the job may end partially_completed).
+        ``extra`` (JSON values, e.g. the unit's ``index``) is kept with the failure: the job's
+        ``error.failures`` lists every failure with its extra fields."""
         ...
 
 

@@ -2,8 +2,87 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ConfigDict
 
+from mediastudio.engines.builtin.image_tools.engine import (
+    RemoveBackgroundInput,
+    TransformInput,
+    UpscaleInput,
+)
+from mediastudio.generations.endpoints import (
+    CREATE_RESPONSES,
+    IdempotencyKey,
+    ImagePrincipal,
+    PlatformDep,
+    create_typed,
+)
+from mediastudio.generations.schemas import Envelope
 from mediastudio.kit.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1", tags=["images"], responses=ERROR_RESPONSES)
+
+
+class RemoveBackgroundRequest(RemoveBackgroundInput, Envelope):
+    model_config = ConfigDict(extra="allow")
+
+
+class UpscaleRequest(UpscaleInput, Envelope):
+    model_config = ConfigDict(extra="allow")
+
+
+class TransformRequest(TransformInput, Envelope):
+    model_config = ConfigDict(extra="allow")
+
+
+@router.post(
+    "/images/remove-background",
+    summary="Remove the background (transparent PNG or WebP)",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def remove_background(
+    request: Request,
+    body: RemoveBackgroundRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(
+        request, platform, principal, "background-removal", body, idempotency_key
+    )
+
+
+@router.post(
+    "/images/upscale",
+    summary="Upscale an image 2 or 4 times",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def upscale(
+    request: Request,
+    body: UpscaleRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, "upscale", body, idempotency_key)
+
+
+@router.post(
+    "/images/transform",
+    summary="Apply a filter or style (grayscale, sepia, cartoon, enhance…)",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def transform(
+    request: Request,
+    body: TransformRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(
+        request, platform, principal, "image-transform", body, idempotency_key
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -29,7 +30,7 @@ class JobContext:
         self.workdir = workdir
         self.fetcher = fetcher
         self.outputs: list[OutputFile] = []
-        self.failures: list[dict[str, str]] = []
+        self.failures: list[dict[str, Any]] = []
         self.cancel_reason: str | None = None
         self._cancelled = threading.Event()
         self._progress = 0.0
@@ -54,8 +55,8 @@ class JobContext:
     def add_output(self, output: OutputFile) -> None:
         self.outputs.append(output)
 
-    def output_failed(self, code: str, message: str) -> None:
-        self.failures.append({"code": code, "message": message})
+    def output_failed(self, code: str, message: str, **extra: Any) -> None:
+        self.failures.append({**extra, "code": code, "message": message})
 
     # What the runner calls -------------------------------------------------------------------
 

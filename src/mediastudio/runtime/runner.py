@@ -319,15 +319,27 @@ def _settle(
     if outcome.status != Status.COMPLETED:
         return outcome
     if not stored:
-        failure = context.failures[0] if context.failures else None
-        reason = failure or lifecycle.error("engine_error", "The engine produced no output.")
-        return Outcome(Status.FAILED, error=reason)
+        if not context.failures:
+            reason = lifecycle.error("engine_error", "The engine produced no output.")
+            return Outcome(Status.FAILED, error=reason)
+        return Outcome(Status.FAILED, error=_failures_error(context.failures))
     if context.failures:
         done = len(stored)
         charge = reserved * done // (done + len(context.failures))
-        error: dict[str, Any] = {**context.failures[0], "failed_outputs": len(context.failures)}
+        error = _failures_error(context.failures)
         return Outcome(Status.PARTIALLY_COMPLETED, outputs=stored, error=error, charge=charge)
     return Outcome(Status.COMPLETED, outputs=stored, charge=reserved)
+
+
+def _failures_error(failures: list[dict[str, Any]]) -> dict[str, Any]:
+    """The job's error when units failed alone: the first failure's code and message, how many
+    failed, and every failure with the extra fields its engine gave (e.g. a batch item's index)."""
+    first = failures[0]
+    return {
+        **lifecycle.error(first["code"], first["message"]),
+        "failed_outputs": len(failures),
+        "failures": failures,
+    }
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -13,6 +13,7 @@ from mediastudio.settings import Settings
 
 ENGINE_MODULES: list[str] = [
     "mediastudio.engines.builtin.video_tools.autoclip",
+    "mediastudio.engines.builtin.image_tools",
 ]
 
 

@@ -1,0 +1,161 @@
+"""The ``image-tools`` engine: background removal, upscaling and transformations of one user
+image each, with Pillow and OpenCV (the algorithms are in :mod:`.ops`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from mediastudio.engines.builtin.image_tools import ops
+from mediastudio.engines.builtin.image_tools.product import ProductEnhanceInput, run_product
+from mediastudio.engines.builtin.image_tools.source import ImageUrl, load
+from mediastudio.engines.contract import Engine, ModelSpec, RunContext
+from mediastudio.engines.inputs import StrictInput
+from mediastudio.engines.media.images import add_image_output
+from mediastudio.engines.registry import EngineRegistry
+from mediastudio.settings import Settings
+
+
+class RemoveBackgroundInput(StrictInput):
+    image_url: ImageUrl
+    output_format: Literal["png", "webp"] = Field(
+        "png", description="File format; both keep transparency"
+    )
+
+
+class UpscaleInput(StrictInput):
+    image_url: ImageUrl
+    scale: Literal[2, 4] = Field(2, description="Enlargement factor")
+    output_format: Literal["png", "webp", "jpg"] = Field("png", description="File format")
+
+
+class TransformInput(StrictInput):
+    image_url: ImageUrl
+    transformation: ops.Transformation = Field(description="The filter or style to apply")
+    strength: float = Field(
+        0.7, ge=0.0, le=1.0, description="How strongly: 0 keeps the original, 1 is the full effect"
+    )
+    output_format: Literal["png", "webp", "jpg"] = Field("png", description="File format")
+
+
+MODELS = [
+    ModelSpec(
+        id="builtin/remove-background",
+        name="Background removal (classical)",
+        type="background-removal",
+        input_model=RemoveBackgroundInput,
+        credits=2,
+        description=(
+            "Cuts the main object out of a photo on a plain or studio background: a transparent "
+            "PNG or WebP. Colour modelling and GrabCut; no model weights."
+        ),
+        category="image-tools",
+        output_kind="image",
+        timeout_s=300,
+    ),
+    ModelSpec(
+        id="builtin/upscale",
+        name="Upscale x2 / x4 (classical)",
+        type="upscale",
+        input_model=UpscaleInput,
+        credits=3,
+        description=(
+            "Enlarges an image 2 or 4 times with Lanczos, edge sharpening and back-projection; "
+            "sharper edges than plain resampling. Output at most 16.7 Mpx."
+        ),
+        category="image-tools",
+        output_kind="image",
+        timeout_s=300,
+    ),
+    ModelSpec(
+        id="builtin/image-transform",
+        name="Image filters and styles",
+        type="image-transform",
+        input_model=TransformInput,
+        credits=1,
+        description=(
+            "grayscale, sepia, vintage, cartoon, pencil-sketch, watercolor, or enhance (auto "
+            "levels, contrast, denoise, sharpen), blended with the original by strength."
+        ),
+        category="image-tools",
+        output_kind="image",
+        timeout_s=300,
+    ),
+    ModelSpec(
+        id="builtin/product-enhance",
+        name="Product photo enhancement",
+        type="product-enhancement",
+        input_model=ProductEnhanceInput,
+        credits=2,
+        price_unit="output",
+        description=(
+            "A batch of 1-20 product photos through one preset (white background, marketplace "
+            "square, neutral backdrop, colour normalisation); one output per item, charged per "
+            "item, a failed item refunded alone."
+        ),
+        category="image-tools",
+        output_kind="image",
+        timeout_s=900,
+    ),
+]
+
+
+def remove_background(ctx: RunContext) -> None:
+    assert isinstance(ctx.input, RemoveBackgroundInput)
+    image = load(ctx, ctx.input.image_url).convert("RGB")
+    ctx.progress(0.2)
+    ctx.check_cancelled()
+    cutout = ops.remove_background(image)
+    ctx.progress(0.8)
+    ctx.check_cancelled()
+    add_image_output(ctx, cutout, ctx.input.output_format)
+
+
+def upscale(ctx: RunContext) -> None:
+    assert isinstance(ctx.input, UpscaleInput)
+    scale = ctx.input.scale
+    # Bounded by the output: refuse inputs whose enlargement would pass the cap, before decoding.
+    image = load(ctx, ctx.input.image_url, max_pixels=ops.UPSCALE_MAX_OUTPUT_PIXELS // scale**2)
+    ctx.progress(0.2)
+    ctx.check_cancelled()
+    result = ops.upscale(image, scale)
+    ctx.progress(0.8)
+    ctx.check_cancelled()
+    add_image_output(ctx, result, ctx.input.output_format, scale=scale)
+
+
+def transform(ctx: RunContext) -> None:
+    assert isinstance(ctx.input, TransformInput)
+    image = load(ctx, ctx.input.image_url)
+    ctx.progress(0.2)
+    ctx.check_cancelled()
+    result = ops.transform(image, ctx.input.transformation, ctx.input.strength)
+    ctx.progress(0.8)
+    ctx.check_cancelled()
+    add_image_output(ctx, result, ctx.input.output_format, transformation=ctx.input.transformation)
+
+
+class ImageToolsEngine(Engine):
+    name = "image-tools"
+
+    def __init__(self) -> None:
+        self._runs: dict[str, Callable[[RunContext], None]] = {
+            "builtin/remove-background": remove_background,
+            "builtin/upscale": upscale,
+            "builtin/image-transform": transform,
+            "builtin/product-enhance": run_product,
+        }
+
+    def models(self) -> Sequence[ModelSpec]:
+        return MODELS
+
+    def run(self, ctx: RunContext) -> None:
+        ctx.progress(0.05)
+        self._runs[ctx.model.id](ctx)
+        ctx.progress(1.0)
+
+
+def engine(settings: Settings, registry: EngineRegistry) -> Engine:
+    return ImageToolsEngine()

@@ -1,0 +1,168 @@
+"""Product photo presets (seed 004), built from the image operations in :mod:`.ops`.
+
+Each preset turns one product photo into one finished image; no job context here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from mediastudio.engines.builtin.image_tools import ops
+
+PresetId = Literal[
+    "single_product_white_background",
+    "marketplace_square",
+    "lifestyle_neutral_backdrop",
+    "brightness_color_normalization",
+]
+
+
+class NoProductFound(ValueError):
+    """The cut-out found no object to place (a blank or busy photo)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: PresetId
+    name: str
+    description: str
+    apply: Callable[[Image.Image], Image.Image]
+
+
+def normalise(rgb: ops.U8) -> ops.U8:
+    """Brightness and colour normalisation: a gray-world white balance (at most ±15 % per
+    channel, so a product's own colour is not neutralised), auto levels, then, for an underexposed
+    photo, a gamma that lifts the median lightness towards mid-grey."""
+    pixels = rgb.astype(np.float32)
+    means = pixels.reshape(-1, 3).mean(axis=0) + 1e-3
+    gains = np.clip(means.mean() / means, 0.85, 1.15)
+    balanced = np.asarray(np.clip(pixels * gains, 0, 255), np.uint8)
+    levelled = ops.auto_levels(balanced)
+    median = float(np.median(cv2.cvtColor(levelled, cv2.COLOR_RGB2GRAY))) / 255
+    # Only brighten: a product on a light backdrop already has a bright median.
+    gamma = float(np.clip(np.log(0.5) / np.log(min(max(median, 0.05), 0.95)), 0.6, 1.0))
+    table = np.clip(255 * (np.arange(256) / 255) ** gamma + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(cv2.LUT(levelled, table), np.uint8)
+
+
+def _cutout(image: Image.Image) -> Image.Image:
+    """The product, normalised, cropped to its own bounding box, as RGBA."""
+    rgb = normalise(ops.as_array(image))
+    mask = ops.foreground_mask(ops.as_array(image))
+    if mask.sum() < 0.002 * mask.size:
+        raise NoProductFound("No product was found in the image (it looks like a blank backdrop).")
+    alpha = ops.feathered_alpha(mask)
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    return Image.fromarray(np.dstack([rgb, alpha]), "RGBA").crop(box)
+
+
+def _canvas_side(image: Image.Image, minimum: int, maximum: int = 2000) -> int:
+    return int(np.clip(max(image.size), minimum, maximum))
+
+
+def _contact_shadow(side: int, left: int, bottom: int, width: int, strength: float) -> ops.F32:
+    """A soft elliptical shadow under the product's foot: darkness 0..``strength`` per pixel."""
+    shadow = np.zeros((side, side), np.float32)
+    centre = (left + width // 2, min(side - 1, bottom))
+    axes = (max(1, int(width * 0.45)), max(1, int(width * 0.06)))
+    cv2.ellipse(shadow, centre, axes, 0, 0, 360, 1.0, -1)
+    blur = max(1.0, width * 0.05)
+    return np.asarray(cv2.GaussianBlur(shadow, (0, 0), blur) * strength, np.float32)
+
+
+def _place(
+    cutout: Image.Image,
+    background: ops.F32,
+    *,
+    fill: float,
+    shadow: float,
+) -> Image.Image:
+    """Centre ``cutout`` on ``background`` (a square float RGB canvas) so that its longer side
+    spans ``fill`` of the canvas, with an optional soft contact shadow under it."""
+    side = background.shape[0]
+    scale = fill * side / max(cutout.size)
+    size = (max(1, round(cutout.width * scale)), max(1, round(cutout.height * scale)))
+    product = cutout.resize(size, Image.Resampling.LANCZOS)
+    left, top = (side - size[0]) // 2, (side - size[1]) // 2
+    canvas = background.copy()
+    if shadow > 0:
+        darkness = _contact_shadow(side, left, top + size[1], size[0], shadow)
+        canvas *= (1 - darkness)[..., None]
+    pixels = np.asarray(product, np.float32)
+    alpha = pixels[..., 3:4] / 255
+    region = canvas[top : top + size[1], left : left + size[0]]
+    region[:] = pixels[..., :3] * alpha + region * (1 - alpha)
+    return ops.as_image(canvas + 0.5)
+
+
+def white_background(image: Image.Image) -> Image.Image:
+    cutout = _cutout(image)
+    side = _canvas_side(image, 800)
+    white = np.full((side, side, 3), 255, np.float32)
+    return _place(cutout, white, fill=0.8, shadow=0.35)
+
+
+def marketplace_square(image: Image.Image) -> Image.Image:
+    cutout = _cutout(image)
+    side = _canvas_side(image, 1000)
+    white = np.full((side, side, 3), 255, np.float32)
+    return _place(cutout, white, fill=0.85, shadow=0.0)
+
+
+def lifestyle_neutral(image: Image.Image) -> Image.Image:
+    """A warm light-grey studio sweep: lighter behind the product, a floor that darkens towards
+    the front, and a soft contact shadow."""
+    cutout = _cutout(image)
+    side = _canvas_side(image, 800)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    wall, floor = np.array([236, 231, 224], np.float32), np.array([214, 207, 198], np.float32)
+    t = np.clip((yy - 0.55) / 0.45, 0, 1)[..., None]
+    backdrop = wall * (1 - t) + floor * t
+    glow = 1 + 0.05 * np.exp(-(((xx - 0.5) / 0.35) ** 2 + ((yy - 0.45) / 0.35) ** 2))
+    return _place(cutout, backdrop * glow[..., None], fill=0.7, shadow=0.4)
+
+
+def colour_normalisation(image: Image.Image) -> Image.Image:
+    return Image.fromarray(normalise(ops.as_array(image)), "RGB")
+
+
+PRESETS: dict[str, Preset] = {
+    preset.id: preset
+    for preset in (
+        Preset(
+            "single_product_white_background",
+            "Single product white background",
+            "Best for one clear product: cut out, normalised, centred on a white square with "
+            "10% padding and a soft contact shadow.",
+            white_background,
+        ),
+        Preset(
+            "marketplace_square",
+            "Marketplace square",
+            "Marketplace listing rules: the product on pure white (255, 255, 255), no shadow, "
+            "filling 85% of a square at least 1000 px wide.",
+            marketplace_square,
+        ),
+        Preset(
+            "lifestyle_neutral_backdrop",
+            "Lifestyle neutral backdrop",
+            "The product on a warm light-grey studio sweep with a soft shadow, for banners and "
+            "social posts.",
+            lifestyle_neutral,
+        ),
+        Preset(
+            "brightness_color_normalization",
+            "Brightness and colour normalisation",
+            "Keeps the photo as it is (no cut-out, same size) and evens out white balance, "
+            "levels and brightness, so a catalogue shot on different days looks consistent.",
+            colour_normalisation,
+        ),
+    )
+}

@@ -1,0 +1,68 @@
+"""``builtin/product-enhance``: a batch of 1-20 product photos through one preset (seed 004).
+
+One generation, one output per item, in item order. An item that cannot be processed (its URL
+cannot be fetched, its file is not an image, no product is found in it) fails alone through
+``ctx.output_failed`` with its ``index`` and ``external_id``: the job ends
+``partially_completed`` and only that item's share is refunded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import Field
+
+from mediastudio.engines.builtin.image_tools.presets import PRESETS, NoProductFound, PresetId
+from mediastudio.engines.builtin.image_tools.source import ImageUrl, load
+from mediastudio.engines.contract import EngineError, JobCancelled, RunContext
+from mediastudio.engines.inputs import StrictInput
+from mediastudio.engines.media.images import add_image_output
+
+logger = logging.getLogger("mediastudio.engines.image_tools")
+
+MAX_ITEMS = 20
+
+
+class ProductItem(StrictInput):
+    image_url: ImageUrl
+    external_id: str | None = Field(
+        None, min_length=1, max_length=200, description="Your own id for this item (e.g. a SKU)"
+    )
+
+
+class ProductEnhanceInput(StrictInput):
+    preset: PresetId = Field(description="How to enhance every item (GET .../presets lists them)")
+    items: list[ProductItem] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="The product photos, 1 to 20"
+    )
+    output_format: Literal["jpg", "png", "webp"] = Field("jpg", description="File format")
+
+    @property
+    def num_outputs(self) -> int:
+        """One output per item: the price is per item (``price_unit="output"``)."""
+        return len(self.items)
+
+
+def run_product(ctx: RunContext) -> None:
+    assert isinstance(ctx.input, ProductEnhanceInput)
+    preset = PRESETS[ctx.input.preset]
+    count = len(ctx.input.items)
+    for index, item in enumerate(ctx.input.items):
+        ctx.check_cancelled()
+        extra = {"index": index, "external_id": item.external_id}
+        try:
+            image = load(ctx, item.image_url).convert("RGB")
+            ctx.check_cancelled()
+            result = preset.apply(image)
+            add_image_output(ctx, result, ctx.input.output_format, **extra)
+        except JobCancelled:
+            raise
+        except EngineError as exc:
+            ctx.output_failed(exc.code, exc.message, **extra)
+        except NoProductFound as exc:
+            ctx.output_failed("invalid_input", str(exc), **extra)
+        except Exception:  # one item's crash must not lose the others' results
+            logger.exception("product preset %s crashed on item %d", preset.id, index)
+            ctx.output_failed("engine_error", "This item could not be processed.", **extra)
+        ctx.progress(0.05 + 0.95 * (index + 1) / count)

@@ -1,0 +1,31 @@
+"""Fetching and decoding the user's image for every image tool."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from PIL import Image
+from pydantic import Field
+
+from mediastudio.engines.contract import RunContext
+from mediastudio.engines.media.images import MAX_INPUT_PIXELS, open_image
+
+IMAGE_URL_DESCRIPTION = (
+    "The image: an https URL, a data: URI, or the id of a file uploaded to MediaStudio"
+)
+MAX_IMAGE_URL = 8_000_000  # room for a data: URI of a few megabytes
+
+ImageUrl = Annotated[
+    str, Field(min_length=1, max_length=MAX_IMAGE_URL, description=IMAGE_URL_DESCRIPTION)
+]
+
+
+def load(ctx: RunContext, url: str, *, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
+    """Fetch and decode the user's image: RGB, or RGBA when it really has transparency."""
+    path = ctx.fetcher.fetch(url)
+    ctx.check_cancelled()
+    image = open_image(path, max_pixels=max_pixels, mode="RGBA")
+    alpha = image.getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return image.convert("RGB")
+    return image
