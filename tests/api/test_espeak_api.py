@@ -86,7 +86,7 @@ async def test_voices_are_listed_and_filtered_by_language(api: Api) -> None:
         "languages": ["en-us", "en"],
         "gender": "male",
         "model": "builtin/espeak",
-        "engine": "builtin-espeak",
+        "engine": "espeak",
     }
     french = (await api.client.get("/api/v1/voices?language=fr", headers=auth(key))).json()
     assert french["total"] >= 2

@@ -65,7 +65,7 @@ def rate_wpm(speed: float) -> int:
 
 
 class EspeakEngine(Engine):
-    name = "builtin-espeak"
+    name = "espeak"
 
     def models(self) -> Sequence[ModelSpec]:
         return [SPEC]
