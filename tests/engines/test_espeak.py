@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from mediastudio.engines.builtin.espeak.engine import SPEC, EspeakEngine, rate_wpm
 from mediastudio.engines.builtin.espeak.inputs import EspeakInput
+from mediastudio.engines.builtin.espeak.library import LOCK, Settings, espeak
 from mediastudio.engines.builtin.espeak.voices import catalogue
 from mediastudio.engines.contract import InvalidInput, JobCancelled
 from mediastudio.kit.fetch import NetPolicy
@@ -254,3 +255,16 @@ def test_the_voice_list_is_espeaks() -> None:
     assert voices["en-us"].languages[0] == "en-us" and voices["en-us+f3"].gender == "female"
     assert {"fr", "de", "es", "cmn", "hi"} <= set(voices)
     assert catalogue().find("en-gb-x-rp") is not None
+
+
+def test_a_cancel_inside_a_sentence_stops_the_library_early() -> None:
+    voice = catalogue().find("en")
+    assert voice is not None
+    settings = Settings(voice.espeak_name, 175, 50)
+    sentence = "This sentence is long enough to take several audio buffers to say out loud."
+    with LOCK:
+        whole = espeak().synthesize(sentence, settings, pause_after=False, abort=lambda: False)
+        stopped = espeak().synthesize(sentence, settings, pause_after=False, abort=lambda: True)
+        again = espeak().synthesize(sentence, settings, pause_after=False, abort=lambda: False)
+    assert len(stopped) < 0.2 * len(whole)
+    assert abs(len(again) / len(whole) - 1) < 0.02  # the library is fine after an abort
