@@ -14,6 +14,7 @@ from mediastudio.settings import Settings
 ENGINE_MODULES: list[str] = [
     "mediastudio.engines.builtin.video_tools.autoclip",
     "mediastudio.engines.builtin.image_tools",
+    "mediastudio.engines.builtin.espeak",
 ]
 
 
