@@ -21,8 +21,12 @@ from tests.e2e.server import (
 
 pytestmark = pytest.mark.e2e
 
-# A plain `mediastudio serve`: the sandbox engine only, and the first-start bootstrap on.
-PLAIN = {"MEDIASTUDIO_ENGINE_MODULES": None, "MEDIASTUDIO_BOOTSTRAP": None}
+# A plain `mediastudio serve`: the built-in and sandbox engines, and the first-start bootstrap on.
+PLAIN = {
+    "MEDIASTUDIO_ENGINE_MODULES": None,
+    "MEDIASTUDIO_DISABLED_ENGINES": None,
+    "MEDIASTUDIO_BOOTSTRAP": None,
+}
 
 
 async def test_first_start_prints_keys_once_and_the_walkthrough_works(
