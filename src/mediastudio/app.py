@@ -28,6 +28,7 @@ from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
 from mediastudio.videos.endpoints import router as videos_router
 from mediastudio.voices.endpoints import router as voices_router
+from mediastudio.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger("mediastudio")
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         catalog_router,
         account_router,
         files_router,
+        webhooks_router,
     ):
         app.include_router(router)
     _add_docs(app)

@@ -6,6 +6,7 @@ from mediastudio.files.models import StoredFile
 from mediastudio.generations.models import Generation
 from mediastudio.idempotency.models import IdempotencyRecord
 from mediastudio.keys.models import ApiKey
+from mediastudio.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookSigningSecret
 
 __all__ = [
     "Account",
@@ -15,4 +16,7 @@ __all__ = [
     "LedgerEntry",
     "StoredFile",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookSigningSecret",
 ]

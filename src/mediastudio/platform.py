@@ -21,7 +21,10 @@ from mediastudio.kit.storage import Storage, UrlSigner, storage_from_url
 from mediastudio.runtime.dispatch import InlineDispatcher
 from mediastudio.runtime.runner import JobRunner
 from mediastudio.runtime.sweeper import Sweeper
+from mediastudio.runtime.webhooks import WebhookSender
 from mediastudio.settings import Settings
+from mediastudio.webhooks.outbox import WebhookOutbox
+from mediastudio.webhooks.service import WebhookService
 
 
 @dataclass
@@ -39,6 +42,9 @@ class Platform:
     sweeper: Sweeper
     generations: GenerationService
     files: FileService
+    outbox: WebhookOutbox
+    webhooks: WebhookService
+    sender: WebhookSender
     workers_started: bool = False
 
     @classmethod
@@ -50,7 +56,8 @@ class Platform:
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer)
         bus = InProcessBus()
-        runner = JobRunner(db, registry, storage, settings, bus, signer=signer)
+        outbox = WebhookOutbox(settings, storage)
+        runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher = InlineDispatcher(runner, settings)
         files = FileService(db, storage)
         return cls(
@@ -64,9 +71,14 @@ class Platform:
             bus=bus,
             runner=runner,
             dispatcher=dispatcher,
-            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id),
-            generations=GenerationService(db, settings, catalog, dispatcher, storage, files),
+            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id, notify=outbox),
+            generations=GenerationService(
+                db, settings, catalog, dispatcher, storage, files, notify=outbox
+            ),
             files=files,
+            outbox=outbox,
+            webhooks=WebhookService(db, settings, outbox),
+            sender=WebhookSender(db, settings, outbox, runner.worker_id),
         )
 
     async def start_workers(self) -> None:
@@ -74,12 +86,15 @@ class Platform:
         await self.dispatcher.start()
         await self.sweeper.sweep(startup=True)
         self.sweeper.start()
+        await self.sender.recover()
+        self.sender.start()
         self.workers_started = True
 
     async def close(self) -> None:
         if self.workers_started:
             await self.sweeper.stop()
             await self.dispatcher.stop()
+            await self.sender.stop()
         await self.db.dispose()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,24 @@ class Settings(BaseSettings):
         200 * 1024 * 1024, gt=0, description="Largest file POST /api/v1/files accepts"
     )
 
+    webhook_retry_schedule: str = Field(
+        "10,60,300,1800,7200,21600",
+        description="Seconds between a failed webhook delivery and its next attempt, one per"
+        " retry (comma-separated); after the last one the delivery is dead",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="A delivery needs a 2xx within this")
+    webhook_concurrency: int = Field(16, ge=1, description="Webhook deliveries in flight at once")
+    webhook_per_endpoint_concurrency: int = Field(
+        4, ge=1, description="Deliveries in flight to one endpoint (a slow one cannot take all)"
+    )
+    webhook_disable_after_days: float = Field(
+        3.0, gt=0, description="An endpoint failing continuously this long is disabled"
+    )
+    webhook_poll_interval_s: float = Field(1.0, gt=0, description="How often due retries are read")
+    webhook_secret_overlap_s: int = Field(
+        24 * 3600, ge=0, description="How long a rotated-out endpoint secret keeps signing"
+    )
+
     idempotency_ttl_s: int = 24 * 3600
     idempotency_lock_s: int = Field(60, description="An in-flight key older than this is abandoned")
     signed_url_ttl_s: int = 24 * 3600
@@ -185,6 +204,12 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_allow_hosts(cls, value: str) -> str:
         parse_allow_hosts(value)  # a typo stops the server at start-up, not at the first fetch
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        _parse_schedule(value)
         return value
 
     @field_validator("data_dir")
@@ -237,6 +262,15 @@ class Settings(BaseSettings):
             total_timeout_s=self.input_fetch_timeout_s,
         )
 
+    def webhook_policy(self) -> NetPolicy:
+        """What webhook deliveries may reach: the same allowlist, no redirects, a short deadline,
+        and only an excerpt of each response read."""
+        return replace(self.net_policy(), max_redirects=0, total_timeout_s=self.webhook_timeout_s)
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        return _parse_schedule(self.webhook_retry_schedule)
+
     def workers_for(self, pool: str) -> int:
         return {"cpu": self.workers_cpu, "gpu": self.workers_gpu, "io": self.workers_io}.get(
             pool, 1
@@ -263,6 +297,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     finally:
         _toml_file.reset(token)
+
+
+def _parse_schedule(text: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(
+            f"Invalid webhook retry schedule {text!r}: seconds, comma-separated."
+        ) from exc
+    if any(delay < 0 for delay in delays):
+        raise ValueError(f"Invalid webhook retry schedule {text!r}: delays cannot be negative.")
+    return delays
 
 
 def _env_path(name: str) -> Path | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,13 @@ from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
 
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
+
+
+class Notifier(Protocol):
+    """Told, inside the same transaction, that a job has just become terminal: the webhook
+    outbox writes its deliveries there, so they commit with the status or not at all."""
+
+    async def generation_ended(self, session: AsyncSession, generation: Generation) -> None: ...
 
 
 @dataclass
@@ -63,7 +70,12 @@ async def claim(
 
 
 async def finish(
-    session: AsyncSession, generation: Generation, worker_id: str, outcome: Outcome
+    session: AsyncSession,
+    generation: Generation,
+    worker_id: str,
+    outcome: Outcome,
+    *,
+    notify: Notifier,
 ) -> bool:
     """Record the end of a run and settle its credits. False if the job was taken from this
     worker meanwhile (cancelled, deleted or reclaimed): then nothing changes."""
@@ -91,10 +103,13 @@ async def finish(
         await credits.refund(
             session, generation.account_id, reserved - charge, generation.id, reason
         )
+        await notify.generation_ended(session, generation)
     return moved
 
 
-async def cancel(session: AsyncSession, generation: Generation, message: str) -> bool:
+async def cancel(
+    session: AsyncSession, generation: Generation, message: str, *, notify: Notifier
+) -> bool:
     """Cancel a queued or running job and refund it in full, at once. A worker still running it
     is told separately and its late result is discarded by :func:`finish`."""
     reserved = outstanding(generation)
@@ -112,6 +127,7 @@ async def cancel(session: AsyncSession, generation: Generation, message: str) ->
     )
     if moved:
         await credits.refund(session, generation.account_id, reserved, generation.id, "cancelled")
+        await notify.generation_ended(session, generation)
     return moved
 
 
@@ -140,7 +156,7 @@ async def retry(session: AsyncSession, generation: Generation, price: int) -> bo
 
 
 async def release_lost(
-    session: AsyncSession, generation: Generation, *, max_attempts: int
+    session: AsyncSession, generation: Generation, *, max_attempts: int, notify: Notifier
 ) -> Status | None:
     """A worker died holding this job: queue it again, or fail and refund it when its attempts
     are spent. Returns the new status, or None if someone else moved it first."""
@@ -157,5 +173,5 @@ async def release_lost(
         Status.FAILED,
         error=error("engine_error", "The worker running this job stopped; it was not retried."),
     )
-    moved = await finish(session, generation, generation.worker_id or "", outcome)
+    moved = await finish(session, generation, generation.worker_id or "", outcome, notify=notify)
     return Status.FAILED if moved else None

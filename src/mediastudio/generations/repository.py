@@ -37,6 +37,11 @@ async def get(session: AsyncSession, generation_id: str) -> Generation | None:
     return await session.get(Generation, generation_id)
 
 
+async def reload(session: AsyncSession, generation_id: str) -> Generation | None:
+    """The row as this transaction sees it now (after a conditional UPDATE), not a cached copy."""
+    return await session.get(Generation, generation_id, populate_existing=True)
+
+
 async def get_for_account(
     session: AsyncSession,
     account_id: str,

@@ -75,8 +75,11 @@ class GenerationService:
         queue: JobQueue,
         storage: Storage,
         files: FileService,
+        *,
+        notify: lifecycle.Notifier,
     ) -> None:
         self.files = files
+        self.notify = notify
         self.db = db
         self.settings = settings
         self.catalog = catalog
@@ -215,7 +218,9 @@ class GenerationService:
                     f"Generation {generation_id} is already {generation.status}; only queued "
                     "or processing generations can be cancelled."
                 )
-            await lifecycle.cancel(session, generation, "Cancelled by the client.")
+            await lifecycle.cancel(
+                session, generation, "Cancelled by the client.", notify=self.notify
+            )
             after_commit(session, lambda: self.queue.cancel(generation_id))
         return await self.get(principal, generation_id)
 
@@ -238,7 +243,9 @@ class GenerationService:
         async with self.db.write() as session:
             generation = await self._owned(session, principal, generation_id, write=True)
             if not Status(generation.status).is_terminal:
-                await lifecycle.cancel(session, generation, "Deleted by the client.")
+                await lifecycle.cancel(
+                    session, generation, "Deleted by the client.", notify=self.notify
+                )
             await repository.remove(session, generation_id)
             prefix = f"{generation.account_id}/{generation_id}"
             after_commit(session, lambda: self.queue.cancel(generation_id))

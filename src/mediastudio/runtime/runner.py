@@ -84,6 +84,8 @@ class JobRunner:
         bus: EventBus,
         worker_id: str | None = None,
         signer: UrlSigner | None = None,
+        *,
+        notify: lifecycle.Notifier,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -94,6 +96,7 @@ class JobRunner:
         self.workroot = settings.data_dir / "work"
         self.net_policy = settings.net_policy()
         self.signer = signer or UrlSigner(settings.signing_key())
+        self.notify = notify
         self._running: dict[str, JobContext] = {}
 
     def cancel(self, generation_id: str, reason: str) -> None:
@@ -246,7 +249,9 @@ class JobRunner:
         self, generation: Generation, outcome: Outcome, stored: list[dict[str, Any]]
     ) -> None:
         async with self.db.write() as session:
-            moved = await lifecycle.finish(session, generation, self.worker_id, outcome)
+            moved = await lifecycle.finish(
+                session, generation, self.worker_id, outcome, notify=self.notify
+            )
         if moved:
             self._publish(generation, "status", {"status": outcome.status.value})
         elif stored:

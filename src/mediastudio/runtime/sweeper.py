@@ -34,8 +34,17 @@ MAX_OFFERED_PER_SWEEP = 1000
 
 
 class Sweeper:
-    def __init__(self, db: Database, queue: JobQueue, settings: Settings, worker_id: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        queue: JobQueue,
+        settings: Settings,
+        worker_id: str,
+        *,
+        notify: lifecycle.Notifier,
+    ) -> None:
         self.db = db
+        self.notify = notify
         self.queue = queue
         self.settings = settings
         self.worker_id = worker_id
@@ -51,7 +60,10 @@ class Sweeper:
             for generation in lost:
                 holder = generation.worker_id  # release_lost clears it on the loaded object
                 status = await lifecycle.release_lost(
-                    session, generation, max_attempts=self.settings.job_max_attempts
+                    session,
+                    generation,
+                    max_attempts=self.settings.job_max_attempts,
+                    notify=self.notify,
                 )
                 logger.warning("job %s lost by %s: now %s", generation.id, holder, status)
                 if status is Status.QUEUED:
