@@ -437,3 +437,28 @@ async def test_jobs_in_terminal_status_are_all_covered(api: Api) -> None:
         assert cancelled.status_code == 200
         rows = await settled(api, key, hook["id"], 1)
     assert [row["event"] for row in rows] == ["generation.cancelled"]
+
+
+async def test_a_job_failed_by_the_sweeper_emits_its_event(api: Api) -> None:
+    """Recovery fails a job whose worker died with its attempts spent: that is a terminal
+    status like any other, and its delivery is written in the sweeper's transaction."""
+    key = await setup(api)
+    account = (await api.client.get("/api/v1/account", headers=auth(key))).json()["id"]
+    hook = await register(api, key, "http://127.0.0.1:9/hook", events=["generation.failed"])
+    generation = Generation(
+        id=new_id("gen"),
+        account_id=account,
+        type="image",
+        model="fake/image",
+        status=Status.PROCESSING,
+        input={"prompt": "lost"},
+        worker_id="elsewhere:1:abc",
+        attempts=api.platform.settings.job_max_attempts,
+        lease_expires_at=utcnow(),
+        created_at=utcnow(),
+    )
+    async with api.platform.db.write() as session:
+        session.add(generation)
+    await api.platform.sweeper.sweep()
+    [row] = await deliveries(api, key, hook["id"])
+    assert row["event"] == "generation.failed" and row["generation_id"] == generation.id
