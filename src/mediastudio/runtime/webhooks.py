@@ -27,7 +27,8 @@ import random
 import socket
 import time
 from collections import Counter
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +49,26 @@ logger = logging.getLogger("mediastudio.webhooks")
 EXCERPT_BYTES = 1024
 LEASE_SLACK_S = 20.0
 JITTER = 0.1
+
+
+@dataclass
+class Claimed:
+    """A delivery this worker holds, with what sending it needs."""
+
+    delivery: WebhookDelivery
+    target: str
+    url: str
+    keys: list[str]
+
+
+@dataclass
+class Attempt:
+    claimed: Claimed
+    at: datetime
+    status_code: int | None
+    latency_ms: int
+    excerpt: str
+    error: str | None
 
 
 class WebhookSender:
@@ -71,6 +92,8 @@ class WebhookSender:
         self._in_flight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._outcomes: list[tuple[Attempt, asyncio.Future[None]]] = []
+        self._flushing = False
         outbox.poke = self.poke
 
     def poke(self) -> None:
@@ -134,137 +157,182 @@ class WebhookSender:
         if not chosen:
             return 0
         lease_until = now + timedelta(seconds=self.settings.webhook_timeout_s + LEASE_SLACK_S)
-        claimed: list[tuple[str, str]] = []
+        targets = dict(chosen)
+        ready: list[Claimed] = []
+        # One transaction claims the batch and loads what sending needs.
         async with self.db.write() as session:
-            for delivery_id, target in chosen:
-                if await repository.claim(session, delivery_id, now, lease_until, self.worker_id):
-                    claimed.append((delivery_id, target))
-        for delivery_id, target in claimed:
-            self._in_flight[target] += 1
-            task = asyncio.create_task(self._deliver(delivery_id, target))
+            rows = await repository.claim_batch(
+                session, list(targets), now, lease_until, self.worker_id
+            )
+            endpoints = await repository.endpoints_by_ids(
+                session, {row.endpoint_id for row in rows if row.endpoint_id is not None}
+            )
+            for row in rows:
+                claimed = await self._prepare(session, row, endpoints, targets[row.id])
+                if claimed is not None:
+                    ready.append(claimed)
+        for claimed in ready:
+            self._in_flight[claimed.target] += 1
+            task = asyncio.create_task(self._deliver(claimed))
             self._tasks.add(task)
-        return len(claimed)
+        return len(ready)
 
-    async def _deliver(self, delivery_id: str, target: str) -> None:
+    async def _prepare(
+        self,
+        session: AsyncSession,
+        delivery: WebhookDelivery,
+        endpoints: dict[str, WebhookEndpoint],
+        target: str,
+    ) -> Claimed | None:
+        if delivery.endpoint_id is None:
+            secret = await self.outbox.account_secret(session, delivery.account_id)
+            return Claimed(delivery, target, delivery.url, [secret])
+        endpoint = endpoints.get(delivery.endpoint_id)
+        if endpoint is None or not endpoint.enabled:
+            reason = (endpoint.disabled_reason if endpoint else None) or "deleted"
+            error = f"The endpoint is disabled ({reason})."
+            await repository.record(
+                session, delivery.id, self.worker_id, _final(DeliveryStatus.FAILED, error)
+            )
+            return None
+        return Claimed(delivery, target, endpoint.url, _endpoint_secrets(endpoint))
+
+    async def _deliver(self, claimed: Claimed) -> None:
         try:
-            await self.attempt(delivery_id)
+            await self._submit(await self.attempt(claimed))
         except Exception:
-            logger.exception("webhook delivery %s: attempt crashed", delivery_id)
+            logger.exception("webhook delivery %s: attempt crashed", claimed.delivery.id)
         finally:
+            target = claimed.target
             self._in_flight[target] -= 1
             if self._in_flight[target] <= 0:
                 del self._in_flight[target]
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.discard(task)
-            self._wake.set()  # a slot is free
+            # Claim again once a quarter of the slots are free, not for every single one: a
+            # claim is a transaction, and batches of one would make the writer the bottleneck.
+            free = self.settings.webhook_concurrency - len(self._tasks)
+            if free >= max(1, self.settings.webhook_concurrency // 4):
+                self._wake.set()
 
-    async def attempt(self, delivery_id: str) -> None:
-        """One attempt of a claimed delivery: sign, POST, record."""
-        async with self.db.write() as session:
-            delivery = await repository.get_delivery(session, delivery_id)
-            if delivery is None or delivery.claimed_by != self.worker_id:
-                return
-            endpoint = None
-            if delivery.endpoint_id is not None:
-                endpoint = await repository.endpoint_by_id(session, delivery.endpoint_id)
-                if endpoint is None or not endpoint.enabled:
-                    reason = (endpoint.disabled_reason if endpoint else None) or "deleted"
-                    await repository.record(
-                        session,
-                        delivery.id,
-                        self.worker_id,
-                        _final(DeliveryStatus.FAILED, f"The endpoint is disabled ({reason})."),
-                    )
-                    return
-                url, keys = endpoint.url, _endpoint_secrets(endpoint)
-            else:
-                url = delivery.url
-                keys = [await self.outbox.account_secret(session, delivery.account_id)]
+    async def attempt(self, claimed: Claimed) -> Attempt:
+        """One attempt of a claimed delivery: sign, POST, measure."""
+        delivery = claimed.delivery
         body = delivery.payload.encode("utf-8")
-        headers = signature_headers(delivery.event_id, int(time.time()), body, keys)
+        headers = signature_headers(delivery.event_id, int(time.time()), body, claimed.keys)
         started = time.monotonic()
         status: int | None = None
         excerpt = ""
         error: str | None = None
         try:
-            result = await post_json(url, body, headers, self.policy, excerpt_bytes=EXCERPT_BYTES)
+            result = await post_json(
+                claimed.url, body, headers, self.policy, excerpt_bytes=EXCERPT_BYTES
+            )
             status = result.status
             excerpt = result.body_excerpt.decode("utf-8", errors="replace")
         except FetchError as exc:
             error = str(exc)
         except Exception as exc:  # never let one receiver's oddity kill the sender
-            logger.exception("webhook delivery %s to %s failed unexpectedly", delivery_id, url)
+            logger.exception("webhook delivery %s failed unexpectedly", delivery.id)
             error = f"Unexpected error: {type(exc).__name__}"
         latency_ms = int((time.monotonic() - started) * 1000)
         if status is not None and not 200 <= status < 300 and error is None:
             error = f"HTTP {status}"
-        await self._record(delivery, endpoint, status, latency_ms, excerpt, error)
+        return Attempt(claimed, utcnow(), status, latency_ms, excerpt, error)
 
-    async def _record(
-        self,
-        delivery: WebhookDelivery,
-        endpoint: WebhookEndpoint | None,
-        status: int | None,
-        latency_ms: int,
-        excerpt: str,
-        error: str | None,
-    ) -> None:
-        now = utcnow()
+    async def _submit(self, attempt: Attempt) -> None:
+        """Record an attempt. Attempts that end together are written in one transaction (a
+        group commit), which is what keeps SQLite's single writer from being the bottleneck."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((attempt, done))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.create_task(self._flush())  # noqa: RUF006 (awaited through the futures)
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                try:
+                    async with self.db.write() as session:
+                        succeeded: set[str] = set()
+                        for attempt, _ in batch:
+                            if await self._record(session, attempt):
+                                succeeded.add(attempt.claimed.delivery.endpoint_id or "")
+                        await repository.clear_failing(session, succeeded - {""})
+                except Exception as exc:
+                    # The rows stay claimed; their leases expire and they are sent again.
+                    for _, done in batch:
+                        done.set_exception(exc)
+                else:
+                    for _, done in batch:
+                        done.set_result(None)
+        finally:
+            self._flushing = False
+
+    async def _record(self, session: AsyncSession, attempt: Attempt) -> bool:
+        """Write one attempt's outcome; True if it was a success (for the endpoint's health)."""
+        delivery = attempt.claimed.delivery
+        status = attempt.status_code
+        now = attempt.at
         attempts = delivery.attempts + 1
         ok = status is not None and 200 <= status < 300
         entry = {
             "at": now.isoformat().replace("+00:00", "Z"),
             "status_code": status,
-            "latency_ms": latency_ms,
-            "error": error,
-            "response_excerpt": excerpt[:200],
+            "latency_ms": attempt.latency_ms,
+            "error": attempt.error,
+            "response_excerpt": attempt.excerpt[:200],
         }
         values: dict[str, Any] = {
             "attempts": attempts,
             "last_attempt_at": now,
             "last_status_code": status,
-            "last_latency_ms": latency_ms,
-            "last_response_excerpt": excerpt,
-            "last_error": error[:500] if error else None,
+            "last_latency_ms": attempt.latency_ms,
+            "last_response_excerpt": attempt.excerpt,
+            "last_error": attempt.error[:500] if attempt.error else None,
             "attempt_log": [*(delivery.attempt_log or []), entry],
             "claimed_by": None,
         }
-        gone = status == 410 and endpoint is not None
+        gone = status == 410 and delivery.endpoint_id is not None
         if ok:
             values |= {"status": DeliveryStatus.SUCCEEDED, "next_attempt_at": None}
             values["delivered_at"] = now
         elif gone:
             values |= {"status": DeliveryStatus.FAILED, "next_attempt_at": None}
         elif attempts <= len(self.schedule):
-            delay = self.schedule[attempts - 1] * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (jitter)
-            values["next_attempt_at"] = now + timedelta(seconds=delay)
+            jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (jitter)
+            values["next_attempt_at"] = now + timedelta(
+                seconds=self.schedule[attempts - 1] * jitter
+            )
         else:
             values |= {"status": DeliveryStatus.DEAD, "next_attempt_at": None}
-        async with self.db.write() as session:
-            if not await repository.record(session, delivery.id, self.worker_id, values):
-                return  # the lease ran out and someone else took it
-            if endpoint is not None:
-                await self._endpoint_health(session, endpoint.id, ok=ok, gone=gone)
+        if not await repository.record(session, delivery.id, self.worker_id, values):
+            return False  # the lease ran out and someone else took it
+        if delivery.endpoint_id is not None and not ok:
+            await self._endpoint_failed(session, delivery.endpoint_id, gone=gone)
+        return ok
 
-    async def _endpoint_health(
-        self, session: AsyncSession, endpoint_id: str, *, ok: bool, gone: bool
+    async def _endpoint_failed(
+        self, session: AsyncSession, endpoint_id: str, *, gone: bool
     ) -> None:
+        """Count a failure against the endpoint: disable it on 410 or after days of failures."""
         endpoint = await repository.endpoint_by_id(session, endpoint_id)
         if endpoint is None:
             return
         now = utcnow()
-        if ok:
-            endpoint.failing_since = None
-            return
         if gone:
             reason = "The endpoint answered 410 Gone."
         else:
-            endpoint.failing_since = endpoint.failing_since or now
+            if endpoint.failing_since is None:
+                endpoint.failing_since = now
             limit = timedelta(days=self.settings.webhook_disable_after_days)
             if now - endpoint.failing_since < limit:
                 return
-            reason = f"Every delivery failed for {self.settings.webhook_disable_after_days:g} days."
+            days = self.settings.webhook_disable_after_days
+            reason = f"Every delivery failed for {days:g} days."
         if endpoint.enabled:
             endpoint.enabled = False
             endpoint.disabled_reason = reason

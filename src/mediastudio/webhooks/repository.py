@@ -108,20 +108,59 @@ async def due(
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 
-async def claim(
-    session: AsyncSession, delivery_id: str, now: datetime, lease_until: datetime, worker: str
-) -> bool:
-    """Take a due delivery: its ``next_attempt_at`` becomes the lease. First writer wins."""
+async def claim_batch(
+    session: AsyncSession,
+    delivery_ids: Collection[str],
+    now: datetime,
+    lease_until: datetime,
+    worker: str,
+) -> Sequence[WebhookDelivery]:
+    """Claim every one of these deliveries still due (one UPDATE … RETURNING) and load them."""
     result = await session.execute(
         update(WebhookDelivery)
         .where(
-            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.id.in_(list(delivery_ids)),
             WebhookDelivery.status == PENDING,
             WebhookDelivery.next_attempt_at <= now,
         )
         .values(next_attempt_at=lease_until, claimed_by=worker)
+        .returning(WebhookDelivery.id)
     )
-    return bool(getattr(result, "rowcount", 0))
+    claimed = [row[0] for row in result.all()]
+    if not claimed:
+        return []
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(claimed))
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def endpoints_by_ids(
+    session: AsyncSession, endpoint_ids: Collection[str]
+) -> dict[str, WebhookEndpoint]:
+    if not endpoint_ids:
+        return {}
+    query = (
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.id.in_(list(endpoint_ids)))
+        .execution_options(populate_existing=True)
+    )
+    return {row.id: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def clear_failing(session: AsyncSession, endpoint_ids: Collection[str]) -> None:
+    """A success ends these endpoints' failing streaks."""
+    if endpoint_ids:
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.id.in_(list(endpoint_ids)),
+                WebhookEndpoint.failing_since.is_not(None),
+            )
+            .values(failing_since=None)
+        )
 
 
 async def record(
