@@ -12,11 +12,12 @@ each one with a lease (its ``next_attempt_at`` pushed past the request's deadlin
   failing continuously for ``webhook_disable_after_days`` is disabled.
 
 At most ``webhook_concurrency`` deliveries are in flight, and at most
-``webhook_per_endpoint_concurrency`` per target, so a receiver that never answers holds a few
-slots for ten seconds each and nobody else waits. A process killed mid-delivery leaves its rows
-claimed: at start-up rows held by dead processes on this host are released at once, and anyone's
-lease expires on its own; the receiver may then see a delivery twice, with the same
-``webhook-id`` (at-least-once).
+``webhook_per_endpoint_concurrency`` per target (one while its last attempt failed), so a
+receiver that never answers holds a slot or a few for ten seconds each and nobody else waits.
+
+A process killed mid-delivery leaves its rows claimed: at start-up rows held by dead processes on
+this host are released at once, and anyone's lease expires on its own; the receiver may then see
+a delivery twice, with the same ``webhook-id`` (at-least-once).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ logger = logging.getLogger("mediastudio.webhooks")
 EXCERPT_BYTES = 1024
 LEASE_SLACK_S = 20.0
 JITTER = 0.1
+FAILING_CAP_S = 60.0
 
 
 @dataclass
@@ -93,6 +95,8 @@ class WebhookSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._outcomes: list[tuple[Attempt, asyncio.Future[None]]] = []
+        # Targets whose last attempt failed, until when they get one slot only.
+        self._failing: dict[str, float] = {}
         self._flushing = False
         outbox.poke = self.poke
 
@@ -141,8 +145,9 @@ class WebhookSender:
         free = self.settings.webhook_concurrency - len(self._tasks)
         if free <= 0:
             return 0
-        cap = self.settings.webhook_per_endpoint_concurrency
-        busy = {target for target, count in self._in_flight.items() if count >= cap}
+        if len(self._failing) > 1000:
+            self._forget_recoveries()
+        busy = {target for target, count in self._in_flight.items() if count >= self._cap(target)}
         now = utcnow()
         async with self.db.read() as session:
             due = await repository.due(session, now, busy=busy, limit=free * 4)
@@ -151,7 +156,7 @@ class WebhookSender:
         for delivery_id, target in due:
             if len(chosen) >= free:
                 break
-            if planned[target] < cap:
+            if planned[target] < self._cap(target):
                 planned[target] += 1
                 chosen.append((delivery_id, target))
         if not chosen:
@@ -176,6 +181,19 @@ class WebhookSender:
             task = asyncio.create_task(self._deliver(claimed))
             self._tasks.add(task)
         return len(ready)
+
+    def _forget_recoveries(self) -> None:
+        now = time.monotonic()
+        for target in [t for t, until in self._failing.items() if until <= now]:
+            del self._failing[target]
+
+    def _cap(self, target: str) -> int:
+        """Deliveries allowed in flight to ``target``: one while it is failing (a receiver that
+        times out would otherwise hold its full share of the slots for the whole timeout)."""
+        until = self._failing.get(target)
+        if until is not None and until > time.monotonic():
+            return 1
+        return self.settings.webhook_per_endpoint_concurrency
 
     async def _prepare(
         self,
@@ -239,6 +257,10 @@ class WebhookSender:
         latency_ms = int((time.monotonic() - started) * 1000)
         if status is not None and not 200 <= status < 300 and error is None:
             error = f"HTTP {status}"
+        if error is None:
+            self._failing.pop(claimed.target, None)
+        else:
+            self._failing[claimed.target] = time.monotonic() + FAILING_CAP_S
         return Attempt(claimed, utcnow(), status, latency_ms, excerpt, error)
 
     async def _submit(self, attempt: Attempt) -> None:
