@@ -97,7 +97,7 @@ class WebhookSender:
         self._outcomes: list[tuple[Attempt, asyncio.Future[None]]] = []
         # Targets whose last attempt failed, until when they get one slot only.
         self._failing: dict[str, float] = {}
-        self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
         outbox.poke = self.poke
 
     def poke(self) -> None:
@@ -118,6 +118,8 @@ class WebhookSender:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._flush_task is not None:
+            await asyncio.gather(self._flush_task, return_exceptions=True)
         async with self.db.write() as session:
             await repository.release_claims(session, [self.worker_id], utcnow())
 
@@ -268,9 +270,8 @@ class WebhookSender:
         group commit), which is what keeps SQLite's single writer from being the bottleneck."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outcomes.append((attempt, done))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.create_task(self._flush())  # noqa: RUF006 (awaited through the futures)
+        if self._flush_task is None:
+            self._flush_task = asyncio.create_task(self._flush(), name="webhook-recorder")
         await done
 
     async def _flush(self) -> None:
@@ -286,13 +287,16 @@ class WebhookSender:
                         await repository.clear_failing(session, succeeded - {""})
                 except Exception as exc:
                     # The rows stay claimed; their leases expire and they are sent again.
+                    logger.exception("recording %d webhook attempts failed", len(batch))
                     for _, done in batch:
-                        done.set_exception(exc)
+                        if not done.done():
+                            done.set_exception(exc)
                 else:
                     for _, done in batch:
-                        done.set_result(None)
+                        if not done.done():  # its task may have been cancelled at shutdown
+                            done.set_result(None)
         finally:
-            self._flushing = False
+            self._flush_task = None
 
     async def _record(self, session: AsyncSession, attempt: Attempt) -> bool:
         """Write one attempt's outcome; True if it was a success (for the endpoint's health)."""
@@ -363,11 +367,6 @@ class WebhookSender:
         await repository.fail_pending_of(
             session, endpoint.id, f"The endpoint is disabled ({reason})"
         )
-
-    async def idle(self) -> None:
-        """Tests and benchmarks: wait until nothing is in flight."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
 
 
 def _endpoint_secrets(endpoint: WebhookEndpoint) -> list[str]:
