@@ -462,3 +462,50 @@ async def test_a_job_failed_by_the_sweeper_emits_its_event(api: Api) -> None:
     await api.platform.sweeper.sweep()
     [row] = await deliveries(api, key, hook["id"])
     assert row["event"] == "generation.failed" and row["generation_id"] == generation.id
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8443/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/hook",
+    ],
+)
+async def test_a_generation_webhook_url_to_a_private_address_is_refused_at_create(
+    url: str, tmp_path: Path
+) -> None:
+    async with open_api(make_settings(tmp_path / "data")) as api:
+        key = await setup(api)
+        response = await api.client.post(
+            "/api/v1/generate/image", json={**IMAGE, "webhook_url": url}, headers=auth(key)
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["details"]["fields"][0]["field"] == "webhook_url"
+        account = (await api.client.get("/api/v1/account", headers=auth(key))).json()
+        assert account["credits_reserved"] == 0
+
+
+async def test_a_generation_webhook_url_naming_a_private_host_fails_at_delivery(
+    tmp_path: Path, dns: FakeDns
+) -> None:
+    """A name is not resolved at create (no DNS on the create path); every delivery resolves
+    it and refuses a private answer without connecting."""
+    dns.add("internal.example", ["10.1.2.3"])
+    settings = make_settings(tmp_path / "data", **{**FAST, "webhook_retry_schedule": "0.1"})
+    async with open_api(settings) as api:
+        key = await setup(api)
+        job = await generate(api, key, webhook_url="https://internal.example/hook")
+        query = select(WebhookDelivery).where(WebhookDelivery.generation_id == job["id"])
+        deadline = time.monotonic() + 10
+        while True:
+            async with api.platform.db.read() as session:  # a fresh snapshot each time
+                row = (await session.execute(query)).scalar_one()
+            if row.status != "pending":
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    assert row.status == "dead" and row.attempts == 2 and row.last_status_code is None
+    assert row.last_error and "non-public address" in row.last_error
+    assert dns.lookups == ["internal.example", "internal.example"]

@@ -35,6 +35,7 @@ from mediastudio.kit.ids import new_id
 from mediastudio.kit.storage import Storage
 from mediastudio.runtime.queue import JobQueue
 from mediastudio.settings import Settings
+from mediastudio.webhooks.urls import check_without_dns
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ class GenerationService:
         spec = self.catalog.resolve(request.model, request.type, principal, payload=request.input)
         ensure_scope(principal, scope_for(spec.kind))
         validated = self.catalog.validate(spec, request.input, field_prefix=request.field_prefix)
+        if request.webhook_url is not None:
+            # Refused now if it can be without DNS; a name is checked at every delivery.
+            check_without_dns(
+                request.webhook_url, self.settings.webhook_policy(), field="webhook_url"
+            )
         await self.files.check_owned(principal, file_ids_in(request.input))
         price = 0 if principal.sandbox else self.catalog.credits_for(spec, validated)
         if idempotency_key is not None:

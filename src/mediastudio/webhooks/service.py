@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -10,7 +9,6 @@ from mediastudio.keys.principal import Principal
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database, after_commit
 from mediastudio.kit.errors import InvalidRequest, NotFound
-from mediastudio.kit.fetch import FetchError, check_url, resolve
 from mediastudio.kit.ids import new_id
 from mediastudio.settings import Settings
 from mediastudio.webhooks import repository
@@ -18,6 +16,7 @@ from mediastudio.webhooks.events import EVENT_TYPES, WEBHOOK_TEST
 from mediastudio.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from mediastudio.webhooks.outbox import WebhookOutbox, event_payload
 from mediastudio.webhooks.signing import new_secret
+from mediastudio.webhooks.urls import check_resolving
 
 
 class WebhookService:
@@ -29,15 +28,7 @@ class WebhookService:
     async def check_url(self, url: str, field: str = "url") -> str:
         """The SSRF checks of every delivery, at registration: scheme, host, and every address
         the name resolves to now (it is checked again, after DNS, at every delivery)."""
-        policy = self.settings.webhook_policy()
-        try:
-            target = check_url(url, policy)
-            await asyncio.to_thread(resolve, target.host, target.port, policy)
-        except FetchError as exc:
-            raise InvalidRequest(
-                f"{field}: {exc}", details={"field": field, "reason": str(exc)}
-            ) from exc
-        return str(target.url)
+        return await check_resolving(url, self.settings.webhook_policy(), field=field)
 
     async def create(
         self,
