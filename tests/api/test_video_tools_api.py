@@ -74,6 +74,7 @@ async def test_a_text_only_video_request_has_no_engine(live: tuple[Api, str]) ->
     )
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "model_unavailable"
+    assert "builtin/image-to-video needs first_frame_image" in response.json()["error"]["message"]
     models = (await api.client.get("/api/v1/models?type=video", headers=auth(key))).json()
     assert "builtin/image-to-video" in [m["id"] for m in models["data"]]
 
