@@ -263,9 +263,11 @@ def _frame_times(count: int, fps: int) -> Iterator[float]:
     return (index / fps for index in range(count))
 
 
-def fetch_image(ctx: RunContext, reference: str, label: str) -> Path:
-    """Fetch a user's image reference; a failure names which input it was."""
+def load_still(
+    ctx: RunContext, reference: str, label: str, aspect: str, *, long_side: int = STILL_LONG_SIDE
+) -> Image.Image:
+    """Fetch a user's image reference and :func:`prepare_still` it; a failure names the input."""
     try:
-        return ctx.fetcher.fetch(reference)
+        return prepare_still(ctx.fetcher.fetch(reference), aspect, long_side=long_side)
     except InvalidInput as exc:
         raise InvalidInput(f"{label}: {exc.message}") from exc

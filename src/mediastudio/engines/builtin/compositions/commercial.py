@@ -137,8 +137,8 @@ class Commercial:
             stills = []
             long_side = min(assembly.STILL_LONG_SIDE, max(640, 2 * max(width, height)))
             for index, reference in enumerate(job.product_images):
-                path = assembly.fetch_image(ctx, reference, f"product_images[{index}]")
-                still = assembly.prepare_still(path, aspect, long_side=long_side)
+                label = f"product_images[{index}]"
+                still = assembly.load_still(ctx, reference, label, aspect, long_side=long_side)
                 stills.append(assembly.data_uri(still))
                 progress((index + 1) / len(job.product_images))
 
