@@ -131,6 +131,17 @@ class OutputFile:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Voice:
+    """A voice a speech model offers (``GET /api/v1/voices``): its id is what the model's
+    ``voice`` input takes; ``languages`` are codes it speaks, its main language first."""
+
+    id: str
+    name: str
+    languages: tuple[str, ...]
+    gender: str | None = None
+
+
 class InputFetcher(Protocol):
     def fetch(self, url: str, *, max_bytes: int | None = None) -> Path:
         """Download ``url`` into the work directory and return the local path (blocking)."""
@@ -180,6 +191,10 @@ class Engine(ABC):
     def availability(self, model: ModelSpec) -> Availability:
         """Whether ``model`` can run here with a live key (weights present, provider key set…)."""
         return Availability.ok()
+
+    def voices(self, model: ModelSpec) -> Sequence[Voice]:
+        """The voices ``model`` speaks with, for speech engines; none by default."""
+        return ()
 
     @abstractmethod
     def run(self, ctx: RunContext) -> Awaitable[None] | None: ...

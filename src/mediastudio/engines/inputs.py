@@ -91,7 +91,9 @@ class SpeechInput(StrictInput):
     voice: str | None = Field(None, max_length=100, description="Voice id; default per language")
     speed: float = Field(1.0, ge=0.5, le=2.0, description="Speaking rate, 1.0 is normal")
     language: str = Field("en", min_length=2, max_length=16, description="BCP 47 language code")
-    output_format: Literal["mp3", "wav"] = Field("mp3", description="File format")
+    output_format: Literal["mp3", "wav", "ogg"] = Field(
+        "mp3", description="File format (ogg is Ogg/Opus)"
+    )
 
 
 class MusicInput(StrictInput):

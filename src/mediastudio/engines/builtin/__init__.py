@@ -12,6 +12,7 @@ from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 
 ENGINE_MODULES: list[str] = [
+    "mediastudio.engines.builtin.espeak",
     "mediastudio.engines.builtin.compositions",
 ]
 
