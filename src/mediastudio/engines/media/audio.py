@@ -98,18 +98,25 @@ def _frame(
 
 
 def read_audio(
-    path: Path, *, rate: int, mono: bool = True, max_duration_s: float = MAX_DECODED_S
+    path: Path,
+    *,
+    rate: int,
+    mono: bool = True,
+    max_duration_s: float = MAX_DECODED_S,
+    until_s: float | None = None,
 ) -> Samples:
     """Decode the first audio stream of any file FFmpeg reads, resampled to ``rate``.
 
     Returns ``(n,)`` when ``mono`` else ``(n, 2)``. A file without audio gives an empty array; a
     file that is not media, or longer than ``max_duration_s``, raises :class:`InvalidInput`.
+    With ``until_s``, decoding stops after that many seconds (the rest is cut, not refused).
     """
     layout = "mono" if mono else "stereo"
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
     parts: list[Samples] = []
     total = 0
     limit = int(max_duration_s * rate)
+    cut = None if until_s is None else max(0, int(until_s * rate))
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -118,6 +125,8 @@ def read_audio(
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray().T.astype(np.float32))
                     total += out.samples
+                if cut is not None and total >= cut:
+                    break
                 if total > limit:
                     raise InvalidInput(f"The audio is longer than {max_duration_s:g} seconds.")
             for out in resampler.resample(None):
@@ -125,6 +134,8 @@ def read_audio(
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"The file could not be decoded as audio: {exc}") from exc
     joined = np.concatenate(parts) if parts else np.zeros((0, 1 if mono else 2), np.float32)
+    if cut is not None:
+        joined = joined[:cut]
     return joined[:, 0] if mono else joined
 
 
