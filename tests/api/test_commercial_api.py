@@ -10,9 +10,12 @@ import io
 from pathlib import Path
 
 import av
+import numpy as np
 
 from mediastudio.engines.builtin.compositions import CompositionsEngine
 from mediastudio.engines.builtin.compositions.commercial import CREDITS, Commercial, StepModels
+from mediastudio.engines.media.audio import read_audio
+from mediastudio.engines.media.video import iter_frames, probe
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 from tests.conftest import auth, make_settings, open_api
@@ -104,3 +107,61 @@ async def test_a_sandbox_key_gets_a_free_placeholder_of_the_platforms_shape(
         assert done["status"] == "completed" and done["sandbox"], done
         [output] = done["outputs"]
         assert output["width"] < output["height"]  # 9:16
+
+
+class RealStepsEngine(CompositionsEngine):
+    name = "test-compositions"
+
+
+def register_real_steps(registry: EngineRegistry, settings: Settings) -> None:
+    """A commercial on the built-in speech and image-to-video models (music: the fake until the
+    built-in composer is installed), as ``test/commercial``."""
+    music = "builtin/composer" if registry.get("builtin/composer") else "fake/music"
+    steps = StepModels("builtin/espeak", music, "builtin/image-to-video")
+    composition = Commercial(steps, short_side=160, model_id="test/commercial")
+    registry.add(RealStepsEngine(registry, [composition]))
+
+
+async def test_a_commercial_on_the_builtin_step_models_speaks_and_moves(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        disabled_engines=[],
+        engine_modules=["tests.fakes", "tests.api.commercial_real_steps"],
+    )
+    async with open_api(settings) as api:
+        account = await api.account(credits=100)
+        key = await api.key(account)
+        body = {
+            "model": "test/commercial",
+            "product": "Acme Rocket Shoes",
+            "platform": "youtube",
+            "duration": 15,
+            "tone": "calm",
+            "product_images": [product_image()],
+            "voice": "en-us",
+        }
+        response = await api.client.post(
+            "/api/v1/generate/commercial", json=body, headers=auth(key)
+        )
+        assert response.status_code == 202, response.text
+        done = await api.wait(key, response.json()["id"], timeout=90)
+        assert done["status"] == "completed", done
+        video = (await api.client.get(done["output_url"])).content
+    path = tmp_path / "commercial.mp4"
+    path.write_bytes(video)
+    info = probe(path)
+    assert (info.width, info.height) == (284, 160) and info.has_audio
+    assert abs(info.duration_s - 15) <= 0.5
+    audio = read_audio(path, rate=16_000)
+    spans = [(cue["start_s"], cue["end_s"]) for cue in done["outputs"][0]["captions"]]
+    # The voice is in the mix: louder while a sentence is spoken than after the last one.
+    speaking = np.concatenate([audio[int(s * 16_000) : int(e * 16_000)] for s, e in spans])
+    tail = audio[int((spans[-1][1] + 0.5) * 16_000) : int(14.0 * 16_000)]
+    assert rms(speaking) > 1.5 * rms(tail)
+    # The picture moves: the first and a later frame of the first shot differ.
+    frames = [frame for t, frame in iter_frames(path, end_s=3.0) if t in (0.0, 2.5)]
+    assert len(frames) == 2 and np.abs(frames[0].astype(int) - frames[1]).mean() > 2
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,9 +111,13 @@ def still_to_clip(
     aspect: str,
     fps: int,
     seed: int | None = None,
+    hints: Mapping[str, object] | None = None,
 ) -> Path:
     """Animate ``still`` (an image, or a URL the step fetches) into a clip of at least
-    ``seconds`` (whole seconds, at most :data:`MAX_STEP_CLIP_S`) by running ``model_id``."""
+    ``seconds`` (whole seconds, at most :data:`MAX_STEP_CLIP_S`) by running ``model_id``.
+
+    ``hints`` are options only some image-to-video models take (``resolution``, ``motion``…):
+    each is passed only when the model's input has a field of that name."""
     payload: dict[str, object] = {
         "first_frame_image": data_uri(still) if isinstance(still, Image.Image) else still,
         "duration": max(1, min(MAX_STEP_CLIP_S, math.ceil(seconds - 1e-6))),
@@ -122,8 +126,21 @@ def still_to_clip(
     }
     if seed is not None:
         payload["seed"] = seed
+    registered = steps.registry.get(model_id)
+    accepted = registered.spec.input_model.model_fields if registered is not None else {}
+    payload.update({name: value for name, value in (hints or {}).items() if name in accepted})
     outputs = steps.run_model(step, model_id, payload)
     return outputs[0].path
+
+
+def step_resolution(width: int, height: int, long_sides: Mapping[str, int]) -> str:
+    """The smallest of a step's named resolutions (name → long side) at least as large as a
+    ``width`` x ``height`` frame, else the largest."""
+    ordered = sorted(long_sides.items(), key=lambda item: item[1])
+    for name, long_side in ordered:
+        if long_side >= max(width, height):
+            return name
+    return ordered[-1][0]
 
 
 # --- the timeline ------------------------------------------------------------------------------
@@ -182,14 +199,22 @@ class Shot:
     end_s: float
 
 
-def plan_shots(duration_s: float, count: int, crossfade_s: float) -> list[tuple[float, float]]:
-    """``count`` equal shots covering ``duration_s``; inner cuts overlap by ``crossfade_s``."""
+def plan_shots(
+    duration_s: float, count: int, crossfade_s: float | Sequence[float]
+) -> list[tuple[float, float]]:
+    """``count`` equal shots covering ``duration_s``; each inner cut overlaps its two shots by
+    ``crossfade_s`` (one value, or one per cut; 0 is a hard cut)."""
+    fades = [crossfade_s] * (count - 1) if isinstance(crossfade_s, float | int) else crossfade_s
+    if len(fades) != count - 1:
+        raise ValueError(f"{count} shots have {count - 1} cuts, not {len(fades)}")
     length = duration_s / count
-    half = crossfade_s / 2
-    return [
-        (max(0.0, index * length - half), min(duration_s, (index + 1) * length + half))
-        for index in range(count)
-    ]
+    spans = []
+    for index in range(count):
+        before = fades[index - 1] / 2 if index > 0 else 0.0
+        after = fades[index] / 2 if index < count - 1 else 0.0
+        start, end = index * length - before, (index + 1) * length + after
+        spans.append((max(0.0, start), min(duration_s, end)))
+    return spans
 
 
 class Timeline:

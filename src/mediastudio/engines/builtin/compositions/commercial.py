@@ -13,13 +13,20 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from mediastudio.engines.builtin.compositions import assembly, mixing
 from mediastudio.engines.builtin.compositions.cues import caption_overlay, sentence_cues
 from mediastudio.engines.builtin.compositions.script import split_sentences, write_script
+from mediastudio.engines.builtin.espeak.inputs import VOICES_HINT
+from mediastudio.engines.builtin.espeak.voices import catalogue
+from mediastudio.engines.builtin.video_tools.image_to_video import (
+    RESOLUTIONS as IMAGE_TO_VIDEO_RESOLUTIONS,
+)
 from mediastudio.engines.compose import Composition
 from mediastudio.engines.contract import InvalidInput, ModelSpec, OutputFile, RunContext
 from mediastudio.engines.inputs import CommercialInput
@@ -77,11 +84,32 @@ class StepModels:
         return (self.speech, self.music, self.video)
 
 
+class CommercialJobInput(CommercialInput):
+    """The standard commercial input, with ``voice`` checked against the speech model's voices
+    when the job is created (not when its voice step runs, after the pictures are made)."""
+
+    voice: str | None = Field(
+        None,
+        max_length=100,
+        description="An espeak-ng voice id from GET /api/v1/voices (e.g. en-us, en-us+f3)",
+    )
+
+    @field_validator("voice")
+    @classmethod
+    def _known_voice(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        voice = catalogue().find(value)
+        if voice is None:
+            raise ValueError(f"espeak-ng has no voice {value!r}; {VOICES_HINT}")
+        return voice.id
+
+
 SPEC = ModelSpec(
     id="builtin/commercial",
     name="Commercial",
     type="commercial",
-    input_model=CommercialInput,
+    input_model=CommercialJobInput,
     credits=CREDITS,
     description=(
         "A product commercial: a script (yours or written from the tone), a voice-over, music "
@@ -101,13 +129,21 @@ class Speech:
 
 
 class Commercial:
-    """The commercial composition. ``short_side`` overrides the input's resolution (tests)."""
+    """The commercial composition. Tests and benchmarks may run its steps on other models, under
+    another model id, with ``short_side`` overriding the input's resolution."""
 
     spec = SPEC
 
     def __init__(
-        self, models: StepModels | None = None, *, fps: int = FPS, short_side: int | None = None
+        self,
+        models: StepModels | None = None,
+        *,
+        fps: int = FPS,
+        short_side: int | None = None,
+        model_id: str | None = None,
     ) -> None:
+        if model_id is not None:
+            self.spec = replace(SPEC, id=model_id)
         self.models = models or StepModels()
         self.fps = fps
         self.short_side = short_side
@@ -126,11 +162,11 @@ class Commercial:
             if job.script
             else write_script(job.product, job.tone, job.duration, audience=job.target_audience)
         )
-        shots = assembly.plan_shots(
-            job.duration,
-            max(len(job.product_images), math.ceil(job.duration / MAX_SHOT_S)),
-            CROSSFADE_S,
-        )
+        count = max(len(job.product_images), math.ceil(job.duration / MAX_SHOT_S))
+        images = [index % len(job.product_images) for index in range(count)]
+        # Crossfade between different images; a cut between two moves over the same one.
+        fades = [CROSSFADE_S if a != b else 0.0 for a, b in pairwise(images)]
+        shots = assembly.plan_shots(job.duration, count, fades)
         steps = Composition(ctx, registry, _weights(len(sentences), len(shots)))
 
         with steps.stage("stills") as progress:
@@ -149,17 +185,22 @@ class Commercial:
                 speech.track, music, AUDIO_RATE, target_lufs=LOUDNESS_LUFS[job.platform]
             )
 
+        hints = {
+            "resolution": assembly.step_resolution(width, height, IMAGE_TO_VIDEO_RESOLUTIONS),
+            "silent_audio": False,
+        }
         clips = [
             assembly.Shot(
                 assembly.still_to_clip(
                     steps,
                     f"shot-{index + 1}",
                     self.models.video,
-                    stills[index % len(stills)],
+                    stills[images[index]],
                     seconds=end - start,
                     aspect=aspect,
                     fps=self.fps,
                     seed=((job.seed or 0) + index) % 2**32,
+                    hints=hints,
                 ),
                 start,
                 end,
@@ -198,11 +239,11 @@ class Commercial:
                     "aspect_ratio": aspect,
                     "script": " ".join(sentences),
                     "captions": [
-                        {"start_s": c.start_s, "end_s": c.end_s, "text": c.text} for c in cues
+                        {"start_s": c.start, "end_s": c.end, "text": c.text} for c in cues
                     ],
                     "scenes": [
-                        {"start_s": round(s, 3), "end_s": round(e, 3), "image": i % len(stills)}
-                        for i, (s, e) in enumerate(shots)
+                        {"start_s": round(s, 3), "end_s": round(e, 3), "image": image}
+                        for image, (s, e) in zip(images, shots, strict=True)
                     ],
                 },
             )

@@ -1,27 +1,22 @@
 """Caption cues timed to speech: each spoken sentence split into short, evenly sized chunks (at
 most :data:`MAX_WORDS` words, the way short-form video captions read), each shown for a share of
-the sentence's time proportional to its length in characters."""
+the sentence's time proportional to its length in characters; burned in with the shared caption
+renderer (:mod:`mediastudio.engines.media.captions`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import numpy as np
-from numpy.typing import NDArray
-from PIL import Image, ImageDraw, ImageFont
-
+from mediastudio.engines.media.captions import CaptionBurner, CaptionStyle, Cue
 from mediastudio.engines.media.video import Frame
 
 MAX_WORDS = 5
-
-
-@dataclass(frozen=True)
-class Cue:
-    start_s: float
-    end_s: float
-    text: str
+# Over the bottom of a portrait frame sit TikTok's and Reels' own captions and buttons.
+PORTRAIT_MARGIN = 0.2
+LANDSCAPE_MARGIN = 0.08
+PORTRAIT_FONT = 0.075  # of the width: about 20 characters a line
+LANDSCAPE_FONT = 0.055  # of the height
 
 
 def sentence_cues(
@@ -36,6 +31,8 @@ def sentence_cues(
         pieces = math.ceil(len(words) / max_words)
         size = math.ceil(len(words) / pieces)
         chunks = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+        if end <= start:
+            continue
         weights = [len(chunk) + 1 for chunk in chunks]
         total = float(sum(weights))
         at = start
@@ -46,60 +43,15 @@ def sentence_cues(
     return cues
 
 
-def cue_at(cues: Sequence[Cue], seconds: float) -> Cue | None:
-    for cue in cues:
-        if cue.start_s <= seconds < cue.end_s:
-            return cue
-    return None
-
-
-# --- burning cues in -----------------------------------------------------------------------------
-# Provisional: replaced by engines/media/captions.py's renderer once it lands.
-
-TEXT_SHARE = 0.065  # of the frame's short side (a little more in portrait)
-BOX_ALPHA = 0.6
-LINE_POSITION = 0.78  # of the frame's height: the caption's centre, above platform UI
-
-
 def caption_overlay(
     cues: Sequence[Cue], width: int, height: int
 ) -> Callable[[Frame, float], Frame]:
-    """A frame overlay that draws the cue on screen at each time (each cue drawn once)."""
-    patches: dict[int, tuple[int, int, NDArray[np.float32], NDArray[np.float32]]] = {}
-
-    def draw(frame: Frame, seconds: float) -> Frame:
-        index = next((i for i, c in enumerate(cues) if c.start_s <= seconds < c.end_s), None)
-        if index is None:
-            return frame
-        cue = cues[index]
-        if index not in patches:
-            patches[index] = _patch(cue.text, width, height)
-        left, top, colour, alpha = patches[index]
-        out = frame.copy()
-        region = out[top : top + alpha.shape[0], left : left + alpha.shape[1]].astype(np.float32)
-        blended = region * (1 - alpha) + colour * alpha
-        out[top : top + alpha.shape[0], left : left + alpha.shape[1]] = blended.astype(np.uint8)
-        return out
-
-    return draw
-
-
-def _patch(
-    text: str, width: int, height: int
-) -> tuple[int, int, NDArray[np.float32], NDArray[np.float32]]:
-    size = max(8, round(min(width, height) * TEXT_SHARE * max(1.0, height / width) ** 0.5))
-    font = ImageFont.load_default(size=size)
-    room = int(width * 0.9)
-    while font.getlength(text) > room - size and size > 8:
-        size = max(8, int(size * 0.9))
-        font = ImageFont.load_default(size=size)
-    text_w = math.ceil(font.getlength(text))
-    box_w, box_h = min(width, text_w + size), min(height, round(size * 1.6))
-    image = Image.new("RGBA", (box_w, box_h), (0, 0, 0, round(255 * BOX_ALPHA)))
-    ImageDraw.Draw(image).text(
-        (box_w / 2, box_h / 2), text, font=font, fill=(255, 255, 255, 255), anchor="mm"
+    """A frame overlay burning ``cues`` in: white on a translucent box, clear of the platform UI
+    at the bottom of portrait frames. Call it with increasing times."""
+    portrait = height >= width
+    style = CaptionStyle(
+        font_size=max(10, round(width * PORTRAIT_FONT if portrait else height * LANDSCAPE_FONT)),
+        margin=PORTRAIT_MARGIN if portrait else LANDSCAPE_MARGIN,
+        max_width=0.86,
     )
-    rgba = np.asarray(image, dtype=np.float32) / 255.0
-    left = (width - box_w) // 2
-    top = min(height - box_h, max(0, round(height * LINE_POSITION - box_h / 2)))
-    return left, top, rgba[..., :3] * 255.0, rgba[..., 3:]
+    return CaptionBurner(cues, width, height, style).burn
