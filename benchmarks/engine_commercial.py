@@ -7,11 +7,11 @@ Runs ``builtin/commercial`` in-process (no HTTP, no database) on fixed inputs: "
 Shoes", tiktok (9:16), 15 s, tone energetic, two generated 1200x900 product photos, a written
 script, seed 7. The steps run on the real built-in models (``builtin/espeak``,
 ``builtin/composer``, ``builtin/image-to-video``) when they are installed (``--steps auto``, the
-default), else on the test suite's fake engines, which make placeholder media; the report says
-which. For each resolution it prints wall seconds, process CPU seconds (all threads), wall
-seconds per output second, and the wall time of each part (the speech, music and image-to-video
-steps, the still preparation, the mix and the final render with captions). ``--write-docs``
-rewrites the "Commercial engine" section of ``docs/benchmarks.md``.
+default; each step separately), else on the test suite's fake engines, which make placeholder
+media; the report says which. For each resolution it prints wall seconds, process CPU seconds
+(all threads), wall seconds per output second, and the wall time of each part (the speech, music
+and image-to-video steps, the still preparation, the mix and the final render with captions).
+``--write-docs`` rewrites the "Commercial engine" section of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -90,18 +90,26 @@ def timed_parts() -> Iterator[dict[str, float]]:
 
 
 def registry_and_steps(choice: str, data_dir: Path) -> tuple[EngineRegistry, StepModels, str]:
+    """The registry, and per step the built-in model when installed (``auto``), else the fake."""
     sys.path.insert(0, str(ROOT))  # for tests.fakes
     settings = load_settings(
         data_dir=data_dir, bootstrap=False, engine_modules=["tests.fakes"], disabled_engines=[]
     )
     registry = EngineRegistry.discover(settings)
     real = StepModels()
-    installed = all(registry.get(model) is not None for model in real.ids())
-    if choice == "builtin" and not installed:
-        raise SystemExit("the built-in step models are not all installed; use --steps fake")
-    if choice == "builtin" or (choice == "auto" and installed):
-        return registry, real, "built-in models (" + ", ".join(real.ids()) + ")"
-    return registry, FAKE_STEPS, "the test suite's fake engines (placeholder media)"
+    chosen: dict[str, str] = {}
+    for step in ("speech", "music", "video"):
+        builtin, fake = getattr(real, step), getattr(FAKE_STEPS, step)
+        installed = registry.get(builtin) is not None
+        if choice == "builtin" and not installed:
+            raise SystemExit(f"{builtin} is not installed; use --steps auto or fake")
+        chosen[step] = builtin if installed and choice != "fake" else fake
+    steps = StepModels(**chosen)
+    fakes = [model for model in steps.ids() if model.startswith("fake/")]
+    used = ", ".join(f"`{model}`" for model in steps.ids())
+    if fakes:
+        used += " (`fake/*`: the test suite's placeholder engines, not installed built-ins)"
+    return registry, steps, used
 
 
 def measure(registry: EngineRegistry, steps: StepModels, resolution: str) -> dict[str, Any]:
@@ -144,15 +152,15 @@ def measure(registry: EngineRegistry, steps: StepModels, resolution: str) -> dic
 
 def table(rows: list[Mapping[str, Any]]) -> str:
     head = (
-        "| resolution | frame | wall s | CPU s | wall s per output s | "
+        "| resolution | frame | wall s | CPU s | wall s per output s | CPU s per output s | "
         + " | ".join(PARTS)
         + " |\n|"
-        + "---|" * (5 + len(PARTS))
+        + "---|" * (6 + len(PARTS))
     )
     lines = [
         f"| {r['resolution']} | {r['size']} | {r['wall']:.1f} | {r['cpu']:.1f} | "
-        f"{r['wall'] / r['seconds']:.2f} | "
-        + " | ".join(f"{r['parts'][p]:.1f}" for p in PARTS)
+        f"{r['wall'] / r['seconds']:.2f} | {r['cpu'] / r['seconds']:.2f} | "
+        + " | ".join(f"{r['parts'][p]:.2f}" for p in PARTS)
         + " |"
         for r in rows
     ]
@@ -165,7 +173,7 @@ def section(rows: list[Mapping[str, Any]], steps_used: str, command: str) -> str
 
 `builtin/commercial` on fixed inputs: a 15 s TikTok (9:16) commercial of "Acme Rocket Shoes",
 tone energetic, two 1200x900 product photos, written script, 30 fps; steps on {steps_used}.
-Columns after the first five: wall seconds spent in each part (`voice`, `music` and `shot` are the
+Columns after the first six: wall seconds spent in each part (`voice`, `music` and `shot` are the
 speech, music and image-to-video steps; `render` decodes the shots, crossfades, draws the
 captions and encodes the MP4).
 
