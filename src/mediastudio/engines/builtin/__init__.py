@@ -11,7 +11,9 @@ import importlib
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 
-ENGINE_MODULES: list[str] = []
+ENGINE_MODULES: list[str] = [
+    "mediastudio.engines.builtin.composer",
+]
 
 
 def register(registry: EngineRegistry, settings: Settings) -> None:
