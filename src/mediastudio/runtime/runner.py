@@ -239,7 +239,7 @@ class JobRunner:
                 value = getattr(output, name)
                 if value is not None:
                     item[name] = value
-            stored.append({**item, **output.extra})
+            stored.append({**output.extra, **item})  # an extra never hides the key or size
         return stored
 
     async def _finish(
