@@ -211,3 +211,24 @@ async def test_the_account_stream_carries_every_job_of_its_mode_with_heartbeats(
     assert generation_ids == {running, second}, "a sandbox job leaked into the live stream"
     assert sandbox_job not in generation_ids
     assert pings >= 2
+
+
+async def test_deleting_a_running_job_ends_its_stream_with_a_deleted_cancel(live: LiveApi) -> None:
+    key = await live.key(await live.account())
+    job = await create(live, key, {**SLOW, "prompt": "a lighthouse [slow:30]"})
+    await live.wait(key, job, until=lambda b: b["status"] == "processing")
+    async with stream(live, key, f"/api/v1/generations/{job}/events") as response:
+        items = read_sse(response)
+        first = await anext(items)
+        while first.event == ":":
+            first = await anext(items)
+        assert first.data["data"]["status"] == "processing"
+        deleted = await live.client.delete(f"/api/v1/generations/{job}", headers=auth(key))
+        assert deleted.status_code == 204
+        rest = []
+        async with asyncio.timeout(5):
+            async for item in items:
+                if item.event != ":":
+                    rest.append(item)
+    assert rest[-1].event == "cancelled"
+    assert rest[-1].data["data"]["deleted"] is True and rest[-1].data["data"]["generation"] is None
