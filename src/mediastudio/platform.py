@@ -49,7 +49,7 @@ class Platform:
         catalog = Catalog(registry, settings)
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer)
-        bus = InProcessBus()
+        bus = InProcessBus(buffer_size=settings.events_buffer_size)
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer)
         dispatcher = InlineDispatcher(runner, settings)
         files = FileService(db, storage)
@@ -64,8 +64,8 @@ class Platform:
             bus=bus,
             runner=runner,
             dispatcher=dispatcher,
-            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id),
-            generations=GenerationService(db, settings, catalog, dispatcher, storage, files),
+            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id, bus),
+            generations=GenerationService(db, settings, catalog, dispatcher, storage, files, bus),
             files=files,
         )
 

@@ -20,10 +20,12 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.generations import lifecycle, repository
+from mediastudio.generations.events import announce
 from mediastudio.generations.models import Generation, Status
 from mediastudio.idempotency import repository as idempotency
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import AfterCommit, Database, after_commit
+from mediastudio.kit.events import EventBus
 from mediastudio.runtime.queue import JobQueue
 from mediastudio.runtime.runner import wait_for_event
 from mediastudio.settings import Settings
@@ -34,11 +36,14 @@ MAX_OFFERED_PER_SWEEP = 1000
 
 
 class Sweeper:
-    def __init__(self, db: Database, queue: JobQueue, settings: Settings, worker_id: str) -> None:
+    def __init__(
+        self, db: Database, queue: JobQueue, settings: Settings, worker_id: str, bus: EventBus
+    ) -> None:
         self.db = db
         self.queue = queue
         self.settings = settings
         self.worker_id = worker_id
+        self.bus = bus
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -54,6 +59,8 @@ class Sweeper:
                     session, generation, max_attempts=self.settings.job_max_attempts
                 )
                 logger.warning("job %s lost by %s: now %s", generation.id, holder, status)
+                if status is not None:
+                    announce(session, self.bus, generation, status, generation.progress)
                 if status is Status.QUEUED:
                     after_commit(session, _offer(self.queue, generation))
             await idempotency.remove_expired(session, now)
