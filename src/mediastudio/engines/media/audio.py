@@ -28,6 +28,9 @@ _CODECS: dict[str, tuple[str, str, int, int | None]] = {
 # Without bitexact the Ogg muxer picks a random serial number and others stamp the FFmpeg version:
 # both would break "same input, same bytes".
 _CONTAINER_OPTIONS = {"fflags": "+bitexact"}
+# LAME's algorithm quality 5 instead of FFmpeg's default: same size, 1.3x less CPU for 60 s of
+# stereo (3.3 vs 4.3 CPU s, measured 2026-11-23); 7 would halve it at audibly lower quality.
+_CODEC_OPTIONS = {"libmp3lame": {"compression_level": "5"}}
 _CHUNK_S = 1.0
 MAX_DECODED_S = 3 * 3600.0
 
@@ -68,7 +71,7 @@ def write_audio(path: Path, samples: Samples, rate: int, audio_format: AudioForm
         av.open(str(temporary), "w", format=muxer, container_options=_CONTAINER_OPTIONS) as out,
     ):
         stream: av.audio.stream.AudioStream = out.add_stream(  # type: ignore[assignment]
-            codec, rate=rate, layout=layout
+            codec, rate=rate, layout=layout, options=_CODEC_OPTIONS.get(codec, {})
         )
         if bit_rate:
             stream.bit_rate = bit_rate * channels.shape[1]
