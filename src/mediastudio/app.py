@@ -17,6 +17,7 @@ from mediastudio import __version__
 from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
 from mediastudio.enhancements.endpoints import router as enhancements_router
+from mediastudio.events.endpoints import router as events_router
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
 from mediastudio.images.endpoints import router as images_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     app.add_middleware(RequestIdMiddleware)
     for router in (
         generations_router,
+        events_router,
         images_router,
         videos_router,
         enhancements_router,

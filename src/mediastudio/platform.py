@@ -55,7 +55,7 @@ class Platform:
         catalog = Catalog(registry, settings)
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer)
-        bus = InProcessBus()
+        bus = InProcessBus(buffer_size=settings.events_buffer_size)
         outbox = WebhookOutbox(settings, storage)
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher = InlineDispatcher(runner, settings)
@@ -71,9 +71,9 @@ class Platform:
             bus=bus,
             runner=runner,
             dispatcher=dispatcher,
-            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id, notify=outbox),
+            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id, bus, notify=outbox),
             generations=GenerationService(
-                db, settings, catalog, dispatcher, storage, files, notify=outbox
+                db, settings, catalog, dispatcher, storage, files, bus, notify=outbox
             ),
             files=files,
             outbox=outbox,

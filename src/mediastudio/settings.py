@@ -180,6 +180,19 @@ class Settings(BaseSettings):
     idempotency_lock_s: int = Field(60, description="An in-flight key older than this is abandoned")
     signed_url_ttl_s: int = 24 * 3600
 
+    events_heartbeat_s: float = Field(
+        15.0, gt=0, description="Live event streams send a keep-alive this often when idle"
+    )
+    events_buffer_size: int = Field(
+        1000, ge=1, description="Events kept per account for Last-Event-ID resume"
+    )
+    events_snapshot_limit: int = Field(
+        100, ge=0, description="Active generations sent as the initial state of GET /events"
+    )
+    ws_token_ttl_s: int = Field(
+        60, gt=0, le=3600, description="Lifetime of a POST /ws/token token (WebSocket, SSE)"
+    )
+
     bootstrap: bool = Field(True, description="First serve on an empty database creates an account")
     bootstrap_credits: int = 1000
     bootstrap_plan: str = "pro"

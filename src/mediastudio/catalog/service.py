@@ -108,21 +108,19 @@ class Catalog:
         configured = self.settings.default_models.get(type_)
         if configured:
             return self._lookup(configured, type_)
-        candidates = [s for s in self.registry.models(type_) if _takes(s, payload)]
+        every = self.registry.models(type_)
+        candidates = [s for s in every if _takes(s, payload)]
         real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
         runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]
         if runnable:
             return runnable[0]
         if principal.sandbox and candidates:
             return (real or candidates)[0]
-        if not candidates and self.registry.models(type_):
+        refused = [s for s in every if not self.is_sandbox_model(s) and s not in candidates]
+        if not real and refused:
             raise ModelUnavailable(
                 f"No engine on this server makes {type_} from this input: "
-                + "; ".join(
-                    f"{s.id} needs {', '.join(_missing(s, payload))}"
-                    for s in self.registry.models(type_)
-                    if not self.is_sandbox_model(s)
-                ),
+                + "; ".join(f"{s.id} needs {', '.join(_missing(s, payload))}" for s in refused),
                 details={"type": type_},
             )
         hint = "; ".join(f"{s.id}: {self.availability(s, sandbox=False).reason}" for s in real)

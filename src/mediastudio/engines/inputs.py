@@ -8,7 +8,7 @@ Every field is described and bounded, because the schema is the API's documentat
 from __future__ import annotations
 
 import re
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -121,3 +121,65 @@ def prompt_of(validated: BaseModel) -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+CommercialPlatform = Literal["tiktok", "youtube", "instagram", "tv"]
+CommercialTone = Literal[
+    "professional", "energetic", "casual", "luxury", "funny", "calm", "playful"
+]
+# Instagram's feed favours 4:5 portrait (the most screen a feed post may take); TV is 16:9.
+COMMERCIAL_ASPECTS = {"tiktok": "9:16", "youtube": "16:9", "instagram": "4:5", "tv": "16:9"}
+CommercialGenre = Literal["electronic", "ambient", "orchestral", "rock", "jazz", "lo-fi"]
+# Spoken words per second of commercial a script may have: a little faster than the ~2.5 words/s
+# of an unhurried voice-over, since the voice may be sped up to fit.
+COMMERCIAL_MAX_WORDS_PER_S = 3.0
+
+
+class CommercialInput(StrictInput):
+    product: str = Field(
+        min_length=1, max_length=120, description="Product name or short description"
+    )
+    platform: CommercialPlatform = Field(
+        description="Where it runs: tiktok 9:16, youtube 16:9, instagram 4:5, tv 16:9"
+    )
+    duration: Literal[15, 30, 60] = Field(description="Length in seconds")
+    tone: CommercialTone = Field(description="Voice, music and script style")
+    product_images: list[Annotated[str, Field(min_length=1, max_length=8_000_000)]] = Field(
+        min_length=1,
+        max_length=10,
+        description="1-10 product images: https URLs, data: URIs or uploaded file ids",
+    )
+    script: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2000,
+        description="The voice-over; written from the product and tone when omitted",
+    )
+    target_audience: str | None = Field(
+        None, min_length=1, max_length=120, description="Who it is for; named in a written script"
+    )
+    voice: str | None = Field(None, max_length=100, description="Voice id of the speech model")
+    music_genre: CommercialGenre | None = Field(
+        None, description="Music genre; chosen from the tone when omitted"
+    )
+    resolution: Literal["480p", "720p", "1080p"] = Field(
+        "720p", description="Frame size by its short side: 480, 720 or 1080 pixels"
+    )
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Varies music and motion")
+
+    @property
+    def aspect_ratio(self) -> str:
+        """The platform's frame shape (also what a sandbox placeholder video takes)."""
+        return COMMERCIAL_ASPECTS[self.platform]
+
+    @model_validator(mode="after")
+    def _script_fits(self) -> Self:
+        if self.script is not None:
+            words = len(self.script.split())
+            limit = int(self.duration * COMMERCIAL_MAX_WORDS_PER_S)
+            if words > limit:
+                raise ValueError(
+                    f"the script has {words} words; a {self.duration} s commercial fits at most "
+                    f"{limit}"
+                )
+        return self

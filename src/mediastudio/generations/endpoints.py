@@ -12,6 +12,7 @@ from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.repository import Filters
 from mediastudio.generations.schemas import (
     ENVELOPE_FIELDS,
+    CommercialRequest,
     CreateGeneration,
     GenerationList,
     GenerationRead,
@@ -179,6 +180,27 @@ async def generate_music(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     return await create_typed(request, platform, principal, "music", body, idempotency_key)
+
+
+@router.post(
+    "/generate/commercial",
+    summary="Generate a product commercial",
+    description=(
+        "A script (yours, or written from the tone), a voice-over, music ducked under it, the "
+        "product images animated, captions timed to the speech: one MP4 in the platform's aspect "
+        "(tiktok 9:16, youtube 16:9, instagram 4:5, tv 16:9)."
+    ),
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def generate_commercial(
+    request: Request,
+    body: CommercialRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, "commercial", body, idempotency_key)
 
 
 @router.post(

@@ -8,7 +8,13 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from mediastudio.engines.inputs import ImageInput, MusicInput, SpeechInput, VideoInput
+from mediastudio.engines.inputs import (
+    CommercialInput,
+    ImageInput,
+    MusicInput,
+    SpeechInput,
+    VideoInput,
+)
 from mediastudio.generations.models import Generation, Status
 
 
@@ -100,6 +106,10 @@ class SpeechRequest(SpeechInput, Envelope):
 
 
 class MusicRequest(MusicInput, Envelope):
+    model_config = ConfigDict(extra="allow")
+
+
+class CommercialRequest(CommercialInput, Envelope):
     model_config = ConfigDict(extra="allow")
 
 

@@ -22,6 +22,7 @@ from mediastudio.engines.inputs import prompt_of
 from mediastudio.files.references import file_ids_in
 from mediastudio.files.service import FileService
 from mediastudio.generations import lifecycle, repository
+from mediastudio.generations.events import announce
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.repository import Filters
 from mediastudio.generations.schemas import present
@@ -31,6 +32,7 @@ from mediastudio.keys.service import ensure_scope, scope_for
 from mediastudio.kit.clock import start_of_utc_day, utcnow
 from mediastudio.kit.db import Database, after_commit
 from mediastudio.kit.errors import Conflict, NotFound, QuotaExceeded
+from mediastudio.kit.events import EventBus
 from mediastudio.kit.ids import new_id
 from mediastudio.kit.storage import Storage
 from mediastudio.runtime.queue import JobQueue
@@ -76,9 +78,11 @@ class GenerationService:
         queue: JobQueue,
         storage: Storage,
         files: FileService,
+        bus: EventBus,
         *,
         notify: lifecycle.Notifier,
     ) -> None:
+        self.bus = bus
         self.files = files
         self.notify = notify
         self.db = db
@@ -224,9 +228,10 @@ class GenerationService:
                     f"Generation {generation_id} is already {generation.status}; only queued "
                     "or processing generations can be cancelled."
                 )
-            await lifecycle.cancel(
+            if await lifecycle.cancel(
                 session, generation, "Cancelled by the client.", notify=self.notify
-            )
+            ):
+                announce(session, self.bus, generation, Status.CANCELLED, generation.progress)
             after_commit(session, lambda: self.queue.cancel(generation_id))
         return await self.get(principal, generation_id)
 
@@ -241,17 +246,19 @@ class GenerationService:
             spec = self.catalog.resolve(generation.model, generation.type, principal)
             validated = self.catalog.validate(spec, generation.input, field_prefix="input.")
             price = 0 if generation.sandbox else self.catalog.credits_for(spec, validated)
-            await lifecycle.retry(session, generation, price)
+            if await lifecycle.retry(session, generation, price):
+                announce(session, self.bus, generation, Status.QUEUED, 0)
             after_commit(session, lambda: self.queue.enqueue(generation_id, spec.pool))
         return await self.get(principal, generation_id)
 
     async def delete(self, principal: Principal, generation_id: str) -> None:
         async with self.db.write() as session:
             generation = await self._owned(session, principal, generation_id, write=True)
-            if not Status(generation.status).is_terminal:
-                await lifecycle.cancel(
-                    session, generation, "Deleted by the client.", notify=self.notify
-                )
+            if not Status(generation.status).is_terminal and await lifecycle.cancel(
+                session, generation, "Deleted by the client.", notify=self.notify
+            ):
+                progress = generation.progress
+                announce(session, self.bus, generation, Status.CANCELLED, progress, deleted=True)
             await repository.remove(session, generation_id)
             prefix = f"{generation.account_id}/{generation_id}"
             after_commit(session, lambda: self.queue.cancel(generation_id))

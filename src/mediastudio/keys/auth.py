@@ -1,7 +1,9 @@
 """FastAPI dependencies that authenticate a request and say which scope a route needs.
 
 Only ``Authorization: Bearer <key>`` is accepted (seed 004): keys in query strings, ``x-api-key``
-headers or cookies are refused, so they never end up in access logs or browser storage.
+headers or cookies are refused, so they never end up in access logs or browser storage. Event
+streams (SSE, WebSocket) also accept a short-lived signed token as ``?token=`` (keys/tokens.py),
+because browsers cannot set headers on them.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from mediastudio.keys import service
+from mediastudio.keys import service, tokens
 from mediastudio.keys.principal import Principal
 from mediastudio.keys.service import ensure_scope
 from mediastudio.kit.clock import utcnow
@@ -33,14 +35,27 @@ async def authenticate(
     if credentials is None or not credentials.credentials:
         smuggled = "api_key" in request.query_params or "x-api-key" in request.headers
         raise MissingApiKey(_ONLY_BEARER if smuggled else None)
-    now = utcnow()
     client_ip = request.client.host if request.client else None
+    principal = await principal_for(platform, client_ip, secret=credentials.credentials)
+    await _limit(request, platform, principal.plan.rate_limit, principal.key_id, "general")
+    return principal
+
+
+async def principal_for(
+    platform: Platform, client_ip: str | None, *, secret: str | None = None, token: str = ""
+) -> Principal:
+    """Who an API key (``secret``) or an event token is; raises the precise refusal."""
+    now = utcnow()
     async with platform.db.read() as session:
-        key, account = await service.authenticate(session, credentials.credentials, client_ip, now)
+        if secret is not None:
+            key, account = await service.authenticate(session, secret, client_ip, now)
+        else:
+            key_id = tokens.verify(platform.settings.signing_key(), token, now.timestamp())
+            key, account = await service.authenticate_id(session, key_id, client_ip, now)
     if service.needs_touch(key, now):
         async with platform.db.write() as session:
             await service.touch(session, key.id, now)
-    principal = Principal(
+    return Principal(
         account_id=account.id,
         key_id=key.id,
         sandbox=key.sandbox,
@@ -48,7 +63,30 @@ async def authenticate(
         plan_name=account.plan,
         plan=platform.settings.plan(account.plan),
     )
+
+
+async def authenticate_stream(
+    request: Request,
+    platform: Annotated[Platform, Depends(get_platform)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    token: Annotated[
+        str | None,
+        Query(max_length=200, description="A token from POST /api/v1/ws/token, for browsers"),
+    ] = None,
+) -> Principal:
+    """An event stream's caller: the Bearer key, or else a short-lived ``?token=``."""
+    if credentials is not None or not token:
+        return await authenticate(request, platform, credentials)
+    client_ip = request.client.host if request.client else None
+    principal = await principal_for(platform, client_ip, token=token)
     await _limit(request, platform, principal.plan.rate_limit, principal.key_id, "general")
+    return principal
+
+
+async def stream_reader(
+    principal: Annotated[Principal, Depends(authenticate_stream)],
+) -> Principal:
+    ensure_scope(principal, "read")
     return principal
 
 
@@ -99,4 +137,5 @@ def generating(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 AnyPrincipal = Annotated[Principal, Depends(authenticate)]
 ReadPrincipal = Annotated[Principal, Depends(require("read"))]
+StreamPrincipal = Annotated[Principal, Depends(stream_reader)]
 CreatingPrincipal = Annotated[Principal, Depends(generation_limited)]

@@ -22,6 +22,16 @@ async def find_with_account(session: AsyncSession, key_hash: str) -> tuple[ApiKe
     return (row[0], row[1]) if row else None
 
 
+async def get_with_account(session: AsyncSession, key_id: str) -> tuple[ApiKey, Account] | None:
+    result = await session.execute(
+        select(ApiKey, Account)
+        .join(Account, Account.id == ApiKey.account_id)
+        .where(ApiKey.id == key_id)
+    )
+    row = result.one_or_none()
+    return (row[0], row[1]) if row else None
+
+
 async def add(session: AsyncSession, key: ApiKey) -> ApiKey:
     session.add(key)
     await session.flush()

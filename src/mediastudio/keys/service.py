@@ -117,13 +117,29 @@ async def authenticate(
     if found is None:
         raise InvalidApiKey()
     key, account = found
+    _check_usable(key, client_ip, now)
+    return key, account
+
+
+async def authenticate_id(
+    session: AsyncSession, key_id: str, client_ip: str | None, now: datetime
+) -> tuple[ApiKey, Account]:
+    """Like :func:`authenticate`, for a key named by id (by a signed short-lived token)."""
+    found = await repository.get_with_account(session, key_id)
+    if found is None:
+        raise InvalidApiKey("The API key behind this token no longer exists.")
+    key, account = found
+    _check_usable(key, client_ip, now)
+    return key, account
+
+
+def _check_usable(key: ApiKey, client_ip: str | None, now: datetime) -> None:
     if key.revoked_at is not None:
         raise InvalidApiKey("The API key has been revoked.")
     if key.expires_at is not None and key.expires_at <= now:
         raise ExpiredApiKey()
     if key.ip_allowlist and not ip_allowed(client_ip, key.ip_allowlist):
         raise IpNotAllowed(f"Requests from {client_ip} are not allowed for this API key.")
-    return key, account
 
 
 def ip_allowed(client_ip: str | None, allowlist: Sequence[str]) -> bool:

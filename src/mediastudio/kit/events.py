@@ -1,16 +1,27 @@
-"""The event bus: how job progress and status changes reach listeners (SSE, WebSocket).
+"""The event bus: how job progress and status changes reach live listeners (SSE, WebSocket).
 
-In-process fan-out now; a Redis implementation of the same interface lets many processes share
-events later. Events are hints for live listeners: the database stays the truth, and a listener
-that missed events reads the current state from it.
+In-process fan-out now; a Redis implementation of the same interface (a stream per account for
+replay, pub/sub for fan-out) lets many processes share events later. Events are hints for live
+listeners: the database stays the truth, and a listener that missed events reads the current
+state from it.
+
+Ids. The bus stamps every event with an id ``<epoch>-<seq>``: ``epoch`` is the bus's start time
+in milliseconds and ``seq`` counts the events it published, so ids increase within a process and
+across restarts, and compare as the pair of integers (the shape of a Redis stream id, so a Redis
+bus can hand out XADD ids). A listener resumes with the last id it saw: :meth:`EventBus.replay`
+returns what it missed from a bounded per-account ring buffer, or ``None`` when the id is unknown,
+from another process lifetime, or older than what the buffer still holds — then the listener
+must read the current state from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 
@@ -18,42 +29,164 @@ from typing import Any, Protocol
 class Event:
     account_id: str
     generation_id: str
-    kind: str  # "status" | "progress"
+    kind: str  # "status" | "progress" | a terminal status ("completed", "failed", …)
     data: dict[str, Any] = field(default_factory=dict)
+    sandbox: bool = False
+    id: str = ""  # stamped by the bus on publish
+    at: float = 0.0  # unix time of publication, stamped by the bus
+
+
+class EventsLost(Exception):
+    """The subscriber fell too far behind and events were dropped: resynchronise (replay from
+    the last id seen, or read the current state)."""
+
+
+def parse_id(event_id: str | None) -> tuple[int, int] | None:
+    """``"<epoch>-<seq>"`` as a comparable pair, or None when it is not an event id."""
+    if not event_id:
+        return None
+    epoch, sep, seq = event_id.strip().partition("-")
+    if not sep or not epoch.isdigit() or not seq.isdigit() or len(event_id) > 40:
+        return None
+    return int(epoch), int(seq)
+
+
+class Subscription(Protocol):
+    async def get(self, wait_s: float | None = None) -> Event | None:
+        """The next event, or None if none came within ``wait_s`` seconds. Raises
+        :class:`EventsLost` once after events were dropped for this subscriber."""
+        ...
 
 
 class EventBus(Protocol):
-    def publish(self, event: Event) -> None: ...
+    async def publish(self, event: Event) -> Event:
+        """Stamp ``event`` with the next id, keep it for replay and fan it out; returns it."""
+        ...
 
-    def subscribe(
-        self, account_id: str
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Event]]: ...
+    def subscribe(self, account_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        """Every event of the account published from now on, until the context exits."""
+        ...
+
+    async def cursor(self) -> str:
+        """The id of the last event published (``<epoch>-0`` before the first)."""
+        ...
+
+    async def replay(self, account_id: str, after: str) -> list[Event] | None:
+        """The account's events after id ``after``, oldest first; None when the bus cannot
+        say (unknown or too old id): read the current state instead."""
+        ...
+
+
+class _Queue:
+    """One subscriber's pending events. Bounded: a subscriber that does not keep up loses its
+    pending events and is told so, rather than slowing the publisher down."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._events: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self._lost = False
+
+    def put(self, event: Event) -> None:
+        if len(self._events) >= self._size:
+            self._events.clear()
+            self._lost = True
+        self._events.append(event)
+        self._ready.set()
+
+    async def get(self, wait_s: float | None = None) -> Event | None:
+        if not self._events and not self._lost:
+            self._ready.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self._ready.wait()
+        if self._lost:
+            self._lost = False
+            raise EventsLost()
+        return self._events.popleft() if self._events else None
+
+
+class _Ring:
+    def __init__(self, size: int, dropped_through: tuple[int, int]) -> None:
+        self.events: deque[Event] = deque(maxlen=size)
+        self.dropped_through = dropped_through  # every event of the account up to here is gone
 
 
 class InProcessBus:
-    """Fan-out to per-subscriber queues. A slow subscriber loses its oldest events rather than
-    slowing the publisher down."""
+    """Fan-out to per-subscriber queues in this process, with a ring buffer of the last
+    ``buffer_size`` events of each of the ``max_accounts`` most recently active accounts."""
 
-    def __init__(self, queue_size: int = 256) -> None:
+    def __init__(
+        self, *, buffer_size: int = 1000, queue_size: int = 1000, max_accounts: int = 10_000
+    ) -> None:
+        self._epoch = int(time.time() * 1000)
+        self._seq = 0
+        self._buffer_size = buffer_size
         self._queue_size = queue_size
-        self._subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
+        self._max_accounts = max_accounts
+        self._subscribers: dict[str, set[_Queue]] = {}
+        self._rings: OrderedDict[str, _Ring] = OrderedDict()
+        # Events of accounts whose ring was evicted are forgotten up to this id.
+        self._forgotten_through = (self._epoch, 0)
 
-    def publish(self, event: Event) -> None:
+    async def publish(self, event: Event) -> Event:
+        self._seq += 1
+        stamped = replace(event, id=f"{self._epoch}-{self._seq}", at=time.time())
+        self._ring(event.account_id).events.append(stamped)
         for queue in self._subscribers.get(event.account_id, ()):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(event)
+            queue.put(stamped)
+        return stamped
+
+    def _ring(self, account_id: str) -> _Ring:
+        ring = self._rings.get(account_id)
+        if ring is None:
+            ring = self._rings[account_id] = _Ring(self._buffer_size, self._forgotten_through)
+            if len(self._rings) > self._max_accounts:
+                _, evicted = self._rings.popitem(last=False)
+                if evicted.events:
+                    last = parse_id(evicted.events[-1].id)
+                    assert last is not None
+                    self._forgotten_through = max(self._forgotten_through, last)
+        else:
+            self._rings.move_to_end(account_id)
+        if len(ring.events) == ring.events.maxlen:
+            oldest = parse_id(ring.events[0].id)
+            assert oldest is not None
+            ring.dropped_through = oldest  # about to be pushed out by the append
+        return ring
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, account_id: str) -> AsyncIterator[AsyncIterator[Event]]:
-        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+    async def subscribe(self, account_id: str) -> AsyncIterator[Subscription]:
+        queue = _Queue(self._queue_size)
         self._subscribers.setdefault(account_id, set()).add(queue)
         try:
-            yield _drain(queue)
+            yield queue
         finally:
-            self._subscribers[account_id].discard(queue)
+            subscribers = self._subscribers.get(account_id)
+            if subscribers is not None:
+                subscribers.discard(queue)
+                if not subscribers:
+                    del self._subscribers[account_id]
+
+    async def cursor(self) -> str:
+        return f"{self._epoch}-{self._seq}"
+
+    async def replay(self, account_id: str, after: str) -> list[Event] | None:
+        position = parse_id(after)
+        if position is None or position[0] != self._epoch or position[1] > self._seq:
+            return None
+        ring = self._rings.get(account_id)
+        dropped = ring.dropped_through if ring is not None else self._forgotten_through
+        if position < dropped:
+            return None
+        if ring is None:
+            return []
+        return [event for event in ring.events if _after(event, position)]
+
+    def subscriber_count(self, account_id: str) -> int:
+        return len(self._subscribers.get(account_id, ()))
 
 
-async def _drain(queue: asyncio.Queue[Event]) -> AsyncIterator[Event]:
-    while True:
-        yield await queue.get()
+def _after(event: Event, position: tuple[int, int]) -> bool:
+    key = parse_id(event.id)
+    return key is not None and key > position

@@ -34,11 +34,12 @@ from mediastudio.engines.registry import EngineRegistry
 from mediastudio.files import repository as files_repository
 from mediastudio.files.references import file_ids_in
 from mediastudio.generations import lifecycle, repository
+from mediastudio.generations.events import announce, progress_event
 from mediastudio.generations.lifecycle import Outcome
 from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database
-from mediastudio.kit.events import Event, EventBus
+from mediastudio.kit.events import EventBus
 from mediastudio.kit.storage import Storage, UrlSigner
 from mediastudio.runtime.context import JobContext
 from mediastudio.runtime.inputs import SafeFetcher, StoredInputs
@@ -109,7 +110,6 @@ class JobRunner:
         if not isinstance(claimed, Claimed):
             return claimed
         generation = claimed.generation
-        self._publish(generation, "status", {"status": Status.PROCESSING.value})
         if claimed.spec is None or claimed.engine is None:
             outcome = Outcome(
                 Status.FAILED,
@@ -141,6 +141,7 @@ class JobRunner:
                 return RunResult.DEFERRED
             if not await lifecycle.claim(session, generation, self.worker_id, lease_until):
                 return RunResult.SKIPPED
+            announce(session, self.bus, generation, Status.PROCESSING, generation.progress)
             await session.refresh(generation)
         registered = self.registry.get(generation.model)
         engine = self.registry.sandbox if generation.sandbox else None
@@ -242,7 +243,7 @@ class JobRunner:
                 value = getattr(output, name)
                 if value is not None:
                     item[name] = value
-            stored.append({**item, **output.extra})
+            stored.append({**output.extra, **item})  # an extra never hides the key or size
         return stored
 
     async def _finish(
@@ -252,9 +253,10 @@ class JobRunner:
             moved = await lifecycle.finish(
                 session, generation, self.worker_id, outcome, notify=self.notify
             )
-        if moved:
-            self._publish(generation, "status", {"status": outcome.status.value})
-        elif stored:
+            if moved:
+                progress = 100 if outcome.status != Status.FAILED else generation.progress
+                announce(session, self.bus, generation, outcome.status, progress)
+        if not moved and stored:
             # Cancelled, deleted or reclaimed while running: its files belong to nobody.
             await self.storage.delete_prefix(f"{generation.account_id}/{generation.id}")
 
@@ -287,7 +289,7 @@ class JobRunner:
                 return
             if percent != saved_progress:
                 saved_progress = percent
-                self._publish(generation, "progress", {"progress": percent})
+                await self.bus.publish(progress_event(generation, percent))
 
     def stop_all(self) -> None:
         """On shutdown: tell every running engine to stop."""
@@ -299,7 +301,7 @@ class JobRunner:
         them for the sweeper when their leases expire."""
         async with self.db.write() as session:
             for generation in await repository.processing_held_by(session, self.worker_id):
-                await repository.transition(
+                requeued = await repository.transition(
                     session,
                     generation.id,
                     from_statuses=[Status.PROCESSING],
@@ -312,9 +314,8 @@ class JobRunner:
                         "attempts": max(0, generation.attempts - 1),
                     },
                 )
-
-    def _publish(self, generation: Generation, kind: str, data: dict[str, Any]) -> None:
-        self.bus.publish(Event(generation.account_id, generation.id, kind, data))
+                if requeued:
+                    announce(session, self.bus, generation, Status.QUEUED, generation.progress)
 
 
 def _settle(

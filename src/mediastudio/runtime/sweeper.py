@@ -20,10 +20,12 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.generations import lifecycle, repository
+from mediastudio.generations.events import announce
 from mediastudio.generations.models import Generation, Status
 from mediastudio.idempotency import repository as idempotency
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import AfterCommit, Database, after_commit
+from mediastudio.kit.events import EventBus
 from mediastudio.runtime.queue import JobQueue
 from mediastudio.runtime.runner import wait_for_event
 from mediastudio.settings import Settings
@@ -40,6 +42,7 @@ class Sweeper:
         queue: JobQueue,
         settings: Settings,
         worker_id: str,
+        bus: EventBus,
         *,
         notify: lifecycle.Notifier,
     ) -> None:
@@ -48,6 +51,7 @@ class Sweeper:
         self.queue = queue
         self.settings = settings
         self.worker_id = worker_id
+        self.bus = bus
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -66,6 +70,8 @@ class Sweeper:
                     notify=self.notify,
                 )
                 logger.warning("job %s lost by %s: now %s", generation.id, holder, status)
+                if status is not None:
+                    announce(session, self.bus, generation, status, generation.progress)
                 if status is Status.QUEUED:
                     after_commit(session, _offer(self.queue, generation))
             await idempotency.remove_expired(session, now)

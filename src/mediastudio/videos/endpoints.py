@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
+from mediastudio.engines.builtin.video_tools.social import SocialVariantsInput
+from mediastudio.engines.builtin.video_tools.subtitles import SubtitlesInput
 from mediastudio.generations.endpoints import (
     CREATE_RESPONSES,
     IdempotencyKey,
@@ -20,11 +22,53 @@ from mediastudio.kit.errors import ERROR_RESPONSES
 router = APIRouter(prefix="/api/v1", tags=["videos"], responses=ERROR_RESPONSES)
 
 
+class SubtitlesRequest(SubtitlesInput, Envelope):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SocialVariantsRequest(SocialVariantsInput, Envelope):
+    model_config = ConfigDict(extra="forbid")
+
+
+@router.post(
+    "/videos/subtitles",
+    summary="Burn subtitles into a video",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def burn_subtitles(
+    request: Request,
+    body: SubtitlesRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, "subtitles", body, idempotency_key)
+
+
+@router.post(
+    "/videos/social-variants",
+    summary="Make one video per social platform from an image or a video",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+)
+async def social_variants(
+    request: Request,
+    body: SocialVariantsRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(
+        request, platform, principal, "social-variants", body, idempotency_key
+    )
+
+
 # Auto-clip ---------------------------------------------------------------------------------------
 
 
 class ClipRequest(AutoClipInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
 
 @router.post(

@@ -12,9 +12,12 @@ from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 
 ENGINE_MODULES: list[str] = [
-    "mediastudio.engines.builtin.video_tools.autoclip",
-    "mediastudio.engines.builtin.image_tools",
     "mediastudio.engines.builtin.espeak",
+    "mediastudio.engines.builtin.composer",
+    "mediastudio.engines.builtin.image_tools",
+    "mediastudio.engines.builtin.video_tools.engine",
+    "mediastudio.engines.builtin.video_tools.autoclip",
+    "mediastudio.engines.builtin.compositions",
 ]
 
 

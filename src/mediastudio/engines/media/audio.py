@@ -28,6 +28,9 @@ _CODECS: dict[str, tuple[str, str, int, int | None]] = {
 # Without bitexact the Ogg muxer picks a random serial number and others stamp the FFmpeg version:
 # both would break "same input, same bytes".
 _CONTAINER_OPTIONS = {"fflags": "+bitexact"}
+# LAME's algorithm quality 5 instead of FFmpeg's default: same size, 1.3x less CPU for 60 s of
+# stereo (3.3 vs 4.3 CPU s, measured 2026-11-23); 7 would halve it at audibly lower quality.
+_CODEC_OPTIONS = {"libmp3lame": {"compression_level": "5"}}
 _CHUNK_S = 1.0
 MAX_DECODED_S = 3 * 3600.0
 
@@ -68,7 +71,7 @@ def write_audio(path: Path, samples: Samples, rate: int, audio_format: AudioForm
         av.open(str(temporary), "w", format=muxer, container_options=_CONTAINER_OPTIONS) as out,
     ):
         stream: av.audio.stream.AudioStream = out.add_stream(  # type: ignore[assignment]
-            codec, rate=rate, layout=layout
+            codec, rate=rate, layout=layout, options=_CODEC_OPTIONS.get(codec, {})
         )
         if bit_rate:
             stream.bit_rate = bit_rate * channels.shape[1]
@@ -98,18 +101,25 @@ def _frame(
 
 
 def read_audio(
-    path: Path, *, rate: int, mono: bool = True, max_duration_s: float = MAX_DECODED_S
+    path: Path,
+    *,
+    rate: int,
+    mono: bool = True,
+    max_duration_s: float = MAX_DECODED_S,
+    until_s: float | None = None,
 ) -> Samples:
     """Decode the first audio stream of any file FFmpeg reads, resampled to ``rate``.
 
     Returns ``(n,)`` when ``mono`` else ``(n, 2)``. A file without audio gives an empty array; a
     file that is not media, or longer than ``max_duration_s``, raises :class:`InvalidInput`.
+    With ``until_s``, decoding stops after that many seconds (the rest is cut, not refused).
     """
     layout = "mono" if mono else "stereo"
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
     parts: list[Samples] = []
     total = 0
     limit = int(max_duration_s * rate)
+    cut = None if until_s is None else max(0, int(until_s * rate))
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -118,6 +128,8 @@ def read_audio(
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray().T.astype(np.float32))
                     total += out.samples
+                if cut is not None and total >= cut:
+                    break
                 if total > limit:
                     raise InvalidInput(f"The audio is longer than {max_duration_s:g} seconds.")
             for out in resampler.resample(None):
@@ -125,6 +137,8 @@ def read_audio(
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"The file could not be decoded as audio: {exc}") from exc
     joined = np.concatenate(parts) if parts else np.zeros((0, 1 if mono else 2), np.float32)
+    if cut is not None:
+        joined = joined[:cut]
     return joined[:, 0] if mono else joined
 
 

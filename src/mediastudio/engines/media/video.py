@@ -110,14 +110,21 @@ def iter_frames(
 
 class VideoWriter:
     """An MP4 written frame by frame; ``audio`` (float samples at :data:`AUDIO_RATE`) is muxed as
-    AAC when given. Use as a context manager: the file appears only if the block succeeds.
+    AAC when given. ``fps`` may be a fraction (``Fraction(30000, 1001)`` keeps a 29.97 fps source's
+    rate). Use as a context manager: the file appears only if the block succeeds.
 
     >>> with VideoWriter(path, 1280, 720, fps=30) as out:  # doctest: +SKIP
     ...     out.write(frame)
     """
 
     def __init__(
-        self, path: Path, width: int, height: int, *, fps: int, audio: Samples | None = None
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        *,
+        fps: int | Fraction,
+        audio: Samples | None = None,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError(f"H.264 needs even sizes, not {width}x{height}")
@@ -161,7 +168,7 @@ class VideoWriter:
 
     @property
     def duration_s(self) -> float:
-        return self.frames / self.fps
+        return float(self.frames / Fraction(self.fps))
 
     def _mux_audio(self) -> None:
         assert self._audio is not None and self.audio is not None

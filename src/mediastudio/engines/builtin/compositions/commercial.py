@@ -1,0 +1,327 @@
+"""``builtin/commercial``: a product commercial composed from other models' steps.
+
+1. the script: the user's, or written from templates (:mod:`.script`);
+2. the voice: one speech step per sentence, so each sentence's timing is exact;
+3. the music: one music step as long as the commercial, ducked under the voice and mixed to the
+   platform's loudness (:mod:`.mixing`);
+4. the pictures: each product image prepared for the frame and animated by an image-to-video
+   step, several shots per image when the commercial is long, crossfaded (:mod:`.assembly`);
+5. the captions: the script in short chunks, timed to the speech, burned in (:mod:`.cues`);
+6. one H.264 + AAC MP4 in the platform's aspect.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from itertools import pairwise
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from mediastudio.engines.builtin.compositions import assembly, mixing
+from mediastudio.engines.builtin.compositions.cues import caption_overlay, sentence_cues
+from mediastudio.engines.builtin.compositions.script import split_sentences, write_script
+from mediastudio.engines.builtin.espeak.inputs import VOICES_HINT
+from mediastudio.engines.builtin.espeak.voices import catalogue
+from mediastudio.engines.builtin.video_tools.image_to_video import (
+    RESOLUTIONS as IMAGE_TO_VIDEO_RESOLUTIONS,
+)
+from mediastudio.engines.compose import Composition
+from mediastudio.engines.contract import InvalidInput, ModelSpec, OutputFile, RunContext
+from mediastudio.engines.inputs import CommercialInput
+from mediastudio.engines.media.audio import Samples, read_audio
+from mediastudio.engines.media.video import AUDIO_RATE
+from mediastudio.engines.registry import EngineRegistry
+
+CREDITS = 20
+FPS = 30
+MAX_SHOT_S = 5.0  # a product shot at most this long: long commercials get several per image
+CROSSFADE_S = 0.3
+LEAD_IN_S = 0.4  # before the first word
+END_CARD_S = 0.8  # at least this long after the last word
+SENTENCE_GAP_S = 0.2
+MAX_EXTRA_GAP_S = 0.4  # more pause between sentences when the script is short
+MAX_SPEED = 2.0
+SILENCE_LEVEL = 10 ** (-45 / 20)  # trimmed from the ends of each spoken sentence
+MUSIC_FADE_IN_S = 0.2
+MUSIC_FADE_OUT_S = 1.2
+RESOLUTIONS = {"480p": 480, "720p": 720, "1080p": 1080}
+
+
+# Streaming platforms normalise playback near -14 LUFS; broadcast (EBU R128) asks for -23.
+LOUDNESS_LUFS = {"tiktok": -14.0, "youtube": -14.0, "instagram": -14.0, "tv": -23.0}
+
+
+@dataclass(frozen=True)
+class ToneStyle:
+    genre: str
+    mood: str
+    tempo: str
+    speed: float  # of the voice
+
+
+TONES = {
+    "professional": ToneStyle("orchestral", "confident", "medium", 1.0),
+    "energetic": ToneStyle("electronic", "energetic", "fast", 1.1),
+    "casual": ToneStyle("lo-fi", "relaxed", "medium", 1.0),
+    "luxury": ToneStyle("jazz", "elegant", "slow", 0.92),
+    "funny": ToneStyle("electronic", "quirky", "medium", 1.05),
+    "calm": ToneStyle("ambient", "calm", "slow", 0.92),
+    "playful": ToneStyle("jazz", "playful", "fast", 1.05),
+}
+
+
+@dataclass(frozen=True)
+class StepModels:
+    """Which models run the steps (tests use the fake engines')."""
+
+    speech: str = "builtin/espeak"
+    music: str = "builtin/composer"
+    video: str = "builtin/image-to-video"
+
+    def ids(self) -> tuple[str, ...]:
+        return (self.speech, self.music, self.video)
+
+
+class CommercialJobInput(CommercialInput):
+    """The standard commercial input, with ``voice`` checked against the speech model's voices
+    when the job is created (not when its voice step runs, after the pictures are made)."""
+
+    voice: str | None = Field(
+        None,
+        max_length=100,
+        description="An espeak-ng voice id from GET /api/v1/voices (e.g. en-us, en-us+f3)",
+    )
+
+    @field_validator("voice")
+    @classmethod
+    def _known_voice(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        voice = catalogue().find(value)
+        if voice is None:
+            raise ValueError(f"espeak-ng has no voice {value!r}; {VOICES_HINT}")
+        return voice.id
+
+
+SPEC = ModelSpec(
+    id="builtin/commercial",
+    name="Commercial",
+    type="commercial",
+    input_model=CommercialJobInput,
+    credits=CREDITS,
+    description=(
+        "A product commercial: a script (yours or written from the tone), a voice-over, music "
+        "ducked under it, the product images animated, captions timed to the speech, one MP4 in "
+        "the platform's aspect."
+    ),
+    category="composition",
+    timeout_s=1800,
+    output_kind="video",
+)
+
+
+@dataclass(frozen=True)
+class Speech:
+    track: Samples  # the whole commercial's voice track, mono at AUDIO_RATE
+    spans: list[tuple[float, float]]  # when each sentence is spoken
+
+
+class Commercial:
+    """The commercial composition. Tests and benchmarks may run its steps on other models, under
+    another model id, with ``short_side`` overriding the input's resolution."""
+
+    spec = SPEC
+
+    def __init__(
+        self,
+        models: StepModels | None = None,
+        *,
+        fps: int = FPS,
+        short_side: int | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        if model_id is not None:
+            self.spec = replace(SPEC, id=model_id)
+        self.models = models or StepModels()
+        self.fps = fps
+        self.short_side = short_side
+
+    def step_models(self) -> tuple[str, ...]:
+        return self.models.ids()
+
+    def run(self, ctx: RunContext, registry: EngineRegistry) -> None:
+        job = ctx.input
+        assert isinstance(job, CommercialInput)
+        aspect = job.aspect_ratio
+        style = TONES[job.tone]
+        width, height = assembly.frame_size(aspect, self.short_side or RESOLUTIONS[job.resolution])
+        sentences = (
+            split_sentences(job.script)
+            if job.script
+            else write_script(job.product, job.tone, job.duration, audience=job.target_audience)
+        )
+        count = max(len(job.product_images), math.ceil(job.duration / MAX_SHOT_S))
+        images = [index % len(job.product_images) for index in range(count)]
+        # Crossfade between different images; a cut between two moves over the same one.
+        fades = [CROSSFADE_S if a != b else 0.0 for a, b in pairwise(images)]
+        shots = assembly.plan_shots(job.duration, count, fades)
+        steps = Composition(ctx, registry, _weights(len(sentences), len(shots)))
+
+        with steps.stage("stills") as progress:
+            stills = []
+            long_side = min(assembly.STILL_LONG_SIDE, max(640, 2 * max(width, height)))
+            for index, reference in enumerate(job.product_images):
+                label = f"product_images[{index}]"
+                still = assembly.load_still(ctx, reference, label, aspect, long_side=long_side)
+                stills.append(assembly.data_uri(still))
+                progress((index + 1) / len(job.product_images))
+
+        speech = self._speak(steps, sentences, job, style)
+        music = self._music(steps, job, style)
+        with steps.stage("mix"):
+            audio = mixing.voice_over_mix(
+                speech.track, music, AUDIO_RATE, target_lufs=LOUDNESS_LUFS[job.platform]
+            )
+
+        hints = {
+            "resolution": assembly.step_resolution(width, height, IMAGE_TO_VIDEO_RESOLUTIONS),
+            "silent_audio": False,
+        }
+        clips = [
+            assembly.Shot(
+                assembly.still_to_clip(
+                    steps,
+                    f"shot-{index + 1}",
+                    self.models.video,
+                    stills[images[index]],
+                    seconds=end - start,
+                    aspect=aspect,
+                    fps=self.fps,
+                    seed=((job.seed or 0) + index) % 2**32,
+                    hints=hints,
+                ),
+                start,
+                end,
+            )
+            for index, (start, end) in enumerate(shots)
+        ]
+
+        cues = sentence_cues(sentences, speech.spans)
+        path = ctx.output_path(".mp4")
+        picture = assembly.Timeline(clips, width, height)
+        try:
+            with steps.stage("render") as progress:
+                seconds = assembly.render(
+                    ctx,
+                    path,
+                    width=width,
+                    height=height,
+                    fps=self.fps,
+                    duration_s=job.duration,
+                    picture=picture,
+                    audio=audio,
+                    overlays=[caption_overlay(cues, width, height)],
+                    progress=progress,
+                )
+        finally:
+            picture.close()
+        ctx.add_output(
+            OutputFile(
+                path,
+                "video/mp4",
+                width=width,
+                height=height,
+                duration_s=round(seconds, 3),
+                extra={
+                    "platform": job.platform,
+                    "aspect_ratio": aspect,
+                    "script": " ".join(sentences),
+                    "captions": [
+                        {"start_s": c.start, "end_s": c.end, "text": c.text} for c in cues
+                    ],
+                    "scenes": [
+                        {"start_s": round(s, 3), "end_s": round(e, 3), "image": image}
+                        for image, (s, e) in zip(images, shots, strict=True)
+                    ],
+                },
+            )
+        )
+
+    def _speak(
+        self, steps: Composition, sentences: list[str], job: CommercialInput, style: ToneStyle
+    ) -> Speech:
+        """Speak each sentence; if it all runs too long, once more faster; lay out the track."""
+        room = job.duration - LEAD_IN_S - END_CARD_S
+        speed = style.speed
+        for attempt in range(2):
+            parts = [self._sentence(steps, i, text, job, speed) for i, text in enumerate(sentences)]
+            spoken = sum(len(part) for part in parts) / AUDIO_RATE
+            needed = spoken + SENTENCE_GAP_S * (len(parts) - 1)
+            if needed <= room:
+                break
+            if attempt == 1 or speed >= MAX_SPEED:
+                raise InvalidInput(
+                    f"The script takes {needed:.1f} s to speak even at {speed:.2g}x; a "
+                    f"{job.duration} s commercial has room for {room:.1f} s. Shorten the script "
+                    "or the product name."
+                )
+            speed = min(MAX_SPEED, speed * (spoken / (room - SENTENCE_GAP_S * len(parts))) * 1.05)
+        gap = SENTENCE_GAP_S + min(MAX_EXTRA_GAP_S, (room - needed) / max(1, len(parts)))
+        track = np.zeros(int(job.duration * AUDIO_RATE), dtype=np.float32)
+        spans: list[tuple[float, float]] = []
+        at = LEAD_IN_S
+        for part in parts:
+            first = int(at * AUDIO_RATE)
+            track[first : first + len(part)] = part[: len(track) - first]
+            spans.append((round(at, 3), round(at + len(part) / AUDIO_RATE, 3)))
+            at += len(part) / AUDIO_RATE + gap
+        return Speech(track, spans)
+
+    def _sentence(
+        self, steps: Composition, index: int, text: str, job: CommercialInput, speed: float
+    ) -> Samples:
+        payload: dict[str, object] = {"text": text, "output_format": "wav", "speed": speed}
+        if job.voice:
+            payload["voice"] = job.voice
+        outputs = steps.run_model(f"voice-{index + 1}", self.models.speech, payload)
+        return trim_silence(read_audio(outputs[0].path, rate=AUDIO_RATE))
+
+    def _music(self, steps: Composition, job: CommercialInput, style: ToneStyle) -> Samples:
+        genre = job.music_genre or style.genre
+        payload: dict[str, object] = {
+            "prompt": f"{style.mood} {genre} music for a {job.tone} commercial",
+            "duration": job.duration,
+            "genre": genre,
+            "mood": style.mood,
+            "tempo": style.tempo,
+            "output_format": "wav",
+        }
+        if job.seed is not None:
+            payload["seed"] = job.seed
+        outputs = steps.run_model("music", self.models.music, payload)
+        music = read_audio(outputs[0].path, rate=AUDIO_RATE, mono=False)
+        music = mixing.fit_length(music, int(job.duration * AUDIO_RATE))
+        return mixing.fade(
+            music, AUDIO_RATE, fade_in_s=MUSIC_FADE_IN_S, fade_out_s=MUSIC_FADE_OUT_S
+        )
+
+
+def trim_silence(samples: Samples, level: float = SILENCE_LEVEL) -> Samples:
+    """Drop the near-silent start and end a speech engine leaves around a sentence."""
+    loud = np.flatnonzero(np.abs(samples) > level)
+    if loud.size == 0:
+        return samples[:0]
+    return samples[loud[0] : loud[-1] + 1]
+
+
+def _weights(sentences: int, shots: int) -> dict[str, float]:
+    """Shares of the progress bar, roughly as the time each part takes."""
+    weights: dict[str, float] = {"stills": 0.5}
+    weights.update({f"voice-{i + 1}": 2.0 / sentences for i in range(sentences)})
+    weights["music"] = 2.0
+    weights["mix"] = 0.5
+    weights.update({f"shot-{i + 1}": 5.0 / shots for i in range(shots)})
+    weights["render"] = 4.0
+    return weights

@@ -1,0 +1,181 @@
+"""Subtitles: burn given SRT / WebVTT text or timed segments into a video.
+
+The video keeps its size (up to 1080p worth of pixels; larger is scaled down) and frame rate, and
+its sound (re-encoded to AAC). Each cue is drawn once with
+:mod:`~mediastudio.engines.media.captions` and alpha-blended onto the frames it covers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from PIL import ImageColor
+from pydantic import AfterValidator, Field, model_validator
+
+from mediastudio.engines.builtin.video_tools.frames import (
+    BATCH,
+    fit_size,
+    frames_on_grid,
+    output_rate,
+    resize,
+)
+from mediastudio.engines.contract import InvalidInput, ModelSpec, OutputFile, RunContext
+from mediastudio.engines.inputs import StrictInput
+from mediastudio.engines.media import captions
+from mediastudio.engines.media.audio import read_audio
+from mediastudio.engines.media.captions import MAX_CUE_CHARS, MAX_CUE_TIME_S, MAX_CUES, Cue
+from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, probe
+
+MAX_SECONDS = 600.0  # ten minutes of source video
+MAX_PIXELS = 1920 * 1080
+MAX_FPS = 60
+
+
+def _colour(value: str) -> str:
+    """Any CSS colour Pillow knows (``#RRGGBB``, ``#RRGGBBAA``, ``rgb()``, names) or
+    ``transparent``, normalised to ``#rrggbbaa``."""
+    if value.lower() in ("transparent", "none"):
+        return "#00000000"
+    try:
+        rgba = ImageColor.getrgb(value)
+    except ValueError:
+        raise ValueError(f"not a colour: {value!r}") from None
+    red, green, blue, alpha = (*rgba, 255) if len(rgba) == 3 else rgba
+    return f"#{red:02x}{green:02x}{blue:02x}{alpha:02x}"
+
+
+Colour = Annotated[str, AfterValidator(_colour)]
+
+
+def rgba(colour: str) -> captions.RGBA:
+    value = int(colour.lstrip("#"), 16)
+    return (value >> 24 & 255, value >> 16 & 255, value >> 8 & 255, value & 255)
+
+
+class SubtitleStyle(StrictInput):
+    font_size: int | None = Field(
+        None, ge=8, le=200, description="Text height in pixels; default 5% of the video's height"
+    )
+    color: Colour = Field(
+        "#ffffffff", max_length=40, description="Text colour: #RRGGBB, #RRGGBBAA or a CSS name"
+    )
+    background_color: Colour = Field(
+        "#000000a0",
+        max_length=40,
+        description="Box behind the text (#RRGGBBAA for translucency; 'transparent' for none)",
+    )
+    outline_width: int = Field(0, ge=0, le=10, description="Text outline in pixels (0: none)")
+    outline_color: Colour = Field("#000000ff", max_length=40, description="Outline colour")
+
+    def caption_style(self, position: captions.Position) -> captions.CaptionStyle:
+        return captions.CaptionStyle(
+            font_size=self.font_size,
+            color=rgba(self.color),
+            background_color=rgba(self.background_color),
+            outline_width=self.outline_width,
+            outline_color=rgba(self.outline_color),
+            position=position,
+        )
+
+
+class SubtitleSegment(StrictInput):
+    start: float = Field(ge=0, le=MAX_CUE_TIME_S, description="Start, seconds from the beginning")
+    end: float = Field(gt=0, le=MAX_CUE_TIME_S, description="End, seconds from the beginning")
+    text: str = Field(min_length=1, max_length=MAX_CUE_CHARS, description="What to show")
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class SubtitlesInput(StrictInput):
+    video_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description="The video: an https URL, a data: URI or an uploaded file's URL",
+    )
+    subtitles: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1_000_000,
+        description="SRT or WebVTT text (told apart by the WEBVTT header); or give segments",
+    )
+    segments: list[SubtitleSegment] | None = Field(
+        None, min_length=1, max_length=MAX_CUES, description="Timed text; or give subtitles"
+    )
+    style: SubtitleStyle = Field(default_factory=SubtitleStyle, description="How text looks")
+    position: Literal["bottom", "top", "center"] = Field("bottom", description="Where text sits")
+
+    @model_validator(mode="after")
+    def _one_source_of_text(self) -> Self:
+        if (self.subtitles is None) == (self.segments is None):
+            raise ValueError("give either subtitles (SRT or WebVTT text) or segments")
+        if self.subtitles is not None:
+            try:
+                captions.parse_subtitles(self.subtitles)
+            except InvalidInput as exc:  # a 400 at once rather than a failed job later
+                raise ValueError(exc.message) from None
+        return self
+
+    def cues(self) -> list[Cue]:
+        if self.subtitles is not None:
+            return captions.parse_subtitles(self.subtitles)
+        assert self.segments is not None
+        return captions.cues_from_segments((s.start, s.end, s.text) for s in self.segments)
+
+
+SPEC = ModelSpec(
+    id="builtin/subtitles",
+    name="Burn in subtitles",
+    type="subtitles",
+    input_model=SubtitlesInput,
+    credits=5,
+    description="Burns SRT, WebVTT or timed segments into a video (up to 10 minutes), keeping "
+    "its size, frame rate and sound.",
+    category="video",
+    timeout_s=1800,
+    output_kind="video",
+)
+
+
+def run(ctx: RunContext) -> None:
+    validated = ctx.input
+    assert isinstance(validated, SubtitlesInput)
+    cues = validated.cues()
+    source = ctx.fetcher.fetch(validated.video_url)
+    ctx.check_cancelled()
+    info = probe(source, max_seconds=MAX_SECONDS)
+    width, height = fit_size(info.width, info.height, MAX_PIXELS)
+    fps = output_rate(info.fps, MAX_FPS)
+    audio = (
+        read_audio(source, rate=AUDIO_RATE, mono=False, max_duration_s=MAX_SECONDS + 5)
+        if info.has_audio
+        else None
+    )
+    ctx.progress(0.05)
+    burner = captions.CaptionBurner(
+        cues, width, height, validated.style.caption_style(validated.position)
+    )
+    expected = max(1.0, info.duration_s * float(fps))
+    path = ctx.output_path(".mp4")
+    with VideoWriter(path, width, height, fps=fps, audio=audio) as writer:
+        for index, t, frame in frames_on_grid(source, fps, max_seconds=MAX_SECONDS):
+            if index % BATCH == 0:
+                ctx.check_cancelled()
+                ctx.progress(0.05 + 0.95 * min(1.0, index / expected))
+            writer.write(burner.burn(resize(frame, width, height), t))
+        if writer.frames == 0:
+            raise InvalidInput("The video has no frames that could be decoded.")
+    ctx.add_output(
+        OutputFile(
+            path,
+            "video/mp4",
+            width=width,
+            height=height,
+            duration_s=round(writer.duration_s, 3),
+            extra={"cues": len(cues), "captions_drawn": burner.rendered},
+        )
+    )
+    ctx.progress(1.0)
