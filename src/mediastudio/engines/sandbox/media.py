@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import colorsys
 import math
-import os
-import uuid
 import wave
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +27,8 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
+
+from mediastudio.engines.media.files import atomic_target
 
 Progress = Callable[[float], None]
 CheckCancelled = Callable[[], None]
@@ -77,19 +76,6 @@ _LABEL_MAX_CHARS = 80
 
 
 # --- shared plumbing ---------------------------------------------------------------------------
-
-
-@contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed over it only if the block succeeds."""
-    # A unique name, so two writers of the same path never share a half-written file.
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 class _Steps:
@@ -211,7 +197,7 @@ def write_image(
     _require(width >= 1 and height >= 1, f"bad image size: {width}x{height}")
     image, _ = _captioned(_background(width, height, seed), label)
     options = _IMAGE_SAVE_OPTIONS.get(image_format, {})
-    with _atomic_target(path) as temporary:
+    with atomic_target(path) as temporary:
         image.save(temporary, format=_IMAGE_FORMATS[image_format], **options)
 
 
@@ -264,7 +250,7 @@ def write_audio(
     _require(supported, f"unsupported audio format: {audio_format!r}")
     _require_duration(duration_s)
     _require(sample_rate > 0, f"bad sample rate: {sample_rate}")
-    with _atomic_target(path) as temporary:
+    with atomic_target(path) as temporary:
         if audio_format == "wav":
             _write_wav(temporary, duration_s, sample_rate, seed, progress, check_cancelled)
         else:
@@ -466,7 +452,7 @@ def write_video(
     frames = max(1, round(duration_s * fps))
     painter = _FramePainter(width, height, fps, frames, seed, label)
     with (
-        _atomic_target(path) as temporary,
+        atomic_target(path) as temporary,
         av.open(
             str(temporary),
             "w",
