@@ -112,6 +112,17 @@ async def test_social_variants_one_output_per_platform(live: tuple[Api, str]) ->
     assert size == (1080, 1080) and frames == 8 and audio
 
 
+async def test_a_sandbox_key_gets_one_placeholder_per_platform(live: tuple[Api, str]) -> None:
+    api, _ = live
+    sandbox = await api.key(await api.account("sandbox@example.com"), sandbox=True)
+    body = {"source_url": "https://example.com/a.mp4", "platforms": ["tiktok", "twitter"]}
+    done = await create(api, sandbox, "/api/v1/videos/social-variants", body)
+    assert done["sandbox"] and done["credits_charged"] == 0
+    assert len(done["outputs"]) == 2
+    size, frames, _ = await video_of(api, done["outputs"][1]["url"])
+    assert frames > 0 and size[0] > 0
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [

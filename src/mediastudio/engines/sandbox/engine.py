@@ -135,21 +135,30 @@ def _video(ctx: RunContext, seed: int) -> None:
     fps = int(getattr(validated, "fps", 24))
     aspect = str(getattr(validated, "aspect_ratio", "16:9"))
     width, height = dimensions_from_aspect(aspect, VIDEO_LONG_SIDE)
-    path = ctx.output_path(".mp4")
-    media.write_video(
-        path,
-        duration_s=duration,
-        width=width,
-        height=height,
-        fps=fps,
-        seed=seed,
-        label=ctx.model.id,
-        progress=lambda done: ctx.progress(0.5 + 0.5 * done),
-        check_cancelled=ctx.check_cancelled,
-    )
-    ctx.add_output(
-        OutputFile(path, CONTENT_TYPES["mp4"], width=width, height=height, duration_s=duration)
-    )
+    # One placeholder per requested output (a social-variants job asks for one per platform).
+    count = int(getattr(validated, "num_outputs", 1) or 1)
+    for index in range(count):
+        path = ctx.output_path(".mp4")
+        start = 0.5 + 0.5 * index / count
+        media.write_video(
+            path,
+            duration_s=duration,
+            width=width,
+            height=height,
+            fps=fps,
+            seed=seed + index,
+            label=ctx.model.id,
+            progress=_share(ctx, start, 0.5 / count),
+            check_cancelled=ctx.check_cancelled,
+        )
+        ctx.add_output(
+            OutputFile(path, CONTENT_TYPES["mp4"], width=width, height=height, duration_s=duration)
+        )
+
+
+def _share(ctx: RunContext, start: float, width: float) -> media.Progress:
+    """Progress of one part of the job, mapped into ``[start, start + width]``."""
+    return lambda done: ctx.progress(start + width * done)
 
 
 def _audio(ctx: RunContext, seed: int) -> None:
