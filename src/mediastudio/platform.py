@@ -55,7 +55,12 @@ class Platform:
         catalog = Catalog(registry, settings)
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer)
-        bus = InProcessBus(buffer_size=settings.events_buffer_size)
+        # A listener's queue is half the replay buffer, so one that overflows can still be caught
+        # up from the buffer instead of falling back to a snapshot.
+        bus = InProcessBus(
+            buffer_size=settings.events_buffer_size,
+            queue_size=max(1, settings.events_buffer_size // 2),
+        )
         outbox = WebhookOutbox(settings, storage)
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher = InlineDispatcher(runner, settings)

@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     webhook_disable_after_days: float = Field(
         3.0, gt=0, description="An endpoint failing continuously this long is disabled"
     )
+    webhook_max_endpoints: int = Field(
+        20, ge=1, description="Webhook endpoints per account (each event is one row per endpoint)"
+    )
     webhook_poll_interval_s: float = Field(1.0, gt=0, description="How often due retries are read")
     webhook_secret_overlap_s: int = Field(
         24 * 3600, ge=0, description="How long a rotated-out endpoint secret keeps signing"

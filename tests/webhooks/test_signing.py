@@ -121,3 +121,34 @@ def test_enhancements_emit_their_own_events() -> None:
 
 def _now() -> datetime:
     return utcnow()
+
+
+def test_integers_beyond_2_53_are_sent_as_javascript_reads_them() -> None:
+    body = serialise({"order_id": 1152921504606846976, "safe": 2**53, "small": -(2**60)})
+    assert (
+        body
+        == b'{"order_id":1152921504606847000,"safe":9007199254740992,"small":-1152921504606847000}'
+    )
+    assert node_verify_roundtrip(body)
+
+
+def node_verify_roundtrip(body: bytes) -> bool:
+    """JSON.stringify(JSON.parse(body)) gives back the same bytes."""
+    import subprocess
+
+    assert NODE is not None
+    script = (
+        "let s='';process.stdin.on('data',d=>s+=d)"
+        ".on('end',()=>process.stdout.write(JSON.stringify(JSON.parse(s))))"
+    )
+    out = subprocess.run([NODE, "-e", script], input=body, capture_output=True, check=True)
+    return out.stdout == body
+
+
+def test_a_non_ascii_seed_signature_is_refused_not_crashed() -> None:
+    secret = new_secret()
+    body = serialise({"a": 1})
+    now = int(time.time())
+    headers = {"X-Webhook-Signature": f"t={now},v1=é"}
+    with pytest.raises(OurVerificationError):
+        verify_webhook(body, headers, secret)

@@ -26,6 +26,7 @@ from tests.fetch_servers import (
     TEST_CERT_HOST,
     LoopbackServer,
     Route,
+    ok,
     redirect,
     server_tls_context,
 )
@@ -509,3 +510,27 @@ async def test_a_generation_webhook_url_naming_a_private_host_fails_at_delivery(
     assert row.status == "dead" and row.attempts == 2 and row.last_status_code is None
     assert row.last_error and "non-public address" in row.last_error
     assert dns.lookups == ["internal.example", "internal.example"]
+
+
+async def test_a_response_with_nul_bytes_is_recorded_readably(api: Api) -> None:
+    # PostgreSQL refuses NUL in text and JSONB: the excerpt must never carry one.
+    with LoopbackServer({"/hook": ok(b"fine\x00then", "text/plain")}) as server:
+        key = await setup(api)
+        hook = await register(api, key, server.url("/hook"))
+        await generate(api, key)
+        rows = await settled(api, key, hook["id"], 1)
+    assert rows[0]["status"] == "succeeded"
+    assert rows[0]["last_response_excerpt"] == "fine\ufffdthen"
+
+
+async def test_an_account_has_a_bounded_number_of_endpoints(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", **FAST, webhook_max_endpoints=2)
+    async with open_api(settings) as api:
+        key = await setup(api)
+        for index in range(2):
+            await register(api, key, f"http://127.0.0.1:9/hook{index}")
+        third = await api.client.post(
+            "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook3"}, headers=auth(key)
+        )
+        assert third.status_code == 400
+        assert third.json()["error"]["details"]["max_endpoints"] == 2

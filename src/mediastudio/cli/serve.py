@@ -54,6 +54,9 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
+        # Open event streams never end by themselves: without a bound, a SIGTERM would wait for
+        # every listener to go away before the workers could stop gracefully.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
     )
 
 

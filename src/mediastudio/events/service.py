@@ -103,12 +103,17 @@ class Listener:
 
     async def follow(self, generation_id: str, bus: EventBus) -> Outgoing:
         """Start following one more generation (a WebSocket ``subscribe``): its current state."""
-        generation = await self._read(generation_id)
-        if generation is None:
-            raise NotFound(f"No generation {generation_id!r}.")
+        # Followed before the read, so an event that lands meanwhile is not filtered out (the
+        # listener drops a repeated final state).
+        previous = None if self.only is None else set(self.only)
         self.only = {*(self.only or ()), generation_id}
         self._finished.discard(generation_id)
-        return self._state(await bus.cursor(), generation)
+        cursor = await bus.cursor()
+        generation = await self._read(generation_id)
+        if generation is None:
+            self.only = previous
+            raise NotFound(f"No generation {generation_id!r}.")
+        return self._state(cursor, generation)
 
     def unfollow(self, generation_id: str | None) -> None:
         """Stop following one generation; with None, follow the whole account again."""

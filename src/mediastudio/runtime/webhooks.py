@@ -250,7 +250,10 @@ class WebhookSender:
                 claimed.url, body, headers, self.policy, excerpt_bytes=EXCERPT_BYTES
             )
             status = result.status
-            excerpt = result.body_excerpt.decode("utf-8", errors="replace")
+            # NUL is valid UTF-8 but PostgreSQL refuses it in text and JSONB columns.
+            excerpt = result.body_excerpt.decode("utf-8", errors="replace").replace(
+                "\x00", "\ufffd"
+            )
         except FetchError as exc:
             error = str(exc)
         except Exception as exc:  # never let one receiver's oddity kill the sender
@@ -282,8 +285,17 @@ class WebhookSender:
                     async with self.db.write() as session:
                         succeeded: set[str] = set()
                         for attempt, _ in batch:
-                            if await self._record(session, attempt):
-                                succeeded.add(attempt.claimed.delivery.endpoint_id or "")
+                            # A savepoint each: one row the database refuses cannot undo the
+                            # record of the others' attempts.
+                            try:
+                                async with session.begin_nested():
+                                    if await self._record(session, attempt):
+                                        succeeded.add(attempt.claimed.delivery.endpoint_id or "")
+                            except Exception:
+                                logger.exception(
+                                    "recording webhook attempt %s failed",
+                                    attempt.claimed.delivery.id,
+                                )
                         await repository.clear_failing(session, succeeded - {""})
                 except Exception as exc:
                     # The rows stay claimed; their leases expire and they are sent again.

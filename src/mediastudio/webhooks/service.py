@@ -54,6 +54,15 @@ class WebhookService:
             updated_at=now,
         )
         async with self.db.write() as session:
+            # Deliveries are written in the transaction that finishes a job, one per endpoint:
+            # the cap bounds that work.
+            existing = await repository.endpoints_of(session, principal.account_id)
+            if len(existing) >= self.settings.webhook_max_endpoints:
+                raise InvalidRequest(
+                    f"An account has at most {self.settings.webhook_max_endpoints} webhook "
+                    "endpoints; delete one first.",
+                    details={"max_endpoints": self.settings.webhook_max_endpoints},
+                )
             await repository.add(session, endpoint)
         return endpoint
 

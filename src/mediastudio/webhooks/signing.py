@@ -51,6 +51,20 @@ def serialise(value: Any) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+_SAFE_INTEGER = 2**53
+
+
+def _integer(value: int) -> str:
+    """An integer as JavaScript sees it: beyond 2^53 ``JSON.parse`` rounds it to a double, so a
+    receiver that re-serialises (seed 000's verifier does) gets the rounded form; send that."""
+    if -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+        return str(value)
+    try:
+        return js_number(float(value))
+    except OverflowError:
+        return "null"  # JSON.stringify(Infinity)
+
+
 def _write(value: Any, out: list[str]) -> None:
     if value is None:
         out.append("null")
@@ -61,7 +75,7 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, str):
         out.append(_string(value))
     elif isinstance(value, int):
-        out.append(str(value))
+        out.append(_integer(value))
     elif isinstance(value, float):
         out.append(js_number(value))
     elif isinstance(value, Mapping):

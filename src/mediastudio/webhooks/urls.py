@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 
 from mediastudio.kit.errors import InvalidRequest
-from mediastudio.kit.fetch import FetchError, NetPolicy, check_url, resolve
+from mediastudio.kit.fetch import FetchError, NetPolicy, check_url, resolve, resolve_async
 
 
 def check_without_dns(url: str, policy: NetPolicy, *, field: str) -> str:
@@ -29,9 +29,15 @@ async def check_resolving(url: str, policy: NetPolicy, *, field: str) -> str:
     """Everything above plus every address the name resolves to now."""
     try:
         target = check_url(url, policy)
-        await asyncio.to_thread(resolve, target.host, target.port, policy)
+        async with asyncio.timeout(policy.total_timeout_s):
+            await resolve_async(target.host, target.port, policy)
     except FetchError as exc:
         raise _invalid(field, exc) from exc
+    except TimeoutError:
+        raise InvalidRequest(
+            f"{field}: the name did not resolve in time.",
+            details={"fields": [{"field": field, "message": "DNS timeout", "type": "url_refused"}]},
+        ) from None
     return str(target.url)
 
 

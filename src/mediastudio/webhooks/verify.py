@@ -89,6 +89,7 @@ def _verify_seed(body: bytes, header: str, secret: str, tolerance: int, now: flo
         secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256
     ).hexdigest()
     for name, _, value in parts:
-        if name.strip() == "v1" and hmac.compare_digest(value.strip(), expected):
+        given = value.strip().encode("utf-8", errors="replace")
+        if name.strip() == "v1" and hmac.compare_digest(given, expected.encode()):
             return
     raise WebhookVerificationError("No matching signature.")

@@ -53,6 +53,7 @@ from mediastudio.kit.fetch.targets import (
     ParsedTarget,
     check_url,
     resolve,
+    resolve_async,
 )
 
 __all__ = [
@@ -83,4 +84,5 @@ __all__ = [
     "parse_allow_hosts",
     "post_json",
     "resolve",
+    "resolve_async",
 ]

@@ -27,7 +27,7 @@ from mediastudio.kit.fetch.errors import (
     TooManyRedirects,
 )
 from mediastudio.kit.fetch.policy import NetPolicy
-from mediastudio.kit.fetch.targets import ParsedTarget, check_url, resolve
+from mediastudio.kit.fetch.targets import ParsedTarget, check_url, resolve, resolve_async
 from mediastudio.kit.fetch.transport import (
     _AsyncPinnedBackend,
     _core_url,
@@ -188,7 +188,7 @@ async def post_json(
         async with asyncio.timeout(policy.total_timeout_s):
             # getaddrinfo blocks; in a thread it cannot stall the event loop, and the timeout
             # above abandons it if the resolver hangs.
-            addresses = await asyncio.to_thread(resolve, target.host, target.port, policy)
+            addresses = await resolve_async(target.host, target.port, policy)
             pool = httpcore.AsyncConnectionPool(
                 ssl_context=_ssl_context(policy.ca_file),
                 max_connections=1,

@@ -3,8 +3,10 @@ every address (:func:`resolve`)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -83,6 +85,18 @@ def _checked_host(raw_host: bytes) -> str:
 
 
 # Resolution -----------------------------------------------------------------------------------
+
+
+# Lookups get threads of their own: a resolver that never answers then ties up these, not the
+# default pool that stores job outputs and spools uploads.
+_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
+
+
+async def resolve_async(host: str, port: int, policy: NetPolicy) -> list[IPAddress]:
+    """:func:`resolve` off the event loop, in the resolver threads. Callers bound it with
+    ``asyncio.timeout`` (a thread stuck in ``getaddrinfo`` is abandoned, not killed)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_RESOLVERS, resolve, host, port, policy)
 
 
 def resolve(host: str, port: int, policy: NetPolicy) -> list[IPAddress]:
