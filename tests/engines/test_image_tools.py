@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from pydantic import BaseModel
 
 from mediastudio.engines.builtin.image_tools import ops
@@ -199,3 +199,18 @@ def test_a_cancelled_job_stops(tmp_path: Path) -> None:
     with pytest.raises(JobCancelled):
         ENGINE.run(ctx)
     assert ctx.outputs == []
+
+
+def test_large_photos_get_the_same_clean_up_as_small_ones() -> None:
+    """Above the 640 px working size the cleaned mask is what gets scaled back up: a speck of
+    dust on the backdrop stays background and the cut-out is deterministic."""
+    from mediastudio.engines.builtin.image_tools.ops import foreground_mask
+
+    image = Image.new("RGB", (1280, 960), (236, 236, 232))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((480, 300, 800, 760), fill=(30, 70, 150))
+    draw.ellipse((100, 100, 140, 140), fill=(20, 20, 20))  # a speck of dust, 40 px
+    rgb = np.asarray(image)
+    mask = foreground_mask(rgb)
+    assert mask[530, 640] and not mask[120, 120]
+    assert np.array_equal(mask, foreground_mask(rgb))

@@ -104,8 +104,8 @@ async def upload(request: Request, platform: PlatformDep, principal: CreatingPri
                 f"The upload is larger than {limit:,} bytes.", details={"max_bytes": limit}
             )
         spooled = platform.settings.data_dir / "uploads" / uuid.uuid4().hex
-        await asyncio.to_thread(_spool, part.file, spooled)
         try:
+            await asyncio.to_thread(_spool, part.file, spooled)
             stored = await platform.files.upload(principal, spooled, part.filename)
         finally:
             spooled.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mediastudio.engines.contract import InvalidInput
-from mediastudio.engines.media.files import atomic_target
+from mediastudio.engines.media.files import INPUT_OPTIONS, atomic_target
 
 Samples = NDArray[np.float32]
 AudioFormat = Literal["mp3", "wav", "ogg"]
@@ -121,7 +121,7 @@ def read_audio(
     limit = int(max_duration_s * rate)
     cut = None if until_s is None else max(0, int(until_s * rate))
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), options=INPUT_OPTIONS) as container:
             if not container.streams.audio:
                 return np.zeros((0,) if mono else (0, 2), dtype=np.float32)
             for frame in container.decode(audio=0):

@@ -28,6 +28,13 @@ def content_type(extension: str) -> str:
     return CONTENT_TYPES.get(extension.lower().lstrip("."), "application/octet-stream")
 
 
+# The demuxers user media may be read with. Without a list FFmpeg also accepts playlists and
+# concat scripts (HLS, DASH, concat, …), whose entries name other files: a user's "video" could
+# then pull another account's output from this disk into its own result.
+INPUT_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mp3,wav,ogg,flac,aac,mpegts,image2"
+INPUT_OPTIONS = {"format_whitelist": INPUT_FORMATS, "protocol_whitelist": "file"}
+
+
 @contextmanager
 def atomic_target(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path``, renamed over it only if the block succeeds."""

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from mediastudio.engines.contract import InvalidInput
 from mediastudio.engines.media.audio import Samples, as_channels
-from mediastudio.engines.media.files import atomic_target
+from mediastudio.engines.media.files import INPUT_OPTIONS, atomic_target
 
 Frame = NDArray[np.uint8]  # (height, width, 3) RGB
 
@@ -47,7 +47,7 @@ class VideoInfo:
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path))
+        return av.open(str(path), options=INPUT_OPTIONS)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"The file could not be read as media: {exc}") from exc
 

@@ -159,6 +159,7 @@ def foreground_mask(rgb: U8, *, iterations: int = 4) -> NDArray[np.bool_]:
         background_gmm = np.zeros((1, 65), np.float64)
         foreground_gmm = np.zeros((1, 65), np.float64)
         try:
+            cv2.setRNGSeed(0)  # grabCut's k-means draws from OpenCV's per-thread generator
             cv2.grabCut(
                 cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
                 trimap,
@@ -178,7 +179,7 @@ def foreground_mask(rgb: U8, *, iterations: int = 4) -> NDArray[np.bool_]:
     filled = _fill_holes(_keep_main_components(closed))
     if factor < 1:
         grown = cv2.resize(
-            cleaned.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
+            filled.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
         )
         return np.asarray(grown >= 0.5)
     return filled

@@ -111,6 +111,8 @@ def is_image(path: Path) -> bool:
     try:
         with Image.open(path):
             return True
+    except Image.DecompressionBombError:
+        return True  # an image: open_image refuses it with invalid_input
     except (UnidentifiedImageError, OSError, ValueError):
         return False
 
