@@ -21,6 +21,7 @@ from mediastudio.events.endpoints import router as events_router
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
 from mediastudio.images.endpoints import router as images_router
+from mediastudio.kit.bodies import BodyLimitMiddleware
 from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handlers
 from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
 from mediastudio.kit.requestid import RequestIdMiddleware
@@ -65,8 +66,12 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         redoc_url=None,
     )
     install_error_handlers(app)
-    # Added innermost first: ErrorBoundary runs inside RateLimitHeaders inside RequestId.
+    # Added innermost first: ErrorBoundary inside BodyLimit inside RateLimitHeaders inside
+    # RequestId.
     app.add_middleware(ErrorBoundaryMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.request_max_bytes, exempt=("/api/v1/files",)
+    )
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (

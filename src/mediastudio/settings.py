@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     net_ca_file: Path | None = Field(None, description="PEM bundle replacing the public CAs")
     input_max_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest fetched input")
     input_fetch_timeout_s: float = Field(120.0, gt=0, description="Deadline for fetching one input")
+    request_max_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body outside uploads (big media: POST /api/v1/files)",
+    )
     upload_max_bytes: int = Field(
         200 * 1024 * 1024, gt=0, description="Largest file POST /api/v1/files accepts"
     )
