@@ -94,6 +94,22 @@ async def test_model_not_allowed_on_plan(tmp_path: Any) -> None:
         assert_error(response, 403, "model_not_allowed")
 
 
+async def test_the_default_model_is_one_the_plan_allows(tmp_path: Any) -> None:
+    # builtin/espeak is the first speech model; a plan allowing only fake/* gets fake/speech.
+    settings = make_settings(
+        tmp_path,
+        disabled_engines=[],
+        engine_modules=["tests.fakes"],
+        plans={"voice": {"allowed_models": ["fake/*"]}},
+    )
+    async with open_api(settings) as api:
+        key = await api.key(await api.account(plan="voice"))
+        body = {"text": "Hello.", "output_format": "wav"}
+        response = await api.client.post("/api/v1/generate/speech", json=body, headers=auth(key))
+        assert response.status_code == 202, response.text
+        assert response.json()["model"] == "fake/speech"
+
+
 async def test_insufficient_credits_is_402_with_amounts(api: Api) -> None:
     key = await api.key(await api.account(credits=7))
     body = {**IMAGE, "num_outputs": 2}  # 2 outputs x 5 credits

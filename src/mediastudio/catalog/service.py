@@ -76,7 +76,7 @@ class Catalog:
                 f"Model {spec.id!r} makes {spec.type}, not {type_}.",
                 details={"fields": [{"field": "model", "message": "wrong type"}]},
             )
-        if not any(fnmatch.fnmatchcase(spec.id, p) for p in principal.plan.allowed_models):
+        if not _allowed(spec, principal):
             raise ModelNotAllowed(
                 f"Model {spec.id!r} is not available on the {principal.plan_name} plan."
             )
@@ -112,8 +112,10 @@ class Catalog:
         candidates = [s for s in every if _takes(s, payload)]
         real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
         runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]
-        if runnable:
-            return runnable[0]
+        # Prefer a model the plan allows; if none is, the first runnable one explains the 403.
+        allowed = [s for s in runnable if _allowed(s, principal)]
+        if allowed or runnable:
+            return (allowed or runnable)[0]
         if principal.sandbox and candidates:
             return (real or candidates)[0]
         refused = [s for s in every if not self.is_sandbox_model(s) and s not in candidates]
@@ -182,3 +184,7 @@ def _takes(spec: ModelSpec, payload: dict[str, Any]) -> bool:
     """Whether ``payload`` has every field ``spec`` requires. Other errors (a bad value) do not
     exclude the model: validating against it later gives the user a precise 400."""
     return not _missing(spec, payload)
+
+
+def _allowed(spec: ModelSpec, principal: Principal) -> bool:
+    return any(fnmatch.fnmatchcase(spec.id, pattern) for pattern in principal.plan.allowed_models)
