@@ -51,3 +51,17 @@ def test_every_reader_refuses_a_playlist(playlist: Path, reader: Callable[[Path]
 @pytest.mark.parametrize("reader", READERS)
 def test_the_readers_still_read_real_media(playlist: Path, reader: Callable[[Path], Any]) -> None:
     assert reader(playlist.parent / "acct_other" / "gen_x" / "0.mp4") is not None
+
+
+def test_long_decodes_notice_a_cancel(playlist: Path) -> None:
+    from mediastudio.engines.contract import JobCancelled
+
+    real = playlist.parent / "acct_other" / "gen_x" / "0.mp4"
+
+    def cancelled() -> None:
+        raise JobCancelled("stop")
+
+    with pytest.raises(JobCancelled):
+        read_audio(real, rate=16000, check_cancelled=cancelled)
+    with pytest.raises(JobCancelled):
+        list(iter_frames(real, start_s=0.5, check_cancelled=cancelled))

@@ -5,6 +5,7 @@ FFmpeg reads. Encoding goes chunk by chunk so a long track never needs a second 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -33,6 +34,7 @@ _CONTAINER_OPTIONS = {"fflags": "+bitexact"}
 _CODEC_OPTIONS = {"libmp3lame": {"compression_level": "5"}}
 _CHUNK_S = 1.0
 MAX_DECODED_S = 3 * 3600.0
+CANCEL_CHECK_FRAMES = 200  # about 5 s of AAC or MP3
 
 
 def as_channels(samples: Samples) -> Samples:
@@ -107,12 +109,15 @@ def read_audio(
     mono: bool = True,
     max_duration_s: float = MAX_DECODED_S,
     until_s: float | None = None,
+    check_cancelled: Callable[[], None] | None = None,
 ) -> Samples:
     """Decode the first audio stream of any file FFmpeg reads, resampled to ``rate``.
 
     Returns ``(n,)`` when ``mono`` else ``(n, 2)``. A file without audio gives an empty array; a
     file that is not media, or longer than ``max_duration_s``, raises :class:`InvalidInput`.
     With ``until_s``, decoding stops after that many seconds (the rest is cut, not refused).
+    ``check_cancelled`` is called every :data:`CANCEL_CHECK_FRAMES` decoded frames (a long track
+    takes seconds to decode).
     """
     layout = "mono" if mono else "stereo"
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
@@ -124,7 +129,9 @@ def read_audio(
         with av.open(str(path), options=INPUT_OPTIONS) as container:
             if not container.streams.audio:
                 return np.zeros((0,) if mono else (0, 2), dtype=np.float32)
-            for frame in container.decode(audio=0):
+            for index, frame in enumerate(container.decode(audio=0)):
+                if check_cancelled is not None and index % CANCEL_CHECK_FRAMES == 0:
+                    check_cancelled()
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray().T.astype(np.float32))
                     total += out.samples

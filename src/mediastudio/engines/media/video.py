@@ -7,7 +7,7 @@ cannot read into :class:`InvalidInput`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +27,7 @@ AUDIO_RATE = 48_000
 AUDIO_BIT_RATE = 128_000
 MAX_INPUT_SECONDS = 30 * 60.0
 MAX_INPUT_PIXELS = 3840 * 2160
+CANCEL_CHECK_FRAMES = 24
 # x264's thread count changes the bitstream; pin it to the two cores a worker has.
 _X264_OPTIONS = {"preset": "veryfast", "crf": "23", "threads": "2"}
 _CONTAINER_OPTIONS = {"fflags": "+bitexact", "movflags": "+faststart"}
@@ -84,8 +85,12 @@ def iter_frames(
     max_seconds: float = MAX_INPUT_SECONDS,
     start_s: float = 0.0,
     end_s: float | None = None,
+    check_cancelled: Callable[[], None] | None = None,
 ) -> Iterator[tuple[float, Frame]]:
-    """``(time in seconds, RGB frame)`` for each decoded frame from ``start_s`` to ``end_s``."""
+    """``(time in seconds, RGB frame)`` for each decoded frame from ``start_s`` to ``end_s``.
+
+    ``check_cancelled`` is called every :data:`CANCEL_CHECK_FRAMES` decoded frames, counting the
+    ones decoded only to reach ``start_s`` (with sparse keyframes a seek decodes many)."""
     with _open(path) as container:
         if not container.streams.video:
             raise InvalidInput("The file has no video stream.")
@@ -95,7 +100,9 @@ def iter_frames(
         if start_s > 0:
             container.seek(int(start_s / float(time_base)), stream=stream, backward=True)
         try:
-            for frame in container.decode(stream):
+            for index, frame in enumerate(container.decode(stream)):
+                if check_cancelled is not None and index % CANCEL_CHECK_FRAMES == 0:
+                    check_cancelled()
                 if frame.pts is None:
                     continue
                 seconds = float(frame.pts * time_base)

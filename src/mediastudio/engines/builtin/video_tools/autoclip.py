@@ -98,7 +98,12 @@ class AutoClipEngine(Engine):
         if len(analysis.times) == 0:
             raise InvalidInput("The video has no frames that could be decoded.")
         duration = max(info.duration_s, analysis.end_s) if info.duration_s else analysis.end_s
-        sound = read_audio(source, rate=AUDIO_RATE, max_duration_s=MAX_SOURCE_S + 5)
+        sound = read_audio(
+            source,
+            rate=AUDIO_RATE,
+            max_duration_s=MAX_SOURCE_S + 5,
+            check_cancelled=ctx.check_cancelled,
+        )
         ctx.check_cancelled()
         chosen = _choose(params, analysis, sound, duration)
         ctx.progress(ANALYSIS_SHARE)
@@ -192,7 +197,14 @@ def _render(
     written = decoded = 0
     last = None
     with VideoWriter(path, out[0], out[1], fps=fps, audio=audio) as writer:
-        for t, frame in iter_frames(source, start_s=start, end_s=end, max_seconds=MAX_SOURCE_S):
+        frames = iter_frames(
+            source,
+            start_s=start,
+            end_s=end,
+            max_seconds=MAX_SOURCE_S,
+            check_cancelled=ctx.check_cancelled,
+        )
+        for t, frame in frames:
             last, decoded = frame, decoded + 1
             while written < count and start + written / fps <= t + half:
                 at = start + written / fps

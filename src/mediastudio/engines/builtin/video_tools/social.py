@@ -169,7 +169,13 @@ def _from_video(
     lengths = [min(platform.max_seconds, limit) for platform in platforms]
     until = min(max(lengths), info.duration_s) if info.duration_s > 0 else max(lengths)
     audio = (
-        read_audio(source, rate=AUDIO_RATE, mono=False, until_s=until + 0.1)
+        read_audio(
+            source,
+            rate=AUDIO_RATE,
+            mono=False,
+            until_s=until + 0.1,
+            check_cancelled=ctx.check_cancelled,
+        )
         if info.has_audio
         else None
     )

@@ -150,7 +150,13 @@ def run(ctx: RunContext) -> None:
     width, height = fit_size(info.width, info.height, MAX_PIXELS)
     fps = output_rate(info.fps, MAX_FPS)
     audio = (
-        read_audio(source, rate=AUDIO_RATE, mono=False, max_duration_s=MAX_SECONDS + 5)
+        read_audio(
+            source,
+            rate=AUDIO_RATE,
+            mono=False,
+            max_duration_s=MAX_SECONDS + 5,
+            check_cancelled=ctx.check_cancelled,
+        )
         if info.has_audio
         else None
     )
