@@ -6,6 +6,7 @@ workers. Nothing here is created at import time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -85,6 +86,13 @@ class Platform:
             webhooks=WebhookService(db, settings, outbox),
             sender=WebhookSender(db, settings, outbox, runner.worker_id),
         )
+
+    def signed_urls(self, client_base_url: str) -> Callable[[str], str]:
+        """Storage key → signed download URL for one client: under ``public_url`` when one is
+        configured, else under the address the client reached us at."""
+        base_url = self.settings.public_url or client_base_url
+        ttl = self.settings.signed_url_ttl_s
+        return lambda key: self.storage.url(key, base_url=base_url, ttl_s=ttl)
 
     async def start_workers(self) -> None:
         """Start the in-process workers, recover what a previous process left, keep sweeping."""

@@ -57,11 +57,9 @@ class EventToken(BaseModel):
 
 def renderer(connection: HTTPConnection, platform: Platform) -> Render:
     """The full generation object, with output URLs signed for this client."""
-    base_url = platform.settings.public_url or str(connection.base_url)
-    ttl = platform.settings.signed_url_ttl_s
+    url_for = platform.signed_urls(str(connection.base_url))
 
     def render(generation: Any) -> dict[str, Any]:
-        url_for = lambda key: platform.storage.url(key, base_url=base_url, ttl_s=ttl)  # noqa: E731
         return present(generation, url_for).model_dump(mode="json")
 
     return render

@@ -51,10 +51,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 
 
 def _read_model(request: Request, platform: Platform, stored: StoredFile) -> FileRead:
-    base_url = platform.settings.public_url or str(request.base_url)
-    url = platform.storage.url(
-        stored.key, base_url=base_url, ttl_s=platform.settings.signed_url_ttl_s
-    )
+    url = platform.signed_urls(str(request.base_url))(stored.key)
     return FileRead(
         id=stored.id,
         filename=stored.filename,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -44,10 +45,8 @@ CREATED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def url_maker(request: Request, platform: Platform) -> Any:
-    base_url = platform.settings.public_url or str(request.base_url)
-    ttl = platform.settings.signed_url_ttl_s
-    return lambda key: platform.storage.url(key, base_url=base_url, ttl_s=ttl)
+def url_maker(request: Request, platform: Platform) -> Callable[[str], str]:
+    return platform.signed_urls(str(request.base_url))
 
 
 def read_model(request: Request, platform: Platform, generation: Generation) -> GenerationRead:
