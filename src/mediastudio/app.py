@@ -18,6 +18,7 @@ from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
 from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.events.endpoints import router as events_router
+from mediastudio.files.endpoints import MULTIPART_OVERHEAD
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
 from mediastudio.images.endpoints import router as images_router
@@ -70,7 +71,9 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     # RequestId.
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(
-        BodyLimitMiddleware, limit=settings.request_max_bytes, exempt=("/api/v1/files",)
+        BodyLimitMiddleware,
+        limit=settings.request_max_bytes,
+        limits={"/api/v1/files": settings.upload_max_bytes + MULTIPART_OVERHEAD},
     )
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -55,3 +55,29 @@ async def test_uploads_are_not_held_to_the_json_cap(tmp_path: Path) -> None:
             "/api/v1/files", files={"file": ("p.png", png_bytes((64, 64)))}, headers=auth(key)
         )
         assert response.status_code == 201, response.text
+
+
+async def test_an_upload_body_over_its_own_cap_is_refused_while_it_streams(
+    tmp_path: Path,
+) -> None:
+    from tests.api.test_uploads import png_bytes
+
+    async with open_api(make_settings(tmp_path, upload_max_bytes=1000)) as api:
+        key = await api.key(await api.account())
+        content = png_bytes() + b"\0" * 200_000
+
+        async def chunks() -> AsyncIterator[bytes]:
+            boundary = b"--x\r\n"
+            yield (
+                boundary + b'Content-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+            )
+            for start in range(0, len(content), 50_000):
+                yield content[start : start + 50_000]
+            yield b"\r\n--x--\r\n"
+
+        headers = {**auth(key), "Content-Type": "multipart/form-data; boundary=x"}
+        response = await api.client.post("/api/v1/files", content=chunks(), headers=headers)
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["details"]["max_bytes"] == 1000 + 64 * 1024
+        listed = (await api.client.get("/api/v1/files", headers=auth(key))).json()
+        assert listed["data"] == []

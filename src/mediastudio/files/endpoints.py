@@ -21,7 +21,6 @@ from starlette.datastructures import UploadFile
 from mediastudio.files.models import StoredFile
 from mediastudio.files.schemas import FileList, FileRead
 from mediastudio.keys.auth import AnyPrincipal, CreatingPrincipal, ReadPrincipal
-from mediastudio.kit.bodies import capped
 from mediastudio.kit.errors import (
     ERROR_RESPONSES,
     FileTooLarge,
@@ -33,7 +32,7 @@ from mediastudio.platform import Platform, get_platform
 
 router = APIRouter(tags=["files"])
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-MULTIPART_OVERHEAD = 64 * 1024
+MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and headers around the file
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -85,11 +84,10 @@ def _spool(source: IO[bytes], target: Path) -> None:
 async def upload(request: Request, platform: PlatformDep, principal: CreatingPrincipal) -> FileRead:
     """``multipart/form-data`` with one ``file`` part. The type is sniffed from the content; the
     returned ``id`` (``file_…``) can be given as any ``*_url`` input of this account's jobs."""
-    limit = platform.settings.upload_max_bytes
-    body = capped(request, limit + MULTIPART_OVERHEAD)
+    limit = platform.settings.upload_max_bytes  # the whole body is capped by BodyLimitMiddleware
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("Send the file as multipart/form-data with a 'file' part.")
-    async with body.form(max_files=1, max_fields=8) as form:
+    async with request.form(max_files=1, max_fields=8) as form:
         part = form.get("file")
         if not isinstance(part, UploadFile):
             raise InvalidRequest(

@@ -1,63 +1,52 @@
 """Request bodies with a hard size cap enforced while they stream in.
 
-Starlette spools multipart files to disk as they arrive; wrapping ``receive`` stops a client at
-the cap instead of after it has filled the disk (a Content-Length can be absent or lie).
+Starlette spools multipart files to disk as they arrive; counting what ``receive`` hands over
+stops a client at the cap instead of after it has filled the disk (a Content-Length can be
+absent or lie).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.datastructures import Headers
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediastudio.kit.errors import FileTooLarge, error_response
 
 
-def capped(request: Request, limit: int) -> Request:
-    """A view of ``request`` whose body raises :class:`FileTooLarge` past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise FileTooLarge(_message(limit), details={"max_bytes": limit})
-    received = 0
-    upstream = request.receive
-
-    async def receive() -> Message:
-        nonlocal received
-        message = await upstream()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise FileTooLarge(_message(limit), details={"max_bytes": limit})
-        return message
-
-    return Request(request.scope, receive)
-
-
-def _message(limit: int) -> str:
-    return f"The upload is larger than {limit:,} bytes."
-
-
 class BodyLimitMiddleware:
-    """Caps every request body (JSON included) at ``limit`` bytes, except under the paths in
-    ``exempt`` (uploads, which cap themselves higher). A declared Content-Length over the cap is
-    refused before anything is read; a chunked body is counted as it arrives, and once over the
-    cap whatever the app made of the cut-off body is replaced by the same 413 envelope."""
+    """Caps every request body at ``limit`` bytes, or at ``limits[prefix]`` under a path prefix
+    (uploads get a larger cap). A declared Content-Length over the cap is refused before anything
+    is read; a chunked body is counted as it arrives, and once over the cap whatever the app made
+    of the cut-off body is replaced by the same 413 envelope."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, exempt: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.limit = limit
-        self.exempt = exempt
+        self.default = limit
+        self.limits = dict(limits or {})
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", ""))
-        if scope["type"] != "http" or path.startswith(self.exempt):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(str(scope.get("path", "")))
         refusal = error_response(
-            413, FileTooLarge.code, _message(self.limit), details={"max_bytes": self.limit}
+            413,
+            FileTooLarge.code,
+            f"The request body is larger than {limit:,} bytes.",
+            details={"max_bytes": limit},
         )
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await refusal(scope, receive, send)
             return
         received = 0
@@ -68,7 +57,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     over = True
                     return {"type": "http.disconnect"}
             return message
