@@ -22,8 +22,7 @@ from pydantic import Field, field_validator
 from mediastudio.engines.builtin.compositions import assembly, mixing
 from mediastudio.engines.builtin.compositions.cues import caption_overlay, sentence_cues
 from mediastudio.engines.builtin.compositions.script import split_sentences, write_script
-from mediastudio.engines.builtin.espeak.inputs import VOICES_HINT
-from mediastudio.engines.builtin.espeak.voices import catalogue
+from mediastudio.engines.builtin.espeak.inputs import known_voice
 from mediastudio.engines.builtin.video_tools.image_to_video import (
     RESOLUTIONS as IMAGE_TO_VIDEO_RESOLUTIONS,
 )
@@ -97,12 +96,7 @@ class CommercialJobInput(CommercialInput):
     @field_validator("voice")
     @classmethod
     def _known_voice(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        voice = catalogue().find(value)
-        if voice is None:
-            raise ValueError(f"espeak-ng has no voice {value!r}; {VOICES_HINT}")
-        return voice.id
+        return known_voice(value)
 
 
 SPEC = ModelSpec(

@@ -17,6 +17,16 @@ from mediastudio.engines.inputs import SpeechInput
 VOICES_HINT = "GET /api/v1/voices lists them"
 
 
+def known_voice(value: str | None) -> str | None:
+    """The canonical id of an espeak-ng voice (``+variant`` kept), or ValueError naming it."""
+    if value is None:
+        return None
+    voice = catalogue().find(value)
+    if voice is None:
+        raise ValueError(f"espeak-ng has no voice {value!r}; {VOICES_HINT}")
+    return voice.id
+
+
 class EspeakInput(SpeechInput):
     voice: str | None = Field(
         None,
@@ -42,12 +52,7 @@ class EspeakInput(SpeechInput):
     @field_validator("voice")
     @classmethod
     def _known_voice(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        voice = catalogue().find(value)
-        if voice is None:
-            raise ValueError(f"espeak-ng has no voice {value!r}; {VOICES_HINT}")
-        return voice.id
+        return known_voice(value)
 
     @field_validator("language")
     @classmethod
