@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from mediastudio.files.models import StoredFile
 from mediastudio.files.schemas import FileList, FileRead
-from mediastudio.keys.auth import AnyPrincipal, CreatingPrincipal, ReadPrincipal
+from mediastudio.keys.auth import ControllingPrincipal, CreatingPrincipal, ReadPrincipal
 from mediastudio.kit.errors import (
     ERROR_RESPONSES,
     FileTooLarge,
@@ -144,7 +144,8 @@ async def get_file(
     summary="Delete an uploaded file",
     responses=ERROR_RESPONSES,
 )
-async def delete_file(file_id: str, platform: PlatformDep, principal: AnyPrincipal) -> Response:
+async def delete_file(file_id: str, platform: PlatformDep, principal: ControllingPrincipal
+) -> Response:
     await platform.files.delete(principal, file_id)
     return Response(status_code=204)
 

@@ -16,12 +16,12 @@ from mediastudio.files import repository
 from mediastudio.files.models import StoredFile
 from mediastudio.files.sniff import ACCEPTED, SNIFF_BYTES, sniff
 from mediastudio.keys.principal import Principal
+from mediastudio.keys.service import GENERATE_SCOPES, ensure_any_scope
 from mediastudio.kit.db import Database
-from mediastudio.kit.errors import InsufficientScope, InvalidRequest, NotFound
+from mediastudio.kit.errors import InvalidRequest, NotFound
 from mediastudio.kit.ids import new_id
 from mediastudio.kit.storage import Storage
 
-_UPLOAD_SCOPES = frozenset({"generate:image", "generate:video", "generate:audio"})
 _FILENAME_UNSAFE = re.compile(r"[^\w.\- ]+")
 
 
@@ -51,8 +51,7 @@ class FileService:
 
     async def upload(self, principal: Principal, source: Path, filename: str | None) -> StoredFile:
         """Store ``source`` (a spooled upload on disk) for this account, or refuse it."""
-        if not principal.scopes & _UPLOAD_SCOPES:
-            raise InsufficientScope("Uploading files needs one of the generate:* scopes.")
+        ensure_any_scope(principal, GENERATE_SCOPES)
         sha256, head, size = await asyncio.to_thread(_digest, source)
         if size == 0:
             raise InvalidRequest("The file is empty.")
@@ -105,6 +104,7 @@ class FileService:
             )
 
     async def delete(self, principal: Principal, file_id: str) -> None:
+        ensure_any_scope(principal, GENERATE_SCOPES)
         stored = await self.get(principal, file_id)
         async with self.db.write() as session:
             await repository.remove(session, stored.id)

@@ -25,7 +25,12 @@ from mediastudio.generations.schemas import (
 )
 from mediastudio.generations.service import NewGeneration
 from mediastudio.idempotency.service import check_key, request_hash
-from mediastudio.keys.auth import AnyPrincipal, CreatingPrincipal, ReadPrincipal, generating
+from mediastudio.keys.auth import (
+    ControllingPrincipal,
+    CreatingPrincipal,
+    ReadPrincipal,
+    generating,
+)
 from mediastudio.keys.principal import Principal
 from mediastudio.kit.errors import CREATE_ERROR_RESPONSES, ERROR_RESPONSES
 from mediastudio.platform import Platform, get_platform
@@ -264,7 +269,7 @@ async def get_generation(
 
 @router.post("/generations/{generation_id}/cancel", response_model=GenerationRead)
 async def cancel_generation(
-    request: Request, generation_id: str, platform: PlatformDep, principal: AnyPrincipal
+    request: Request, generation_id: str, platform: PlatformDep, principal: ControllingPrincipal
 ) -> GenerationRead:
     """Cancel a queued or running job; its credits are refunded at once."""
     generation = await platform.generations.cancel(principal, generation_id)
@@ -287,7 +292,7 @@ async def retry_generation(
 
 @router.delete("/generations/{generation_id}", status_code=204)
 async def delete_generation(
-    generation_id: str, platform: PlatformDep, principal: AnyPrincipal
+    generation_id: str, platform: PlatformDep, principal: ControllingPrincipal
 ) -> Response:
     """Delete a job and its files (a running job is cancelled and refunded first)."""
     await platform.generations.delete(principal, generation_id)

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mediastudio.keys import service, tokens
 from mediastudio.keys.principal import Principal
-from mediastudio.keys.service import ensure_scope
+from mediastudio.keys.service import GENERATE_SCOPES, ensure_any_scope, ensure_scope
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import MissingApiKey, RateLimited
 from mediastudio.kit.ratelimit import STATE_KEY
@@ -105,6 +105,8 @@ async def _limit(
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A route that needs ``scope``; checked before anything else the route does."""
+
     async def dependency(
         principal: Annotated[Principal, Depends(authenticate)],
     ) -> Principal:
@@ -114,28 +116,48 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-async def generation_limited(
-    request: Request,
-    platform: Annotated[Platform, Depends(get_platform)],
-    principal: Annotated[Principal, Depends(authenticate)],
-) -> Principal:
+async def controlling(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    """Uploading inputs and controlling jobs: any ``generate:*`` scope (the job's own kind is
+    checked again against the job)."""
+    ensure_any_scope(principal, GENERATE_SCOPES)
+    return principal
+
+
+async def _limit_generation(request: Request, platform: Platform, principal: Principal) -> None:
     """The stricter per-key limit on creating jobs (seed 001: 5 per 10 s by default)."""
     expression = principal.plan.generation_rate_limit
     await _limit(request, platform, expression, principal.key_id, "generate")
+
+
+async def creating(
+    request: Request,
+    platform: Annotated[Platform, Depends(get_platform)],
+    principal: Annotated[Principal, Depends(controlling)],
+) -> Principal:
+    """Creating a job of a kind known only from its body: any ``generate:*`` scope now, the
+    model's own scope once the body names it. The scope is checked before the rate limit, so a
+    refused request costs the key nothing."""
+    await _limit_generation(request, platform, principal)
     return principal
 
 
 def generating(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """Creating a job of one kind: its ``generate:*`` scope, then the generation rate limit."""
+
     async def dependency(
-        principal: Annotated[Principal, Depends(generation_limited)],
+        request: Request,
+        platform: Annotated[Platform, Depends(get_platform)],
+        principal: Annotated[Principal, Depends(authenticate)],
     ) -> Principal:
         ensure_scope(principal, scope)
+        await _limit_generation(request, platform, principal)
         return principal
 
     return dependency
 
 
-AnyPrincipal = Annotated[Principal, Depends(authenticate)]
 ReadPrincipal = Annotated[Principal, Depends(require("read"))]
+WebhooksPrincipal = Annotated[Principal, Depends(require("webhooks"))]
 StreamPrincipal = Annotated[Principal, Depends(stream_reader)]
-CreatingPrincipal = Annotated[Principal, Depends(generation_limited)]
+ControllingPrincipal = Annotated[Principal, Depends(controlling)]
+CreatingPrincipal = Annotated[Principal, Depends(creating)]

@@ -36,6 +36,9 @@ LIVE_PREFIX = "ms_live_"
 TEST_PREFIX = "ms_test_"
 SECRET_LENGTH = 40
 ALL_SCOPES = ("read", "generate:image", "generate:video", "generate:audio", "webhooks")
+# Any one of these lets a key upload inputs and control (cancel, retry, delete) its jobs; which
+# jobs exactly is checked against the job's own kind.
+GENERATE_SCOPES = frozenset({"generate:image", "generate:video", "generate:audio"})
 _BASE62 = string.ascii_letters + string.digits
 # last_used_at is a hint for people, not an audit log: write it at most this often per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -189,6 +192,15 @@ def scope_for(output_kind: str) -> str:
     """The scope that creating a job with this kind of output needs (seed 000's scopes, with
     ``generate:audio`` covering speech and music)."""
     return _SCOPE_BY_KIND.get(output_kind, "generate:image")
+
+
+def ensure_any_scope(principal: Principal, scopes: frozenset[str]) -> None:
+    if not principal.scopes & scopes:
+        wanted = " or ".join(f"'{scope}'" for scope in sorted(scopes))
+        raise InsufficientScope(
+            f"This request needs one of the scopes {wanted}.",
+            details={"required": sorted(scopes), "granted": sorted(principal.scopes)},
+        )
 
 
 def ensure_scope(principal: Principal, scope: str) -> None:

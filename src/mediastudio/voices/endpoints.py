@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from mediastudio.keys.auth import AnyPrincipal
+from mediastudio.keys.auth import ReadPrincipal
 from mediastudio.kit.errors import ERROR_RESPONSES
 from mediastudio.platform import Platform, get_platform
 from mediastudio.voices.schemas import VoiceList
@@ -19,7 +19,7 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 @router.get("/voices", response_model=VoiceList, summary="List the voices of the speech models")
 async def get_voices(
     platform: PlatformDep,
-    principal: AnyPrincipal,
+    principal: ReadPrincipal,
     language: Annotated[
         str | None,
         Query(max_length=32, description="Only voices for this language or its dialects (en)"),
@@ -30,6 +30,6 @@ async def get_voices(
 ) -> VoiceList:
     """Every voice a speech model here can speak with; pass its ``id`` as ``voice`` to
     ``POST /generate/speech`` (with that ``model``, or with the default model when it is the
-    default one). Any API key may read this."""
+    default one). Needs the `read` scope."""
     data = list_voices(platform.registry, language=language, model=model)
     return VoiceList(data=data, total=len(data))
