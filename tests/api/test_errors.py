@@ -263,10 +263,11 @@ async def test_idempotency_conflicts(api: Api) -> None:
     assert_error(reused, 422, "idempotency_key_reused")
     # A key whose first request is still in flight: claimed but not completed.
     from mediastudio.idempotency import service as idempotency
+    from mediastudio.keys.auth import principal_for
 
-    account_id = (await api.client.get("/api/v1/account", headers=auth(key))).json()["id"]
+    owner = await principal_for(api.platform, None, secret=key)
     fingerprint = idempotency.request_hash("POST", "/api/v1/generate/image", IMAGE)
-    await idempotency.claim(api.platform.db, api.platform.settings, account_id, "k2", fingerprint)
+    await idempotency.claim(api.platform.db, api.platform.settings, owner, "k2", fingerprint)
     in_use = await api.client.post(
         "/api/v1/generate/image", json=IMAGE, headers={**auth(key), "Idempotency-Key": "k2"}
     )

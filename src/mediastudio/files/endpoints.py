@@ -144,7 +144,8 @@ async def get_file(
     summary="Delete an uploaded file",
     responses=ERROR_RESPONSES,
 )
-async def delete_file(file_id: str, platform: PlatformDep, principal: ControllingPrincipal
+async def delete_file(
+    file_id: str, platform: PlatformDep, principal: ControllingPrincipal
 ) -> Response:
     await platform.files.delete(principal, file_id)
     return Response(status_code=204)

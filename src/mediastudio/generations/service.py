@@ -111,7 +111,7 @@ class GenerationService:
         price = 0 if principal.sandbox else self.catalog.credits_for(spec, validated)
         if idempotency_key is not None:
             replay = await idempotency.claim(
-                self.db, self.settings, principal.account_id, idempotency_key, fingerprint
+                self.db, self.settings, principal, idempotency_key, fingerprint
             )
             if replay is not None:
                 return Created(generation=None, replay=replay)
@@ -121,7 +121,7 @@ class GenerationService:
                 if idempotency_key is not None:
                     await idempotency.complete(
                         session,
-                        principal.account_id,
+                        principal,
                         idempotency_key,
                         202,
                         _stored_body(generation),
@@ -129,7 +129,7 @@ class GenerationService:
                 after_commit(session, lambda: self.queue.enqueue(generation.id, spec.pool))
         except BaseException:
             if idempotency_key is not None:
-                await idempotency.release(self.db, principal.account_id, idempotency_key)
+                await idempotency.release(self.db, principal, idempotency_key)
             raise
         return Created(generation=generation)
 

@@ -16,6 +16,8 @@ class IdempotencyRecord(Base):
     account_id: Mapped[str] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
+    # Live and sandbox keys of one account never share an Idempotency-Key.
+    sandbox: Mapped[bool] = mapped_column(primary_key=True, default=False)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     # "processing" while the first request runs; "completed" once its response is stored.

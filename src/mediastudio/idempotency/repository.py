@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediastudio.idempotency.models import IdempotencyRecord
 
 
-async def get(session: AsyncSession, account_id: str, key: str) -> IdempotencyRecord | None:
-    return await session.get(IdempotencyRecord, (account_id, key))
+async def get(
+    session: AsyncSession, account_id: str, sandbox: bool, key: str
+) -> IdempotencyRecord | None:
+    return await session.get(IdempotencyRecord, (account_id, sandbox, key))
 
 
 async def add(session: AsyncSession, record: IdempotencyRecord) -> None:
@@ -19,10 +21,12 @@ async def add(session: AsyncSession, record: IdempotencyRecord) -> None:
     await session.flush()
 
 
-async def remove(session: AsyncSession, account_id: str, key: str) -> None:
+async def remove(session: AsyncSession, account_id: str, sandbox: bool, key: str) -> None:
     await session.execute(
         delete(IdempotencyRecord).where(
-            IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key
+            IdempotencyRecord.account_id == account_id,
+            IdempotencyRecord.sandbox == sandbox,
+            IdempotencyRecord.key == key,
         )
     )
 

@@ -5,6 +5,8 @@ claim: same key + same body while the first is running → 409 ``idempotency_key
 key + different body → 422 ``idempotency_key_reused``; same key + same body once the first has
 succeeded → the stored response, replayed. Only successful responses are stored: a request that
 failed (no credits, bad model…) releases its key so that the client can fix the cause and retry.
+Keys belong to an account *and* a mode: a sandbox key and a live key of one account never see
+each other's records (Stripe keeps test and live apart the same way).
 A claim whose request died without finishing is taken over after ``idempotency_lock_s``.
 """
 
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.idempotency import repository
 from mediastudio.idempotency.models import IdempotencyRecord
+from mediastudio.keys.principal import Principal
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database
 from mediastudio.kit.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
@@ -50,27 +53,28 @@ def check_key(key: str) -> str:
 
 
 async def claim(
-    db: Database, settings: Settings, account_id: str, key: str, fingerprint: str
+    db: Database, settings: Settings, owner: Principal, key: str, fingerprint: str
 ) -> Replay | None:
     """Claim ``key`` for this request, or return the response to replay."""
     try:
         async with db.write() as session:
-            return await _claim(session, settings, account_id, key, fingerprint)
+            return await _claim(session, settings, owner, key, fingerprint)
     except IntegrityError as exc:
         # Another process inserted the same key between our read and our insert.
         raise IdempotencyKeyInUse() from exc
 
 
 async def _claim(
-    session: AsyncSession, settings: Settings, account_id: str, key: str, fingerprint: str
+    session: AsyncSession, settings: Settings, owner: Principal, key: str, fingerprint: str
 ) -> Replay | None:
     now = utcnow()
-    record = await repository.get(session, account_id, key)
+    record = await repository.get(session, owner.account_id, owner.sandbox, key)
     if record is None:
         await repository.add(
             session,
             IdempotencyRecord(
-                account_id=account_id,
+                account_id=owner.account_id,
+                sandbox=owner.sandbox,
                 key=key,
                 request_hash=fingerprint,
                 state="processing",
@@ -102,10 +106,10 @@ def _reset(record: IdempotencyRecord, fingerprint: str, now: Any, settings: Sett
 
 
 async def complete(
-    session: AsyncSession, account_id: str, key: str, status: int, body: dict[str, Any]
+    session: AsyncSession, owner: Principal, key: str, status: int, body: dict[str, Any]
 ) -> None:
     """Store the response in the same transaction that produced it."""
-    record = await repository.get(session, account_id, key)
+    record = await repository.get(session, owner.account_id, owner.sandbox, key)
     if record is not None:
         record.state = "completed"
         record.response_status = status
@@ -113,6 +117,6 @@ async def complete(
         await session.flush()
 
 
-async def release(db: Database, account_id: str, key: str) -> None:
+async def release(db: Database, owner: Principal, key: str) -> None:
     async with db.write() as session:
-        await repository.remove(session, account_id, key)
+        await repository.remove(session, owner.account_id, owner.sandbox, key)
