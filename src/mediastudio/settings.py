@@ -197,6 +197,12 @@ class Settings(BaseSettings):
     events_snapshot_limit: int = Field(
         100, ge=0, description="Active generations sent as the initial state of GET /events"
     )
+    events_access_recheck_s: float = Field(
+        5.0,
+        gt=0,
+        description="Open event streams check this often that their key may still read "
+        "(revoked, expired or rescoped keys end their streams)",
+    )
     ws_token_ttl_s: int = Field(
         60, gt=0, le=3600, description="Lifetime of a POST /ws/token token (WebSocket, SSE)"
     )

@@ -21,12 +21,12 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 from mediastudio.events import socket
-from mediastudio.events.service import Outgoing, Render, listening, stream
+from mediastudio.events.service import AccessCheck, Outgoing, Render, listening, stream
 from mediastudio.generations.schemas import present
 from mediastudio.keys import tokens
 from mediastudio.keys.auth import ReadPrincipal, StreamPrincipal
 from mediastudio.keys.principal import Principal
-from mediastudio.kit.errors import ERROR_RESPONSES
+from mediastudio.kit.errors import ERROR_RESPONSES, MediaStudioError
 from mediastudio.platform import Platform, get_platform
 
 router = APIRouter(prefix="/api/v1", tags=["events"], responses=ERROR_RESPONSES)
@@ -70,24 +70,35 @@ def encode(out: Outgoing) -> str:
     return f"id: {out.id}\nevent: {out.type}\ndata: {data}\n\n"
 
 
+def encode_error(exc: MediaStudioError) -> str:
+    """The last event of a stream whose key was refused: the API's error envelope."""
+    data = json.dumps(socket.error_message(exc), separators=(",", ":"), ensure_ascii=False)
+    return f"event: error\ndata: {data}\n\n"
+
+
 async def _sse(
     platform: Platform,
     principal: Principal,
     render: Render,
     last_event_id: str | None,
     only: set[str] | None,
+    access: AccessCheck,
 ) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
     async with listening(platform.bus, platform.generations, principal, render, only) as listener:
-        async for out in stream(
-            listener,
-            platform.bus,
-            last_event_id,
-            heartbeat_s=platform.settings.events_heartbeat_s,
-            announce_ready=only is None,
-            end_after_terminal=only is not None,
-        ):
-            yield ": ping\n\n" if out is None else encode(out)
+        try:
+            async for out in stream(
+                listener,
+                platform.bus,
+                last_event_id,
+                heartbeat_s=platform.settings.events_heartbeat_s,
+                announce_ready=only is None,
+                end_after_terminal=only is not None,
+                access=access,
+            ):
+                yield ": ping\n\n" if out is None else encode(out)
+        except MediaStudioError as exc:
+            yield encode_error(exc)
 
 
 @router.get(
@@ -114,6 +125,7 @@ async def generation_events(
         renderer(request, platform),
         last_event_id or last_event_id_query,
         {generation_id},
+        socket.access_check(platform, principal, request),
     )
     return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -139,6 +151,7 @@ async def account_events(
         renderer(request, platform),
         last_event_id or last_event_id_query,
         None,
+        socket.access_check(platform, principal, request),
     )
     return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,6 +224,15 @@ def ready(listener: Listener) -> Outgoing:
     return Outgoing(listener.last_id, READY, None, {"resumed": listener.resumed})
 
 
+@dataclass(frozen=True)
+class AccessCheck:
+    """How a long-lived stream keeps checking that its key may still read: ``check`` raises the
+    refusal (revoked, expired, scope or IP allowlist changed), run every ``every_s`` seconds."""
+
+    check: Callable[[], Awaitable[None]]
+    every_s: float
+
+
 async def stream(
     listener: Listener,
     bus: EventBus,
@@ -232,12 +241,14 @@ async def stream(
     heartbeat_s: float,
     announce_ready: bool,
     end_after_terminal: bool,
+    access: AccessCheck | None = None,
 ) -> AsyncIterator[Outgoing | None]:
     """Everything one listener gets, in order: what it missed (or the current state), a
     ``ready`` marker when ``announce_ready``, then live events; None whenever ``heartbeat_s``
     passed without anything sent (time for a keep-alive). A listener to one generation ends
     after that generation's final event when ``end_after_terminal``; otherwise it never ends by
-    itself."""
+    itself. With ``access``, the key is checked again on its schedule and the refusal raised
+    (a MediaStudioError), so a revoked key stops receiving within ``access.every_s``."""
     single = end_after_terminal
     for out in await listener.catch_up(bus, last_event_id):
         yield out
@@ -246,9 +257,14 @@ async def stream(
     if announce_ready:
         yield ready(listener)
     loop = asyncio.get_running_loop()
-    quiet_since = loop.time()
+    quiet_since = checked_at = loop.time()
     while True:
+        if access is not None and loop.time() - checked_at >= access.every_s:
+            await access.check()
+            checked_at = loop.time()
         left = heartbeat_s - (loop.time() - quiet_since)
+        if access is not None:
+            left = min(left, access.every_s - (loop.time() - checked_at))
         batch = await listener.next(bus, max(left, 0.0)) if left > 0 else None
         if batch is None:
             if loop.time() - quiet_since >= heartbeat_s:

@@ -18,10 +18,18 @@ import logging
 from typing import Any
 
 from fastapi import WebSocket
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from mediastudio.events.service import Listener, Outgoing, Render, listening, stream
-from mediastudio.keys.auth import principal_for
+from mediastudio.events.service import (
+    AccessCheck,
+    Listener,
+    Outgoing,
+    Render,
+    listening,
+    stream,
+)
+from mediastudio.keys.auth import principal_for, recheck_reader
 from mediastudio.keys.principal import Principal
 from mediastudio.keys.service import ensure_scope
 from mediastudio.kit.errors import InvalidRequest, MediaStudioError, MissingApiKey, RateLimited
@@ -74,6 +82,18 @@ async def authenticate(platform: Platform, websocket: WebSocket, token: str | No
     return principal
 
 
+def access_check(
+    platform: Platform, principal: Principal, connection: HTTPConnection
+) -> AccessCheck:
+    """The periodic check that ends a stream (SSE or WebSocket) once its key may no longer
+    read."""
+    client_ip = connection.client.host if connection.client else None
+    return AccessCheck(
+        check=lambda: recheck_reader(platform, principal, client_ip),
+        every_s=platform.settings.events_access_recheck_s,
+    )
+
+
 async def refuse(websocket: WebSocket, exc: BaseException) -> None:
     """Tell the client why in the error envelope, then close with 1008."""
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
@@ -96,18 +116,24 @@ class SocketSession:
                 json.dumps(message, separators=(",", ":"), ensure_ascii=False)
             )
 
-    async def pump(self, last_event_id: str | None) -> None:
-        """Bus → client, until the connection goes away."""
-        async for out in stream(
-            self.listener,
-            self.platform.bus,
-            last_event_id,
-            heartbeat_s=self.platform.settings.events_heartbeat_s,
-            announce_ready=True,
-            end_after_terminal=False,
-        ):
-            if out is not None:  # keep-alive: the server's WebSocket pings do that job
-                await self.send(message_of(out))
+    async def pump(self, last_event_id: str | None, access: AccessCheck) -> None:
+        """Bus → client, until the connection goes away or its key may no longer read (then
+        the error envelope and close code 1008)."""
+        try:
+            async for out in stream(
+                self.listener,
+                self.platform.bus,
+                last_event_id,
+                heartbeat_s=self.platform.settings.events_heartbeat_s,
+                announce_ready=True,
+                end_after_terminal=False,
+                access=access,
+            ):
+                if out is not None:  # keep-alive: the server's WebSocket pings do that job
+                    await self.send(message_of(out))
+        except MediaStudioError as exc:
+            async with self._lock:
+                await refuse(self.websocket, exc)
 
     async def receive(self) -> None:
         """Client → server, until it disconnects."""
@@ -171,7 +197,8 @@ async def serve(
                 await refuse(websocket, exc)
                 return
         session = SocketSession(websocket, platform, listener)
-        pump = asyncio.create_task(session.pump(last_event_id))
+        access = access_check(platform, principal, websocket)
+        pump = asyncio.create_task(session.pump(last_event_id, access))
         receive = asyncio.create_task(session.receive())
         try:
             await asyncio.wait({pump, receive}, return_when=asyncio.FIRST_COMPLETED)

@@ -9,6 +9,7 @@ because browsers cannot set headers on them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
@@ -63,6 +64,16 @@ async def principal_for(
         plan_name=account.plan,
         plan=platform.settings.plan(account.plan),
     )
+
+
+async def recheck_reader(platform: Platform, principal: Principal, client_ip: str | None) -> None:
+    """Raise the refusal if the key behind an open stream may no longer read: revoked, expired,
+    its IP allowlist or its scopes changed. One indexed read; the database is the truth, so a
+    key revoked through any process ends the streams of every process."""
+    now = utcnow()
+    async with platform.db.read() as session:
+        key, _ = await service.authenticate_id(session, principal.key_id, client_ip, now)
+    ensure_scope(replace(principal, scopes=frozenset(key.scopes)), "read")
 
 
 async def authenticate_stream(
