@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test processes: many tests wait on servers and workers rather than on the CPU, so a few more
+# processes than cores finish sooner; `make test TEST_WORKERS=0` runs them in this process.
+TEST_WORKERS ?= 4
 
 .PHONY: install run test lint fmt typecheck unit bench clean
 
@@ -20,7 +23,7 @@ run: $(STAMP)
 
 ## Install, then lint, type-check and run every test
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
