@@ -6,6 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from mediastudio.cli import common
 from mediastudio.cli.main import app
 from mediastudio.keys.service import looks_like_key
 
@@ -13,6 +14,8 @@ runner = CliRunner()
 
 
 def invoke(data_dir: Path, *args: str) -> tuple[int, str]:
+    # Rich reads the width once, when the console is made: a wide terminal, whatever ran first.
+    common.console.width = 200
     result = runner.invoke(app, [*args, "--data-dir", str(data_dir)], env={"COLUMNS": "200"})
     return result.exit_code, result.output
 
