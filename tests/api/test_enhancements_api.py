@@ -159,10 +159,15 @@ async def test_sandbox_batches_are_free_placeholders(api: Api) -> None:
     account = await api.account(credits=10)
     key = await api.key(account, sandbox=True)
     headers = {**auth(key), "Idempotency-Key": "sandbox-1"}
-    shot = "https://example.com/a.jpg"  # never fetched: the sandbox engine serves test keys
-    created = (await api.client.post(URL, json=batch(shot, shot), headers=headers)).json()
+    shot = data_uri(product_shot(80, 60)[0])
+    corrupt = bytes_uri(b"\x89PNG\r\n\x1a\n corrupt")
+    body = batch(shot, corrupt, shot)
+    created = (await api.client.post(URL, json=body, headers=headers)).json()
     assert created["enhancement"]["sandbox"] is True
     assert created["enhancement"]["credits_reserved"] == 0
     done = (await wait_batch(api, key, created["enhancement"]["id"]))["enhancement"]
-    assert done["status"] == "completed"
-    assert [item["status"] for item in done["items"]] == ["completed", "completed"]
+    # The placeholders have the live shapes: the corrupt item fails alone, as it would live.
+    assert done["status"] == "partially_completed"
+    assert [item["status"] for item in done["items"]] == ["completed", "failed", "completed"]
+    generation = await api.wait(key, created["enhancement"]["id"])
+    assert [(o["width"], o["height"]) for o in generation["outputs"]] == [(1000, 1000)] * 2

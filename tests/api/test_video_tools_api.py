@@ -112,15 +112,36 @@ async def test_social_variants_one_output_per_platform(live: tuple[Api, str]) ->
     assert size == (1080, 1080) and frames == 8 and audio
 
 
-async def test_a_sandbox_key_gets_one_placeholder_per_platform(live: tuple[Api, str]) -> None:
+async def test_a_sandbox_key_gets_one_placeholder_per_platform_in_its_shape(
+    live: tuple[Api, str],
+) -> None:
     api, _ = live
     sandbox = await api.key(await api.account("sandbox@example.com"), sandbox=True)
-    body = {"source_url": "https://example.com/a.mp4", "platforms": ["tiktok", "twitter"]}
+    body = {"source_url": api.video_url, "platforms": ["tiktok", "twitter"]}  # type: ignore[attr-defined]
     done = await create(api, sandbox, "/api/v1/videos/social-variants", body)
     assert done["sandbox"] and done["credits_charged"] == 0
-    assert len(done["outputs"]) == 2
-    size, frames, _ = await video_of(api, done["outputs"][1]["url"])
-    assert frames > 0 and size[0] > 0
+    outputs = done["outputs"]
+    assert [(o["platform"], o["aspect_ratio"]) for o in outputs] == [
+        ("tiktok", "9:16"),
+        ("twitter", "16:9"),
+    ]
+    assert [(o["width"], o["height"]) for o in outputs] == [(720, 1280), (1280, 720)]
+    size, frames, audio = await video_of(api, outputs[0]["url"])
+    assert size == (720, 1280) and frames == 8 and audio  # the 1 s, 8 fps source's length
+
+
+async def test_a_sandbox_job_fails_on_an_input_the_live_engine_cannot_read(
+    live: tuple[Api, str],
+) -> None:
+    api, _ = live
+    sandbox = await api.key(await api.account("sandbox@example.com"), sandbox=True)
+    missing = api.video_url.replace("/in.mp4", "/missing.mp4")  # type: ignore[attr-defined]
+    body = {"source_url": missing, "platforms": ["tiktok"]}
+    response = await api.client.post(
+        "/api/v1/videos/social-variants", json=body, headers=auth(sandbox)
+    )
+    done = await api.wait(sandbox, response.json()["id"], timeout=60)
+    assert done["status"] == "failed" and done["error"]["code"] == "invalid_input", done
 
 
 @pytest.mark.parametrize(

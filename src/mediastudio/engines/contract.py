@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -71,6 +72,50 @@ class JobCancelled(EngineError):
     code = "cancelled"
 
 
+class InputFetcher(Protocol):
+    def fetch(self, url: str, *, max_bytes: int | None = None) -> Path:
+        """Download ``url`` into the work directory and return the local path (blocking)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    """The shape of one output, known before any heavy work: what the live engine will hand over
+    for this input, and so what the sandbox's placeholder must be.
+
+    ``extra`` holds the output's own fields (the keys the live output will carry; values are the
+    real ones where they are cheap to know, else plausible placeholders). ``duration_tolerance_s``
+    is non-zero only where the length cannot be known without doing the work (speech: it depends
+    on how the voice pronounces the text); the live length is then within that much.
+    """
+
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    fps: int | Fraction | None = None  # video; a fraction keeps a 29.97 source's rate exact
+    has_alpha: bool = False  # image: an alpha channel (RGBA)
+    has_audio: bool = False  # video: an audio track
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    duration_tolerance_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlannedFailure:
+    """One unit of a multi-output job that will fail alone (an unreadable batch item): what the
+    engine passes to :meth:`RunContext.output_failed`."""
+
+    code: str
+    message: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Planned = PlannedOutput | PlannedFailure
+# (validated input, the job's input fetcher) → the outputs, in order. It may fetch inputs to read
+# their headers (size, duration, transparency) and raises InvalidInput where the engine would.
+OutputPlanner = Callable[[BaseModel, InputFetcher], Sequence[Planned]]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model in the catalog.
@@ -78,6 +123,11 @@ class ModelSpec:
     ``input_model`` is a strict pydantic model: it validates requests, and its JSON Schema is what
     ``GET /models/{id}`` publishes. ``credits`` is the price per ``price_unit`` (one generation,
     one requested output, or one second of requested duration).
+
+    ``plan`` says what the outputs for a validated input will be (count, type, size, length,
+    alpha, fields) without doing the work: the sandbox engine renders its placeholders to exactly
+    that plan, so sandbox outputs have the live shapes. A model without one gets the sandbox's
+    generic placeholder for its ``kind``.
     """
 
     id: str
@@ -91,6 +141,7 @@ class ModelSpec:
     pool: str = "cpu"
     timeout_s: float = 600.0
     output_kind: OutputKind | None = None
+    plan: OutputPlanner | None = None
 
     @property
     def kind(self) -> OutputKind:
@@ -140,12 +191,6 @@ class Voice:
     name: str
     languages: tuple[str, ...]
     gender: str | None = None
-
-
-class InputFetcher(Protocol):
-    def fetch(self, url: str, *, max_bytes: int | None = None) -> Path:
-        """Download ``url`` into the work directory and return the local path (blocking)."""
-        ...
 
 
 class RunContext(Protocol):

@@ -8,12 +8,15 @@ Pillow cannot read becomes :class:`InvalidInput` (the user's file is the problem
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mediastudio.engines.contract import InvalidInput, OutputFile, RunContext
+from mediastudio.engines.contract import InvalidInput, OutputFile, PlannedOutput, RunContext
 from mediastudio.engines.media.files import atomic_target, content_type
 
 ImageFormat = Literal["png", "webp", "jpg"]
@@ -27,9 +30,25 @@ _SAVE_OPTIONS: dict[str, dict[str, object]] = {
 }
 
 
-def open_image(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS, mode: str = "RGB") -> Image.Image:
-    """Decode ``path`` into a fully loaded image in ``mode`` (``RGB`` or ``RGBA``), upright per
-    its EXIF orientation. Refuses images over ``max_pixels`` before decoding their pixels."""
+# EXIF orientations that turn the picture a quarter (transposed, rotated 90 or 270 degrees).
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What :func:`open_image` would give, known without decoding the picture: its upright size
+    and whether it has real transparency (an alpha channel that is not opaque everywhere)."""
+
+    width: int
+    height: int
+    transparent: bool
+
+
+@contextmanager
+def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """The image at ``path``, opened lazily (header only) and checked against ``max_pixels``;
+    every reading error becomes :class:`InvalidInput`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -41,16 +60,41 @@ def open_image(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS, mode: str = "R
                         "accepted."
                     )
                 probe.seek(0)  # the first frame of an animated image
-                image = ImageOps.exif_transpose(probe)
-                converted = image.convert(mode)
-                converted.load()
-                return converted
+                yield probe
     except InvalidInput:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidInput("The file is not an image this server can read.") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"The image could not be decoded: {exc}") from exc
+
+
+def open_image(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS, mode: str = "RGB") -> Image.Image:
+    """Decode ``path`` into a fully loaded image in ``mode`` (``RGB`` or ``RGBA``), upright per
+    its EXIF orientation. Refuses images over ``max_pixels`` before decoding their pixels."""
+    with _opened(path, max_pixels) as probe:
+        image = ImageOps.exif_transpose(probe)
+        converted = image.convert(mode)
+        converted.load()
+        return converted
+
+
+def read_header(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS) -> ImageHeader:
+    """The upright size and transparency of the image at ``path``, refusing what
+    :func:`open_image` refuses. Only an image that declares alpha is decoded (to tell real
+    transparency from an opaque alpha channel); any other is read from its header alone."""
+    with _opened(path, max_pixels) as probe:
+        width, height = probe.size
+        if probe.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
+            width, height = height, width
+        declares_alpha = has_alpha(probe) or "transparency" in probe.info
+        transparent = declares_alpha and _min_alpha(probe) < 255
+        return ImageHeader(width, height, transparent)
+
+
+def _min_alpha(image: Image.Image) -> int:
+    low, _ = image.convert("RGBA").getchannel("A").getextrema()
+    return int(low)  # type: ignore[arg-type]  # one band: (min, max) of ints
 
 
 def has_alpha(image: Image.Image) -> bool:
@@ -89,3 +133,17 @@ def add_image_output(
     )
     ctx.add_output(output)
     return output
+
+
+def planned_image(
+    image_format: ImageFormat, width: int, height: int, *, alpha: bool, **extra: object
+) -> PlannedOutput:
+    """The plan of what :func:`add_image_output` will hand over for an image of that size and
+    transparency (JPEG flattens alpha, as :func:`save_image` does)."""
+    return PlannedOutput(
+        content_type(image_format),
+        width=width,
+        height=height,
+        has_alpha=alpha and image_format != "jpg",
+        extra=dict(extra),
+    )

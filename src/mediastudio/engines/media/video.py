@@ -44,6 +44,7 @@ class VideoInfo:
     fps: float
     duration_s: float
     has_audio: bool
+    picture_s: float = 0.0  # the video track's own length (the container's when it has none)
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -63,12 +64,15 @@ def probe(
         stream = container.streams.video[0]
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        picture = (
+            float(stream.duration * stream.time_base)
+            if stream.duration is not None and stream.time_base is not None
+            else None
+        )
         if container.duration is not None:
             duration = float(container.duration) / av.time_base
-        elif stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
         else:
-            duration = 0.0
+            duration = picture or 0.0
         has_audio = bool(container.streams.audio)
     if width <= 0 or height <= 0:
         raise InvalidInput("The video has no picture size.")
@@ -76,7 +80,7 @@ def probe(
         raise InvalidInput(f"The video is {width}x{height}; at most {max_pixels:,} pixels.")
     if duration > max_seconds:
         raise InvalidInput(f"The video is {duration:.0f} s long; at most {max_seconds:g} s.")
-    return VideoInfo(width, height, float(rate), duration, has_audio)
+    return VideoInfo(width, height, float(rate), duration, has_audio, picture or duration)
 
 
 def iter_frames(

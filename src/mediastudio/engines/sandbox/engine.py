@@ -1,9 +1,14 @@
-"""The sandbox engine: deterministic placeholder media of the requested type, format, size and
-duration, for every model, under sandbox (``ms_test_``) keys.
+"""The sandbox engine: deterministic placeholder media with the live shapes, for every model, under
+sandbox (``ms_test_``) keys.
 
 It lets clients build and test their whole integration (polling, outputs, failures, partial
-results, cancellation) for free, like a payment provider's test mode. Outputs say SANDBOX on
-them. Under a live key it never runs: its own ``sandbox/*`` models are unavailable there.
+results, cancellation) for free, like a payment provider's test mode. Each model's live engine
+declares what its outputs will be for an input (:attr:`ModelSpec.plan`: count, type, size,
+length, alpha, fields); the sandbox renders placeholders to exactly that plan, so code written
+against the sandbox meets the same shapes in production. A plan may read the inputs' headers
+(an image's size, a video's length), so a sandbox job fetches its inputs like a live one and
+fails where the live one would on an unreadable input. Outputs say SANDBOX on them. Under a live
+key it never runs: its own ``sandbox/*`` models are unavailable there.
 """
 
 from __future__ import annotations
@@ -11,36 +16,45 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
 
 from pydantic import BaseModel
 
 import mediastudio.engines.sandbox.media as media
-from mediastudio.engines.contract import Engine, ModelSpec, OutputFile, RunContext
+from mediastudio.engines.contract import (
+    Engine,
+    ModelSpec,
+    OutputFile,
+    OutputPlanner,
+    Planned,
+    PlannedFailure,
+    PlannedOutput,
+    RunContext,
+)
 from mediastudio.engines.inputs import (
     ImageInput,
     MusicInput,
     SpeechInput,
     VideoInput,
-    dimensions_from_aspect,
     prompt_of,
 )
-from mediastudio.engines.sandbox import magic
+from mediastudio.engines.media.files import CONTENT_TYPES
+from mediastudio.engines.sandbox import magic, plans
 
-CONTENT_TYPES = {
-    "png": "image/png",
-    "webp": "image/webp",
-    "jpg": "image/jpeg",
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-    "ogg": "audio/ogg",
-    "mp4": "video/mp4",
-}
-VIDEO_LONG_SIDE = 640
-SPEECH_WORDS_PER_SECOND = 2.5
 SLOW_STEP_S = 0.1
+PLANNED_SHARE = 0.5  # of the progress bar, once the plan is made; rendering takes the rest
+# Content type → file extension (the first one named for it).
+EXTENSIONS: dict[str, str] = {}
+for _extension, _type in CONTENT_TYPES.items():
+    EXTENSIONS.setdefault(_type, _extension)
+AUDIO_FORMATS = {"audio/mpeg": "mp3", "audio/wav": "wav", "audio/ogg": "ogg"}
+IMAGE_FORMATS = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}
 
 
-def _spec(type_: str, name: str, input_model: type[BaseModel], pool: str = "cpu") -> ModelSpec:
+def _spec(
+    type_: str, name: str, input_model: type[BaseModel], plan: OutputPlanner, pool: str = "cpu"
+) -> ModelSpec:
     return ModelSpec(
         id=f"sandbox/{type_}",
         name=name,
@@ -51,6 +65,7 @@ def _spec(type_: str, name: str, input_model: type[BaseModel], pool: str = "cpu"
         category="sandbox",
         pool=pool,
         timeout_s=900,
+        plan=plan,
     )
 
 
@@ -59,10 +74,10 @@ class SandboxEngine(Engine):
 
     def models(self) -> Sequence[ModelSpec]:
         return [
-            _spec("image", "Sandbox image", ImageInput),
-            _spec("video", "Sandbox video", VideoInput),
-            _spec("speech", "Sandbox speech", SpeechInput),
-            _spec("music", "Sandbox music", MusicInput),
+            _spec("image", "Sandbox image", ImageInput, plans.image_plan),
+            _spec("video", "Sandbox video", VideoInput, plans.video_plan),
+            _spec("speech", "Sandbox speech", SpeechInput, plans.audio_plan),
+            _spec("music", "Sandbox music", MusicInput, plans.audio_plan),
         ]
 
     def run(self, ctx: RunContext) -> None:
@@ -74,18 +89,11 @@ class SandboxEngine(Engine):
             raise failure
         if tricks.crash:
             raise RuntimeError("sandbox: [crash] requested")
-        seed = _seed(ctx.input, text or ctx.generation_id)
-        kind = ctx.model.kind
-        if kind == "image":
-            _images(ctx, seed, tricks.partial)
-        elif kind == "video":
-            _video(ctx, seed)
-        elif kind == "audio":
-            _audio(ctx, seed)
-        else:
-            path = ctx.output_path(".txt")
-            path.write_text(f"SANDBOX placeholder for {ctx.model.id}\n")
-            ctx.add_output(OutputFile(path, "text/plain"))
+        planner = ctx.model.plan or plans.GENERIC[ctx.model.kind]
+        planned = planner(ctx.input, ctx.fetcher)
+        ctx.check_cancelled()
+        ctx.progress(PLANNED_SHARE)
+        _render_all(ctx, planned, _seed(ctx.input, text), partial=tricks.partial)
         ctx.progress(1.0)
 
 
@@ -93,67 +101,35 @@ def _wait(ctx: RunContext, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
         ctx.check_cancelled()
-        ctx.progress(0.5 * (1 - remaining / seconds))
+        ctx.progress(PLANNED_SHARE * (1 - remaining / seconds))
         time.sleep(min(SLOW_STEP_S, remaining))
 
 
-def _seed(validated: BaseModel, text: str) -> int:
+def _seed(validated: BaseModel, text: str | None) -> int:
+    """The input's own ``seed``, else one drawn from its text (or, for a tool, its whole input),
+    so the same input gives the same bytes."""
     explicit = getattr(validated, "seed", None)
     if isinstance(explicit, int):
         return explicit
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+    basis = text if text else validated.model_dump_json()
+    return int.from_bytes(hashlib.sha256(basis.encode()).digest()[:4], "big")
 
 
-def _images(ctx: RunContext, seed: int, partial: bool) -> None:
-    validated = ctx.input
-    width, height = validated.dimensions() if isinstance(validated, ImageInput) else (1024, 1024)
-    image_format = str(getattr(validated, "output_format", "png"))
-    if image_format not in ("png", "webp", "jpg"):
-        image_format = "png"
-    count = int(getattr(validated, "num_outputs", 1) or 1)
-    for index in range(count):
+def _render_all(ctx: RunContext, planned: Sequence[Planned], seed: int, *, partial: bool) -> None:
+    """One placeholder per planned output, in order; planned failures and ``[partial]`` (every
+    output after the first) are reported as failed units, as the live engine would."""
+    count = max(1, len(planned))
+    for index, item in enumerate(planned):
         ctx.check_cancelled()
-        if partial and index > 0:
+        if isinstance(item, PlannedFailure):
+            ctx.output_failed(item.code, item.message, **item.extra)
+        elif partial and index > 0:
             ctx.output_failed("provider_error", f"Sandbox: output {index} failed on purpose.")
-            continue
-        path = ctx.output_path(f".{image_format}")
-        media.write_image(
-            path,
-            width=width,
-            height=height,
-            image_format=image_format,
-            seed=seed + index,
-            label=f"{ctx.model.id} #{index + 1}",
-        )
-        ctx.add_output(OutputFile(path, CONTENT_TYPES[image_format], width=width, height=height))
-        ctx.progress(0.5 + 0.5 * (index + 1) / count)
-
-
-def _video(ctx: RunContext, seed: int) -> None:
-    validated = ctx.input
-    duration = float(getattr(validated, "duration", 5))
-    fps = int(getattr(validated, "fps", 24))
-    aspect = str(getattr(validated, "aspect_ratio", "16:9"))
-    width, height = dimensions_from_aspect(aspect, VIDEO_LONG_SIDE)
-    # One placeholder per requested output (a social-variants job asks for one per platform).
-    count = int(getattr(validated, "num_outputs", 1) or 1)
-    for index in range(count):
-        path = ctx.output_path(".mp4")
-        start = 0.5 + 0.5 * index / count
-        media.write_video(
-            path,
-            duration_s=duration,
-            width=width,
-            height=height,
-            fps=fps,
-            seed=seed + index,
-            label=ctx.model.id,
-            progress=_share(ctx, start, 0.5 / count),
-            check_cancelled=ctx.check_cancelled,
-        )
-        ctx.add_output(
-            OutputFile(path, CONTENT_TYPES["mp4"], width=width, height=height, duration_s=duration)
-        )
+        else:
+            start = PLANNED_SHARE + (1 - PLANNED_SHARE) * index / count
+            share = _share(ctx, start, (1 - PLANNED_SHARE) / count)
+            label = f"{ctx.model.id} #{index + 1}"
+            ctx.add_output(_render(ctx, item, seed + index, label, share))
 
 
 def _share(ctx: RunContext, start: float, width: float) -> media.Progress:
@@ -161,30 +137,91 @@ def _share(ctx: RunContext, start: float, width: float) -> media.Progress:
     return lambda done: ctx.progress(start + width * done)
 
 
-def _audio(ctx: RunContext, seed: int) -> None:
-    validated = ctx.input
-    audio_format = str(getattr(validated, "output_format", "mp3"))
-    if audio_format not in ("mp3", "wav", "ogg"):
-        audio_format = "mp3"
-    duration = _audio_duration(validated)
+def _render(
+    ctx: RunContext, planned: PlannedOutput, seed: int, label: str, progress: media.Progress
+) -> OutputFile:
+    kind = planned.content_type.split("/")[0]
+    if planned.content_type in IMAGE_FORMATS:
+        path = _image(ctx, planned, seed, label)
+    elif planned.content_type == "video/mp4":
+        path = _video(ctx, planned, seed, label, progress)
+    elif planned.content_type in AUDIO_FORMATS:
+        path = _audio(ctx, planned, seed, progress)
+    elif planned.content_type == "audio/midi":
+        path = ctx.output_path(".mid")
+        media.write_midi(path, duration_s=_seconds(planned), seed=seed)
+    elif kind == "image":  # a format the placeholders do not write: PNG, said so
+        return _render(ctx, _as(planned, "image/png"), seed, label, progress)
+    else:
+        path = ctx.output_path(f".{EXTENSIONS.get(planned.content_type, 'txt')}")
+        path.write_text(f"SANDBOX placeholder for {ctx.model.id}\n")
+    return OutputFile(
+        path,
+        planned.content_type,
+        width=planned.width,
+        height=planned.height,
+        duration_s=planned.duration_s,
+        extra=dict(planned.extra),
+    )
+
+
+def _as(planned: PlannedOutput, content_type: str) -> PlannedOutput:
+    return PlannedOutput(
+        content_type,
+        planned.width,
+        planned.height,
+        has_alpha=planned.has_alpha,
+        extra=planned.extra,
+    )
+
+
+def _seconds(planned: PlannedOutput) -> float:
+    return planned.duration_s if planned.duration_s and planned.duration_s > 0 else 1.0
+
+
+def _image(ctx: RunContext, planned: PlannedOutput, seed: int, label: str) -> Path:
+    image_format = IMAGE_FORMATS[planned.content_type]
+    path = ctx.output_path(f".{image_format}")
+    media.write_image(
+        path,
+        width=planned.width or 1024,
+        height=planned.height or 1024,
+        image_format=image_format,
+        seed=seed,
+        label=label,
+        alpha=planned.has_alpha and image_format != "jpg",
+    )
+    return path
+
+
+def _video(
+    ctx: RunContext, planned: PlannedOutput, seed: int, label: str, progress: media.Progress
+) -> Path:
+    path = ctx.output_path(".mp4")
+    media.write_video(
+        path,
+        duration_s=_seconds(planned),
+        width=planned.width or plans.VIDEO_LONG_SIDE,
+        height=planned.height or plans.VIDEO_LONG_SIDE,
+        fps=planned.fps if isinstance(planned.fps, int | Fraction) else plans.VIDEO_FPS,
+        seed=seed,
+        label=label,
+        progress=progress,
+        check_cancelled=ctx.check_cancelled,
+        with_audio=planned.has_audio,
+    )
+    return path
+
+
+def _audio(ctx: RunContext, planned: PlannedOutput, seed: int, progress: media.Progress) -> Path:
+    audio_format = AUDIO_FORMATS[planned.content_type]
     path = ctx.output_path(f".{audio_format}")
     media.write_audio(
         path,
-        duration_s=duration,
+        duration_s=_seconds(planned),
         audio_format=audio_format,
         seed=seed,
-        progress=lambda done: ctx.progress(0.5 + 0.5 * done),
+        progress=progress,
         check_cancelled=ctx.check_cancelled,
     )
-    ctx.add_output(OutputFile(path, CONTENT_TYPES[audio_format], duration_s=duration))
-
-
-def _audio_duration(validated: BaseModel) -> float:
-    """Music: the requested duration. Speech: about as long as reading the text aloud."""
-    duration = getattr(validated, "duration", None)
-    if isinstance(duration, int | float):
-        return float(duration)
-    text = str(getattr(validated, "text", "") or "")
-    speed = float(getattr(validated, "speed", 1.0) or 1.0)
-    words = max(1, len(text.split()))
-    return round(min(600.0, max(1.0, words / SPEECH_WORDS_PER_SECOND / speed)), 2)
+    return path

@@ -6,8 +6,8 @@ Put them anywhere in ``prompt`` (or ``text``) under an ``ms_test_`` key:
   ``invalid_input`` or ``job_timeout``;
 - ``[crash]`` makes the engine raise an unexpected exception (reported as ``engine_error``);
 - ``[slow:<seconds>]`` adds that many seconds (at most 600), with progress and cancellation;
-- ``[partial]`` fails every output after the first (use ``num_outputs`` ≥ 2): the job ends
-  ``partially_completed``.
+- ``[partial]`` fails every output after the first (in a job of several outputs, e.g.
+  ``num_outputs`` ≥ 2): the job ends ``partially_completed``.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import av
+import mido
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
@@ -35,6 +36,7 @@ CheckCancelled = Callable[[], None]
 
 RGB = tuple[int, int, int]
 Pixels = NDArray[np.uint8]
+Rate = int | Fraction  # frames per second; a fraction keeps 29.97 exact
 Planes = tuple[Pixels, Pixels, Pixels]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -187,18 +189,39 @@ def _captioned(pixels: Pixels, label: str) -> tuple[Image.Image, int]:
 
 
 def write_image(
-    path: Path, *, width: int, height: int, image_format: str, seed: int, label: str
+    path: Path,
+    *,
+    width: int,
+    height: int,
+    image_format: str,
+    seed: int,
+    label: str,
+    alpha: bool = False,
 ) -> None:
     """An RGB ``width`` by ``height`` picture in the seed's colours, with SANDBOX and ``label``.
 
-    ``image_format`` is ``png``, ``webp`` or ``jpg`` (JPEG).
+    ``image_format`` is ``png``, ``webp`` or ``jpg`` (JPEG). With ``alpha`` (not for JPEG) it is
+    RGBA, opaque inside a transparent border, like a cut-out.
     """
     _require(image_format in _IMAGE_FORMATS, f"unsupported image format: {image_format!r}")
     _require(width >= 1 and height >= 1, f"bad image size: {width}x{height}")
+    _require(not (alpha and image_format == "jpg"), "JPEG cannot hold an alpha channel")
     image, _ = _captioned(_background(width, height, seed), label)
+    if alpha:
+        image.putalpha(_cutout_mask(width, height))
     options = _IMAGE_SAVE_OPTIONS.get(image_format, {})
     with atomic_target(path) as temporary:
         image.save(temporary, format=_IMAGE_FORMATS[image_format], **options)
+
+
+def _cutout_mask(width: int, height: int) -> Image.Image:
+    """Opaque inside, transparent in a band around the edge (the whole of a tiny image), so the
+    alpha channel really has transparency, as a background removal's cut-out does."""
+    band = max(1, min(width, height) // 16)
+    mask = Image.new("L", (width, height), 0)
+    if width > 2 * band and height > 2 * band:
+        ImageDraw.Draw(mask).rectangle((band, band, width - band - 1, height - band - 1), fill=255)
+    return mask
 
 
 # --- sound -------------------------------------------------------------------------------------
@@ -389,7 +412,7 @@ class _FramePainter:
     that fills over the whole video."""
 
     def __init__(
-        self, width: int, height: int, fps: int, frames: int, seed: int, label: str
+        self, width: int, height: int, fps: Rate, frames: int, seed: int, label: str
     ) -> None:
         self.width, self.height, self.fps, self.frames = width, height, fps, frames
         image, caption_bottom = _captioned(_background(width, height, seed), label)
@@ -401,7 +424,7 @@ class _FramePainter:
         self._bar = _even(max(2, height // 40))
         self._block = _even(max(2, min(width, height) // 12))
         self._digits = len(str(frames))
-        self._clock_digits = len(f"{frames / fps:.2f}")
+        self._clock_digits = len(f"{float(frames / fps):.2f}")
 
     def frame(self, index: int) -> av.VideoFrame:
         packed = self._still.copy()
@@ -416,7 +439,7 @@ class _FramePainter:
         return frame
 
     def _ticker_text(self, index: int) -> str:
-        clock = f"{index / self.fps:0{self._clock_digits}.2f}s"
+        clock = f"{float(index / self.fps):0{self._clock_digits}.2f}s"
         return f" {index + 1:0{self._digits}d}/{self.frames} {clock} "
 
     def _block_box(self, index: int) -> tuple[int, int, int, int]:
@@ -432,7 +455,7 @@ def write_video(
     duration_s: float,
     width: int,
     height: int,
-    fps: int,
+    fps: Rate,
     seed: int,
     label: str,
     progress: Progress,
@@ -477,7 +500,7 @@ def write_video(
 
 
 def _add_video_stream(
-    container: av.container.OutputContainer, width: int, height: int, fps: int
+    container: av.container.OutputContainer, width: int, height: int, fps: Rate
 ) -> av.video.stream.VideoStream:
     stream = container.add_stream("libx264", rate=fps, options=_X264_OPTIONS)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -494,12 +517,38 @@ def _add_video_audio_stream(container: av.container.OutputContainer) -> av.audio
     return stream
 
 
-def _video_audio_frame(index: int, fps: int, seed: int) -> av.AudioFrame:
+def _video_audio_frame(index: int, fps: Rate, seed: int) -> av.AudioFrame:
     """The sound under video frame ``index``; integer sample boundaries keep the track exactly as
     long as the video at any frame rate."""
-    first = index * _VIDEO_AUDIO_RATE // fps
-    count = (index + 1) * _VIDEO_AUDIO_RATE // fps - first
+    first = int(index * _VIDEO_AUDIO_RATE // fps)
+    count = int((index + 1) * _VIDEO_AUDIO_RATE // fps) - first
     return _audio_frame(_tone(first, count, _VIDEO_AUDIO_RATE, seed), _VIDEO_AUDIO_RATE, first)
 
 
-# --- sizes -------------------------------------------------------------------------------------
+# --- scores ------------------------------------------------------------------------------------
+
+_MIDI_TICKS_PER_SECOND = 480  # one beat a second (tempo 60), so ticks count seconds exactly
+_MIDI_NOTE_S = 0.25
+
+
+def write_midi(path: Path, *, duration_s: float, seed: int) -> None:
+    """A Standard MIDI File exactly ``duration_s`` long: at every whole second a short note at the
+    seed's pitch, in step with the placeholder sound's beep."""
+    _require_duration(duration_s)
+    midi = mido.MidiFile(type=1, ticks_per_beat=_MIDI_TICKS_PER_SECOND)
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("track_name", name=_TITLE))
+    track.append(mido.MetaMessage("set_tempo", tempo=1_000_000))
+    pitch = 57 + seed % 12  # the hum's semitone, A3..G#4
+    end = max(1, round(duration_s * _MIDI_TICKS_PER_SECOND))
+    note = round(_MIDI_NOTE_S * _MIDI_TICKS_PER_SECOND)
+    now = 0
+    for start in range(0, end, _MIDI_TICKS_PER_SECOND):
+        stop = min(end, start + note)
+        track.append(mido.Message("note_on", note=pitch, velocity=80, time=start - now))
+        track.append(mido.Message("note_off", note=pitch, velocity=0, time=stop - start))
+        now = stop
+    track.append(mido.MetaMessage("end_of_track", time=end - now))
+    midi.tracks.append(track)
+    with atomic_target(path) as temporary:
+        midi.save(str(temporary))

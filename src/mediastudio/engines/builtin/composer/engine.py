@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
+from pydantic import BaseModel
 
 from mediastudio.engines.builtin.composer import mix
 from mediastudio.engines.builtin.composer.arrange import Brief, compose, seed_from_text
@@ -21,9 +22,39 @@ from mediastudio.engines.builtin.composer.style import (
     mood_word,
 )
 from mediastudio.engines.builtin.composer.theory import Key
-from mediastudio.engines.contract import Engine, ModelSpec, OutputFile, RunContext
+from mediastudio.engines.contract import (
+    Engine,
+    InputFetcher,
+    ModelSpec,
+    OutputFile,
+    PlannedOutput,
+    RunContext,
+)
 from mediastudio.engines.media.audio import write_audio
 from mediastudio.engines.media.files import content_type
+
+
+def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """The track (and the MIDI score when asked), exactly the requested length. Composing the
+    score is cheap, so its fields are the real ones; only the loudness, measured on the rendered
+    audio, is the mastering target."""
+    request = cast(ComposerInput, validated)
+    brief = decide(request)
+    score = compose(brief)
+    seconds = _seconds(round(score.total_beats * score.beat_seconds() * RATE))
+    planned = [
+        PlannedOutput(
+            content_type(request.output_format),
+            duration_s=seconds,
+            extra=_describe(brief, score, mix.TARGET_LUFS),
+        )
+    ]
+    if request.include_midi:
+        planned.append(
+            PlannedOutput(content_type("mid"), duration_s=seconds, extra=_score_fields(score))
+        )
+    return planned
+
 
 MODEL = ModelSpec(
     id="builtin/composer",
@@ -40,6 +71,7 @@ MODEL = ModelSpec(
     pool="cpu",
     timeout_s=600.0,
     output_kind="audio",
+    plan=plan_outputs,
 )
 
 Tick = Callable[[float], None]
@@ -108,7 +140,7 @@ class ComposerEngine(Engine):
                 audio,
                 content_type(request.output_format),
                 duration_s=round(seconds, 3),
-                extra=_describe(piece),
+                extra=_describe(piece.brief, piece.score, piece.lufs),
             )
         )
         if request.include_midi:
@@ -119,14 +151,21 @@ class ComposerEngine(Engine):
                     midi,
                     content_type("mid"),
                     duration_s=round(seconds, 3),
-                    extra={"role": "score", "notes": piece.score.note_count()},
+                    extra=_score_fields(piece.score),
                 )
             )
         ctx.progress(1.0)
 
 
-def _describe(piece: Piece) -> dict[str, object]:
-    brief = piece.brief
+def _seconds(samples: int) -> float:
+    return round(samples / RATE, 3)
+
+
+def _score_fields(score: Score) -> dict[str, object]:
+    return {"role": "score", "notes": score.note_count()}
+
+
+def _describe(brief: Brief, score: Score, lufs: float) -> dict[str, object]:
     return {
         "role": "audio",
         "genre": brief.style.name,
@@ -136,6 +175,6 @@ def _describe(piece: Piece) -> dict[str, object]:
         "seed": brief.seed,
         "sample_rate": RATE,
         "channels": 2,
-        "loudness_lufs": round(piece.lufs, 1),
-        "sections": [f"{s.name}:{s.bars}" for s in piece.score.sections],
+        "loudness_lufs": round(lufs, 1),
+        "sections": [f"{s.name}:{s.bars}" for s in score.sections],
     }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from mediastudio.engines.builtin.compositions import assembly, mixing
 from mediastudio.engines.builtin.compositions.cues import caption_overlay, sentence_cues
@@ -27,9 +27,18 @@ from mediastudio.engines.builtin.video_tools.image_to_video import (
     RESOLUTIONS as IMAGE_TO_VIDEO_RESOLUTIONS,
 )
 from mediastudio.engines.compose import Composition
-from mediastudio.engines.contract import InvalidInput, ModelSpec, OutputFile, RunContext
+from mediastudio.engines.contract import (
+    InputFetcher,
+    InvalidInput,
+    ModelSpec,
+    OutputFile,
+    PlannedOutput,
+    RunContext,
+)
 from mediastudio.engines.inputs import CommercialInput
 from mediastudio.engines.media.audio import Samples, read_audio
+from mediastudio.engines.media.captions import Cue
+from mediastudio.engines.media.images import read_header
 from mediastudio.engines.media.video import AUDIO_RATE
 from mediastudio.engines.registry import EngineRegistry
 
@@ -99,6 +108,10 @@ class CommercialJobInput(CommercialInput):
         return known_voice(value)
 
 
+def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    return Commercial().plan_outputs(validated, fetcher)
+
+
 SPEC = ModelSpec(
     id="builtin/commercial",
     name="Commercial",
@@ -113,6 +126,7 @@ SPEC = ModelSpec(
     category="composition",
     timeout_s=1800,
     output_kind="video",
+    plan=plan_outputs,
 )
 
 
@@ -136,8 +150,8 @@ class Commercial:
         short_side: int | None = None,
         model_id: str | None = None,
     ) -> None:
-        if model_id is not None:
-            self.spec = replace(SPEC, id=model_id)
+        # The plan is this instance's: its frame rate and size are what it renders.
+        self.spec = replace(SPEC, id=model_id or SPEC.id, plan=self.plan_outputs)
         self.models = models or StepModels()
         self.fps = fps
         self.short_side = short_side
@@ -145,22 +159,46 @@ class Commercial:
     def step_models(self) -> tuple[str, ...]:
         return self.models.ids()
 
+    def frame_size(self, job: CommercialInput) -> tuple[int, int]:
+        return assembly.frame_size(job.aspect_ratio, self.short_side or RESOLUTIONS[job.resolution])
+
+    def plan_outputs(self, validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+        """One MP4 of the platform's shape and the requested length, with sound. The script and
+        the scenes are the real ones; the captions' timing is estimated (it follows the spoken
+        voice). The product images are fetched and their headers read, refused as the stills
+        step would refuse them."""
+        job = validated
+        assert isinstance(job, CommercialInput)
+        for index, reference in enumerate(job.product_images):
+            try:
+                read_header(fetcher.fetch(reference))
+            except InvalidInput as exc:
+                raise InvalidInput(f"product_images[{index}]: {exc.message}") from exc
+        width, height = self.frame_size(job)
+        sentences = script_of(job)
+        images, shots = shot_plan(job)
+        frames = max(1, round(job.duration * self.fps))
+        cues = sentence_cues(sentences, estimated_spans(sentences, job.duration))
+        return [
+            PlannedOutput(
+                "video/mp4",
+                width=width,
+                height=height,
+                duration_s=round(frames / self.fps, 3),
+                fps=self.fps,
+                has_audio=True,
+                extra=_fields(job, sentences, cues, images, shots),
+            )
+        ]
+
     def run(self, ctx: RunContext, registry: EngineRegistry) -> None:
         job = ctx.input
         assert isinstance(job, CommercialInput)
         aspect = job.aspect_ratio
         style = TONES[job.tone]
-        width, height = assembly.frame_size(aspect, self.short_side or RESOLUTIONS[job.resolution])
-        sentences = (
-            split_sentences(job.script)
-            if job.script
-            else write_script(job.product, job.tone, job.duration, audience=job.target_audience)
-        )
-        count = max(len(job.product_images), math.ceil(job.duration / MAX_SHOT_S))
-        images = [index % len(job.product_images) for index in range(count)]
-        # Crossfade between different images; a cut between two moves over the same one.
-        fades = [CROSSFADE_S if a != b else 0.0 for a, b in pairwise(images)]
-        shots = assembly.plan_shots(job.duration, count, fades)
+        width, height = self.frame_size(job)
+        sentences = script_of(job)
+        images, shots = shot_plan(job)
         steps = Composition(ctx, registry, _weights(len(sentences), len(shots)))
 
         with steps.stage("stills") as progress:
@@ -228,18 +266,7 @@ class Commercial:
                 width=width,
                 height=height,
                 duration_s=round(seconds, 3),
-                extra={
-                    "platform": job.platform,
-                    "aspect_ratio": aspect,
-                    "script": " ".join(sentences),
-                    "captions": [
-                        {"start_s": c.start, "end_s": c.end, "text": c.text} for c in cues
-                    ],
-                    "scenes": [
-                        {"start_s": round(s, 3), "end_s": round(e, 3), "image": image}
-                        for image, (s, e) in zip(images, shots, strict=True)
-                    ],
-                },
+                extra=_fields(job, sentences, cues, images, shots),
             )
         )
 
@@ -300,6 +327,55 @@ class Commercial:
         return mixing.fade(
             music, AUDIO_RATE, fade_in_s=MUSIC_FADE_IN_S, fade_out_s=MUSIC_FADE_OUT_S
         )
+
+
+def script_of(job: CommercialInput) -> list[str]:
+    """The sentences spoken: the user's script, or one written from the product and tone."""
+    if job.script:
+        return split_sentences(job.script)
+    return write_script(job.product, job.tone, job.duration, audience=job.target_audience)
+
+
+def shot_plan(job: CommercialInput) -> tuple[list[int], list[tuple[float, float]]]:
+    """Which product image each shot shows, and when each shot is on screen."""
+    count = max(len(job.product_images), math.ceil(job.duration / MAX_SHOT_S))
+    images = [index % len(job.product_images) for index in range(count)]
+    # Crossfade between different images; a cut between two moves over the same one.
+    fades = [CROSSFADE_S if a != b else 0.0 for a, b in pairwise(images)]
+    return images, assembly.plan_shots(job.duration, count, fades)
+
+
+def estimated_spans(sentences: list[str], duration: float) -> list[tuple[float, float]]:
+    """When each sentence would be spoken, without speaking it: the room between the lead-in
+    and the end card shared by length in characters, with the usual gap between sentences."""
+    start, room = LEAD_IN_S, duration - LEAD_IN_S - END_CARD_S
+    speaking = max(0.1, room - SENTENCE_GAP_S * (len(sentences) - 1))
+    total = float(sum(len(sentence) for sentence in sentences)) or 1.0
+    spans = []
+    for sentence in sentences:
+        length = speaking * len(sentence) / total
+        spans.append((round(start, 3), round(start + length, 3)))
+        start += length + SENTENCE_GAP_S
+    return spans
+
+
+def _fields(
+    job: CommercialInput,
+    sentences: list[str],
+    cues: list[Cue],
+    images: list[int],
+    shots: list[tuple[float, float]],
+) -> dict[str, object]:
+    return {
+        "platform": job.platform,
+        "aspect_ratio": job.aspect_ratio,
+        "script": " ".join(sentences),
+        "captions": [{"start_s": c.start, "end_s": c.end, "text": c.text} for c in cues],
+        "scenes": [
+            {"start_s": round(s, 3), "end_s": round(e, 3), "image": image}
+            for image, (s, e) in zip(images, shots, strict=True)
+        ],
+    }
 
 
 def trim_silence(samples: Samples, level: float = SILENCE_LEVEL) -> Samples:

@@ -9,9 +9,11 @@ peak-normalised and encoded to MP3, WAV (at espeak-ng's 22 050 Hz) or Ogg/Opus (
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
+from pydantic import BaseModel
 
 from mediastudio.engines.builtin.espeak import text
 from mediastudio.engines.builtin.espeak.inputs import EspeakInput
@@ -28,9 +30,11 @@ from mediastudio.engines.builtin.espeak.voices import catalogue
 from mediastudio.engines.contract import (
     Availability,
     Engine,
+    InputFetcher,
     InvalidInput,
     ModelSpec,
     OutputFile,
+    PlannedOutput,
     RunContext,
     Voice,
 )
@@ -40,6 +44,56 @@ from mediastudio.engines.media.files import content_type
 PARAGRAPH_PAUSE_S = 0.35  # on top of the sentence pause, at speed 1.0
 SYNTHESIS_SHARE = 0.85  # of the progress bar; encoding takes the rest
 SILENCE_PEAK = 1e-3  # a track whose loudest sample is under this said nothing
+# The length of speech, estimated for output plans (measured on espeak-ng's voices at the normal
+# rate): about 64 ms a letter, a digit as ~5 letters (numbers are read as words), a CJK character
+# as ~5 (a syllable or more), plus ~0.3 s a sentence for its onset and the pause after it.
+# Alphabetic text lands within about a third; numbers, acronyms and CJK text vary more.
+SECONDS_PER_LETTER = 0.064
+LETTERS_PER_DIGIT = 5
+LETTERS_PER_WIDE_CHARACTER = 5
+SECONDS_PER_SENTENCE = 0.3
+ESTIMATE_TOLERANCE = 0.35  # of the estimate, plus MIN_TOLERANCE_S
+MIN_TOLERANCE_S = 0.5
+
+
+def _letters(sentence: str) -> int:
+    """How many letters' worth of speech ``sentence`` is."""
+    total = 0
+    for char in sentence:
+        if char.isdigit():
+            total += LETTERS_PER_DIGIT
+        elif char.isalnum():
+            wide = unicodedata.east_asian_width(char) in ("W", "F")
+            total += LETTERS_PER_WIDE_CHARACTER if wide else 1
+    return total
+
+
+def estimated_seconds(sentences: Sequence[text.Chunk], speed: float) -> float:
+    """How long espeak-ng takes to say ``sentences`` at ``speed`` (an estimate: the real length
+    depends on how the voice pronounces each word)."""
+    slower = RATE_NORMAL / rate_wpm(speed)
+    letters = sum(_letters(sentence.text) for sentence in sentences)
+    spoken = (SECONDS_PER_LETTER * letters + SECONDS_PER_SENTENCE * len(sentences)) * slower
+    paragraphs = sum(sentence.paragraph_end for sentence in sentences[:-1])
+    return spoken + paragraphs * PARAGRAPH_PAUSE_S / speed
+
+
+def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """One track in the requested format, about as long as the voice takes to say the text."""
+    assert isinstance(validated, EspeakInput)
+    sentences = text.chunks(validated.text)
+    if not sentences:
+        raise InvalidInput("The text has nothing to say.")
+    seconds = estimated_seconds(sentences, validated.speed)
+    return [
+        PlannedOutput(
+            content_type(validated.output_format),
+            duration_s=round(seconds, 3),
+            extra={"voice": validated.voice, "language": validated.language},
+            duration_tolerance_s=MIN_TOLERANCE_S + ESTIMATE_TOLERANCE * seconds,
+        )
+    ]
+
 
 SPEC = ModelSpec(
     id="builtin/espeak",
@@ -56,6 +110,7 @@ SPEC = ModelSpec(
     pool="cpu",
     timeout_s=600.0,
     output_kind="audio",
+    plan=plan_outputs,
 )
 
 

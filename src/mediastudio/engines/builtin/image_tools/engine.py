@@ -6,14 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from mediastudio.engines.builtin.image_tools import ops
-from mediastudio.engines.builtin.image_tools.product import ProductEnhanceInput, run_product
-from mediastudio.engines.builtin.image_tools.source import ImageUrl, load
-from mediastudio.engines.contract import Engine, ModelSpec, RunContext
+from mediastudio.engines.builtin.image_tools.product import (
+    ProductEnhanceInput,
+    plan_product,
+    run_product,
+)
+from mediastudio.engines.builtin.image_tools.source import ImageUrl, load, probe
+from mediastudio.engines.contract import Engine, InputFetcher, ModelSpec, PlannedOutput, RunContext
 from mediastudio.engines.inputs import StrictInput
-from mediastudio.engines.media.images import add_image_output
+from mediastudio.engines.media.images import add_image_output, planned_image
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 
@@ -40,6 +44,47 @@ class TransformInput(StrictInput):
     output_format: Literal["png", "webp", "jpg"] = Field("png", description="File format")
 
 
+# Output plans: each tool's output, known from the input image's header (see ModelSpec.plan).
+
+
+def plan_remove_background(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """The cut-out: RGBA at the input's size."""
+    assert isinstance(validated, RemoveBackgroundInput)
+    header = probe(fetcher, validated.image_url)
+    return [planned_image(validated.output_format, header.width, header.height, alpha=True)]
+
+
+def plan_upscale(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """``scale`` times the input's size, with alpha when the input has transparency."""
+    assert isinstance(validated, UpscaleInput)
+    scale = validated.scale
+    header = probe(fetcher, validated.image_url, max_pixels=upscale_input_limit(scale))
+    width, height = header.width * scale, header.height * scale
+    return [
+        planned_image(validated.output_format, width, height, alpha=header.transparent, scale=scale)
+    ]
+
+
+def plan_transform(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """The input's size, with alpha when the input has transparency."""
+    assert isinstance(validated, TransformInput)
+    header = probe(fetcher, validated.image_url)
+    return [
+        planned_image(
+            validated.output_format,
+            header.width,
+            header.height,
+            alpha=header.transparent,
+            transformation=validated.transformation,
+        )
+    ]
+
+
+def upscale_input_limit(scale: int) -> int:
+    """Bounded by the output: an input whose enlargement would pass the cap is refused."""
+    return ops.UPSCALE_MAX_OUTPUT_PIXELS // scale**2
+
+
 MODELS = [
     ModelSpec(
         id="builtin/remove-background",
@@ -54,6 +99,7 @@ MODELS = [
         category="image-tools",
         output_kind="image",
         timeout_s=300,
+        plan=plan_remove_background,
     ),
     ModelSpec(
         id="builtin/upscale",
@@ -68,6 +114,7 @@ MODELS = [
         category="image-tools",
         output_kind="image",
         timeout_s=300,
+        plan=plan_upscale,
     ),
     ModelSpec(
         id="builtin/image-transform",
@@ -82,6 +129,7 @@ MODELS = [
         category="image-tools",
         output_kind="image",
         timeout_s=300,
+        plan=plan_transform,
     ),
     ModelSpec(
         id="builtin/product-enhance",
@@ -98,6 +146,7 @@ MODELS = [
         category="image-tools",
         output_kind="image",
         timeout_s=900,
+        plan=plan_product,
     ),
 ]
 
@@ -116,8 +165,7 @@ def remove_background(ctx: RunContext) -> None:
 def upscale(ctx: RunContext) -> None:
     assert isinstance(ctx.input, UpscaleInput)
     scale = ctx.input.scale
-    # Bounded by the output: refuse inputs whose enlargement would pass the cap, before decoding.
-    image = load(ctx, ctx.input.image_url, max_pixels=ops.UPSCALE_MAX_OUTPUT_PIXELS // scale**2)
+    image = load(ctx, ctx.input.image_url, max_pixels=upscale_input_limit(scale))
     ctx.progress(0.2)
     ctx.check_cancelled()
     result = ops.upscale(image, scale)

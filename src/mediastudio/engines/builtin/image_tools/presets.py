@@ -27,12 +27,28 @@ class NoProductFound(ValueError):
     """The cut-out found no object to place (a blank or busy photo)."""
 
 
+# The smallest square canvas of each cut-out preset; a larger photo keeps its long side (up to
+# MAX_CANVAS). Colour normalisation keeps the photo's own size (no canvas).
+WHITE_CANVAS = 800
+MARKETPLACE_CANVAS = 1000
+LIFESTYLE_CANVAS = 800
+MAX_CANVAS = 2000
+
+
 @dataclass(frozen=True)
 class Preset:
     id: PresetId
     name: str
     description: str
     apply: Callable[[Image.Image], Image.Image]
+    canvas: int | None  # the smallest square canvas side; None keeps the photo's size
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size ``apply`` gives a ``width x height`` photo (known without running it)."""
+        if self.canvas is None:
+            return width, height
+        side = canvas_side(width, height, self.canvas)
+        return side, side
 
 
 def normalise(rgb: ops.U8) -> ops.U8:
@@ -63,8 +79,8 @@ def _cutout(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.dstack([rgb, alpha]), "RGBA").crop(box)
 
 
-def _canvas_side(image: Image.Image, minimum: int, maximum: int = 2000) -> int:
-    return int(np.clip(max(image.size), minimum, maximum))
+def canvas_side(width: int, height: int, minimum: int) -> int:
+    return int(np.clip(max(width, height), minimum, MAX_CANVAS))
 
 
 def _contact_shadow(side: int, left: int, bottom: int, width: int, strength: float) -> ops.F32:
@@ -104,14 +120,14 @@ def _place(
 
 def white_background(image: Image.Image) -> Image.Image:
     cutout = _cutout(image)
-    side = _canvas_side(image, 800)
+    side = canvas_side(image.width, image.height, WHITE_CANVAS)
     white = np.full((side, side, 3), 255, np.float32)
     return _place(cutout, white, fill=0.8, shadow=0.35)
 
 
 def marketplace_square(image: Image.Image) -> Image.Image:
     cutout = _cutout(image)
-    side = _canvas_side(image, 1000)
+    side = canvas_side(image.width, image.height, MARKETPLACE_CANVAS)
     white = np.full((side, side, 3), 255, np.float32)
     return _place(cutout, white, fill=0.85, shadow=0.0)
 
@@ -120,7 +136,7 @@ def lifestyle_neutral(image: Image.Image) -> Image.Image:
     """A warm light-grey studio sweep: lighter behind the product, a floor that darkens towards
     the front, and a soft contact shadow."""
     cutout = _cutout(image)
-    side = _canvas_side(image, 800)
+    side = canvas_side(image.width, image.height, LIFESTYLE_CANVAS)
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
     wall, floor = np.array([236, 231, 224], np.float32), np.array([214, 207, 198], np.float32)
     t = np.clip((yy - 0.55) / 0.45, 0, 1)[..., None]
@@ -142,6 +158,7 @@ PRESETS: dict[str, Preset] = {
             "Best for one clear product: cut out, normalised, centred on a white square with "
             "10% padding and a soft contact shadow.",
             white_background,
+            WHITE_CANVAS,
         ),
         Preset(
             "marketplace_square",
@@ -149,6 +166,7 @@ PRESETS: dict[str, Preset] = {
             "Marketplace listing rules: the product on pure white (255, 255, 255), no shadow, "
             "filling 85% of a square at least 1000 px wide.",
             marketplace_square,
+            MARKETPLACE_CANVAS,
         ),
         Preset(
             "lifestyle_neutral_backdrop",
@@ -156,6 +174,7 @@ PRESETS: dict[str, Preset] = {
             "The product on a warm light-grey studio sweep with a soft shadow, for banners and "
             "social posts.",
             lifestyle_neutral,
+            LIFESTYLE_CANVAS,
         ),
         Preset(
             "brightness_color_normalization",
@@ -163,6 +182,7 @@ PRESETS: dict[str, Preset] = {
             "Keeps the photo as it is (no cut-out, same size) and evens out white balance, "
             "levels and brightness, so a catalogue shot on different days looks consistent.",
             colour_normalisation,
+            None,
         ),
     )
 }

@@ -11,13 +11,20 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from mediastudio.engines.builtin.image_tools.presets import PRESETS, NoProductFound, PresetId
-from mediastudio.engines.builtin.image_tools.source import ImageUrl, load
-from mediastudio.engines.contract import EngineError, JobCancelled, RunContext
+from mediastudio.engines.builtin.image_tools.source import ImageUrl, load, probe
+from mediastudio.engines.contract import (
+    EngineError,
+    InputFetcher,
+    JobCancelled,
+    Planned,
+    PlannedFailure,
+    RunContext,
+)
 from mediastudio.engines.inputs import StrictInput
-from mediastudio.engines.media.images import add_image_output
+from mediastudio.engines.media.images import add_image_output, planned_image
 
 logger = logging.getLogger("mediastudio.engines.image_tools")
 
@@ -66,3 +73,22 @@ def run_product(ctx: RunContext) -> None:
             logger.exception("product preset %s crashed on item %d", preset.id, index)
             ctx.output_failed("engine_error", "This item could not be processed.", **extra)
         ctx.progress(0.05 + 0.95 * (index + 1) / count)
+
+
+def plan_product(validated: BaseModel, fetcher: InputFetcher) -> list[Planned]:
+    """One RGB image per item at its preset's size; an item whose image cannot be fetched or
+    read fails alone, as in :func:`run_product`. (Whether a product is found in a photo is only
+    known by running the cut-out.)"""
+    assert isinstance(validated, ProductEnhanceInput)
+    preset = PRESETS[validated.preset]
+    planned: list[Planned] = []
+    for index, item in enumerate(validated.items):
+        extra = {"index": index, "external_id": item.external_id}
+        try:
+            header = probe(fetcher, item.image_url)
+        except EngineError as exc:
+            planned.append(PlannedFailure(exc.code, exc.message, extra))
+            continue
+        width, height = preset.output_size(header.width, header.height)
+        planned.append(planned_image(validated.output_format, width, height, alpha=False, **extra))
+    return planned

@@ -1,4 +1,5 @@
-"""Fetching and decoding the user's image for every image tool."""
+"""Fetching and decoding the user's image for every image tool, and reading its header alone
+for the tools' output plans."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Annotated
 from PIL import Image
 from pydantic import Field
 
-from mediastudio.engines.contract import RunContext
-from mediastudio.engines.media.images import MAX_INPUT_PIXELS, open_image
+from mediastudio.engines.contract import InputFetcher, RunContext
+from mediastudio.engines.media.images import MAX_INPUT_PIXELS, ImageHeader, open_image, read_header
 
 IMAGE_URL_DESCRIPTION = (
     "The image: an https URL, a data: URI, or the id of a file uploaded to MediaStudio"
@@ -29,3 +30,9 @@ def load(ctx: RunContext, url: str, *, max_pixels: int = MAX_INPUT_PIXELS) -> Im
     if alpha.getextrema()[0] == 255:
         return image.convert("RGB")
     return image
+
+
+def probe(fetcher: InputFetcher, url: str, *, max_pixels: int = MAX_INPUT_PIXELS) -> ImageHeader:
+    """What :func:`load` would give (upright size; RGBA only with real transparency) and the same
+    refusals, from the image's header: for output plans, which must not do the work."""
+    return read_header(fetcher.fetch(url), max_pixels=max_pixels)

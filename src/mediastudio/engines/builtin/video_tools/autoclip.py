@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel
 
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.reframe import (
@@ -36,6 +37,7 @@ from mediastudio.engines.builtin.video_tools.scenes import (
 )
 from mediastudio.engines.builtin.video_tools.scoring import (
     Scored,
+    Segment,
     candidates,
     loudness_per_second,
     motion_per_second,
@@ -44,9 +46,11 @@ from mediastudio.engines.builtin.video_tools.scoring import (
 )
 from mediastudio.engines.contract import (
     Engine,
+    InputFetcher,
     InvalidInput,
     ModelSpec,
     OutputFile,
+    PlannedOutput,
     RunContext,
 )
 from mediastudio.engines.media.audio import Samples, read_audio
@@ -58,6 +62,59 @@ MODEL_ID = "builtin/auto-clip"
 MAX_SOURCE_S = 20 * 60.0  # the sound is held in memory: 48 kHz mono float32 is 11.5 MB a minute
 MAX_OUTPUT_FPS = 60
 ANALYSIS_SHARE = 0.4  # of the progress bar; the clips share the rest by their length
+PLANNED_SCORE = 100.0  # a plan cannot score moments without analysing the video
+
+
+def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """The clips of the video as if it were one shot (the shots, and so the count and timing of
+    the real clips, are only known by analysing it): the same candidate windows and picking, in
+    the aspect's size at the source's frame rate, with its sound."""
+    assert isinstance(validated, AutoClipInput)
+    info = probe(fetcher.fetch(validated.video_url), max_seconds=MAX_SOURCE_S)
+    _check_long_enough(info.duration_s, validated.min_duration)
+    windows = candidates([], info.duration_s, validated.min_duration, validated.max_duration)
+    scored = [Scored(window, PLANNED_SCORE, {}) for window in windows]
+    chosen = pick(scored, validated.max_clips, validated.viral_score_threshold)
+    width, height = output_size(info.width, info.height, validated.aspect_ratio)
+    fps = output_fps(info.fps)
+    return [
+        PlannedOutput(
+            "video/mp4",
+            width=width,
+            height=height,
+            duration_s=round(clip_frames(clip.segment, fps) / fps, 3),
+            fps=fps,
+            has_audio=info.has_audio,
+            extra=_fields(clip, rank, "centre"),
+        )
+        for rank, clip in enumerate(chosen, start=1)
+    ]
+
+
+def output_fps(source_fps: float) -> int:
+    return min(MAX_OUTPUT_FPS, max(1, round(source_fps)))
+
+
+def clip_frames(segment: Segment, fps: int) -> int:
+    return max(1, round(segment.duration_s * fps))
+
+
+def _fields(clip: Scored, rank: int, focus: str) -> dict[str, object]:
+    return {
+        "score": clip.score,
+        "start_s": round(clip.segment.start_s, 3),
+        "end_s": round(clip.segment.end_s, 3),
+        "reason": clip.reason,
+        "rank": rank,
+        "focus": focus,
+    }
+
+
+def _check_long_enough(duration: float, min_duration: float) -> None:
+    if duration < min_duration:
+        raise InvalidInput(
+            f"The video is {duration:.1f} s long, shorter than min_duration ({min_duration:g} s)."
+        )
 
 
 class AutoClipEngine(Engine):
@@ -79,6 +136,7 @@ class AutoClipEngine(Engine):
                 price_unit="generation",
                 timeout_s=1800.0,
                 output_kind="video",
+                plan=plan_outputs,
             )
         ]
 
@@ -109,7 +167,7 @@ class AutoClipEngine(Engine):
         ctx.progress(ANALYSIS_SHARE)
         crop = crop_size(analysis.width, analysis.height, params.aspect_ratio)
         out_w, out_h = output_size(analysis.width, analysis.height, params.aspect_ratio)
-        fps = min(MAX_OUTPUT_FPS, max(1, round(info.fps)))
+        fps = output_fps(info.fps)
         total = sum(c.segment.duration_s for c in chosen)
         done = 0.0
         for rank, clip in enumerate(chosen, start=1):
@@ -138,14 +196,7 @@ class AutoClipEngine(Engine):
                     width=out_w,
                     height=out_h,
                     duration_s=round(frames / fps, 3),
-                    extra={
-                        "score": clip.score,
-                        "start_s": round(start, 3),
-                        "end_s": round(end, 3),
-                        "reason": clip.reason,
-                        "rank": rank,
-                        "focus": track.focus,
-                    },
+                    extra=_fields(clip, rank, track.focus),
                 )
             )
         ctx.progress(1.0)
@@ -154,11 +205,7 @@ class AutoClipEngine(Engine):
 def _choose(
     params: AutoClipInput, analysis: FrameAnalysis, sound: Samples, duration: float
 ) -> list[Scored]:
-    if duration < params.min_duration:
-        raise InvalidInput(
-            f"The video is {duration:.1f} s long, shorter than min_duration "
-            f"({params.min_duration:g} s)."
-        )
+    _check_long_enough(duration, params.min_duration)
     times = analysis.times
     cuts = detect_cuts(times, analysis.hist_distance)
     seconds = max(1, math.ceil(duration))
@@ -191,7 +238,7 @@ def _render(
 ) -> int:
     """Cut ``[start, end)`` at a constant ``fps`` (each output frame shows the latest source frame
     at its time), reframed along ``track``, with the matching slice of ``sound``."""
-    count = max(1, round((end - start) * fps))
+    count = clip_frames(Segment(start, end), fps)
     audio = sound[round(start * AUDIO_RATE) : round(end * AUDIO_RATE)] if len(sound) else None
     half = 0.5 / fps
     written = decoded = 0

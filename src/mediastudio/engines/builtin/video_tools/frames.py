@@ -76,6 +76,12 @@ def frames_on_grid(
         index += 1
 
 
+def grid_frames(seconds: float, fps: int | Fraction) -> int:
+    """How many frames :func:`frames_on_grid` gives for ``seconds`` of picture (at least one):
+    what an output plan expects without decoding."""
+    return max(1, math.ceil(seconds * float(fps) - 1e-6))
+
+
 def resize(frame: Frame, width: int, height: int) -> Frame:
     """Resize with area averaging when shrinking and bilinear when enlarging."""
     if frame.shape[1] == width and frame.shape[0] == height:

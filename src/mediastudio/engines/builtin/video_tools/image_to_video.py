@@ -18,12 +18,18 @@ from typing import Literal
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from mediastudio.engines.builtin.video_tools.frames import BATCH
-from mediastudio.engines.contract import ModelSpec, OutputFile, RunContext
+from mediastudio.engines.contract import (
+    InputFetcher,
+    ModelSpec,
+    OutputFile,
+    PlannedOutput,
+    RunContext,
+)
 from mediastudio.engines.inputs import VideoInput, dimensions_from_aspect
-from mediastudio.engines.media.images import open_image
+from mediastudio.engines.media.images import open_image, read_header
 from mediastudio.engines.media.video import Frame, VideoWriter
 
 Motion = Literal["zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down"]
@@ -53,6 +59,34 @@ class ImageToVideoInput(VideoInput):
     )
 
 
+def output_size(validated: ImageToVideoInput) -> tuple[int, int]:
+    return dimensions_from_aspect(validated.aspect_ratio, RESOLUTIONS[validated.resolution])
+
+
+def frame_count(duration_s: float, fps: int) -> int:
+    return max(1, round(duration_s * fps))
+
+
+def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """One MP4 of the requested aspect, resolution, fps and length; the camera move is known
+    from the input, its focus only by looking at the image (a placeholder: the centre)."""
+    assert isinstance(validated, ImageToVideoInput)
+    read_header(fetcher.fetch(validated.first_frame_image))  # refused as open_image would
+    width, height = output_size(validated)
+    fps = validated.fps
+    return [
+        PlannedOutput(
+            "video/mp4",
+            width=width,
+            height=height,
+            duration_s=frame_count(validated.duration, fps) / fps,
+            fps=fps,
+            has_audio=validated.silent_audio,
+            extra={"motion": choose_motion(validated.motion, validated.seed), "focus": [0.5, 0.5]},
+        )
+    ]
+
+
 SPEC = ModelSpec(
     id="builtin/image-to-video",
     name="Image to video (pan and zoom)",
@@ -65,6 +99,7 @@ SPEC = ModelSpec(
     category="video",
     timeout_s=600,
     output_kind="video",
+    plan=plan_outputs,
 )
 
 
@@ -225,7 +260,7 @@ def animate(
     progress_span: tuple[float, float] = (0.0, 1.0),
 ) -> OutputFile:
     """Render the move into an MP4 in the work directory (progress and cancellation per batch)."""
-    count = max(1, round(duration_s * fps))
+    count = frame_count(duration_s, fps)
     path = ctx.output_path(".mp4")
     audio = np.zeros(0, dtype=np.float32) if silent_audio else None
     first, last = progress_span
@@ -244,7 +279,7 @@ def run(ctx: RunContext) -> None:
     source = ctx.fetcher.fetch(validated.first_frame_image)
     ctx.check_cancelled()
     picture = np.asarray(open_image(source, mode="RGB"), dtype=np.uint8)
-    out_w, out_h = dimensions_from_aspect(validated.aspect_ratio, RESOLUTIONS[validated.resolution])
+    out_w, out_h = output_size(validated)
     motion = choose_motion(validated.motion, validated.seed)
     focus = salient_point(picture)
     zoom = ZOOM if motion.startswith("zoom") else PAN_ZOOM

@@ -16,22 +16,30 @@ from typing import Literal, Self
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from mediastudio.engines.builtin.video_tools.frames import (
     BATCH,
     Reframe,
     choose_reframe,
     frames_on_grid,
+    grid_frames,
     output_rate,
     reframer,
 )
-from mediastudio.engines.builtin.video_tools.image_to_video import Camera, animate
-from mediastudio.engines.contract import InvalidInput, ModelSpec, OutputFile, RunContext
+from mediastudio.engines.builtin.video_tools.image_to_video import Camera, animate, frame_count
+from mediastudio.engines.contract import (
+    InputFetcher,
+    InvalidInput,
+    ModelSpec,
+    OutputFile,
+    PlannedOutput,
+    RunContext,
+)
 from mediastudio.engines.inputs import StrictInput, dimensions_from_aspect
 from mediastudio.engines.media.audio import read_audio
-from mediastudio.engines.media.images import open_image
-from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, probe
+from mediastudio.engines.media.images import open_image, read_header
+from mediastudio.engines.media.video import AUDIO_RATE, VideoInfo, VideoWriter, probe
 
 PlatformName = Literal["instagram", "tiktok", "youtube-shorts", "twitter", "linkedin"]
 LONG_SIDE_CAP = 1280  # CPU-friendly: platforms take 1080x1920, and upscale 720x1280 well
@@ -91,6 +99,71 @@ class SocialVariantsInput(StrictInput):
         return len(self.platforms)
 
 
+def image_seconds(validated: SocialVariantsInput, platform: Platform) -> float:
+    """How long the still video made from an image runs on ``platform``."""
+    duration = float(validated.image_duration)
+    if validated.max_duration is not None:
+        duration = min(duration, validated.max_duration)
+    return min(duration, platform.max_seconds)
+
+
+def video_lengths(validated: SocialVariantsInput, platforms: list[Platform]) -> list[float]:
+    """Where each platform's variant of a video is cut (before the source's own end)."""
+    limit = validated.max_duration or float("inf")
+    return [min(platform.max_seconds, limit) for platform in platforms]
+
+
+def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """One MP4 per platform, in its size; its length, frame rate, sound and reframing follow
+    from the source's header (an image: a still video with a silent track)."""
+    assert isinstance(validated, SocialVariantsInput)
+    source = fetcher.fetch(validated.source_url)
+    platforms = [PLATFORMS[name] for name in validated.platforms]
+    if is_image(source):
+        header = read_header(source)
+        return [
+            _planned_still(validated, platform, header.width, header.height)
+            for platform in platforms
+        ]
+    info = probe(source, max_seconds=MAX_SOURCE_SECONDS)
+    fps = output_rate(info.fps, MAX_FPS)
+    planned = []
+    for platform, length in zip(platforms, video_lengths(validated, platforms), strict=True):
+        width, height = platform.size()
+        mode = choose_reframe(validated.reframe, info.width, info.height, width, height)
+        frames = grid_frames(min(length, info.picture_s), fps)
+        extra = _extra(platform, mode, source="video", trimmed=_trimmed(validated, platform, info))
+        planned.append(
+            PlannedOutput(
+                "video/mp4",
+                width=width,
+                height=height,
+                duration_s=round(float(frames / fps), 3),
+                fps=fps,
+                has_audio=info.has_audio,
+                extra=extra,
+            )
+        )
+    return planned
+
+
+def _planned_still(
+    validated: SocialVariantsInput, platform: Platform, width: int, height: int
+) -> PlannedOutput:
+    target_w, target_h = platform.size()
+    mode = choose_reframe(validated.reframe, width, height, target_w, target_h)
+    frames = frame_count(image_seconds(validated, platform), STILL_FPS)
+    return PlannedOutput(
+        "video/mp4",
+        width=target_w,
+        height=target_h,
+        duration_s=frames / STILL_FPS,
+        fps=STILL_FPS,
+        has_audio=True,
+        extra=_extra(platform, mode, source="image", trimmed=False),
+    )
+
+
 SPEC = ModelSpec(
     id="builtin/social-variants",
     name="Social media variants",
@@ -103,6 +176,7 @@ SPEC = ModelSpec(
     category="video",
     timeout_s=1800,
     output_kind="video",
+    plan=plan_outputs,
 )
 
 
@@ -135,9 +209,6 @@ def _from_image(
 ) -> None:
     picture = np.asarray(open_image(source, mode="RGB"), dtype=np.uint8)
     height, width = picture.shape[:2]
-    duration = float(validated.image_duration)
-    if validated.max_duration is not None:
-        duration = min(duration, validated.max_duration)
     for number, platform in enumerate(platforms):
         target_w, target_h = platform.size()
         mode = choose_reframe(validated.reframe, width, height, target_w, target_h)
@@ -151,7 +222,7 @@ def _from_image(
             target_w,
             target_h,
             fps=STILL_FPS,
-            duration_s=min(duration, platform.max_seconds),
+            duration_s=image_seconds(validated, platform),
             cameras=cameras,
             silent_audio=True,
             progress_span=(number / len(platforms), (number + 1) / len(platforms)),
@@ -165,8 +236,7 @@ def _from_video(
 ) -> None:
     info = probe(source, max_seconds=MAX_SOURCE_SECONDS)
     fps = output_rate(info.fps, MAX_FPS)
-    limit = validated.max_duration or float("inf")
-    lengths = [min(platform.max_seconds, limit) for platform in platforms]
+    lengths = video_lengths(validated, platforms)
     until = min(max(lengths), info.duration_s) if info.duration_s > 0 else max(lengths)
     audio = (
         read_audio(
@@ -208,9 +278,7 @@ def _from_video(
         if all(w.frames == 0 for w in writers):
             raise InvalidInput("The video has no frames that could be decoded.")
     for platform, mode, path, writer in zip(platforms, modes, paths, writers, strict=True):
-        trimmed = info.duration_s > platform.max_seconds or (
-            validated.max_duration is not None and info.duration_s > validated.max_duration
-        )
+        trimmed = _trimmed(validated, platform, info)
         ctx.add_output(
             OutputFile(
                 path,
@@ -221,6 +289,12 @@ def _from_video(
                 extra=_extra(platform, mode, source="video", trimmed=trimmed),
             )
         )
+
+
+def _trimmed(validated: SocialVariantsInput, platform: Platform, info: VideoInfo) -> bool:
+    return info.duration_s > platform.max_seconds or (
+        validated.max_duration is not None and info.duration_s > validated.max_duration
+    )
 
 
 def _extra(platform: Platform, mode: str, *, source: str, trimmed: bool) -> dict[str, object]:

@@ -10,16 +10,24 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 
 from PIL import ImageColor
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from mediastudio.engines.builtin.video_tools.frames import (
     BATCH,
     fit_size,
     frames_on_grid,
+    grid_frames,
     output_rate,
     resize,
 )
-from mediastudio.engines.contract import InvalidInput, ModelSpec, OutputFile, RunContext
+from mediastudio.engines.contract import (
+    InputFetcher,
+    InvalidInput,
+    ModelSpec,
+    OutputFile,
+    PlannedOutput,
+    RunContext,
+)
 from mediastudio.engines.inputs import StrictInput
 from mediastudio.engines.media import captions
 from mediastudio.engines.media.audio import read_audio
@@ -126,6 +134,30 @@ class SubtitlesInput(StrictInput):
         return captions.cues_from_segments((s.start, s.end, s.text) for s in self.segments)
 
 
+def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """The video's own size (scaled down past 1080p worth of pixels), frame rate, length and
+    sound, from its header. ``captions_drawn`` (distinct captions on screen) is estimated as the
+    cues that start before the video ends."""
+    assert isinstance(validated, SubtitlesInput)
+    cues = validated.cues()
+    info = probe(fetcher.fetch(validated.video_url), max_seconds=MAX_SECONDS)
+    width, height = fit_size(info.width, info.height, MAX_PIXELS)
+    fps = output_rate(info.fps, MAX_FPS)
+    frames = grid_frames(info.picture_s, fps)
+    shown = sum(1 for cue in cues if cue.start < frames / fps)
+    return [
+        PlannedOutput(
+            "video/mp4",
+            width=width,
+            height=height,
+            duration_s=round(float(frames / fps), 3),
+            fps=fps,
+            has_audio=info.has_audio,
+            extra={"cues": len(cues), "captions_drawn": shown},
+        )
+    ]
+
+
 SPEC = ModelSpec(
     id="builtin/subtitles",
     name="Burn in subtitles",
@@ -137,6 +169,7 @@ SPEC = ModelSpec(
     category="video",
     timeout_s=1800,
     output_kind="video",
+    plan=plan_outputs,
 )
 
 

@@ -1,0 +1,445 @@
+"""Sandbox outputs have the live shapes: for every model in the catalog, the live engine and the
+sandbox run on the same small input, and their outputs are decoded and compared (count, content
+type, size, duration, alpha channel, audio track, output fields, failed units).
+
+The cases are keyed by model id and checked against the registry, so a model added without a
+plan (its sandbox twin) or without a case here fails ``test_every_model_has_a_plan_and_a_case``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import mido
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mediastudio.engines.contract import InvalidInput, OutputFile, PlannedOutput
+from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter
+from mediastudio.engines.registry import EngineRegistry
+from mediastudio.kit.fetch import NetPolicy
+from mediastudio.runtime.context import JobContext
+from mediastudio.runtime.inputs import SafeFetcher
+from tests.conftest import make_settings
+
+FRAME_TOLERANCE_S = 0.1
+
+
+# --- tiny inputs -------------------------------------------------------------------------------
+
+
+def _uri(data: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64," + base64.b64encode(data).decode()
+
+
+def _png(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return _uri(buffer.getvalue(), "image/png")
+
+
+def product_photo() -> str:
+    """64x48: a red disc on a white studio backdrop (background removal finds it)."""
+    image = Image.new("RGB", (64, 48), "white")
+    ImageDraw.Draw(image).ellipse((18, 8, 46, 40), fill=(200, 30, 30))
+    return _png(image)
+
+
+def rotated_photo() -> str:
+    """A 64x48 JPEG whose EXIF says "turn me a quarter": upright, it is 48x64."""
+    image = Image.new("RGB", (64, 48), (120, 160, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    return _uri(buffer.getvalue(), "image/jpeg")
+
+
+def transparent_sticker() -> str:
+    """64x48 RGBA: an opaque square on a see-through ground."""
+    image = Image.new("RGBA", (64, 48), (0, 0, 0, 0))
+    ImageDraw.Draw(image).rectangle((16, 8, 48, 40), fill=(30, 120, 200, 255))
+    return _png(image)
+
+
+def small_video(tmp: Path, *, seconds: float, fps: int = 10, audio: bool = True) -> str:
+    """64x48, a block moving over a flat colour (one shot: no cut for auto-clip to find), with a
+    steady tone."""
+    path = tmp / f"source-{seconds}-{fps}-{audio}.mp4"
+    tone = None
+    if audio:
+        t = np.arange(round(seconds * AUDIO_RATE)) / AUDIO_RATE
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    with VideoWriter(path, 64, 48, fps=fps, audio=tone) as writer:
+        for index in range(round(seconds * fps)):
+            frame = np.full((48, 64, 3), (60, 90, 140), dtype=np.uint8)
+            left = (2 * index) % 48
+            frame[16:32, left : left + 16] = (220, 200, 40)
+            writer.write(frame)
+    return _uri(path.read_bytes(), "video/mp4")
+
+
+@dataclass(frozen=True)
+class Media:
+    photo: str
+    rotated: str
+    sticker: str
+    video: str  # 1 s with sound
+    silent_video: str  # 1 s without
+    clip_source: str  # 2 s
+
+
+Case = Callable[[Media], dict[str, Any]]
+
+# One or more small inputs per catalog model: the smallest sizes and durations each accepts.
+CASES: dict[str, dict[str, Case]] = {
+    "builtin/espeak": {
+        "wav": lambda m: {"text": "Hello there. This is a short test.", "output_format": "wav"},
+    },
+    "builtin/composer": {
+        "midi": lambda m: {"prompt": "calm piano", "duration": 5, "output_format": "mp3"},
+        "no-midi": lambda m: {"prompt": "rock", "duration": 5, "include_midi": False},
+    },
+    "builtin/remove-background": {
+        "png": lambda m: {"image_url": m.photo},
+    },
+    "builtin/upscale": {
+        "x4": lambda m: {"image_url": m.photo, "scale": 4},
+        "alpha": lambda m: {"image_url": m.sticker, "scale": 2, "output_format": "webp"},
+        "jpg-flattens": lambda m: {"image_url": m.sticker, "output_format": "jpg"},
+    },
+    "builtin/image-transform": {
+        "sepia": lambda m: {"image_url": m.photo, "transformation": "sepia"},
+        "alpha": lambda m: {"image_url": m.sticker, "transformation": "grayscale"},
+        "exif-rotated": lambda m: {"image_url": m.rotated, "transformation": "vintage"},
+    },
+    "builtin/product-enhance": {
+        "one-unreadable": lambda m: {
+            "preset": "single_product_white_background",
+            "items": [
+                {"image_url": m.photo, "external_id": "sku-1"},
+                {"image_url": _uri(b"not an image", "image/png"), "external_id": "sku-2"},
+            ],
+            "output_format": "png",
+        },
+        "same-size": lambda m: {
+            "preset": "brightness_color_normalization",
+            "items": [{"image_url": m.photo}],
+        },
+    },
+    "builtin/image-to-video": {
+        "360p": lambda m: {
+            "first_frame_image": m.photo,
+            "duration": 1,
+            "fps": 8,
+            "resolution": "360p",
+            "aspect_ratio": "9:16",
+        },
+        "silent-off": lambda m: {
+            "first_frame_image": m.photo,
+            "duration": 1,
+            "fps": 8,
+            "resolution": "360p",
+            "silent_audio": False,
+            "motion": "pan-left",
+        },
+    },
+    "builtin/subtitles": {
+        "srt": lambda m: {
+            "video_url": m.video,
+            "subtitles": "1\n00:00:00,000 --> 00:00:00,500\nHello\n",
+        },
+        "no-sound": lambda m: {
+            "video_url": m.silent_video,
+            "segments": [{"start": 0, "end": 0.5, "text": "Hi"}],
+        },
+    },
+    "builtin/social-variants": {
+        "video": lambda m: {"source_url": m.video, "platforms": ["tiktok", "linkedin"]},
+        "image": lambda m: {"source_url": m.photo, "platforms": ["tiktok"], "image_duration": 1},
+    },
+    "builtin/auto-clip": {
+        "one-shot": lambda m: {
+            "video_url": m.clip_source,
+            "min_duration": 1,
+            "max_duration": 2,
+            "aspect_ratio": "1:1",
+        },
+    },
+    "builtin/commercial": {
+        "tiktok": lambda m: {
+            "product": "Acme",
+            "platform": "tiktok",
+            "duration": 15,
+            "tone": "calm",
+            "product_images": [m.photo],
+            "resolution": "480p",
+        },
+    },
+    "sandbox/image": {"png": lambda m: {"prompt": "cat", "width": 256, "height": 256}},
+    "sandbox/video": {"short": lambda m: {"prompt": "waves", "duration": 1, "fps": 8}},
+    "sandbox/speech": {"wav": lambda m: {"text": "Hello there", "output_format": "wav"}},
+    "sandbox/music": {"mp3": lambda m: {"prompt": "calm", "duration": 5}},
+}
+SLOW = {"builtin/commercial"}  # a full commercial: speech, music, several shots, the render
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> EngineRegistry:
+    """The catalog a fresh install serves: the built-in engines and the sandbox, no fakes."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("data"), engine_modules=[], disabled_engines=[]
+    )
+    return EngineRegistry.discover(settings)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
+    tmp = tmp_path_factory.mktemp("media")
+    return Media(
+        photo=product_photo(),
+        rotated=rotated_photo(),
+        sticker=transparent_sticker(),
+        video=small_video(tmp, seconds=1.0),
+        silent_video=small_video(tmp, seconds=1.0, audio=False),
+        clip_source=small_video(tmp, seconds=2.0),
+    )
+
+
+def test_every_model_has_a_plan_and_a_case(registry: EngineRegistry) -> None:
+    models = {spec.id: spec for spec in registry.models()}
+    assert set(models) == set(CASES), "each catalog model needs a parity case here"
+    assert [model for model, spec in models.items() if spec.plan is None] == []
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    content_type: str
+    width: int | None
+    height: int | None
+    duration_s: float | None
+    alpha: bool
+    audio: bool
+    fps: float | None
+    fields: frozenset[str]
+
+
+def decoded(output: OutputFile) -> Shape:
+    """The output's shape read from its file (the metadata is checked against it too)."""
+    kind = output.content_type
+    fields = frozenset(
+        [name for name in ("width", "height", "duration_s") if getattr(output, name) is not None]
+        + list(output.extra)
+    )
+    if kind.startswith("image/"):
+        with Image.open(output.path) as image:
+            assert image.get_format_mimetype() == kind
+            shape = Shape(kind, *image.size, None, "A" in image.getbands(), False, None, fields)
+    elif kind == "video/mp4":
+        shape = _video_shape(output.path, fields)
+    elif kind == "audio/midi":
+        length = mido.MidiFile(str(output.path)).length
+        shape = Shape(kind, None, None, length, False, True, None, fields)
+    else:
+        assert kind.startswith("audio/"), kind
+        shape = _audio_shape(output.path, kind, fields)
+    assert (output.width, output.height) == (shape.width, shape.height), "metadata lies"
+    if shape.duration_s is not None:
+        tolerance = FRAME_TOLERANCE_S + (1 / shape.fps if shape.fps else 0)
+        assert abs((output.duration_s or 0) - shape.duration_s) <= tolerance, "metadata lies"
+    return shape
+
+
+def _video_shape(path: Path, fields: frozenset[str]) -> Shape:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or 0)
+        sizes = {(frame.width, frame.height) for frame in container.decode(stream)}
+        frames = stream.frames or 0
+        audio = bool(container.streams.audio)
+    [(width, height)] = sizes
+    return Shape("video/mp4", width, height, frames / rate, False, audio, rate, fields)
+
+
+def _audio_shape(path: Path, kind: str, fields: frozenset[str]) -> Shape:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        rate = stream.rate
+    return Shape(kind, None, None, samples / rate, False, True, None, fields)
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def run(
+    registry: EngineRegistry,
+    model_id: str,
+    data: dict[str, Any],
+    workdir: Path,
+    *,
+    sandbox: bool,
+    generation_id: str = "gen_parity",
+) -> JobContext:
+    registered = registry.get(model_id)
+    assert registered is not None
+    engine = registry.sandbox if sandbox else registered.engine
+    assert engine is not None
+    workdir.mkdir()
+    ctx = JobContext(
+        generation_id=generation_id,
+        model=registered.spec,
+        input=registered.spec.input_model.model_validate(data),
+        sandbox=sandbox,
+        workdir=workdir,
+        fetcher=SafeFetcher(workdir, NetPolicy()),
+    )
+    engine.run(ctx)
+    return ctx
+
+
+def planned_outputs(ctx: JobContext) -> list[PlannedOutput]:
+    plan = ctx.model.plan
+    assert plan is not None
+    return [item for item in plan(ctx.input, ctx.fetcher) if isinstance(item, PlannedOutput)]
+
+
+def _params() -> list[Any]:
+    params = []
+    for model_id, cases in CASES.items():
+        for name in cases:
+            marks = [pytest.mark.slow] if model_id in SLOW else []
+            params.append(pytest.param(model_id, name, id=f"{model_id}:{name}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("model_id", "case"), _params())
+def test_the_sandbox_output_has_the_live_shape(
+    registry: EngineRegistry, media: Media, tmp_path: Path, model_id: str, case: str
+) -> None:
+    data = CASES[model_id][case](media)
+    live = run(registry, model_id, data, tmp_path / "live", sandbox=False)
+    sandbox = run(registry, model_id, data, tmp_path / "sandbox", sandbox=True)
+
+    assert live.outputs, "the live engine made nothing: pick another parity input"
+    assert [f["code"] for f in sandbox.failures] == [f["code"] for f in live.failures]
+    assert [set(f) for f in sandbox.failures] == [set(f) for f in live.failures]
+    assert len(sandbox.outputs) == len(live.outputs)
+    plan = planned_outputs(sandbox)
+    for index, (real, placeholder, planned) in enumerate(
+        zip(live.outputs, sandbox.outputs, plan, strict=True)
+    ):
+        want, got = decoded(real), decoded(placeholder)
+        where = f"output {index}"
+        assert got.content_type == want.content_type, where
+        assert (got.width, got.height) == (want.width, want.height), where
+        assert got.alpha == want.alpha, where
+        assert got.audio == want.audio, where
+        assert got.fields == want.fields, where
+        assert (got.fps is None) == (want.fps is None), where
+        if want.fps is not None and got.fps is not None:
+            assert got.fps == pytest.approx(want.fps, rel=1e-3), where
+        assert (got.duration_s is None) == (want.duration_s is None), where
+        if want.duration_s is not None and got.duration_s is not None:
+            frame = 1 / want.fps if want.fps else 0.0
+            tolerance = max(FRAME_TOLERANCE_S, frame, planned.duration_tolerance_s)
+            assert abs(got.duration_s - want.duration_s) <= tolerance, (where, got, want)
+
+
+# --- the shapes the issue named ----------------------------------------------------------------
+
+
+def sandbox_outputs(
+    registry: EngineRegistry, tmp_path: Path, model_id: str, data: dict[str, Any]
+) -> list[OutputFile]:
+    return run(registry, model_id, data, tmp_path / "sandbox", sandbox=True).outputs
+
+
+def test_tiktok_variants_are_720x1280_with_platform_fields(
+    registry: EngineRegistry, media: Media, tmp_path: Path
+) -> None:
+    body = {"source_url": media.video, "platforms": ["tiktok", "twitter"]}
+    outputs = sandbox_outputs(registry, tmp_path, "builtin/social-variants", body)
+    shapes = [decoded(output) for output in outputs]
+    assert [(s.width, s.height) for s in shapes] == [(720, 1280), (1280, 720)]
+    assert [(o.extra["platform"], o.extra["aspect_ratio"]) for o in outputs] == [
+        ("tiktok", "9:16"),
+        ("twitter", "16:9"),
+    ]
+
+
+def test_a_x4_upscale_of_320x240_is_1280x960(registry: EngineRegistry, tmp_path: Path) -> None:
+    source = _png(Image.new("RGB", (320, 240), (90, 140, 60)))
+    body = {"image_url": source, "scale": 4}
+    [output] = sandbox_outputs(registry, tmp_path, "builtin/upscale", body)
+    assert (decoded(output).width, decoded(output).height) == (1280, 960)
+
+
+def test_background_removal_is_rgba_at_the_input_size(
+    registry: EngineRegistry, tmp_path: Path
+) -> None:
+    source = _png(Image.new("RGB", (300, 200), "white"))
+    [output] = sandbox_outputs(
+        registry, tmp_path, "builtin/remove-background", {"image_url": source}
+    )
+    with Image.open(output.path) as image:
+        assert image.mode == "RGBA" and image.size == (300, 200)
+        low, high = image.getchannel("A").getextrema()
+    assert (low, high) == (0, 255)  # really transparent somewhere, opaque elsewhere
+
+
+def test_music_comes_with_its_midi_score(registry: EngineRegistry, tmp_path: Path) -> None:
+    body = {"prompt": "jazz", "duration": 6}
+    audio, score = sandbox_outputs(registry, tmp_path, "builtin/composer", body)
+    assert audio.content_type == "audio/mpeg" and score.content_type == "audio/midi"
+    midi = mido.MidiFile(str(score.path))
+    assert midi.length == pytest.approx(6.0)
+    assert any(message.type == "note_on" for message in midi)
+    assert score.extra["role"] == "score" and score.extra["notes"] > 0
+
+
+def test_an_unreadable_input_fails_in_the_sandbox_as_it_would_live(
+    registry: EngineRegistry, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidInput):
+        sandbox_outputs(
+            registry, tmp_path, "builtin/upscale", {"image_url": _uri(b"nope", "image/png")}
+        )
+
+
+def test_a_2997_fps_source_keeps_its_rate(registry: EngineRegistry, tmp_path: Path) -> None:
+    path = tmp_path / "ntsc.mp4"
+    with VideoWriter(path, 64, 48, fps=Fraction(30000, 1001)) as writer:
+        for _ in range(15):
+            writer.write(np.zeros((48, 64, 3), dtype=np.uint8))
+    body = {
+        "video_url": _uri(path.read_bytes(), "video/mp4"),
+        "segments": [{"start": 0, "end": 0.2, "text": "Hi"}],
+    }
+    [output] = sandbox_outputs(registry, tmp_path, "builtin/subtitles", body)
+    shape = decoded(output)
+    assert shape.fps == pytest.approx(30000 / 1001, rel=1e-4)
+    assert shape.duration_s == pytest.approx(15 * 1001 / 30000, abs=1e-3)
+
+
+def test_a_tool_placeholder_is_the_same_bytes_for_the_same_input(
+    registry: EngineRegistry, media: Media, tmp_path: Path
+) -> None:
+    """Tools have no prompt or seed: the placeholder is drawn from the input, not the job id."""
+    body = {"image_url": media.photo, "scale": 2}
+    first, second = (
+        run(registry, "builtin/upscale", body, tmp_path / job, sandbox=True, generation_id=job)
+        for job in ("gen_one", "gen_two")
+    )
+    assert first.outputs[0].path.read_bytes() == second.outputs[0].path.read_bytes()
