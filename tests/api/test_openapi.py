@@ -49,7 +49,9 @@ async def test_docs_pages_use_local_assets_that_read_openapi_3_1(api: Api) -> No
         ("/docs", "/static/docs/swagger-ui-bundle.js", re.compile(r'PACKAGE_VERSION:"5\.')),
         ("/redoc", "/static/docs/redoc.standalone.js", re.compile(r"exports\.Redoc")),
     ):
-        page = (await api.client.get(page_url)).text
+        response = await api.client.get(page_url)
+        page = response.text
         assert asset_url in page and "cdn" not in page.lower() and "//fonts." not in page
+        assert "default-src 'self'" in response.headers["content-security-policy"]
         asset = await api.client.get(asset_url)
         assert asset.status_code == 200 and version.search(asset.text), asset_url
