@@ -4,6 +4,7 @@ with a sandbox key: what Swagger UI's "Try it out" sends when nobody edits the b
 from __future__ import annotations
 
 import base64
+import io
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from mediastudio.app import create_app
 from mediastudio.kit.examples import EXAMPLE_IMAGE
-from tests.conftest import Api, auth, make_settings
+from tests.conftest import Api, auth, make_settings, open_api
 from tests.unit.test_fetch import FakeDns
 
 CREATES = {
@@ -152,3 +154,21 @@ async def test_generation_examples_run_on_their_documented_route(api: Api, dns: 
     job = created.json()
     assert (job["type"], job["sandbox"], job["prompt"]) == ("image", True, body["prompt"])
     assert job["input"]["aspect_ratio"] == body["aspect_ratio"]
+
+
+async def test_image_tool_examples_also_run_under_a_live_key(tmp_path: Path) -> None:
+    """The examples' image is inline, so the built-in tools make real images from it with no
+    network: what a person trying the docs with a live key gets."""
+    settings = make_settings(tmp_path / "data", disabled_engines=[])
+    async with open_api(settings) as api:
+        key = await api.key(await api.account(credits=100))
+        spec = (await api.client.get("/openapi.json")).json()
+        for path in ("/api/v1/images/remove-background", "/api/v1/images/transform"):
+            content = spec["paths"][path]["post"]["requestBody"]["content"]
+            body = example_of(spec, content["application/json"])
+            created = await api.client.post(path, json=body, headers=auth(key))
+            assert created.status_code == 202, created.text
+            job = await api.wait(key, created.json()["id"], timeout=60)
+            assert job["status"] == "completed", job
+            image = Image.open(io.BytesIO((await api.client.get(job["output_url"])).content))
+            assert (image.format, image.size) == ("PNG", (64, 64)), path
