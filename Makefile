@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # processes than cores finish sooner; `make test TEST_WORKERS=0` runs them in this process.
 TEST_WORKERS ?= 4
 
-.PHONY: install run test lint fmt typecheck unit bench clean
+.PHONY: install browser run test lint fmt typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Debian's Chromium for the browser tests (tests/e2e/test_docs_browser.py), installed with apt
+## when missing and we are root (CI is); elsewhere those tests skip, except under CI=true.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+	@[ -x $(CHROMIUM) ] || echo "note: no $(CHROMIUM); install Debian's chromium as root for the browser tests"
+
 ## Install, then start the server (API + workers) on http://127.0.0.1:8000
 run: $(STAMP)
 	$(BIN)/mediastudio serve
 
 ## Install, then lint, type-check and run every test
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)

@@ -6,11 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from mediastudio import __version__
@@ -22,6 +19,7 @@ from mediastudio.files.endpoints import MULTIPART_OVERHEAD
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
 from mediastudio.images.endpoints import router as images_router
+from mediastudio.kit.apidocs import install_docs
 from mediastudio.kit.bodies import BodyLimitMiddleware
 from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handlers
 from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
@@ -90,28 +88,9 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         webhooks_router,
     ):
         app.include_router(router)
-    _add_docs(app)
+    install_docs(app)
     _add_health(app)
     return app
-
-
-def _add_docs(app: FastAPI) -> None:
-    """Swagger UI from the installed swagger-ui-bundle package: works with no network."""
-    app.mount(
-        "/static/swagger",
-        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
-        name="swagger",
-    )
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="MediaStudio API",
-            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
-        )
 
 
 def _add_health(app: FastAPI) -> None:

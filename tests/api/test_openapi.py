@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import Api
 
 
@@ -39,8 +41,17 @@ async def test_openapi_describes_every_route_with_errors(api: Api) -> None:
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
-async def test_docs_page_uses_local_assets(api: Api) -> None:
-    page = (await api.client.get("/docs")).text
-    assert "/static/swagger/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
-    asset = await api.client.get("/static/swagger/swagger-ui-bundle.js")
-    assert asset.status_code == 200 and len(asset.content) > 100_000
+async def test_docs_pages_use_local_assets_that_read_openapi_3_1(api: Api) -> None:
+    """The pages name only this server's assets, and those are versions that read the 3.1
+    document (Swagger UI 5, ReDoc 2). tests/e2e/test_docs_browser.py renders them for real."""
+    assert (await api.client.get("/openapi.json")).json()["openapi"].startswith("3.1")
+    for page_url, asset_url, version in (
+        ("/docs", "/static/docs/swagger-ui-bundle.js", re.compile(r'PACKAGE_VERSION:"5\.')),
+        ("/redoc", "/static/docs/redoc.standalone.js", re.compile(r"exports\.Redoc")),
+    ):
+        response = await api.client.get(page_url)
+        page = response.text
+        assert asset_url in page and "cdn" not in page.lower() and "//fonts." not in page
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        asset = await api.client.get(asset_url)
+        assert asset.status_code == 200 and version.search(asset.text), asset_url

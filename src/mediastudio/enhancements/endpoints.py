@@ -23,6 +23,10 @@ RequiredIdempotencyKey = Annotated[
         alias="Idempotency-Key",
         description="Required: a stable key per batch; a retry with the same key and body "
         "returns the same batch (24 h)",
+        # Swagger UI fills this in, so "Try it out" works with the body's example as it is.
+        openapi_examples={
+            "batch": {"summary": "A key per batch", "value": "batch-2024-06-01-sku-1042"}
+        },
     ),
 ]
 CREATED: dict[int | str, dict[str, Any]] = {

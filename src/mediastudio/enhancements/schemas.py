@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from mediastudio.engines.builtin.image_tools.presets import PresetId
 from mediastudio.engines.builtin.image_tools.product import MAX_ITEMS, ProductItem
 from mediastudio.generations.models import Status
+from mediastudio.kit.examples import EXAMPLE_IMAGE
 
 ItemStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
 
@@ -17,7 +18,19 @@ ItemStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
 class EnhancementCreate(BaseModel):
     """``POST /product-image-enhancements``. The Idempotency-Key goes in the header, never here."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The example is what Swagger UI's "Try it out" sends (see generations/schemas.py).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "preset": "marketplace_square",
+                    "items": [{"image_url": EXAMPLE_IMAGE, "external_id": "SKU-1042"}],
+                    "output_format": "jpg",
+                }
+            ]
+        },
+    )
 
     preset: PresetId = Field(description="One of GET /product-image-enhancements/presets")
     items: list[ProductItem] = Field(

@@ -16,6 +16,7 @@ from mediastudio.engines.inputs import (
     VideoInput,
 )
 from mediastudio.generations.models import Generation, Status
+from mediastudio.kit.examples import EXAMPLE_IMAGE
 
 
 class OutputRead(BaseModel):
@@ -82,7 +83,19 @@ ENVELOPE_FIELDS = frozenset(Envelope.model_fields)
 class CreateGeneration(BaseModel):
     """``POST /generations``: any catalog model, its input nested under ``input``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "builtin/espeak",
+                    "input": {"text": "Your order has shipped.", "output_format": "mp3"},
+                    "metadata": {"order_id": "1042"},
+                    "external_id": "order-1042-notice",
+                }
+            ]
+        },
+    )
 
     model: str = Field(max_length=200)
     input: dict[str, Any]
@@ -93,24 +106,80 @@ class CreateGeneration(BaseModel):
 
 # Typed bodies for /generate/{type}: the standard input plus the envelope. They document the
 # endpoints and reject garbage early; the chosen model's own schema is then applied to the input.
+# Each has an example, which is what Swagger UI's "Try it out" sends: without one it would make
+# up a body from the schema ("string" URLs, both aspect_ratio and width/height) and get a 400.
 class ImageRequest(ImageInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt": "a red bicycle on a beach at sunset",
+                    "aspect_ratio": "16:9",
+                    "output_format": "png",
+                }
+            ]
+        },
+    )
 
 
 class VideoRequest(VideoInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt": "waves rolling onto a sandy beach, slow aerial shot",
+                    "duration": 5,
+                    "aspect_ratio": "16:9",
+                }
+            ]
+        },
+    )
 
 
 class SpeechRequest(SpeechInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"text": "Hello from MediaStudio.", "language": "en", "output_format": "mp3"}
+            ]
+        },
+    )
 
 
 class MusicRequest(MusicInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt": "upbeat product launch",
+                    "genre": "electronic",
+                    "mood": "energetic",
+                    "duration": 30,
+                }
+            ]
+        },
+    )
 
 
 class CommercialRequest(CommercialInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "product": "Aurora running shoes",
+                    "platform": "tiktok",
+                    "duration": 15,
+                    "tone": "energetic",
+                    "product_images": [EXAMPLE_IMAGE],
+                }
+            ]
+        },
+    )
 
 
 UrlFor = Callable[[str], str]

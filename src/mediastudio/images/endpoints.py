@@ -20,20 +20,35 @@ from mediastudio.generations.endpoints import (
 )
 from mediastudio.generations.schemas import Envelope
 from mediastudio.kit.errors import ERROR_RESPONSES
+from mediastudio.kit.examples import EXAMPLE_IMAGE
 
 router = APIRouter(prefix="/api/v1", tags=["images"], responses=ERROR_RESPONSES)
 
 
+# The examples are what Swagger UI's "Try it out" sends (see generations/schemas.py).
 class RemoveBackgroundRequest(RemoveBackgroundInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"image_url": EXAMPLE_IMAGE, "output_format": "png"}]},
+    )
 
 
 class UpscaleRequest(UpscaleInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"image_url": EXAMPLE_IMAGE, "scale": 2, "output_format": "png"}]
+        },
+    )
 
 
 class TransformRequest(TransformInput, Envelope):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"image_url": EXAMPLE_IMAGE, "transformation": "sepia", "strength": 0.8}]
+        },
+    )
 
 
 @router.post(

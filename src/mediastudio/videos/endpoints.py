@@ -18,16 +18,43 @@ from mediastudio.generations.endpoints import (
 )
 from mediastudio.generations.schemas import Envelope
 from mediastudio.kit.errors import ERROR_RESPONSES
+from mediastudio.kit.examples import EXAMPLE_IMAGE, EXAMPLE_VIDEO_URL
 
 router = APIRouter(prefix="/api/v1", tags=["videos"], responses=ERROR_RESPONSES)
 
 
+# The examples are what Swagger UI's "Try it out" sends (see generations/schemas.py).
 class SubtitlesRequest(SubtitlesInput, Envelope):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "video_url": EXAMPLE_VIDEO_URL,
+                    "segments": [
+                        {"start": 0.0, "end": 2.5, "text": "Meet the new Aurora."},
+                        {"start": 2.5, "end": 5.0, "text": "Light. Fast. Yours."},
+                    ],
+                    "position": "bottom",
+                }
+            ]
+        },
+    )
 
 
 class SocialVariantsRequest(SocialVariantsInput, Envelope):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source_url": EXAMPLE_IMAGE,
+                    "platforms": ["tiktok", "instagram"],
+                    "reframe": "auto",
+                }
+            ]
+        },
+    )
 
 
 @router.post(
@@ -68,7 +95,20 @@ async def social_variants(
 
 
 class ClipRequest(AutoClipInput, Envelope):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "video_url": EXAMPLE_VIDEO_URL,
+                    "max_clips": 3,
+                    "min_duration": 5,
+                    "max_duration": 30,
+                    "aspect_ratio": "9:16",
+                }
+            ]
+        },
+    )
 
 
 @router.post(

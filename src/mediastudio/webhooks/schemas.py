@@ -7,14 +7,27 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediastudio.kit.examples import EXAMPLE_WEBHOOK_URL
 from mediastudio.webhooks.events import EVENT_TYPES
 from mediastudio.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 EVENTS_HELP = f"Events to receive (default: all): {', '.join(EVENT_TYPES)}"
 
 
+# The examples are what Swagger UI's "Try it out" sends (see generations/schemas.py).
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": EXAMPLE_WEBHOOK_URL,
+                    "events": ["generation.completed", "generation.failed"],
+                    "description": "Order pipeline",
+                }
+            ]
+        },
+    )
 
     url: str = Field(max_length=2048, description="HTTPS URL that receives the events")
     events: list[str] | None = Field(None, max_length=len(EVENT_TYPES), description=EVENTS_HELP)
@@ -22,7 +35,12 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"events": ["generation.completed"], "description": "Completed jobs only"}]
+        },
+    )
 
     url: str | None = Field(None, max_length=2048)
     events: list[str] | None = Field(None, max_length=len(EVENT_TYPES), description=EVENTS_HELP)
@@ -108,7 +126,9 @@ class SigningSecretRead(BaseModel):
 
 
 class SettingsUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"webhook_url": EXAMPLE_WEBHOOK_URL}]}
+    )
 
     webhook_url: str | None = Field(
         max_length=2048, description="The account's default endpoint (every event); null removes it"
