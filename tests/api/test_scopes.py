@@ -35,7 +35,8 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("HEAD", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
-    ("MOUNT", "/static/swagger"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("MOUNT", "/static/docs"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/files/{key:path}"): PUBLIC,
@@ -202,7 +203,7 @@ async def test_each_scope_opens_exactly_its_routes(live: LiveApi) -> None:
 
 
 async def test_public_routes_need_no_key(live: LiveApi) -> None:
-    for path in ("/openapi.json", "/docs", "/healthz", "/readyz"):
+    for path in ("/openapi.json", "/docs", "/redoc", "/healthz", "/readyz"):
         assert (await live.client.get(path)).status_code == 200, path
     presets = await live.client.get("/api/v1/product-image-enhancements/presets")
     assert presets.status_code == 200
