@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run PORT=8080` serves on another port.
+PORT ?= 8000
 
 .PHONY: install run test lint fmt typecheck unit bench clean
 
@@ -14,9 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Install, then start the server (API + workers) on http://127.0.0.1:8000
+## Install, then start the server (API + workers) on http://127.0.0.1:$(PORT) (default 8000)
 run: $(STAMP)
-	$(BIN)/mediastudio serve
+	$(BIN)/mediastudio serve --port $(PORT)
 
 ## Install, then lint, type-check and run every test
 test: $(STAMP) lint typecheck
