@@ -36,12 +36,12 @@ def create(
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             account = await service.create(
                 session,
-                platform.settings,
+                store.settings,
                 email=email,
                 plan=plan,
                 credits_granted=credits_,
@@ -64,8 +64,8 @@ def list_accounts(
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.read() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.read() as session,
         ):
             accounts = await service.list_all(session)
         if as_json:
@@ -112,8 +112,8 @@ def grant(
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             found = await service.require(session, account)
             balance = await credits.grant(session, found.id, amount, "granted by operator")

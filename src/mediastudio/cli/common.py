@@ -1,5 +1,5 @@
-"""What every command shares: the --data-dir/--config/--json options, a platform without
-workers, and output helpers.
+"""What every command shares: the --data-dir/--config/--json options, the migrated database
+without engines or workers, and output helpers.
 
 Only typer and rich are imported at module level: the platform (SQLAlchemy, FastAPI, the
 engines with NumPy, OpenCV, PyAV, SciPy) is imported by the command that needs it, so

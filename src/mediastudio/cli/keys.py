@@ -56,8 +56,8 @@ def create(
 
     async def body() -> tuple[str, str]:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             owner = await accounts.require(session, account)
             new = await service.create(
@@ -100,8 +100,8 @@ def list_keys(
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.read() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.read() as session,
         ):
             owner = await accounts.require(session, account) if account else None
             keys = await service.list_keys(session, owner.id if owner else None)
@@ -161,8 +161,8 @@ def revoke(
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             key = await service.revoke(session, key_id)
         console.print(f"revoked {key.id}")

@@ -85,18 +85,18 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
 
 
 async def _prepare(settings: Settings) -> tuple[str, str] | None:
-    async with opened(settings) as platform:
-        return await _bootstrap(platform) if settings.bootstrap else None
+    async with opened(settings) as store:
+        return await _bootstrap(store) if settings.bootstrap else None
 
 
-async def _bootstrap(platform: Store) -> tuple[str, str] | None:
+async def _bootstrap(store: Store) -> tuple[str, str] | None:
     """On an empty database: a local account with demo credits, and one live and one test key."""
     from mediastudio.accounts import repository as accounts_repo
     from mediastudio.accounts import service as accounts
     from mediastudio.keys import service as keys
 
-    settings = platform.settings
-    async with platform.db.write() as session:
+    settings = store.settings
+    async with store.db.write() as session:
         if await accounts_repo.count(session) > 0:
             return None
         account = await accounts.create(
