@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 # Test processes: many tests wait on servers and workers rather than on the CPU, so a few more
 # processes than cores finish sooner; `make test TEST_WORKERS=0` runs them in this process.
 TEST_WORKERS ?= 4
+# `make run PORT=8080` serves on another port.
+PORT ?= 8000
 
 .PHONY: install browser run test lint fmt typecheck unit bench clean
 
@@ -26,9 +28,9 @@ browser:
 	fi
 	@[ -x $(CHROMIUM) ] || echo "note: no $(CHROMIUM); install Debian's chromium as root for the browser tests"
 
-## Install, then start the server (API + workers) on http://127.0.0.1:8000
+## Install, then start the server (API + workers) on http://127.0.0.1:$(PORT) (default 8000)
 run: $(STAMP)
-	$(BIN)/mediastudio serve
+	$(BIN)/mediastudio serve --port $(PORT)
 
 ## Install, then lint, type-check and run every test
 test: $(STAMP) lint typecheck browser

@@ -174,6 +174,7 @@ async def measure(events: int, black_hole: bool, port: int, workdir: Path) -> Ru
                     event_id=event_id,
                     event_type="generation.completed",
                     payload=payload,
+                    sandbox=False,
                 )
     hole = endpoints[0].id if black_hole else ""
     expected = events * (ENDPOINTS - 1 if black_hole else ENDPOINTS)

@@ -19,6 +19,7 @@ from mediastudio.files.endpoints import MULTIPART_OVERHEAD
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
 from mediastudio.images.endpoints import router as images_router
+from mediastudio.kit.accesslog import redact_access_log
 from mediastudio.kit.apidocs import install_docs
 from mediastudio.kit.bodies import BodyLimitMiddleware
 from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handlers
@@ -43,6 +44,7 @@ Errors are always `{"error": {"code", "message", "details"?, "request_id"}}`.
 
 def create_app(settings: Settings | None = None, *, run_workers: bool = True) -> FastAPI:
     settings = settings or load_settings()
+    redact_access_log()  # signed URLs and stream tokens work without a key: keep them out
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

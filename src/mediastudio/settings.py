@@ -284,6 +284,7 @@ class Settings(BaseSettings):
         """What user-supplied URLs (engine inputs) may reach."""
         return NetPolicy(
             allow=parse_allow_hosts(self.net_allow_hosts),
+            allow_setting="MEDIASTUDIO_NET_ALLOW_HOSTS",
             ca_file=self.net_ca_file,
             max_bytes=self.input_max_bytes,
             total_timeout_s=self.input_fetch_timeout_s,

@@ -171,3 +171,49 @@ async def test_sandbox_batches_are_free_placeholders(api: Api) -> None:
     assert [item["status"] for item in done["items"]] == ["completed", "failed", "completed"]
     generation = await api.wait(key, created["enhancement"]["id"])
     assert [(o["width"], o["height"]) for o in generation["outputs"]] == [(1000, 1000)] * 2
+
+
+async def test_batches_are_listed_newest_first_by_cursor_in_the_keys_mode(api: Api) -> None:
+    account = await api.account(credits=10)
+    live, sandbox = await api.key(account), await api.key(account, sandbox=True)
+    shot = "https://example.com/a.jpg"  # unreachable here: those jobs fail, still listed
+    sandbox_ids = []
+    for index in range(3):
+        headers = {**auth(sandbox), "Idempotency-Key": f"list-{index}"}
+        created = await api.client.post(URL, json=batch(shot), headers=headers)
+        assert created.status_code == 202, created.text
+        sandbox_ids.append(created.json()["enhancement"]["id"])
+    # Neither another kind of sandbox job nor a live batch is listed for the sandbox key.
+    other = await api.client.post(
+        "/api/v1/images/transform",
+        json={"image_url": shot, "transformation": "sepia"},
+        headers=auth(sandbox),
+    )
+    live_batch = await api.client.post(
+        URL,
+        json=batch(data_uri(product_shot(64, 48)[0])),
+        headers={**auth(live), "Idempotency-Key": "live-1"},
+    )
+    assert other.status_code == 202 and live_batch.status_code == 202, live_batch.text
+    live_id = live_batch.json()["enhancement"]["id"]
+
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        page = (await api.client.get(URL, params=params, headers=auth(sandbox))).json()
+        assert page["object"] == "list" and page["request_id"].startswith("req_")
+        assert all(item["object"] == "product_image_enhancement" for item in page["data"])
+        assert all(item["sandbox"] and item["preset"] for item in page["data"])
+        seen += [item["id"] for item in page["data"]]
+        if not page["has_more"]:
+            assert page["next_cursor"] is None
+            break
+        params["starting_after"] = page["next_cursor"]
+    assert seen == list(reversed(sandbox_ids))
+    live_page = (await api.client.get(URL, headers=auth(live))).json()
+    assert [item["id"] for item in live_page["data"]] == [live_id]
+    assert (await api.client.get(URL, params={"limit": 101}, headers=auth(live))).status_code == 400
+
+    for key, job_id in [*((sandbox, i) for i in sandbox_ids), (live, live_id)]:
+        await api.wait(key, job_id, timeout=60)
+    await api.wait(sandbox, other.json()["id"])

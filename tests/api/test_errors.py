@@ -140,6 +140,38 @@ async def test_generic_create_validates_against_the_models_schema(api: Api) -> N
     assert [f["field"] for f in error["details"]["fields"]] == ["input.speed"]
 
 
+async def test_a_body_that_is_not_json_says_where_it_breaks(api: Api) -> None:
+    key = await api.key(await api.account())
+    broken = b'{"prompt": "x",, }'  # the second comma is at offset 15
+    response = await api.client.post(
+        "/api/v1/generate/image",
+        content=broken,
+        headers={**auth(key), "Content-Type": "application/json"},
+    )
+    error = assert_error(response, 400, "invalid_request")
+    assert error["message"].startswith("Request body is not valid JSON at position 15")
+    [field] = error["details"]["fields"]
+    assert field["field"] == "body" and "position 15" in field["message"]
+
+
+async def test_unknown_filter_values_are_400_like_an_unknown_status(api: Api) -> None:
+    key = await api.key(await api.account())
+    for path, params, field in (
+        ("/api/v1/generations", {"status": "done"}, "query.status"),
+        ("/api/v1/generations", {"type": "foo"}, "query.type"),
+        ("/api/v1/models", {"type": "foo"}, "query.type"),
+    ):
+        response = await api.client.get(path, params=params, headers=auth(key))
+        error = assert_error(response, 400, "invalid_request")
+        assert [f["field"] for f in error["details"]["fields"]] == [field], error
+    unknown = await api.client.get("/api/v1/generations", params={"type": "foo"}, headers=auth(key))
+    assert "image" in unknown.json()["error"]["details"]["fields"][0]["message"]  # the known ones
+    known = await api.client.get("/api/v1/generations", params={"type": "image"}, headers=auth(key))
+    assert known.status_code == 200 and known.json()["data"] == []
+    models = await api.client.get("/api/v1/models", params={"type": "speech"}, headers=auth(key))
+    assert {m["type"] for m in models.json()["data"]} == {"speech"}
+
+
 async def test_not_found_route_and_resource(api: Api) -> None:
     assert_error(await api.client.get("/api/v1/nothing-here"), 404, "not_found")
     key = await api.key(await api.account())

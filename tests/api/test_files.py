@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import time
+import wave
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from tests.api.test_uploads import png_bytes
 from tests.conftest import Api, auth
 
 
@@ -55,3 +59,28 @@ async def test_path_traversal_is_refused(api: Api) -> None:
     )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_an_outputs_content_type_is_the_served_content_type(api: Api) -> None:
+    key = await api.key(await api.account())
+    body = {"text": "Hello there.", "model": "fake/speech", "output_format": "wav"}
+    job = (await api.client.post("/api/v1/generate/speech", json=body, headers=auth(key))).json()
+    [output] = (await api.wait(key, job["id"]))["outputs"]
+    served = await api.client.get(output["url"])
+    assert served.status_code == 200
+    # One canonical type: not audio/x-wav or audio/vnd.wave from the machine's mime.types.
+    assert output["content_type"] == served.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(served.content)) as decoded:
+        assert decoded.getnframes() > 0
+        assert abs(decoded.getnframes() / decoded.getframerate() - output["duration_s"]) < 0.05
+
+
+async def test_an_engines_generic_type_is_recorded_as_the_served_one(api: Api) -> None:
+    # fake/echo declares application/octet-stream for whatever it fetched (here a PNG).
+    key = await api.key(await api.account())
+    png = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+    body = {"model": "fake/echo", "input": {"url": png}}
+    job = (await api.client.post("/api/v1/generations", json=body, headers=auth(key))).json()
+    [output] = (await api.wait(key, job["id"]))["outputs"]
+    served = await api.client.get(output["url"])
+    assert output["content_type"] == served.headers["content-type"] == "image/png"

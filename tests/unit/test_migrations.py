@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 import mediastudio.models  # noqa: F401
 from mediastudio.kit.db import Base, Database
@@ -33,4 +33,50 @@ async def test_migrations_match_the_models(tmp_path: Path) -> None:
             "credit_ledger",
             "generations",
         } <= await connection.run_sync(tables)
+    await db.dispose()
+
+
+async def test_0005_gives_existing_deliveries_the_mode_of_their_generation(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    await upgrade(db, "0003")
+    now = "2026-01-01 00:00:00.000000"
+    async with db.write_engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO accounts (id, email, name, plan, credit_balance, credits_reserved,"
+                " created_at) VALUES ('acc_1', 'a@x.io', '', 'free', 0, 0, :now)"
+            ),
+            {"now": now},
+        )
+        for generation_id, sandbox in (("gen_live", 0), ("gen_test", 1)):
+            await connection.execute(
+                text(
+                    "INSERT INTO generations (id, account_id, type, model, status, input,"
+                    " progress, outputs, credits_reserved, credits_charged, credits_refunded,"
+                    " sandbox, metadata, pool, attempts, created_at) VALUES (:id, 'acc_1',"
+                    " 'image', 'm', 'completed', '{}', 100, '[]', 0, 0, 0, :sandbox, '{}',"
+                    " 'cpu', 1, :now)"
+                ),
+                {"id": generation_id, "sandbox": sandbox, "now": now},
+            )
+        for delivery_id, generation_id in (
+            ("whd_live", "gen_live"),
+            ("whd_test", "gen_test"),
+            ("whd_ping", None),  # a webhook.test event
+            ("whd_gone", "gen_deleted"),
+        ):
+            await connection.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (id, account_id, url, target, generation_id,"
+                    " event_id, event_type, payload, status, attempts, attempt_log, created_at)"
+                    " VALUES (:id, 'acc_1', 'https://x.io', 't', :generation_id, 'evt_1', 'e',"
+                    " '{}', 'succeeded', 1, '[]', :now)"
+                ),
+                {"id": delivery_id, "generation_id": generation_id, "now": now},
+            )
+    await upgrade(db)
+    async with db.write_engine.connect() as connection:
+        rows = await connection.execute(text("SELECT id, sandbox FROM webhook_deliveries"))
+        modes = {row.id: bool(row.sandbox) for row in rows}
+    assert modes == {"whd_live": False, "whd_test": True, "whd_ping": False, "whd_gone": False}
     await db.dispose()

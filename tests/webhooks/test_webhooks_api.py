@@ -329,6 +329,21 @@ async def test_settings_webhook_url_is_the_default_endpoint(api: Api) -> None:
     assert (await api.client.get("/api/v1/webhooks", headers=auth(key))).json()["data"] == []
 
 
+async def test_settings_read_back_what_patch_set(api: Api) -> None:
+    key = await setup(api)
+    empty = await api.client.get("/api/v1/settings", headers=auth(key))
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == {"webhook_url": None, "webhook": None, "secret": None}
+    patched = await api.client.patch(
+        "/api/v1/settings", json={"webhook_url": "http://127.0.0.1:9/a"}, headers=auth(key)
+    )
+    read = await api.client.get("/api/v1/settings", headers=auth(key))
+    assert read.status_code == 200
+    # The same object as the PATCH answered, but the secret is only shown once.
+    assert read.json() == {**patched.json(), "secret": None}
+    assert read.json()["webhook_url"] == "http://127.0.0.1:9/a"
+
+
 async def test_a_black_hole_does_not_delay_other_endpoints(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path / "data",

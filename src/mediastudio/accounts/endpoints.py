@@ -52,11 +52,17 @@ class LedgerPage(BaseModel):
 @router.get("", response_model=AccountRead, summary="Plan, credits and today's usage")
 async def get_account(platform: PlatformDep, principal: ReadPrincipal) -> AccountRead:
     async with platform.db.read() as session:
-        summary = await service.summary(session, platform.settings, principal.account_id)
+        summary = await service.summary(
+            session, platform.settings, principal.account_id, sandbox=principal.sandbox
+        )
     return AccountRead(**summary, sandbox=principal.sandbox)
 
 
-@router.get("/ledger", response_model=LedgerPage, summary="Credit transactions, newest first")
+@router.get(
+    "/ledger",
+    response_model=LedgerPage,
+    summary="Credit transactions, newest first (live keys; a sandbox key's ledger is empty)",
+)
 async def get_ledger(
     platform: PlatformDep,
     principal: ReadPrincipal,
@@ -65,7 +71,11 @@ async def get_ledger(
 ) -> LedgerPage:
     async with platform.db.read() as session:
         rows = await credits.ledger(
-            session, principal.account_id, limit=limit + 1, starting_after=starting_after
+            session,
+            principal.account_id,
+            sandbox=principal.sandbox,
+            limit=limit + 1,
+            starting_after=starting_after,
         )
     items = [LedgerEntryRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
     has_more = len(rows) > limit

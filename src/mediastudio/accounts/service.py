@@ -55,15 +55,22 @@ async def list_all(session: AsyncSession) -> Sequence[Account]:
     return await repository.list_all(session)
 
 
-async def summary(session: AsyncSession, settings: Settings, account_id: str) -> dict[str, Any]:
+async def summary(
+    session: AsyncSession, settings: Settings, account_id: str, *, sandbox: bool
+) -> dict[str, Any]:
+    """The account as one mode sees it: plan, limits and credits are the account's own; usage
+    counts only this mode's generations (sandbox jobs have no daily quota)."""
     account = await repository.get(session, account_id)
     if account is None:
         raise NotFound()
     plan = settings.plan(account.plan)
-    today = await generations.count_by_type_since(session, account_id, start_of_utc_day(utcnow()))
+    today = await generations.count_by_type_since(
+        session, account_id, start_of_utc_day(utcnow()), sandbox=sandbox
+    )
+    quotas = {} if sandbox else plan.daily_quotas
     usage = {
-        type_: {"today": today.get(type_, 0), "daily_quota": plan.daily_quotas.get(type_)}
-        for type_ in sorted(set(today) | set(plan.daily_quotas))
+        type_: {"today": today.get(type_, 0), "daily_quota": quotas.get(type_)}
+        for type_ in sorted(set(today) | set(quotas))
     }
     return {
         "id": account.id,

@@ -15,6 +15,20 @@ router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERROR_RES
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+async def type_filter(
+    platform: PlatformDep,
+    type: Annotated[
+        str | None, Query(max_length=32, description="image, video, speech, music, …")
+    ] = None,
+) -> str | None:
+    """The ``?type=`` filter of list routes, checked against the types the catalog knows (an
+    unknown one answers 400, like an unknown ``status``)."""
+    return None if type is None else platform.catalog.check_type(type, field="query.type")
+
+
+TypeFilter = Annotated[str | None, Depends(type_filter)]
+
+
 class ModelRead(BaseModel):
     id: str
     name: str
@@ -37,7 +51,7 @@ class ModelList(BaseModel):
 async def list_models(
     platform: PlatformDep,
     principal: ReadPrincipal,
-    type: Annotated[str | None, Query(max_length=32, description="image, video, …")] = None,
+    type: TypeFilter,
 ) -> ModelList:
     """Every model this server knows; ``available`` says whether your key can run it now."""
     catalog = platform.catalog

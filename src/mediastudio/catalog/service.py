@@ -54,6 +54,20 @@ class Catalog:
     def list(self, type_: str | None) -> list[ModelSpec]:
         return self.registry.models(type_)
 
+    def types(self) -> tuple[str, ...]:
+        return tuple(sorted({spec.type for spec in self.registry.models()}))
+
+    def check_type(self, type_: str, *, field: str) -> str:
+        """Refuse a type no model makes: a typo in a filter must not read as "no results"."""
+        known = self.types()
+        if type_ not in known:
+            message = f"Unknown type {type_!r}; known types: {', '.join(known)}"
+            raise InvalidRequest(
+                f"The request has invalid fields: {field}",
+                details={"fields": [{"field": field, "message": message}]},
+            )
+        return type_
+
     def resolve(
         self,
         model_id: str | None,

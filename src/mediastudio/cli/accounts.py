@@ -6,17 +6,18 @@ from typing import Annotated
 
 import typer
 
-from mediastudio.accounts import service
 from mediastudio.cli.common import (
+    AsJson,
     ConfigFile,
     DataDir,
     console,
     new_table,
     opened,
+    print_json,
     run,
     settings_from,
+    timestamp,
 )
-from mediastudio.credits import service as credits
 
 app = typer.Typer(help="Create accounts, list them, grant credits.", no_args_is_help=True)
 
@@ -31,15 +32,16 @@ def create(
     config: ConfigFile = None,
 ) -> None:
     """Create an account, optionally with an initial credit grant."""
+    from mediastudio.accounts import service
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             account = await service.create(
                 session,
-                platform.settings,
+                store.settings,
                 email=email,
                 plan=plan,
                 credits_granted=credits_,
@@ -54,15 +56,34 @@ def create(
 
 
 @app.command("list")
-def list_accounts(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+def list_accounts(
+    data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False
+) -> None:
     """List accounts with their plan and credits."""
+    from mediastudio.accounts import service
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.read() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.read() as session,
         ):
             accounts = await service.list_all(session)
+        if as_json:
+            print_json(
+                [
+                    {
+                        "id": account.id,
+                        "email": account.email,
+                        "name": account.name,
+                        "plan": account.plan,
+                        "credit_balance": account.credit_balance,
+                        "credits_reserved": account.credits_reserved,
+                        "created_at": timestamp(account.created_at),
+                    }
+                    for account in accounts
+                ]
+            )
+            return
         table = new_table("id", "email", "plan", "balance", "reserved", "created")
         for account in accounts:
             table.add_row(
@@ -71,7 +92,7 @@ def list_accounts(data_dir: DataDir = None, config: ConfigFile = None) -> None:
                 account.plan,
                 str(account.credit_balance),
                 str(account.credits_reserved),
-                account.created_at.isoformat(timespec="seconds"),
+                timestamp(account.created_at),
             )
         console.print(table)
 
@@ -86,11 +107,13 @@ def grant(
     config: ConfigFile = None,
 ) -> None:
     """Add credits to an account (recorded in its ledger)."""
+    from mediastudio.accounts import service
+    from mediastudio.credits import service as credits
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             found = await service.require(session, account)
             balance = await credits.grant(session, found.id, amount, "granted by operator")

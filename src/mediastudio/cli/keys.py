@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mediastudio.accounts import service as accounts
 from mediastudio.cli.common import (
+    AsJson,
     ConfigFile,
     DataDir,
     console,
     errors,
     new_table,
     opened,
+    print_json,
     run,
     settings_from,
+    timestamp,
 )
-from mediastudio.keys import service
+
+if TYPE_CHECKING:
+    from mediastudio.keys.models import ApiKey
 
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -45,12 +49,15 @@ def create(
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Create a key. The key itself is printed once, as the last line."""
+    """Create a key. The key itself is printed once, as the last line (on stdout; everything
+    else goes to stderr, so `KEY=$(mediastudio keys create …)` captures the key alone)."""
+    from mediastudio.accounts import service as accounts
+    from mediastudio.keys import service
 
-    async def body() -> str:
+    async def body() -> tuple[str, str]:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             owner = await accounts.require(session, account)
             new = await service.create(
@@ -62,18 +69,22 @@ def create(
                 ip_allowlist=_split(ip) or [],
                 expires_at=_expiry(expires),
             )
-        errors.print(
-            f"created {new.key.id} for {owner.email} with scopes {','.join(new.key.scopes)}"
-            " — store the key now; it is not shown again:"
+        mode = "sandbox" if new.key.sandbox else "live"
+        notice = (
+            f"created {new.key.id} ({mode}) for {owner.email} with scopes "
+            f"{','.join(new.key.scopes)}\n"
+            "Store the key now: it is shown once, on the next line, and never again."
         )
-        return new.secret
+        return notice, new.secret
 
     try:
-        secret = run(body())
+        notice, secret = run(body())
     except ValueError as exc:  # a malformed --expires
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    print(secret)
+    # Plain echo, flushed: the warning reaches the terminal before the key does, unwrapped.
+    typer.echo(notice, err=True)
+    typer.echo(secret)
 
 
 @app.command("list")
@@ -81,38 +92,62 @@ def list_keys(
     account: Annotated[str | None, typer.Option("--account", help="Only this account")] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
+    as_json: AsJson = False,
 ) -> None:
     """List keys (never their secrets)."""
+    from mediastudio.accounts import service as accounts
+    from mediastudio.keys import service
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.read() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.read() as session,
         ):
             owner = await accounts.require(session, account) if account else None
             keys = await service.list_keys(session, owner.id if owner else None)
-        table = new_table("id", "key", "name", "account", "scopes", "status", "last used")
         now = datetime.now(UTC)
+        if as_json:
+            print_json([_key_row(key, now) for key in keys])
+            return
+        table = new_table("id", "key", "name", "account", "scopes", "status", "last used")
         for key in keys:
-            status = (
-                "revoked"
-                if key.revoked_at
-                else "expired"
-                if key.expires_at and key.expires_at <= now
-                else "active"
-            )
+            row = _key_row(key, now)
             table.add_row(
                 key.id,
                 f"{key.prefix}…{key.last_four}",
                 key.name,
                 key.account_id,
                 ",".join(key.scopes),
-                status,
-                key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never",
+                row["status"],
+                row["last_used_at"] or "never",
             )
         console.print(table)
 
     run(body())
+
+
+def _key_row(key: ApiKey, now: datetime) -> dict[str, Any]:
+    status = (
+        "revoked"
+        if key.revoked_at
+        else "expired"
+        if key.expires_at and key.expires_at <= now
+        else "active"
+    )
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "last_four": key.last_four,
+        "name": key.name,
+        "account_id": key.account_id,
+        "sandbox": key.sandbox,
+        "scopes": list(key.scopes),
+        "ip_allowlist": list(key.ip_allowlist),
+        "status": status,
+        "created_at": timestamp(key.created_at),
+        "expires_at": timestamp(key.expires_at),
+        "last_used_at": timestamp(key.last_used_at),
+    }
 
 
 @app.command("revoke")
@@ -122,11 +157,12 @@ def revoke(
     config: ConfigFile = None,
 ) -> None:
     """Revoke a key; requests with it fail with invalid_api_key from now on."""
+    from mediastudio.keys import service
 
     async def body() -> None:
         async with (
-            opened(settings_from(data_dir, config)) as platform,
-            platform.db.write() as session,
+            opened(settings_from(data_dir, config)) as store,
+            store.db.write() as session,
         ):
             key = await service.revoke(session, key_id)
         console.print(f"revoked {key.id}")

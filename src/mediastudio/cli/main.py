@@ -1,9 +1,16 @@
-"""The ``mediastudio`` command."""
+"""The ``mediastudio`` command.
+
+Subcommand modules import the platform only when a command runs (see ``cli/common.py``), so
+``--help`` and ``--version`` answer without loading the engines.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from mediastudio import __version__
 from mediastudio.cli import accounts, keys, models, serve
 
 app = typer.Typer(
@@ -12,6 +19,29 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mediastudio {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """MediaStudio: a self-hostable generative-media API."""
+
+
 app.command("serve")(serve.serve)
 app.command("migrate")(serve.migrate)
 app.add_typer(accounts.app, name="accounts")

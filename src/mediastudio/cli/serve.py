@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from rich.panel import Panel
 
-from mediastudio.accounts import repository as accounts_repo
-from mediastudio.accounts import service as accounts
-from mediastudio.app import create_app
 from mediastudio.cli.common import (
     ConfigFile,
     DataDir,
+    Store,
     console,
     errors,
     opened,
     run,
     settings_from,
 )
-from mediastudio.keys import service as keys
-from mediastudio.platform import Platform
-from mediastudio.settings import Settings
+
+if TYPE_CHECKING:
+    from mediastudio.settings import Settings
 
 BOOTSTRAP_EMAIL = "local@mediastudio.local"
 
@@ -35,7 +32,11 @@ def serve(
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Run the API, the dashboard and the workers in one process."""
+    """Run the API (interactive docs at /docs) and its job workers in one process."""
+    import uvicorn
+
+    from mediastudio.app import create_app
+
     settings = settings_from(data_dir, config, host=host, port=port)
     _ensure_port_free(settings.host, settings.port)
     logging.basicConfig(
@@ -84,14 +85,18 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
 
 
 async def _prepare(settings: Settings) -> tuple[str, str] | None:
-    async with opened(settings) as platform:
-        return await _bootstrap(platform) if settings.bootstrap else None
+    async with opened(settings) as store:
+        return await _bootstrap(store) if settings.bootstrap else None
 
 
-async def _bootstrap(platform: Platform) -> tuple[str, str] | None:
+async def _bootstrap(store: Store) -> tuple[str, str] | None:
     """On an empty database: a local account with demo credits, and one live and one test key."""
-    settings = platform.settings
-    async with platform.db.write() as session:
+    from mediastudio.accounts import repository as accounts_repo
+    from mediastudio.accounts import service as accounts
+    from mediastudio.keys import service as keys
+
+    settings = store.settings
+    async with store.db.write() as session:
         if await accounts_repo.count(session) > 0:
             return None
         account = await accounts.create(

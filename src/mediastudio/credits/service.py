@@ -54,8 +54,18 @@ async def refund(
 
 
 async def ledger(
-    session: AsyncSession, account_id: str, *, limit: int, starting_after: str | None
+    session: AsyncSession,
+    account_id: str,
+    *,
+    sandbox: bool,
+    limit: int,
+    starting_after: str | None,
 ) -> Sequence[LedgerEntry]:
+    """The ledger as one mode sees it. Sandbox jobs never move credits, so every entry is live
+    money: a sandbox key's ledger is empty, never the live one (whose generations it cannot
+    read)."""
+    if sandbox:
+        return []
     return await repository.page(session, account_id, limit=limit, starting_after=starting_after)
 
 

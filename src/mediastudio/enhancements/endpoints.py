@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from mediastudio.enhancements import service
-from mediastudio.enhancements.schemas import EnhancementCreate, EnhancementResponse, PresetList
+from mediastudio.enhancements.schemas import (
+    EnhancementCreate,
+    EnhancementList,
+    EnhancementResponse,
+    PresetList,
+)
 from mediastudio.generations.endpoints import ImagePrincipal, PlatformDep, url_maker
 from mediastudio.idempotency.service import check_key, request_hash
 from mediastudio.keys.auth import ReadPrincipal
@@ -84,6 +89,30 @@ async def create_enhancement(
     )
     headers["Location"] = f"/api/v1/product-image-enhancements/{generation.id}"
     return JSONResponse(response.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+@router.get(
+    "/product-image-enhancements",
+    response_model=EnhancementList,
+    summary="List batches, newest first (cursor-paged)",
+)
+async def list_enhancements(
+    request: Request,
+    platform: PlatformDep,
+    principal: ReadPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    starting_after: Annotated[
+        str | None, Query(max_length=40, description="Cursor: the next_cursor of the last page")
+    ] = None,
+) -> EnhancementList:
+    found = await service.page(platform, principal, limit=limit, starting_after=starting_after)
+    url_for = url_maker(request, platform)
+    return EnhancementList(
+        data=[service.present(generation, url_for) for generation in found.items],
+        has_more=found.has_more,
+        next_cursor=found.next_cursor,
+        request_id=current_request_id(),
+    )
 
 
 @router.get(

@@ -86,6 +86,17 @@ class EnhancementResponse(BaseModel):
     request_id: str
 
 
+class EnhancementList(BaseModel):
+    """``GET /product-image-enhancements``: batches newest first, cursor-paged like
+    ``GET /generations``."""
+
+    object: str = "list"
+    data: list[Enhancement]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as starting_after for the next page")
+    request_id: str
+
+
 class PresetRead(BaseModel):
     id: str
     name: str

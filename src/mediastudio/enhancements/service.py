@@ -22,7 +22,8 @@ from mediastudio.enhancements.schemas import (
     PresetRead,
 )
 from mediastudio.generations.models import Generation, Status
-from mediastudio.generations.service import NewGeneration
+from mediastudio.generations.repository import Filters
+from mediastudio.generations.service import NewGeneration, Page
 from mediastudio.keys.principal import Principal
 from mediastudio.kit.errors import NotFound
 from mediastudio.platform import Platform
@@ -68,6 +69,16 @@ async def get(platform: Platform, principal: Principal, enhancement_id: str) -> 
     if generation.type != TYPE:
         raise NotFound(f"No product image enhancement {enhancement_id!r}.")
     return generation
+
+
+async def page(
+    platform: Platform, principal: Principal, *, limit: int, starting_after: str | None
+) -> Page:
+    """The key's batches (its account and mode), newest first: generations of this type, on the
+    ``(account_id, sandbox, type, id)`` index."""
+    return await platform.generations.list(
+        principal, Filters(type=TYPE), limit=limit, offset=0, starting_after=starting_after
+    )
 
 
 async def remaining_credits(platform: Platform, principal: Principal) -> int:

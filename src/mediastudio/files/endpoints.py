@@ -8,7 +8,6 @@ Uploads stream to disk under a hard cap; downloads stream from disk with ``Range
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import shutil
 import uuid
 from pathlib import Path
@@ -28,6 +27,7 @@ from mediastudio.kit.errors import (
     InvalidSignature,
     NotFound,
 )
+from mediastudio.kit.mediatypes import media_type
 from mediastudio.platform import Platform, get_platform
 
 router = APIRouter(tags=["files"])
@@ -167,10 +167,10 @@ async def download(
         path = None
     if path is None:
         raise NotFound("This file no longer exists.")
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(
         path,
-        media_type=media_type,
+        # The table the runner and uploads record content_type with, so the two agree.
+        media_type=media_type(path.name),
         headers={"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes"},
     )
 

@@ -120,11 +120,25 @@ class FileService:
                 session, principal.account_id, wanted, sandbox=principal.sandbox
             )
         missing = sorted(wanted - owned.keys())
-        if missing:
-            raise InvalidRequest(
-                f"Unknown file {missing[0]}: upload it with POST /api/v1/files first.",
-                details={"files": missing},
+        if not missing:
+            return
+        async with self.db.read() as session:
+            # Uploads live in one mode, like generations; say so rather than "upload it".
+            elsewhere = await repository.keys_for(
+                session, principal.account_id, missing, sandbox=not principal.sandbox
             )
+        if elsewhere:
+            file_id = sorted(elsewhere)[0]
+            this, other = ("sandbox", "live") if principal.sandbox else ("live", "sandbox")
+            raise InvalidRequest(
+                f"File {file_id} was uploaded with a {other} key; {this} and {other} data stay "
+                f"apart, so upload it again with this {this} key.",
+                details={"files": missing, "other_mode": sorted(elsewhere)},
+            )
+        raise InvalidRequest(
+            f"Unknown file {missing[0]}: upload it with POST /api/v1/files first.",
+            details={"files": missing},
+        )
 
     async def keys_for(self, account_id: str, sandbox: bool, ids: Iterable[str]) -> dict[str, str]:
         async with self.db.read() as session:

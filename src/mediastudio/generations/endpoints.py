@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from mediastudio.catalog.endpoints import TypeFilter
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.repository import Filters
 from mediastudio.generations.schemas import (
@@ -236,7 +237,7 @@ async def list_generations(
     request: Request,
     platform: PlatformDep,
     principal: ReadPrincipal,
-    type: Annotated[str | None, Query(max_length=32)] = None,
+    type: TypeFilter,
     status: Status | None = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
     external_id: Annotated[str | None, Query(max_length=200)] = None,

@@ -29,6 +29,8 @@ class Generation(Base):
     __table_args__ = (
         # Listing and cursor paging: newest first within an account and mode.
         Index("ix_generations_account_id_sandbox_id", "account_id", "sandbox", "id"),
+        # The same, filtered by type (?type=, and the product-image-enhancements list).
+        Index("ix_generations_account_id_sandbox_type_id", "account_id", "sandbox", "type", "id"),
         Index("ix_generations_account_id_status_id", "account_id", "status", "id"),
         # Daily quotas count an account's generations of one type since midnight.
         Index("ix_generations_account_id_type_created_at", "account_id", "type", "created_at"),

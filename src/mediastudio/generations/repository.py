@@ -91,14 +91,14 @@ async def page(
 
 
 async def count_by_type_since(
-    session: AsyncSession, account_id: str, since: datetime
+    session: AsyncSession, account_id: str, since: datetime, *, sandbox: bool = False
 ) -> dict[str, int]:
     result = await session.execute(
         select(Generation.type, func.count())
         .where(
             Generation.account_id == account_id,
             Generation.created_at >= since,
-            Generation.sandbox.is_(False),
+            Generation.sandbox.is_(sandbox),
         )
         .group_by(Generation.type)
     )

@@ -172,16 +172,30 @@ async def _handle_domain(request: Request, exc: Exception) -> JSONResponse:
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields = [validation_field(error) for error in exc.errors()]
+    unparsable = [f["message"] for f in fields if f["message"].startswith(_NOT_JSON)]
     return error_response(
         400,
         "invalid_request",
-        "The request has invalid fields: " + ", ".join(f["field"] for f in fields),
+        # A body that does not parse has no fields to name: say where the JSON broke instead.
+        unparsable[0]
+        if unparsable
+        else "The request has invalid fields: " + ", ".join(f["field"] for f in fields),
         details={"fields": fields},
     )
 
 
+_NOT_JSON = "Request body is not valid JSON"
+
+
 def validation_field(error: Any) -> dict[str, str]:
     """One pydantic error as ``{field, message}``, the field a dotted path inside the body."""
+    if error.get("type") == "json_invalid":
+        # FastAPI puts the decoder's character offset where a field name would be.
+        location = error.get("loc", ())
+        position = location[1] if len(location) > 1 else 0
+        reason = (error.get("ctx") or {}).get("error")
+        detail = f" ({reason})" if reason else ""
+        return {"field": "body", "message": f"{_NOT_JSON} at position {position}{detail}."}
     location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
     return {"field": ".".join(location) or "body", "message": str(error.get("msg", "invalid"))}
 

@@ -40,6 +40,7 @@ from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database
 from mediastudio.kit.events import EventBus
+from mediastudio.kit.mediatypes import OCTET_STREAM, media_type
 from mediastudio.kit.storage import Storage, UrlSigner
 from mediastudio.runtime.context import JobContext
 from mediastudio.runtime.inputs import SafeFetcher, StoredInputs
@@ -238,7 +239,11 @@ class JobRunner:
         for index, output in enumerate(context.outputs):
             key = f"{generation.account_id}/{generation.id}/{index}{output.path.suffix}"
             size = await self.storage.put_file(key, output.path)
-            item: dict[str, Any] = {"key": key, "content_type": output.content_type, "bytes": size}
+            item: dict[str, Any] = {
+                "key": key,
+                "content_type": _served_type(key, output.content_type),
+                "bytes": size,
+            }
             for name in ("width", "height", "duration_s"):
                 value = getattr(output, name)
                 if value is not None:
@@ -351,3 +356,12 @@ def _failures_error(failures: list[dict[str, Any]]) -> dict[str, Any]:
 def _first_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
+def _served_type(key: str, declared: str) -> str:
+    """The type the file's URL will be served with, which is what the client is told: an
+    engine that declares another one for this extension is corrected (and logged)."""
+    served = media_type(key)
+    if declared != served and declared != OCTET_STREAM:
+        logger.warning("output %s declared as %s is served as %s", key, declared, served)
+    return served

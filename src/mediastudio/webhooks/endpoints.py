@@ -142,6 +142,16 @@ async def signing_secret(platform: PlatformDep, principal: WebhooksPrincipal) ->
     return SigningSecretRead(secret=await platform.webhooks.signing_secret(principal))
 
 
+@router.get("/settings", response_model=SettingsRead, summary="The account's settings")
+async def get_settings(platform: PlatformDep, principal: WebhooksPrincipal) -> SettingsRead:
+    """What ``PATCH /settings`` sets, read back (the secret is only ever shown by the PATCH that
+    creates the default endpoint)."""
+    endpoint = await platform.webhooks.default_url(principal)
+    if endpoint is None:
+        return SettingsRead(webhook_url=None, webhook=None)
+    return SettingsRead(webhook_url=endpoint.url, webhook=WebhookRead.of(endpoint))
+
+
 @router.patch(
     "/settings", response_model=SettingsRead, summary="Set the account's default webhook URL"
 )

@@ -67,8 +67,8 @@ class WebhookDelivery(Base):
     __table_args__ = (
         # The sender's query: pending rows whose attempt is due, oldest first.
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
-        # Listing an endpoint's deliveries, newest first.
-        Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        # Listing an endpoint's deliveries of one mode (live or sandbox), newest first.
+        Index("ix_webhook_deliveries_endpoint_id_sandbox_id", "endpoint_id", "sandbox", "id"),
         Index("ix_webhook_deliveries_account_id_id", "account_id", "id"),
     )
 
@@ -80,6 +80,9 @@ class WebhookDelivery(Base):
     url: Mapped[str] = mapped_column(String(2048))
     target: Mapped[str] = mapped_column(String(80))
     generation_id: Mapped[str | None] = mapped_column(String(40))
+    # The mode of the generation (or of the key that sent a test event): a sandbox key lists
+    # only sandbox deliveries and a live key only live ones, as with generations.
+    sandbox: Mapped[bool] = mapped_column(default=False)
     event_id: Mapped[str] = mapped_column(String(40))
     event_type: Mapped[str] = mapped_column(String(64))
     # The compact UTF-8 JSON serialised once; these exact bytes are signed and sent every time.

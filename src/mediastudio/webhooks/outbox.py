@@ -88,6 +88,7 @@ class WebhookOutbox:
                 event_type=event_type,
                 payload=payload,
                 generation_id=generation.id,
+                sandbox=generation.sandbox,
             )
         if generation.webhook_url:
             # Signed with the account's signing secret, which the sender makes if it is missing
@@ -102,6 +103,7 @@ class WebhookOutbox:
                 event_type=event_type,
                 payload=payload,
                 generation_id=generation.id,
+                sandbox=generation.sandbox,
             )
 
     async def queue(
@@ -115,6 +117,7 @@ class WebhookOutbox:
         event_id: str,
         event_type: str,
         payload: str,
+        sandbox: bool,
         generation_id: str | None = None,
     ) -> WebhookDelivery:
         now = utcnow()
@@ -125,6 +128,7 @@ class WebhookOutbox:
             url=url,
             target=target,
             generation_id=generation_id,
+            sandbox=sandbox,
             event_id=event_id,
             event_type=event_type,
             payload=payload,

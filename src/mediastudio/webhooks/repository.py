@@ -74,20 +74,34 @@ async def signing_secret(session: AsyncSession, account_id: str) -> WebhookSigni
 
 
 async def get_delivery(
-    session: AsyncSession, delivery_id: str, account_id: str | None = None
+    session: AsyncSession,
+    delivery_id: str,
+    account_id: str | None = None,
+    *,
+    sandbox: bool | None = None,
 ) -> WebhookDelivery | None:
     query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
     if account_id is not None:
         query = query.where(WebhookDelivery.account_id == account_id)
+    if sandbox is not None:
+        query = query.where(WebhookDelivery.sandbox.is_(sandbox))
     return (
         await session.execute(query.execution_options(populate_existing=True))
     ).scalar_one_or_none()
 
 
 async def deliveries_of(
-    session: AsyncSession, endpoint_id: str, *, limit: int, starting_after: str | None
+    session: AsyncSession,
+    endpoint_id: str,
+    *,
+    sandbox: bool,
+    limit: int,
+    starting_after: str | None,
 ) -> Sequence[WebhookDelivery]:
-    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+    """An endpoint's deliveries of one mode, newest first."""
+    query = select(WebhookDelivery).where(
+        WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.sandbox.is_(sandbox)
+    )
     if starting_after is not None:
         query = query.where(WebhookDelivery.id < starting_after)
     query = query.order_by(WebhookDelivery.id.desc()).limit(limit)

@@ -93,6 +93,7 @@ class DeliveryRead(BaseModel):
     event_id: str
     event: str
     generation_id: str | None
+    sandbox: bool = Field(description="A delivery of a sandbox generation (or sandbox test)")
     status: str = Field(description="pending, succeeded, failed (given up early) or dead")
     attempts: int
     next_attempt_at: datetime | None = Field(description="The next retry, while pending")

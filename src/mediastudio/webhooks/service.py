@@ -148,6 +148,7 @@ class WebhookService:
                 event_id=event_id,
                 event_type=WEBHOOK_TEST,
                 payload=event_payload(event_id, WEBHOOK_TEST, data, utcnow()),
+                sandbox=principal.sandbox,
             )
 
     async def deliveries(
@@ -156,13 +157,19 @@ class WebhookService:
         async with self.db.read() as session:
             _found(await repository.get_endpoint(session, principal.account_id, endpoint_id))
             return await repository.deliveries_of(
-                session, endpoint_id, limit=limit, starting_after=starting_after
+                session,
+                endpoint_id,
+                sandbox=principal.sandbox,
+                limit=limit,
+                starting_after=starting_after,
             )
 
     async def retry_delivery(self, principal: Principal, delivery_id: str) -> WebhookDelivery:
         """Send a finished delivery again now, same event id and bytes, with a fresh schedule."""
         async with self.db.write() as session:
-            delivery = await repository.get_delivery(session, delivery_id, principal.account_id)
+            delivery = await repository.get_delivery(
+                session, delivery_id, principal.account_id, sandbox=principal.sandbox
+            )
             if delivery is None:
                 raise NotFound(f"No webhook delivery {delivery_id!r}.")
             if delivery.status == DeliveryStatus.PENDING:

@@ -8,24 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-CONTENT_TYPES = {
-    "png": "image/png",
-    "webp": "image/webp",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-    "ogg": "audio/ogg",
-    "mp4": "video/mp4",
-    "mid": "audio/midi",
-    "srt": "application/x-subrip",
-    "vtt": "text/vtt",
-    "json": "application/json",
-}
+# The server's one table: what an engine declares is what the file's URL is served with.
+from mediastudio.kit.mediatypes import CONTENT_TYPES, content_type
 
-
-def content_type(extension: str) -> str:
-    return CONTENT_TYPES.get(extension.lower().lstrip("."), "application/octet-stream")
+__all__ = ["CONTENT_TYPES", "INPUT_FORMATS", "INPUT_OPTIONS", "atomic_target", "content_type"]
 
 
 # The demuxers user media may be read with. Without a list FFmpeg also accepts playlists and

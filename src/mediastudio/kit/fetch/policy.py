@@ -55,6 +55,9 @@ class NetPolicy:
     max_redirects: int = 5
     user_agent: str = "MediaStudio"
     ca_file: Path | None = None  # a PEM bundle replacing the public CAs (enterprise CA, tests)
+    # The operator's name for ``allow`` (an environment variable): a refusal the allowlist could
+    # lift names it, so whoever runs the server learns which knob to turn.
+    allow_setting: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_bytes < 0 or self.max_redirects < 0:
@@ -67,6 +70,13 @@ class NetPolicy:
 
     def allows_address(self, ip: IPAddress, port: int) -> bool:
         return any(rule.matches_address(ip, port) for rule in self.allow)
+
+    def allow_hint(self, host: str, port: int) -> str:
+        """`` To allow it, add HOST:PORT to SETTING.``, or nothing when no setting is named."""
+        if self.allow_setting is None:
+            return ""
+        entry = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return f" To allow it, add {entry} to {self.allow_setting}."
 
 
 def parse_allow_hosts(text: str | None) -> tuple[AllowRule, ...]:

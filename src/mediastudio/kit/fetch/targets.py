@@ -61,7 +61,10 @@ def check_url(url: str | httpx.URL, policy: NetPolicy) -> ParsedTarget:
         raise BlockedUrl("The URL's port is invalid.")
     allowlisted = policy.allows_host(host, port)
     if parsed.scheme == "http" and not allowlisted:
-        raise BlockedUrl("Only https:// URLs can be fetched (http:// only from allowlisted hosts).")
+        raise BlockedUrl(
+            "Only https:// URLs can be fetched (http:// only from allowlisted hosts)."
+            + policy.allow_hint(host, port)
+        )
     return ParsedTarget(parsed.copy_with(fragment=None), host, port, allowlisted)
 
 
@@ -139,9 +142,13 @@ def _check_address(
     if reason is None or (by_name and reason not in _NEVER_BY_NAME):
         return
     # The category helps the user; the address itself stays out of the message so the error
-    # is not an oracle for the server's internal DNS.
+    # is not an oracle for the server's internal DNS. Metadata, unspecified and multicast
+    # addresses get no hint: allowing those by name is impossible and by address unwise.
+    hint = "" if reason in _NEVER_BY_NAME else policy.allow_hint(host, port)
     if _ip_or_none(host) is not None:
-        raise BlockedAddress(f"{host} is a non-public address ({reason}); it may not be fetched.")
+        raise BlockedAddress(
+            f"{host} is a non-public address ({reason}); it may not be fetched.{hint}"
+        )
     raise BlockedAddress(
-        f"The host {host} resolves to a non-public address ({reason}); it may not be fetched."
+        f"The host {host} resolves to a non-public address ({reason}); it may not be fetched.{hint}"
     )
