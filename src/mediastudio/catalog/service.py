@@ -89,7 +89,7 @@ class Catalog:
         return spec
 
     def _lookup(self, model_id: str, type_: str | None) -> ModelSpec:
-        registered = self.registry.get(model_id)
+        registered = self.registry.get(model_id, type_)
         if registered is None:
             raise InvalidRequest(
                 f"Unknown model {model_id!r}. GET /api/v1/models lists them.",
