@@ -112,6 +112,10 @@ class Catalog:
         candidates = [s for s in every if _takes(s, payload)]
         real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
         runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]
+        if principal.sandbox:
+            # A sandbox key gets the model a live key would (one that really runs here) first,
+            # so that switching keys does not switch models.
+            runnable.sort(key=lambda spec: not self.availability(spec, sandbox=False).available)
         # Prefer a model the plan allows; if none is, the first runnable one explains the 403.
         allowed = [s for s in runnable if _allowed(s, principal)]
         if allowed or runnable:

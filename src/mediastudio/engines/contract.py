@@ -245,7 +245,7 @@ class Engine(ABC):
         it names none). Such models are not listed. None by default."""
         return None
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the engine holds open (HTTP connections) when the platform stops."""
 
     @abstractmethod

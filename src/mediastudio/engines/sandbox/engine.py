@@ -131,9 +131,10 @@ def _images(ctx: RunContext, seed: int, partial: bool) -> None:
 
 def _video(ctx: RunContext, seed: int) -> None:
     validated = ctx.input
-    duration = float(getattr(validated, "duration", 5))
-    fps = int(getattr(validated, "fps", 24))
-    aspect = str(getattr(validated, "aspect_ratio", "16:9"))
+    # An input may leave these unset (a provider model's generic input): the usual defaults.
+    duration = float(getattr(validated, "duration", None) or 5)
+    fps = int(getattr(validated, "fps", None) or 24)
+    aspect = str(getattr(validated, "aspect_ratio", None) or "16:9")
     width, height = dimensions_from_aspect(aspect, VIDEO_LONG_SIDE)
     # One placeholder per requested output (a social-variants job asks for one per platform).
     count = int(getattr(validated, "num_outputs", 1) or 1)
