@@ -191,6 +191,19 @@ async def test_a_vanished_prediction_fails_with_provider_error(
     assert "no longer knows" in done["error"]["message"]
 
 
+async def test_polls_that_keep_failing_fail_the_job_and_stop_the_prediction(
+    api: Api, fake: FakeReplicate
+) -> None:
+    for _ in range(3):  # each poll is tried three times
+        fake.script("get", 502, {"detail": "Bad gateway"})
+    key = await live_key(api, credits=100)
+    done = await api.wait(key, (await create(api, key, "/api/v1/generate/image", IMAGE))["id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "provider_error", done
+    assert "Bad gateway" in done["error"]["message"]
+    assert fake.cancelled == [fake.creates[0].id]  # nobody will collect it: stop paying
+    assert await balance(api, key) == (100, 0)
+
+
 async def test_cancelling_a_job_cancels_its_prediction(api: Api, fake: FakeReplicate) -> None:
     fake.plans.append(Plan(stall=True))
     key = await live_key(api, credits=100)

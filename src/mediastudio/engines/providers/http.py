@@ -110,7 +110,9 @@ class ProviderHttp:
             try:
                 response = await self.client().request(method, path, **options)
             except httpx.TransportError as exc:
-                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                never_sent = isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
                 if (retry or never_sent) and failures + 1 < self.retry.attempts:
                     failures += 1
                     await pause(self._backoff(failures))

@@ -8,9 +8,9 @@ so this loop is shared and each adapter only speaks its protocol (:class:`Remote
    and remember the job's id *before* waiting on it.
 2. Poll, slowing down from ``first`` to ``longest`` seconds between polls, reporting the
    provider's progress. Pauses wake up for a cancel within a quarter of a second.
-3. When the generation is cancelled or times out, cancel the provider's job too (best effort,
-   bounded). When the process is only stopping (shutdown) or lost the job to another worker,
-   leave it running: the next run resumes it.
+3. When the generation is cancelled, times out or fails while the provider still works on it,
+   cancel the provider's job too (best effort, bounded). When the process is only stopping
+   (shutdown) or lost the job to another worker, leave it running: the next run resumes it.
 4. ``failed`` becomes :class:`InvalidPrompt` when the provider refused the content, else
    :class:`ProviderError`; a job cancelled by someone else is a :class:`ProviderError`.
 """
@@ -26,7 +26,6 @@ from typing import Any, Literal, Protocol
 from mediastudio.engines.contract import (
     RESUMABLE_STOPS,
     InvalidPrompt,
-    JobCancelled,
     ProviderError,
     RunContext,
 )
@@ -110,7 +109,10 @@ async def run_remote(
     try:
         await ctx.remember(JOB_KEY, {"provider": jobs.name, "target": target, "id": job.id})
         job = await _until_done(ctx, jobs, job, pause, polling)
-    except (JobCancelled, asyncio.CancelledError):
+    except BaseException:
+        # Cancelled, timed out, or failed while the provider may still be working (polls that
+        # kept failing, a crash): nobody will collect that work, so stop paying for it. A
+        # shutdown or a lost lease leaves it to the run that resumes it.
         if ctx.cancel_reason not in RESUMABLE_STOPS and job.state not in TERMINAL:
             await _stop(jobs, job.id)
         raise
