@@ -123,10 +123,10 @@ class Catalog:
         if principal.sandbox and candidates:
             return (real or candidates)[0]
         refused = [s for s in every if not self.is_sandbox_model(s) and s not in candidates]
+        needs = "; ".join(f"{s.id} needs {', '.join(_missing(s, payload))}" for s in refused)
         if not real and refused:
             raise ModelUnavailable(
-                f"No engine on this server makes {type_} from this input: "
-                + "; ".join(f"{s.id} needs {', '.join(_missing(s, payload))}" for s in refused),
+                f"No engine on this server makes {type_} from this input: {needs}",
                 details={"type": type_},
             )
         hint = "; ".join(f"{s.id}: {self.availability(s, sandbox=False).reason}" for s in real)
@@ -136,7 +136,9 @@ class Catalog:
                 f" Models that need setup: {hint}"
                 if hint
                 else " Install or enable an engine for it."
-            ),
+            )
+            # Models that would take a different input are worth naming too.
+            + (f" Models that take other input: {needs}" if needs else ""),
             details={"type": type_},
         )
 
