@@ -4,6 +4,7 @@ provider, sandbox keys never reaching it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Any
@@ -13,6 +14,7 @@ from PIL import Image
 
 from mediastudio.engines.providers import catalog
 from tests.conftest import Api, auth, make_settings, open_api
+from tests.providers.conftest import replicate_settings
 from tests.providers.fake_replicate import FakeReplicate, Plan
 
 IMAGE = {"model": "prunaai/z-image-turbo", "prompt": "a red bicycle on a beach"}
@@ -220,9 +222,8 @@ async def test_cancelling_a_job_cancels_its_prediction(api: Api, fake: FakeRepli
 async def test_a_job_timeout_cancels_its_prediction(
     tmp_path: Any, fake: FakeReplicate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.providers.conftest import replicate_settings
-
-    monkeypatch.setattr(catalog, "GENERIC_TIMEOUT_S", 1.0)  # generic models' job timeout
+    # Generic models' job timeout, short for the test; ample for a create on loopback.
+    monkeypatch.setattr(catalog, "GENERIC_TIMEOUT_S", 3.0)
     fake.plans.append(Plan(stall=True))
     async with open_api(replicate_settings(tmp_path / "data", fake)) as api:
         key = await live_key(api, credits=100)
@@ -234,8 +235,6 @@ async def test_a_job_timeout_cancels_its_prediction(
 
 
 async def _until(condition: Any, timeout: float = 10.0) -> None:
-    import asyncio
-
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"
