@@ -372,8 +372,8 @@ async def _within(work: asyncio.Future[Any], timeout_s: float, context: JobConte
         await asyncio.wait_for(asyncio.shield(work), timeout_s)
     except TimeoutError:
         context.cancel(STOP_TIMEOUT)
+        work.cancel()  # a thread's future: its late result is dropped, as before
         if isinstance(work, asyncio.Task):
-            work.cancel()
             await asyncio.wait({work}, timeout=STOP_GRACE_S)
             if work.done() and not work.cancelled():
                 work.exception()  # retrieved: it ended the way the timeout says
