@@ -151,8 +151,8 @@ def _progress(job: RemoteJob) -> float:
 
 
 async def _stop(jobs: RemoteJobs, job_id: str) -> None:
-    """Cancel the provider's job; a failure is logged, never raised (the generation is already
-    cancelled or timed out either way)."""
+    """Cancel the provider's job; a failure is logged, never raised (the generation ends
+    cancelled, timed out or failed either way)."""
     try:
         async with asyncio.timeout(CANCEL_TIMEOUT_S):
             await jobs.cancel(job_id)
