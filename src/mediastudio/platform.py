@@ -108,6 +108,7 @@ class Platform:
             await self.sweeper.stop()
             await self.dispatcher.stop()
             await self.sender.stop()
+        await self.registry.aclose()
         await self.db.dispose()
 
 

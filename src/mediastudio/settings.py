@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,6 +50,37 @@ class Plan(BaseModel):
         if value is not None:
             validate_expression(value)  # a typo stops start-up instead of failing each request
         return value
+
+
+class ProviderSettings(BaseModel):
+    """One hosted provider (``MEDIASTUDIO_PROVIDERS__<NAME>__<FIELD>``). Without an API key its
+    models are listed as unavailable; sandbox keys never reach it either way."""
+
+    api_key: SecretStr | None = Field(
+        None, description="The provider's API token; never logged or returned"
+    )
+    base_url: str | None = Field(None, description="Default: the provider's public API")
+    timeout_s: float = Field(30.0, gt=0, description="Read/write timeout of one request")
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="First pause between status polls of one job"
+    )
+    poll_max_interval_s: float = Field(
+        5.0, gt=0, description="Polls slow down to this for long jobs"
+    )
+    max_retry_wait_s: float = Field(
+        60.0, ge=0, description="Longest Retry-After a rate-limited request waits for"
+    )
+    wait_s: int = Field(
+        0,
+        ge=0,
+        le=60,
+        description="Replicate: hold the create request open up to this many seconds (Prefer: "
+        "wait); 0 stores the prediction id before waiting, so a restart can resume it",
+    )
+
+
+class ProvidersSettings(BaseModel):
+    replicate: ProviderSettings = Field(default_factory=ProviderSettings)
 
 
 def _default_plans() -> dict[str, Plan]:
@@ -137,6 +168,9 @@ class Settings(BaseSettings):
         description="Extra modules with a register(registry) function, loaded like plugins",
     )
     disabled_engines: list[str] = Field(default_factory=list)
+    providers: ProvidersSettings = Field(
+        default_factory=ProvidersSettings, description="Hosted providers and their API keys"
+    )
 
     workers_cpu: int = Field(2, ge=0)
     workers_gpu: int = Field(1, ge=0)

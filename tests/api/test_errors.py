@@ -271,7 +271,10 @@ async def test_model_unavailable_names_what_to_configure(api: Api) -> None:
 
 
 async def test_no_engine_for_a_type_is_model_unavailable(tmp_path: Any) -> None:
-    async with open_api(make_settings(tmp_path, engine_modules=[])) as api:
+    no_engines = make_settings(
+        tmp_path, engine_modules=[], disabled_engines=["builtin", "providers"]
+    )
+    async with open_api(no_engines) as api:
         key = await api.key(await api.account())
         response = await api.client.post(
             "/api/v1/generate/video", json={"prompt": "waves"}, headers=auth(key)

@@ -103,7 +103,7 @@ class Catalog:
         return spec
 
     def _lookup(self, model_id: str, type_: str | None) -> ModelSpec:
-        registered = self.registry.get(model_id)
+        registered = self.registry.get(model_id, type_)
         if registered is None:
             raise InvalidRequest(
                 f"Unknown model {model_id!r}. GET /api/v1/models lists them.",
@@ -126,6 +126,10 @@ class Catalog:
         candidates = [s for s in every if _takes(s, payload)]
         real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
         runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]
+        if principal.sandbox:
+            # A sandbox key gets the model a live key would (one that really runs here) first,
+            # so that switching keys does not switch models.
+            runnable.sort(key=lambda spec: not self.availability(spec, sandbox=False).available)
         # Prefer a model the plan allows; if none is, the first runnable one explains the 403.
         allowed = [s for s in runnable if _allowed(s, principal)]
         if allowed or runnable:
@@ -133,10 +137,10 @@ class Catalog:
         if principal.sandbox and candidates:
             return (real or candidates)[0]
         refused = [s for s in every if not self.is_sandbox_model(s) and s not in candidates]
+        needs = "; ".join(f"{s.id} needs {', '.join(_missing(s, payload))}" for s in refused)
         if not real and refused:
             raise ModelUnavailable(
-                f"No engine on this server makes {type_} from this input: "
-                + "; ".join(f"{s.id} needs {', '.join(_missing(s, payload))}" for s in refused),
+                f"No engine on this server makes {type_} from this input: {needs}",
                 details={"type": type_},
             )
         hint = "; ".join(f"{s.id}: {self.availability(s, sandbox=False).reason}" for s in real)
@@ -146,7 +150,9 @@ class Catalog:
                 f" Models that need setup: {hint}"
                 if hint
                 else " Install or enable an engine for it."
-            ),
+            )
+            # Models that would take a different input are worth naming too.
+            + (f" Models that take other input: {needs}" if needs else ""),
             details={"type": type_},
         )
 

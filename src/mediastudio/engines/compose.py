@@ -66,8 +66,23 @@ class StepContext:
     def cancelled(self) -> bool:
         return self.parent.cancelled
 
+    @property
+    def cancel_reason(self) -> str | None:
+        return self.parent.cancel_reason
+
     def check_cancelled(self) -> None:
         self.parent.check_cancelled()
+
+    # Steps are plain functions run afresh each time (asynchronous models cannot be steps), so
+    # they have nothing to resume: nothing is remembered for them.
+    def recall(self, key: str) -> Any:
+        return None
+
+    async def remember(self, key: str, value: Any) -> None:
+        return None
+
+    def served_by(self, provider: str) -> None:
+        self.parent.served_by(provider)
 
     def progress(self, fraction: float) -> None:
         start, end = self._span

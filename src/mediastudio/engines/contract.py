@@ -62,6 +62,14 @@ class ProviderError(EngineError):
         self.retry_after = retry_after
 
 
+class InvalidPrompt(EngineError):
+    """A provider refused the request under its content policy (seed 003's ERR_INVALID_PROMPT).
+    Like invalid input it is the request's fault: the job fails and is refunded, and a route
+    list never fails over to another provider for it."""
+
+    code = "invalid_prompt"
+
+
 class JobTimeout(EngineError):
     code = "job_timeout"
 
@@ -193,6 +201,17 @@ class Voice:
     gender: str | None = None
 
 
+# Why a job was told to stop (``RunContext.cancel_reason``). After ``shutdown`` (the process is
+# stopping; the job goes back to the queue) or ``lost`` (another worker took the job over) the
+# job will run again: work started elsewhere (a provider's prediction) must be left running
+# for that run to resume. After ``cancelled`` or ``timeout`` nobody will: stop it.
+STOP_CANCELLED = "cancelled"
+STOP_TIMEOUT = "timeout"
+STOP_SHUTDOWN = "shutdown"
+STOP_LOST = "lost"
+RESUMABLE_STOPS = frozenset({STOP_SHUTDOWN, STOP_LOST})
+
+
 class RunContext(Protocol):
     """What an engine may see and do while it runs one generation."""
 
@@ -205,6 +224,28 @@ class RunContext(Protocol):
 
     @property
     def cancelled(self) -> bool: ...
+
+    @property
+    def cancel_reason(self) -> str | None:
+        """Why the job was told to stop (one of the ``STOP_*`` values), or None."""
+        ...
+
+    def recall(self, key: str) -> Any:
+        """What an earlier run of this job stored under ``key`` with :meth:`remember`, or None
+        (a job runs again after its worker stopped or died)."""
+        ...
+
+    async def remember(self, key: str, value: Any) -> None:
+        """Store a JSON value with the job, durably, before going on: a provider's job id, so
+        that a restarted job polls it instead of submitting (and paying) twice. For coroutine
+        engines. If the job was taken away meanwhile the value is not stored and the job is
+        marked cancelled (see :attr:`cancel_reason`)."""
+        ...
+
+    def served_by(self, provider: str) -> None:
+        """Name the hosted provider doing this job's work (the generation's ``provider``); it
+        is stored with the next :meth:`remember` and when the job ends."""
+        ...
 
     def check_cancelled(self) -> None:
         """Raise :class:`JobCancelled` if the job was cancelled or timed out."""
@@ -242,6 +283,15 @@ class Engine(ABC):
     def voices(self, model: ModelSpec) -> Sequence[Voice]:
         """The voices ``model`` speaks with, for speech engines; none by default."""
         return ()
+
+    def resolve(self, model_id: str, type_: str | None) -> ModelSpec | None:
+        """A model this engine serves by pattern rather than by list (any
+        ``replicate/<owner>/<name>``), as a model of ``type_`` (the request's type; None when
+        it names none). Such models are not listed. None by default."""
+        return None
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release what the engine holds open (HTTP connections) when the platform stops."""
 
     @abstractmethod
     def run(self, ctx: RunContext) -> Awaitable[None] | None: ...

@@ -51,24 +51,45 @@ class EngineRegistry:
         """The engine that runs every model for sandbox (``ms_test_``) keys."""
         return self._engines.get(SANDBOX_ENGINE)
 
-    def get(self, model_id: str) -> RegisteredModel | None:
-        return self._models.get(model_id)
+    def get(self, model_id: str, type_: str | None = None) -> RegisteredModel | None:
+        """The model with this id: a listed one, else one an engine serves by pattern (see
+        :meth:`Engine.resolve`), made for ``type_`` (the request's type, when it has one)."""
+        registered = self._models.get(model_id)
+        if registered is not None:
+            return registered
+        for engine in self._engines.values():
+            spec = engine.resolve(model_id, type_)
+            if spec is not None:
+                return RegisteredModel(spec, engine)
+        return None
 
     def models(self, type_: str | None = None) -> list[ModelSpec]:
         return [m.spec for m in self._models.values() if type_ is None or m.spec.type == type_]
 
     def availability(self, model_id: str) -> Availability:
-        """Whether a live key can run this model; computed once per model, then cached."""
+        """Whether a live key can run this model; computed once per listed model, then cached
+        (models served by pattern are asked each time: their ids are the users' to invent)."""
         cached = self._availability.get(model_id)
         if cached is None:
-            registered = self._models[model_id]
+            registered = self.get(model_id)
+            if registered is None:
+                return Availability.missing(f"no engine serves {model_id!r}")
             try:
                 cached = registered.engine.availability(registered.spec)
             except Exception as exc:  # an engine's probe must not take the catalog down
                 logger.exception("availability check of %s failed", model_id)
                 cached = Availability.missing(f"the engine's availability check failed: {exc}")
-            self._availability[model_id] = cached
+            if model_id in self._models:
+                self._availability[model_id] = cached
         return cached
+
+    async def aclose(self) -> None:
+        """Let every engine release what it holds open; one failing does not stop the rest."""
+        for engine in self._engines.values():
+            try:
+                await engine.aclose()
+            except Exception:
+                logger.exception("engine %s failed to close", engine.name)
 
     @classmethod
     def discover(cls, settings: Settings) -> EngineRegistry:

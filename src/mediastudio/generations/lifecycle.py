@@ -40,6 +40,7 @@ class Outcome:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     charge: int = 0
+    provider: str | None = None  # the hosted provider that served the run, if one did
 
 
 def outstanding(generation: Generation) -> int:
@@ -81,21 +82,24 @@ async def finish(
     worker meanwhile (cancelled, deleted or reclaimed): then nothing changes."""
     reserved = outstanding(generation)
     charge = min(outcome.charge, reserved)
+    values: dict[str, Any] = {
+        "status": outcome.status,
+        "outputs": outcome.outputs,
+        "error": outcome.error,
+        "progress": 100 if outcome.status != Status.FAILED else generation.progress,
+        "credits_charged": generation.credits_charged + charge,
+        "credits_refunded": generation.credits_refunded + reserved - charge,
+        "completed_at": utcnow(),
+        "lease_expires_at": None,
+    }
+    if outcome.provider is not None:
+        values["provider"] = outcome.provider
     moved = await repository.transition(
         session,
         generation.id,
         from_statuses=[Status.PROCESSING],
         worker_id=worker_id,
-        values={
-            "status": outcome.status,
-            "outputs": outcome.outputs,
-            "error": outcome.error,
-            "progress": 100 if outcome.status != Status.FAILED else generation.progress,
-            "credits_charged": generation.credits_charged + charge,
-            "credits_refunded": generation.credits_refunded + reserved - charge,
-            "completed_at": utcnow(),
-            "lease_expires_at": None,
-        },
+        values=values,
     )
     if moved:
         await credits.capture(session, generation.account_id, charge, generation.id)
@@ -147,6 +151,9 @@ async def retry(session: AsyncSession, generation: Generation, price: int) -> bo
             "lease_expires_at": None,
             "started_at": None,
             "completed_at": None,
+            # A retry is a new request: it submits afresh rather than resume the failed run.
+            "checkpoint": None,
+            "provider": None,
             "credits_reserved": generation.credits_reserved + price,
         },
     )

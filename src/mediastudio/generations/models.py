@@ -59,6 +59,11 @@ class Generation(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     pool: Mapped[str] = mapped_column(String(32), default="cpu")
     attempts: Mapped[int] = mapped_column(default=0)
+    # What the engine remembered for a later run of this job (RunContext.remember): a
+    # provider's prediction id, so that a restarted job resumes it rather than paying twice.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The hosted provider that did the work (RunContext.served_by); null for local engines.
+    provider: Mapped[str | None] = mapped_column(String(64))
     worker_id: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

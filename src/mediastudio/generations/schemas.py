@@ -51,6 +51,9 @@ class GenerationRead(BaseModel):
     credits_charged: int
     credits_refunded: int
     sandbox: bool
+    provider: str | None = Field(
+        None, description="The hosted provider that ran the job (e.g. replicate); null otherwise"
+    )
     external_id: str | None
     metadata: dict[str, Any]
     webhook_url: str | None
@@ -205,6 +208,7 @@ def present(generation: Generation, url_for: UrlFor) -> GenerationRead:
         credits_charged=generation.credits_charged,
         credits_refunded=generation.credits_refunded,
         sandbox=generation.sandbox,
+        provider=generation.provider,
         external_id=generation.external_id,
         metadata=generation.metadata_ or {},
         webhook_url=generation.webhook_url,

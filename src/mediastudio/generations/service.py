@@ -282,7 +282,7 @@ class GenerationService:
         return generation
 
     def _kind(self, generation: Generation) -> str:
-        registered = self.catalog.registry.get(generation.model)
+        registered = self.catalog.registry.get(generation.model, generation.type)
         return registered.spec.kind if registered else generation.type
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from mediastudio.engines.contract import InputFetcher, JobCancelled, ModelSpec, OutputFile
+
+# Stores (checkpoint, provider) with the job; False when the job is no longer this worker's.
+Persist = Callable[[dict[str, Any], str | None], Awaitable[bool]]
 
 
 class JobContext:
@@ -22,6 +26,8 @@ class JobContext:
         sandbox: bool,
         workdir: Path,
         fetcher: InputFetcher,
+        checkpoint: dict[str, Any] | None = None,
+        persist: Persist | None = None,
     ) -> None:
         self.generation_id = generation_id
         self.model = model
@@ -32,6 +38,9 @@ class JobContext:
         self.outputs: list[OutputFile] = []
         self.failures: list[dict[str, Any]] = []
         self.cancel_reason: str | None = None
+        self.provider: str | None = None
+        self.persist = persist
+        self._checkpoint: dict[str, Any] = dict(checkpoint or {})
         self._cancelled = threading.Event()
         self._progress = 0.0
 
@@ -57,6 +66,17 @@ class JobContext:
 
     def output_failed(self, code: str, message: str, **extra: Any) -> None:
         self.failures.append({**extra, "code": code, "message": message})
+
+    def recall(self, key: str) -> Any:
+        return self._checkpoint.get(key)
+
+    async def remember(self, key: str, value: Any) -> None:
+        state = {**self._checkpoint, key: value}
+        if self.persist is None or await self.persist(state, self.provider):
+            self._checkpoint = state
+
+    def served_by(self, provider: str) -> None:
+        self.provider = provider
 
     # What the runner calls -------------------------------------------------------------------
 

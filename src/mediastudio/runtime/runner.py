@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +28,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from mediastudio.accounts import repository as accounts
-from mediastudio.engines.contract import Engine, EngineError, JobCancelled, ModelSpec
+from mediastudio.engines.contract import (
+    STOP_CANCELLED,
+    STOP_LOST,
+    STOP_SHUTDOWN,
+    STOP_TIMEOUT,
+    Engine,
+    EngineError,
+    JobCancelled,
+    ModelSpec,
+)
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.files import repository as files_repository
 from mediastudio.files.references import file_ids_in
@@ -42,13 +50,16 @@ from mediastudio.kit.db import Database
 from mediastudio.kit.events import EventBus
 from mediastudio.kit.mediatypes import OCTET_STREAM, media_type
 from mediastudio.kit.storage import Storage, UrlSigner
-from mediastudio.runtime.context import JobContext
+from mediastudio.runtime.context import JobContext, Persist
 from mediastudio.runtime.inputs import SafeFetcher, StoredInputs
 from mediastudio.settings import Settings
 
 logger = logging.getLogger("mediastudio.runner")
 
 HEARTBEAT_S = 0.5
+# After a timeout, how long a coroutine engine may take to clean up once told why it stops
+# (cancelling its provider's job) before the runner stops waiting for it.
+STOP_GRACE_S = 10.0
 
 
 class RunResult(enum.Enum):
@@ -144,7 +155,7 @@ class JobRunner:
                 return RunResult.SKIPPED
             announce(session, self.bus, generation, Status.PROCESSING, generation.progress)
             await session.refresh(generation)
-        registered = self.registry.get(generation.model)
+        registered = self.registry.get(generation.model, generation.type)
         engine = self.registry.sandbox if generation.sandbox else None
         if registered is not None and engine is None:
             engine = registered.engine
@@ -173,7 +184,9 @@ class JobRunner:
             sandbox=generation.sandbox,
             workdir=workdir,
             fetcher=SafeFetcher(workdir, self.net_policy, await self._stored_inputs(generation)),
+            checkpoint=generation.checkpoint,
         )
+        context.persist = self._checkpointer(generation, context)
         self._running[generation.id] = context
         # Stopped by an event, never cancelled: cancelling a task inside a database call can
         # orphan the connection while SQLite's write lock is still held.
@@ -185,13 +198,46 @@ class JobRunner:
             stop_heartbeat.set()
             await heartbeat
             self._running.pop(generation.id, None)
-        if context.cancel_reason == "shutdown":
+        if context.cancel_reason == STOP_SHUTDOWN:
             return  # requeue_held() puts the job back in the queue for the next start
         stored = (
             await self._store(generation, context) if outcome.status == Status.COMPLETED else []
         )
         outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
+        outcome.provider = context.provider
         await self._finish(generation, outcome, stored)
+
+    def _checkpointer(self, generation: Generation, context: JobContext) -> Persist:
+        """How the context stores what its engine remembers: on the row, only while this
+        worker still holds the job (else the engine is told to stop, and why)."""
+
+        async def persist(state: dict[str, Any], provider: str | None) -> bool:
+            values: dict[str, Any] = {"checkpoint": state}
+            if provider is not None:
+                values["provider"] = provider
+            async with self.db.write() as session:
+                held = await repository.transition(
+                    session,
+                    generation.id,
+                    from_statuses=[Status.PROCESSING],
+                    worker_id=self.worker_id,
+                    values=values,
+                )
+            if not held:
+                context.cancel(await self._stop_reason(generation.id))
+            return held
+
+        return persist
+
+    async def _stop_reason(self, generation_id: str) -> str:
+        """Why a job this worker held is not its own any more: still active means another
+        worker took it over (its remote work must go on), anything else that nobody will
+        run it again."""
+        async with self.db.read() as session:
+            row = await repository.get(session, generation_id)
+        if row is not None and row.status in lifecycle.ACTIVE:
+            return STOP_LOST
+        return STOP_CANCELLED
 
     async def _stored_inputs(self, generation: Generation) -> StoredInputs:
         ids = file_ids_in(generation.input)
@@ -214,14 +260,13 @@ class JobRunner:
     ) -> Outcome:
         loop = asyncio.get_running_loop()
         try:
-            work: Awaitable[Any]
+            work: asyncio.Future[Any]
             if inspect.iscoroutinefunction(engine.run):
-                work = engine.run(context)
+                work = asyncio.ensure_future(engine.run(context))
             else:
                 work = loop.run_in_executor(executor, engine.run, context)
-            await asyncio.wait_for(work, timeout_s)
+            await _within(work, timeout_s, context)
         except TimeoutError:
-            context.cancel("timeout")
             message = f"The job did not finish within {timeout_s:g} seconds."
             return Outcome(Status.FAILED, error=lifecycle.error("job_timeout", message))
         except JobCancelled:
@@ -290,7 +335,7 @@ class JobRunner:
                     values=values,
                 )
             if not held:  # cancelled, deleted or reclaimed by another process
-                context.cancel("cancelled")
+                context.cancel(await self._stop_reason(generation.id))
                 return
             if percent != saved_progress:
                 saved_progress = percent
@@ -299,7 +344,7 @@ class JobRunner:
     def stop_all(self) -> None:
         """On shutdown: tell every running engine to stop."""
         for context in list(self._running.values()):
-            context.cancel("shutdown")
+            context.cancel(STOP_SHUTDOWN)
 
     async def requeue_held(self) -> None:
         """On shutdown: put this worker's jobs back in the queue at once, rather than leaving
@@ -321,6 +366,26 @@ class JobRunner:
                 )
                 if requeued:
                     announce(session, self.bus, generation, Status.QUEUED, generation.progress)
+
+
+async def _within(work: asyncio.Future[Any], timeout_s: float, context: JobContext) -> None:
+    """Wait for the engine at most ``timeout_s`` (raising TimeoutError after). The context
+    learns that the job timed out *before* a coroutine engine is cancelled, so the engine can
+    tell a timeout (stop its provider's job) from a shutdown (leave it to be resumed), and it
+    gets a short grace to do so. A thread cannot be cancelled: it sees the flag and stops."""
+    try:
+        await asyncio.wait_for(asyncio.shield(work), timeout_s)
+    except TimeoutError:
+        context.cancel(STOP_TIMEOUT)
+        work.cancel()  # a thread's future: its late result is dropped, as before
+        if isinstance(work, asyncio.Task):
+            await asyncio.wait({work}, timeout=STOP_GRACE_S)
+            if work.done() and not work.cancelled():
+                work.exception()  # retrieved: it ended the way the timeout says
+        raise
+    except asyncio.CancelledError:
+        work.cancel()  # this runner is being stopped: the engine stops with it
+        raise
 
 
 def _settle(

@@ -1,0 +1,106 @@
+"""The ``providers`` engine: models that run on hosted providers with the operator's keys.
+
+It is an engine like the built-in ones: the catalog lists its models (unavailable, with the
+reason, when no provider of theirs has a key), sandbox keys get the sandbox twin instead (the
+runner never calls this engine for them), and a job runs as a coroutine that waits on the
+network without holding a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from mediastudio.engines.contract import (
+    Availability,
+    Engine,
+    ModelSpec,
+    ProviderError,
+    RunContext,
+)
+from mediastudio.engines.providers.catalog import CURATED, REPLICATE, generic
+from mediastudio.engines.providers.jobs import Polling, RemoteJobs, pauser, run_remote
+from mediastudio.engines.providers.media import Uploader, collect_outputs, input_reference
+from mediastudio.engines.providers.replicate.client import API_KEY_SETTING, Replicate
+from mediastudio.engines.providers.routes import ProviderModel, Route
+from mediastudio.settings import ProviderSettings, Settings
+
+KEY_SETTINGS = {REPLICATE: API_KEY_SETTING}
+
+
+class Adapter(RemoteJobs, Uploader, Protocol):
+    async def aclose(self) -> None: ...
+
+
+class ProvidersEngine(Engine):
+    name = "providers"
+
+    def __init__(self, settings: Settings, adapters: Mapping[str, Adapter] | None = None) -> None:
+        self._adapters = dict(adapters) if adapters is not None else _configured(settings)
+        self._polling = {REPLICATE: _polling(settings.providers.replicate)}
+        self._curated = {model.spec.id: model for model in CURATED}
+
+    def models(self) -> Sequence[ModelSpec]:
+        return [model.spec for model in CURATED]
+
+    def resolve(self, model_id: str, type_: str | None) -> ModelSpec | None:
+        found = generic(model_id, type_)
+        return found.spec if found is not None else None
+
+    def availability(self, model: ModelSpec) -> Availability:
+        providers = self._model(model).providers
+        if any(name in self._adapters for name in providers):
+            return Availability.ok()
+        settings = " or ".join(KEY_SETTINGS[name] for name in providers)
+        names = " or ".join(name.capitalize() for name in providers)
+        return Availability.missing(f"no {names} API key on this server: set {settings}")
+
+    async def run(self, ctx: RunContext) -> None:
+        model = self._model(ctx.model)
+        route = model.route_for(ctx.input, self._adapters)
+        if route is None:
+            raise ProviderError("No provider configured on this server can run this request.")
+        adapter = self._adapters[route.provider]
+        job = await run_remote(
+            ctx,
+            adapter,
+            route.target,
+            lambda: _payload(ctx, route, adapter),
+            self._polling[route.provider],
+        )
+        await collect_outputs(ctx, adapter.name, job.outputs)
+
+    async def aclose(self) -> None:
+        for adapter in self._adapters.values():
+            await adapter.aclose()
+
+    def _model(self, spec: ModelSpec) -> ProviderModel:
+        model = self._curated.get(spec.id) or generic(spec.id, spec.type)
+        if model is None:
+            raise ValueError(f"{spec.id!r} is not a provider model")
+        return model
+
+
+async def _payload(ctx: RunContext, route: Route, adapter: Adapter) -> dict[str, object]:
+    """The provider's input: media sent along (see :mod:`.media`), then the route's mapping."""
+    pause = pauser(ctx)
+    media: dict[str, str] = {}
+    for field in route.media:
+        reference = getattr(ctx.input, field, None)
+        if isinstance(reference, str):
+            media[field] = await input_reference(ctx, reference, adapter, pause)
+    return route.build(ctx.input, media)
+
+
+def _configured(settings: Settings) -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    if settings.providers.replicate.api_key is not None:
+        adapters[REPLICATE] = Replicate(settings.providers.replicate)
+    return adapters
+
+
+def _polling(provider: ProviderSettings) -> Polling:
+    return Polling(
+        first=provider.poll_interval_s,
+        longest=max(provider.poll_interval_s, provider.poll_max_interval_s),
+    )

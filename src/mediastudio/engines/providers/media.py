@@ -1,0 +1,147 @@
+"""Media across the provider boundary.
+
+Inputs: a ``first_frame_image`` may be an upload's id, one of our own signed output URLs, an
+https URL or a ``data:`` URI. The provider can reach none of the first two (and should not be
+sent the user's URL to fetch for us), so every input is read through the job's fetcher (the
+SSRF-safe one) and sent inline as a ``data:`` URI; a file above :data:`DATA_URI_MAX_BYTES` is
+uploaded to the provider's file API instead (Replicate recommends data URIs under 1 MB).
+
+Outputs: provider URLs expire (Replicate's within an hour), so each output is copied through
+the same fetcher into the job's work directory before the job completes, decoded to prove it is
+the media it claims to be (size and length measured), and handed to the runner, which stores it
+like any engine's output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import mimetypes
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image, UnidentifiedImageError
+
+from mediastudio.engines.contract import (
+    InvalidInput,
+    OutputFile,
+    OutputKind,
+    ProviderError,
+    RunContext,
+)
+from mediastudio.engines.media.files import content_type
+from mediastudio.engines.media.images import MAX_OUTPUT_PIXELS, open_image
+from mediastudio.engines.media.video import probe
+from mediastudio.engines.providers.http import Pause
+from mediastudio.engines.providers.jobs import RUNNING_END
+
+DATA_URI_MAX_BYTES = 1024 * 1024
+OUTPUT_MAX_SECONDS = 3600.0
+_IMAGE_TYPES = {
+    "PNG": ("image/png", ".png"),
+    "JPEG": ("image/jpeg", ".jpg"),
+    "WEBP": ("image/webp", ".webp"),
+    "GIF": ("image/gif", ".gif"),
+}
+_IMAGE_SUFFIXES = dict(_IMAGE_TYPES.values())
+
+
+class Uploader(Protocol):
+    async def upload(self, filename: str, data: bytes, media_type: str, pause: Pause) -> str:
+        """Store a file with the provider; returns the URL its models read it from."""
+        ...
+
+
+async def input_reference(ctx: RunContext, reference: str, uploader: Uploader, pause: Pause) -> str:
+    """An image input the provider can read: a ``data:`` URI, or a URL of the provider's own
+    file storage for a large file."""
+    path = await asyncio.to_thread(ctx.fetcher.fetch, reference)
+    media_type = await asyncio.to_thread(_image_type, path)
+    data = await asyncio.to_thread(path.read_bytes)
+    if len(data) <= DATA_URI_MAX_BYTES:
+        return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+    return await uploader.upload(f"input{_IMAGE_SUFFIXES[media_type]}", data, media_type, pause)
+
+
+def _image_type(path: Path) -> str:
+    """The input's real image type (from its content); a file that is no image is the user's
+    problem, found here rather than by the provider after the credits are reserved."""
+    try:
+        with Image.open(path) as image:
+            found = _IMAGE_TYPES.get(image.format or "")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidInput("The first_frame_image is not an image this server can read.") from exc
+    if found is None:
+        raise InvalidInput("The first_frame_image must be a PNG, JPEG, WebP or GIF image.")
+    return found[0]
+
+
+async def collect_outputs(ctx: RunContext, provider: str, urls: Sequence[str]) -> None:
+    """Copy every output into the job, verified, before the job may complete."""
+    name = provider.capitalize()
+    if not urls:
+        raise ProviderError(f"{name} finished without an output file.")
+    for index, url in enumerate(urls):
+        ctx.check_cancelled()
+        try:
+            path = await asyncio.to_thread(ctx.fetcher.fetch, url)
+        except InvalidInput as exc:
+            raise ProviderError(
+                f"Could not copy output {index + 1} from {name}: {exc.message}"
+            ) from exc
+        ctx.add_output(await asyncio.to_thread(describe, path, ctx.model.kind, name))
+        ctx.progress(RUNNING_END + (1.0 - RUNNING_END) * (index + 1) / len(urls))
+
+
+def describe(path: Path, kind: OutputKind, provider: str) -> OutputFile:
+    """An output file, decoded and measured; a file that is not the promised media is the
+    provider's failure."""
+    try:
+        if kind == "image":
+            return _image(path)
+        if kind == "video":
+            return _video(path)
+    except InvalidInput as exc:
+        raise ProviderError(f"{provider} returned an unreadable {kind}: {exc.message}") from exc
+    media_type = mimetypes.guess_type(path.name)[0] or content_type(path.suffix)
+    return OutputFile(path, media_type)
+
+
+def _image(path: Path) -> OutputFile:
+    decoded = open_image(path, max_pixels=MAX_OUTPUT_PIXELS, mode="RGBA")
+    with Image.open(path) as image:
+        media_type, suffix = _IMAGE_TYPES.get(image.format or "", (None, None))
+    if media_type is None or suffix is None:
+        raise InvalidInput("not a PNG, JPEG, WebP or GIF image")
+    return OutputFile(
+        _renamed(path, suffix), media_type, width=decoded.width, height=decoded.height
+    )
+
+
+def _video(path: Path) -> OutputFile:
+    info = probe(path, max_seconds=OUTPUT_MAX_SECONDS, max_pixels=MAX_OUTPUT_PIXELS)
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    if head[4:8] == b"ftyp" and head[8:12] == b"qt  ":
+        media_type, suffix = "video/quicktime", ".mov"
+    elif head[4:8] == b"ftyp":
+        media_type, suffix = "video/mp4", ".mp4"
+    elif head.startswith(b"\x1a\x45\xdf\xa3"):
+        media_type, suffix = "video/webm", ".webm"
+    else:
+        raise InvalidInput("not an MP4, QuickTime or WebM video")
+    return OutputFile(
+        _renamed(path, suffix),
+        media_type,
+        width=info.width,
+        height=info.height,
+        duration_s=round(info.duration_s, 3),
+    )
+
+
+def _renamed(path: Path, suffix: str) -> Path:
+    """The file under the suffix of what it really is (stored outputs keep the suffix)."""
+    if path.suffix == suffix:
+        return path
+    return path.rename(path.with_suffix(suffix))

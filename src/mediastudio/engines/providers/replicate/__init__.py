@@ -1,0 +1,2 @@
+"""Replicate: the HTTP protocol (:mod:`.client`) and how our inputs map to its models'
+(:mod:`.mapping`)."""

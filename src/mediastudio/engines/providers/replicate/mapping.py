@@ -1,0 +1,94 @@
+"""Our input fields under the names Replicate's models use (docs/providers.md has the table).
+
+Options go first and the mapped fields over them, so a common field always means what the
+catalog says it means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from mediastudio.engines.inputs import ImageInput, VideoInput
+
+# Diffusion models work in 16-pixel steps.
+SIZE_STEP = 16
+MIN_SIDE = 64
+HAILUO_DURATIONS = (6, 10)  # seconds Hailuo renders; a request takes the nearest above
+
+
+def _with_options(validated: BaseModel, mapped: dict[str, Any]) -> dict[str, Any]:
+    options = getattr(validated, "options", None) or {}
+    return {**options, **{name: value for name, value in mapped.items() if value is not None}}
+
+
+def _step(side: int) -> int:
+    return max(MIN_SIDE, round(side / SIZE_STEP) * SIZE_STEP)
+
+
+def z_image_turbo(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """prunaai/z-image-turbo: prompt, width, height, output_format, seed (no aspect ratio: it
+    becomes a size, 1024 on the long side)."""
+    assert isinstance(validated, ImageInput)
+    width, height = validated.dimensions()
+    mapped = {
+        "prompt": validated.prompt,
+        "width": _step(width),
+        "height": _step(height),
+        "output_format": validated.output_format,
+        "seed": validated.seed,
+    }
+    return _with_options(validated, mapped)
+
+
+def hailuo_duration(seconds: int) -> int:
+    return next((d for d in HAILUO_DURATIONS if seconds <= d), HAILUO_DURATIONS[-1])
+
+
+def hailuo(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """minimax/hailuo-2.3(-fast): prompt, duration (6 or 10 s), first_frame_image. The frame
+    shape comes from the first frame (or is Hailuo's 16:9 from text); fps and seed have no
+    equivalent."""
+    assert isinstance(validated, VideoInput)
+    mapped = {
+        "prompt": validated.prompt,
+        "duration": hailuo_duration(validated.duration),
+        "first_frame_image": media.get("first_frame_image"),
+    }
+    return _with_options(validated, mapped)
+
+
+def has_first_frame(validated: BaseModel) -> bool:
+    return getattr(validated, "first_frame_image", None) is not None
+
+
+def has_no_first_frame(validated: BaseModel) -> bool:
+    return not has_first_frame(validated)
+
+
+GENERIC_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "aspect_ratio",
+    "width",
+    "height",
+    "output_format",
+    "num_outputs",
+    "seed",
+    "duration",
+    "fps",
+    "text",
+    "voice",
+    "speed",
+    "language",
+)
+
+
+def generic(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """Any other model: the common fields the request gave, under the same names (the names most
+    Replicate models use), media made readable, and the options."""
+    mapped = {name: getattr(validated, name, None) for name in GENERIC_FIELDS}
+    mapped |= dict(media)
+    return _with_options(validated, mapped)

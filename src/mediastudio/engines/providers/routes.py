@@ -1,0 +1,53 @@
+"""A provider-backed model and its routes: which provider model serves it, and how our input
+becomes that model's input.
+
+A model (``prunaai/z-image-turbo``, or an alias such as a FLUX schnell) holds an *ordered*
+list of routes. This slice runs the first route that takes the input and whose provider is
+configured; the next slice walks on to the next route when one fails over (provider 5xx,
+timeout, connection error, rate limit — never invalid input or a content-policy refusal): see
+docs/providers.md. A route can also be conditional: Hailuo 2.3 Fast only animates an image, so
+a text-only request takes its text-to-video sibling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from mediastudio.engines.contract import ModelSpec
+
+# (validated input, media fields already made readable by the provider) → the provider's input
+Build = Callable[[BaseModel, Mapping[str, str]], dict[str, Any]]
+
+
+def always(validated: BaseModel) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Route:
+    provider: str  # the adapter that speaks to it: "replicate"
+    target: str  # the provider's own model id
+    build: Build
+    when: Callable[[BaseModel], bool] = always
+    media: tuple[str, ...] = ()  # input fields naming media the provider must be sent
+
+
+@dataclass(frozen=True)
+class ProviderModel:
+    spec: ModelSpec
+    routes: tuple[Route, ...]
+
+    @property
+    def providers(self) -> list[str]:
+        return list(dict.fromkeys(route.provider for route in self.routes))
+
+    def route_for(self, validated: BaseModel, configured: Collection[str]) -> Route | None:
+        """The first route that takes this input on a configured provider."""
+        for route in self.routes:
+            if route.provider in configured and route.when(validated):
+                return route
+        return None

@@ -1,0 +1,45 @@
+"""A fake Replicate on loopback, and the platform configured to use it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from mediastudio.settings import Settings
+from tests.conftest import Api, make_settings, open_api
+from tests.providers.fake_replicate import FakeReplicate, RunningFake
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeReplicate]:
+    with RunningFake() as running:
+        yield running
+
+
+def replicate_settings(data_dir: Path, fake: FakeReplicate, **overrides: Any) -> Settings:
+    """The platform with a Replicate key, pointed at the fake, polling it quickly; the
+    fetcher may reach the fake's port on loopback (its output URLs)."""
+    port = urlsplit(fake.base_url).port
+    values: dict[str, Any] = {
+        "providers": {
+            "replicate": {
+                "api_key": fake.token,
+                "base_url": fake.base_url,
+                "poll_interval_s": 0.02,
+                "poll_max_interval_s": 0.1,
+            }
+        },
+        "net_allow_hosts": f"127.0.0.1:{port}",
+    }
+    values.update(overrides)
+    return make_settings(data_dir, **values)
+
+
+@pytest.fixture
+async def api(tmp_path: Path, fake: FakeReplicate) -> AsyncIterator[Api]:
+    async with open_api(replicate_settings(tmp_path / "data", fake)) as opened:
+        yield opened

@@ -1,0 +1,352 @@
+"""A fake Replicate on 127.0.0.1 that speaks the real HTTP protocol (a Starlette app under
+uvicorn, in a thread), faithful enough that the official ``replicate`` client works against it
+(``test_fake_replicate.py`` proves it):
+
+- ``POST /v1/models/{owner}/{name}/predictions`` (``Prefer: wait`` answers the finished
+  prediction), ``GET /v1/predictions/{id}``, ``POST /v1/predictions/{id}/cancel``,
+  ``POST /v1/files``; ``Authorization: Bearer <token>`` or 401; errors as problem+json.
+- Each prediction follows a :class:`Plan`: its statuses advance one step per GET (no clock),
+  ``stall`` holds it in ``processing`` until :meth:`FakeReplicate.release` or a cancel,
+  ``vanish`` makes it 404, ``error`` fails it with that text.
+- :attr:`FakeReplicate.answers` scripts the next answers of a route (a 429 with Retry-After, a
+  500, a 422…) before it behaves normally; everything received is recorded.
+- Outputs are served without auth at ``/delivery/…`` (as replicate.delivery URLs are): a PNG of
+  the requested width and height, or a tiny MP4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import secrets
+import socket
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mediastudio.engines.sandbox import media
+
+TOKEN = "r8_FakeTestToken0000000000000000000000000"
+PROGRESS_LOG = "  50%|█████     | 4/8 [00:01<00:01,  3.10it/s]"
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+@dataclass
+class Plan:
+    """How the next created prediction behaves."""
+
+    statuses: tuple[str, ...] = ("starting", "processing", "succeeded")
+    error: str | None = None  # the failure text when the plan ends in "failed"
+    stall: bool = False  # stay "processing" until released or cancelled
+    vanish: bool = False  # answer 404 to every GET
+    outputs: int = 1  # how many files a success delivers
+    as_list: bool = False  # output as a list even for one file
+    kind: str = "image"  # image (PNG of the input's width x height) or video (MP4)
+
+
+@dataclass
+class Prediction:
+    id: str
+    model: str
+    input: dict[str, Any]
+    plan: Plan
+    step: int = 0
+    status: str = "starting"
+    released: bool = False
+    gets: int = 0
+
+    def advance(self) -> None:
+        if self.status in TERMINAL:
+            return
+        if self.plan.stall and not self.released:
+            self.status = "processing"
+            return
+        self.step = min(self.step + 1, len(self.plan.statuses) - 1)
+        self.status = self.plan.statuses[self.step]
+
+    def finish(self) -> None:
+        """Jump to the plan's end (Prefer: wait)."""
+        if self.status not in TERMINAL and not (self.plan.stall and not self.released):
+            self.step = len(self.plan.statuses) - 1
+            self.status = self.plan.statuses[-1]
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeReplicate:
+    token: str = TOKEN
+    plans: deque[Plan] = field(default_factory=deque)  # for the next creates, then Plan()
+    # route name ("create", "get", "cancel", "files") → answers to give before behaving
+    answers: dict[str, deque[tuple[int, dict[str, Any], dict[str, str]]]] = field(
+        default_factory=dict
+    )
+    predictions: dict[str, Prediction] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    cancelled: list[str] = field(default_factory=list)
+    base_url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # What tests ask ---------------------------------------------------------------------------
+
+    @property
+    def creates(self) -> list[Prediction]:
+        return list(self.predictions.values())
+
+    def requests(self, method: str, prefix: str) -> list[Received]:
+        return [r for r in self.received if r.method == method and r.path.startswith(prefix)]
+
+    def script(self, route: str, status: int, body: dict[str, Any], **headers: str) -> None:
+        self.answers.setdefault(route, deque()).append((status, body, headers))
+
+    def release(self) -> None:
+        with self.lock:
+            for prediction in self.predictions.values():
+                prediction.released = True
+
+    # The app ---------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/models/{owner}/{name}/predictions", self._create, methods=["POST"]),
+                Route("/v1/predictions/{pid}", self._get, methods=["GET"]),
+                Route("/v1/predictions/{pid}/cancel", self._cancel, methods=["POST"]),
+                Route("/v1/files", self._upload, methods=["POST"]),
+                Route("/delivery/{pid}/{name}", self._deliver, methods=["GET"]),
+            ]
+        )
+
+    async def _record(self, request: Request, body: Any = None) -> None:
+        if body is None and request.headers.get("content-type", "").startswith("application/json"):
+            body = await request.json()
+        self.received.append(
+            Received(request.method, request.url.path, dict(request.headers), body)
+        )
+
+    def _refused(self, request: Request, route: str) -> Response | None:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+        queue = self.answers.get(route)
+        if queue:
+            status, body, headers = queue.popleft()
+            return JSONResponse(
+                body, status_code=status, headers=headers, media_type="application/problem+json"
+            )
+        return None
+
+    async def _create(self, request: Request) -> Response:
+        await self._record(request)
+        refused = self._refused(request, "create")
+        if refused is not None:
+            return refused
+        body = await request.json()
+        model = f"{request.path_params['owner']}/{request.path_params['name']}"
+        if not isinstance(body.get("input"), dict):
+            return problem(422, "Input validation failed", "- input: input is required")
+        with self.lock:
+            plan = self.plans.popleft() if self.plans else Plan()
+            prediction = Prediction(new_id(), model, body["input"], plan)
+            self.predictions[prediction.id] = prediction
+            if request.headers.get("prefer", "").startswith("wait"):
+                prediction.finish()
+        return JSONResponse(self._json(prediction), status_code=201)
+
+    async def _get(self, request: Request) -> Response:
+        await self._record(request)
+        refused = self._refused(request, "get")
+        if refused is not None:
+            return refused
+        with self.lock:
+            prediction = self.predictions.get(request.path_params["pid"])
+            if prediction is None or prediction.plan.vanish:
+                return problem(404, "Not found", "The requested resource could not be found.")
+            prediction.gets += 1
+            prediction.advance()
+            return JSONResponse(self._json(prediction))
+
+    async def _cancel(self, request: Request) -> Response:
+        await self._record(request)
+        refused = self._refused(request, "cancel")
+        if refused is not None:
+            return refused
+        with self.lock:
+            prediction = self.predictions.get(request.path_params["pid"])
+            if prediction is None:
+                return problem(404, "Not found", "The requested resource could not be found.")
+            self.cancelled.append(prediction.id)
+            if prediction.status not in TERMINAL:
+                prediction.status = "canceled"
+            return JSONResponse(self._json(prediction))
+
+    async def _upload(self, request: Request) -> Response:
+        form = await request.form()
+        upload = form["content"]
+        assert not isinstance(upload, str)
+        data = await upload.read()
+        await self._record(request, {"filename": upload.filename, "size": len(data)})
+        refused = self._refused(request, "files")
+        if refused is not None:
+            return refused
+        file_id = new_id()
+        self.files[file_id] = data
+        now = stamp()
+        return JSONResponse(
+            {
+                "id": file_id,
+                "name": upload.filename,
+                "content_type": upload.content_type,
+                "size": len(data),
+                "etag": secrets.token_hex(16),
+                "checksums": {},
+                "metadata": {},
+                "created_at": now,
+                "expires_at": None,
+                "urls": {"get": f"{self.base_url}/v1/files/{file_id}"},
+            },
+            status_code=201,
+        )
+
+    async def _deliver(self, request: Request) -> Response:
+        prediction = self.predictions.get(request.path_params["pid"])
+        if prediction is None:
+            return Response(status_code=404)
+        if prediction.plan.kind == "video":
+            return Response(tiny_mp4(), media_type="video/mp4")
+        width = int(prediction.input.get("width") or 64)
+        height = int(prediction.input.get("height") or 64)
+        return Response(png(width, height), media_type="image/png")
+
+    def _json(self, prediction: Prediction) -> dict[str, Any]:
+        url = f"{self.base_url}/v1/predictions/{prediction.id}"
+        status = prediction.status
+        output: Any = None
+        if status == "succeeded":
+            suffix = "mp4" if prediction.plan.kind == "video" else "png"
+            files = [
+                f"{self.base_url}/delivery/{prediction.id}/out-{index}.{suffix}"
+                for index in range(prediction.plan.outputs)
+            ]
+            output = files if prediction.plan.as_list or len(files) > 1 else files[0]
+        return {
+            "id": prediction.id,
+            "model": prediction.model,
+            "version": "hidden",
+            "input": prediction.input,
+            "logs": PROGRESS_LOG if status == "processing" else "",
+            "output": output,
+            "data_removed": False,
+            "error": prediction.plan.error if status == "failed" else None,
+            "status": status,
+            "source": "api",
+            "created_at": stamp(),
+            "started_at": stamp() if status != "starting" else None,
+            "completed_at": stamp() if status in TERMINAL else None,
+            "metrics": {"predict_time": 0.01} if status in TERMINAL else {},
+            "urls": {"get": url, "cancel": f"{url}/cancel", "web": f"{self.base_url}/p/x"},
+        }
+
+
+def problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"title": title, "detail": detail, "status": status},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def new_id() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 120, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+_MP4: list[bytes] = []
+
+
+def tiny_mp4() -> bytes:
+    """A 1 s, 64x64 MP4 (made once)."""
+    if not _MP4:
+        with tempfile.TemporaryDirectory() as folder:
+            _MP4.append(_write_mp4(Path(folder) / "tiny.mp4"))
+    return _MP4[0]
+
+
+def _write_mp4(path: Path) -> bytes:
+    media.write_video(
+        path,
+        duration_s=1.0,
+        width=64,
+        height=64,
+        fps=8,
+        seed=1,
+        label="fake",
+        progress=lambda done: None,
+        check_cancelled=lambda: None,
+        with_audio=False,
+    )
+    return path.read_bytes()
+
+
+def data_uri_bytes(uri: str) -> bytes:
+    header, _, data = uri.partition(",")
+    assert header.startswith("data:") and header.endswith(";base64"), header[:40]
+    return base64.b64decode(data)
+
+
+class RunningFake:
+    """``with RunningFake() as fake: fake.base_url`` — uvicorn on a free loopback port."""
+
+    def __init__(self, fake: FakeReplicate | None = None) -> None:
+        self.fake = fake or FakeReplicate()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.fake.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.fake.app(), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def __enter__(self) -> FakeReplicate:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the fake Replicate did not start")
+            threading.Event().wait(0.01)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._socket.close()

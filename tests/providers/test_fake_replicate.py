@@ -1,0 +1,99 @@
+"""The fake Replicate is faithful: Replicate's official Python client creates, waits for,
+reads, cancels and fails predictions against it exactly as it does against the real API."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import replicate
+from PIL import Image
+from replicate.exceptions import ModelError, ReplicateError
+
+from tests.providers.fake_replicate import FakeReplicate, Plan, RunningFake
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeReplicate]:
+    with RunningFake() as running:
+        yield running
+
+
+def official(fake: FakeReplicate, token: str | None = None) -> replicate.Client:
+    client = replicate.Client(api_token=token or fake.token, base_url=fake.base_url)
+    client.poll_interval = 0.01
+    return client
+
+
+def test_the_official_client_creates_waits_and_reads_the_output(fake: FakeReplicate) -> None:
+    client = official(fake)
+    prediction = client.models.predictions.create(
+        model="prunaai/z-image-turbo", input={"prompt": "a fox", "width": 96, "height": 64}
+    )
+    assert prediction.status == "starting" and prediction.model == "prunaai/z-image-turbo"
+    prediction.wait()
+    assert prediction.status == "succeeded"
+    assert isinstance(prediction.output, str)
+    created = fake.requests("POST", "/v1/models/prunaai/z-image-turbo/predictions")
+    assert len(created) == 1
+    assert created[0].headers["authorization"] == f"Bearer {fake.token}"  # the client's header
+    assert created[0].body == {"input": {"prompt": "a fox", "width": 96, "height": 64}}
+    assert fake.creates[0].gets >= 2  # starting → processing → succeeded, one step per GET
+
+
+def test_run_with_prefer_wait_returns_an_output_that_decodes(fake: FakeReplicate) -> None:
+    # The client wraps only https: outputs in FileOutput; the fake serves http on loopback.
+    url = official(fake).run(
+        "prunaai/z-image-turbo", input={"prompt": "x", "width": 80}, use_file_output=False
+    )
+    image = Image.open(io.BytesIO(httpx.get(url).content))
+    assert image.format == "PNG" and image.size == (80, 64)
+    assert fake.requests("POST", "/v1/models/")[0].headers["prefer"] == "wait"
+
+
+def test_the_official_client_cancels_a_running_prediction(fake: FakeReplicate) -> None:
+    fake.plans.append(Plan(stall=True))
+    client = official(fake)
+    prediction = client.models.predictions.create(model="acme/slow", input={"prompt": "x"})
+    prediction.reload()
+    assert prediction.status == "processing"
+    assert prediction.progress is not None and prediction.progress.percentage == 0.5
+    prediction.cancel()
+    assert prediction.status == "canceled"
+    assert fake.cancelled == [prediction.id]
+    prediction.reload()
+    assert prediction.status == "canceled"
+
+
+def test_a_failed_prediction_raises_the_clients_model_error(fake: FakeReplicate) -> None:
+    fake.plans.append(Plan(statuses=("starting", "failed"), error="NSFW content detected."))
+    with pytest.raises(ModelError, match="NSFW content detected"):
+        official(fake).run("prunaai/z-image-turbo", input={"prompt": "x"}, wait=False)
+
+
+def test_error_answers_are_problem_documents_the_client_reads(fake: FakeReplicate) -> None:
+    with pytest.raises(ReplicateError) as bad_token:
+        official(fake, token="r8_wrong").models.predictions.create(model="a/b", input={})
+    assert (bad_token.value.status, bad_token.value.title) == (401, "Unauthenticated")
+    fake.script("create", 422, {"title": "Input validation failed", "detail": "- input.width"})
+    with pytest.raises(ReplicateError) as invalid:
+        official(fake).models.predictions.create(model="a/b", input={"width": -1})
+    assert (invalid.value.status, invalid.value.detail) == (422, "- input.width")
+
+
+def test_the_client_waits_out_a_429_with_retry_after_on_reads(fake: FakeReplicate) -> None:
+    client = official(fake)
+    prediction = client.models.predictions.create(model="a/b", input={"prompt": "x"})
+    throttled = {"detail": "Request was throttled. Expected available in 1 second.", "status": 429}
+    fake.script("get", 429, throttled, **{"Retry-After": "1"})
+    again = client.predictions.get(prediction.id)  # the client retries GETs on 429
+    assert again.id == prediction.id
+    assert len(fake.requests("GET", f"/v1/predictions/{prediction.id}")) == 2
+
+
+def test_the_official_client_uploads_a_file(fake: FakeReplicate) -> None:
+    uploaded = official(fake).files.create(io.BytesIO(b"\x89PNG fake"), filename="in.png")
+    assert uploaded.urls["get"].startswith(fake.base_url)
+    assert fake.files[uploaded.id] == b"\x89PNG fake"

@@ -1,0 +1,27 @@
+"""Provider keys come from MEDIASTUDIO_PROVIDERS__<NAME>__* and stay secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediastudio.settings import load_settings
+
+KEY = "r8_SettingsTestSecret"
+
+
+def test_the_key_and_base_url_come_from_the_environment_and_the_key_stays_hidden(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDIASTUDIO_PROVIDERS__REPLICATE__API_KEY", KEY)
+    monkeypatch.setenv("MEDIASTUDIO_PROVIDERS__REPLICATE__BASE_URL", "https://proxy.example")
+    settings = load_settings()
+    replicate = settings.providers.replicate
+    assert replicate.api_key is not None and replicate.api_key.get_secret_value() == KEY
+    assert replicate.base_url == "https://proxy.example" and replicate.poll_interval_s == 0.5
+    assert KEY not in repr(settings) and KEY not in settings.model_dump_json()
+
+
+def test_without_the_variables_no_provider_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEDIASTUDIO_PROVIDERS__REPLICATE__API_KEY", raising=False)
+    replicate = load_settings().providers.replicate
+    assert replicate.api_key is None and replicate.base_url is None  # the public URL then
