@@ -1,7 +1,7 @@
 """generation checkpoints and provider
 
 Revision ID: 0006
-Revises: 0005 (re-chained onto 0005 when the branches merge)
+Revises: 0005
 Create Date: 2026-12-02 09:00:00.000000
 
 A job run by a hosted provider stores the provider's job id before it waits on it, so that a
