@@ -10,27 +10,36 @@ uvicorn, in a thread), faithful enough that the official ``replicate`` client wo
   ``vanish`` makes it 404, ``error`` fails it with that text.
 - :attr:`FakeReplicate.answers` scripts the next answers of a route (a 429 with Retry-After, a
   500, a 422…) before it behaves normally; everything received is recorded.
-- Outputs are served without auth at ``/delivery/…`` (as replicate.delivery URLs are): a PNG of
-  the requested width and height, or a tiny MP4.
+- Outputs are served without auth at ``/delivery/…`` (as replicate.delivery URLs are). The
+  curated models deliver what their Replicate pages document (the same facts their output plans
+  state, see docs/engines.md; written here independently): ``prunaai/z-image-turbo`` an RGB
+  image of the ``width`` x ``height`` sent (1024 each by default) in its ``output_format`` (jpg
+  by default); ``minimax/hailuo-2.3(-fast)`` a silent 25 fps MP4 of the ``duration`` sent (6 s
+  by default) at its ``resolution`` (768p by default): 16:9 from text, the first frame's aspect
+  ratio with that many lines on the short side from an image. Their inputs are validated as
+  Replicate validates them (422). Any other model delivers a PNG of the requested width and
+  height; :attr:`Plan.kind` may ask for a plain PNG or a tiny MP4 whatever the model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import secrets
 import socket
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +50,18 @@ from mediastudio.engines.sandbox import media
 TOKEN = "r8_FakeTestToken0000000000000000000000000"
 PROGRESS_LOG = "  50%|█████     | 4/8 [00:01<00:01,  3.10it/s]"
 TERMINAL = {"succeeded", "failed", "canceled"}
+
+Z_IMAGE = "prunaai/z-image-turbo"
+Z_IMAGE_FORMATS = {
+    "jpg": ("JPEG", "image/jpeg"),
+    "png": ("PNG", "image/png"),
+    "webp": ("WEBP", "image/webp"),
+}
+HAILUO_FAST, HAILUO = "minimax/hailuo-2.3-fast", "minimax/hailuo-2.3"
+HAILUO_DURATIONS = (6, 10)
+HAILUO_LINES = {"768p": 768, "1080p": 1080}  # the short side of the frame
+HAILUO_FPS = 25
+_QUARTER_TURNS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 @dataclass
@@ -53,7 +74,18 @@ class Plan:
     vanish: bool = False  # answer 404 to every GET
     outputs: int = 1  # how many files a success delivers
     as_list: bool = False  # output as a list even for one file
-    kind: str = "image"  # image (PNG of the input's width x height) or video (MP4)
+    # None: what the model delivers (see the module's docstring); "image": a PNG of the input's
+    # width x height; "video": a tiny 1 s MP4 (fast tests of the boundary, whatever the model).
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What each output file of a prediction is: its URL's suffix, its type, and its bytes."""
+
+    suffix: str
+    media_type: str
+    render: Callable[[], bytes]
 
 
 @dataclass
@@ -62,6 +94,7 @@ class Prediction:
     model: str
     input: dict[str, Any]
     plan: Plan
+    delivery: Delivery
     step: int = 0
     status: str = "starting"
     released: bool = False
@@ -163,9 +196,13 @@ class FakeReplicate:
         model = f"{request.path_params['owner']}/{request.path_params['name']}"
         if not isinstance(body.get("input"), dict):
             return problem(422, "Input validation failed", "- input: input is required")
+        invalid = refusal(model, body["input"])
+        if invalid is not None:
+            return problem(422, "Input validation failed", invalid)
         with self.lock:
             plan = self.plans.popleft() if self.plans else Plan()
-            prediction = Prediction(new_id(), model, body["input"], plan)
+            delivery = self._delivery(model, body["input"], plan)
+            prediction = Prediction(new_id(), model, body["input"], plan, delivery)
             self.predictions[prediction.id] = prediction
             if request.headers.get("prefer", "").startswith("wait"):
                 prediction.finish()
@@ -230,18 +267,36 @@ class FakeReplicate:
         prediction = self.predictions.get(request.path_params["pid"])
         if prediction is None:
             return Response(status_code=404)
-        if prediction.plan.kind == "video":
-            return Response(tiny_mp4(), media_type="video/mp4")
-        width = int(prediction.input.get("width") or 64)
-        height = int(prediction.input.get("height") or 64)
-        return Response(png(width, height), media_type="image/png")
+        delivery = prediction.delivery
+        content = await asyncio.to_thread(delivery.render)
+        return Response(content, media_type=delivery.media_type)
+
+    def _delivery(self, model: str, values: dict[str, Any], plan: Plan) -> Delivery:
+        if plan.kind == "video":
+            return Delivery("mp4", "video/mp4", tiny_mp4)
+        if plan.kind is None and model == Z_IMAGE:
+            return z_image_delivery(values)
+        if plan.kind is None and model in (HAILUO_FAST, HAILUO):
+            return hailuo_delivery(values, self._first_frame(values.get("first_frame_image")))
+        width = int(values.get("width") or 64)
+        height = int(values.get("height") or 64)
+        return Delivery("png", "image/png", functools.partial(image, width, height, "PNG"))
+
+    def _first_frame(self, reference: object) -> bytes | None:
+        """A first frame sent inline (a data: URI) or stored with the file API."""
+        if not isinstance(reference, str):
+            return None
+        if reference.startswith("data:"):
+            return data_uri_bytes(reference)
+        file_id = reference.removeprefix(f"{self.base_url}/v1/files/")
+        return self.files.get(file_id)
 
     def _json(self, prediction: Prediction) -> dict[str, Any]:
         url = f"{self.base_url}/v1/predictions/{prediction.id}"
         status = prediction.status
         output: Any = None
         if status == "succeeded":
-            suffix = "mp4" if prediction.plan.kind == "video" else "png"
+            suffix = prediction.delivery.suffix
             files = [
                 f"{self.base_url}/delivery/{prediction.id}/out-{index}.{suffix}"
                 for index in range(prediction.plan.outputs)
@@ -283,37 +338,92 @@ def stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def png(width: int, height: int) -> bytes:
+def image(width: int, height: int, image_format: str) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (40, 120, 200)).save(buffer, format="PNG")
+    Image.new("RGB", (width, height), (40, 120, 200)).save(buffer, format=image_format)
     return buffer.getvalue()
 
 
-_MP4: list[bytes] = []
+# The curated models, as Replicate documents them ---------------------------------------------
+
+
+def refusal(model: str, values: dict[str, Any]) -> str | None:
+    """Replicate's 422 detail for an input the model's schema refuses, or None."""
+    if model == Z_IMAGE:
+        return _one_of("output_format", values.get("output_format", "jpg"), tuple(Z_IMAGE_FORMATS))
+    if model not in (HAILUO_FAST, HAILUO):
+        return None
+    if model == HAILUO_FAST and not values.get("first_frame_image"):
+        return "- input: first_frame_image is required"
+    return _one_of("duration", values.get("duration", 6), HAILUO_DURATIONS) or _one_of(
+        "resolution", values.get("resolution", "768p"), tuple(HAILUO_LINES)
+    )
+
+
+def _one_of(name: str, value: object, allowed: tuple[object, ...]) -> str | None:
+    if value in allowed:
+        return None
+    listed = ", ".join(map(str, allowed))
+    return f"- input.{name}: {name} must be one of the following: {listed}"
+
+
+def z_image_delivery(values: dict[str, Any]) -> Delivery:
+    """An RGB image of exactly the width and height sent, in the format sent."""
+    width, height = int(values.get("width", 1024)), int(values.get("height", 1024))
+    suffix = values.get("output_format", "jpg")
+    pil_format, media_type = Z_IMAGE_FORMATS[suffix]
+    return Delivery(suffix, media_type, functools.partial(image, width, height, pil_format))
+
+
+def hailuo_delivery(values: dict[str, Any], first_frame: bytes | None) -> Delivery:
+    """A silent MP4 of the duration sent, 16:9 from text or the first frame's aspect ratio,
+    with the resolution's lines on the short side."""
+    lines = HAILUO_LINES[values.get("resolution", "768p")]
+    aspect = _upright_size(first_frame) if first_frame is not None else None
+    across, down = aspect or (16, 9)
+    scale = lines / min(across, down)
+    width, height = _even(across * scale), _even(down * scale)
+    seconds = int(values.get("duration", 6))
+    return Delivery("mp4", "video/mp4", functools.partial(mp4, width, height, seconds, HAILUO_FPS))
+
+
+def _upright_size(content: bytes) -> tuple[int, int] | None:
+    try:
+        with Image.open(io.BytesIO(content)) as frame:
+            width, height = frame.size
+            turned = frame.getexif().get(0x0112) in _QUARTER_TURNS
+    except (UnidentifiedImageError, OSError):
+        return None  # as if no frame were given
+    return (height, width) if turned else (width, height)
+
+
+def _even(side: float) -> int:
+    return 2 * round(side / 2)
+
+
+@functools.cache
+def mp4(width: int, height: int, seconds: int, fps: int) -> bytes:
+    """A silent MP4 of that size, length and frame rate (made once per shape)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        media.write_video(
+            path,
+            duration_s=seconds,
+            width=width,
+            height=height,
+            fps=fps,
+            seed=1,
+            label="fake",
+            progress=lambda done: None,
+            check_cancelled=lambda: None,
+            with_audio=False,
+        )
+        return path.read_bytes()
 
 
 def tiny_mp4() -> bytes:
     """A 1 s, 64x64 MP4 (made once)."""
-    if not _MP4:
-        with tempfile.TemporaryDirectory() as folder:
-            _MP4.append(_write_mp4(Path(folder) / "tiny.mp4"))
-    return _MP4[0]
-
-
-def _write_mp4(path: Path) -> bytes:
-    media.write_video(
-        path,
-        duration_s=1.0,
-        width=64,
-        height=64,
-        fps=8,
-        seed=1,
-        label="fake",
-        progress=lambda done: None,
-        check_cancelled=lambda: None,
-        with_audio=False,
-    )
-    return path.read_bytes()
+    return mp4(64, 64, 1, 8)
 
 
 def data_uri_bytes(uri: str) -> bytes:

@@ -48,8 +48,10 @@ def test_run_with_prefer_wait_returns_an_output_that_decodes(fake: FakeReplicate
     url = official(fake).run(
         "prunaai/z-image-turbo", input={"prompt": "x", "width": 80}, use_file_output=False
     )
+    assert url.endswith(".jpg")
     image = Image.open(io.BytesIO(httpx.get(url).content))
-    assert image.format == "PNG" and image.size == (80, 64)
+    # Z-Image's own defaults fill in what was not sent: a height of 1024, JPEG.
+    assert image.format == "JPEG" and image.size == (80, 1024)
     assert fake.requests("POST", "/v1/models/")[0].headers["prefer"] == "wait"
 
 

@@ -138,6 +138,21 @@ async def test_any_replicate_model_runs_generically_with_its_own_options(
     assert "options" in described.json()["input_schema"]["properties"]
 
 
+async def test_an_output_keeps_its_real_type_when_the_model_ignored_output_format(
+    api: Api, fake: FakeReplicate
+) -> None:
+    fake.plans.append(Plan(kind="image"))  # a PNG, whatever format was asked for
+    key = await live_key(api, credits=100)
+    body = {"model": "prunaai/z-image-turbo", "prompt": "a kite", "output_format": "webp"}
+    done = await api.wait(key, (await create(api, key, "/api/v1/generate/image", body))["id"])
+    assert done["status"] == "completed", done
+    assert fake.creates[0].input["output_format"] == "webp"
+    output = done["outputs"][0]
+    assert output["content_type"] == "image/png"  # what the provider really sent
+    content = (await api.client.get(output["url"])).content
+    assert Image.open(io.BytesIO(content)).format == "PNG"
+
+
 async def test_a_generic_model_id_must_name_an_owner_and_a_model(api: Api) -> None:
     key = await live_key(api)
     for model in ("replicate/only-owner", "replicate/a/b/c", "replicate/-bad/name"):

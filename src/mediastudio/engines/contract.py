@@ -95,6 +95,9 @@ class PlannedOutput:
     real ones where they are cheap to know, else plausible placeholders). ``duration_tolerance_s``
     is non-zero only where the length cannot be known without doing the work (speech: it depends
     on how the voice pronounces the text); the live length is then within that much.
+    ``size_estimated`` is true where only a hosted provider decides the exact frame (a video
+    that keeps its first frame's aspect ratio at the provider's own resolution): ``width`` and
+    ``height`` are then what the provider's documentation implies, and the live frame may differ.
     """
 
     content_type: str
@@ -106,6 +109,7 @@ class PlannedOutput:
     has_audio: bool = False  # video: an audio track
     extra: Mapping[str, Any] = field(default_factory=dict)
     duration_tolerance_s: float = 0.0
+    size_estimated: bool = False
 
 
 @dataclass(frozen=True)

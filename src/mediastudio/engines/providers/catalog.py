@@ -8,8 +8,8 @@ import re
 
 from mediastudio.engines.contract import ModelSpec
 from mediastudio.engines.providers.inputs import GENERIC_INPUTS, HailuoInput, ZImageTurboInput
-from mediastudio.engines.providers.replicate import mapping
-from mediastudio.engines.providers.routes import ProviderModel, Route
+from mediastudio.engines.providers.replicate import mapping, plans
+from mediastudio.engines.providers.routes import ProviderModel, Route, provider_model
 
 REPLICATE = "replicate"
 GENERIC_PREFIX = "replicate/"
@@ -19,7 +19,7 @@ GENERIC_TIMEOUT_S = 1800.0
 # Replicate's owner and model names: letters, digits, '.', '_' and '-'.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
-Z_IMAGE_TURBO = ProviderModel(
+Z_IMAGE_TURBO = provider_model(
     ModelSpec(
         id="prunaai/z-image-turbo",
         name="Z-Image Turbo",
@@ -31,10 +31,10 @@ Z_IMAGE_TURBO = ProviderModel(
         pool="io",
         timeout_s=300,
     ),
-    routes=(Route(REPLICATE, "prunaai/z-image-turbo", mapping.z_image_turbo),),
+    Route(REPLICATE, "prunaai/z-image-turbo", mapping.z_image_turbo, plan=plans.z_image_turbo),
 )
 
-HAILUO_FAST = ProviderModel(
+HAILUO_FAST = provider_model(
     ModelSpec(
         id="minimax/hailuo-2.3-fast",
         name="Hailuo 2.3 Fast",
@@ -49,16 +49,21 @@ HAILUO_FAST = ProviderModel(
         pool="io",
         timeout_s=1200,
     ),
-    routes=(
-        Route(
-            REPLICATE,
-            "minimax/hailuo-2.3-fast",
-            mapping.hailuo,
-            when=mapping.has_first_frame,
-            media=("first_frame_image",),
-        ),
-        # Hailuo 2.3 Fast only animates an image: text alone goes to its sibling.
-        Route(REPLICATE, "minimax/hailuo-2.3", mapping.hailuo, when=mapping.has_no_first_frame),
+    Route(
+        REPLICATE,
+        "minimax/hailuo-2.3-fast",
+        mapping.hailuo,
+        when=mapping.has_first_frame,
+        media=("first_frame_image",),
+        plan=plans.hailuo,
+    ),
+    # Hailuo 2.3 Fast only animates an image: text alone goes to its sibling.
+    Route(
+        REPLICATE,
+        "minimax/hailuo-2.3",
+        mapping.hailuo,
+        when=mapping.has_no_first_frame,
+        plan=plans.hailuo,
     ),
 )
 

@@ -5,9 +5,9 @@ without defaults of ours (a field left out is not sent: the model's own default 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mediastudio.engines.inputs import (
     ImageAspect,
@@ -38,8 +38,22 @@ class ZImageTurboInput(ImageInput):
     options: Options = options_field()
 
 
+# Hailuo renders 1080p in 6 s clips only (10 s clips are 768p).
+HAILUO_1080P_MAX_S = 6
+
+
 class HailuoInput(VideoInput):
+    resolution: Literal["768p", "1080p"] | None = Field(
+        None,
+        description="Frame size class: 768p (Hailuo's default) or 1080p (6 s clips only)",
+    )
     options: Options = options_field()
+
+    @model_validator(mode="after")
+    def _1080p_is_6_s(self) -> Self:
+        if self.resolution == "1080p" and self.duration > HAILUO_1080P_MAX_S:
+            raise ValueError("Hailuo renders 1080p in 6 s clips only: give a duration of 6 or less")
+        return self
 
 
 # Any model of a provider (replicate/<owner>/<name>) ---------------------------------------------

@@ -57,14 +57,14 @@ async def input_reference(ctx: RunContext, reference: str, uploader: Uploader, p
     """An image input the provider can read: a ``data:`` URI, or a URL of the provider's own
     file storage for a large file."""
     path = await asyncio.to_thread(ctx.fetcher.fetch, reference)
-    media_type = await asyncio.to_thread(_image_type, path)
+    media_type = await asyncio.to_thread(image_type, path)
     data = await asyncio.to_thread(path.read_bytes)
     if len(data) <= DATA_URI_MAX_BYTES:
         return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
     return await uploader.upload(f"input{_IMAGE_SUFFIXES[media_type]}", data, media_type, pause)
 
 
-def _image_type(path: Path) -> str:
+def image_type(path: Path) -> str:
     """The input's real image type (from its content); a file that is no image is the user's
     problem, found here rather than by the provider after the credits are reserved."""
     try:

@@ -7,17 +7,20 @@ configured; the next slice walks on to the next route when one fails over (provi
 timeout, connection error, rate limit — never invalid input or a content-policy refusal): see
 docs/providers.md. A route can also be conditional: Hailuo 2.3 Fast only animates an image, so
 a text-only request takes its text-to-video sibling.
+
+Each route also says what its provider model hands back (``plan``): the model's output plan,
+the sandbox's twin, is that of the route the input takes (see :func:`provider_model`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
 
-from mediastudio.engines.contract import ModelSpec
+from mediastudio.engines.contract import InputFetcher, ModelSpec, OutputPlanner, Planned
 
 # (validated input, media fields already made readable by the provider) → the provider's input
 Build = Callable[[BaseModel, Mapping[str, str]], dict[str, Any]]
@@ -34,6 +37,7 @@ class Route:
     build: Build
     when: Callable[[BaseModel], bool] = always
     media: tuple[str, ...] = ()  # input fields naming media the provider must be sent
+    plan: OutputPlanner | None = None  # what the provider's model hands back for an input
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,22 @@ class ProviderModel:
             if route.provider in configured and route.when(validated):
                 return route
         return None
+
+
+def provider_model(spec: ModelSpec, *routes: Route) -> ProviderModel:
+    """A model served by ``routes``. When every route declares its plan, the model's plan is
+    that of the first route that takes the input, whichever provider is configured (a sandbox
+    job has none; routes a failover may move between are alternatives of the same shapes)."""
+    if any(route.plan is None for route in routes):
+        return ProviderModel(spec, routes)
+    return ProviderModel(replace(spec, plan=_routed_plan(routes)), routes)
+
+
+def _routed_plan(routes: tuple[Route, ...]) -> OutputPlanner:
+    def plan(validated: BaseModel, fetcher: InputFetcher) -> Sequence[Planned]:
+        for route in routes:
+            if route.plan is not None and route.when(validated):
+                return route.plan(validated, fetcher)
+        raise ValueError("no route of this model takes the input")
+
+    return plan

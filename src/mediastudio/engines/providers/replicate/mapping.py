@@ -11,16 +11,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mediastudio.engines.contract import InvalidInput
 from mediastudio.engines.inputs import ImageInput, VideoInput
+from mediastudio.engines.providers.inputs import HAILUO_1080P_MAX_S
 
 # Diffusion models work in 16-pixel steps.
 SIZE_STEP = 16
 MIN_SIDE = 64
 HAILUO_DURATIONS = (6, 10)  # seconds Hailuo renders; a request takes the nearest above
+HAILUO_RESOLUTIONS = ("768p", "1080p")  # Replicate's values; 768p when none is sent
+
+
+def _options(validated: BaseModel) -> dict[str, Any]:
+    options = getattr(validated, "options", None)
+    return options if isinstance(options, dict) else {}
 
 
 def _with_options(validated: BaseModel, mapped: dict[str, Any]) -> dict[str, Any]:
-    options = getattr(validated, "options", None) or {}
+    options = _options(validated)
     return {**options, **{name: value for name, value in mapped.items() if value is not None}}
 
 
@@ -28,15 +36,22 @@ def _step(side: int) -> int:
     return max(MIN_SIDE, round(side / SIZE_STEP) * SIZE_STEP)
 
 
+def z_image_size(validated: ImageInput) -> tuple[int, int]:
+    """The width and height sent to Z-Image, which draws exactly that size: the request's size
+    (an aspect ratio is 1024 on the long side) in 16-pixel steps."""
+    width, height = validated.dimensions()
+    return _step(width), _step(height)
+
+
 def z_image_turbo(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
     """prunaai/z-image-turbo: prompt, width, height, output_format, seed (no aspect ratio: it
     becomes a size, 1024 on the long side)."""
     assert isinstance(validated, ImageInput)
-    width, height = validated.dimensions()
+    width, height = z_image_size(validated)
     mapped = {
         "prompt": validated.prompt,
-        "width": _step(width),
-        "height": _step(height),
+        "width": width,
+        "height": height,
         "output_format": validated.output_format,
         "seed": validated.seed,
     }
@@ -47,14 +62,29 @@ def hailuo_duration(seconds: int) -> int:
     return next((d for d in HAILUO_DURATIONS if seconds <= d), HAILUO_DURATIONS[-1])
 
 
+def hailuo_resolution(validated: VideoInput) -> str:
+    """What Hailuo renders this input at: the ``resolution`` field, else one in ``options``
+    (sent as it is), else Hailuo's default, 768p. Refused here, before anything is submitted,
+    where Hailuo would refuse it: an unknown value, or 1080p for a 10 s clip."""
+    chosen = getattr(validated, "resolution", None) or _options(validated).get("resolution")
+    chosen = chosen or HAILUO_RESOLUTIONS[0]
+    if chosen not in HAILUO_RESOLUTIONS:
+        raise InvalidInput(f"Hailuo's resolution is 768p or 1080p, not {chosen!r}.")
+    if chosen == "1080p" and hailuo_duration(validated.duration) > HAILUO_1080P_MAX_S:
+        raise InvalidInput("Hailuo renders 1080p in 6 s clips only: give a duration of 6 or less.")
+    return str(chosen)
+
+
 def hailuo(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
-    """minimax/hailuo-2.3(-fast): prompt, duration (6 or 10 s), first_frame_image. The frame
-    shape comes from the first frame (or is Hailuo's 16:9 from text); fps and seed have no
-    equivalent."""
+    """minimax/hailuo-2.3(-fast): prompt, duration (6 or 10 s), resolution (when given),
+    first_frame_image. The frame shape comes from the first frame (or is Hailuo's 16:9 from
+    text); fps and seed have no equivalent."""
     assert isinstance(validated, VideoInput)
+    hailuo_resolution(validated)  # refused before submitting, as Hailuo would refuse it
     mapped = {
         "prompt": validated.prompt,
         "duration": hailuo_duration(validated.duration),
+        "resolution": getattr(validated, "resolution", None),
         "first_frame_image": media.get("first_frame_image"),
     }
     return _with_options(validated, mapped)
