@@ -52,7 +52,10 @@ def hailuo(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
         (width, height), estimated = HAILUO_TEXT_FRAMES[resolution], False
     else:
         lines = HAILUO_LINES[resolution]
-        (width, height), estimated = hailuo_frame(first_frame.width, first_frame.height, lines), True
+        (width, height), estimated = (
+            hailuo_frame(first_frame.width, first_frame.height, lines),
+            True,
+        )
     seconds = mapping.hailuo_duration(validated.duration)
     planned = PlannedOutput(
         "video/mp4",
