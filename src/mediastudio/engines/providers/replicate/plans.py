@@ -42,20 +42,12 @@ def hailuo(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
     """One silent MP4 of the length and resolution Hailuo renders for this input; refused where
     the engine refuses it (a first frame that is no image, a resolution Hailuo refuses)."""
     assert isinstance(validated, VideoInput)
-    first_frame = None
-    if validated.first_frame_image is not None:
-        path = fetcher.fetch(validated.first_frame_image)
-        image_type(path)
-        first_frame = read_header(path)
+    first_frame = _first_frame(validated, fetcher)
     resolution = mapping.hailuo_resolution(validated)
     if first_frame is None:
-        (width, height), estimated = HAILUO_TEXT_FRAMES[resolution], False
+        width, height = HAILUO_TEXT_FRAMES[resolution]
     else:
-        lines = HAILUO_LINES[resolution]
-        (width, height), estimated = (
-            hailuo_frame(first_frame.width, first_frame.height, lines),
-            True,
-        )
+        width, height = hailuo_frame(*first_frame, lines=HAILUO_LINES[resolution])
     seconds = mapping.hailuo_duration(validated.duration)
     planned = PlannedOutput(
         "video/mp4",
@@ -65,12 +57,22 @@ def hailuo(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
         fps=HAILUO_FPS,
         has_audio=False,
         duration_tolerance_s=HAILUO_LENGTH_TOLERANCE * seconds,
-        size_estimated=estimated,
+        size_estimated=first_frame is not None,  # Hailuo alone decides the frame it keeps
     )
     return [planned]
 
 
-def hailuo_frame(width: int, height: int, lines: int) -> tuple[int, int]:
+def _first_frame(validated: VideoInput, fetcher: InputFetcher) -> tuple[int, int] | None:
+    """The first frame's upright size, if there is one; refused as the engine refuses it."""
+    if validated.first_frame_image is None:
+        return None
+    path = fetcher.fetch(validated.first_frame_image)
+    image_type(path)
+    header = read_header(path)
+    return header.width, header.height
+
+
+def hailuo_frame(width: int, height: int, *, lines: int) -> tuple[int, int]:
     """A frame of the image's aspect ratio with ``lines`` on its short side, both sides even
     (a 16:9 image at 768p: 1366x768, as Hailuo's text-only frame)."""
     short, long = sorted((width, height))
