@@ -25,6 +25,12 @@ from tests.conftest import Api
 @dataclass
 class LiveApi(Api):
     base_url: str = ""
+    server: uvicorn.Server | None = None
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests the server is still handling (its ASGI calls that have not returned)."""
+        return len(self.server.server_state.tasks) if self.server is not None else 0
 
     @property
     def ws_url(self) -> str:
@@ -46,7 +52,9 @@ async def serve_live(settings: Settings) -> AsyncIterator[LiveApi]:
         port = server.servers[0].sockets[0].getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base_url, timeout=20.0, trust_env=False) as client:
-            yield LiveApi(platform=app.state.platform, client=client, base_url=base_url)
+            yield LiveApi(
+                platform=app.state.platform, client=client, base_url=base_url, server=server
+            )
     finally:
         server.should_exit = True
         await task

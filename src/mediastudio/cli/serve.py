@@ -32,11 +32,21 @@ BOOTSTRAP_EMAIL = "local@mediastudio.local"
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies (comma-separated IPs or CIDRs, '*' for any) whose "
+            "X-Forwarded-For/-Proto are trusted; default none: the client address is the "
+            "connection's",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
     """Run the API, the dashboard and the workers in one process."""
-    settings = settings_from(data_dir, config, host=host, port=port)
+    settings = settings_from(
+        data_dir, config, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips
+    )
     _ensure_port_free(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
@@ -53,7 +63,11 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        proxy_headers=True,
+        # uvicorn's own default trusts X-Forwarded-For from any process on this machine
+        # (127.0.0.1), which lets a local program pose as any address an API key's allowlist
+        # names. Proxy headers are read only from proxies the operator names.
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
         # Open event streams never end by themselves: without a bound, a SIGTERM would wait for
         # every listener to go away before the workers could stop gracefully.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),

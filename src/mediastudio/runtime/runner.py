@@ -39,6 +39,7 @@ from mediastudio.generations.lifecycle import Outcome
 from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database
+from mediastudio.kit.disk import is_disk_full
 from mediastudio.kit.events import EventBus
 from mediastudio.kit.storage import Storage, UrlSigner
 from mediastudio.runtime.context import JobContext
@@ -48,6 +49,7 @@ from mediastudio.settings import Settings
 logger = logging.getLogger("mediastudio.runner")
 
 HEARTBEAT_S = 0.5
+STORAGE_FULL = "storage_full"  # the job's error code when the disk filled while it ran
 
 
 class RunResult(enum.Enum):
@@ -120,7 +122,13 @@ class JobRunner:
             await self._finish(generation, outcome, [])
             return RunResult.DONE
         workdir = self.workroot / generation.id
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            await self._finish(generation, _storage_full(exc), [])
+            return RunResult.DONE
         try:
             await self._run_claimed(generation, claimed.spec, claimed.engine, workdir, executor)
         finally:
@@ -186,10 +194,14 @@ class JobRunner:
             self._running.pop(generation.id, None)
         if context.cancel_reason == "shutdown":
             return  # requeue_held() puts the job back in the queue for the next start
-        stored = (
-            await self._store(generation, context) if outcome.status == Status.COMPLETED else []
-        )
+        stored: list[dict[str, Any]] = []
+        if outcome.status == Status.COMPLETED:
+            stored, outcome = await self._store(generation, context, outcome)
         outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
+        if outcome.error and outcome.error.get("code") == STORAGE_FULL:
+            # Free what the job wrote before the database commits its end: on a full volume
+            # that commit needs the room more than the files do.
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
         await self._finish(generation, outcome, stored)
 
     async def _stored_inputs(self, generation: Generation) -> StoredInputs:
@@ -225,26 +237,46 @@ class JobRunner:
             return Outcome(Status.FAILED, error=lifecycle.error("job_timeout", message))
         except JobCancelled:
             return Outcome(Status.CANCELLED, error=lifecycle.error("cancelled", "Cancelled."))
-        except EngineError as exc:
-            return Outcome(Status.FAILED, error=lifecycle.error(exc.code, exc.message))
-        except Exception:
+        except Exception as exc:
+            # Before EngineError: an engine may wrap the OSError in its own error, and a full
+            # disk is the server's condition whatever the engine called it.
+            if is_disk_full(exc):
+                logger.warning("disk full while %s ran: %s", context.generation_id, exc)
+                return _storage_full(exc)
+            if isinstance(exc, EngineError):
+                return Outcome(Status.FAILED, error=lifecycle.error(exc.code, exc.message))
             logger.exception("engine %s crashed on %s", engine.name, context.generation_id)
             message = "The engine failed unexpectedly."
             return Outcome(Status.FAILED, error=lifecycle.error("engine_error", message))
         return Outcome(Status.COMPLETED)
 
-    async def _store(self, generation: Generation, context: JobContext) -> list[dict[str, Any]]:
+    async def _store(
+        self, generation: Generation, context: JobContext, outcome: Outcome
+    ) -> tuple[list[dict[str, Any]], Outcome]:
+        """Move the outputs into storage. Storage that fills up part way fails the job with
+        ``storage_full`` and removes what it had already stored: no half-stored result."""
         stored = []
-        for index, output in enumerate(context.outputs):
-            key = f"{generation.account_id}/{generation.id}/{index}{output.path.suffix}"
-            size = await self.storage.put_file(key, output.path)
-            item: dict[str, Any] = {"key": key, "content_type": output.content_type, "bytes": size}
-            for name in ("width", "height", "duration_s"):
-                value = getattr(output, name)
-                if value is not None:
-                    item[name] = value
-            stored.append({**output.extra, **item})  # an extra never hides the key or size
-        return stored
+        try:
+            for index, output in enumerate(context.outputs):
+                key = f"{generation.account_id}/{generation.id}/{index}{output.path.suffix}"
+                size = await self.storage.put_file(key, output.path)
+                item: dict[str, Any] = {
+                    "key": key,
+                    "content_type": output.content_type,
+                    "bytes": size,
+                }
+                for name in ("width", "height", "duration_s"):
+                    value = getattr(output, name)
+                    if value is not None:
+                        item[name] = value
+                stored.append({**output.extra, **item})  # an extra never hides the key or size
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            logger.warning("storage full while storing %s: %s", generation.id, exc)
+            await self.storage.delete_prefix(f"{generation.account_id}/{generation.id}")
+            return [], _storage_full(exc)
+        return stored, outcome
 
     async def _finish(
         self, generation: Generation, outcome: Outcome, stored: list[dict[str, Any]]
@@ -276,14 +308,22 @@ class JobRunner:
             if now - last_renewal >= renew_every:
                 values["lease_expires_at"] = utcnow() + lease
                 last_renewal = now
-            async with self.db.write() as session:
-                held = await repository.transition(
-                    session,
-                    generation.id,
-                    from_statuses=[Status.PROCESSING],
-                    worker_id=self.worker_id,
-                    values=values,
-                )
+            try:
+                async with self.db.write() as session:
+                    held = await repository.transition(
+                        session,
+                        generation.id,
+                        from_statuses=[Status.PROCESSING],
+                        worker_id=self.worker_id,
+                        values=values,
+                    )
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    raise
+                # A missed beat costs nothing while the lease lasts; the engine keeps running
+                # and the next beat tries again (its own writes will say if space stays gone).
+                logger.warning("heartbeat of %s not saved: %s", generation.id, exc)
+                continue
             if not held:  # cancelled, deleted or reclaimed by another process
                 context.cancel("cancelled")
                 return
@@ -316,6 +356,14 @@ class JobRunner:
                 )
                 if requeued:
                     announce(session, self.bus, generation, Status.QUEUED, generation.progress)
+
+
+def _storage_full(exc: BaseException) -> Outcome:
+    message = (
+        "The server ran out of disk space while running this job; it was not charged. "
+        "Retry it later."
+    )
+    return Outcome(Status.FAILED, error=lifecycle.error(STORAGE_FULL, message))
 
 
 def _settle(
