@@ -154,3 +154,24 @@ async def test_writes_that_hit_a_full_disk_answer_507_and_503_not_500(tmp_path: 
         create = await api.client.post("/api/v1/generate/image", json=IMAGE, headers=auth(key))
         refused_for_space(create, 503)
         assert await account_state(api, key) == (50, 0)
+
+
+async def test_outputs_that_do_not_fit_in_storage_fail_the_job_and_leave_nothing_stored(
+    tmp_path: Path,
+) -> None:
+    # Storage on its own small volume: the output is written fine, then cannot be stored.
+    with small_volume(tmp_path / "storage", size_mib=4) as storage:
+        settings = make_settings(
+            tmp_path / "data", storage_url=f"file://{storage}", min_free_bytes=0
+        )
+        async with open_api(settings) as api:
+            key = await api.key(await api.account(credits=50))
+            body = {"model": "fake/big-output", "input": {"mebibytes": 6}}
+            created = await api.client.post("/api/v1/generations", json=body, headers=auth(key))
+            done = await api.wait(key, created.json()["id"])
+
+            assert (done["status"], done["error"]["code"]) == ("failed", "storage_full")
+            assert done["outputs"] == [] and done["credits_refunded"] == BIG_OUTPUT_CREDITS
+            assert await account_state(api, key) == (50, 0)
+            assert not any(storage.rglob("*.bin"))
+            assert free_bytes(storage) > 3 * MIB

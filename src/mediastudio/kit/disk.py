@@ -23,7 +23,11 @@ from pathlib import Path
 # ENOSPC: no space left; EDQUOT: the user's quota on that volume is spent. Same cure for both.
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
-_SQLITE_FULL_MESSAGE = "database or disk is full"
+# SQLITE_FULL ("database or disk is full") when a write finds no room; SQLITE_IOERR_SHMSIZE
+# ("disk I/O error") when the WAL index cannot grow, e.g. opening the database on a full volume.
+_SQLITE_FULL_CODES = frozenset(
+    {sqlite3.SQLITE_FULL, getattr(sqlite3, "SQLITE_IOERR_SHMSIZE", 4874)}
+)
 RETRY_AFTER_S = 60  # space comes back when someone frees it: minutes, not milliseconds
 _UNLIMITED = 2**63 - 1  # nothing watched (no local volume): never short of space
 
@@ -47,11 +51,9 @@ def is_disk_full(exc: BaseException) -> bool:
 def _is_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
         return True
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:  # sqlite3.Error
+    if getattr(exc, "sqlite_errorcode", None) in _SQLITE_FULL_CODES:  # sqlite3.Error
         return True
-    if getattr(exc, "sqlstate", None) == _POSTGRES_DISK_FULL:  # asyncpg, psycopg
-        return True
-    return _SQLITE_FULL_MESSAGE in str(exc)  # aiosqlite re-raises without the error code
+    return getattr(exc, "sqlstate", None) == _POSTGRES_DISK_FULL  # asyncpg, psycopg
 
 
 @dataclass(frozen=True)
