@@ -38,9 +38,12 @@ class LiveApi(Api):
 
 
 @asynccontextmanager
-async def serve_live(settings: Settings) -> AsyncIterator[LiveApi]:
+async def serve_live(settings: Settings, **options: Any) -> AsyncIterator[LiveApi]:
+    """``options`` go to ``uvicorn.Config`` (e.g. what ``mediastudio serve`` adds)."""
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -63,15 +63,19 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        # uvicorn's own default trusts X-Forwarded-For from any process on this machine
-        # (127.0.0.1), which lets a local program pose as any address an API key's allowlist
-        # names. Proxy headers are read only from proxies the operator names.
-        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
-        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
+        **proxy_options(settings),
         # Open event streams never end by themselves: without a bound, a SIGTERM would wait for
         # every listener to go away before the workers could stop gracefully.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
     )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options. Its own default trusts X-Forwarded-For from any process
+    on this machine (127.0.0.1), which lets a local program pose as any address an API key's
+    allowlist names; here proxy headers are read only from the proxies the operator names."""
+    proxies = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
 
 
 def _ensure_port_free(host: str, port: int) -> None:
