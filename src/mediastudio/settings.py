@@ -178,10 +178,11 @@ class Settings(BaseSettings):
         " database's own commits still have room",
     )
     image_memory_bytes: int = Field(
-        768 * 1024 * 1024,
+        1024 * 1024 * 1024,
         gt=0,
-        description="Working memory one image-tool job may use; a larger image is refused with"
-        " invalid_input before it is decoded (images are decoded smaller when the result allows)",
+        description="Working memory one image-tool job may use (estimated per operation from the"
+        " image's header): an image that would need more is refused with invalid_input before"
+        " it is decoded; images are decoded smaller when the result allows",
     )
 
     webhook_retry_schedule: str = Field(

@@ -27,23 +27,35 @@ class NoProductFound(ValueError):
     """The cut-out found no object to place (a blank or busy photo)."""
 
 
+CANVAS_MAX_SIDE = 2000  # the cut-out presets' square is at most this wide
+
+
 @dataclass(frozen=True)
 class Preset:
+    """``max_side``: the longest input side the preset can use (a larger photo is decoded
+    smaller: the result is the same); ``work_bytes_per_pixel``: its measured peak memory per
+    pixel it works on, beyond the decoded photo."""
+
     id: PresetId
     name: str
     description: str
     apply: Callable[[Image.Image], Image.Image]
+    max_side: int | None = None
+    work_bytes_per_pixel: int = 0
 
 
 def normalise(rgb: ops.U8) -> ops.U8:
     """Brightness and colour normalisation: a gray-world white balance (at most ±15 % per
     channel, so a product's own colour is not neutralised), auto levels, then, for an underexposed
     photo, a gamma that lifts the median lightness towards mid-grey."""
-    pixels = rgb.astype(np.float32)
-    means = pixels.reshape(-1, 3).mean(axis=0) + 1e-3
+    means = np.asarray(cv2.mean(rgb)[:3], np.float32) + 1e-3
     gains = np.clip(means.mean() / means, 0.85, 1.15)
-    balanced = np.asarray(np.clip(pixels * gains, 0, 255), np.uint8)
+    # One table per channel: no float copy of the photo.
+    values = np.arange(256, dtype=np.float32)[:, None]
+    table = np.asarray(np.clip(values * gains, 0, 255), np.uint8).reshape(256, 1, 3)
+    balanced = np.asarray(cv2.LUT(rgb, table), np.uint8)
     levelled = ops.auto_levels(balanced)
+    del balanced
     median = float(np.median(cv2.cvtColor(levelled, cv2.COLOR_RGB2GRAY))) / 255
     # Only brighten: a product on a light backdrop already has a bright median.
     gamma = float(np.clip(np.log(0.5) / np.log(min(max(median, 0.05), 0.95)), 0.6, 1.0))
@@ -63,7 +75,7 @@ def _cutout(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.dstack([rgb, alpha]), "RGBA").crop(box)
 
 
-def _canvas_side(image: Image.Image, minimum: int, maximum: int = 2000) -> int:
+def _canvas_side(image: Image.Image, minimum: int, maximum: int = CANVAS_MAX_SIDE) -> int:
     return int(np.clip(max(image.size), minimum, maximum))
 
 
@@ -142,6 +154,8 @@ PRESETS: dict[str, Preset] = {
             "Best for one clear product: cut out, normalised, centred on a white square with "
             "10% padding and a soft contact shadow.",
             white_background,
+            max_side=CANVAS_MAX_SIDE,
+            work_bytes_per_pixel=85,
         ),
         Preset(
             "marketplace_square",
@@ -149,6 +163,8 @@ PRESETS: dict[str, Preset] = {
             "Marketplace listing rules: the product on pure white (255, 255, 255), no shadow, "
             "filling 85% of a square at least 1000 px wide.",
             marketplace_square,
+            max_side=CANVAS_MAX_SIDE,
+            work_bytes_per_pixel=80,
         ),
         Preset(
             "lifestyle_neutral_backdrop",
@@ -156,6 +172,8 @@ PRESETS: dict[str, Preset] = {
             "The product on a warm light-grey studio sweep with a soft shadow, for banners and "
             "social posts.",
             lifestyle_neutral,
+            max_side=CANVAS_MAX_SIDE,
+            work_bytes_per_pixel=116,
         ),
         Preset(
             "brightness_color_normalization",
@@ -163,6 +181,7 @@ PRESETS: dict[str, Preset] = {
             "Keeps the photo as it is (no cut-out, same size) and evens out white balance, "
             "levels and brightness, so a catalogue shot on different days looks consistent.",
             colour_normalisation,
+            work_bytes_per_pixel=10,
         ),
     )
 }
