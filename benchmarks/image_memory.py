@@ -43,7 +43,7 @@ from mediastudio.engines.builtin.image_tools.engine import (
 from mediastudio.engines.builtin.image_tools.presets import PRESETS
 from mediastudio.engines.builtin.image_tools.product import ProductEnhanceInput, ProductItem
 from mediastudio.engines.builtin.image_tools.source import DEFAULT_MEMORY_BYTES, JobMemory
-from mediastudio.engines.media.images import DECODE_BYTES_PER_PIXEL
+from mediastudio.engines.media.images import DECODE_BYTES_PER_PIXEL, MAX_INPUT_PIXELS
 from mediastudio.kit.fetch import NetPolicy
 from mediastudio.runtime.context import JobContext
 from mediastudio.runtime.inputs import SafeFetcher
@@ -98,6 +98,22 @@ def estimate(operation: str, width: int, height: int) -> int:
     return DECODE_BYTES_PER_PIXEL * pixels + work * working
 
 
+def largest_accepted(operation: str, width: int, height: int) -> float:
+    """The largest photo of this shape (in Mpx) the default budget accepts, within the decode
+    cap (upscaling: its output cap)."""
+    cap = MAX_INPUT_PIXELS
+    if operation.startswith("upscale"):
+        cap = ops.UPSCALE_MAX_OUTPUT_PIXELS // int(operation[-1]) ** 2
+    low, high = 0.0, (cap / (width * height)) ** 0.5
+    if estimate(operation, int(width * high), int(height * high)) <= DEFAULT_MEMORY_BYTES:
+        return int(width * high) * int(height * high) / 1e6
+    for _ in range(40):
+        middle = (low + high) / 2
+        fits = estimate(operation, int(width * middle), int(height * middle))
+        low, high = (middle, high) if fits <= DEFAULT_MEMORY_BYTES else (low, middle)
+    return int(width * low) * int(height * low) / 1e6
+
+
 def child(operation: str, path: Path) -> None:
     """Run one job on ``path`` and print its peak memory above the baseline (in the child)."""
     model_id, validated = job_input(operation, f"file://{path}")
@@ -145,7 +161,7 @@ def measure(width: int, height: int) -> list[dict[str, Any]]:
             )
             peak = json.loads(result.stdout.strip().splitlines()[-1])["peak_bytes"]
             guess = estimate(operation, w, h)
-            largest = DEFAULT_MEMORY_BYTES * w * h / guess / 1e6
+            largest = largest_accepted(operation, w, h)
             row = {"operation": operation, "size": f"{w}x{h}", "peak": peak, "estimate": guess}
             rows.append({**row, "largest_mpx": largest})
             print(
@@ -166,9 +182,9 @@ def document(rows: list[dict[str, Any]]) -> str:
         f"{cpu_model()}, Python {platform.python_version()}, {os.cpu_count()} CPUs. Each row is"
         " one job in a fresh process (decode, operation, PNG encode): its peak resident memory"
         " above the process's baseline, and what the budget charges it before decoding. The"
-        " last column is the largest photo the operation accepts under the default budget"
-        f" (`MEDIASTUDIO_IMAGE_MEMORY_BYTES` = {DEFAULT_MEMORY_BYTES // mib:,} MiB), capped in"
-        " any case at 40 Mpx (upscaling: 16.7 Mpx of output).",
+        " last column is the largest photo of that shape the operation accepts under the default"
+        f" budget (`MEDIASTUDIO_IMAGE_MEMORY_BYTES` = {DEFAULT_MEMORY_BYTES // mib:,} MiB),"
+        " within the 40 Mpx decode cap (upscaling: its 16.7 Mpx output cap).",
         "",
         "| operation | input | peak | budget's estimate | largest accepted |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -176,7 +192,7 @@ def document(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append(
             f"| {row['operation']} | {row['size']} | {row['peak'] / mib:,.0f} MiB "
-            f"| {row['estimate'] / mib:,.0f} MiB | {min(row['largest_mpx'], 40):.1f} Mpx |"
+            f"| {row['estimate'] / mib:,.0f} MiB | {row['largest_mpx']:.1f} Mpx |"
         )
     lines += [SECTION_END, ""]
     return "\n".join(lines)
