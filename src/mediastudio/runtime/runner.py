@@ -127,7 +127,7 @@ class JobRunner:
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
-            await self._finish(generation, _storage_full(exc), [])
+            await self._finish(generation, _storage_full(), [])
             return RunResult.DONE
         try:
             await self._run_claimed(generation, claimed.spec, claimed.engine, workdir, executor)
@@ -196,7 +196,7 @@ class JobRunner:
             return  # requeue_held() puts the job back in the queue for the next start
         stored: list[dict[str, Any]] = []
         if outcome.status == Status.COMPLETED:
-            stored, outcome = await self._store(generation, context, outcome)
+            stored, outcome = await self._store_or_fail(generation, context, outcome)
         outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
         if outcome.error and outcome.error.get("code") == STORAGE_FULL:
             # Free what the job wrote before the database commits its end: on a full volume
@@ -242,7 +242,7 @@ class JobRunner:
             # disk is the server's condition whatever the engine called it.
             if is_disk_full(exc):
                 logger.warning("disk full while %s ran: %s", context.generation_id, exc)
-                return _storage_full(exc)
+                return _storage_full()
             if isinstance(exc, EngineError):
                 return Outcome(Status.FAILED, error=lifecycle.error(exc.code, exc.message))
             logger.exception("engine %s crashed on %s", engine.name, context.generation_id)
@@ -250,33 +250,32 @@ class JobRunner:
             return Outcome(Status.FAILED, error=lifecycle.error("engine_error", message))
         return Outcome(Status.COMPLETED)
 
-    async def _store(
+    async def _store(self, generation: Generation, context: JobContext) -> list[dict[str, Any]]:
+        stored = []
+        for index, output in enumerate(context.outputs):
+            key = f"{generation.account_id}/{generation.id}/{index}{output.path.suffix}"
+            size = await self.storage.put_file(key, output.path)
+            item: dict[str, Any] = {"key": key, "content_type": output.content_type, "bytes": size}
+            for name in ("width", "height", "duration_s"):
+                value = getattr(output, name)
+                if value is not None:
+                    item[name] = value
+            stored.append({**output.extra, **item})  # an extra never hides the key or size
+        return stored
+
+    async def _store_or_fail(
         self, generation: Generation, context: JobContext, outcome: Outcome
     ) -> tuple[list[dict[str, Any]], Outcome]:
-        """Move the outputs into storage. Storage that fills up part way fails the job with
-        ``storage_full`` and removes what it had already stored: no half-stored result."""
-        stored = []
+        """Storage that fills up part way fails the job with ``storage_full`` and removes what
+        was already stored: no half-stored result."""
         try:
-            for index, output in enumerate(context.outputs):
-                key = f"{generation.account_id}/{generation.id}/{index}{output.path.suffix}"
-                size = await self.storage.put_file(key, output.path)
-                item: dict[str, Any] = {
-                    "key": key,
-                    "content_type": output.content_type,
-                    "bytes": size,
-                }
-                for name in ("width", "height", "duration_s"):
-                    value = getattr(output, name)
-                    if value is not None:
-                        item[name] = value
-                stored.append({**output.extra, **item})  # an extra never hides the key or size
+            return await self._store(generation, context), outcome
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
             logger.warning("storage full while storing %s: %s", generation.id, exc)
             await self.storage.delete_prefix(f"{generation.account_id}/{generation.id}")
-            return [], _storage_full(exc)
-        return stored, outcome
+            return [], _storage_full()
 
     async def _finish(
         self, generation: Generation, outcome: Outcome, stored: list[dict[str, Any]]
@@ -358,7 +357,7 @@ class JobRunner:
                     announce(session, self.bus, generation, Status.QUEUED, generation.progress)
 
 
-def _storage_full(exc: BaseException) -> Outcome:
+def _storage_full() -> Outcome:
     message = (
         "The server ran out of disk space while running this job; it was not charged. "
         "Retry it later."
