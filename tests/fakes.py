@@ -29,6 +29,27 @@ class EchoInput(BaseModel):
     url: str = Field(max_length=2048, description="Fetched through the SSRF-safe fetcher")
 
 
+class BigOutputInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mebibytes: int = Field(ge=1, le=64, description="Size of the output file")
+
+
+BIG_OUTPUT_CREDITS = 7
+_MIB = b"\0" * (1024 * 1024)
+
+
+def write_big_output(ctx: RunContext) -> None:
+    """Writes a file of the requested size straight into the work directory (no atomic rename):
+    a disk that fills part way leaves the partial file for the runner to clean up."""
+    assert isinstance(ctx.input, BigOutputInput)
+    path = ctx.output_path(".bin")
+    with path.open("wb") as handle:
+        for _ in range(ctx.input.mebibytes):
+            handle.write(_MIB)
+    ctx.add_output(OutputFile(path, "application/octet-stream"))
+
+
 class FakeEngine(SandboxEngine):
     name = "fake"
 
@@ -45,9 +66,15 @@ class FakeEngine(SandboxEngine):
             ModelSpec("fake/quick-timeout", "Times out", "image", ImageInput, 1, timeout_s=0.5),
             ModelSpec("fake/needs-weights", "Unavailable", "image", ImageInput, 1),
             ModelSpec("fake/echo", "Echo an input URL", "image", EchoInput, 1),
+            ModelSpec(
+                "fake/big-output", "A large file", "image", BigOutputInput, BIG_OUTPUT_CREDITS
+            ),
         ]
 
     def run(self, ctx: RunContext) -> None:
+        if ctx.model.id == "fake/big-output":
+            write_big_output(ctx)
+            return
         if ctx.model.id != "fake/echo":
             super().run(ctx)
             return

@@ -25,6 +25,12 @@ from tests.conftest import Api
 @dataclass
 class LiveApi(Api):
     base_url: str = ""
+    server: uvicorn.Server | None = None
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests the server is still handling (its ASGI calls that have not returned)."""
+        return len(self.server.server_state.tasks) if self.server is not None else 0
 
     @property
     def ws_url(self) -> str:
@@ -32,9 +38,12 @@ class LiveApi(Api):
 
 
 @asynccontextmanager
-async def serve_live(settings: Settings) -> AsyncIterator[LiveApi]:
+async def serve_live(settings: Settings, **options: Any) -> AsyncIterator[LiveApi]:
+    """``options`` go to ``uvicorn.Config`` (e.g. what ``mediastudio serve`` adds)."""
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -46,7 +55,9 @@ async def serve_live(settings: Settings) -> AsyncIterator[LiveApi]:
         port = server.servers[0].sockets[0].getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base_url, timeout=20.0, trust_env=False) as client:
-            yield LiveApi(platform=app.state.platform, client=client, base_url=base_url)
+            yield LiveApi(
+                platform=app.state.platform, client=client, base_url=base_url, server=server
+            )
     finally:
         server.should_exit = True
         await task

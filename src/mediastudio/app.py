@@ -103,12 +103,24 @@ def _add_health(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> JSONResponse:
-        """The database answers and, when this process runs workers, they are started."""
+        """The database answers, the data volumes have more free space than the floor
+        (``MEDIASTUDIO_MIN_FREE_BYTES``) and, when this process runs workers, they are started.
+        503 when not: below the floor this instance accepts no new work."""
         platform: Platform = request.app.state.platform
+        space = platform.disk.space()
+        disk = {
+            "ok": space.ok,
+            "free_bytes": space.free_bytes,
+            "min_free_bytes": space.min_free_bytes,
+        }
         try:
             async with platform.db.read() as session:
                 await session.execute(text("SELECT 1"))
         except Exception:
             logger.exception("readiness check failed")
-            return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
-        return JSONResponse({"status": "ready", "workers": platform.workers_started})
+            body = {"status": "unavailable", "database": "error", "disk": disk}
+            return JSONResponse(body, status_code=503)
+        ready = {"workers": platform.workers_started, "disk": disk}
+        if not space.ok:
+            return JSONResponse({"status": "unavailable", **ready}, status_code=503)
+        return JSONResponse({"status": "ready", **ready})

@@ -16,6 +16,7 @@ from mediastudio.engines.registry import EngineRegistry
 from mediastudio.files.service import FileService
 from mediastudio.generations.service import GenerationService
 from mediastudio.kit.db import Database
+from mediastudio.kit.disk import DiskGuard
 from mediastudio.kit.events import EventBus, InProcessBus
 from mediastudio.kit.ratelimit import RateLimiter
 from mediastudio.kit.storage import Storage, UrlSigner, storage_from_url
@@ -46,6 +47,7 @@ class Platform:
     outbox: WebhookOutbox
     webhooks: WebhookService
     sender: WebhookSender
+    disk: DiskGuard
     workers_started: bool = False
 
     @classmethod
@@ -65,7 +67,8 @@ class Platform:
         outbox = WebhookOutbox(settings, storage)
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher = InlineDispatcher(runner, settings)
-        files = FileService(db, storage)
+        disk = DiskGuard(settings.local_volumes(), settings.min_free_bytes)
+        files = FileService(db, storage, disk)
         return cls(
             settings=settings,
             db=db,
@@ -79,12 +82,13 @@ class Platform:
             dispatcher=dispatcher,
             sweeper=Sweeper(db, dispatcher, settings, runner.worker_id, bus, notify=outbox),
             generations=GenerationService(
-                db, settings, catalog, dispatcher, storage, files, bus, notify=outbox
+                db, settings, catalog, dispatcher, storage, files, bus, disk, notify=outbox
             ),
             files=files,
             outbox=outbox,
             webhooks=WebhookService(db, settings, outbox),
             sender=WebhookSender(db, settings, outbox, runner.worker_id),
+            disk=disk,
         )
 
     def signed_urls(self, client_base_url: str) -> Callable[[str], str]:

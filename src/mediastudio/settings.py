@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -22,6 +23,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
 
 from mediastudio.kit.fetch import NetPolicy, parse_allow_hosts
 from mediastudio.kit.ratelimit import validate_expression
@@ -151,6 +153,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses or CIDRs whose X-Forwarded-For and"
+        " X-Forwarded-Proto are trusted ('*' for any); empty: no proxy is trusted and the client"
+        " address is the connection's",
+    )
     log_level: str = "info"
 
     rate_limit_storage: str = Field("memory://", description="limits storage URI")
@@ -195,6 +203,20 @@ class Settings(BaseSettings):
     )
     upload_max_bytes: int = Field(
         200 * 1024 * 1024, gt=0, description="Largest file POST /api/v1/files accepts"
+    )
+    min_free_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="Free disk space kept on the data volumes: below it uploads (507) and"
+        " creates (503) are refused and /readyz answers 503, so accepted jobs and the"
+        " database's own commits still have room",
+    )
+    image_memory_bytes: int = Field(
+        1024 * 1024 * 1024,
+        gt=0,
+        description="Working memory one image-tool job may use (estimated per operation from the"
+        " image's header): an image that would need more is refused with invalid_input before"
+        " it is decoded; images are decoded smaller when the result allows",
     )
 
     webhook_retry_schedule: str = Field(
@@ -308,6 +330,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    def local_volumes(self) -> list[Path]:
+        """The folders on this machine that the platform writes to: the data directory (upload
+        spool, job work directories), local storage and the SQLite file's folder."""
+        folders = [self.data_dir.resolve()]
+        storage = urlparse(self.resolved_storage_url)
+        if storage.scheme == "file":
+            folders.append(Path(os.path.expanduser(storage.path)))
+        database = make_url(self.resolved_database_url)
+        if database.get_backend_name() == "sqlite" and database.database not in (None, ":memory:"):
+            folders.append(Path(database.database).expanduser().resolve().parent)
+        return folders
 
     def plan(self, name: str) -> Plan:
         # An account whose plan was removed from configuration falls back to the default plan,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import Api, auth, make_settings, open_api
-from tests.engines.image_scenes import bomb_png, bytes_uri, data_uri, iou, product_shot
+from tests.engines.image_scenes import bomb_png, bytes_uri, data_uri, iou, large_png, product_shot
 
 
 @pytest.fixture
@@ -89,3 +89,26 @@ async def test_bad_parameters_are_rejected_before_a_job_exists(api: Api) -> None
     body = {"image_url": "data:image/png;base64,AAAA", "scale": 3}
     response = await api.client.post("/api/v1/images/upscale", json=body, headers=auth(key))
     assert response.status_code == 400
+
+
+async def test_an_uploaded_photo_over_the_memory_budget_fails_clearly_and_is_refunded(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        tmp_path / "budget", disabled_engines=[], image_memory_bytes=256 * 1024 * 1024
+    )
+    async with open_api(settings) as api:
+        key = await api.key(await api.account(credits=5))
+        photo = large_png(4000, 3000)  # 12 Mpx: fine under the default budget, not under 256 MiB
+        uploaded = await api.client.post(
+            "/api/v1/files", files={"file": ("big.png", photo, "image/png")}, headers=auth(key)
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        body = {"image_url": uploaded.json()["id"], "transformation": "enhance"}
+        created = await api.client.post("/api/v1/images/transform", json=body, headers=auth(key))
+        job = await api.wait(key, created.json()["id"], timeout=60)
+    assert job["status"] == "failed" and job["error"]["code"] == "invalid_input"
+    assert "4000x3000" in job["error"]["message"]
+    assert "256 MiB" in job["error"]["message"]
+    assert "MEDIASTUDIO_IMAGE_MEMORY_BYTES" in job["error"]["message"]
+    assert (job["credits_charged"], job["credits_refunded"]) == (0, 1)

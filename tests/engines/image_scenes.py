@@ -117,3 +117,39 @@ def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
     crc = zlib.crc32(bytes(data[12:29]))
     data[29:33] = struct.pack(">I", crc)
     return bytes(data)
+
+
+def large_png(
+    width: int,
+    height: int,
+    colour: tuple[int, int, int] = (238, 236, 232),
+    box: tuple[int, int, int, int] | None = None,
+    box_colour: tuple[int, int, int] = (160, 40, 40),
+) -> bytes:
+    """A real, decodable RGB PNG of any size that costs little to make and to send: one colour
+    (with an optional ``box`` = left, top, right, bottom of another), compressed row by row, so
+    a 39 Mpx image is a few hundred kilobytes and never exists in memory here."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    plain = b"\0" + bytes(colour) * width  # filter byte 0, then the pixels
+    boxed = plain
+    if box is not None:
+        left, _, right, _ = box
+        boxed = b"\0" + bytes(colour) * left + bytes(box_colour) * (right - left)
+        boxed += bytes(colour) * (width - right)
+    compressor = zlib.compressobj(9)
+    parts = []
+    for row in range(height):
+        inside = box is not None and box[1] <= row < box[3]
+        parts.append(compressor.compress(boxed if inside else plain))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
+    )

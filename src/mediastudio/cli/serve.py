@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -29,6 +29,14 @@ BOOTSTRAP_EMAIL = "local@mediastudio.local"
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies (comma-separated IPs or CIDRs, '*' for any) whose "
+            "X-Forwarded-For/-Proto are trusted; default none: the client address is the "
+            "connection's",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
@@ -37,7 +45,9 @@ def serve(
 
     from mediastudio.app import create_app
 
-    settings = settings_from(data_dir, config, host=host, port=port)
+    settings = settings_from(
+        data_dir, config, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips
+    )
     _ensure_port_free(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
@@ -54,11 +64,19 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        proxy_headers=True,
+        **proxy_options(settings),
         # Open event streams never end by themselves: without a bound, a SIGTERM would wait for
         # every listener to go away before the workers could stop gracefully.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
     )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options. Its own default trusts X-Forwarded-For from any process
+    on this machine (127.0.0.1), which lets a local program pose as any address an API key's
+    allowlist names; here proxy headers are read only from the proxies the operator names."""
+    proxies = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
 
 
 def _ensure_port_free(host: str, port: int) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -20,9 +22,12 @@ from starlette.datastructures import UploadFile
 from mediastudio.files.models import StoredFile
 from mediastudio.files.schemas import FileList, FileRead
 from mediastudio.keys.auth import ControllingPrincipal, CreatingPrincipal, ReadPrincipal
+from mediastudio.keys.principal import Principal
+from mediastudio.kit.disk import is_disk_full
 from mediastudio.kit.errors import (
     ERROR_RESPONSES,
     FileTooLarge,
+    InsufficientStorage,
     InvalidRequest,
     InvalidSignature,
     NotFound,
@@ -79,6 +84,10 @@ def _spool(source: IO[bytes], target: Path) -> None:
     responses={
         **ERROR_RESPONSES,
         413: {"model": ERROR_RESPONSES[400]["model"], "description": "file_too_large"},
+        507: {
+            "model": ERROR_RESPONSES[400]["model"],
+            "description": "insufficient_storage (the server is low on disk; Retry-After)",
+        },
     },
 )
 async def upload(request: Request, platform: PlatformDep, principal: CreatingPrincipal) -> FileRead:
@@ -87,6 +96,27 @@ async def upload(request: Request, platform: PlatformDep, principal: CreatingPri
     limit = platform.settings.upload_max_bytes  # the whole body is capped by BodyLimitMiddleware
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("Send the file as multipart/form-data with a 'file' part.")
+    declared = request.headers.get("content-length", "")
+    platform.files.ensure_room(int(declared) if declared.isdigit() else 0)
+    with _full_disk_is_507():
+        return await _receive(request, platform, principal, limit)
+
+
+@contextmanager
+def _full_disk_is_507() -> Iterator[None]:
+    """A disk that fills while the upload is written (the spool, storage, the database row)
+    answers 507 ``insufficient_storage``, not 500: the upload was fine, the server has no room."""
+    try:
+        yield
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise InsufficientStorage() from exc
+        raise
+
+
+async def _receive(
+    request: Request, platform: Platform, principal: Principal, limit: int
+) -> FileRead:
     async with request.form(max_files=1, max_fields=8) as form:
         part = form.get("file")
         if not isinstance(part, UploadFile):

@@ -18,7 +18,12 @@ from mediastudio.files.sniff import ACCEPTED, SNIFF_BYTES, sniff
 from mediastudio.keys.principal import Principal
 from mediastudio.keys.service import GENERATE_SCOPES, ensure_any_scope
 from mediastudio.kit.db import Database
-from mediastudio.kit.errors import InvalidRequest, NotFound
+from mediastudio.kit.disk import DiskGuard
+from mediastudio.kit.errors import (
+    InsufficientStorage,
+    InvalidRequest,
+    NotFound,
+)
 from mediastudio.kit.ids import new_id
 from mediastudio.kit.storage import Storage
 
@@ -45,9 +50,16 @@ def _digest(path: Path) -> tuple[str, bytes, int]:
 
 
 class FileService:
-    def __init__(self, db: Database, storage: Storage) -> None:
+    def __init__(self, db: Database, storage: Storage, disk: DiskGuard) -> None:
         self.db = db
         self.storage = storage
+        self.disk = disk
+
+    def ensure_room(self, size: int) -> None:
+        """Refuse, before reading it, an upload of ``size`` bytes (as declared) that would take
+        free space below the floor kept for the work already accepted."""
+        if not self.disk.space().room_for(size):
+            raise InsufficientStorage()
 
     async def upload(self, principal: Principal, source: Path, filename: str | None) -> StoredFile:
         """Store ``source`` (a spooled upload on disk) for this account, or refuse it."""

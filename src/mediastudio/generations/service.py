@@ -31,7 +31,8 @@ from mediastudio.keys.principal import Principal
 from mediastudio.keys.service import ensure_scope, scope_for
 from mediastudio.kit.clock import start_of_utc_day, utcnow
 from mediastudio.kit.db import Database, after_commit
-from mediastudio.kit.errors import Conflict, NotFound, QuotaExceeded
+from mediastudio.kit.disk import DiskGuard
+from mediastudio.kit.errors import Conflict, NotFound, QuotaExceeded, StorageUnavailable
 from mediastudio.kit.events import EventBus
 from mediastudio.kit.ids import new_id
 from mediastudio.kit.storage import Storage
@@ -79,10 +80,12 @@ class GenerationService:
         storage: Storage,
         files: FileService,
         bus: EventBus,
+        disk: DiskGuard,
         *,
         notify: lifecycle.Notifier,
     ) -> None:
         self.bus = bus
+        self.disk = disk
         self.files = files
         self.notify = notify
         self.db = db
@@ -108,6 +111,7 @@ class GenerationService:
                 request.webhook_url, self.settings.webhook_policy(), field="webhook_url"
             )
         await self.files.check_owned(principal, file_ids_in(request.input))
+        self._ensure_room()
         price = 0 if principal.sandbox else self.catalog.credits_for(spec, validated)
         if idempotency_key is not None:
             replay = await idempotency.claim(
@@ -132,6 +136,12 @@ class GenerationService:
                 await idempotency.release(self.db, principal, idempotency_key)
             raise
         return Created(generation=generation)
+
+    def _ensure_room(self) -> None:
+        """New work stops at the free-space floor, so that the jobs already accepted can still
+        write their outputs and the database its commits (cancels, refunds, final statuses)."""
+        if not self.disk.space().ok:
+            raise StorageUnavailable()
 
     async def _insert(
         self,
@@ -245,6 +255,7 @@ class GenerationService:
                 )
             spec = self.catalog.resolve(generation.model, generation.type, principal)
             validated = self.catalog.validate(spec, generation.input, field_prefix="input.")
+            self._ensure_room()
             price = 0 if generation.sandbox else self.catalog.credits_for(spec, validated)
             if await lifecycle.retry(session, generation, price):
                 announce(session, self.bus, generation, Status.QUEUED, 0)

@@ -8,8 +8,10 @@ because browsers cannot set headers on them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
@@ -19,10 +21,12 @@ from mediastudio.keys import service, tokens
 from mediastudio.keys.principal import Principal
 from mediastudio.keys.service import GENERATE_SCOPES, ensure_any_scope, ensure_scope
 from mediastudio.kit.clock import utcnow
+from mediastudio.kit.disk import is_disk_full
 from mediastudio.kit.errors import MissingApiKey, RateLimited
 from mediastudio.kit.ratelimit import STATE_KEY
 from mediastudio.platform import Platform, get_platform
 
+logger = logging.getLogger("mediastudio.keys")
 bearer = HTTPBearer(auto_error=False, description="Your API key: ms_live_… or ms_test_…")
 
 _ONLY_BEARER = "API keys are accepted only as 'Authorization: Bearer <key>'."
@@ -54,8 +58,7 @@ async def principal_for(
             key_id = tokens.verify(platform.settings.signing_key(), token, now.timestamp())
             key, account = await service.authenticate_id(session, key_id, client_ip, now)
     if service.needs_touch(key, now):
-        async with platform.db.write() as session:
-            await service.touch(session, key.id, now)
+        await _touch(platform, key.id, now)
     return Principal(
         account_id=account.id,
         key_id=key.id,
@@ -74,6 +77,18 @@ async def recheck_reader(platform: Platform, principal: Principal, client_ip: st
     async with platform.db.read() as session:
         key, _ = await service.authenticate_id(session, principal.key_id, client_ip, now)
     ensure_scope(replace(principal, scopes=frozenset(key.scopes)), "read")
+
+
+async def _touch(platform: Platform, key_id: str, now: datetime) -> None:
+    """Record the key's use. A hint for people: a full disk must not turn every read into an
+    error, so a write that finds no room is skipped (the next request tries again)."""
+    try:
+        async with platform.db.write() as session:
+            await service.touch(session, key_id, now)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        logger.debug("last_used_at of %s not saved: %s", key_id, exc)
 
 
 async def authenticate_stream(

@@ -16,8 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediastudio.kit.disk import RETRY_AFTER_S, is_disk_full
 from mediastudio.kit.requestid import current_request_id
 
 logger = logging.getLogger("mediastudio.errors")
@@ -130,6 +132,29 @@ class ModelUnavailable(MediaStudioError):
     default_message = "This model cannot run on this server."
 
 
+class InsufficientStorage(MediaStudioError):
+    """An upload that this server has no room to keep (WebDAV's 507, which says exactly that)."""
+
+    code, status = "insufficient_storage", 507
+    default_message = (
+        "The server does not have enough free disk space to store this file. Try again later."
+    )
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(RETRY_AFTER_S))
+
+
+class StorageUnavailable(InsufficientStorage):
+    """New work refused while the server is low on disk space: temporary, so 503."""
+
+    status = 503
+    default_message = (
+        "The server is low on disk space and accepts no new work for now. Retry after the time "
+        "in the Retry-After header."
+    )
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -160,12 +185,12 @@ def error_response(
 
 async def _handle_domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MediaStudioError)
+    return _domain_response(exc)
+
+
+def _domain_response(exc: MediaStudioError) -> JSONResponse:
     return error_response(
-        exc.status,
-        exc.code,
-        exc.message,
-        details=exc.details,
-        headers=exc.headers,
+        exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
     )
 
 
@@ -216,6 +241,11 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 class ErrorBoundaryMiddleware:
     """Renders an unexpected exception as a 500 envelope without internals.
 
+    Two exceptions are expected rather than unexpected: a full disk (whatever write hit it)
+    answers 503 ``insufficient_storage`` with ``Retry-After``, logged as a warning; a client
+    that went away mid-request (``ClientDisconnect``) gets no answer and no error log, since
+    there is nobody to answer and nothing went wrong here.
+
     A pure ASGI middleware inside the request-id one (Starlette's own catch-all runs outside
     every middleware, where the request id and rate-limit headers are gone).
     """
@@ -236,11 +266,18 @@ class ErrorBoundaryMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+        except ClientDisconnect:
+            logger.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            where = f"{scope.get('method')} {scope.get('path')}"
+            if is_disk_full(exc):
+                logger.warning("disk full during %s: %s", where, exc)
+                response = _domain_response(StorageUnavailable())
+            else:
+                logger.exception("unhandled error on %s", where)
+                response = error_response(500, "internal_error", MediaStudioError.default_message)
             if started:
                 raise
-            response = error_response(500, "internal_error", MediaStudioError.default_message)
             await response(scope, receive, send)
 
 
@@ -267,5 +304,8 @@ CREATE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     402: {"model": ErrorEnvelope, "description": "insufficient_credits"},
     409: {"model": ErrorEnvelope, "description": "idempotency_key_in_use"},
     422: {"model": ErrorEnvelope, "description": "idempotency_key_reused"},
-    503: {"model": ErrorEnvelope, "description": "model_unavailable"},
+    503: {
+        "model": ErrorEnvelope,
+        "description": "model_unavailable; insufficient_storage (low on disk, with Retry-After)",
+    },
 }

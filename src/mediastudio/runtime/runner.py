@@ -47,6 +47,7 @@ from mediastudio.generations.lifecycle import Outcome
 from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import Database
+from mediastudio.kit.disk import is_disk_full
 from mediastudio.kit.events import EventBus
 from mediastudio.kit.mediatypes import OCTET_STREAM, media_type
 from mediastudio.kit.storage import Storage, UrlSigner
@@ -60,6 +61,7 @@ HEARTBEAT_S = 0.5
 # After a timeout, how long a coroutine engine may take to clean up once told why it stops
 # (cancelling its provider's job) before the runner stops waiting for it.
 STOP_GRACE_S = 10.0
+STORAGE_FULL = "storage_full"  # the job's error code when the disk filled while it ran
 
 
 class RunResult(enum.Enum):
@@ -132,7 +134,13 @@ class JobRunner:
             await self._finish(generation, outcome, [])
             return RunResult.DONE
         workdir = self.workroot / generation.id
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            await self._finish(generation, _storage_full(), [])
+            return RunResult.DONE
         try:
             await self._run_claimed(generation, claimed.spec, claimed.engine, workdir, executor)
         finally:
@@ -200,11 +208,15 @@ class JobRunner:
             self._running.pop(generation.id, None)
         if context.cancel_reason == STOP_SHUTDOWN:
             return  # requeue_held() puts the job back in the queue for the next start
-        stored = (
-            await self._store(generation, context) if outcome.status == Status.COMPLETED else []
-        )
+        stored: list[dict[str, Any]] = []
+        if outcome.status == Status.COMPLETED:
+            stored, outcome = await self._store_or_fail(generation, context, outcome)
         outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
         outcome.provider = context.provider
+        if outcome.error and outcome.error.get("code") == STORAGE_FULL:
+            # Free what the job wrote before the database commits its end: on a full volume
+            # that commit needs the room more than the files do.
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
         await self._finish(generation, outcome, stored)
 
     def _checkpointer(self, generation: Generation, context: JobContext) -> Persist:
@@ -271,9 +283,14 @@ class JobRunner:
             return Outcome(Status.FAILED, error=lifecycle.error("job_timeout", message))
         except JobCancelled:
             return Outcome(Status.CANCELLED, error=lifecycle.error("cancelled", "Cancelled."))
-        except EngineError as exc:
-            return Outcome(Status.FAILED, error=lifecycle.error(exc.code, exc.message))
-        except Exception:
+        except Exception as exc:
+            # Before EngineError: an engine may wrap the OSError in its own error, and a full
+            # disk is the server's condition whatever the engine called it.
+            if is_disk_full(exc):
+                logger.warning("disk full while %s ran: %s", context.generation_id, exc)
+                return _storage_full()
+            if isinstance(exc, EngineError):
+                return Outcome(Status.FAILED, error=lifecycle.error(exc.code, exc.message))
             logger.exception("engine %s crashed on %s", engine.name, context.generation_id)
             message = "The engine failed unexpectedly."
             return Outcome(Status.FAILED, error=lifecycle.error("engine_error", message))
@@ -295,6 +312,20 @@ class JobRunner:
                     item[name] = value
             stored.append({**output.extra, **item})  # an extra never hides the key or size
         return stored
+
+    async def _store_or_fail(
+        self, generation: Generation, context: JobContext, outcome: Outcome
+    ) -> tuple[list[dict[str, Any]], Outcome]:
+        """Storage that fills up part way fails the job with ``storage_full`` and removes what
+        was already stored: no half-stored result."""
+        try:
+            return await self._store(generation, context), outcome
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            logger.warning("storage full while storing %s: %s", generation.id, exc)
+            await self.storage.delete_prefix(f"{generation.account_id}/{generation.id}")
+            return [], _storage_full()
 
     async def _finish(
         self, generation: Generation, outcome: Outcome, stored: list[dict[str, Any]]
@@ -326,14 +357,22 @@ class JobRunner:
             if now - last_renewal >= renew_every:
                 values["lease_expires_at"] = utcnow() + lease
                 last_renewal = now
-            async with self.db.write() as session:
-                held = await repository.transition(
-                    session,
-                    generation.id,
-                    from_statuses=[Status.PROCESSING],
-                    worker_id=self.worker_id,
-                    values=values,
-                )
+            try:
+                async with self.db.write() as session:
+                    held = await repository.transition(
+                        session,
+                        generation.id,
+                        from_statuses=[Status.PROCESSING],
+                        worker_id=self.worker_id,
+                        values=values,
+                    )
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    raise
+                # A missed beat costs nothing while the lease lasts; the engine keeps running
+                # and the next beat tries again (its own writes will say if space stays gone).
+                logger.warning("heartbeat of %s not saved: %s", generation.id, exc)
+                continue
             if not held:  # cancelled, deleted or reclaimed by another process
                 context.cancel(await self._stop_reason(generation.id))
                 return
@@ -386,6 +425,14 @@ async def _within(work: asyncio.Future[Any], timeout_s: float, context: JobConte
     except asyncio.CancelledError:
         work.cancel()  # this runner is being stopped: the engine stops with it
         raise
+
+
+def _storage_full() -> Outcome:
+    message = (
+        "The server ran out of disk space while running this job; it was not charged. "
+        "Retry it later."
+    )
+    return Outcome(Status.FAILED, error=lifecycle.error(STORAGE_FULL, message))
 
 
 def _settle(

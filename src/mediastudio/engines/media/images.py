@@ -30,6 +30,9 @@ _SAVE_OPTIONS: dict[str, dict[str, object]] = {
 }
 
 
+DECODE_BYTES_PER_PIXEL = 12  # measured 8 (decoded pixels + one converted copy); RGBA needs more
+
+
 # EXIF orientations that turn the picture a quarter (transposed, rotated 90 or 270 degrees).
 _QUARTER_TURNS = frozenset({5, 6, 7, 8})
 _EXIF_ORIENTATION = 0x0112
@@ -43,6 +46,33 @@ class ImageHeader:
     width: int
     height: int
     transparent: bool
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """The working memory one job may spend on an image, and what processing it costs.
+
+    ``work_bytes_per_pixel`` is the operation's own peak per pixel it works on (measured: see
+    docs/benchmarks.md), on top of :data:`DECODE_BYTES_PER_PIXEL` per pixel decoded. ``setting``
+    names where an operator raises ``limit_bytes``, so a refusal says what to change.
+    """
+
+    limit_bytes: int
+    work_bytes_per_pixel: int = 0
+    setting: str = ""
+
+    def needed(self, decoded_pixels: int, working_pixels: int) -> int:
+        return DECODE_BYTES_PER_PIXEL * decoded_pixels + self.work_bytes_per_pixel * working_pixels
+
+    def check(self, size: tuple[int, int], decoded_pixels: int, working_pixels: int) -> None:
+        needed = self.needed(decoded_pixels, working_pixels)
+        if needed > self.limit_bytes:
+            where = f" ({self.setting})" if self.setting else ""
+            raise InvalidInput(
+                f"The image is {size[0]}x{size[1]}: this operation would need about "
+                f"{_mib(needed)} MiB of memory, more than the {_mib(self.limit_bytes)} MiB this "
+                f"server allows an image job{where}. Send a smaller image."
+            )
 
 
 @contextmanager
@@ -69,14 +99,30 @@ def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         raise InvalidInput(f"The image could not be decoded: {exc}") from exc
 
 
-def open_image(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS, mode: str = "RGB") -> Image.Image:
+def open_image(
+    path: Path,
+    *,
+    max_pixels: int = MAX_INPUT_PIXELS,
+    mode: str = "RGB",
+    max_side: int | None = None,
+    budget: MemoryBudget | None = None,
+) -> Image.Image:
     """Decode ``path`` into a fully loaded image in ``mode`` (``RGB`` or ``RGBA``), upright per
-    its EXIF orientation. Refuses images over ``max_pixels`` before decoding their pixels."""
+    its EXIF orientation. Refuses images over ``max_pixels``, or whose processing would pass
+    ``budget``, before decoding their pixels.
+
+    With ``max_side`` the image comes back no longer than that on either side, and is decoded
+    at the size needed where the format allows (JPEG decodes at 1/2, 1/4 or 1/8 scale); other
+    formats are decoded whole and reduced at once, before any copy is made."""
     with _opened(path, max_pixels) as probe:
-        image = ImageOps.exif_transpose(probe)
-        converted = image.convert(mode)
-        converted.load()
-        return converted
+        width, height = probe.size
+        target = _fitted((width, height), max_side)
+        if target != (width, height):
+            probe.draft(None, target)  # a no-op for formats that cannot decode smaller
+        if budget is not None:
+            decoded = probe.size[0] * probe.size[1]
+            budget.check((width, height), decoded, min(decoded, target[0] * target[1]))
+        return _decoded(probe, mode, max_side)
 
 
 def read_header(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS) -> ImageHeader:
@@ -95,6 +141,29 @@ def read_header(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS) -> ImageHeade
 def _min_alpha(image: Image.Image) -> int:
     low, _ = image.convert("RGBA").getchannel("A").getextrema()
     return int(low)  # type: ignore[arg-type]  # one band: (min, max) of ints
+
+
+def _decoded(probe: Image.Image, mode: str, max_side: int | None) -> Image.Image:
+    if max_side is not None and max(probe.size) > max_side:
+        # In place, so no full-size copy: a box reduce by a whole factor, then Lanczos.
+        probe.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    ImageOps.exif_transpose(probe, in_place=True)
+    converted = probe.convert(mode)
+    converted.load()
+    return converted
+
+
+def _fitted(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """``size`` scaled down (never up) so that neither side passes ``max_side``."""
+    width, height = size
+    if max_side is None or max(width, height) <= max_side:
+        return size
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f}"
 
 
 def has_alpha(image: Image.Image) -> bool:

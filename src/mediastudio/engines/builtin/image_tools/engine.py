@@ -14,7 +14,7 @@ from mediastudio.engines.builtin.image_tools.product import (
     plan_product,
     run_product,
 )
-from mediastudio.engines.builtin.image_tools.source import ImageUrl, load, probe
+from mediastudio.engines.builtin.image_tools.source import ImageUrl, JobMemory, load, probe
 from mediastudio.engines.contract import Engine, InputFetcher, ModelSpec, PlannedOutput, RunContext
 from mediastudio.engines.inputs import StrictInput
 from mediastudio.engines.media.images import add_image_output, planned_image
@@ -151,9 +151,10 @@ MODELS = [
 ]
 
 
-def remove_background(ctx: RunContext) -> None:
+def remove_background(ctx: RunContext, memory: JobMemory) -> None:
     assert isinstance(ctx.input, RemoveBackgroundInput)
-    image = load(ctx, ctx.input.image_url).convert("RGB")
+    budget = memory.budget(ops.REMOVE_BACKGROUND_BYTES_PER_PIXEL)
+    image = load(ctx, ctx.input.image_url, budget).convert("RGB")
     ctx.progress(0.2)
     ctx.check_cancelled()
     cutout = ops.remove_background(image)
@@ -162,10 +163,12 @@ def remove_background(ctx: RunContext) -> None:
     add_image_output(ctx, cutout, ctx.input.output_format)
 
 
-def upscale(ctx: RunContext) -> None:
+def upscale(ctx: RunContext, memory: JobMemory) -> None:
     assert isinstance(ctx.input, UpscaleInput)
     scale = ctx.input.scale
-    image = load(ctx, ctx.input.image_url, max_pixels=upscale_input_limit(scale))
+    # Bounded by the output: refuse inputs whose enlargement would pass the cap, before decoding.
+    budget = memory.budget(ops.UPSCALE_BYTES_PER_OUTPUT_PIXEL * scale**2)
+    image = load(ctx, ctx.input.image_url, budget, max_pixels=upscale_input_limit(scale))
     ctx.progress(0.2)
     ctx.check_cancelled()
     result = ops.upscale(image, scale)
@@ -174,22 +177,24 @@ def upscale(ctx: RunContext) -> None:
     add_image_output(ctx, result, ctx.input.output_format, scale=scale)
 
 
-def transform(ctx: RunContext) -> None:
+def transform(ctx: RunContext, memory: JobMemory) -> None:
     assert isinstance(ctx.input, TransformInput)
-    image = load(ctx, ctx.input.image_url)
+    name = ctx.input.transformation
+    image = load(ctx, ctx.input.image_url, memory.budget(ops.TRANSFORM_BYTES_PER_PIXEL[name]))
     ctx.progress(0.2)
     ctx.check_cancelled()
-    result = ops.transform(image, ctx.input.transformation, ctx.input.strength)
+    result = ops.transform(image, name, ctx.input.strength)
     ctx.progress(0.8)
     ctx.check_cancelled()
-    add_image_output(ctx, result, ctx.input.output_format, transformation=ctx.input.transformation)
+    add_image_output(ctx, result, ctx.input.output_format, transformation=name)
 
 
 class ImageToolsEngine(Engine):
     name = "image-tools"
 
-    def __init__(self) -> None:
-        self._runs: dict[str, Callable[[RunContext], None]] = {
+    def __init__(self, memory: JobMemory | None = None) -> None:
+        self.memory = memory or JobMemory()
+        self._runs: dict[str, Callable[[RunContext, JobMemory], None]] = {
             "builtin/remove-background": remove_background,
             "builtin/upscale": upscale,
             "builtin/image-transform": transform,
@@ -201,9 +206,9 @@ class ImageToolsEngine(Engine):
 
     def run(self, ctx: RunContext) -> None:
         ctx.progress(0.05)
-        self._runs[ctx.model.id](ctx)
+        self._runs[ctx.model.id](ctx, self.memory)
         ctx.progress(1.0)
 
 
 def engine(settings: Settings, registry: EngineRegistry) -> Engine:
-    return ImageToolsEngine()
+    return ImageToolsEngine(JobMemory(settings.image_memory_bytes))

@@ -32,6 +32,21 @@ TRANSFORMATIONS: tuple[Transformation, ...] = (
 MASK_SIDE = 640  # background removal estimates its mask at most this large, then refines
 UPSCALE_MAX_OUTPUT_PIXELS = 16_777_216  # 4096 x 4096
 
+# Peak working memory of each operation, in bytes per pixel it works on, beyond the decoded
+# image (charged separately): measured on 20 Mpx photos by benchmarks/image_memory.py, rounded
+# up. The image tools refuse an input whose total would pass the job's memory budget.
+REMOVE_BACKGROUND_BYTES_PER_PIXEL = 14
+UPSCALE_BYTES_PER_OUTPUT_PIXEL = 70
+TRANSFORM_BYTES_PER_PIXEL: dict[str, int] = {
+    "grayscale": 8,
+    "sepia": 8,
+    "vintage": 6,
+    "cartoon": 6,
+    "pencil-sketch": 14,
+    "watercolor": 6,
+    "enhance": 30,
+}
+
 
 def as_array(image: Image.Image) -> U8:
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
@@ -247,8 +262,16 @@ def upscale(image: Image.Image, scale: int) -> Image.Image:
 # Transformations -----------------------------------------------------------------------------
 
 
+STRIP_ROWS = 256  # per-pixel work on large photos runs in strips: float copies of a strip only
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def _luma(rgb: U8) -> F32:
-    return np.asarray(rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+    luma = np.empty(rgb.shape[:2], np.float32)
+    for top in range(0, rgb.shape[0], STRIP_ROWS):
+        rows = slice(top, top + STRIP_ROWS)
+        luma[rows] = rgb[rows].astype(np.float32) @ _LUMA
+    return luma
 
 
 def grayscale(rgb: U8) -> U8:
@@ -261,22 +284,41 @@ SEPIA = np.array(
 
 
 def sepia(rgb: U8) -> U8:
-    return np.asarray(np.clip(rgb.astype(np.float32) @ SEPIA.T, 0, 255), dtype=np.uint8)
+    result = np.empty_like(rgb)
+    for top in range(0, rgb.shape[0], STRIP_ROWS):
+        rows = slice(top, top + STRIP_ROWS)
+        toned = rgb[rows].astype(np.float32) @ SEPIA.T
+        result[rows] = np.asarray(np.clip(toned, 0, 255), dtype=np.uint8)
+    return result
 
 
 def vintage(rgb: U8) -> U8:
     """Warm, faded film: a half-sepia tone, lifted blacks and lowered whites, a soft vignette and
-    a fixed fine grain."""
+    a fixed fine grain. Computed in strips of rows (the grain drawn in the same order), so a
+    large photo never has a float copy of itself."""
     height, width = rgb.shape[:2]
+    result = np.empty_like(rgb)
+    grain = np.random.default_rng(1977)
+    xx = np.arange(width, dtype=np.float32)[None, :]
+    for top in range(0, height, STRIP_ROWS):
+        rows = slice(top, min(height, top + STRIP_ROWS))
+        yy = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
+        result[rows] = _vintage_rows(rgb[rows], xx, yy, (width, height), grain)
+    return result
+
+
+def _vintage_rows(
+    rgb: U8, xx: F32, yy: F32, size: tuple[int, int], grain: np.random.Generator
+) -> U8:
+    width, height = size
     base = rgb.astype(np.float32)
     toned = 0.55 * (base @ SEPIA.T) + 0.45 * base
     toned = 28 + toned * (200 / 255)
     toned *= np.array([1.04, 1.0, 0.88], np.float32)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     radius = np.hypot((xx - width / 2) / (width / 2), (yy - height / 2) / (height / 2))
     vignette = 1 - 0.35 * np.clip(radius - 0.45, 0, None) ** 1.5
-    grain = np.random.default_rng(1977).normal(0, 5, (height, width, 1)).astype(np.float32)
-    return np.asarray(np.clip(toned * vignette[..., None] + grain, 0, 255), dtype=np.uint8)
+    noise = grain.normal(0, 5, (rgb.shape[0], width, 1)).astype(np.float32)
+    return np.asarray(np.clip(toned * vignette[..., None] + noise, 0, 255), dtype=np.uint8)
 
 
 def _working_copy(rgb: U8, side: int) -> tuple[U8, float]:
@@ -344,13 +386,16 @@ def watercolor(rgb: U8) -> U8:
 
 def auto_levels(rgb: U8, low: float = 0.5, high: float = 99.5) -> U8:
     """Stretch the luminance's ``low``..``high`` percentiles to the full range (one curve for all
-    channels, so colours do not shift)."""
+    channels, so colours do not shift), applied as a 256-entry table."""
     luma = _luma(rgb)
     black, white = np.percentile(luma, [low, high])
+    del luma
     if white - black < 1:
         return rgb
     gain = 255 / (white - black)
-    return np.asarray(np.clip((rgb.astype(np.float32) - black) * gain, 0, 255), np.uint8)
+    values = np.arange(256, dtype=np.float32)
+    table = np.asarray(np.clip((values - black) * gain, 0, 255), np.uint8)
+    return np.asarray(cv2.LUT(rgb, table), np.uint8)
 
 
 def enhance(rgb: U8) -> U8:
@@ -361,11 +406,17 @@ def enhance(rgb: U8) -> U8:
     lab = cv2.cvtColor(levelled, cv2.COLOR_RGB2LAB)
     clahe = cv2.createCLAHE(clipLimit=1.3, tileGridSize=(8, 8))
     lab[..., 0] = clahe.apply(lab[..., 0])
+    del denoised, levelled
     contrasted = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB).astype(np.float32)
+    del lab
     sigma = max(1.0, min(rgb.shape[:2]) / 600)
-    detail = contrasted - cv2.GaussianBlur(contrasted, (0, 0), sigma)
-    detail = np.where(np.abs(detail) > 3, detail, 0)
-    return np.asarray(np.clip(contrasted + 0.7 * detail, 0, 255), np.uint8)
+    # In place: the detail layer reuses the blur's buffer (two float copies of the photo).
+    detail = np.asarray(cv2.GaussianBlur(contrasted, (0, 0), sigma), np.float32)
+    np.subtract(contrasted, detail, out=detail)
+    detail *= (detail > 3) | (detail < -3)
+    detail *= np.float32(0.7)
+    contrasted += detail
+    return np.asarray(np.clip(contrasted, 0, 255, out=contrasted), np.uint8)
 
 
 _EFFECTS = {
@@ -383,8 +434,8 @@ def blend(original: U8, effect: U8, strength: float) -> U8:
     """``strength`` 0 keeps the original, 1 is the full effect."""
     if strength >= 1:
         return effect
-    mixed = original.astype(np.float32) * (1 - strength) + effect.astype(np.float32) * strength
-    return np.asarray(np.clip(mixed + 0.5, 0, 255), np.uint8)
+    # OpenCV mixes uint8 pixels in one pass: no float copies of a large photo (36 bytes/pixel).
+    return np.asarray(cv2.addWeighted(original, 1 - strength, effect, strength, 0), np.uint8)
 
 
 def transform(image: Image.Image, transformation: Transformation, strength: float) -> Image.Image:

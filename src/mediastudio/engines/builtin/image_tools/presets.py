@@ -37,11 +37,17 @@ MAX_CANVAS = 2000
 
 @dataclass(frozen=True)
 class Preset:
+    """``max_side``: the longest input side the preset can use (a larger photo is decoded
+    smaller: the result is the same); ``work_bytes_per_pixel``: its measured peak memory per
+    pixel it works on, beyond the decoded photo."""
+
     id: PresetId
     name: str
     description: str
     apply: Callable[[Image.Image], Image.Image]
     canvas: int | None  # the smallest square canvas side; None keeps the photo's size
+    max_side: int | None = None
+    work_bytes_per_pixel: int = 0
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """The size ``apply`` gives a ``width x height`` photo (known without running it)."""
@@ -55,11 +61,14 @@ def normalise(rgb: ops.U8) -> ops.U8:
     """Brightness and colour normalisation: a gray-world white balance (at most ±15 % per
     channel, so a product's own colour is not neutralised), auto levels, then, for an underexposed
     photo, a gamma that lifts the median lightness towards mid-grey."""
-    pixels = rgb.astype(np.float32)
-    means = pixels.reshape(-1, 3).mean(axis=0) + 1e-3
+    means = np.asarray(cv2.mean(rgb)[:3], np.float32) + 1e-3
     gains = np.clip(means.mean() / means, 0.85, 1.15)
-    balanced = np.asarray(np.clip(pixels * gains, 0, 255), np.uint8)
+    # One table per channel: no float copy of the photo.
+    values = np.arange(256, dtype=np.float32)[:, None]
+    table = np.asarray(np.clip(values * gains, 0, 255), np.uint8).reshape(256, 1, 3)
+    balanced = np.asarray(cv2.LUT(rgb, table), np.uint8)
     levelled = ops.auto_levels(balanced)
+    del balanced
     median = float(np.median(cv2.cvtColor(levelled, cv2.COLOR_RGB2GRAY))) / 255
     # Only brighten: a product on a light backdrop already has a bright median.
     gamma = float(np.clip(np.log(0.5) / np.log(min(max(median, 0.05), 0.95)), 0.6, 1.0))
@@ -159,6 +168,8 @@ PRESETS: dict[str, Preset] = {
             "10% padding and a soft contact shadow.",
             white_background,
             WHITE_CANVAS,
+            max_side=MAX_CANVAS,
+            work_bytes_per_pixel=85,
         ),
         Preset(
             "marketplace_square",
@@ -167,6 +178,8 @@ PRESETS: dict[str, Preset] = {
             "filling 85% of a square at least 1000 px wide.",
             marketplace_square,
             MARKETPLACE_CANVAS,
+            max_side=MAX_CANVAS,
+            work_bytes_per_pixel=80,
         ),
         Preset(
             "lifestyle_neutral_backdrop",
@@ -175,6 +188,8 @@ PRESETS: dict[str, Preset] = {
             "social posts.",
             lifestyle_neutral,
             LIFESTYLE_CANVAS,
+            max_side=MAX_CANVAS,
+            work_bytes_per_pixel=116,
         ),
         Preset(
             "brightness_color_normalization",
@@ -183,6 +198,7 @@ PRESETS: dict[str, Preset] = {
             "levels and brightness, so a catalogue shot on different days looks consistent.",
             colour_normalisation,
             None,
+            work_bytes_per_pixel=10,
         ),
     )
 }

@@ -8,13 +8,14 @@ cannot be fetched, its file is not an image, no product is found in it) fails al
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from mediastudio.engines.builtin.image_tools.presets import PRESETS, NoProductFound, PresetId
-from mediastudio.engines.builtin.image_tools.source import ImageUrl, load, probe
+from mediastudio.engines.builtin.image_tools.source import ImageUrl, JobMemory, load, probe
 from mediastudio.engines.contract import (
     EngineError,
     InputFetcher,
@@ -51,15 +52,16 @@ class ProductEnhanceInput(StrictInput):
         return len(self.items)
 
 
-def run_product(ctx: RunContext) -> None:
+def run_product(ctx: RunContext, memory: JobMemory) -> None:
     assert isinstance(ctx.input, ProductEnhanceInput)
     preset = PRESETS[ctx.input.preset]
+    budget = memory.budget(preset.work_bytes_per_pixel)
     count = len(ctx.input.items)
     for index, item in enumerate(ctx.input.items):
         ctx.check_cancelled()
         extra = {"index": index, "external_id": item.external_id}
         try:
-            image = load(ctx, item.image_url).convert("RGB")
+            image = load(ctx, item.image_url, budget, max_side=preset.max_side).convert("RGB")
             ctx.check_cancelled()
             result = preset.apply(image)
             add_image_output(ctx, result, ctx.input.output_format, **extra)
@@ -69,7 +71,12 @@ def run_product(ctx: RunContext) -> None:
             ctx.output_failed(exc.code, exc.message, **extra)
         except NoProductFound as exc:
             ctx.output_failed("invalid_input", str(exc), **extra)
-        except Exception:  # one item's crash must not lose the others' results
+        except Exception as exc:  # one item's crash must not lose the others' results
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # Every later item would fail the same way: keep what is done, stop here.
+                logger.warning("disk full on product item %d: %s", index, exc)
+                _out_of_space(ctx, index)
+                return
             logger.exception("product preset %s crashed on item %d", preset.id, index)
             ctx.output_failed("engine_error", "This item could not be processed.", **extra)
         ctx.progress(0.05 + 0.95 * (index + 1) / count)
@@ -92,3 +99,15 @@ def plan_product(validated: BaseModel, fetcher: InputFetcher) -> list[Planned]:
         width, height = preset.output_size(header.width, header.height)
         planned.append(planned_image(validated.output_format, width, height, alpha=False, **extra))
     return planned
+
+
+def _out_of_space(ctx: RunContext, first: int) -> None:
+    assert isinstance(ctx.input, ProductEnhanceInput)
+    for index in range(first, len(ctx.input.items)):
+        external_id = ctx.input.items[index].external_id
+        ctx.output_failed(
+            "storage_full",
+            "The server ran out of disk space before this item was done.",
+            index=index,
+            external_id=external_id,
+        )
