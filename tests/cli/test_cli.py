@@ -207,8 +207,15 @@ def test_list_commands_print_json(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_run_takes_a_port() -> None:
     def recipe(*args: str) -> str:
+        # A clean environment: under `make test` the parent's MAKEFLAGS would add directory lines.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
         result = subprocess.run(
-            ["make", "-n", "run", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+            ["make", "-n", "run", *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         )
         return result.stdout.strip().splitlines()[-1]
 
