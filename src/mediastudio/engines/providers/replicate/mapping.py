@@ -6,6 +6,7 @@ catalog says it means.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,4 +92,34 @@ def generic(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
     Replicate models use), media made readable, and the options."""
     mapped = {name: getattr(validated, name, None) for name in GENERIC_FIELDS}
     mapped |= dict(media)
+    return _with_options(validated, mapped)
+
+
+# The aspect ratios black-forest-labs/flux-schnell renders (about one megapixel each).
+FLUX_ASPECTS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+
+
+def nearest_aspect(width: int, height: int, choices: tuple[str, ...] = FLUX_ASPECTS) -> str:
+    """The listed ratio closest to width:height (compared as logarithms, so 2:1 and 1:2 are as
+    far from 1:1)."""
+
+    def distance(choice: str) -> float:
+        across, down = (int(part) for part in choice.split(":"))
+        return abs(math.log((across / down) / (width / height)))
+
+    return min(choices, key=distance)
+
+
+def flux_schnell(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """black-forest-labs/flux-schnell: prompt, aspect_ratio (it takes no pixel size: a width and
+    height become the nearest of its ratios), num_outputs, output_format, seed."""
+    assert isinstance(validated, ImageInput)
+    aspect = validated.aspect_ratio or nearest_aspect(*validated.dimensions())
+    mapped = {
+        "prompt": validated.prompt,
+        "aspect_ratio": aspect,
+        "num_outputs": validated.num_outputs,
+        "output_format": validated.output_format,
+        "seed": validated.seed,
+    }
     return _with_options(validated, mapped)
