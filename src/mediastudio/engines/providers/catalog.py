@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
-from mediastudio.engines.contract import ModelSpec
+from pydantic import BaseModel
+
+from mediastudio.engines.contract import InputFetcher, ModelSpec, Planned, PlannedOutput
+from mediastudio.engines.media.files import content_type
 from mediastudio.engines.providers.fal import mapping as fal_mapping
 from mediastudio.engines.providers.inputs import (
     GENERIC_INPUTS,
@@ -74,6 +77,15 @@ HAILUO_FAST = ProviderModel(
     ),
 )
 
+
+def flux_plan(validated: BaseModel, fetcher: InputFetcher) -> list[Planned]:
+    """``num_outputs`` images at FLUX's size for the aspect ratio, whichever route runs it."""
+    assert isinstance(validated, FluxSchnellInput)
+    width, height = mapping.FLUX_SIZES[mapping.flux_aspect(validated)]
+    image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
+    return [image] * validated.num_outputs
+
+
 FLUX_SCHNELL = ProviderModel(
     ModelSpec(
         id="flux-schnell",
@@ -89,6 +101,7 @@ FLUX_SCHNELL = ProviderModel(
         category="image-generation",
         pool="io",
         timeout_s=300,
+        plan=flux_plan,
     ),
     routes=(
         Route(REPLICATE, "black-forest-labs/flux-schnell", mapping.flux_schnell),

@@ -63,6 +63,8 @@ class HailuoInput(VideoInput, RoutingFields):
 
 class FluxSchnellInput(ImageInput, RoutingFields):
     negative_prompt: None = Field(None, description="Not supported by this model")
+    # What every route writes (fal's FLUX schnell writes no WebP).
+    output_format: Literal["png", "jpg"] = Field("png", description="File format")
     options: Options = options_field()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mediastudio.engines.inputs import ImageInput, VideoInput
-from mediastudio.engines.providers.replicate.mapping import hailuo_duration
+from mediastudio.engines.providers.replicate.mapping import FLUX_SIZES, flux_aspect, hailuo_duration
 
 SIZE_STEP = 16
 MIN_SIDE = 64
@@ -56,11 +56,14 @@ def z_image_turbo(validated: BaseModel, media: Mapping[str, str]) -> dict[str, A
 
 
 def flux_schnell(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
-    """fal-ai/flux/schnell: prompt, image_size, num_images, output_format (JPEG or PNG), seed."""
+    """fal-ai/flux/schnell: prompt, image_size (the size Replicate's FLUX renders for the same
+    aspect ratio, so either route gives the same image size), num_images, output_format (JPEG
+    or PNG), seed."""
     assert isinstance(validated, ImageInput)
+    width, height = FLUX_SIZES[flux_aspect(validated)]
     mapped = {
         "prompt": validated.prompt,
-        "image_size": _image_size(*validated.dimensions()),
+        "image_size": {"width": width, "height": height},
         "num_images": validated.num_outputs,
         "output_format": _format(validated.output_format, ("jpeg", "png")),
         "seed": validated.seed,

@@ -7,7 +7,7 @@ catalog says it means.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -95,11 +95,24 @@ def generic(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
     return _with_options(validated, mapped)
 
 
-# The aspect ratios black-forest-labs/flux-schnell renders (about one megapixel each).
-FLUX_ASPECTS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+# The aspect ratios black-forest-labs/flux-schnell takes, and the sizes it renders them at (one
+# megapixel, 64-pixel steps): the curated FLUX schnell asks every provider for these sizes.
+FLUX_SIZES = {
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "21:9": (1536, 640),
+    "3:2": (1216, 832),
+    "2:3": (832, 1216),
+    "4:5": (896, 1088),
+    "5:4": (1088, 896),
+    "3:4": (896, 1152),
+    "4:3": (1152, 896),
+    "9:16": (768, 1344),
+    "9:21": (640, 1536),
+}
 
 
-def nearest_aspect(width: int, height: int, choices: tuple[str, ...] = FLUX_ASPECTS) -> str:
+def nearest_aspect(width: int, height: int, choices: Iterable[str] = FLUX_SIZES) -> str:
     """The listed ratio closest to width:height (compared as logarithms, so 2:1 and 1:2 are as
     far from 1:1)."""
 
@@ -110,14 +123,18 @@ def nearest_aspect(width: int, height: int, choices: tuple[str, ...] = FLUX_ASPE
     return min(choices, key=distance)
 
 
+def flux_aspect(validated: ImageInput) -> str:
+    """The request's aspect ratio, or the one of FLUX's nearest its width and height."""
+    return validated.aspect_ratio or nearest_aspect(*validated.dimensions())
+
+
 def flux_schnell(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
     """black-forest-labs/flux-schnell: prompt, aspect_ratio (it takes no pixel size: a width and
     height become the nearest of its ratios), num_outputs, output_format, seed."""
     assert isinstance(validated, ImageInput)
-    aspect = validated.aspect_ratio or nearest_aspect(*validated.dimensions())
     mapped = {
         "prompt": validated.prompt,
-        "aspect_ratio": aspect,
+        "aspect_ratio": flux_aspect(validated),
         "num_outputs": validated.num_outputs,
         "output_format": validated.output_format,
         "seed": validated.seed,
