@@ -133,6 +133,8 @@ CURATED: tuple[ProviderModel, ...] = tuple(
     model.with_routes(FAL_ROUTES.get(model.spec.id, ()))
     for model in (Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL)
 )
+# From here on the names mean the models with all their routes.
+Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL = CURATED
 
 
 def resolve_generic(model_id: str, type_: str | None) -> ProviderModel | None:
