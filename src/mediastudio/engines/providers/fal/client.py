@@ -132,8 +132,8 @@ class Fal:
         self.http.check(response)
 
     async def upload(self, filename: str, data: bytes, media_type: str, pause: Pause) -> str:
-        """fal's models read ``data:`` URIs for any file input, whatever its size; its own file
-        storage lives on another host (rest.fal.ai), which this adapter never sends the key."""
+        """fal's models read ``data:`` URIs for file inputs, so a large file goes inline too:
+        fal's own file storage lives on another host (rest.fal.ai), never sent the key."""
         return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
     async def aclose(self) -> None:
