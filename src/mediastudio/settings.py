@@ -79,10 +79,17 @@ class ProviderSettings(BaseModel):
         description="Replicate: hold the create request open up to this many seconds (Prefer: "
         "wait); 0 stores the prediction id before waiting, so a restart can resume it",
     )
+    queue_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="Give up on a job still waiting in the provider's queue after this many "
+        "seconds (cancelled there), so a model with another route fails over; none: wait",
+    )
 
 
 class ProvidersSettings(BaseModel):
     replicate: ProviderSettings = Field(default_factory=ProviderSettings)
+    fal: ProviderSettings = Field(default_factory=ProviderSettings)
 
 
 def _default_plans() -> dict[str, Plan]:

@@ -1,4 +1,4 @@
-"""A fake Replicate on loopback, and the platform configured to use it."""
+"""A fake Replicate and a fake fal on loopback, and the platform configured to use them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from mediastudio.settings import Settings
 from tests.conftest import Api, make_settings, open_api
+from tests.providers.fake_fal import FakeFal, RunningFal
 from tests.providers.fake_replicate import FakeReplicate, RunningFake
 
 
@@ -43,3 +44,41 @@ def replicate_settings(data_dir: Path, fake: FakeReplicate, **overrides: Any) ->
 async def api(tmp_path: Path, fake: FakeReplicate) -> AsyncIterator[Api]:
     async with open_api(replicate_settings(tmp_path / "data", fake)) as opened:
         yield opened
+
+
+@pytest.fixture
+def fal() -> Iterator[FakeFal]:
+    with RunningFal() as running:
+        yield running
+
+
+def providers_settings(
+    data_dir: Path,
+    *,
+    replicate: FakeReplicate | None = None,
+    fal: FakeFal | None = None,
+    replicate_options: dict[str, Any] | None = None,
+    fal_options: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """The platform with a key for each fake given (and none for the others), polling quickly;
+    the fetcher may reach the fakes' ports on loopback (their output URLs)."""
+    providers: dict[str, Any] = {}
+    ports = []
+    for name, fake, key, options in (
+        ("replicate", replicate, replicate and replicate.token, replicate_options),
+        ("fal", fal, fal and fal.key, fal_options),
+    ):
+        if fake is None:
+            continue
+        providers[name] = {
+            "api_key": key,
+            "base_url": fake.base_url,
+            "poll_interval_s": 0.02,
+            "poll_max_interval_s": 0.1,
+            **(options or {}),
+        }
+        ports.append(f"127.0.0.1:{urlsplit(fake.base_url).port}")
+    values: dict[str, Any] = {"providers": providers, "net_allow_hosts": ",".join(ports)}
+    values.update(overrides)
+    return make_settings(data_dir, **values)

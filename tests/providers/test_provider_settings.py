@@ -25,3 +25,13 @@ def test_without_the_variables_no_provider_is_configured(monkeypatch: pytest.Mon
     monkeypatch.delenv("MEDIASTUDIO_PROVIDERS__REPLICATE__API_KEY", raising=False)
     replicate = load_settings().providers.replicate
     assert replicate.api_key is None and replicate.base_url is None  # the public URL then
+
+
+def test_fal_is_configured_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIASTUDIO_PROVIDERS__FAL__API_KEY", "fal-id:fal-secret")
+    monkeypatch.setenv("MEDIASTUDIO_PROVIDERS__FAL__QUEUE_TIMEOUT_S", "120")
+    settings = load_settings()
+    fal = settings.providers.fal
+    assert fal.api_key is not None and fal.api_key.get_secret_value() == "fal-id:fal-secret"
+    assert fal.base_url is None and fal.queue_timeout_s == 120
+    assert "fal-secret" not in repr(settings) and "fal-secret" not in settings.model_dump_json()

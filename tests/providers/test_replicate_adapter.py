@@ -43,7 +43,7 @@ async def test_reads_are_retried_after_a_5xx_but_creates_are_not(fake: FakeRepli
     replicate = adapter(fake)
     created = await replicate.submit("a/b", {"prompt": "x"}, no_pause)
     fake.script("get", 503, {"detail": "unavailable"})
-    assert (await replicate.status(created.id, no_pause)).state == "running"
+    assert (await replicate.status("a/b", created.id, no_pause)).state == "running"
     assert len(fake.requests("GET", "/v1/predictions/")) == 2
     fake.script("create", 503, {"detail": "unavailable"})
     with pytest.raises(ProviderError, match=r"failed \(503\): unavailable"):
@@ -68,7 +68,7 @@ async def test_a_provider_that_cannot_be_reached_is_provider_error() -> None:
     settings = ProviderSettings(api_key=SecretStr("k"), base_url=f"http://127.0.0.1:{port}")
     replicate = Replicate(settings)
     with pytest.raises(ProviderError, match="Could not reach Replicate"):
-        await replicate.status("abc", no_pause)
+        await replicate.status("a/b", "abc", no_pause)
     await replicate.aclose()
 
 
@@ -139,10 +139,10 @@ class Jobs:
         self.submitted += 1
         return prediction({"id": "p1", "status": "starting"})
 
-    async def status(self, job_id: str, pause: Any) -> Any:
+    async def status(self, target: str, job_id: str, pause: Any) -> Any:
         return prediction({"id": job_id, "status": "processing"})
 
-    async def cancel(self, job_id: str) -> None:
+    async def cancel(self, target: str, job_id: str) -> None:
         self.cancelled.append(job_id)
 
 

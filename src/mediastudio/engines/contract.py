@@ -215,6 +215,12 @@ STOP_SHUTDOWN = "shutdown"
 STOP_LOST = "lost"
 RESUMABLE_STOPS = frozenset({STOP_SHUTDOWN, STOP_LOST})
 
+# The one checkpoint entry the platform reads: a list of the job's attempts on hosted providers
+# (``{route, provider, outcome, error_code, error, latency_ms, job_id, started_at}``), which the
+# generation publishes as ``attempts``. An engine that fails over between providers stores it
+# with :meth:`RunContext.remember` as each attempt ends.
+ATTEMPTS_KEY = "attempts"
+
 
 class RunContext(Protocol):
     """What an engine may see and do while it runs one generation."""

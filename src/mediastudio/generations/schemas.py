@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
+from mediastudio.engines.contract import ATTEMPTS_KEY
 from mediastudio.engines.inputs import (
     CommercialInput,
     ImageInput,
@@ -35,6 +36,21 @@ class JobError(BaseModel):
     message: str
 
 
+class AttemptRead(BaseModel):
+    """One try of the job on one hosted provider route (docs/providers.md#routing-and-failover)."""
+
+    route: str = Field(description="<provider>/<provider's model id>")
+    provider: str
+    outcome: Literal["succeeded", "failed_over", "failed"] = Field(
+        description="failed_over: this route failed and the next one was tried"
+    )
+    error_code: str | None = None
+    error: str | None = None
+    latency_ms: int = Field(ge=0, description="From submitting (or preparing) to the end")
+    job_id: str | None = Field(None, description="The provider's own id of its job, if made")
+    started_at: datetime
+
+
 class GenerationRead(BaseModel):
     id: str
     object: str = "generation"
@@ -53,6 +69,10 @@ class GenerationRead(BaseModel):
     sandbox: bool
     provider: str | None = Field(
         None, description="The hosted provider that ran the job (e.g. replicate); null otherwise"
+    )
+    attempts: list[AttemptRead] = Field(
+        default_factory=list,
+        description="Each finished try on a hosted provider, in order (failovers included)",
     )
     external_id: str | None
     metadata: dict[str, Any]
@@ -209,6 +229,7 @@ def present(generation: Generation, url_for: UrlFor) -> GenerationRead:
         credits_refunded=generation.credits_refunded,
         sandbox=generation.sandbox,
         provider=generation.provider,
+        attempts=attempts_of(generation),
         external_id=generation.external_id,
         metadata=generation.metadata_ or {},
         webhook_url=generation.webhook_url,
@@ -216,3 +237,16 @@ def present(generation: Generation, url_for: UrlFor) -> GenerationRead:
         started_at=generation.started_at,
         completed_at=generation.completed_at,
     )
+
+
+def attempts_of(generation: Generation) -> list[AttemptRead]:
+    """The attempts its engine stored with the job (an entry that does not read is left out:
+    the checkpoint is the engine's to write)."""
+    stored = (generation.checkpoint or {}).get(ATTEMPTS_KEY)
+    attempts = []
+    for item in stored if isinstance(stored, list) else []:
+        try:
+            attempts.append(AttemptRead.model_validate(item))
+        except ValidationError:
+            continue
+    return attempts

@@ -1,23 +1,38 @@
-"""The models hosted providers serve here: seed 000's ids as they are, and any Replicate model
-as ``replicate/<owner>/<name>``. Prices are credits per generation (per output for generic
-image models); ``MEDIASTUDIO_MODEL_PRICES`` overrides any of them by id."""
+"""The models hosted providers serve here: seed 000's ids as they are, the ``flux-schnell``
+alias, any Replicate model as ``replicate/<owner>/<name>`` and any fal endpoint as
+``fal/<id>``. A curated model's routes run in order, Replicate first, then fal where fal serves
+the same model (:data:`FAL_ROUTES`). Prices are credits per generation (per output for image
+models that make several); ``MEDIASTUDIO_MODEL_PRICES`` overrides any of them by id."""
 
 from __future__ import annotations
 
 import re
 
-from mediastudio.engines.contract import ModelSpec
-from mediastudio.engines.providers.inputs import GENERIC_INPUTS, HailuoInput, ZImageTurboInput
+from pydantic import BaseModel
+
+from mediastudio.engines.contract import InputFetcher, ModelSpec, Planned, PlannedOutput
+from mediastudio.engines.media.files import content_type
+from mediastudio.engines.providers.fal import mapping as fal_mapping
+from mediastudio.engines.providers.inputs import (
+    GENERIC_INPUTS,
+    FluxSchnellInput,
+    HailuoInput,
+    ZImageTurboInput,
+)
 from mediastudio.engines.providers.replicate import mapping, plans
 from mediastudio.engines.providers.routes import ProviderModel, Route, provider_model
 
 REPLICATE = "replicate"
+FAL = "fal"
 GENERIC_PREFIX = "replicate/"
+FAL_PREFIX = "fal/"
 GENERIC_DEFAULT_TYPE = "image"
 GENERIC_CREDITS = {"image": 10, "video": 500, "speech": 20, "music": 50}
 GENERIC_TIMEOUT_S = 1800.0
 # Replicate's owner and model names: letters, digits, '.', '_' and '-'.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# A fal endpoint id: owner/app, then an optional path (fal-ai/flux/schnell), 2 to 6 parts.
+_FAL_PARTS = (2, 6)
 
 Z_IMAGE_TURBO = provider_model(
     ModelSpec(
@@ -26,7 +41,7 @@ Z_IMAGE_TURBO = provider_model(
         type="image",
         input_model=ZImageTurboInput,
         credits=5,
-        description="Fast text-to-image (Tongyi-MAI's Z-Image Turbo) on Replicate.",
+        description="Fast text-to-image (Tongyi-MAI's Z-Image Turbo) on Replicate, or on fal.",
         category="image-generation",
         pool="io",
         timeout_s=300,
@@ -42,8 +57,8 @@ HAILUO_FAST = provider_model(
         input_model=HailuoInput,
         credits=450,
         description=(
-            "MiniMax Hailuo on Replicate: 6 or 10 s clips from a first frame (Hailuo 2.3 Fast) "
-            "or from text alone (Hailuo 2.3)."
+            "MiniMax Hailuo on Replicate or fal: 6 or 10 s clips from a first frame (Hailuo 2.3 "
+            "Fast) or from text alone (Hailuo 2.3)."
         ),
         category="video-generation",
         pool="io",
@@ -67,7 +82,99 @@ HAILUO_FAST = provider_model(
     ),
 )
 
-CURATED: tuple[ProviderModel, ...] = (Z_IMAGE_TURBO, HAILUO_FAST)
+
+def flux_plan(validated: BaseModel, fetcher: InputFetcher) -> list[Planned]:
+    """``num_outputs`` images at FLUX's size for the aspect ratio, whichever route runs it."""
+    assert isinstance(validated, FluxSchnellInput)
+    width, height = mapping.FLUX_SIZES[mapping.flux_aspect(validated)]
+    image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
+    return [image] * validated.num_outputs
+
+
+FLUX_SCHNELL = ProviderModel(
+    ModelSpec(
+        id="flux-schnell",
+        name="FLUX.1 [schnell]",
+        type="image",
+        input_model=FluxSchnellInput,
+        credits=5,
+        price_unit="output",
+        description=(
+            "Black Forest Labs' fast FLUX.1 [schnell] text-to-image, on Replicate or on fal "
+            "(whichever is configured; the other takes over when one fails)."
+        ),
+        category="image-generation",
+        pool="io",
+        timeout_s=300,
+        plan=flux_plan,
+    ),
+    routes=(
+        Route(REPLICATE, "black-forest-labs/flux-schnell", mapping.flux_schnell),
+        Route(FAL, "fal-ai/flux/schnell", fal_mapping.flux_schnell),
+    ),
+)
+
+# fal serves the same models as Replicate's routes above: it takes over when they fail.
+FAL_ROUTES: dict[str, tuple[Route, ...]] = {
+    Z_IMAGE_TURBO.spec.id: (Route(FAL, "fal-ai/z-image/turbo", fal_mapping.z_image_turbo),),
+    HAILUO_FAST.spec.id: (
+        Route(
+            FAL,
+            "fal-ai/minimax/hailuo-2.3-fast/standard/image-to-video",
+            fal_mapping.hailuo,
+            when=fal_mapping.has_first_frame_and_prompt,
+            media=("first_frame_image",),
+        ),
+        Route(
+            FAL,
+            "fal-ai/minimax/hailuo-2.3/standard/text-to-video",
+            fal_mapping.hailuo,
+            when=mapping.has_no_first_frame,
+        ),
+    ),
+}
+
+CURATED: tuple[ProviderModel, ...] = tuple(
+    model.with_routes(FAL_ROUTES.get(model.spec.id, ()))
+    for model in (Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL)
+)
+# From here on the names mean the models with all their routes.
+Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL = CURATED
+
+
+def resolve_generic(model_id: str, type_: str | None) -> ProviderModel | None:
+    """A model reached by the provider's own id: ``replicate/…`` or ``fal/…``."""
+    return generic(model_id, type_) or fal_generic(model_id, type_)
+
+
+def fal_generic(model_id: str, type_: str | None) -> ProviderModel | None:
+    """``fal/<id>`` (``fal/fal-ai/flux/dev``) as a model of ``type_`` (image when the request
+    names no type): the common fields under fal's usual names, everything else in ``options``."""
+    if not model_id.startswith(FAL_PREFIX):
+        return None
+    parts = model_id.removeprefix(FAL_PREFIX).split("/")
+    low, high = _FAL_PARTS
+    if not low <= len(parts) <= high or not all(_NAME.fullmatch(part) for part in parts):
+        return None
+    type_ = type_ or GENERIC_DEFAULT_TYPE
+    input_model = GENERIC_INPUTS.get(type_)
+    if input_model is None:
+        return None
+    target = "/".join(parts)
+    spec = ModelSpec(
+        id=model_id,
+        name=f"{target} on fal",
+        type=type_,
+        input_model=input_model,
+        credits=GENERIC_CREDITS[type_],
+        price_unit="output" if type_ == "image" else "generation",
+        description=f"fal's {target}; its own inputs go in options.",
+        category="fal",
+        pool="io",
+        timeout_s=GENERIC_TIMEOUT_S,
+    )
+    media = ("first_frame_image",) if type_ == "video" else ()
+    return ProviderModel(spec, (Route(FAL, target, fal_mapping.generic, media=media),))
 
 
 def generic(model_id: str, type_: str | None) -> ProviderModel | None:

@@ -3,7 +3,8 @@
 It is an engine like the built-in ones: the catalog lists its models (unavailable, with the
 reason, when no provider of theirs has a key), sandbox keys get the sandbox twin instead (the
 runner never calls this engine for them), and a job runs as a coroutine that waits on the
-network without holding a thread.
+network without holding a thread. A job walks its model's routes (:mod:`.routing`): each
+attempt submits to (or resumes) one provider's job, polls it and copies its outputs in.
 """
 
 from __future__ import annotations
@@ -11,21 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from mediastudio.engines.contract import (
-    Availability,
-    Engine,
-    ModelSpec,
-    ProviderError,
-    RunContext,
-)
-from mediastudio.engines.providers.catalog import CURATED, REPLICATE, generic
+from mediastudio.engines.contract import Availability, Engine, ModelSpec, RunContext
+from mediastudio.engines.providers.catalog import CURATED, FAL, REPLICATE, resolve_generic
+from mediastudio.engines.providers.fal import client as fal
+from mediastudio.engines.providers.http import display_name
 from mediastudio.engines.providers.jobs import Polling, RemoteJobs, pauser, run_remote
 from mediastudio.engines.providers.media import Uploader, collect_outputs, input_reference
-from mediastudio.engines.providers.replicate.client import API_KEY_SETTING, Replicate
+from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
+from mediastudio.engines.providers.routing import plan, run_routes
 from mediastudio.settings import ProviderSettings, Settings
 
-KEY_SETTINGS = {REPLICATE: API_KEY_SETTING}
+KEY_SETTINGS = {REPLICATE: replicate.API_KEY_SETTING, FAL: fal.API_KEY_SETTING}
 
 
 class Adapter(RemoteJobs, Uploader, Protocol):
@@ -37,14 +35,17 @@ class ProvidersEngine(Engine):
 
     def __init__(self, settings: Settings, adapters: Mapping[str, Adapter] | None = None) -> None:
         self._adapters = dict(adapters) if adapters is not None else _configured(settings)
-        self._polling = {REPLICATE: _polling(settings.providers.replicate)}
+        self._polling = {
+            REPLICATE: _polling(settings.providers.replicate),
+            FAL: _polling(settings.providers.fal),
+        }
         self._curated = {model.spec.id: model for model in CURATED}
 
     def models(self) -> Sequence[ModelSpec]:
         return [model.spec for model in CURATED]
 
     def resolve(self, model_id: str, type_: str | None) -> ModelSpec | None:
-        found = generic(model_id, type_)
+        found = resolve_generic(model_id, type_)
         return found.spec if found is not None else None
 
     def availability(self, model: ModelSpec) -> Availability:
@@ -52,14 +53,15 @@ class ProvidersEngine(Engine):
         if any(name in self._adapters for name in providers):
             return Availability.ok()
         settings = " or ".join(KEY_SETTINGS[name] for name in providers)
-        names = " or ".join(name.capitalize() for name in providers)
+        names = " or ".join(display_name(name) for name in providers)
         return Availability.missing(f"no {names} API key on this server: set {settings}")
 
     async def run(self, ctx: RunContext) -> None:
-        model = self._model(ctx.model)
-        route = model.route_for(ctx.input, self._adapters)
-        if route is None:
-            raise ProviderError("No provider configured on this server can run this request.")
+        routes = plan(self._model(ctx.model), ctx.input, self._adapters, KEY_SETTINGS)
+        await run_routes(ctx, routes, lambda route: self._attempt(ctx, route))
+
+    async def _attempt(self, ctx: RunContext, route: Route) -> None:
+        """One route: submit (or resume) the provider's job, wait for it, copy its outputs."""
         adapter = self._adapters[route.provider]
         job = await run_remote(
             ctx,
@@ -75,7 +77,7 @@ class ProvidersEngine(Engine):
             await adapter.aclose()
 
     def _model(self, spec: ModelSpec) -> ProviderModel:
-        model = self._curated.get(spec.id) or generic(spec.id, spec.type)
+        model = self._curated.get(spec.id) or resolve_generic(spec.id, spec.type)
         if model is None:
             raise ValueError(f"{spec.id!r} is not a provider model")
         return model
@@ -95,7 +97,9 @@ async def _payload(ctx: RunContext, route: Route, adapter: Adapter) -> dict[str,
 def _configured(settings: Settings) -> dict[str, Adapter]:
     adapters: dict[str, Adapter] = {}
     if settings.providers.replicate.api_key is not None:
-        adapters[REPLICATE] = Replicate(settings.providers.replicate)
+        adapters[REPLICATE] = replicate.Replicate(settings.providers.replicate)
+    if settings.providers.fal.api_key is not None:
+        adapters[FAL] = fal.Fal(settings.providers.fal)
     return adapters
 
 
@@ -103,4 +107,5 @@ def _polling(provider: ProviderSettings) -> Polling:
     return Polling(
         first=provider.poll_interval_s,
         longest=max(provider.poll_interval_s, provider.poll_max_interval_s),
+        queue_timeout_s=provider.queue_timeout_s,
     )

@@ -14,8 +14,9 @@ its API key as a bearer token, timeouts, and what a failed request means.
   setting. Other 4xx are the request's fault: :class:`ProviderRejected` (``invalid_input``) with
   the provider's own explanation.
 
-The API key lives in the client's default headers only; it is never part of a message, and
-httpx does not log headers.
+The API key lives in the client's default headers only (``Authorization: <scheme> <key>``:
+``Bearer`` for Replicate, ``Key`` for fal); it is never part of a message, and httpx does not
+log headers.
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ _SECONDS_IN_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", re.IGNORE
 _MAX_DETAIL = 500
 
 
+# How providers write their own names (fal's is lower case), for messages.
+_DISPLAY_NAMES = {"replicate": "Replicate", "fal": "fal"}
+
+
+def display_name(provider: str) -> str:
+    return _DISPLAY_NAMES.get(provider, provider.capitalize())
+
+
+async def no_pause(seconds: float) -> None:
+    """For a cancel, which must not wait on the job's own cancellation (it is why we cancel)."""
+    return None
+
+
 class ProviderRejected(InvalidInput):
     """The provider refused the request as invalid (4xx): the user's input is the problem."""
 
@@ -66,9 +80,11 @@ class ProviderHttp:
         timeout_s: float,
         retry: Retry,
         setting: str,
+        auth_scheme: str = "Bearer",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.provider = provider
+        self.auth_scheme = auth_scheme
         self.base_url = base_url.rstrip("/")
         self.retry = retry
         self.setting = setting  # the variable that holds the key, for error messages
@@ -84,7 +100,7 @@ class ProviderHttp:
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers={
-                    "Authorization": f"Bearer {self._api_key.get_secret_value()}",
+                    "Authorization": f"{self.auth_scheme} {self._api_key.get_secret_value()}",
                     "User-Agent": f"mediastudio/{__version__}",
                 },
                 timeout=self._timeout,
@@ -99,11 +115,19 @@ class ProviderHttp:
             self._client = None
 
     async def send(
-        self, method: str, path: str, *, pause: Pause, retry: bool, **options: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        pause: Pause,
+        retry: bool,
+        settled: Callable[[httpx.Response], bool] | None = None,
+        **options: Any,
     ) -> httpx.Response:
         """Send one request, waiting out 429s and (``retry``) transient failures; returns the
         final answer, whatever its status. ``pause`` sleeps (and may raise when the job is
-        cancelled meanwhile)."""
+        cancelled meanwhile). ``settled`` tells a 5xx that is an answer, not a failure to get
+        one (fal's stored result of a request that failed): it is returned at once."""
         failures = throttled = 0
         waited = 0.0
         while True:
@@ -129,7 +153,8 @@ class ProviderHttp:
                 waited += delay
                 await pause(delay)
                 continue
-            if response.status_code >= 500 and retry and failures + 1 < self.retry.attempts:
+            transient = response.status_code >= 500 and not (settled and settled(response))
+            if transient and retry and failures + 1 < self.retry.attempts:
                 failures += 1
                 await pause(self._backoff(failures))
                 continue
@@ -141,7 +166,7 @@ class ProviderHttp:
         if status < 400:
             return response
         detail = problem_detail(response)
-        name = self.provider.capitalize()
+        name = display_name(self.provider)
         if status == 429:
             raise ProviderError(
                 f"{name} kept rate limiting the request: {detail}",
@@ -160,7 +185,7 @@ class ProviderHttp:
         return float(self.retry.backoff_s * 2 ** (attempt - 1))
 
     def _unreachable(self, exc: httpx.TransportError) -> ProviderError:
-        name = self.provider.capitalize()
+        name = display_name(self.provider)
         if isinstance(exc, httpx.TimeoutException):
             return ProviderError(f"{name} did not answer in time ({type(exc).__name__}).")
         return ProviderError(f"Could not reach {name} ({type(exc).__name__}).")
@@ -196,5 +221,22 @@ def problem_detail(response: httpx.Response) -> str:
             value = body.get(name)
             if isinstance(value, str) and value.strip():
                 return value.strip()[:_MAX_DETAIL]
+        listed = _listed_errors(body.get("detail"))
+        if listed:
+            return listed[:_MAX_DETAIL]
     text = response.text.strip()
     return text[:_MAX_DETAIL] if text else response.reason_phrase
+
+
+def _listed_errors(detail: Any) -> str:
+    """A list of typed errors (``[{"loc": ["body", "prompt"], "msg": …}]``, as FastAPI-based
+    providers such as fal answer) as one line: ``prompt: msg; …``."""
+    if not isinstance(detail, list):
+        return ""
+    parts = []
+    for item in detail:
+        if not isinstance(item, dict) or not isinstance(item.get("msg"), str):
+            continue
+        loc = [str(part) for part in item.get("loc") or [] if part != "body"]
+        parts.append(f"{'.'.join(loc)}: {item['msg']}" if loc else item["msg"])
+    return "; ".join(parts)

@@ -1,7 +1,11 @@
 """What provider-backed models accept: the standard inputs of ``engines/inputs.py`` (so the
 typed ``/generate/{type}`` bodies and the sandbox twin work unchanged), with ``options`` for
 whatever else the provider's model takes, and, for models reached generically, common fields
-without defaults of ours (a field left out is not sent: the model's own default applies)."""
+without defaults of ours (a field left out is not sent: the model's own default applies).
+
+A curated model served by several providers also takes ``provider`` (run only there, seed
+003's field) and ``fallback`` (false: fail at the first provider error instead of trying the
+next route); see docs/providers.md#routing-and-failover."""
 
 from __future__ import annotations
 
@@ -23,16 +27,31 @@ OPTIONS_DESCRIPTION = (
 )
 Options = dict[str, Any] | None
 MAX_OPTIONS = 64
+ProviderName = Literal["replicate", "fal"]
 
 
 def options_field() -> Any:
     return Field(None, max_length=MAX_OPTIONS, description=OPTIONS_DESCRIPTION)
 
 
+class RoutingFields(StrictInput):
+    """How a request may steer a model's routes."""
+
+    provider: ProviderName | None = Field(
+        None,
+        description="Run only on this provider (its routes alone; no failover to another one)",
+    )
+    fallback: bool = Field(
+        True,
+        description="When a provider fails (5xx, timeout, rate limit), try the model's next "
+        "provider; false fails the job at the first error",
+    )
+
+
 # The curated models ----------------------------------------------------------------------------
 
 
-class ZImageTurboInput(ImageInput):
+class ZImageTurboInput(ImageInput, RoutingFields):
     negative_prompt: None = Field(None, description="Not supported by this model")
     num_outputs: int = Field(1, ge=1, le=1, description="One image per generation")
     options: Options = options_field()
@@ -42,7 +61,7 @@ class ZImageTurboInput(ImageInput):
 HAILUO_1080P_MAX_S = 6
 
 
-class HailuoInput(VideoInput):
+class HailuoInput(VideoInput, RoutingFields):
     resolution: Literal["768p", "1080p"] | None = Field(
         None,
         description="Frame size class: 768p (Hailuo's default) or 1080p (6 s clips only)",
@@ -54,6 +73,13 @@ class HailuoInput(VideoInput):
         if self.resolution == "1080p" and self.duration > HAILUO_1080P_MAX_S:
             raise ValueError("Hailuo renders 1080p in 6 s clips only: give a duration of 6 or less")
         return self
+
+
+class FluxSchnellInput(ImageInput, RoutingFields):
+    negative_prompt: None = Field(None, description="Not supported by this model")
+    # What every route writes (fal's FLUX schnell writes no WebP).
+    output_format: Literal["png", "jpg"] = Field("png", description="File format")
+    options: Options = options_field()
 
 
 # Any model of a provider (replicate/<owner>/<name>) ---------------------------------------------

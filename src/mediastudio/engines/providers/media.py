@@ -33,7 +33,7 @@ from mediastudio.engines.contract import (
 from mediastudio.engines.media.files import content_type
 from mediastudio.engines.media.images import MAX_OUTPUT_PIXELS, open_image
 from mediastudio.engines.media.video import probe
-from mediastudio.engines.providers.http import Pause
+from mediastudio.engines.providers.http import Pause, display_name
 from mediastudio.engines.providers.jobs import RUNNING_END
 
 DATA_URI_MAX_BYTES = 1024 * 1024
@@ -78,10 +78,13 @@ def image_type(path: Path) -> str:
 
 
 async def collect_outputs(ctx: RunContext, provider: str, urls: Sequence[str]) -> None:
-    """Copy every output into the job, verified, before the job may complete."""
-    name = provider.capitalize()
+    """Copy every output into the job, verified, before the job may complete. They are handed
+    over together once all are in: a route that fails halfway leaves none behind for the next
+    route's outputs to join."""
+    name = display_name(provider)
     if not urls:
         raise ProviderError(f"{name} finished without an output file.")
+    copied: list[OutputFile] = []
     for index, url in enumerate(urls):
         ctx.check_cancelled()
         try:
@@ -90,8 +93,10 @@ async def collect_outputs(ctx: RunContext, provider: str, urls: Sequence[str]) -
             raise ProviderError(
                 f"Could not copy output {index + 1} from {name}: {exc.message}"
             ) from exc
-        ctx.add_output(await asyncio.to_thread(describe, path, ctx.model.kind, name))
+        copied.append(await asyncio.to_thread(describe, path, ctx.model.kind, name))
         ctx.progress(RUNNING_END + (1.0 - RUNNING_END) * (index + 1) / len(urls))
+    for output in copied:
+        ctx.add_output(output)
 
 
 def describe(path: Path, kind: OutputKind, provider: str) -> OutputFile:

@@ -1,12 +1,11 @@
 """A provider-backed model and its routes: which provider model serves it, and how our input
 becomes that model's input.
 
-A model (``prunaai/z-image-turbo``, or an alias such as a FLUX schnell) holds an *ordered*
-list of routes. This slice runs the first route that takes the input and whose provider is
-configured; the next slice walks on to the next route when one fails over (provider 5xx,
-timeout, connection error, rate limit — never invalid input or a content-policy refusal): see
-docs/providers.md. A route can also be conditional: Hailuo 2.3 Fast only animates an image, so
-a text-only request takes its text-to-video sibling.
+A model (``prunaai/z-image-turbo``, or an alias such as ``flux-schnell``) holds an *ordered*
+list of routes across providers; :mod:`.routing` walks it, failing over from one route to the
+next when a provider fails (5xx, timeout, connection error, rate limit — never invalid input or
+a content-policy refusal): see docs/providers.md. A route can also be conditional: Hailuo 2.3
+Fast only animates an image, so a text-only request takes its text-to-video sibling.
 
 Each route also says what its provider model hands back (``plan``): the model's output plan,
 the sandbox's twin, is that of the route the input takes (see :func:`provider_model`).
@@ -14,7 +13,7 @@ the sandbox's twin, is that of the route the input takes (see :func:`provider_mo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,12 +31,17 @@ def always(validated: BaseModel) -> bool:
 
 @dataclass(frozen=True)
 class Route:
-    provider: str  # the adapter that speaks to it: "replicate"
+    provider: str  # the adapter that speaks to it: "replicate", "fal"
     target: str  # the provider's own model id
     build: Build
     when: Callable[[BaseModel], bool] = always
     media: tuple[str, ...] = ()  # input fields naming media the provider must be sent
     plan: OutputPlanner | None = None  # what the provider's model hands back for an input
+
+    @property
+    def name(self) -> str:
+        """``<provider>/<target>``: also the generic model id that reaches this route alone."""
+        return f"{self.provider}/{self.target}"
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,9 @@ class ProviderModel:
     def providers(self) -> list[str]:
         return list(dict.fromkeys(route.provider for route in self.routes))
 
-    def route_for(self, validated: BaseModel, configured: Collection[str]) -> Route | None:
-        """The first route that takes this input on a configured provider."""
-        for route in self.routes:
-            if route.provider in configured and route.when(validated):
-                return route
-        return None
+    def with_routes(self, more: tuple[Route, ...]) -> ProviderModel:
+        """The same model with ``more`` routes after its own (tried when those fail)."""
+        return replace(self, routes=self.routes + more)
 
 
 def provider_model(spec: ModelSpec, *routes: Route) -> ProviderModel:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from mediastudio.engines.contract import ProviderError
-from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry
+from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry, no_pause
 from mediastudio.engines.providers.jobs import RemoteJob, RemoteState
 from mediastudio.settings import ProviderSettings
 
@@ -91,15 +91,15 @@ class Replicate:
         )
         return prediction(self.http.check(response).json())
 
-    async def status(self, job_id: str, pause: Pause) -> RemoteJob:
+    async def status(self, target: str, job_id: str, pause: Pause) -> RemoteJob:
         response = await self.http.send("GET", f"/v1/predictions/{job_id}", pause=pause, retry=True)
         if response.status_code == 404:
             raise ProviderError(f"Replicate no longer knows prediction {job_id}.")
         return prediction(self.http.check(response).json())
 
-    async def cancel(self, job_id: str) -> None:
+    async def cancel(self, target: str, job_id: str) -> None:
         response = await self.http.send(
-            "POST", f"/v1/predictions/{job_id}/cancel", pause=_no_pause, retry=True
+            "POST", f"/v1/predictions/{job_id}/cancel", pause=no_pause, retry=True
         )
         self.http.check(response)
 
@@ -119,11 +119,6 @@ class Replicate:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-async def _no_pause(seconds: float) -> None:
-    """A cancel must not wait on the job's own cancellation (it is why we cancel): no pause."""
-    return None
 
 
 def prediction(body: Any) -> RemoteJob:

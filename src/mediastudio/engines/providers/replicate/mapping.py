@@ -6,7 +6,8 @@ catalog says it means.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -121,4 +122,51 @@ def generic(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
     Replicate models use), media made readable, and the options."""
     mapped = {name: getattr(validated, name, None) for name in GENERIC_FIELDS}
     mapped |= dict(media)
+    return _with_options(validated, mapped)
+
+
+# The aspect ratios black-forest-labs/flux-schnell takes, and the sizes it renders them at (one
+# megapixel, 64-pixel steps): the curated FLUX schnell asks every provider for these sizes.
+FLUX_SIZES = {
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "21:9": (1536, 640),
+    "3:2": (1216, 832),
+    "2:3": (832, 1216),
+    "4:5": (896, 1088),
+    "5:4": (1088, 896),
+    "3:4": (896, 1152),
+    "4:3": (1152, 896),
+    "9:16": (768, 1344),
+    "9:21": (640, 1536),
+}
+
+
+def nearest_aspect(width: int, height: int, choices: Iterable[str] = FLUX_SIZES) -> str:
+    """The listed ratio closest to width:height (compared as logarithms, so 2:1 and 1:2 are as
+    far from 1:1)."""
+
+    def distance(choice: str) -> float:
+        across, down = (int(part) for part in choice.split(":"))
+        return abs(math.log((across / down) / (width / height)))
+
+    return min(choices, key=distance)
+
+
+def flux_aspect(validated: ImageInput) -> str:
+    """The request's aspect ratio, or the one of FLUX's nearest its width and height."""
+    return validated.aspect_ratio or nearest_aspect(*validated.dimensions())
+
+
+def flux_schnell(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """black-forest-labs/flux-schnell: prompt, aspect_ratio (it takes no pixel size: a width and
+    height become the nearest of its ratios), num_outputs, output_format, seed."""
+    assert isinstance(validated, ImageInput)
+    mapped = {
+        "prompt": validated.prompt,
+        "aspect_ratio": flux_aspect(validated),
+        "num_outputs": validated.num_outputs,
+        "output_format": validated.output_format,
+        "seed": validated.seed,
+    }
     return _with_options(validated, mapped)
