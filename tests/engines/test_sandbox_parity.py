@@ -214,6 +214,15 @@ CASES: dict[str, dict[str, Case]] = {
         "first-frame": lambda m: {"prompt": "the sun rises", "first_frame_image": m.frame},
         "text": lambda m: {"prompt": "waves at dusk", "duration": 4, "aspect_ratio": "9:16"},
     },
+    "flux-schnell": {
+        "two-wide": lambda m: {"prompt": "a kite", "aspect_ratio": "16:9", "num_outputs": 2},
+        "size-to-ratio": lambda m: {
+            "prompt": "a fox",
+            "width": 600,
+            "height": 900,
+            "output_format": "jpg",
+        },
+    },
     "sandbox/image": {"png": lambda m: {"prompt": "cat", "width": 256, "height": 256}},
     "sandbox/video": {"short": lambda m: {"prompt": "waves", "duration": 1, "fps": 8}},
     "sandbox/speech": {"wav": lambda m: {"text": "Hello there", "output_format": "wav"}},

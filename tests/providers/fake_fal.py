@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.providers.fake_replicate import Received, png, tiny_mp4
+from tests.providers.fake_replicate import Received, image, tiny_mp4
 
 KEY = "00000000-fake-fal-key-id:0123456789abcdef0123456789abcdef"
 QUEUED, RUNNING, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
@@ -257,7 +257,7 @@ class FakeFal:
         if queued.plan.kind == "video":
             return Response(tiny_mp4(), media_type="video/mp4")
         width, height = _size(queued.input)
-        return Response(png(width, height), media_type="image/png")
+        return Response(image(width, height, "PNG"), media_type="image/png")
 
     # Shapes ------------------------------------------------------------------------------------
 

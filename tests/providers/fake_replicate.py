@@ -58,6 +58,22 @@ Z_IMAGE_FORMATS = {
     "webp": ("WEBP", "image/webp"),
 }
 HAILUO_FAST, HAILUO = "minimax/hailuo-2.3-fast", "minimax/hailuo-2.3"
+FLUX_SCHNELL = "black-forest-labs/flux-schnell"
+# FLUX.1 [schnell]'s frame per aspect ratio (about a megapixel, sides in steps of 64), as the
+# model renders them; stated here on their own so that the fake does not read our mapping.
+FLUX_FRAMES = {
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "21:9": (1536, 640),
+    "3:2": (1216, 832),
+    "2:3": (832, 1216),
+    "4:5": (896, 1088),
+    "5:4": (1088, 896),
+    "3:4": (896, 1152),
+    "4:3": (1152, 896),
+    "9:16": (768, 1344),
+    "9:21": (640, 1536),
+}
 HAILUO_DURATIONS = (6, 10)
 HAILUO_LINES = {"768p": 768, "1080p": 1080}  # the short side of the frame
 HAILUO_FPS = 25
@@ -86,6 +102,7 @@ class Delivery:
     suffix: str
     media_type: str
     render: Callable[[], bytes]
+    count: int | None = None  # files the model delivers; None: as many as the test's Plan says
 
 
 @dataclass
@@ -276,6 +293,8 @@ class FakeReplicate:
             return Delivery("mp4", "video/mp4", tiny_mp4)
         if plan.kind is None and model == Z_IMAGE:
             return z_image_delivery(values)
+        if plan.kind is None and model == FLUX_SCHNELL:
+            return flux_delivery(values)
         if plan.kind is None and model in (HAILUO_FAST, HAILUO):
             return hailuo_delivery(values, self._first_frame(values.get("first_frame_image")))
         width = int(values.get("width") or 64)
@@ -299,7 +318,7 @@ class FakeReplicate:
             suffix = prediction.delivery.suffix
             files = [
                 f"{self.base_url}/delivery/{prediction.id}/out-{index}.{suffix}"
-                for index in range(prediction.plan.outputs)
+                for index in range(prediction.delivery.count or prediction.plan.outputs)
             ]
             output = files if prediction.plan.as_list or len(files) > 1 else files[0]
         return {
@@ -351,6 +370,10 @@ def refusal(model: str, values: dict[str, Any]) -> str | None:
     """Replicate's 422 detail for an input the model's schema refuses, or None."""
     if model == Z_IMAGE:
         return _one_of("output_format", values.get("output_format", "jpg"), tuple(Z_IMAGE_FORMATS))
+    if model == FLUX_SCHNELL:
+        return _one_of("aspect_ratio", values.get("aspect_ratio", "1:1"), tuple(FLUX_FRAMES)) or (
+            _one_of("num_outputs", values.get("num_outputs", 1), (1, 2, 3, 4))
+        )
     if model not in (HAILUO_FAST, HAILUO):
         return None
     if model == HAILUO_FAST and not values.get("first_frame_image"):
@@ -373,6 +396,16 @@ def z_image_delivery(values: dict[str, Any]) -> Delivery:
     suffix = values.get("output_format", "jpg")
     pil_format, media_type = Z_IMAGE_FORMATS[suffix]
     return Delivery(suffix, media_type, functools.partial(image, width, height, pil_format))
+
+
+def flux_delivery(values: dict[str, Any]) -> Delivery:
+    """``num_outputs`` images at FLUX's frame for the aspect ratio, in the format sent (WebP by
+    default, as on Replicate)."""
+    width, height = FLUX_FRAMES[values.get("aspect_ratio", "1:1")]
+    suffix = values.get("output_format", "webp")
+    pil_format, media_type = Z_IMAGE_FORMATS[suffix]
+    render = functools.partial(image, width, height, pil_format)
+    return Delivery(suffix, media_type, render, count=int(values.get("num_outputs", 1)))
 
 
 def hailuo_delivery(values: dict[str, Any], first_frame: bytes | None) -> Delivery:
