@@ -90,6 +90,7 @@ class ProviderSettings(BaseModel):
 class ProvidersSettings(BaseModel):
     replicate: ProviderSettings = Field(default_factory=ProviderSettings)
     fal: ProviderSettings = Field(default_factory=ProviderSettings)
+    openai: ProviderSettings = Field(default_factory=ProviderSettings)
 
 
 def _default_plans() -> dict[str, Plan]:

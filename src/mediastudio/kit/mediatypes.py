@@ -27,6 +27,7 @@ CONTENT_TYPES: dict[str, str] = {
     "wav": "audio/wav",
     "ogg": "audio/ogg",
     "flac": "audio/flac",
+    "aac": "audio/aac",
     "m4a": "audio/mp4",
     "mid": "audio/midi",
     "midi": "audio/midi",

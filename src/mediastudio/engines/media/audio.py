@@ -1,6 +1,7 @@
 """Audio in and out: float32 samples in ``[-1, 1]``, shaped ``(samples,)`` for mono or
-``(samples, channels)``, encoded to WAV, MP3 or Ogg/Opus with PyAV and decoded from anything
-FFmpeg reads. Encoding goes chunk by chunk so a long track never needs a second copy in memory.
+``(samples, channels)``, encoded to WAV, MP3, Ogg/Opus, FLAC or AAC (ADTS) with PyAV and
+decoded from anything FFmpeg reads. Encoding goes chunk by chunk so a long track never needs a
+second copy in memory.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ from mediastudio.engines.contract import InvalidInput
 from mediastudio.engines.media.files import INPUT_OPTIONS, atomic_target
 
 Samples = NDArray[np.float32]
-AudioFormat = Literal["mp3", "wav", "ogg"]
+AudioFormat = Literal["mp3", "wav", "ogg", "flac", "aac"]
 
 # (encoder, muxer, bit rate per channel, forced sample rate): Opus only runs at 48 kHz.
 _CODECS: dict[str, tuple[str, str, int, int | None]] = {
     "mp3": ("libmp3lame", "mp3", 96_000, None),
     "ogg": ("libopus", "ogg", 64_000, 48_000),
     "wav": ("pcm_s16le", "wav", 0, None),
+    # What hosted speech (OpenAI) also answers in, so the sandbox twin can write them too.
+    "flac": ("flac", "flac", 0, None),
+    "aac": ("aac", "adts", 64_000, None),
 }
+# Encoders that take 16-bit integer samples rather than planar floats.
+_S16_CODECS = frozenset({"pcm_s16le", "flac"})
 # Without bitexact the Ogg muxer picks a random serial number and others stamp the FFmpeg version:
 # both would break "same input, same bytes".
 _CONTAINER_OPTIONS = {"fflags": "+bitexact"}
@@ -77,7 +83,7 @@ def write_audio(path: Path, samples: Samples, rate: int, audio_format: AudioForm
         )
         if bit_rate:
             stream.bit_rate = bit_rate * channels.shape[1]
-        sample_format = "s16" if codec == "pcm_s16le" else None
+        sample_format = "s16" if codec in _S16_CODECS else None
         chunk = int(_CHUNK_S * rate)
         for first in range(0, len(channels), chunk):
             part = channels[first : first + chunk]

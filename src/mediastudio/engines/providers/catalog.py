@@ -10,20 +10,32 @@ import re
 
 from pydantic import BaseModel
 
-from mediastudio.engines.contract import InputFetcher, ModelSpec, Planned, PlannedOutput
+from mediastudio.engines.contract import (
+    InputFetcher,
+    ModelSpec,
+    OutputPlanner,
+    Planned,
+    PlannedOutput,
+)
 from mediastudio.engines.media.files import content_type
 from mediastudio.engines.providers.fal import mapping as fal_mapping
 from mediastudio.engines.providers.inputs import (
     GENERIC_INPUTS,
+    DallE3Input,
     FluxSchnellInput,
+    GptImageInput,
     HailuoInput,
+    OpenAISpeechInput,
+    Tts1Input,
     ZImageTurboInput,
 )
+from mediastudio.engines.providers.openai import mapping as openai_mapping
 from mediastudio.engines.providers.replicate import mapping, plans
-from mediastudio.engines.providers.routes import ProviderModel, Route, provider_model
+from mediastudio.engines.providers.routes import Build, ProviderModel, Route, provider_model
 
 REPLICATE = "replicate"
 FAL = "fal"
+OPENAI = "openai"
 GENERIC_PREFIX = "replicate/"
 FAL_PREFIX = "fal/"
 GENERIC_DEFAULT_TYPE = "image"
@@ -134,12 +146,93 @@ FAL_ROUTES: dict[str, tuple[Route, ...]] = {
     ),
 }
 
-CURATED: tuple[ProviderModel, ...] = tuple(
+JOB_MODELS: tuple[ProviderModel, ...] = tuple(
     model.with_routes(FAL_ROUTES.get(model.spec.id, ()))
     for model in (Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL)
 )
 # From here on the names mean the models with all their routes.
-Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL = CURATED
+Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL = JOB_MODELS
+
+
+# OpenAI's models: one route each (no other provider serves them, and OpenAI's voices are its
+# own: see docs/providers.md#openai). Prices follow OpenAI's at the same credit rate as the
+# others: gpt-image-1 (medium) and dall-e-3 (standard) cost about $0.04 an image.
+def _openai(spec: ModelSpec, build: Build, planner: OutputPlanner) -> ProviderModel:
+    """``openai/<model>``, served by OpenAI's ``<model>``."""
+    target = spec.id.removeprefix(f"{OPENAI}/")
+    return provider_model(spec, Route(OPENAI, target, build, plan=planner))
+
+
+GPT_IMAGE_1 = _openai(
+    ModelSpec(
+        id="openai/gpt-image-1",
+        name="GPT Image 1",
+        type="image",
+        input_model=GptImageInput,
+        credits=70,
+        price_unit="output",
+        description="OpenAI's gpt-image-1 text-to-image: 1024x1024, 1536x1024 or 1024x1536.",
+        category="image-generation",
+        pool="io",
+        timeout_s=300,
+    ),
+    openai_mapping.gpt_image,
+    openai_mapping.gpt_image_plan,
+)
+DALL_E_3 = _openai(
+    ModelSpec(
+        id="openai/dall-e-3",
+        name="DALL·E 3",
+        type="image",
+        input_model=DallE3Input,
+        credits=70,
+        price_unit="output",
+        description="OpenAI's DALL·E 3 text-to-image: one PNG, 1024x1024, 1792x1024 or 1024x1792.",
+        category="image-generation",
+        pool="io",
+        timeout_s=300,
+    ),
+    openai_mapping.dall_e_3,
+    openai_mapping.dall_e_3_plan,
+)
+GPT_4O_MINI_TTS = _openai(
+    ModelSpec(
+        id="openai/gpt-4o-mini-tts",
+        name="GPT-4o mini TTS",
+        type="speech",
+        input_model=OpenAISpeechInput,
+        credits=20,
+        description=(
+            "OpenAI's neural text to speech, steerable with instructions (tone, accent, pace); "
+            "11 voices."
+        ),
+        category="speech",
+        pool="io",
+        timeout_s=300,
+        output_kind="audio",
+    ),
+    openai_mapping.speech,
+    openai_mapping.speech_plan,
+)
+TTS_1 = _openai(
+    ModelSpec(
+        id="openai/tts-1",
+        name="TTS-1",
+        type="speech",
+        input_model=Tts1Input,
+        credits=20,
+        description="OpenAI's fast neural text to speech; 9 voices.",
+        category="speech",
+        pool="io",
+        timeout_s=300,
+        output_kind="audio",
+    ),
+    openai_mapping.speech,
+    openai_mapping.speech_plan,
+)
+OPENAI_MODELS = (GPT_IMAGE_1, DALL_E_3, GPT_4O_MINI_TTS, TTS_1)
+
+CURATED: tuple[ProviderModel, ...] = JOB_MODELS + OPENAI_MODELS
 
 
 def resolve_generic(model_id: str, type_: str | None) -> ProviderModel | None:

@@ -9,25 +9,73 @@ attempt submits to (or resumes) one provider's job, polls it and copies its outp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from mediastudio.engines.contract import Availability, Engine, ModelSpec, RunContext
-from mediastudio.engines.providers.catalog import CURATED, FAL, REPLICATE, resolve_generic
+from mediastudio.engines.contract import Availability, Engine, ModelSpec, RunContext, Voice
+from mediastudio.engines.providers.catalog import (
+    CURATED,
+    FAL,
+    OPENAI,
+    REPLICATE,
+    resolve_generic,
+)
 from mediastudio.engines.providers.fal import client as fal
-from mediastudio.engines.providers.http import display_name
-from mediastudio.engines.providers.jobs import Polling, RemoteJobs, pauser, run_remote
-from mediastudio.engines.providers.media import Uploader, collect_outputs, input_reference
+from mediastudio.engines.providers.http import Pause, display_name
+from mediastudio.engines.providers.inputs import OPENAI_TTS_1_VOICES, OPENAI_VOICES
+from mediastudio.engines.providers.jobs import (
+    CANCEL_CHECK_S,
+    Polling,
+    RemoteJobs,
+    pauser,
+    run_remote,
+)
+from mediastudio.engines.providers.media import (
+    Delivered,
+    Uploader,
+    collect_outputs,
+    input_reference,
+    keep_delivered,
+)
+from mediastudio.engines.providers.openai import client as openai
 from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
 from mediastudio.engines.providers.routing import plan, run_routes
 from mediastudio.settings import ProviderSettings, Settings
 
-KEY_SETTINGS = {REPLICATE: replicate.API_KEY_SETTING, FAL: fal.API_KEY_SETTING}
+KEY_SETTINGS = {
+    REPLICATE: replicate.API_KEY_SETTING,
+    FAL: fal.API_KEY_SETTING,
+    OPENAI: openai.API_KEY_SETTING,
+}
+# Each OpenAI speech model's voices (GET /api/v1/voices). They speak the text's language; their
+# main language, the one they are tuned for, is English.
+OPENAI_MODEL_VOICES = {
+    "openai/gpt-4o-mini-tts": OPENAI_VOICES,
+    "openai/tts-1": OPENAI_TTS_1_VOICES,
+}
+T = TypeVar("T")
 
 
-class Adapter(RemoteJobs, Uploader, Protocol):
+class JobAdapter(RemoteJobs, Uploader, Protocol):
+    """A provider with jobs: submit, poll, cancel (Replicate, fal)."""
+
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class CallAdapter(Protocol):
+    """A provider whose answer is the output: one synchronous request (OpenAI)."""
+
+    name: str
+
+    async def call(self, target: str, payload: dict[str, Any], pause: Pause) -> list[Delivered]: ...
+
+    async def aclose(self) -> None: ...
+
+
+Adapter = JobAdapter | CallAdapter
 
 
 class ProvidersEngine(Engine):
@@ -38,6 +86,10 @@ class ProvidersEngine(Engine):
         self._polling = {
             REPLICATE: _polling(settings.providers.replicate),
             FAL: _polling(settings.providers.fal),
+        }
+        self._voices = {
+            model: tuple(Voice(voice, voice.capitalize(), ("en",)) for voice in voices)
+            for model, voices in OPENAI_MODEL_VOICES.items()
         }
         self._curated = {model.spec.id: model for model in CURATED}
 
@@ -56,6 +108,9 @@ class ProvidersEngine(Engine):
         names = " or ".join(display_name(name) for name in providers)
         return Availability.missing(f"no {names} API key on this server: set {settings}")
 
+    def voices(self, model: ModelSpec) -> Sequence[Voice]:
+        return self._voices.get(model.id, ())
+
     async def run(self, ctx: RunContext) -> None:
         routes = plan(self._model(ctx.model), ctx.input, self._adapters, KEY_SETTINGS)
         await run_routes(ctx, routes, lambda route: self._attempt(ctx, route))
@@ -63,6 +118,9 @@ class ProvidersEngine(Engine):
     async def _attempt(self, ctx: RunContext, route: Route) -> None:
         """One route: submit (or resume) the provider's job, wait for it, copy its outputs."""
         adapter = self._adapters[route.provider]
+        if isinstance(adapter, CallAdapter):
+            await _call(ctx, route, adapter)
+            return
         job = await run_remote(
             ctx,
             adapter,
@@ -83,7 +141,35 @@ class ProvidersEngine(Engine):
         return model
 
 
-async def _payload(ctx: RunContext, route: Route, adapter: Adapter) -> dict[str, object]:
+async def _call(ctx: RunContext, route: Route, adapter: CallAdapter) -> None:
+    """One synchronous route: the request's answer is the output. Nothing is remembered: there
+    is no provider job to resume, so a restart calls again."""
+    ctx.served_by(adapter.name)
+    ctx.check_cancelled()
+    pause = pauser(ctx)
+    delivered = await _unless_cancelled(
+        ctx, adapter.call(route.target, route.build(ctx.input, {}), pause)
+    )
+    await keep_delivered(ctx, adapter.name, delivered)
+
+
+async def _unless_cancelled(ctx: RunContext, work: Awaitable[T]) -> T:
+    """``work``'s result, or :class:`JobCancelled` within a quarter of a second of a cancel or a
+    timeout (the request is dropped: OpenAI has no cancel to call)."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=CANCEL_CHECK_S)
+            if done:
+                return task.result()
+            ctx.check_cancelled()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _payload(ctx: RunContext, route: Route, adapter: JobAdapter) -> dict[str, object]:
     """The provider's input: media sent along (see :mod:`.media`), then the route's mapping."""
     pause = pauser(ctx)
     media: dict[str, str] = {}
@@ -100,6 +186,8 @@ def _configured(settings: Settings) -> dict[str, Adapter]:
         adapters[REPLICATE] = replicate.Replicate(settings.providers.replicate)
     if settings.providers.fal.api_key is not None:
         adapters[FAL] = fal.Fal(settings.providers.fal)
+    if settings.providers.openai.api_key is not None:
+        adapters[OPENAI] = openai.OpenAI(settings.providers.openai)
     return adapters
 
 

@@ -46,7 +46,7 @@ _MAX_DETAIL = 500
 
 
 # How providers write their own names (fal's is lower case), for messages.
-_DISPLAY_NAMES = {"replicate": "Replicate", "fal": "fal"}
+_DISPLAY_NAMES = {"replicate": "Replicate", "fal": "fal", "openai": "OpenAI"}
 
 
 def display_name(provider: str) -> str:
@@ -122,12 +122,15 @@ class ProviderHttp:
         pause: Pause,
         retry: bool,
         settled: Callable[[httpx.Response], bool] | None = None,
+        hopeless: Callable[[httpx.Response], bool] | None = None,
         **options: Any,
     ) -> httpx.Response:
         """Send one request, waiting out 429s and (``retry``) transient failures; returns the
         final answer, whatever its status. ``pause`` sleeps (and may raise when the job is
         cancelled meanwhile). ``settled`` tells a 5xx that is an answer, not a failure to get
-        one (fal's stored result of a request that failed): it is returned at once."""
+        one (fal's stored result of a request that failed): it is returned at once.
+        ``hopeless`` tells a 429 that no wait cures (OpenAI's ``insufficient_quota``: the
+        account is out of credit): it is returned at once too."""
         failures = throttled = 0
         waited = 0.0
         while True:
@@ -142,7 +145,7 @@ class ProviderHttp:
                     await pause(self._backoff(failures))
                     continue
                 raise self._unreachable(exc) from exc
-            if response.status_code == 429:
+            if response.status_code == 429 and not (hopeless and hopeless(response)):
                 delay = retry_after(response) or self._backoff(throttled + 1)
                 throttled += 1
                 if throttled > self.retry.max_throttled or waited + delay > self.retry.max_wait_s:
@@ -192,8 +195,15 @@ class ProviderHttp:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds the provider asks us to wait: ``Retry-After`` (seconds or an HTTP date), else a
-    number of seconds in the body's ``detail``."""
+    """Seconds the provider asks us to wait: ``retry-after-ms`` (OpenAI's, read first as its
+    official client does), ``Retry-After`` (seconds or an HTTP date), else a number of seconds
+    in the body's ``detail``."""
+    millis = response.headers.get("retry-after-ms", "").strip()
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
     header = response.headers.get("retry-after", "").strip()
     if header:
         try:
@@ -217,6 +227,9 @@ def problem_detail(response: httpx.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict):
+        nested = body.get("error")
+        if isinstance(nested, dict):  # OpenAI: {"error": {"message", "type", "param", "code"}}
+            body = nested
         for name in ("detail", "title", "error", "message"):
             value = body.get(name)
             if isinstance(value, str) and value.strip():

@@ -133,3 +133,84 @@ GENERIC_INPUTS: dict[str, type[StrictInput]] = {
     "speech": GenericSpeechInput,
     "music": GenericMusicInput,
 }
+
+
+# OpenAI's models (one provider each: no routing fields) -----------------------------------------
+
+# The voices of OpenAI's speech API (its reference, and the official client's ``Voice`` type);
+# ballad and verse are gpt-4o-mini-tts's alone.
+OPENAI_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+)
+OPENAI_TTS_1_VOICES = tuple(v for v in OPENAI_VOICES if v not in ("ballad", "verse"))
+OpenAIVoice = Literal[
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse"
+]
+# OpenAI's own input limit of /audio/speech.
+OPENAI_SPEECH_MAX_CHARS = 4096
+
+
+class GptImageInput(ImageInput):
+    """gpt-image-1: sizes 1024x1024, 1536x1024 and 1024x1536 (the nearest to the shape asked
+    for), 1 to 4 images, PNG, JPEG or WebP; no seed and no negative prompt."""
+
+    negative_prompt: None = Field(None, description="Not supported by this model")
+    seed: None = Field(None, description="Not supported by this model")
+    options: Options = options_field()
+
+
+class DallE3Input(ImageInput):
+    """dall-e-3: one PNG per request, at 1024x1024, 1792x1024 or 1024x1792."""
+
+    negative_prompt: None = Field(None, description="Not supported by this model")
+    seed: None = Field(None, description="Not supported by this model")
+    num_outputs: int = Field(1, ge=1, le=1, description="One image per generation")
+    output_format: Literal["png"] = Field("png", description="dall-e-3 writes PNG only")
+    options: Options = options_field()
+
+
+class OpenAISpeechInput(StrictInput):
+    """OpenAI's neural speech (``POST /audio/speech``)."""
+
+    text: str = Field(
+        min_length=1, max_length=OPENAI_SPEECH_MAX_CHARS, description="What to say (4096 at most)"
+    )
+    voice: OpenAIVoice = Field("alloy", description="One of OpenAI's voices (GET /voices)")
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 1.0 is normal")
+    language: str = Field(
+        "en",
+        min_length=2,
+        max_length=16,
+        description="Not sent: OpenAI's voices speak the language of the text",
+    )
+    output_format: Literal["mp3", "wav", "ogg", "flac", "aac"] = Field(
+        "mp3", description="File format (ogg is OpenAI's Ogg/Opus)"
+    )
+    instructions: str | None = Field(
+        None,
+        max_length=2000,
+        description="How to speak (tone, accent, pace); gpt-4o-mini-tts only",
+    )
+    options: Options = options_field()
+
+
+class Tts1Input(OpenAISpeechInput):
+    instructions: None = Field(None, description="Not supported by tts-1 (gpt-4o-mini-tts only)")
+
+    @model_validator(mode="after")
+    def _tts_1_voice(self) -> Self:
+        if self.voice not in OPENAI_TTS_1_VOICES:
+            raise ValueError(
+                f"tts-1 has no voice {self.voice!r}: ballad and verse are gpt-4o-mini-tts's"
+            )
+        return self

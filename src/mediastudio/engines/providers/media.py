@@ -18,9 +18,11 @@ import asyncio
 import base64
 import mimetypes
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import av
 from PIL import Image, UnidentifiedImageError
 
 from mediastudio.engines.contract import (
@@ -30,7 +32,7 @@ from mediastudio.engines.contract import (
     ProviderError,
     RunContext,
 )
-from mediastudio.engines.media.files import content_type
+from mediastudio.engines.media.files import INPUT_OPTIONS, content_type
 from mediastudio.engines.media.images import MAX_OUTPUT_PIXELS, open_image
 from mediastudio.engines.media.video import probe
 from mediastudio.engines.providers.http import Pause, display_name
@@ -45,6 +47,23 @@ _IMAGE_TYPES = {
     "GIF": ("image/gif", ".gif"),
 }
 _IMAGE_SUFFIXES = dict(_IMAGE_TYPES.values())
+# FFmpeg's demuxer name → (content type, suffix) of the audio outputs we keep.
+_AUDIO_TYPES = {
+    "mp3": ("audio/mpeg", ".mp3"),
+    "wav": ("audio/wav", ".wav"),
+    "ogg": ("audio/ogg", ".ogg"),
+    "flac": ("audio/flac", ".flac"),
+    "aac": ("audio/aac", ".aac"),
+}
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One output a synchronous provider answered with: its bytes, or a URL to copy them from."""
+
+    data: bytes | None = None
+    url: str | None = None
+    suffix: str = ""  # what the request asked for (``.mp3``); the file's content decides
 
 
 class Uploader(Protocol):
@@ -99,6 +118,31 @@ async def collect_outputs(ctx: RunContext, provider: str, urls: Sequence[str]) -
         ctx.add_output(output)
 
 
+async def keep_delivered(ctx: RunContext, provider: str, delivered: Sequence[Delivered]) -> None:
+    """The outputs a synchronous provider answered with: bytes written into the job, URLs
+    copied in as :func:`collect_outputs` does; every file verified, all handed over together."""
+    name = display_name(provider)
+    if not delivered:
+        raise ProviderError(f"{name} finished without an output file.")
+    copied: list[OutputFile] = []
+    for index, item in enumerate(delivered):
+        ctx.check_cancelled()
+        if item.data is not None:
+            path = ctx.output_path(item.suffix or ".bin")
+            await asyncio.to_thread(path.write_bytes, item.data)
+        else:
+            assert item.url is not None
+            try:
+                path = await asyncio.to_thread(ctx.fetcher.fetch, item.url)
+            except InvalidInput as exc:
+                raise ProviderError(
+                    f"Could not copy output {index + 1} from {name}: {exc.message}"
+                ) from exc
+        copied.append(await asyncio.to_thread(describe, path, ctx.model.kind, name))
+    for output in copied:
+        ctx.add_output(output)
+
+
 def describe(path: Path, kind: OutputKind, provider: str) -> OutputFile:
     """An output file, decoded and measured; a file that is not the promised media is the
     provider's failure."""
@@ -107,6 +151,8 @@ def describe(path: Path, kind: OutputKind, provider: str) -> OutputFile:
             return _image(path)
         if kind == "video":
             return _video(path)
+        if kind == "audio":
+            return _audio(path)
     except InvalidInput as exc:
         raise ProviderError(f"{provider} returned an unreadable {kind}: {exc.message}") from exc
     media_type = mimetypes.guess_type(path.name)[0] or content_type(path.suffix)
@@ -143,6 +189,25 @@ def _video(path: Path) -> OutputFile:
         height=info.height,
         duration_s=round(info.duration_s, 3),
     )
+
+
+def _audio(path: Path) -> OutputFile:
+    """Decoded to the last sample (a truncated file fails here, not in a user's player) and
+    measured; its type is its container's, whatever the request asked for."""
+    try:
+        with av.open(str(path), options=INPUT_OPTIONS) as container:
+            found = _AUDIO_TYPES.get(container.format.name.split(",")[0])
+            if not container.streams.audio or found is None:
+                raise InvalidInput("not an MP3, WAV, Ogg, FLAC or AAC audio file")
+            stream = container.streams.audio[0]
+            samples = sum(frame.samples for frame in container.decode(stream))
+            rate = stream.rate or 1
+    except av.error.FFmpegError as exc:
+        raise InvalidInput(f"not audio FFmpeg can decode ({exc})") from exc
+    if samples == 0:
+        raise InvalidInput("an audio file without a single sample")
+    media_type, suffix = found
+    return OutputFile(_renamed(path, suffix), media_type, duration_s=round(samples / rate, 3))
 
 
 def _renamed(path: Path, suffix: str) -> Path:

@@ -39,6 +39,7 @@ from mediastudio.engines.inputs import (
     VideoInput,
     prompt_of,
 )
+from mediastudio.engines.media.audio import AudioFormat
 from mediastudio.engines.media.files import CONTENT_TYPES
 from mediastudio.engines.sandbox import magic, plans
 
@@ -48,7 +49,13 @@ PLANNED_SHARE = 0.5  # of the progress bar, once the plan is made; rendering tak
 EXTENSIONS: dict[str, str] = {}
 for _extension, _type in CONTENT_TYPES.items():
     EXTENSIONS.setdefault(_type, _extension)
-AUDIO_FORMATS = {"audio/mpeg": "mp3", "audio/wav": "wav", "audio/ogg": "ogg"}
+AUDIO_FORMATS: dict[str, AudioFormat] = {
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/ogg": "ogg",
+    "audio/flac": "flac",
+    "audio/aac": "aac",
+}
 IMAGE_FORMATS = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}
 
 

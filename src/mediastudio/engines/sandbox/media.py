@@ -43,9 +43,14 @@ Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 _IMAGE_FORMATS = {"png": "PNG", "webp": "WEBP", "jpg": "JPEG"}
 _IMAGE_SAVE_OPTIONS: dict[str, dict[str, int]] = {"webp": {"quality": 80}, "jpg": {"quality": 85}}
 # (encoder, muxer, bit rate, forced sample rate): Opus only runs at 48 kHz.
-_ENCODED_AUDIO: dict[str, tuple[Literal["libmp3lame", "libopus"], str, int, int | None]] = {
+_ENCODED_AUDIO: dict[
+    str, tuple[Literal["libmp3lame", "libopus", "flac", "aac"], str, int, int | None]
+] = {
     "mp3": ("libmp3lame", "mp3", 64_000, None),
     "ogg": ("libopus", "ogg", 48_000, 48_000),
+    # Hosted speech (OpenAI) also answers FLAC and AAC: the twin writes what the model would.
+    "flac": ("flac", "flac", 0, None),
+    "aac": ("aac", "adts", 64_000, None),
 }
 # Without bitexact, the Ogg muxer picks a random stream serial number and the others stamp the
 # FFmpeg version into the file: both would break "same arguments, same bytes".
@@ -246,8 +251,14 @@ def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
         yield first, min(size, total - first)
 
 
-def _audio_frame(samples: NDArray[np.float32], rate: int, first: int) -> av.AudioFrame:
-    frame = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
+def _audio_frame(
+    samples: NDArray[np.float32], rate: int, first: int, *, s16: bool = False
+) -> av.AudioFrame:
+    if s16:  # FLAC's encoder takes integer samples only
+        packed = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)[None, :]
+        frame = av.AudioFrame.from_ndarray(packed, format="s16", layout="mono")
+    else:
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
     frame.sample_rate = rate
     frame.pts = first
     frame.time_base = Fraction(1, rate)
@@ -266,8 +277,9 @@ def write_audio(
 ) -> None:
     """Mono placeholder audio of ``duration_s`` seconds.
 
-    ``audio_format`` is ``wav`` (16-bit PCM), ``mp3`` or ``ogg`` (Opus, which is always 48 kHz
-    whatever ``sample_rate`` says). ``check_cancelled`` is called before each second of audio.
+    ``audio_format`` is ``wav`` (16-bit PCM), ``mp3``, ``flac``, ``aac`` (ADTS) or ``ogg``
+    (Opus, which is always 48 kHz whatever ``sample_rate`` says). ``check_cancelled`` is called
+    before each second of audio.
     """
     supported = audio_format == "wav" or audio_format in _ENCODED_AUDIO
     _require(supported, f"unsupported audio format: {audio_format!r}")
@@ -319,10 +331,12 @@ def _write_encoded_audio(
     steps = _Steps(progress, total)
     with av.open(str(path), "w", format=muxer, container_options=_CONTAINER_OPTIONS) as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
-        stream.bit_rate = bit_rate
+        if bit_rate:
+            stream.bit_rate = bit_rate
         for first, count in _chunks(total, _AUDIO_CHUNK_S * rate):
             check_cancelled()
-            container.mux(stream.encode(_audio_frame(_tone(first, count, rate, seed), rate, first)))
+            tone = _tone(first, count, rate, seed)
+            container.mux(stream.encode(_audio_frame(tone, rate, first, s16=codec == "flac")))
             steps.advance(first + count)
         container.mux(stream.encode(None))
 

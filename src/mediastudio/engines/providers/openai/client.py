@@ -1,0 +1,152 @@
+"""OpenAI's HTTP API, as its official Python client (``openai``) speaks it.
+
+- ``POST /images/generations`` with ``{"model", "prompt", "n", "size", …}`` answers
+  ``{"created", "data": [{"b64_json" | "url", "revised_prompt"?}]}``: gpt-image-1 always
+  answers base64; dall-e-3 answers what ``response_format`` asks (``url`` by default; its URLs
+  expire after an hour, so we ask for ``b64_json`` and still read a URL when one comes).
+- ``POST /audio/speech`` with ``{"model", "input", "voice", "response_format", "speed",
+  "instructions"?}`` answers the audio file itself.
+- Auth: ``Authorization: Bearer <key>``. Errors are ``{"error": {"message", "type", "param",
+  "code"}}``; a content-policy refusal is a 400 whose code is ``content_policy_violation``
+  (dall-e-3) or ``moderation_blocked`` (gpt-image-1). A 429 carries ``retry-after-ms`` /
+  ``retry-after`` (and ``x-ratelimit-*``); one coded ``insufficient_quota`` is the account being
+  out of credit, which no wait cures.
+
+Both calls are synchronous: the answer is the output, and there is no provider-side job to
+store, poll, resume or cancel. A restart mid-call calls again (see docs/providers.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from mediastudio.engines.contract import InvalidPrompt, ProviderError
+from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry, problem_detail
+from mediastudio.engines.providers.media import Delivered
+from mediastudio.settings import ProviderSettings
+
+NAME = "openai"
+PUBLIC_URL = "https://api.openai.com/v1"
+API_KEY_SETTING = "MEDIASTUDIO_PROVIDERS__OPENAI__API_KEY"
+IMAGES, SPEECH = "images", "speech"
+# Which endpoint serves each model this server routes to OpenAI.
+ENDPOINTS: Mapping[str, str] = {
+    "gpt-image-1": IMAGES,
+    "dall-e-3": IMAGES,
+    "gpt-4o-mini-tts": SPEECH,
+    "tts-1": SPEECH,
+}
+REFUSAL_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
+NO_QUOTA_CODE = "insufficient_quota"
+
+
+class OpenAI:
+    """The synchronous adapter of OpenAI's images and speech endpoints."""
+
+    name = NAME
+
+    def __init__(
+        self, settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        if settings.api_key is None:
+            raise ValueError("OpenAI needs an API key")
+        self.http = ProviderHttp(
+            NAME,
+            settings.base_url or PUBLIC_URL,
+            settings.api_key,
+            timeout_s=settings.timeout_s,
+            retry=Retry(max_wait_s=settings.max_retry_wait_s),
+            setting=API_KEY_SETTING,
+            transport=transport,
+        )
+
+    async def call(self, target: str, payload: dict[str, Any], pause: Pause) -> list[Delivered]:
+        """Run ``target`` on ``payload`` (the body less its ``model``) and return its outputs."""
+        endpoint = ENDPOINTS.get(target)
+        if endpoint == IMAGES:
+            return await self._images(target, payload, pause)
+        if endpoint == SPEECH:
+            return [await self._speech(target, payload, pause)]
+        raise ValueError(f"no OpenAI endpoint known for {target!r}")
+
+    async def _images(self, target: str, payload: dict[str, Any], pause: Pause) -> list[Delivered]:
+        response = await self._post("/images/generations", {**payload, "model": target}, pause)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ProviderError(
+                "OpenAI answered an image request with something not JSON."
+            ) from exc
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise ProviderError("OpenAI answered an image request without images.")
+        suffix = "." + str(payload.get("output_format") or "png").replace("jpeg", "jpg")
+        return [_image(item, suffix) for item in items]
+
+    async def _speech(self, target: str, payload: dict[str, Any], pause: Pause) -> Delivered:
+        response = await self._post("/audio/speech", {**payload, "model": target}, pause)
+        if not response.content:
+            raise ProviderError("OpenAI answered a speech request with no audio.")
+        return Delivered(data=response.content, suffix=_speech_suffix(payload))
+
+    async def _post(self, path: str, body: dict[str, Any], pause: Pause) -> httpx.Response:
+        # Never repeated after a 5xx: the work may have been done, and billed (the official
+        # client would retry; a job here fails, refunded, or fails over instead).
+        response = await self.http.send(
+            "POST", path, json=body, pause=pause, retry=False, hopeless=_out_of_quota
+        )
+        if response.status_code == 400 and _error_code(response) in REFUSAL_CODES:
+            raise InvalidPrompt(
+                f"OpenAI refused the request under its content policy: {problem_detail(response)}"
+            )
+        if response.status_code == 429 and _out_of_quota(response):
+            raise ProviderError(
+                f"OpenAI refused the request: the operator's account is out of quota "
+                f"({problem_detail(response)})."
+            )
+        return self.http.check(response)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def _image(item: Any, suffix: str) -> Delivered:
+    if not isinstance(item, dict):
+        raise ProviderError("OpenAI answered an image that is not an object.")
+    encoded, url = item.get("b64_json"), item.get("url")
+    if isinstance(encoded, str) and encoded:
+        try:
+            return Delivered(data=base64.b64decode(encoded, validate=True), suffix=suffix)
+        except (binascii.Error, ValueError) as exc:
+            raise ProviderError("OpenAI answered an image whose base64 is broken.") from exc
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        return Delivered(url=url, suffix=suffix)
+    raise ProviderError("OpenAI answered an image with neither b64_json nor url.")
+
+
+def _speech_suffix(payload: Mapping[str, Any]) -> str:
+    answered = str(payload.get("response_format") or "mp3")
+    return ".ogg" if answered == "opus" else f".{answered}"
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    code = _error(response).get("code")
+    return code if isinstance(code, str) else None
+
+
+def _out_of_quota(response: httpx.Response) -> bool:
+    return response.status_code == 429 and _error_code(response) == NO_QUOTA_CODE

@@ -1,0 +1,115 @@
+"""Our inputs as OpenAI's, and what OpenAI hands back for them (the output plans, the sandbox's
+twin of each model), from the same helpers so the size sent and the size planned agree.
+
+- Images: OpenAI takes a fixed set of sizes, so the shape asked for (``aspect_ratio``, or
+  ``width``/``height``) becomes the size of the nearest aspect ratio — gpt-image-1: 1024x1024,
+  1536x1024, 1024x1536; dall-e-3: 1024x1024, 1792x1024, 1024x1792 — and the image is exactly
+  that size. ``num_outputs`` is ``n``; ``output_format`` is gpt-image-1's ``output_format``
+  (``jpg`` → ``jpeg``); dall-e-3 writes PNG.
+- Speech: ``text`` is ``input``, ``voice``, ``speed`` and ``instructions`` keep their names,
+  ``output_format`` is ``response_format`` (``ogg`` → ``opus``, OpenAI's Ogg/Opus); ``language``
+  is not sent (the voices speak the text's language).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel
+
+from mediastudio.engines.contract import InputFetcher, PlannedOutput
+from mediastudio.engines.inputs import ImageInput
+from mediastudio.engines.media.files import content_type
+from mediastudio.engines.providers.inputs import DallE3Input, GptImageInput, OpenAISpeechInput
+
+GPT_IMAGE_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
+DALL_E_3_SIZES = ((1024, 1024), (1792, 1024), (1024, 1792))
+SPEECH_FORMATS = {"mp3": "mp3", "wav": "wav", "ogg": "opus", "flac": "flac", "aac": "aac"}
+# OpenAI's voices speak about 15 characters a second at speed 1.0 (measured: ~150 words a
+# minute); the real length depends on the voice and the text, hence the wide tolerance.
+CHARACTERS_PER_SECOND = 15.0
+SPEECH_TOLERANCE = 0.5  # of the estimate, plus SPEECH_MIN_TOLERANCE_S
+SPEECH_MIN_TOLERANCE_S = 1.0
+
+
+def nearest_size(validated: ImageInput, sizes: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+    """The size among ``sizes`` whose aspect ratio is nearest the one asked for (in log terms,
+    so 2:1 and 1:2 are as far from 1:1)."""
+    width, height = validated.dimensions()
+    wanted = math.log(width / height)
+    return min(sizes, key=lambda size: abs(math.log(size[0] / size[1]) - wanted))
+
+
+def gpt_image(validated: BaseModel, media: object = None) -> dict[str, Any]:
+    assert isinstance(validated, GptImageInput)
+    width, height = nearest_size(validated, GPT_IMAGE_SIZES)
+    return {
+        **(validated.options or {}),
+        "prompt": validated.prompt,
+        "n": validated.num_outputs,
+        "size": f"{width}x{height}",
+        "output_format": "jpeg" if validated.output_format == "jpg" else validated.output_format,
+    }
+
+
+def dall_e_3(validated: BaseModel, media: object = None) -> dict[str, Any]:
+    assert isinstance(validated, DallE3Input)
+    width, height = nearest_size(validated, DALL_E_3_SIZES)
+    return {
+        **(validated.options or {}),
+        "prompt": validated.prompt,
+        "n": 1,
+        "size": f"{width}x{height}",
+        # Bytes in the answer: nothing to fetch from a URL that expires in an hour.
+        "response_format": "b64_json",
+    }
+
+
+def speech(validated: BaseModel, media: object = None) -> dict[str, Any]:
+    assert isinstance(validated, OpenAISpeechInput)
+    body: dict[str, Any] = {
+        **(validated.options or {}),
+        "input": validated.text,
+        "voice": validated.voice,
+        "speed": validated.speed,
+        "response_format": SPEECH_FORMATS[validated.output_format],
+    }
+    if validated.instructions is not None:
+        body["instructions"] = validated.instructions
+    return body
+
+
+# --- output plans ------------------------------------------------------------------------------
+
+
+def gpt_image_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """``num_outputs`` images of the nearest size, in the format asked for, opaque."""
+    assert isinstance(validated, GptImageInput)
+    width, height = nearest_size(validated, GPT_IMAGE_SIZES)
+    image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
+    return [image] * validated.num_outputs
+
+
+def dall_e_3_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    assert isinstance(validated, DallE3Input)
+    width, height = nearest_size(validated, DALL_E_3_SIZES)
+    return [PlannedOutput("image/png", width=width, height=height)]
+
+
+def speech_seconds(text: str, speed: float) -> float:
+    """About how long a voice takes to say ``text`` at ``speed``."""
+    return max(0.5, len(text.strip()) / CHARACTERS_PER_SECOND / speed)
+
+
+def speech_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """One track in the format asked for, about as long as a voice takes to say the text."""
+    assert isinstance(validated, OpenAISpeechInput)
+    seconds = speech_seconds(validated.text, validated.speed)
+    return [
+        PlannedOutput(
+            content_type(validated.output_format),
+            duration_s=round(seconds, 3),
+            duration_tolerance_s=SPEECH_MIN_TOLERANCE_S + SPEECH_TOLERANCE * seconds,
+        )
+    ]

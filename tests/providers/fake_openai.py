@@ -1,0 +1,425 @@
+"""A fake OpenAI on 127.0.0.1 that speaks the real HTTP protocol of the two endpoints this
+server uses (a Starlette app under uvicorn, in a thread), faithful enough that the official
+``openai`` client works against it (``test_fake_openai.py`` proves it):
+
+- ``POST /v1/images/generations``: ``gpt-image-1`` answers ``b64_json`` images of the ``size``
+  sent (1024x1024, 1536x1024, 1024x1536 or auto) in its ``output_format`` (png by default), 1
+  to 10 of them; ``dall-e-3`` one PNG at 1024x1024, 1792x1024 or 1024x1792, as a ``url`` (by
+  default, served here without auth as OpenAI's blob URLs are) or ``b64_json``, with a
+  ``revised_prompt``. Sizes, ``n`` and formats outside those are 400s as OpenAI words them.
+- ``POST /v1/audio/speech``: the audio file itself in ``response_format`` (mp3 by default; opus
+  in Ogg, aac in ADTS, flac, wav, or pcm: raw 24 kHz 16-bit mono), about as long as a voice
+  takes to say the ``input`` at ``speed`` (15 characters a second); unknown voices (ballad and
+  verse on tts-1), an ``input`` over 4096 characters and speeds outside 0.25 to 4 are 400s.
+- ``Authorization: Bearer <key>`` or 401 ``invalid_api_key``; errors are ``{"error": {"message",
+  "type", "param", "code"}}``. A prompt containing :data:`REFUSED_WORD` is refused as OpenAI
+  refuses content: 400 ``moderation_blocked`` (gpt-image-1) or ``content_policy_violation``
+  (dall-e-3).
+- :attr:`FakeOpenAI.answers` scripts the next answers of a path (a 429 with ``retry-after`` and
+  ``x-ratelimit-*`` headers, a 500, ``insufficient_quota``…) before it behaves normally;
+  everything received is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import math
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvicorn
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mediastudio.engines.media.audio import write_audio
+
+KEY = "sk-fake-0000000000000000000000000000000000000000"
+REFUSED_WORD = "forbidden"
+GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+DALL_E_3_SIZES = {"1024x1024", "1792x1024", "1024x1792"}
+IMAGE_FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "webp": ("WEBP", "image/webp"),
+}
+VOICES = {
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+}
+TTS_1_VOICES = VOICES - {"ballad", "verse"}
+SPEECH_MODELS = {"tts-1", "tts-1-hd", "gpt-4o-mini-tts"}
+# response_format → (our writer's format, Content-Type OpenAI answers with)
+SPEECH_FORMATS = {
+    "mp3": ("mp3", "audio/mpeg"),
+    "opus": ("ogg", "audio/opus"),
+    "aac": ("aac", "audio/aac"),
+    "flac": ("flac", "audio/flac"),
+    "wav": ("wav", "audio/wav"),
+    "pcm": ("pcm", "audio/pcm"),
+}
+SPEECH_RATE = 24_000
+CHARACTERS_PER_SECOND = 15.0
+
+
+@dataclass
+class Answer:
+    """A scripted answer: status, JSON body, headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error(
+    status: int, message: str, type_: str, code: str | None = None, param: str | None = None
+) -> Answer:
+    return Answer(
+        status, {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    )
+
+
+def rate_limited(retry_after_s: float = 0.05) -> Answer:
+    """OpenAI's 429 with its rate-limit headers (``retry-after`` in seconds)."""
+    return Answer(
+        429,
+        error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded").body,
+        {
+            "retry-after": f"{retry_after_s:g}",
+            "x-ratelimit-limit-requests": "5",
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": f"{retry_after_s:g}s",
+        },
+    )
+
+
+def out_of_quota() -> Answer:
+    return error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        "insufficient_quota",
+    )
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeOpenAI:
+    key: str = KEY
+    base_url: str = ""
+    answers: dict[str, deque[Answer]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    slow_s: float = 0.0  # hold each generation this long (a cancel must not wait for it)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def script(self, path: str, *answers: Answer) -> None:
+        """The next answers of ``path`` (``/v1/images/generations``), in order."""
+        self.answers.setdefault(path, deque()).extend(answers)
+
+    def calls(self, path: str) -> list[Received]:
+        return [item for item in self.received if item.path == path]
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/images/generations", self._images, methods=["POST"]),
+                Route("/v1/audio/speech", self._speech, methods=["POST"]),
+                Route("/files/{name}", self._file, methods=["GET"]),
+            ]
+        )
+
+    async def _received(self, request: Request) -> tuple[dict[str, Any], Response | None]:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        self.received.append(Received(request.url.path, dict(request.headers), body))
+        if request.headers.get("authorization") != f"Bearer {self.key}":
+            found = error(
+                401,
+                "Incorrect API key provided. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+            return body, _json(found)
+        queued = self.answers.get(request.url.path)
+        if queued:
+            return body, _json(queued.popleft())
+        if not isinstance(body, dict):
+            return {}, _json(
+                error(400, "We could not parse the JSON body.", "invalid_request_error")
+            )
+        if self.slow_s:
+            await asyncio.sleep(self.slow_s)
+        return body, None
+
+    async def _images(self, request: Request) -> Response:
+        body, answered = await self._received(request)
+        if answered is not None:
+            return answered
+        problem = _image_problem(body)
+        if problem is not None:
+            return _json(problem)
+        model, n = body["model"], int(body.get("n") or 1)
+        size = body.get("size") or "1024x1024"
+        if size == "auto":
+            size = "1024x1024"
+        width, height = (int(part) for part in size.split("x"))
+        fmt = body.get("output_format") or "png" if model == "gpt-image-1" else "png"
+        data = []
+        for index in range(n):
+            encoded = _image(width, height, fmt, index)
+            if model == "dall-e-3" and body.get("response_format", "url") == "url":
+                name = f"img-{secrets.token_hex(8)}.png"
+                self.files[name] = encoded
+                item: dict[str, Any] = {"url": f"{self.base_url}/files/{name}"}
+            else:
+                item = {"b64_json": base64.b64encode(encoded).decode("ascii")}
+            if model == "dall-e-3":
+                item["revised_prompt"] = f"A detailed picture of {body['prompt']}"
+            data.append(item)
+        answer: dict[str, Any] = {"created": int(time.time()), "data": data}
+        if model == "gpt-image-1":
+            answer["usage"] = {
+                "input_tokens": 10,
+                "output_tokens": 4160 * n,
+                "total_tokens": 4160 * n + 10,
+            }
+        return JSONResponse(answer)
+
+    async def _speech(self, request: Request) -> Response:
+        body, answered = await self._received(request)
+        if answered is not None:
+            return answered
+        problem = _speech_problem(body)
+        if problem is not None:
+            return _json(problem)
+        fmt = body.get("response_format") or "mp3"
+        seconds = max(
+            0.5,
+            len(str(body["input"]).strip())
+            / CHARACTERS_PER_SECOND
+            / float(body.get("speed") or 1.0),
+        )
+        audio = await asyncio.to_thread(_speech_audio, seconds, fmt)
+        return Response(audio, media_type=SPEECH_FORMATS[fmt][1])
+
+    async def _file(self, request: Request) -> Response:
+        data = self.files.get(request.path_params["name"])
+        if data is None:
+            return Response("not found", status_code=404)
+        return Response(data, media_type="image/png")
+
+
+def _json(answer: Answer) -> JSONResponse:
+    return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+def _image_problem(body: dict[str, Any]) -> Answer | None:
+    model, prompt = body.get("model"), body.get("prompt")
+    if model not in ("gpt-image-1", "dall-e-3"):
+        return error(
+            400,
+            f"Invalid value: '{model}'. Value must be one of 'gpt-image-1', 'dall-e-3'.",
+            "invalid_request_error",
+            "invalid_value",
+            "model",
+        )
+    if not isinstance(prompt, str) or not prompt:
+        return error(
+            400,
+            "Missing required parameter: 'prompt'.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "prompt",
+        )
+    sizes = GPT_IMAGE_SIZES if model == "gpt-image-1" else DALL_E_3_SIZES
+    if body.get("size") is not None and body["size"] not in sizes:
+        allowed = ", ".join(f"'{size}'" for size in sorted(sizes))
+        return error(
+            400,
+            f"Invalid value: '{body['size']}'. Supported values are: {allowed}.",
+            "invalid_request_error",
+            "invalid_value",
+            "size",
+        )
+    n = body.get("n") or 1
+    if not isinstance(n, int) or n < 1 or n > (10 if model == "gpt-image-1" else 1):
+        return error(
+            400,
+            "Invalid 'n': dall-e-3 supports n=1 only; gpt-image-1 1 to 10.",
+            "invalid_request_error",
+            "invalid_value",
+            "n",
+        )
+    if model == "gpt-image-1" and body.get("response_format") is not None:
+        return error(
+            400,
+            "Unknown parameter: 'response_format'.",
+            "invalid_request_error",
+            "unknown_parameter",
+            "response_format",
+        )
+    if model == "gpt-image-1" and (body.get("output_format") or "png") not in IMAGE_FORMATS:
+        return error(
+            400,
+            f"Invalid value: '{body['output_format']}'.",
+            "invalid_request_error",
+            "invalid_value",
+            "output_format",
+        )
+    if REFUSED_WORD in prompt.lower():
+        if model == "gpt-image-1":
+            return error(
+                400,
+                "Your request was rejected by the safety system. If you believe this is an "
+                "error, contact us at help.openai.com and include the request ID req_fake.",
+                "image_generation_user_error",
+                "moderation_blocked",
+            )
+        return error(
+            400,
+            "Your request was rejected as a result of our safety system. Your prompt may "
+            "contain text that is not allowed by our safety system.",
+            "invalid_request_error",
+            "content_policy_violation",
+        )
+    return None
+
+
+def _speech_problem(body: dict[str, Any]) -> Answer | None:
+    model, text, voice = body.get("model"), body.get("input"), body.get("voice")
+    if model not in SPEECH_MODELS:
+        return error(
+            400, f"Invalid value: '{model}'.", "invalid_request_error", "invalid_value", "model"
+        )
+    if not isinstance(text, str) or not text:
+        return error(
+            400,
+            "Missing required parameter: 'input'.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "input",
+        )
+    if len(text) > 4096:
+        return error(
+            400,
+            "[{'type': 'string_too_long', 'loc': ('body', 'input'), "
+            "'msg': 'String should have at most 4096 characters'}]",
+            "invalid_request_error",
+            None,
+            "input",
+        )
+    voices = VOICES if model == "gpt-4o-mini-tts" else TTS_1_VOICES
+    if voice not in voices:
+        return error(
+            400,
+            f"Invalid value: '{voice}'. Supported values are: {', '.join(sorted(voices))}.",
+            "invalid_request_error",
+            "invalid_value",
+            "voice",
+        )
+    if (body.get("response_format") or "mp3") not in SPEECH_FORMATS:
+        return error(
+            400,
+            f"Invalid value: '{body['response_format']}'.",
+            "invalid_request_error",
+            "invalid_value",
+            "response_format",
+        )
+    speed = body.get("speed", 1.0)
+    if not isinstance(speed, int | float) or not 0.25 <= speed <= 4.0:
+        return error(
+            400,
+            f"Invalid 'speed': {speed}. Expected a value between 0.25 and 4.0.",
+            "invalid_request_error",
+            "invalid_value",
+            "speed",
+        )
+    return None
+
+
+def _image(width: int, height: int, fmt: str, index: int) -> bytes:
+    """An opaque picture (a gradient, different for each index) in ``fmt``."""
+    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    image.paste((40 * index % 256, 90, 160), (0, 0, width // 4, height // 4))
+    buffer = io.BytesIO()
+    image.save(buffer, format=IMAGE_FORMATS[fmt][0])
+    return buffer.getvalue()
+
+
+def _speech_audio(seconds: float, fmt: str) -> bytes:
+    """A voice-like tone of ``seconds`` in OpenAI's ``response_format``."""
+    count = round(seconds * SPEECH_RATE)
+    t = np.arange(count, dtype=np.float32) / SPEECH_RATE
+    samples = (
+        0.3 * np.sin(2 * math.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * math.pi * 3 * t))
+    ).astype(np.float32)
+    if fmt == "pcm":
+        return (samples * 32767).astype("<i2").tobytes()
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"speech.{SPEECH_FORMATS[fmt][0]}"
+        write_audio(path, samples, SPEECH_RATE, SPEECH_FORMATS[fmt][0])  # type: ignore[arg-type]
+        return path.read_bytes()
+
+
+class RunningOpenAI:
+    """``with RunningOpenAI() as fake: fake.api_url`` — uvicorn on a free loopback port."""
+
+    def __init__(self, fake: FakeOpenAI | None = None) -> None:
+        self.fake = fake or FakeOpenAI()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.fake.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.fake.app(), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the fake OpenAI did not start")
+            threading.Event().wait(0.01)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._socket.close()
