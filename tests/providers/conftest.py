@@ -12,6 +12,7 @@ import pytest
 from mediastudio.settings import Settings
 from tests.conftest import Api, make_settings, open_api
 from tests.providers.fake_fal import FakeFal, RunningFal
+from tests.providers.fake_openai import FakeOpenAI, RunningOpenAI
 from tests.providers.fake_replicate import FakeReplicate, RunningFake
 
 
@@ -80,5 +81,22 @@ def providers_settings(
         }
         ports.append(f"127.0.0.1:{urlsplit(fake.base_url).port}")
     values: dict[str, Any] = {"providers": providers, "net_allow_hosts": ",".join(ports)}
+    values.update(overrides)
+    return make_settings(data_dir, **values)
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[FakeOpenAI]:
+    with RunningOpenAI() as running:
+        yield running
+
+
+def openai_settings(data_dir: Path, fake: FakeOpenAI, **overrides: Any) -> Settings:
+    """The platform with an OpenAI key, pointed at the fake (its ``/v1``); the fetcher may
+    reach the fake's port on loopback (dall-e-3's image URLs)."""
+    values: dict[str, Any] = {
+        "providers": {"openai": {"api_key": fake.key, "base_url": fake.api_url}},
+        "net_allow_hosts": f"127.0.0.1:{urlsplit(fake.base_url).port}",
+    }
     values.update(overrides)
     return make_settings(data_dir, **values)
