@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import av
 import mido
@@ -35,7 +36,8 @@ from mediastudio.runtime.context import JobContext
 from mediastudio.runtime.inputs import SafeFetcher
 from mediastudio.settings import Settings
 from tests.conftest import make_settings
-from tests.providers.conftest import replicate_settings
+from tests.providers.conftest import openai_settings, replicate_settings
+from tests.providers.fake_openai import RunningOpenAI
 from tests.providers.fake_replicate import RunningFake
 
 FRAME_TOLERANCE_S = 0.1
@@ -223,6 +225,30 @@ CASES: dict[str, dict[str, Case]] = {
             "output_format": "jpg",
         },
     },
+    # Hosted on OpenAI (the fake): synchronous calls.
+    "openai/gpt-image-1": {
+        "two-wide-jpg": lambda m: {
+            "prompt": "a kite",
+            "aspect_ratio": "16:9",
+            "num_outputs": 2,
+            "output_format": "jpg",
+        },
+        "tall-webp": lambda m: {"prompt": "a tower", "width": 512, "height": 1024},
+    },
+    "openai/dall-e-3": {"square": lambda m: {"prompt": "a fox"}},
+    "openai/gpt-4o-mini-tts": {
+        "mp3": lambda m: {"text": "Good morning, and welcome.", "voice": "coral"},
+        "flac-fast": lambda m: {
+            "text": "A quicker sentence to say.",
+            "speed": 1.5,
+            "output_format": "flac",
+        },
+    },
+    "openai/tts-1": {
+        "ogg": lambda m: {"text": "Hello there, friend.", "voice": "onyx", "output_format": "ogg"},
+        "aac": lambda m: {"text": "Short.", "output_format": "aac"},
+        "wav": lambda m: {"text": "Hello there, friend.", "output_format": "wav"},
+    },
     "sandbox/image": {"png": lambda m: {"prompt": "cat", "width": 256, "height": 256}},
     "sandbox/video": {"short": lambda m: {"prompt": "waves", "duration": 1, "fps": 8}},
     "sandbox/speech": {"wav": lambda m: {"text": "Hello there", "output_format": "wav"}},
@@ -242,9 +268,21 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> EngineRegistry:
 
 @pytest.fixture(scope="module")
 def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings whose Replicate is the fake on loopback, for the live runs of provider models."""
-    with RunningFake() as fake:
-        yield replicate_settings(tmp_path_factory.mktemp("providers"), fake)
+    """Settings whose Replicate and OpenAI are the fakes on loopback, for the live runs of
+    provider models."""
+    with RunningFake() as fake, RunningOpenAI() as openai:
+        data_dir = tmp_path_factory.mktemp("providers")
+        replicate = replicate_settings(data_dir, fake)
+        both = openai_settings(
+            data_dir,
+            openai,
+            providers={
+                **replicate.providers.model_dump(),
+                "openai": {"api_key": openai.key, "base_url": openai.api_url},
+            },
+            net_allow_hosts=f"{replicate.net_allow_hosts},127.0.0.1:{urlsplit(openai.base_url).port}",
+        )
+        yield both
 
 
 @pytest.fixture(scope="module")
