@@ -421,5 +421,6 @@ class RunningOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
+        self._server.force_exit = True  # a held (slow) request must not hold the tests up
         self._thread.join(10)
         self._socket.close()

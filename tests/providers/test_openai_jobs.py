@@ -15,7 +15,7 @@ from PIL import Image
 from tests.conftest import Api, auth, open_api
 from tests.providers.conftest import openai_settings
 from tests.providers.fake_openai import FakeOpenAI, error, out_of_quota, rate_limited
-from tests.providers.test_replicate_jobs import balance, create, ledger_kinds, live_key
+from tests.providers.test_replicate_jobs import _until, balance, create, ledger_kinds, live_key
 
 IMAGES, SPEECH = "/v1/images/generations", "/v1/audio/speech"
 
@@ -241,3 +241,21 @@ async def test_sandbox_keys_never_call_openai(tmp_path: Path, openai_fake: FakeO
             done = await api.wait(key, (await create(api, key, path, body))["id"])
             assert done["status"] == "completed" and done["sandbox"], done
         assert openai_fake.received == []
+
+
+async def test_a_cancel_drops_the_call_in_flight_and_refunds(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    openai_fake.slow_s = 30.0  # OpenAI still drawing: the cancel must not wait for it
+    async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
+        key = await live_key(api, credits=100)
+        body = {"model": "openai/gpt-image-1", "prompt": "a slow cat"}
+        job = await create(api, key, "/api/v1/generate/image", body)
+        await _until(lambda: len(openai_fake.calls(IMAGES)) == 1)
+        cancelled = await api.client.post(
+            f"/api/v1/generations/{job['id']}/cancel", headers=auth(key)
+        )
+        assert cancelled.json()["status"] == "cancelled"
+        done = await api.wait(key, job["id"])
+        assert done["status"] == "cancelled" and done["outputs"] == []
+        assert await balance(api, key) == (100, 0)
