@@ -87,10 +87,19 @@ class ProviderSettings(BaseModel):
     )
 
 
+class OpenAISettings(ProviderSettings):
+    """OpenAI answers with the output itself (no job to poll), so one request lasts as long as
+    the generation: gpt-image-1 takes up to a minute or two."""
+
+    timeout_s: float = Field(
+        300.0, gt=0, description="Read/write timeout of one request (the whole generation)"
+    )
+
+
 class ProvidersSettings(BaseModel):
     replicate: ProviderSettings = Field(default_factory=ProviderSettings)
     fal: ProviderSettings = Field(default_factory=ProviderSettings)
-    openai: ProviderSettings = Field(default_factory=ProviderSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
 
 
 def _default_plans() -> dict[str, Plan]:

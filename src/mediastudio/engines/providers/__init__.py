@@ -1,6 +1,7 @@
 """Hosted providers as engines: :mod:`.engine` (the engine), :mod:`.catalog` (models and their
 routes), :mod:`.jobs` (submit, resume, poll, cancel), :mod:`.http` (the shared HTTP layer),
-:mod:`.media` (inputs sent, outputs copied in), and one package per provider (:mod:`.replicate`).
+:mod:`.media` (inputs sent, outputs copied in), and one package per provider
+(:mod:`.replicate`, :mod:`.fal`, :mod:`.openai`).
 See docs/providers.md."""
 
 from __future__ import annotations

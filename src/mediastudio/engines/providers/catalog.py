@@ -1,8 +1,10 @@
 """The models hosted providers serve here: seed 000's ids as they are, the ``flux-schnell``
 alias, any Replicate model as ``replicate/<owner>/<name>`` and any fal endpoint as
 ``fal/<id>``. A curated model's routes run in order, Replicate first, then fal where fal serves
-the same model (:data:`FAL_ROUTES`). Prices are credits per generation (per output for image
-models that make several); ``MEDIASTUDIO_MODEL_PRICES`` overrides any of them by id."""
+the same model (:data:`FAL_ROUTES`). OpenAI's models (``openai/gpt-image-1``, ``openai/dall-e-3``,
+``openai/gpt-4o-mini-tts``, ``openai/tts-1``) have one route each. Prices are credits per
+generation (per output for image models that make several); ``MEDIASTUDIO_MODEL_PRICES``
+overrides any of them by id."""
 
 from __future__ import annotations
 
