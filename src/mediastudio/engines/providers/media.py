@@ -54,6 +54,7 @@ _AUDIO_TYPES = {
     "ogg": ("audio/ogg", ".ogg"),
     "flac": ("audio/flac", ".flac"),
     "aac": ("audio/aac", ".aac"),
+    "mov": ("audio/mp4", ".m4a"),  # an MP4 audio file (a generic Replicate music model's M4A)
 }
 
 
@@ -198,7 +199,7 @@ def _audio(path: Path) -> OutputFile:
         with av.open(str(path), options=INPUT_OPTIONS) as container:
             found = _AUDIO_TYPES.get(container.format.name.split(",")[0])
             if not container.streams.audio or found is None:
-                raise InvalidInput("not an MP3, WAV, Ogg, FLAC or AAC audio file")
+                raise InvalidInput("not an MP3, WAV, Ogg, FLAC, AAC or M4A audio file")
             stream = container.streams.audio[0]
             samples = sum(frame.samples for frame in container.decode(stream))
             rate = stream.rate or 1
