@@ -96,10 +96,23 @@ class OpenAISettings(ProviderSettings):
     )
 
 
+class ElevenLabsSettings(ProviderSettings):
+    """ElevenLabs answers with the audio itself (no job to poll); its voices are read from the
+    account (``GET /v1/voices``) and kept for ``voices_ttl_s``."""
+
+    timeout_s: float = Field(
+        120.0, gt=0, description="Read/write timeout of one request (the whole generation)"
+    )
+    voices_ttl_s: float = Field(
+        300.0, ge=0, description="How long the account's voice list is kept before re-reading"
+    )
+
+
 class ProvidersSettings(BaseModel):
     replicate: ProviderSettings = Field(default_factory=ProviderSettings)
     fal: ProviderSettings = Field(default_factory=ProviderSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
 
 
 def _default_plans() -> dict[str, Plan]:

@@ -294,6 +294,11 @@ class Engine(ABC):
         """The voices ``model`` speaks with, for speech engines; none by default."""
         return ()
 
+    async def fetch_voices(self, model: ModelSpec) -> Sequence[Voice]:
+        """:meth:`voices`, for an engine that must ask someone first (a provider's voice list:
+        ElevenLabs' are the account's own). The voices' listing awaits this one."""
+        return self.voices(model)
+
     def resolve(self, model_id: str, type_: str | None) -> ModelSpec | None:
         """A model this engine serves by pattern rather than by list (any
         ``replicate/<owner>/<name>``), as a model of ``type_`` (the request's type; None when

@@ -8,7 +8,7 @@ from mediastudio.voices.schemas import VoiceRead
 SPEECH_TYPE = "speech"
 
 
-def list_voices(
+async def list_voices(
     registry: EngineRegistry, *, language: str | None = None, model: str | None = None
 ) -> list[VoiceRead]:
     """Voices of every available speech model (or of ``model``), those speaking ``language``
@@ -21,7 +21,7 @@ def list_voices(
             continue
         if not registry.availability(spec.id).available:
             continue
-        for voice in registered.engine.voices(spec):
+        for voice in await registered.engine.fetch_voices(spec):
             if wanted is not None and not any(_covers(wanted, c) for c in voice.languages):
                 continue
             found.append(

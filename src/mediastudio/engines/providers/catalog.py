@@ -2,9 +2,10 @@
 alias, any Replicate model as ``replicate/<owner>/<name>`` and any fal endpoint as
 ``fal/<id>``. A curated model's routes run in order, Replicate first, then fal where fal serves
 the same model (:data:`FAL_ROUTES`). OpenAI's models (``openai/gpt-image-1``, ``openai/dall-e-3``,
-``openai/gpt-4o-mini-tts``, ``openai/tts-1``) have one route each. Prices are credits per
-generation (per output for image models that make several); ``MEDIASTUDIO_MODEL_PRICES``
-overrides any of them by id."""
+``openai/gpt-4o-mini-tts``, ``openai/tts-1``) and ElevenLabs'
+(``elevenlabs/eleven_multilingual_v2``, ``elevenlabs/eleven_flash_v2_5``) have one route each.
+Prices are credits per generation (per output for image models that make several);
+``MEDIASTUDIO_MODEL_PRICES`` overrides any of them by id."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ from mediastudio.engines.contract import (
     PlannedOutput,
 )
 from mediastudio.engines.media.files import content_type
+from mediastudio.engines.providers.elevenlabs import mapping as elevenlabs_mapping
 from mediastudio.engines.providers.fal import mapping as fal_mapping
 from mediastudio.engines.providers.inputs import (
     GENERIC_INPUTS,
     DallE3Input,
+    ElevenFlashInput,
+    ElevenLabsSpeechInput,
     FluxSchnellInput,
     GptImageInput,
     HailuoInput,
@@ -38,6 +42,7 @@ from mediastudio.engines.providers.routes import Build, ProviderModel, Route, pr
 REPLICATE = "replicate"
 FAL = "fal"
 OPENAI = "openai"
+ELEVENLABS = "elevenlabs"
 GENERIC_PREFIX = "replicate/"
 FAL_PREFIX = "fal/"
 GENERIC_DEFAULT_TYPE = "image"
@@ -234,7 +239,55 @@ TTS_1 = _openai(
 )
 OPENAI_MODELS = (GPT_IMAGE_1, DALL_E_3, GPT_4O_MINI_TTS, TTS_1)
 
-CURATED: tuple[ProviderModel, ...] = JOB_MODELS + OPENAI_MODELS
+
+# ElevenLabs' speech models: one route each (its voices are the account's own). ElevenLabs bills
+# by the character, multilingual_v2 twice what flash_v2_5 costs; a generation holds up to 5000.
+def _elevenlabs(spec: ModelSpec) -> ProviderModel:
+    """``elevenlabs/<model_id>``, served by ElevenLabs' ``<model_id>``."""
+    target = spec.id.removeprefix(f"{ELEVENLABS}/")
+    route = Route(
+        ELEVENLABS, target, elevenlabs_mapping.speech, plan=elevenlabs_mapping.speech_plan
+    )
+    return provider_model(spec, route)
+
+
+ELEVEN_MULTILINGUAL_V2 = _elevenlabs(
+    ModelSpec(
+        id="elevenlabs/eleven_multilingual_v2",
+        name="Eleven Multilingual v2",
+        type="speech",
+        input_model=ElevenLabsSpeechInput,
+        credits=40,
+        description=(
+            "ElevenLabs' most lifelike neural speech, 29 languages (the text's); the account's "
+            "voices, steerable with stability, similarity_boost and style."
+        ),
+        category="speech",
+        pool="io",
+        timeout_s=300,
+        output_kind="audio",
+    )
+)
+ELEVEN_FLASH_V2_5 = _elevenlabs(
+    ModelSpec(
+        id="elevenlabs/eleven_flash_v2_5",
+        name="Eleven Flash v2.5",
+        type="speech",
+        input_model=ElevenFlashInput,
+        credits=20,
+        description=(
+            "ElevenLabs' fast, low-latency neural speech, 32 languages (language enforces one); "
+            "the account's voices."
+        ),
+        category="speech",
+        pool="io",
+        timeout_s=300,
+        output_kind="audio",
+    )
+)
+ELEVENLABS_MODELS = (ELEVEN_MULTILINGUAL_V2, ELEVEN_FLASH_V2_5)
+
+CURATED: tuple[ProviderModel, ...] = JOB_MODELS + OPENAI_MODELS + ELEVENLABS_MODELS
 
 
 def resolve_generic(model_id: str, type_: str | None) -> ProviderModel | None:

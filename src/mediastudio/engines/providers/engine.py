@@ -10,17 +10,27 @@ attempt submits to (or resumes) one provider's job, polls it and copies its outp
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from mediastudio.engines.contract import Availability, Engine, ModelSpec, RunContext, Voice
+from mediastudio.engines.contract import (
+    Availability,
+    Engine,
+    ModelSpec,
+    ProviderError,
+    RunContext,
+    Voice,
+)
 from mediastudio.engines.providers.catalog import (
     CURATED,
+    ELEVENLABS,
     FAL,
     OPENAI,
     REPLICATE,
     resolve_generic,
 )
+from mediastudio.engines.providers.elevenlabs import client as elevenlabs
 from mediastudio.engines.providers.fal import client as fal
 from mediastudio.engines.providers.http import Pause, display_name
 from mediastudio.engines.providers.inputs import OPENAI_TTS_1_VOICES, OPENAI_VOICES
@@ -48,6 +58,7 @@ KEY_SETTINGS = {
     REPLICATE: replicate.API_KEY_SETTING,
     FAL: fal.API_KEY_SETTING,
     OPENAI: openai.API_KEY_SETTING,
+    ELEVENLABS: elevenlabs.API_KEY_SETTING,
 }
 # Each OpenAI speech model's voices (GET /api/v1/voices). They speak the text's language; their
 # main language, the one they are tuned for, is English.
@@ -56,6 +67,7 @@ OPENAI_MODEL_VOICES = {
     "openai/tts-1": OPENAI_TTS_1_VOICES,
 }
 T = TypeVar("T")
+logger = logging.getLogger("mediastudio.providers")
 
 
 class JobAdapter(RemoteJobs, Uploader, Protocol):
@@ -110,6 +122,20 @@ class ProvidersEngine(Engine):
 
     def voices(self, model: ModelSpec) -> Sequence[Voice]:
         return self._voices.get(model.id, ())
+
+    async def fetch_voices(self, model: ModelSpec) -> Sequence[Voice]:
+        """OpenAI's fixed voices; ElevenLabs' are the account's, read (and kept a while) from
+        it. A failure to read them leaves them out of the list rather than failing it."""
+        adapter = self._adapters.get(ELEVENLABS)
+        if not model.id.startswith(f"{ELEVENLABS}/") or not isinstance(
+            adapter, elevenlabs.ElevenLabs
+        ):
+            return self.voices(model)
+        try:
+            return await adapter.voices(self._model(model).routes[0].target, asyncio.sleep)
+        except ProviderError as exc:
+            logger.warning("could not list ElevenLabs' voices: %s", exc)
+            return ()
 
     async def run(self, ctx: RunContext) -> None:
         routes = plan(self._model(ctx.model), ctx.input, self._adapters, KEY_SETTINGS)
@@ -188,6 +214,8 @@ def _configured(settings: Settings) -> dict[str, Adapter]:
         adapters[FAL] = fal.Fal(settings.providers.fal)
     if settings.providers.openai.api_key is not None:
         adapters[OPENAI] = openai.OpenAI(settings.providers.openai)
+    if settings.providers.elevenlabs.api_key is not None:
+        adapters[ELEVENLABS] = elevenlabs.ElevenLabs(settings.providers.elevenlabs)
     return adapters
 
 

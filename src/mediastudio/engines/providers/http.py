@@ -46,7 +46,12 @@ _MAX_DETAIL = 500
 
 
 # How providers write their own names (fal's is lower case), for messages.
-_DISPLAY_NAMES = {"replicate": "Replicate", "fal": "fal", "openai": "OpenAI"}
+_DISPLAY_NAMES = {
+    "replicate": "Replicate",
+    "fal": "fal",
+    "openai": "OpenAI",
+    "elevenlabs": "ElevenLabs",
+}
 
 
 def display_name(provider: str) -> str:
@@ -81,10 +86,13 @@ class ProviderHttp:
         retry: Retry,
         setting: str,
         auth_scheme: str = "Bearer",
+        auth_header: str = "Authorization",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.provider = provider
         self.auth_scheme = auth_scheme
+        # ElevenLabs takes the bare key in its own header (``xi-api-key``), with no scheme.
+        self.auth_header = auth_header
         self.base_url = base_url.rstrip("/")
         self.retry = retry
         self.setting = setting  # the variable that holds the key, for error messages
@@ -100,7 +108,7 @@ class ProviderHttp:
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers={
-                    "Authorization": f"{self.auth_scheme} {self._api_key.get_secret_value()}",
+                    self.auth_header: self._credential(),
                     "User-Agent": f"mediastudio/{__version__}",
                 },
                 timeout=self._timeout,
@@ -108,6 +116,10 @@ class ProviderHttp:
                 transport=self._transport,
             )
         return self._client
+
+    def _credential(self) -> str:
+        key = self._api_key.get_secret_value()
+        return f"{self.auth_scheme} {key}" if self.auth_header == "Authorization" else key
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -229,6 +241,9 @@ def problem_detail(response: httpx.Response) -> str:
     if isinstance(body, dict):
         nested = body.get("error")
         if isinstance(nested, dict):  # OpenAI: {"error": {"message", "type", "param", "code"}}
+            body = nested
+        nested = body.get("detail")
+        if isinstance(nested, dict):  # ElevenLabs: {"detail": {"status", "message"}}
             body = nested
         for name in ("detail", "title", "error", "message"):
             value = body.get(name)

@@ -214,3 +214,54 @@ class Tts1Input(OpenAISpeechInput):
                 f"tts-1 has no voice {self.voice!r}: ballad and verse are gpt-4o-mini-tts's"
             )
         return self
+
+
+# ElevenLabs' models (one provider each: no routing fields) --------------------------------------
+
+# A premade voice every ElevenLabs account has ("George", the official client's example).
+ELEVENLABS_DEFAULT_VOICE = "JBFqnCBsd6RMkjVDRZzb"
+# ElevenLabs bills by the character; a flat price per generation holds up to this many.
+ELEVENLABS_MAX_CHARS = 5000
+
+
+class ElevenLabsSpeechInput(StrictInput):
+    """ElevenLabs' text to speech (``POST /v1/text-to-speech/{voice_id}``)."""
+
+    text: str = Field(
+        min_length=1, max_length=ELEVENLABS_MAX_CHARS, description="What to say (5000 at most)"
+    )
+    voice: str = Field(
+        ELEVENLABS_DEFAULT_VOICE,
+        pattern=r"^[A-Za-z0-9]{1,64}$",
+        description="An ElevenLabs voice id (GET /voices lists the account's)",
+    )
+    speed: float | None = Field(
+        None, ge=0.7, le=1.2, description="Speaking rate, 1.0 is normal (ElevenLabs: 0.7 to 1.2)"
+    )
+    language: str | None = Field(
+        None,
+        min_length=2,
+        max_length=16,
+        description="Not sent: eleven_multilingual_v2 speaks the language of the text",
+    )
+    output_format: Literal["mp3", "wav"] = Field(
+        "mp3", description="File format: mp3 (44.1 kHz, 128 kb/s) or wav (24 kHz)"
+    )
+    stability: float | None = Field(
+        None, ge=0, le=1, description="Lower: a broader emotional range; higher: steadier"
+    )
+    similarity_boost: float | None = Field(
+        None, ge=0, le=1, description="How closely to keep to the original voice"
+    )
+    style: float | None = Field(
+        None, ge=0, le=1, description="Style exaggeration of the voice (0: none)"
+    )
+    options: Options = options_field()
+
+
+class ElevenFlashInput(ElevenLabsSpeechInput):
+    language: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z]{2}([-_][A-Za-z0-9]{2,8})?$",
+        description="Language to enforce (ISO 639-1, sent as language_code); else the text's",
+    )

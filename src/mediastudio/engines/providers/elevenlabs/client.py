@@ -1,0 +1,172 @@
+"""ElevenLabs' HTTP API, as its official Python client (``elevenlabs``) speaks it.
+
+- ``POST /v1/text-to-speech/{voice_id}?output_format=…`` with ``{"text", "model_id",
+  "language_code"?, "voice_settings"?, …}`` answers the audio file itself.
+- ``GET /v1/voices`` answers ``{"voices": [{"voice_id", "name", "labels", "verified_languages":
+  [{"language", "model_id", "locale"…}], …}]}``: the account's voices (premade ones included).
+- Auth: the bare key in ``xi-api-key``. Errors are ``{"detail": {"status", "message"}}`` (or
+  ``{"detail": "…"}``; a 422 is FastAPI's list of typed errors). A 401 whose status is
+  ``quota_exceeded`` is the account being out of characters, not a bad key; a 400
+  ``bad_prompt`` ("violated our Terms of Service") is a content refusal. A 429
+  (``too_many_concurrent_requests``, ``system_busy``) may carry ``retry-after``.
+
+Speech is synchronous: the answer is the output, and there is no provider-side job to store,
+poll, resume or cancel (see docs/providers.md#elevenlabs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from mediastudio.engines.contract import InvalidPrompt, ProviderError, Voice
+from mediastudio.engines.providers.elevenlabs.mapping import OUTPUT_FORMAT, VOICE_ID
+from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry, problem_detail
+from mediastudio.engines.providers.media import Delivered
+from mediastudio.settings import ElevenLabsSettings
+
+NAME = "elevenlabs"
+PUBLIC_URL = "https://api.elevenlabs.io"
+API_KEY_SETTING = "MEDIASTUDIO_PROVIDERS__ELEVENLABS__API_KEY"
+AUTH_HEADER = "xi-api-key"
+NO_QUOTA_STATUS = "quota_exceeded"
+REFUSAL_STATUSES = frozenset({"bad_prompt", "content_against_policy", "tos_violation"})
+# The language of a voice that says nothing of its own: ElevenLabs' premade voices are English.
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class _Cached:
+    voices: tuple[dict[str, Any], ...]
+    until: float
+
+
+class ElevenLabs:
+    """The synchronous adapter of ElevenLabs' text to speech, and its voice list."""
+
+    name = NAME
+
+    def __init__(
+        self, settings: ElevenLabsSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        if settings.api_key is None:
+            raise ValueError("ElevenLabs needs an API key")
+        self.http = ProviderHttp(
+            NAME,
+            settings.base_url or PUBLIC_URL,
+            settings.api_key,
+            timeout_s=settings.timeout_s,
+            retry=Retry(max_wait_s=settings.max_retry_wait_s),
+            setting=API_KEY_SETTING,
+            auth_header=AUTH_HEADER,
+            transport=transport,
+        )
+        self.voices_ttl_s = settings.voices_ttl_s
+        self._voices: _Cached | None = None
+
+    async def call(self, target: str, payload: dict[str, Any], pause: Pause) -> list[Delivered]:
+        """Say ``payload``'s text with ``target`` (a ``model_id``); the answer is the audio."""
+        body = dict(payload)
+        voice_id, output_format = str(body.pop(VOICE_ID)), str(body.pop(OUTPUT_FORMAT))
+        # Never repeated after a 5xx: the characters may have been spent (as with OpenAI).
+        response = await self.http.send(
+            "POST",
+            f"/v1/text-to-speech/{quote(voice_id, safe='')}",
+            params={OUTPUT_FORMAT: output_format},
+            json={**body, "model_id": target},
+            pause=pause,
+            retry=False,
+        )
+        _refusals(response)
+        self.http.check(response)
+        if not response.content:
+            raise ProviderError("ElevenLabs answered a speech request with no audio.")
+        return [Delivered(data=response.content, suffix="." + output_format.split("_")[0])]
+
+    async def voices(self, model_id: str, pause: Pause) -> list[Voice]:
+        """The account's voices, with the languages each speaks on ``model_id``."""
+        return [_voice(item, model_id) for item in await self._voice_list(pause)]
+
+    async def _voice_list(self, pause: Pause) -> tuple[dict[str, Any], ...]:
+        now = time.monotonic()
+        if self._voices is not None and now < self._voices.until:
+            return self._voices.voices
+        response = await self.http.send("GET", "/v1/voices", pause=pause, retry=True)
+        _refusals(response)
+        self.http.check(response)
+        try:
+            listed = response.json().get("voices")
+        except (ValueError, AttributeError) as exc:
+            raise ProviderError("ElevenLabs answered GET /v1/voices with no voice list.") from exc
+        if not isinstance(listed, list):
+            raise ProviderError("ElevenLabs answered GET /v1/voices with no voice list.")
+        voices = tuple(
+            v for v in listed if isinstance(v, dict) and isinstance(v.get("voice_id"), str)
+        )
+        self._voices = _Cached(voices, now + self.voices_ttl_s)
+        return voices
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def _refusals(response: httpx.Response) -> None:
+    """ElevenLabs' answers that :meth:`ProviderHttp.check` would misread."""
+    status = _status(response)
+    if response.status_code == 401 and status == NO_QUOTA_STATUS:
+        raise ProviderError(
+            f"ElevenLabs refused the request: the operator's account is out of quota "
+            f"({problem_detail(response)})."
+        )
+    if 400 <= response.status_code < 500 and (
+        status in REFUSAL_STATUSES or "terms of service" in problem_detail(response).lower()
+    ):
+        raise InvalidPrompt(
+            f"ElevenLabs refused the text under its terms of service: {problem_detail(response)}"
+        )
+
+
+def _status(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    status = detail.get("status") if isinstance(detail, dict) else None
+    return status if isinstance(status, str) else None
+
+
+def _voice(item: Mapping[str, Any], model_id: str) -> Voice:
+    labels = item.get("labels") if isinstance(item.get("labels"), dict) else {}
+    assert isinstance(labels, dict)
+    gender = labels.get("gender")
+    return Voice(
+        id=item["voice_id"],
+        name=str(item.get("name") or item["voice_id"]),
+        languages=_languages(item, model_id, labels),
+        gender=gender if isinstance(gender, str) else None,
+    )
+
+
+def _languages(
+    item: Mapping[str, Any], model_id: str, labels: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """The languages ElevenLabs verified the voice in on ``model_id``; else its label's; else
+    English (the premade voices)."""
+    verified = item.get("verified_languages") or []
+    found = [
+        str(entry["language"]).lower()
+        for entry in verified
+        if isinstance(entry, dict)
+        and isinstance(entry.get("language"), str)
+        and entry.get("model_id") in (None, model_id)
+    ]
+    label = labels.get("language")
+    if isinstance(label, str) and label:
+        found.append(label.lower())
+    return tuple(dict.fromkeys(found)) or (DEFAULT_LANGUAGE,)
