@@ -1,0 +1,318 @@
+"""A fake ElevenLabs on 127.0.0.1 that speaks the real HTTP protocol of the two endpoints this
+server uses (a Starlette app under uvicorn, in a thread), faithful enough that the official
+``elevenlabs`` client works against it (``test_fake_elevenlabs.py`` proves it):
+
+- ``POST /v1/text-to-speech/{voice_id}?output_format=…`` with ``{"text", "model_id",
+  "language_code"?, "voice_settings"?, …}``: the audio file itself, ``mp3_<rate>_<kbps>`` as MP3,
+  ``wav_<rate>`` as WAV, ``pcm_<rate>`` as raw 16-bit mono samples, about as long as a voice
+  takes to say the text at ``voice_settings.speed`` (15 characters a second), with ElevenLabs'
+  ``request-id`` and ``x-character-count`` headers. An unknown voice is 404 ``voice_not_found``,
+  an unknown model 400 ``model_not_found``, ``language_code`` on eleven_multilingual_v2 400
+  ``unsupported_language``, an output format outside ElevenLabs' list or a missing ``text`` 422
+  (FastAPI's list of typed errors), a speed outside 0.7 to 1.2 400 ``invalid_voice_settings``.
+  A text containing :data:`REFUSED_WORD` is refused as ElevenLabs refuses content: 400
+  ``bad_prompt`` ("violated our Terms of Service").
+- ``GET /v1/voices``: the account's voices (:data:`VOICES`), with labels and verified languages.
+- ``xi-api-key: <key>`` or 401 ``invalid_api_key``; errors are ``{"detail": {"status",
+  "message"}}``.
+- :meth:`FakeElevenLabs.script` scripts the next answers of an endpoint (a 429 with
+  ``retry-after``, a 500, ``quota_exceeded``…) before it behaves normally; everything received is
+  recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+import socket
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mediastudio.engines.media.audio import write_audio
+
+KEY = "sk_fake0000000000000000000000000000000000000000000"
+REFUSED_WORD = "forbidden"
+MODELS = {"eleven_multilingual_v2", "eleven_flash_v2_5", "eleven_turbo_v2_5", "eleven_v3"}
+NO_LANGUAGE_CODE = {"eleven_multilingual_v2"}
+CHARACTERS_PER_SECOND = 15.0
+SPEECH, VOICE_LIST = "speech", "voices"
+GEORGE, ALICE, MATILDA = "JBFqnCBsd6RMkjVDRZzb", "Xb7hH8MSUJpSbSDYk0k2", "XrExE9yKIg1WjnnlVkGX"
+VOICES: list[dict[str, Any]] = [
+    {
+        "voice_id": GEORGE,
+        "name": "George",
+        "category": "premade",
+        "labels": {"accent": "british", "gender": "male", "age": "middle_aged"},
+        "verified_languages": [],
+    },
+    {
+        "voice_id": ALICE,
+        "name": "Alice",
+        "category": "premade",
+        "labels": {"accent": "british", "gender": "female", "language": "en"},
+        "verified_languages": [
+            {"language": "en", "model_id": "eleven_multilingual_v2", "locale": "en-GB"},
+            {"language": "it", "model_id": "eleven_multilingual_v2", "locale": "it-IT"},
+            {"language": "en", "model_id": "eleven_flash_v2_5", "locale": "en-GB"},
+        ],
+    },
+    {
+        "voice_id": MATILDA,
+        "name": "Matilda",
+        "category": "professional",
+        "labels": {"gender": "female"},
+        "verified_languages": [
+            {"language": "de", "model_id": "eleven_flash_v2_5", "locale": "de-DE"},
+        ],
+    },
+]
+OUTPUT_FORMATS = {
+    "mp3_22050_32",
+    "mp3_44100_64",
+    "mp3_44100_128",
+    "mp3_44100_192",
+    "pcm_16000",
+    "pcm_22050",
+    "pcm_24000",
+    "pcm_44100",
+    "wav_16000",
+    "wav_22050",
+    "wav_24000",
+    "wav_44100",
+}
+CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm": "audio/pcm"}
+
+
+@dataclass
+class Answer:
+    """A scripted answer: status, JSON body, headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error(status: int, code: str, message: str) -> Answer:
+    return Answer(status, {"detail": {"status": code, "message": message}})
+
+
+def rate_limited(retry_after_s: int = 1) -> Answer:
+    """ElevenLabs' 429 when the plan's concurrency is used up, with a ``retry-after``."""
+    answer = error(
+        429,
+        "too_many_concurrent_requests",
+        "Too many concurrent requests. Your current subscription is associated with a maximum "
+        "of 2 concurrent requests running in parallel.",
+    )
+    answer.headers["retry-after"] = str(retry_after_s)
+    return answer
+
+
+def out_of_quota() -> Answer:
+    return error(
+        401,
+        "quota_exceeded",
+        "This request exceeds your quota of 10000. You have 0 credits remaining, while 91 "
+        "credits are required for this request.",
+    )
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeElevenLabs:
+    key: str = KEY
+    base_url: str = ""
+    answers: dict[str, deque[Answer]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    slow_s: float = 0.0  # hold each generation this long (a cancel must not wait for it)
+
+    def script(self, *answers: Answer, endpoint: str = SPEECH) -> None:
+        """The next answers of ``endpoint`` (:data:`SPEECH` or :data:`VOICE_LIST`), in order."""
+        self.answers.setdefault(endpoint, deque()).extend(answers)
+
+    def speech_calls(self) -> list[Received]:
+        return [r for r in self.received if r.path.startswith("/v1/text-to-speech/")]
+
+    def voice_calls(self) -> list[Received]:
+        return [r for r in self.received if r.path == "/v1/voices"]
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/text-to-speech/{voice_id}", self._speech, methods=["POST"]),
+                Route("/v1/voices", self._voices, methods=["GET"]),
+            ]
+        )
+
+    async def _received(self, request: Request) -> tuple[Any, Response | None]:
+        try:
+            body = await request.json() if request.method == "POST" else None
+        except ValueError:
+            body = None
+        self.received.append(
+            Received(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                dict(request.headers),
+                body,
+            )
+        )
+        if request.headers.get("xi-api-key") != self.key:
+            return body, _json(error(401, "invalid_api_key", "Invalid API key"))
+        return body, None
+
+    async def _voices(self, request: Request) -> Response:
+        _, answered = await self._received(request)
+        if answered is not None:
+            return answered
+        if self.answers.get(VOICE_LIST):
+            return _json(self.answers[VOICE_LIST].popleft())
+        return JSONResponse({"voices": VOICES})
+
+    async def _speech(self, request: Request) -> Response:
+        body, answered = await self._received(request)
+        if answered is not None:
+            return answered
+        if self.answers.get(SPEECH):
+            return _json(self.answers[SPEECH].popleft())
+        output_format = request.query_params.get("output_format", "mp3_44100_128")
+        problem = _speech_problem(request.path_params["voice_id"], body, output_format)
+        if problem is not None:
+            return _json(problem)
+        if self.slow_s:
+            await asyncio.sleep(self.slow_s)
+        settings = body.get("voice_settings") or {}
+        seconds = max(
+            0.5,
+            len(str(body["text"]).strip())
+            / CHARACTERS_PER_SECOND
+            / float(settings.get("speed", 1)),
+        )
+        audio = await asyncio.to_thread(_audio, seconds, output_format)
+        return Response(
+            audio,
+            media_type=CONTENT_TYPES[output_format.split("_")[0]],
+            headers={
+                "request-id": secrets.token_hex(10),
+                "x-character-count": str(len(body["text"])),
+            },
+        )
+
+
+def _json(answer: Answer) -> JSONResponse:
+    return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+def _missing(where: str, name: str) -> Answer:
+    return Answer(
+        422,
+        {"detail": [{"type": "missing", "loc": [where, name], "msg": "Field required"}]},
+    )
+
+
+def _speech_problem(voice_id: str, body: Any, output_format: str) -> Answer | None:
+    if output_format not in OUTPUT_FORMATS:
+        return Answer(
+            422,
+            {
+                "detail": [
+                    {
+                        "type": "enum",
+                        "loc": ["query", "output_format"],
+                        "msg": f"Input should be one of {', '.join(sorted(OUTPUT_FORMATS))}",
+                    }
+                ]
+            },
+        )
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"]:
+        return _missing("body", "text")
+    model = body.get("model_id") or "eleven_multilingual_v2"
+    if model not in MODELS:
+        return error(400, "model_not_found", f"A model with model ID {model} was not found.")
+    if voice_id not in {voice["voice_id"] for voice in VOICES}:
+        return error(404, "voice_not_found", f"A voice with the voice_id {voice_id} was not found.")
+    if body.get("language_code") is not None and model in NO_LANGUAGE_CODE:
+        return error(
+            400,
+            "unsupported_language",
+            f"Model '{model}' does not support the language_code {body['language_code']}.",
+        )
+    speed = (body.get("voice_settings") or {}).get("speed", 1.0)
+    if not isinstance(speed, int | float) or not 0.7 <= speed <= 1.2:
+        return error(400, "invalid_voice_settings", "Speed must be between 0.7 and 1.2.")
+    if REFUSED_WORD in body["text"].lower():
+        return error(
+            400,
+            "bad_prompt",
+            "Your prompt appears to have violated our Terms of Service. Please try again with "
+            "a different prompt.",
+        )
+    return None
+
+
+def _audio(seconds: float, output_format: str) -> bytes:
+    """A voice-like tone of ``seconds`` in ElevenLabs' ``output_format``."""
+    codec, rate = output_format.split("_")[0], int(output_format.split("_")[1])
+    count = round(seconds * rate)
+    t = np.arange(count, dtype=np.float32) / rate
+    samples = (
+        0.3 * np.sin(2 * math.pi * 200 * t) * (0.6 + 0.4 * np.sin(2 * math.pi * 3 * t))
+    ).astype(np.float32)
+    if codec == "pcm":
+        return (samples * 32767).astype("<i2").tobytes()
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"speech.{codec}"
+        write_audio(path, samples, rate, codec)  # type: ignore[arg-type]
+        return path.read_bytes()
+
+
+class RunningElevenLabs:
+    """``with RunningElevenLabs() as fake: fake.base_url`` — uvicorn on a free loopback port."""
+
+    def __init__(self, fake: FakeElevenLabs | None = None) -> None:
+        self.fake = fake or FakeElevenLabs()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.fake.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.fake.app(), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def __enter__(self) -> FakeElevenLabs:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the fake ElevenLabs did not start")
+            threading.Event().wait(0.01)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._server.force_exit = True  # a held (slow) request must not hold the tests up
+        self._thread.join(10)
+        self._socket.close()
