@@ -11,6 +11,7 @@ import pytest
 
 from mediastudio.settings import Settings
 from tests.conftest import Api, make_settings, open_api
+from tests.providers.fake_elevenlabs import FakeElevenLabs, RunningElevenLabs
 from tests.providers.fake_fal import FakeFal, RunningFal
 from tests.providers.fake_openai import FakeOpenAI, RunningOpenAI
 from tests.providers.fake_replicate import FakeReplicate, RunningFake
@@ -97,6 +98,21 @@ def openai_settings(data_dir: Path, fake: FakeOpenAI, **overrides: Any) -> Setti
     values: dict[str, Any] = {
         "providers": {"openai": {"api_key": fake.key, "base_url": fake.api_url}},
         "net_allow_hosts": f"127.0.0.1:{urlsplit(fake.base_url).port}",
+    }
+    values.update(overrides)
+    return make_settings(data_dir, **values)
+
+
+@pytest.fixture
+def elevenlabs_fake() -> Iterator[FakeElevenLabs]:
+    with RunningElevenLabs() as running:
+        yield running
+
+
+def elevenlabs_settings(data_dir: Path, fake: FakeElevenLabs, **overrides: Any) -> Settings:
+    """The platform with an ElevenLabs key, pointed at the fake."""
+    values: dict[str, Any] = {
+        "providers": {"elevenlabs": {"api_key": fake.key, "base_url": fake.base_url}},
     }
     values.update(overrides)
     return make_settings(data_dir, **values)
