@@ -37,6 +37,7 @@ from mediastudio.runtime.inputs import SafeFetcher
 from mediastudio.settings import Settings
 from tests.conftest import make_settings
 from tests.providers.conftest import openai_settings, replicate_settings
+from tests.providers.fake_elevenlabs import RunningElevenLabs
 from tests.providers.fake_openai import RunningOpenAI
 from tests.providers.fake_replicate import RunningFake
 
@@ -249,6 +250,15 @@ CASES: dict[str, dict[str, Case]] = {
         "aac": lambda m: {"text": "Short.", "output_format": "aac"},
         "wav": lambda m: {"text": "Hello there, friend.", "output_format": "wav"},
     },
+    # Hosted on ElevenLabs (the fake): synchronous calls.
+    "elevenlabs/eleven_multilingual_v2": {
+        "mp3": lambda m: {"text": "Good morning, and welcome."},
+        "wav-slow": lambda m: {"text": "A slower sentence.", "speed": 0.8, "output_format": "wav"},
+    },
+    "elevenlabs/eleven_flash_v2_5": {
+        "mp3-de": lambda m: {"text": "Guten Morgen, alle.", "language": "de", "speed": 1.2},
+        "wav": lambda m: {"text": "Short.", "output_format": "wav"},
+    },
     "sandbox/image": {"png": lambda m: {"prompt": "cat", "width": 256, "height": 256}},
     "sandbox/video": {"short": lambda m: {"prompt": "waves", "duration": 1, "fps": 8}},
     "sandbox/speech": {"wav": lambda m: {"text": "Hello there", "output_format": "wav"}},
@@ -268,9 +278,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> EngineRegistry:
 
 @pytest.fixture(scope="module")
 def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings whose Replicate and OpenAI are the fakes on loopback, for the live runs of
+    """Settings whose Replicate, OpenAI and ElevenLabs are the fakes on loopback, for the live runs of
     provider models."""
-    with RunningFake() as fake, RunningOpenAI() as openai:
+    with RunningFake() as fake, RunningOpenAI() as openai, RunningElevenLabs() as eleven:
         data_dir = tmp_path_factory.mktemp("providers")
         replicate = replicate_settings(data_dir, fake)
         both = openai_settings(
@@ -279,6 +289,7 @@ def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
             providers={
                 **replicate.providers.model_dump(),
                 "openai": {"api_key": openai.key, "base_url": openai.api_url},
+                "elevenlabs": {"api_key": eleven.key, "base_url": eleven.base_url},
             },
             net_allow_hosts=f"{replicate.net_allow_hosts},127.0.0.1:{urlsplit(openai.base_url).port}",
         )
