@@ -247,3 +247,23 @@ async def test_sandbox_keys_never_call_elevenlabs(
             assert done["status"] == "completed" and done["sandbox"], done
             assert done["outputs"][0]["content_type"] == "audio/wav"
         assert elevenlabs_fake.received == []
+
+
+async def test_the_voice_list_is_read_again_once_its_ttl_has_passed(
+    tmp_path: Path, elevenlabs_fake: FakeElevenLabs
+) -> None:
+    providers = {
+        "elevenlabs": {
+            "api_key": elevenlabs_fake.key,
+            "base_url": elevenlabs_fake.base_url,
+            "voices_ttl_s": 0,
+        }
+    }
+    settings = elevenlabs_settings(tmp_path / "data", elevenlabs_fake, providers=providers)
+    async with open_api(settings) as api:
+        key = await live_key(api)
+        path = "/api/v1/voices?model=elevenlabs/eleven_flash_v2_5"
+        for _ in range(2):
+            listed = (await api.client.get(path, headers=auth(key))).json()["data"]
+            assert {voice["id"] for voice in listed} == {GEORGE, ALICE, MATILDA}
+        assert len(elevenlabs_fake.voice_calls()) == 2

@@ -35,3 +35,14 @@ def test_fal_is_configured_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None
     assert fal.api_key is not None and fal.api_key.get_secret_value() == "fal-id:fal-secret"
     assert fal.base_url is None and fal.queue_timeout_s == 120
     assert "fal-secret" not in repr(settings) and "fal-secret" not in settings.model_dump_json()
+
+
+def test_elevenlabs_is_configured_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIASTUDIO_PROVIDERS__ELEVENLABS__API_KEY", "sk_eleven-secret")
+    monkeypatch.setenv("MEDIASTUDIO_PROVIDERS__ELEVENLABS__VOICES_TTL_S", "60")
+    settings = load_settings()
+    eleven = settings.providers.elevenlabs
+    assert eleven.api_key is not None and eleven.api_key.get_secret_value() == "sk_eleven-secret"
+    assert eleven.base_url is None and eleven.voices_ttl_s == 60 and eleven.timeout_s == 120
+    assert "eleven-secret" not in repr(settings)
+    assert "eleven-secret" not in settings.model_dump_json()
