@@ -278,8 +278,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> EngineRegistry:
 
 @pytest.fixture(scope="module")
 def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings whose Replicate, OpenAI and ElevenLabs are the fakes on loopback, for the live runs of
-    provider models."""
+    """Settings whose Replicate, OpenAI and ElevenLabs are the fakes on loopback, for the live
+    runs of provider models."""
     with RunningFake() as fake, RunningOpenAI() as openai, RunningElevenLabs() as eleven:
         data_dir = tmp_path_factory.mktemp("providers")
         replicate = replicate_settings(data_dir, fake)

@@ -23,7 +23,7 @@ from tests.providers.fake_elevenlabs import (
     out_of_quota,
     rate_limited,
 )
-from tests.providers.test_replicate_jobs import balance, create, ledger_kinds, live_key
+from tests.providers.test_replicate_jobs import _until, balance, create, ledger_kinds, live_key
 
 SPEECH = "/api/v1/generate/speech"
 
@@ -267,3 +267,21 @@ async def test_the_voice_list_is_read_again_once_its_ttl_has_passed(
             listed = (await api.client.get(path, headers=auth(key))).json()["data"]
             assert {voice["id"] for voice in listed} == {GEORGE, ALICE, MATILDA}
         assert len(elevenlabs_fake.voice_calls()) == 2
+
+
+async def test_a_cancel_drops_the_call_in_flight_and_refunds(
+    tmp_path: Path, elevenlabs_fake: FakeElevenLabs
+) -> None:
+    elevenlabs_fake.slow_s = 30.0  # ElevenLabs still speaking: the cancel must not wait for it
+    async with open_api(elevenlabs_settings(tmp_path / "data", elevenlabs_fake)) as api:
+        key = await live_key(api, credits=100)
+        body = {"model": "elevenlabs/eleven_multilingual_v2", "text": "A slow sentence."}
+        job = await create(api, key, SPEECH, body)
+        await _until(lambda: len(elevenlabs_fake.speech_calls()) == 1)
+        cancelled = await api.client.post(
+            f"/api/v1/generations/{job['id']}/cancel", headers=auth(key)
+        )
+        assert cancelled.json()["status"] == "cancelled"
+        done = await api.wait(key, job["id"])
+        assert done["status"] == "cancelled" and done["outputs"] == []
+        assert await balance(api, key) == (100, 0)
