@@ -85,11 +85,12 @@ class OpenAI:
     ) -> dict[str, Any]:
         """Transcribe ``audio`` with ``target``; ``fields`` are the form's other fields (a list
         is sent as OpenAI's client sends one: ``name[]`` repeated). Returns the JSON answer."""
-        data: list[tuple[str, str]] = [("model", target)]
+        data: dict[str, str | list[str]] = {"model": target}
         for name, value in fields.items():
-            values = value if isinstance(value, list) else [value]
-            key = f"{name}[]" if isinstance(value, list) else name
-            data.extend((key, str(item)) for item in values)
+            if isinstance(value, list):
+                data[f"{name}[]"] = [str(item) for item in value]
+            else:
+                data[name] = str(value)
         content = await asyncio.to_thread(audio.path.read_bytes)
         response = await self._post(
             "/audio/transcriptions",
