@@ -211,7 +211,8 @@ async def test_a_sandbox_key_gets_the_same_files_without_calling(
         assert done["model"] == "openai/whisper-1"
         files = await files_of(api, done)
         transcript = json.loads(files["application/json"])
-        assert transcript["language"] == "de" and transcript["duration"] == pytest.approx(3.0, abs=0.02)
+        assert transcript["language"] == "de"
+        assert transcript["duration"] == pytest.approx(3.0, abs=0.02)
         assert done["outputs"][0]["text"] == transcript["text"]
         assert spans(parse_vtt(files["text/vtt"])) == spans(
             parse_srt(files["application/x-subrip"])
