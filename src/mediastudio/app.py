@@ -28,6 +28,7 @@ from mediastudio.kit.requestid import RequestIdMiddleware
 from mediastudio.migrations import upgrade
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from mediastudio.transcriptions.endpoints import router as transcriptions_router
 from mediastudio.videos.endpoints import router as videos_router
 from mediastudio.voices.endpoints import router as voices_router
 from mediastudio.webhooks.endpoints import router as webhooks_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         events_router,
         images_router,
         videos_router,
+        transcriptions_router,
         enhancements_router,
         voices_router,
         catalog_router,

@@ -48,6 +48,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/generate/voice"): AUDIO,
     ("POST", "/api/v1/generate/speech"): AUDIO,
     ("POST", "/api/v1/generate/music"): AUDIO,
+    ("POST", "/api/v1/transcriptions"): AUDIO,
     ("POST", "/api/v1/generate/commercial"): VIDEO,
     ("POST", "/api/v1/images/remove-background"): IMAGE,
     ("POST", "/api/v1/images/upscale"): IMAGE,

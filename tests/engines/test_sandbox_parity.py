@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import inspect
 import io
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +30,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mediastudio.engines.contract import Engine, InvalidInput, OutputFile, PlannedOutput
+from mediastudio.engines.media.captions import parse_srt, parse_vtt
 from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter
 from mediastudio.engines.providers import ProvidersEngine
 from mediastudio.engines.registry import EngineRegistry
@@ -42,6 +45,7 @@ from tests.providers.fake_openai import RunningOpenAI
 from tests.providers.fake_replicate import RunningFake
 
 FRAME_TOLERANCE_S = 0.1
+TRANSCRIPT_TYPES = frozenset({"application/json", "application/x-subrip", "text/vtt"})
 
 
 # --- tiny inputs -------------------------------------------------------------------------------
@@ -103,6 +107,21 @@ def small_video(tmp: Path, *, seconds: float, fps: int = 10, audio: bool = True)
             frame[16:32, left : left + 16] = (220, 200, 40)
             writer.write(frame)
     return _uri(path.read_bytes(), "video/mp4")
+
+
+@functools.cache
+def tone_wav(seconds: float) -> str:
+    """A tone of ``seconds`` as a WAV data: URI."""
+    buffer = io.BytesIO()
+    t = np.arange(round(seconds * 16_000)) / 16_000
+    samples = (0.3 * np.sin(2 * np.pi * 330 * t) * 32767).astype(np.int16).reshape(1, -1)
+    with av.open(buffer, "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=16_000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 16_000
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return _uri(buffer.getvalue(), "audio/wav")
 
 
 @dataclass(frozen=True)
@@ -259,6 +278,15 @@ CASES: dict[str, dict[str, Case]] = {
         "mp3-de": lambda m: {"text": "Guten Morgen, alle.", "language": "de", "speed": 1.2},
         "wav": lambda m: {"text": "Short.", "output_format": "wav"},
     },
+    # Speech to text on OpenAI: a video's sound (extracted) and a WAV sent as it is.
+    "openai/whisper-1": {
+        "video-all": lambda m: {"audio_url": m.video, "language": "en"},
+        "wav-vtt": lambda m: {"audio_url": tone_wav(2.5), "output_formats": ["vtt"]},
+    },
+    "openai/gpt-4o-transcribe": {
+        "wav-json-srt": lambda m: {"audio_url": tone_wav(2.5), "output_formats": ["json", "srt"]},
+    },
+    "openai/gpt-4o-mini-transcribe": {"video": lambda m: {"audio_url": m.video}},
     "sandbox/image": {"png": lambda m: {"prompt": "cat", "width": 256, "height": 256}},
     "sandbox/video": {"short": lambda m: {"prompt": "waves", "duration": 1, "fps": 8}},
     "sandbox/speech": {"wav": lambda m: {"text": "Hello there", "output_format": "wav"}},
@@ -344,6 +372,8 @@ def decoded(output: OutputFile) -> Shape:
             shape = Shape(kind, *image.size, None, "A" in image.getbands(), False, None, fields)
     elif kind == "video/mp4":
         shape = _video_shape(output.path, fields)
+    elif kind in TRANSCRIPT_TYPES:
+        shape = _transcript_shape(output, kind, fields)
     elif kind == "audio/midi":
         length = mido.MidiFile(str(output.path)).length
         shape = Shape(kind, None, None, length, False, True, None, fields)
@@ -355,6 +385,23 @@ def decoded(output: OutputFile) -> Shape:
         tolerance = FRAME_TOLERANCE_S + (1 / shape.fps if shape.fps else 0)
         assert abs((output.duration_s or 0) - shape.duration_s) <= tolerance, "metadata lies"
     return shape
+
+
+def _transcript_shape(output: OutputFile, kind: str, fields: frozenset[str]) -> Shape:
+    """A transcript file parsed: JSON with its segments (the duration its own), or captions
+    that parse and lie within the audio (the duration the output's)."""
+    text = output.path.read_text(encoding="utf-8")
+    if kind == "application/json":
+        found = json.loads(text)
+        keys = frozenset(found) | {f"segment.{key}" for s in found["segments"] for key in s}
+        cues = [(s["start"], s["end"]) for s in found["segments"]]
+        duration = float(found["duration"])
+    else:
+        parsed = parse_srt(text) if kind == "application/x-subrip" else parse_vtt(text)
+        keys, cues, duration = frozenset(), [(c.start, c.end) for c in parsed], output.duration_s
+    assert cues and duration is not None
+    assert all(0 <= start < end <= duration + FRAME_TOLERANCE_S for start, end in cues)
+    return Shape(kind, None, None, duration, False, False, None, fields | keys)
 
 
 def _video_shape(path: Path, fields: frozenset[str]) -> Shape:

@@ -11,6 +11,12 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   in Ogg, aac in ADTS, flac, wav, or pcm: raw 24 kHz 16-bit mono), about as long as a voice
   takes to say the ``input`` at ``speed`` (15 characters a second); unknown voices (ballad and
   verse on tts-1), an ``input`` over 4096 characters and speeds outside 0.25 to 4 are 400s.
+- ``POST /v1/audio/transcriptions`` (multipart: ``file``, ``model``, ``language``, ``prompt``,
+  ``response_format``, ``timestamp_granularities[]``): the file is decoded (an unreadable one is
+  400 ``Invalid file format``, one over 25 MB a 413) and transcribed deterministically, one
+  segment per two seconds of its sound (:func:`fake_transcript`), answered as ``json``,
+  ``verbose_json`` (whisper-1 only, with segments), ``text``, ``srt`` or ``vtt`` (whisper-1
+  only), as OpenAI does; timestamps without ``verbose_json`` are a 400.
 - ``Authorization: Bearer <key>`` or 401 ``invalid_api_key``; errors are ``{"error": {"message",
   "type", "param", "code"}}``. A prompt containing :data:`REFUSED_WORD` is refused as OpenAI
   refuses content: 400 ``moderation_blocked`` (gpt-image-1) or ``content_policy_violation``
@@ -36,12 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mediastudio.engines.media.audio import write_audio
@@ -80,6 +87,16 @@ SPEECH_FORMATS = {
     "pcm": ("pcm", "audio/pcm"),
 }
 SPEECH_RATE = 24_000
+TRANSCRIBE_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
+# What each model answers in: the gpt-4o models give text only (json or text).
+TRANSCRIPT_FORMATS = {
+    "whisper-1": {"json", "verbose_json", "text", "srt", "vtt"},
+    "gpt-4o-transcribe": {"json", "text"},
+    "gpt-4o-mini-transcribe": {"json", "text"},
+}
+MAX_UPLOAD_BYTES = 26_214_400
+SEGMENT_S = 2.0
+LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish"}
 CHARACTERS_PER_SECOND = 15.0
 
 
@@ -155,15 +172,21 @@ class FakeOpenAI:
             routes=[
                 Route("/v1/images/generations", self._images, methods=["POST"]),
                 Route("/v1/audio/speech", self._speech, methods=["POST"]),
+                Route("/v1/audio/transcriptions", self._transcription, methods=["POST"]),
                 Route("/files/{name}", self._file, methods=["GET"]),
             ]
         )
 
-    async def _received(self, request: Request) -> tuple[dict[str, Any], Response | None]:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
+    async def _received(
+        self, request: Request, form: bool = False
+    ) -> tuple[dict[str, Any], Response | None]:
+        if form:
+            body = await _form(request)
+        else:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = {}
         self.received.append(Received(request.url.path, dict(request.headers), body))
         if request.headers.get("authorization") != f"Bearer {self.key}":
             found = error(
@@ -236,11 +259,170 @@ class FakeOpenAI:
         audio = await asyncio.to_thread(_speech_audio, seconds, fmt)
         return Response(audio, media_type=SPEECH_FORMATS[fmt][1])
 
+    async def _transcription(self, request: Request) -> Response:
+        if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES:
+            return _json(
+                error(
+                    413,
+                    f"Maximum content size limit ({MAX_UPLOAD_BYTES}) exceeded "
+                    f"({request.headers['content-length']} bytes read)",
+                    "server_error",
+                )
+            )
+        body, answered = await self._received(request, form=True)
+        if answered is not None:
+            return answered
+        problem = _transcription_problem(body)
+        if problem is not None:
+            return _json(problem)
+        seconds = await asyncio.to_thread(_sound_seconds, body["file"]["data"])
+        if seconds is None:
+            return _json(
+                error(
+                    400,
+                    "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', "
+                    "'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm']",
+                    "invalid_request_error",
+                    param="file",
+                )
+            )
+        fmt = body.get("response_format") or "json"
+        language = LANGUAGE_NAMES.get(body.get("language") or "en", body.get("language"))
+        segments = fake_transcript(seconds)
+        text = "".join(segment["text"] for segment in segments).strip()  # as Whisper joins
+        if fmt == "text":
+            return PlainTextResponse(text + "\n")
+        if fmt in ("srt", "vtt"):
+            return PlainTextResponse(_captions(segments, fmt))
+        if fmt == "json":
+            usage = {"type": "duration", "seconds": math.ceil(seconds)}
+            return JSONResponse({"text": text, "usage": usage})
+        return JSONResponse(
+            {
+                "task": "transcribe",
+                "language": language,
+                "duration": round(seconds, 3),
+                "text": text,
+                "segments": segments,
+                "usage": {"type": "duration", "seconds": math.ceil(seconds)},
+            }
+        )
+
     async def _file(self, request: Request) -> Response:
         data = self.files.get(request.path_params["name"])
         if data is None:
             return Response("not found", status_code=404)
         return Response(data, media_type="image/png")
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    """A multipart body as a dict: the file as ``{"filename", "content_type", "data"}``;
+    ``name[]`` (a list, as OpenAI's client sends one) as a list under ``name``."""
+    found: dict[str, Any] = {}
+    try:
+        form = await request.form()
+    except Exception:  # a body that is no form is answered as OpenAI does: 400
+        return found
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            if key.endswith("[]"):
+                found.setdefault(key[:-2], []).append(value)
+            else:
+                found[key] = value
+        else:
+            data = await value.read()
+            found[key] = {
+                "filename": value.filename,
+                "content_type": value.content_type,
+                "data": data,
+            }
+    return found
+
+
+def fake_transcript(seconds: float) -> list[dict[str, Any]]:
+    """Whisper's segments for ``seconds`` of sound: one every :data:`SEGMENT_S` (the last one
+    shorter), numbered sentences, with every field OpenAI's ``TranscriptionSegment`` has."""
+    count = max(1, math.ceil(seconds / SEGMENT_S - 1e-6))
+    return [
+        {
+            "id": index,
+            "seek": 0,
+            "start": round(index * SEGMENT_S, 3),
+            "end": round(min(seconds, (index + 1) * SEGMENT_S), 3),
+            "text": f" Fake sentence number {index + 1}.",
+            "tokens": [50364, 1000 + index, 50464],
+            "temperature": 0.0,
+            "avg_logprob": -0.25,
+            "compression_ratio": 1.1,
+            "no_speech_prob": 0.01,
+        }
+        for index in range(count)
+    ]
+
+
+def _captions(segments: list[dict[str, Any]], fmt: str) -> str:
+    separator = "," if fmt == "srt" else "."
+
+    def stamp(value: float) -> str:
+        millis = round(value * 1000)
+        hours, rest = divmod(millis, 3_600_000)
+        minutes, rest = divmod(rest, 60_000)
+        return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}{separator}{rest % 1000:03d}"
+
+    blocks = [
+        (f"{i + 1}\n" if fmt == "srt" else "")
+        + f"{stamp(s['start'])} --> {stamp(s['end'])}\n{s['text'].strip()}\n"
+        for i, s in enumerate(segments)
+    ]
+    return ("WEBVTT\n\n" if fmt == "vtt" else "") + "\n".join(blocks)
+
+
+def _sound_seconds(data: bytes) -> float | None:
+    """How long the upload's first audio track lasts, or None when it does not decode."""
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            samples = sum(frame.samples for frame in container.decode(stream))
+            return samples / (stream.rate or 1) if samples else None
+    except av.error.FFmpegError:
+        return None
+
+
+def _transcription_problem(body: dict[str, Any]) -> Answer | None:
+    model, upload = body.get("model"), body.get("file")
+    if not isinstance(upload, dict):
+        return error(
+            400,
+            "Missing required parameter: 'file'.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "file",
+        )
+    if model not in TRANSCRIBE_MODELS:
+        return error(
+            400, f"Invalid value: '{model}'.", "invalid_request_error", "invalid_value", "model"
+        )
+    fmt = body.get("response_format") or "json"
+    if fmt not in TRANSCRIPT_FORMATS[model]:
+        return error(
+            400,
+            f"response_format '{fmt}' is not compatible with model '{model}'. Use 'json' or "
+            "'text' instead.",
+            "invalid_request_error",
+            "unsupported_value",
+            "response_format",
+        )
+    if body.get("timestamp_granularities") and fmt != "verbose_json":
+        return error(
+            400,
+            "timestamp_granularities is only supported with response_format 'verbose_json'.",
+            "invalid_request_error",
+            "invalid_value",
+            "timestamp_granularities",
+        )
+    return None
 
 
 def _json(answer: Answer) -> JSONResponse:

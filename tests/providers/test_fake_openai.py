@@ -9,10 +9,12 @@ from collections.abc import Iterator
 
 import av
 import httpx
+import numpy as np
 import openai
 import pytest
 from PIL import Image
 
+from mediastudio.engines.media.captions import parse_srt, parse_vtt
 from tests.providers.fake_openai import FakeOpenAI, RunningOpenAI, error, rate_limited
 
 
@@ -111,3 +113,79 @@ def test_a_5xx_is_an_internal_server_error_to_the_client(fake: FakeOpenAI) -> No
         pytest.raises(openai.InternalServerError),
     ):
         once.audio.speech.create(model="tts-1", voice="alloy", input="hi")
+
+
+# --- transcriptions ----------------------------------------------------------------------------
+
+
+def _tone_wav(seconds: float) -> bytes:
+    """A tone of ``seconds`` as a WAV file."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=16_000, layout="mono")
+        count = round(seconds * 16_000)
+        samples = (np.sin(np.arange(count) * 0.1) * 8000).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 16_000
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def test_whisper_answers_timed_segments_in_verbose_json(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    answer = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("talk.wav", _tone_wav(4.5), "audio/wav"),
+        response_format="verbose_json",
+        timestamp_granularities=["segment"],
+        language="en",
+        prompt="MediaStudio",
+    )
+    assert answer.language == "english" and answer.duration == pytest.approx(4.5)
+    assert answer.segments is not None
+    assert [(s.start, s.end) for s in answer.segments] == [(0, 2), (2, 4), (4, 4.5)]
+    assert answer.text == "".join(s.text for s in answer.segments).strip()
+    [call] = fake.calls("/v1/audio/transcriptions")[-1:]
+    # The client sends the form as the server reads it: a list under ``name[]``.
+    assert call.body["timestamp_granularities"] == ["segment"]
+    assert (call.body["language"], call.body["prompt"]) == ("en", "MediaStudio")
+    assert call.body["file"]["filename"] == "talk.wav"
+
+
+def test_transcripts_come_as_json_text_srt_and_vtt(client: openai.OpenAI) -> None:
+    audio = _tone_wav(3.0)
+    plain = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe", file=("a.wav", audio), response_format="json"
+    )
+    assert plain.text == "Fake sentence number 1. Fake sentence number 2."
+    text = client.audio.transcriptions.create(
+        model="gpt-4o-mini-transcribe", file=("a.wav", audio), response_format="text"
+    )
+    assert text.strip() == plain.text
+    srt = client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", audio), response_format="srt"
+    )
+    assert [(c.start, c.end) for c in parse_srt(srt)] == [(0, 2), (2, 3)]
+    vtt = client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", audio), response_format="vtt"
+    )
+    assert [c.text for c in parse_vtt(vtt)] == [
+        "Fake sentence number 1.",
+        "Fake sentence number 2.",
+    ]
+
+
+def test_transcription_errors_are_typed(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.audio.transcriptions.create(
+            model="gpt-4o-transcribe", file=("a.wav", _tone_wav(1)), response_format="srt"
+        )
+    assert refused.value.param == "response_format"
+    with pytest.raises(openai.BadRequestError) as garbage:
+        client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"not audio"))
+    assert "Invalid file format" in garbage.value.message
+    fake.script("/v1/audio/transcriptions", rate_limited())
+    answer = client.audio.transcriptions.create(model="whisper-1", file=("a.wav", _tone_wav(1)))
+    assert answer.text == "Fake sentence number 1."

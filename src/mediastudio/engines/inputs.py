@@ -96,6 +96,48 @@ class SpeechInput(StrictInput):
     )
 
 
+TranscriptFormat = Literal["json", "srt", "vtt"]
+
+
+def every_transcript_format() -> list[TranscriptFormat]:
+    return ["json", "srt", "vtt"]
+
+
+class TranscriptionInput(StrictInput):
+    """Speech to text: audio (or a video's sound) in, timed segments and caption files out."""
+
+    audio_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The audio or video: an uploaded file's id (file_…), an https URL, one of this "
+            "server's output URLs or a data: URI"
+        ),
+    )
+    language: str | None = Field(
+        None,
+        pattern=r"^[a-z]{2,3}$",
+        description="The spoken language (ISO 639-1, e.g. en); detected when left out",
+    )
+    prompt: str | None = Field(
+        None,
+        max_length=2000,
+        description="Text to guide the model: spellings, names, the previous part's words",
+    )
+    output_formats: list[TranscriptFormat] = Field(
+        default_factory=every_transcript_format,
+        min_length=1,
+        max_length=3,
+        description="The files wanted, in this order: json (the transcript), srt, vtt",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_formats(self) -> Self:
+        if len(set(self.output_formats)) != len(self.output_formats):
+            raise ValueError("output_formats must not repeat a format")
+        return self
+
+
 class MusicInput(StrictInput):
     prompt: str = Field(min_length=1, max_length=2000, description="What the music should be")
     duration: int = Field(30, ge=5, le=300, description="Length in seconds")

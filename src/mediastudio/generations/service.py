@@ -103,7 +103,7 @@ class GenerationService:
         fingerprint: str = "",
     ) -> Created:
         spec = self.catalog.resolve(request.model, request.type, principal, payload=request.input)
-        ensure_scope(principal, scope_for(spec.kind))
+        ensure_scope(principal, scope_for(spec.kind, spec.type))
         validated = self.catalog.validate(spec, request.input, field_prefix=request.field_prefix)
         if request.webhook_url is not None:
             # Refused now if it can be without DNS; a name is checked at every delivery.
@@ -289,7 +289,7 @@ class GenerationService:
         if generation is None:
             raise NotFound(f"No generation {generation_id!r}.")
         if write:
-            ensure_scope(principal, scope_for(self._kind(generation)))
+            ensure_scope(principal, scope_for(self._kind(generation), generation.type))
         return generation
 
     def _kind(self, generation: Generation) -> str:

@@ -188,10 +188,15 @@ _SCOPE_BY_KIND = {
 }
 
 
-def scope_for(output_kind: str) -> str:
+# Job types whose outputs are files (no media kind) but whose work is on a kind of media.
+_SCOPE_BY_TYPE = {"transcription": "generate:audio"}
+
+
+def scope_for(output_kind: str, type_: str | None = None) -> str:
     """The scope that creating a job with this kind of output needs (seed 000's scopes, with
-    ``generate:audio`` covering speech and music)."""
-    return _SCOPE_BY_KIND.get(output_kind, "generate:image")
+    ``generate:audio`` covering speech, music and transcription)."""
+    by_type = _SCOPE_BY_TYPE.get(type_ or "")
+    return by_type or _SCOPE_BY_KIND.get(output_kind, "generate:image")
 
 
 def ensure_any_scope(principal: Principal, scopes: frozenset[str]) -> None:

@@ -36,6 +36,7 @@ from mediastudio.engines.providers.inputs import (
     ZImageTurboInput,
 )
 from mediastudio.engines.providers.openai import mapping as openai_mapping
+from mediastudio.engines.providers.openai import transcription
 from mediastudio.engines.providers.replicate import mapping, plans
 from mediastudio.engines.providers.routes import Build, ProviderModel, Route, provider_model
 
@@ -237,7 +238,53 @@ TTS_1 = _openai(
     openai_mapping.speech,
     openai_mapping.speech_plan,
 )
-OPENAI_MODELS = (GPT_IMAGE_1, DALL_E_3, GPT_4O_MINI_TTS, TTS_1)
+
+
+# Speech to text, priced as speech is: OpenAI charges $0.006 a minute ($0.003 for mini), so a
+# flat price per job covers a few minutes; see docs/providers.md#transcription.
+def _transcriber(model: str, name: str, credits: int, description: str) -> ProviderModel:
+    spec = ModelSpec(
+        id=f"{OPENAI}/{model}",
+        name=name,
+        type=transcription.TYPE,
+        input_model=transcription.OpenAITranscriptionInput,
+        credits=credits,
+        description=description,
+        category="transcription",
+        pool="io",
+        timeout_s=900,
+        output_kind="file",
+    )
+    return _openai(spec, transcription.fields_for(model), transcription.plan)
+
+
+WHISPER_1 = _transcriber(
+    "whisper-1",
+    "Whisper",
+    20,
+    "OpenAI's Whisper speech to text: segments with their times, SRT and WebVTT captions.",
+)
+GPT_4O_TRANSCRIBE = _transcriber(
+    "gpt-4o-transcribe",
+    "GPT-4o Transcribe",
+    20,
+    "OpenAI's most accurate speech to text; text only, so caption times are estimated.",
+)
+GPT_4O_MINI_TRANSCRIBE = _transcriber(
+    "gpt-4o-mini-transcribe",
+    "GPT-4o mini Transcribe",
+    10,
+    "OpenAI's fast, cheaper speech to text; text only, so caption times are estimated.",
+)
+OPENAI_MODELS = (
+    GPT_IMAGE_1,
+    DALL_E_3,
+    GPT_4O_MINI_TTS,
+    TTS_1,
+    WHISPER_1,
+    GPT_4O_TRANSCRIBE,
+    GPT_4O_MINI_TRANSCRIBE,
+)
 
 
 # ElevenLabs' speech models: one route each (its voices are the account's own). ElevenLabs bills

@@ -49,6 +49,7 @@ from mediastudio.engines.providers.media import (
     keep_delivered,
 )
 from mediastudio.engines.providers.openai import client as openai
+from mediastudio.engines.providers.openai import transcription
 from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
 from mediastudio.engines.providers.routing import plan, run_routes
@@ -172,11 +173,29 @@ async def _call(ctx: RunContext, route: Route, adapter: CallAdapter) -> None:
     is no provider job to resume, so a restart calls again."""
     ctx.served_by(adapter.name)
     ctx.check_cancelled()
+    if ctx.model.type == transcription.TYPE and isinstance(adapter, transcription.Transcriber):
+        await _transcribe(ctx, route, adapter)
+        return
     pause = pauser(ctx)
     delivered = await _unless_cancelled(
         ctx, adapter.call(route.target, route.build(ctx.input, {}), pause)
     )
     await keep_delivered(ctx, adapter.name, delivered)
+
+
+async def _transcribe(ctx: RunContext, route: Route, adapter: transcription.Transcriber) -> None:
+    """Speech to text: the input made into a file the provider takes, sent with the form's
+    fields; the answer written as the formats asked for."""
+    audio = await asyncio.to_thread(transcription.prepare, ctx)
+    ctx.progress(0.2)
+    answer = await _unless_cancelled(
+        ctx, adapter.transcribe(route.target, audio, route.build(ctx.input, {}), pauser(ctx))
+    )
+    ctx.progress(0.9)
+    language = getattr(ctx.input, "language", None)
+    found = transcription.transcript(answer, audio, language)
+    for output in await asyncio.to_thread(transcription.outputs, ctx, found):
+        ctx.add_output(output)
 
 
 async def _unless_cancelled(ctx: RunContext, work: Awaitable[T]) -> T:

@@ -39,6 +39,7 @@ from mediastudio.engines.inputs import (
     VideoInput,
     prompt_of,
 )
+from mediastudio.engines.media import transcripts
 from mediastudio.engines.media.audio import AudioFormat
 from mediastudio.engines.media.files import CONTENT_TYPES
 from mediastudio.engines.sandbox import magic, plans
@@ -157,6 +158,8 @@ def _render(
     elif planned.content_type == "audio/midi":
         path = ctx.output_path(".mid")
         media.write_midi(path, duration_s=_seconds(planned), seed=seed)
+    elif planned.content_type in transcripts.CONTENT_FORMATS:
+        path = _transcript(ctx, planned)
     elif kind == "image":  # a format the placeholders do not write: PNG, said so
         return _render(ctx, _as(planned, "image/png"), seed, label, progress)
     else:
@@ -170,6 +173,17 @@ def _render(
         duration_s=planned.duration_s,
         extra=dict(planned.extra),
     )
+
+
+def _transcript(ctx: RunContext, planned: PlannedOutput) -> Path:
+    """A placeholder transcript of the planned length, in the planned format (JSON, SRT or
+    WebVTT): the same file shapes a live transcription writes."""
+    fmt = transcripts.CONTENT_FORMATS[planned.content_type]
+    language = planned.extra.get("language")
+    found = transcripts.placeholder(_seconds(planned), language if language else None)
+    path = ctx.output_path(f".{fmt}")
+    path.write_text(transcripts.render(found, fmt), encoding="utf-8")
+    return path
 
 
 def _as(planned: PlannedOutput, content_type: str) -> PlannedOutput:

@@ -6,6 +6,10 @@
   expire after an hour, so we ask for ``b64_json`` and still read a URL when one comes).
 - ``POST /audio/speech`` with ``{"model", "input", "voice", "response_format", "speed",
   "instructions"?}`` answers the audio file itself.
+- ``POST /audio/transcriptions``, multipart: ``file``, ``model``, ``response_format``
+  (``verbose_json`` with ``timestamp_granularities[]=segment`` for whisper-1, whose segments
+  carry times; ``json`` for the gpt-4o transcribe models, which give text only), ``language``,
+  ``prompt``; answers the transcript as JSON. OpenAI reads files of 25 MB at most.
 - Auth: ``Authorization: Bearer <key>``. Errors are ``{"error": {"message", "type", "param",
   "code"}}``; a content-policy refusal is a 400 whose code is ``content_policy_violation``
   (dall-e-3) or ``moderation_blocked`` (gpt-image-1). A 429 carries ``retry-after-ms`` /
@@ -18,6 +22,7 @@ store, poll, resume or cancel. A restart mid-call calls again (see docs/provider
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
@@ -26,6 +31,7 @@ from typing import Any
 import httpx
 
 from mediastudio.engines.contract import InvalidPrompt, ProviderError
+from mediastudio.engines.media.speech_audio import SpeechAudio
 from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry, problem_detail
 from mediastudio.engines.providers.media import Delivered
 from mediastudio.settings import ProviderSettings
@@ -74,6 +80,33 @@ class OpenAI:
             return [await self._speech(target, payload, pause)]
         raise ValueError(f"no OpenAI endpoint known for {target!r}")
 
+    async def transcribe(
+        self, target: str, audio: SpeechAudio, fields: dict[str, Any], pause: Pause
+    ) -> dict[str, Any]:
+        """Transcribe ``audio`` with ``target``; ``fields`` are the form's other fields (a list
+        is sent as OpenAI's client sends one: ``name[]`` repeated). Returns the JSON answer."""
+        data: dict[str, str | list[str]] = {"model": target}
+        for name, value in fields.items():
+            if isinstance(value, list):
+                data[f"{name}[]"] = [str(item) for item in value]
+            else:
+                data[name] = str(value)
+        content = await asyncio.to_thread(audio.path.read_bytes)
+        response = await self._post(
+            "/audio/transcriptions",
+            None,
+            pause,
+            data=data,
+            files={"file": (audio.filename, content, audio.content_type)},
+        )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ProviderError("OpenAI answered a transcription with something not JSON.") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise ProviderError("OpenAI answered a transcription without its text.")
+        return body
+
     async def _images(self, target: str, payload: dict[str, Any], pause: Pause) -> list[Delivered]:
         response = await self._post("/images/generations", {**payload, "model": target}, pause)
         try:
@@ -94,11 +127,14 @@ class OpenAI:
             raise ProviderError("OpenAI answered a speech request with no audio.")
         return Delivered(data=response.content, suffix=_speech_suffix(payload))
 
-    async def _post(self, path: str, body: dict[str, Any], pause: Pause) -> httpx.Response:
+    async def _post(
+        self, path: str, body: dict[str, Any] | None, pause: Pause, **form: Any
+    ) -> httpx.Response:
         # Never repeated after a 5xx: the work may have been done, and billed (the official
         # client would retry; a job here fails, refunded, or fails over instead).
+        sent = {"json": body} if body is not None else form
         response = await self.http.send(
-            "POST", path, json=body, pause=pause, retry=False, hopeless=_out_of_quota
+            "POST", path, pause=pause, retry=False, hopeless=_out_of_quota, **sent
         )
         if response.status_code == 400 and _error_code(response) in REFUSAL_CODES:
             raise InvalidPrompt(

@@ -1,0 +1,163 @@
+"""Transcripts: timed segments of text, and the files a transcription job hands back.
+
+A :class:`Transcript` is what any speech-to-text engine produces (segments with start, end and
+text; the full text; the language; the audio's duration). It is written as the job's outputs in
+the formats asked for: ``json`` (the transcript itself), ``srt`` (SubRip) and ``vtt`` (WebVTT),
+so a transcript made here can be burnt into a video by ``/videos/subtitles`` as it is. A live
+engine and the sandbox write them with the same functions, so both have the same shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mediastudio.engines.contract import OutputFile
+
+TranscriptFormat = Literal["json", "srt", "vtt"]
+FORMAT_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+}
+CONTENT_FORMATS = {content: fmt for fmt, content in FORMAT_TYPES.items()}
+# A caption longer than this is hard to read on screen: sentences are split at commas or
+# spaces below it (subtitle guidelines keep two lines of about 42 characters).
+MAX_CUE_CHARS = 84
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026\u3002\uff01\uff1f])\s+")
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str | None
+    duration_s: float
+    segments: tuple[Segment, ...]
+    timed: bool = True  # False: the engine gave no times; they are spread by length (see below)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "language": self.language,
+            "duration": round(self.duration_s, 3),
+            "timestamps": "model" if self.timed else "estimated",
+            "segments": [
+                {"id": index, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text}
+                for index, s in enumerate(self.segments)
+            ],
+        }
+
+
+def spread(text: str, duration_s: float, language: str | None) -> Transcript:
+    """A transcript from text alone (a model that gives no timestamps): its sentences, cut to
+    caption length, timed in proportion to their length across the audio. An estimate: the
+    words fall near, not on, their cues."""
+    pieces = [piece for sentence in _SENTENCE_END.split(text.strip()) for piece in _cut(sentence)]
+    total = sum(len(piece) for piece in pieces) or 1
+    segments, start = [], 0.0
+    for piece in pieces:
+        end = min(duration_s, start + duration_s * len(piece) / total)
+        segments.append(Segment(round(start, 3), round(end, 3), piece))
+        start = end
+    kept = tuple(segment for segment in segments if segment.end > segment.start)
+    return Transcript(text.strip(), language, duration_s, kept, timed=False)
+
+
+def _cut(sentence: str) -> list[str]:
+    """``sentence`` in pieces of at most :data:`MAX_CUE_CHARS` characters, cut at a space."""
+    words, pieces, current = sentence.split(), [], ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > MAX_CUE_CHARS:
+            pieces.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def placeholder(duration_s: float, language: str | None) -> Transcript:
+    """The sandbox's transcript: one numbered placeholder sentence every two seconds (or less)
+    of the audio, so its files have the live shapes."""
+    count = max(1, round(duration_s / 2.0))
+    step = duration_s / count
+    segments = tuple(
+        Segment(round(i * step, 3), round((i + 1) * step, 3), f"SANDBOX transcript line {i + 1}.")
+        for i in range(count)
+    )
+    text = " ".join(segment.text for segment in segments)
+    return Transcript(text, language, duration_s, segments)
+
+
+def srt(transcript: Transcript) -> str:
+    """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``."""
+    blocks = [
+        f"{index}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n{s.text}\n"
+        for index, s in enumerate(_cues(transcript), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def vtt(transcript: Transcript) -> str:
+    """WebVTT: the ``WEBVTT`` header, then ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` cues."""
+    blocks = [
+        f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{s.text}\n" for s in _cues(transcript)
+    ]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _cues(transcript: Transcript) -> list[Segment]:
+    """The segments a caption file can hold: with text, and ending after they start."""
+    return [s for s in transcript.segments if s.text.strip() and s.end > s.start]
+
+
+def _stamp(seconds: float, separator: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    whole, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{whole:02d}{separator}{millis:03d}"
+
+
+def render(transcript: Transcript, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(transcript.as_json(), ensure_ascii=False, indent=2)
+    return srt(transcript) if fmt == "srt" else vtt(transcript)
+
+
+def output_fields(transcript: Transcript) -> dict[str, Any]:
+    """What the JSON output carries on the generation itself: the text and its language."""
+    return {"text": transcript.text, "language": transcript.language}
+
+
+def write_outputs(
+    transcript: Transcript, formats: Sequence[str], output_path: Callable[[str], Path]
+) -> list[OutputFile]:
+    """One file per format, in the order asked; each carries the audio's duration, and the JSON
+    one the text (the generation then shows it without a download)."""
+    outputs = []
+    for fmt in formats:
+        path = output_path(f".{fmt}")
+        path.write_text(render(transcript, fmt), encoding="utf-8")
+        extra = output_fields(transcript) if fmt == "json" else {}
+        outputs.append(
+            OutputFile(
+                path,
+                FORMAT_TYPES[fmt],
+                duration_s=round(transcript.duration_s, 3),
+                extra=extra,
+            )
+        )
+    return outputs

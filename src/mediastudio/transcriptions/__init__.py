@@ -1,0 +1,1 @@
+"""Speech to text: ``POST /api/v1/transcriptions`` (a job of type ``transcription``)."""
