@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
@@ -16,12 +17,17 @@ from sqlalchemy import text
 from mediastudio import __version__
 from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
+from mediastudio.catalog.service import Catalog
+from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.events.endpoints import router as events_router
+from mediastudio.events.openapi import document_streams
 from mediastudio.files.endpoints import MULTIPART_OVERHEAD
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
+from mediastudio.generations.openapi import document_bodies
 from mediastudio.images.endpoints import router as images_router
+from mediastudio.kit import openapi
 from mediastudio.kit.bodies import BodyLimitMiddleware
 from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handlers
 from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
@@ -92,7 +98,22 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         app.include_router(router)
     _add_docs(app)
     _add_health(app)
+    _finish_document(app, settings)
     return app
+
+
+def _finish_document(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document with the models' create bodies, the streams' events and the shared
+    error responses (docs/api.md, "The OpenAPI document")."""
+
+    def catalog() -> Catalog:
+        platform: Platform | None = getattr(app.state, "platform", None)
+        if platform is not None:
+            return platform.catalog
+        return Catalog(EngineRegistry.discover(settings), settings)  # asked before start-up
+
+    passes = [document_bodies(catalog), document_streams, openapi.document_errors]
+    openapi.install(app, passes)
 
 
 def _add_docs(app: FastAPI) -> None:
@@ -114,13 +135,31 @@ def _add_docs(app: FastAPI) -> None:
         )
 
 
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "The database does not answer",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"const": "unavailable"},
+                        "database": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 def _add_health(app: FastAPI) -> None:
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses=_NOT_READY)
     async def readyz(request: Request) -> JSONResponse:
         """The database answers and, when this process runs workers, they are started."""
         platform: Platform = request.app.state.platform

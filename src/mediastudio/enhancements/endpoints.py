@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from mediastudio.enhancements import service
 from mediastudio.enhancements.schemas import EnhancementCreate, EnhancementResponse, PresetList
 from mediastudio.generations.endpoints import ImagePrincipal, PlatformDep, url_maker
-from mediastudio.idempotency.service import check_key, request_hash
+from mediastudio.idempotency.service import KEY_SCHEMA, check_key, request_hash
 from mediastudio.keys.auth import ReadPrincipal
 from mediastudio.kit.errors import CREATE_ERROR_RESPONSES, ERROR_RESPONSES
 from mediastudio.kit.requestid import current_request_id
@@ -23,6 +23,7 @@ RequiredIdempotencyKey = Annotated[
         alias="Idempotency-Key",
         description="Required: a stable key per batch; a retry with the same key and body "
         "returns the same batch (24 h)",
+        json_schema_extra=KEY_SCHEMA,
     ),
 ]
 CREATED: dict[int | str, dict[str, Any]] = {

@@ -39,10 +39,11 @@ LastEventIdQuery = Annotated[
     str | None,
     Query(max_length=64, description="Resume after this event id (for clients without headers)"),
 ]
+# Each event's schema is filled in by events.openapi.document_streams.
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A stream of Server-Sent Events (see docs/events.md)",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {}},
     }
 }
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -16,6 +16,7 @@ from mediastudio.generations.endpoints import (
     VideoPrincipal,
     create_typed,
 )
+from mediastudio.generations.openapi import creates
 from mediastudio.generations.schemas import Envelope
 from mediastudio.kit.errors import ERROR_RESPONSES
 
@@ -35,6 +36,7 @@ class SocialVariantsRequest(SocialVariantsInput, Envelope):
     summary="Burn subtitles into a video",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("subtitles"),
 )
 async def burn_subtitles(
     request: Request,
@@ -51,6 +53,7 @@ async def burn_subtitles(
     summary="Make one video per social platform from an image or a video",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("social-variants"),
 )
 async def social_variants(
     request: Request,
@@ -76,6 +79,7 @@ class ClipRequest(AutoClipInput, Envelope):
     summary="Cut the best moments of a video into short clips (auto-clip)",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("auto-clip"),
 )
 async def clip_video(
     request: Request,
