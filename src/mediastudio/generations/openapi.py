@@ -29,7 +29,7 @@ from mediastudio.catalog.service import Catalog
 from mediastudio.engines.contract import ModelSpec
 from mediastudio.engines.schema import lacks_one_of
 from mediastudio.generations.schemas import CreateGeneration, Envelope
-from mediastudio.kit.openapi import REF_PREFIX, Document, Pass, add_models, component, operations
+from mediastudio.kit.openapi import REF_PREFIX, Document, Pass, add_models, operations
 
 TYPE_KEY = "x-generation-type"
 
@@ -75,22 +75,21 @@ def _body_component(operation: dict[str, Any]) -> str | None:
 
 def _document_typed(document: Document, catalog: Catalog, type_: str, body: str) -> None:
     named = [
-        _request(document, spec, _name(body, spec.id), model=spec.id)
+        {
+            "title": spec.id,
+            "allOf": [_request(document, body, spec)],
+            "properties": {"model": {"const": spec.id, "description": spec.name}},
+            "required": ["model"],
+        }
         for spec in catalog.list(type_)
     ]
-    defaults = _default_branches(document, catalog, type_, body)
     request = document["components"]["schemas"][body]
-    request["anyOf"] = [*named, *defaults]
+    request["anyOf"] = [*named, *_default_branches(document, catalog, type_, body)]
     request["description"] = (
         request.get("description", "") + "\n\nThe input is validated against the model's own "
         "input schema: the body is one of the schemas below, with `model` naming a model of "
         f"type `{type_}` (GET /api/v1/models?type={type_}), or without `model` for the default."
     ).strip()
-
-
-def _name(*parts: str) -> str:
-    """A component name from a body's and a model's names (``ImageRequest_sandbox_image``)."""
-    return "_".join(re.sub(r"[^A-Za-z0-9]+", "_", part) for part in parts)
 
 
 def _default_branches(
@@ -103,12 +102,14 @@ def _default_branches(
         required = _required(spec)
         if any(before <= required for before in earlier):
             continue  # every body this model takes, an earlier one takes first
-        ref = _request(document, spec, _name(body, "default", spec.id), model=None)
         skipped = [lacks_one_of(before) for before in earlier]
-        if skipped:
-            schema = component(document, ref)
-            schema["allOf"] = [*schema.get("allOf", ()), *skipped]
-        branches.append(ref)
+        branches.append(
+            {
+                "title": f"default: {spec.id}",
+                "allOf": [_request(document, body, spec), *skipped],
+                "properties": {"model": {"type": "null", "description": "Left out: the default"}},
+            }
+        )
         earlier.append(required)
     return branches
 
@@ -117,19 +118,13 @@ def _required(spec: ModelSpec) -> frozenset[str]:
     return frozenset(name for name, f in spec.input_model.model_fields.items() if f.is_required())
 
 
-def _request(
-    document: Document, spec: ModelSpec, name: str, *, model: str | None
-) -> dict[str, Any]:
-    """The body for ``spec``: its input plus the envelope, ``model`` naming it (or absent)."""
-    request: type[BaseModel] = create_model(name, __base__=(spec.input_model, Envelope))
-    ref = add_models(document, [request])[0]
-    schema = component(document, ref)
-    if model is None:
-        schema["properties"]["model"] = {"type": "null", "description": "Absent: the default"}
-    else:
-        schema["properties"]["model"] = {"const": model, "description": spec.name}
-        schema["required"] = [*schema.get("required", ()), "model"]
-    return ref
+def _request(document: Document, body: str, spec: ModelSpec) -> dict[str, Any]:
+    """A ``$ref`` to the body for ``spec``: its input plus the envelope fields."""
+    name = "_".join(re.sub(r"[^A-Za-z0-9]+", "_", part) for part in (body, spec.id))
+    if name not in document["components"]["schemas"]:
+        request: type[BaseModel] = create_model(name, __base__=(spec.input_model, Envelope))
+        add_models(document, [request])
+    return {"$ref": REF_PREFIX + name}
 
 
 def _document_generic(document: Document, catalog: Catalog) -> None:
