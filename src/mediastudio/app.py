@@ -137,7 +137,7 @@ def _add_docs(app: FastAPI) -> None:
 
 _NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {
-        "description": "The database does not answer",
+        "description": "Not ready: the body says what is not (status: unavailable)",
         "content": {
             "application/json": {
                 "schema": {

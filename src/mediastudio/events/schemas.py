@@ -88,6 +88,11 @@ class ErrorEvent(BaseModel):
     error: ErrorBody
 
 
+# What a stream's ``data:`` lines hold; the route declares it so FastAPI puts these models in the
+# document's components (under the names it gives them), and events/openapi.py files them under
+# their event names.
+StreamEvent = StatusEvent | ProgressEvent | FinalEvent | ReadyEvent | ErrorEvent
+
 # SSE ``event:`` name -> the model of its data, and whether it carries an ``id:`` line.
 STREAM_EVENTS: dict[str, tuple[type[BaseModel], bool]] = {
     "status": (StatusEvent, True),

@@ -9,8 +9,9 @@ it, so it must describe every status a route can answer and no body the server r
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -65,18 +66,50 @@ def add_models(
     document: Document, models: Sequence[type[BaseModel]], *, mode: str = "validation"
 ) -> list[dict[str, Any]]:
     """Put the models' JSON Schemas (and the models they use) into the document's components;
-    return a ``$ref`` to each. A name FastAPI already used must hold the same schema."""
+    return a ``$ref`` to each. A schema FastAPI already has under the same name is reused; a
+    different one under a taken name (two classes with one name) gets a name of its own."""
     pairs = [(model, mode) for model in models]
     refs, definitions = models_json_schema(
         pairs,  # type: ignore[arg-type]
         ref_template=REF_PREFIX + "{model}",
     )
+    defs: dict[str, Any] = definitions.get("$defs", {})
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    for name, schema in definitions.get("$defs", {}).items():
-        existing = components.setdefault(name, schema)
-        if _without_defaults(existing) != _without_defaults(schema):
-            raise ValueError(f"two different schemas are named {name!r} in the document")
-    return [refs[pair] for pair in pairs]  # type: ignore[index]
+    names = {name: name for name in defs}
+    changed = True
+    while changed:  # a renamed model changes the schemas that refer to it: look again
+        changed = False
+        for name, schema in defs.items():
+            existing = components.get(names[name])
+            mine = _renamed(schema, names)
+            if existing is not None and _without_defaults(existing) != _without_defaults(mine):
+                names[name] = _free_name(names[name], components, names.values())
+                changed = True
+    for name, schema in defs.items():
+        components.setdefault(names[name], _renamed(schema, names))
+    return [_renamed(refs[pair], names) for pair in pairs]  # type: ignore[index]
+
+
+def _renamed(schema: Any, names: dict[str, str]) -> Any:
+    """``schema`` with its ``$ref`` s to renamed components following them."""
+    if isinstance(schema, dict):
+        return {
+            key: (
+                REF_PREFIX
+                + names.get(value.removeprefix(REF_PREFIX), value.removeprefix(REF_PREFIX))
+                if key == "$ref" and isinstance(value, str) and value.startswith(REF_PREFIX)
+                else _renamed(value, names)
+            )
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_renamed(item, names) for item in schema]
+    return schema
+
+
+def _free_name(name: str, components: dict[str, Any], taken: Iterable[str]) -> str:
+    used = set(components) | set(taken)
+    return next(f"{name}_{n}" for n in itertools.count(2) if f"{name}_{n}" not in used)
 
 
 def _without_defaults(schema: Any) -> Any:
@@ -86,13 +119,6 @@ def _without_defaults(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_without_defaults(item) for item in schema]
     return schema
-
-
-def component(document: Document, ref: dict[str, Any]) -> dict[str, Any]:
-    """The component schema a ``{"$ref": …}`` points to."""
-    name = str(ref["$ref"]).removeprefix(REF_PREFIX)
-    found: dict[str, Any] = document["components"]["schemas"][name]
-    return found
 
 
 # The error responses every route shares ------------------------------------------------------
