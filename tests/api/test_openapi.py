@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from tests.conftest import Api, auth, make_settings
+from tests.conftest import Api, auth, make_settings, open_api
 from tests.live_server import collect, serve_live
 
 
@@ -149,3 +149,29 @@ async def test_stream_events_match_the_documented_event_schemas(tmp_path: Path) 
     for event in events:
         data_schema = by_event[event.event]["properties"]["data"]["contentSchema"]
         assert validator(spec, data_schema["$ref"]).is_valid(event.data), event
+
+
+def examples_in(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Every request body example of the document, with the schema it must satisfy."""
+    found = []
+    for path, method, op in operations(spec):
+        for media in op.get("requestBody", {}).get("content", {}).values():
+            schema = media.get("schema", {})
+            target = schema
+            while "$ref" in target:
+                target = spec["components"]["schemas"][target["$ref"].split("/")[-1]]
+            values = [*target.get("examples", ())]
+            values += [e["value"] for e in media.get("examples", {}).values() if "value" in e]
+            values += [media["example"]] if "example" in media else []
+            found += [(f"{method} {path}", schema, value) for value in values]
+    return found
+
+
+async def test_every_documented_example_is_valid_by_its_schema(tmp_path: Path) -> None:
+    # The built-in engines' models exist, as on a fresh install: examples name them.
+    settings = make_settings(tmp_path / "data", disabled_engines=[])
+    async with open_api(settings) as api:
+        spec = (await api.client.get("/openapi.json")).json()
+    for where, schema, example in examples_in(spec):
+        check = jsonschema_rs.validator_for({**schema, "components": spec["components"]})
+        assert check.is_valid(example), (where, example)

@@ -84,12 +84,17 @@ def _document_typed(document: Document, catalog: Catalog, type_: str, body: str)
         for spec in catalog.list(type_)
     ]
     request = document["components"]["schemas"][body]
-    request["anyOf"] = [*named, *_default_branches(document, catalog, type_, body)]
-    request["description"] = (
-        request.get("description", "") + "\n\nThe input is validated against the model's own "
-        "input schema: the body is one of the schemas below, with `model` naming a model of "
-        f"type `{type_}` (GET /api/v1/models?type={type_}), or without `model` for the default."
-    ).strip()
+    branches = [*named, *_default_branches(document, catalog, type_, body)]
+    if branches:
+        request["anyOf"] = branches
+        note = (
+            "The input is validated against the model's own input schema: the body is one of "
+            f"the schemas below, with `model` naming a model of type `{type_}` "
+            f"(GET /api/v1/models?type={type_}), or without `model` for the default."
+        )
+    else:  # JSON Schema has no empty anyOf; the route answers 503 model_unavailable
+        note = f"No engine on this server makes `{type_}`: a create answers 503."
+    request["description"] = f"{request.get('description', '')}\n\n{note}".strip()
 
 
 def _default_branches(
@@ -129,6 +134,8 @@ def _request(document: Document, body: str, spec: ModelSpec) -> dict[str, Any]:
 
 def _document_generic(document: Document, catalog: Catalog) -> None:
     specs = catalog.list(None)
+    if not specs:
+        return
     inputs = add_models(document, [spec.input_model for spec in specs])
     request = document["components"]["schemas"][CreateGeneration.__name__]
     request["anyOf"] = [
