@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,12 +14,17 @@ from sqlalchemy import text
 from mediastudio import __version__
 from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
+from mediastudio.catalog.service import Catalog
+from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.events.endpoints import router as events_router
+from mediastudio.events.openapi import document_streams
 from mediastudio.files.endpoints import MULTIPART_OVERHEAD
 from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
+from mediastudio.generations.openapi import document_bodies
 from mediastudio.images.endpoints import router as images_router
+from mediastudio.kit import openapi
 from mediastudio.kit.accesslog import redact_access_log
 from mediastudio.kit.apidocs import install_docs
 from mediastudio.kit.bodies import BodyLimitMiddleware
@@ -94,7 +100,49 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         app.include_router(router)
     install_docs(app)
     _add_health(app)
+    _finish_document(app, settings)
     return app
+
+
+def _finish_document(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document with the models' create bodies, the streams' events and the shared
+    error responses (docs/api.md, "The OpenAPI document")."""
+
+    def catalog() -> Catalog:
+        platform: Platform | None = getattr(app.state, "platform", None)
+        if platform is not None:
+            return platform.catalog
+        return Catalog(EngineRegistry.discover(settings), settings)  # asked before start-up
+
+    passes = [document_bodies(catalog), document_streams, openapi.document_errors]
+    openapi.install(app, passes)
+
+
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "Not ready: the body says what is not (status: unavailable)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"const": "unavailable"},
+                        "database": {"type": "string"},
+                        "workers": {"type": "boolean"},
+                        "disk": {
+                            "type": "object",
+                            "properties": {
+                                "ok": {"type": "boolean"},
+                                "free_bytes": {"type": "integer"},
+                                "min_free_bytes": {"type": "integer"},
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _add_health(app: FastAPI) -> None:
@@ -103,7 +151,7 @@ def _add_health(app: FastAPI) -> None:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses=_NOT_READY)
     async def readyz(request: Request) -> JSONResponse:
         """The database answers, the data volumes have more free space than the floor
         (``MEDIASTUDIO_MIN_FREE_BYTES``) and, when this process runs workers, they are started.

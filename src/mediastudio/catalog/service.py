@@ -7,6 +7,7 @@ serves it with placeholder media), under a live key only models whose engine can
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -111,6 +112,17 @@ class Catalog:
             )
         return registered.spec
 
+    def default_order(self, type_: str) -> Sequence[ModelSpec]:
+        """The models a request of ``type_`` that names none may get, in the order they are
+        tried: the configured default alone, else the real models, then the sandbox ones
+        (which run only under sandbox keys). Each is skipped when the request lacks one of
+        its required fields, or when it cannot run here or the plan excludes it."""
+        configured = self.settings.default_models.get(type_)
+        if configured:
+            return [self._lookup(configured, type_)]
+        every = self.registry.models(type_)
+        return sorted(every, key=self.is_sandbox_model)
+
     def _default(
         self, type_: str | None, principal: Principal, payload: dict[str, Any]
     ) -> ModelSpec:
@@ -119,10 +131,9 @@ class Catalog:
                 "A model is required.",
                 details={"fields": [{"field": "model", "message": "required"}]},
             )
-        configured = self.settings.default_models.get(type_)
-        if configured:
-            return self._lookup(configured, type_)
-        every = self.registry.models(type_)
+        every = self.default_order(type_)
+        if self.settings.default_models.get(type_):
+            return every[0]
         candidates = [s for s in every if _takes(s, payload)]
         real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
         runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]

@@ -8,9 +8,13 @@ Every field is described and bounded, because the schema is the API's documentat
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from mediastudio.engines.schema import JsonSchema, at_most_words, null, present, strip_aware
 
 ImageAspect = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
 VideoAspect = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
@@ -42,6 +46,24 @@ def dimensions_from_aspect(aspect_ratio: str, long_side: int) -> tuple[int, int]
 class StrictInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        """What this input's validators check across fields, in JSON Schema (engines/schema.py):
+        a subclass with a ``model_validator`` adds its rule to its parent's."""
+        return []
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(core_schema)
+        target = handler.resolve_ref_schema(json_schema)
+        strip_aware(target)
+        rules = cls.schema_rules()
+        if rules:
+            target["allOf"] = [*target.get("allOf", ()), *rules]
+        return json_schema
+
 
 class ImageInput(StrictInput):
     prompt: str = Field(min_length=1, max_length=2000, description="What to draw")
@@ -54,6 +76,15 @@ class ImageInput(StrictInput):
     output_format: Literal["webp", "png", "jpg"] = Field("webp", description="File format")
     num_outputs: int = Field(1, ge=1, le=4, description="How many images to make")
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Fixes the randomness")
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        one_way = [
+            null("aspect_ratio"),
+            {"properties": {**null("width")["properties"], **null("height")["properties"]}},
+        ]
+        rule = {"description": "aspect_ratio or width/height, not both", "anyOf": one_way}
+        return [*super().schema_rules(), rule]
 
     @model_validator(mode="after")
     def _one_way_to_size(self) -> Self:
@@ -78,6 +109,12 @@ class VideoInput(StrictInput):
     )
     fps: int = Field(24, ge=8, le=60, description="Frames per second")
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        sources = [present("prompt", "string"), present("first_frame_image", "string")]
+        rule = {"description": "a prompt, a first_frame_image, or both", "anyOf": sources}
+        return [*super().schema_rules(), rule]
 
     @model_validator(mode="after")
     def _prompt_or_image(self) -> Self:
@@ -143,17 +180,11 @@ class MusicInput(StrictInput):
     duration: int = Field(30, ge=5, le=300, description="Length in seconds")
     genre: str | None = Field(None, max_length=50)
     mood: str | None = Field(None, max_length=50)
-    tempo: Literal["slow", "medium", "fast"] | int | None = Field(
+    tempo: Literal["slow", "medium", "fast"] | Annotated[int, Field(ge=40, le=240)] | None = Field(
         None, description="slow, medium, fast, or beats per minute (40-240)"
     )
     output_format: Literal["mp3", "wav"] = Field("mp3", description="File format")
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
-
-    @model_validator(mode="after")
-    def _tempo_in_range(self) -> Self:
-        if isinstance(self.tempo, int) and not 40 <= self.tempo <= 240:
-            raise ValueError("tempo in beats per minute must be between 40 and 240")
-        return self
 
 
 def prompt_of(validated: BaseModel) -> str | None:
@@ -175,6 +206,8 @@ CommercialGenre = Literal["electronic", "ambient", "orchestral", "rock", "jazz",
 # Spoken words per second of commercial a script may have: a little faster than the ~2.5 words/s
 # of an unhurried voice-over, since the voice may be sped up to fit.
 COMMERCIAL_MAX_WORDS_PER_S = 3.0
+CommercialDuration = Literal[15, 30, 60]
+_COMMERCIAL_DURATIONS: tuple[int, ...] = get_args(CommercialDuration)
 
 
 class CommercialInput(StrictInput):
@@ -184,7 +217,7 @@ class CommercialInput(StrictInput):
     platform: CommercialPlatform = Field(
         description="Where it runs: tiktok 9:16, youtube 16:9, instagram 4:5, tv 16:9"
     )
-    duration: Literal[15, 30, 60] = Field(description="Length in seconds")
+    duration: CommercialDuration = Field(description="Length in seconds")
     tone: CommercialTone = Field(description="Voice, music and script style")
     product_images: list[Annotated[str, Field(min_length=1, max_length=8_000_000)]] = Field(
         min_length=1,
@@ -213,6 +246,23 @@ class CommercialInput(StrictInput):
     def aspect_ratio(self) -> str:
         """The platform's frame shape (also what a sandbox placeholder video takes)."""
         return COMMERCIAL_ASPECTS[self.platform]
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        by_duration = [
+            {
+                "properties": {
+                    "duration": {"const": seconds},
+                    "script": {"pattern": at_most_words(int(seconds * COMMERCIAL_MAX_WORDS_PER_S))},
+                }
+            }
+            for seconds in _COMMERCIAL_DURATIONS
+        ]
+        rule: dict[str, Any] = {
+            "description": f"a script of at most {COMMERCIAL_MAX_WORDS_PER_S:g} words per second",
+            "anyOf": [null("script"), *by_duration],
+        }
+        return [*super().schema_rules(), rule]
 
     @model_validator(mode="after")
     def _script_fits(self) -> Self:

@@ -15,7 +15,7 @@ from mediastudio.enhancements.schemas import (
     PresetList,
 )
 from mediastudio.generations.endpoints import ImagePrincipal, PlatformDep, url_maker
-from mediastudio.idempotency.service import check_key, request_hash
+from mediastudio.idempotency.service import KEY_SCHEMA, check_key, request_hash
 from mediastudio.keys.auth import ReadPrincipal
 from mediastudio.kit.errors import CREATE_ERROR_RESPONSES, ERROR_RESPONSES
 from mediastudio.kit.requestid import current_request_id
@@ -32,6 +32,7 @@ RequiredIdempotencyKey = Annotated[
         openapi_examples={
             "batch": {"summary": "A key per batch", "value": "batch-2024-06-01-sku-1042"}
         },
+        json_schema_extra=KEY_SCHEMA,
     ),
 ]
 CREATED: dict[int | str, dict[str, Any]] = {

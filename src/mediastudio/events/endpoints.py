@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 from mediastudio.events import socket
+from mediastudio.events.schemas import StreamEvent
 from mediastudio.events.service import AccessCheck, Outgoing, Render, listening, stream
 from mediastudio.generations.schemas import present
 from mediastudio.keys import tokens
@@ -39,10 +40,13 @@ LastEventIdQuery = Annotated[
     str | None,
     Query(max_length=64, description="Resume after this event id (for clients without headers)"),
 ]
+# FastAPI documents the model as JSON; events.openapi.document_streams makes it the schema of
+# each event of the stream.
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
+        "model": StreamEvent,
         "description": "A stream of Server-Sent Events (see docs/events.md)",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {}},
     }
 }
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

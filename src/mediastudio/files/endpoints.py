@@ -21,11 +21,13 @@ from starlette.datastructures import UploadFile
 
 from mediastudio.files.models import StoredFile
 from mediastudio.files.schemas import FileList, FileRead
+from mediastudio.files.sniff import ACCEPTED
 from mediastudio.keys.auth import ControllingPrincipal, CreatingPrincipal, ReadPrincipal
 from mediastudio.keys.principal import Principal
 from mediastudio.kit.disk import is_disk_full
 from mediastudio.kit.errors import (
     ERROR_RESPONSES,
+    ErrorEnvelope,
     FileTooLarge,
     InsufficientStorage,
     InvalidRequest,
@@ -46,7 +48,16 @@ _UPLOAD_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "minLength": 1,
+                            "description": f"{ACCEPTED}; the type is read from the file's "
+                            "first bytes, never from its name",
+                        }
+                    },
+                    "additionalProperties": False,
                 }
             }
         },
@@ -181,7 +192,25 @@ async def delete_file(
     return Response(status_code=204)
 
 
-@router.get("/files/{key:path}", summary="Download a stored file (signed URL)")
+_FILE = {"schema": {"type": "string", "format": "binary"}}
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file, with its own media type", "content": {"*/*": _FILE}},
+    206: {"description": "The byte range a Range header asked for", "content": {"*/*": _FILE}},
+    400: {"model": ErrorEnvelope, "description": "invalid_request: expires or signature missing"},
+    403: {"model": ErrorEnvelope, "description": "invalid_signature: wrong or expired"},
+    404: {"model": ErrorEnvelope, "description": "not_found: the file no longer exists"},
+    416: {
+        "description": "The Range header asks for bytes past the end (Content-Range says the size)"
+    },
+}
+
+
+@router.get(
+    "/files/{key:path}",
+    summary="Download a stored file (signed URL)",
+    response_class=FileResponse,
+    responses=_DOWNLOAD_RESPONSES,
+)
 async def download(
     key: str,
     platform: Annotated[Platform, Depends(get_platform)],

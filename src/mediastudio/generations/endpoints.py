@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from mediastudio.catalog.endpoints import TypeFilter
 from mediastudio.generations.models import Generation, Status
+from mediastudio.generations.openapi import creates
 from mediastudio.generations.repository import Filters
 from mediastudio.generations.schemas import (
     ENVELOPE_FIELDS,
@@ -25,7 +26,7 @@ from mediastudio.generations.schemas import (
     present,
 )
 from mediastudio.generations.service import NewGeneration
-from mediastudio.idempotency.service import check_key, request_hash
+from mediastudio.idempotency.service import KEY_SCHEMA, check_key, request_hash
 from mediastudio.keys.auth import (
     ControllingPrincipal,
     CreatingPrincipal,
@@ -33,7 +34,11 @@ from mediastudio.keys.auth import (
     generating,
 )
 from mediastudio.keys.principal import Principal
-from mediastudio.kit.errors import CREATE_ERROR_RESPONSES, ERROR_RESPONSES
+from mediastudio.kit.errors import (
+    CREATE_ERROR_RESPONSES,
+    ERROR_RESPONSES,
+    STATE_CONFLICT_RESPONSES,
+)
 from mediastudio.platform import Platform, get_platform
 
 router = APIRouter(prefix="/api/v1", tags=["generations"], responses=ERROR_RESPONSES)
@@ -44,6 +49,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         description="Retry safely: the same key and body return the first response (24 h)",
+        json_schema_extra=KEY_SCHEMA,
     ),
 ]
 CREATED: dict[int | str, dict[str, Any]] = {
@@ -124,10 +130,19 @@ ImagePrincipal = Annotated[Principal, Depends(generating("generate:image"))]
 VideoPrincipal = Annotated[Principal, Depends(generating("generate:video"))]
 AudioPrincipal = Annotated[Principal, Depends(generating("generate:audio"))]
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {**CREATE_ERROR_RESPONSES, **CREATED}
+# A retry takes no Idempotency-Key (no 422); its 409 is the job's status, not a key in use.
+RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **{status: r for status, r in CREATE_ERROR_RESPONSES.items() if status != 422},
+    **STATE_CONFLICT_RESPONSES,
+}
 
 
 @router.post(
-    "/generate/image", summary="Generate images", status_code=202, responses=CREATE_RESPONSES
+    "/generate/image",
+    summary="Generate images",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates("image"),
 )
 async def generate_image(
     request: Request,
@@ -140,7 +155,11 @@ async def generate_image(
 
 
 @router.post(
-    "/generate/video", summary="Generate a video", status_code=202, responses=CREATE_RESPONSES
+    "/generate/video",
+    summary="Generate a video",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates("video"),
 )
 async def generate_video(
     request: Request,
@@ -157,12 +176,14 @@ async def generate_video(
     summary="Generate speech (text to speech)",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("speech"),
 )
 @router.post(
     "/generate/voice",
     summary="Generate speech (alias of /generate/speech)",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("speech"),
 )
 async def generate_speech(
     request: Request,
@@ -175,7 +196,11 @@ async def generate_speech(
 
 
 @router.post(
-    "/generate/music", summary="Generate music", status_code=202, responses=CREATE_RESPONSES
+    "/generate/music",
+    summary="Generate music",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates("music"),
 )
 async def generate_music(
     request: Request,
@@ -197,6 +222,7 @@ async def generate_music(
     ),
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("commercial"),
 )
 async def generate_commercial(
     request: Request,
@@ -268,7 +294,11 @@ async def get_generation(
     return read_model(request, platform, generation)
 
 
-@router.post("/generations/{generation_id}/cancel", response_model=GenerationRead)
+@router.post(
+    "/generations/{generation_id}/cancel",
+    response_model=GenerationRead,
+    responses=STATE_CONFLICT_RESPONSES,
+)
 async def cancel_generation(
     request: Request, generation_id: str, platform: PlatformDep, principal: ControllingPrincipal
 ) -> GenerationRead:
@@ -281,7 +311,7 @@ async def cancel_generation(
     "/generations/{generation_id}/retry",
     status_code=202,
     response_model=GenerationRead,
-    responses=CREATE_ERROR_RESPONSES,
+    responses=RETRY_RESPONSES,
 )
 async def retry_generation(
     request: Request, generation_id: str, platform: PlatformDep, principal: CreatingPrincipal

@@ -91,10 +91,16 @@ class GenerationList(BaseModel):
     offset: int
 
 
+# A job's webhook_url is checked like a webhook endpoint's (https; no private address).
+HTTPS_ONLY: dict[str, Any] = {"pattern": "^https://"}
+
+
 class Envelope(BaseModel):
     """Fields every create request may carry besides the model's own input."""
 
-    webhook_url: AnyHttpUrl | None = Field(None, description="Also notify this URL of this job")
+    webhook_url: AnyHttpUrl | None = Field(
+        None, description="Also notify this URL of this job", json_schema_extra=HTTPS_ONLY
+    )
     metadata: dict[str, Any] | None = Field(None, description="Your own data, returned as is")
     external_id: str | None = Field(None, max_length=200, description="Your own id for this job")
     model: str | None = Field(None, max_length=200, description="Model id; default per type")
@@ -122,7 +128,7 @@ class CreateGeneration(BaseModel):
 
     model: str = Field(max_length=200)
     input: dict[str, Any]
-    webhook_url: AnyHttpUrl | None = None
+    webhook_url: AnyHttpUrl | None = Field(None, json_schema_extra=HTTPS_ONLY)
     metadata: dict[str, Any] | None = None
     external_id: str | None = Field(None, max_length=200)
 

@@ -30,6 +30,13 @@ from mediastudio.kit.errors import IdempotencyKeyInUse, IdempotencyKeyReused, In
 from mediastudio.settings import Settings
 
 MAX_KEY_LENGTH = 255
+# What check_key accepts, as the header's documented schema: printable ASCII (header values are
+# Latin-1 at most, and HTTP strips the ends of a value, so no space at either end).
+KEY_SCHEMA: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": MAX_KEY_LENGTH,
+    "pattern": "^[!-~](?:[ -~]*[!-~])?$",
+}
 
 
 @dataclass(frozen=True)

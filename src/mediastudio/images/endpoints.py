@@ -18,6 +18,7 @@ from mediastudio.generations.endpoints import (
     PlatformDep,
     create_typed,
 )
+from mediastudio.generations.openapi import creates
 from mediastudio.generations.schemas import Envelope
 from mediastudio.kit.errors import ERROR_RESPONSES
 from mediastudio.kit.examples import EXAMPLE_IMAGE
@@ -56,6 +57,7 @@ class TransformRequest(TransformInput, Envelope):
     summary="Remove the background (transparent PNG or WebP)",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("background-removal"),
 )
 async def remove_background(
     request: Request,
@@ -74,6 +76,7 @@ async def remove_background(
     summary="Upscale an image 2 or 4 times",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("upscale"),
 )
 async def upscale(
     request: Request,
@@ -90,6 +93,7 @@ async def upscale(
     summary="Apply a filter or style (grayscale, sepia, cartoon, enhance…)",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("image-transform"),
 )
 async def transform(
     request: Request,

@@ -299,6 +299,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
+STATE_CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorEnvelope,
+        "description": "invalid_request: the job's status forbids this action (e.g. it finished)",
+    }
+}
+
 CREATE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     402: {"model": ErrorEnvelope, "description": "insufficient_credits"},

@@ -16,6 +16,7 @@ from mediastudio.generations.endpoints import (
     VideoPrincipal,
     create_typed,
 )
+from mediastudio.generations.openapi import creates
 from mediastudio.generations.schemas import Envelope
 from mediastudio.kit.errors import ERROR_RESPONSES
 from mediastudio.kit.examples import EXAMPLE_IMAGE, EXAMPLE_VIDEO_URL
@@ -62,6 +63,7 @@ class SocialVariantsRequest(SocialVariantsInput, Envelope):
     summary="Burn subtitles into a video",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("subtitles"),
 )
 async def burn_subtitles(
     request: Request,
@@ -78,6 +80,7 @@ async def burn_subtitles(
     summary="Make one video per social platform from an image or a video",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("social-variants"),
 )
 async def social_variants(
     request: Request,
@@ -116,6 +119,7 @@ class ClipRequest(AutoClipInput, Envelope):
     summary="Cut the best moments of a video into short clips (auto-clip)",
     status_code=202,
     responses=CREATE_RESPONSES,
+    openapi_extra=creates("auto-clip"),
 )
 async def clip_video(
     request: Request,

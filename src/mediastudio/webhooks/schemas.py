@@ -12,6 +12,10 @@ from mediastudio.webhooks.events import EVENT_TYPES
 from mediastudio.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 EVENTS_HELP = f"Events to receive (default: all): {', '.join(EVENT_TYPES)}"
+# The documented part of the URL checks (webhooks/urls.py): an https URL. That its host
+# resolves to public addresses only is checked at registration and again at every delivery.
+HTTPS_URL: dict[str, Any] = {"format": "uri", "pattern": "^https://"}
+EVENT_NAMES: dict[str, Any] = {"items": {"type": "string", "enum": list(EVENT_TYPES)}}
 
 
 # The examples are what Swagger UI's "Try it out" sends (see generations/schemas.py).
@@ -29,8 +33,14 @@ class WebhookCreate(BaseModel):
         },
     )
 
-    url: str = Field(max_length=2048, description="HTTPS URL that receives the events")
-    events: list[str] | None = Field(None, max_length=len(EVENT_TYPES), description=EVENTS_HELP)
+    url: str = Field(
+        max_length=2048,
+        description="HTTPS URL that receives the events",
+        json_schema_extra=HTTPS_URL,
+    )
+    events: list[str] | None = Field(
+        None, max_length=len(EVENT_TYPES), description=EVENTS_HELP, json_schema_extra=EVENT_NAMES
+    )
     description: str | None = Field(None, max_length=500)
 
 
@@ -42,8 +52,10 @@ class WebhookUpdate(BaseModel):
         },
     )
 
-    url: str | None = Field(None, max_length=2048)
-    events: list[str] | None = Field(None, max_length=len(EVENT_TYPES), description=EVENTS_HELP)
+    url: str | None = Field(None, max_length=2048, json_schema_extra=HTTPS_URL)
+    events: list[str] | None = Field(
+        None, max_length=len(EVENT_TYPES), description=EVENTS_HELP, json_schema_extra=EVENT_NAMES
+    )
     description: str | None = Field(None, max_length=500)
     enabled: bool | None = Field(None, description="Re-enable a disabled endpoint, or pause one")
 
@@ -132,7 +144,9 @@ class SettingsUpdate(BaseModel):
     )
 
     webhook_url: str | None = Field(
-        max_length=2048, description="The account's default endpoint (every event); null removes it"
+        max_length=2048,
+        description="The account's default endpoint (every event); null removes it",
+        json_schema_extra=HTTPS_URL,
     )
 
 

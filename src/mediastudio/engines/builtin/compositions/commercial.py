@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, field_validator
 from mediastudio.engines.builtin.compositions import assembly, mixing
 from mediastudio.engines.builtin.compositions.cues import caption_overlay, sentence_cues
 from mediastudio.engines.builtin.compositions.script import split_sentences, write_script
-from mediastudio.engines.builtin.espeak.inputs import known_voice
+from mediastudio.engines.builtin.espeak.inputs import known_voice, voice_schema_rules
 from mediastudio.engines.builtin.video_tools.image_to_video import (
     RESOLUTIONS as IMAGE_TO_VIDEO_RESOLUTIONS,
 )
@@ -41,6 +41,7 @@ from mediastudio.engines.media.captions import Cue
 from mediastudio.engines.media.images import read_header
 from mediastudio.engines.media.video import AUDIO_RATE
 from mediastudio.engines.registry import EngineRegistry
+from mediastudio.engines.schema import JsonSchema
 
 CREDITS = 20
 FPS = 30
@@ -101,6 +102,10 @@ class CommercialJobInput(CommercialInput):
         max_length=100,
         description="An espeak-ng voice id from GET /api/v1/voices (e.g. en-us, en-us+f3)",
     )
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        return [*super().schema_rules(), *voice_schema_rules()]
 
     @field_validator("voice")
     @classmethod

@@ -8,11 +8,13 @@ from typing import Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mediastudio.engines.builtin.espeak.voices import (
+    VoiceCatalogue,
     catalogue,
     normalise_language,
     same_language,
 )
 from mediastudio.engines.inputs import SpeechInput
+from mediastudio.engines.schema import JsonSchema, null, one_of_words
 
 VOICES_HINT = "GET /api/v1/voices lists them"
 
@@ -25,6 +27,22 @@ def known_voice(value: str | None) -> str | None:
     if voice is None:
         raise ValueError(f"espeak-ng has no voice {value!r}; {VOICES_HINT}")
     return voice.id
+
+
+def voice_pattern(voices: VoiceCatalogue) -> str:
+    """The voice ids ``known_voice`` takes, with any variant."""
+    base, variants = one_of_words(voices.voice_ids), one_of_words(voices.variants)
+    return f"^(?:{base})(?:\\+(?:{variants}))?$"
+
+
+def language_pattern(codes: list[str]) -> str:
+    """Codes of ``codes``, or a dialect of one (``en-au`` falls back to ``en``)."""
+    return f"^(?:{one_of_words(codes)})(?:-[a-z0-9]+)*$"
+
+
+def voice_schema_rules() -> list[JsonSchema]:
+    """``known_voice`` as a pattern on ``voice`` (the commercial's voice is checked so too)."""
+    return [{"properties": {"voice": {"pattern": voice_pattern(catalogue())}}}]
 
 
 class EspeakInput(SpeechInput):
@@ -48,6 +66,12 @@ class EspeakInput(SpeechInput):
     pitch: int = Field(
         50, ge=0, le=100, description="Base pitch: 0 lowest, 50 the voice's own, 100 highest"
     )
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        voices = catalogue()
+        known = {"properties": {"language": {"pattern": language_pattern(voices.languages)}}}
+        return [*super().schema_rules(), *voice_schema_rules(), known, _VOICE_OR_LANGUAGE]
 
     @field_validator("voice")
     @classmethod
@@ -81,3 +105,13 @@ class EspeakInput(SpeechInput):
             assert chosen is not None  # checked above
             self.language = normalise_language(chosen.language)  # say what is really spoken
         return self
+
+
+# A voice and a language given together must speak the same language (_known_language). In
+# JSON Schema that is one branch per language the voices speak, too many for the tools that
+# draw values from a schema; the schema asks for one of the two (each is valid alone) and its
+# description says the rule.
+_VOICE_OR_LANGUAGE: JsonSchema = {
+    "description": "a voice or a language; both only when the voice speaks that language",
+    "anyOf": [null("voice"), {"properties": {"language": False}}],
+}

@@ -73,6 +73,11 @@ class VoiceCatalogue:
     def variants(self) -> list[str]:
         return sorted(name for name, _, _ in self._variants.values())
 
+    @property
+    def voice_ids(self) -> list[str]:
+        """The language voices' ids (without a variant)."""
+        return sorted(self._bases)
+
     def find(self, voice_id: str) -> EspeakVoice | None:
         """The voice ``voice_id`` names (case-insensitive), or None."""
         base_id, plus, variant = voice_id.strip().lower().partition("+")

@@ -76,7 +76,10 @@ class SocialVariantsInput(StrictInput):
         description="An image or a video: an https URL, a data: URI or an uploaded file's URL",
     )
     platforms: list[PlatformName] = Field(
-        min_length=1, max_length=5, description="One output per platform, in this order"
+        min_length=1,
+        max_length=5,
+        description="One output per platform, in this order",
+        json_schema_extra={"uniqueItems": True},  # what _platforms_once checks
     )
     reframe: Reframe = Field(
         "auto",

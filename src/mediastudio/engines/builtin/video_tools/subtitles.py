@@ -33,6 +33,7 @@ from mediastudio.engines.media import captions
 from mediastudio.engines.media.audio import read_audio
 from mediastudio.engines.media.captions import MAX_CUE_CHARS, MAX_CUE_TIME_S, MAX_CUES, Cue
 from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, probe
+from mediastudio.engines.schema import JsonSchema, null, one_of_words, present
 
 MAX_SECONDS = 600.0  # ten minutes of source video
 MAX_PIXELS = 1920 * 1080
@@ -53,6 +54,13 @@ def _colour(value: str) -> str:
 
 
 Colour = Annotated[str, AfterValidator(_colour)]
+COLOUR_FIELDS = ("color", "background_color", "outline_color")
+
+
+def colour_pattern() -> str:
+    """The colours :func:`_colour` takes, for the schema: hex forms and (lower-case) names."""
+    names = one_of_words([*ImageColor.colormap, "transparent", "none"])
+    return f"^(?:#(?:[0-9a-fA-F]{{3,4}}|[0-9a-fA-F]{{6}}|[0-9a-fA-F]{{8}})|{names})$"
 
 
 def rgba(colour: str) -> captions.RGBA:
@@ -75,6 +83,11 @@ class SubtitleStyle(StrictInput):
     outline_width: int = Field(0, ge=0, le=10, description="Text outline in pixels (0: none)")
     outline_color: Colour = Field("#000000ff", max_length=40, description="Outline colour")
 
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        colours = {name: {"pattern": colour_pattern()} for name in COLOUR_FIELDS}
+        return [*super().schema_rules(), {"properties": colours}]
+
     def caption_style(self, position: captions.Position) -> captions.CaptionStyle:
         return captions.CaptionStyle(
             font_size=self.font_size,
@@ -91,6 +104,7 @@ class SubtitleSegment(StrictInput):
     end: float = Field(gt=0, le=MAX_CUE_TIME_S, description="End, seconds from the beginning")
     text: str = Field(min_length=1, max_length=MAX_CUE_CHARS, description="What to show")
 
+    # end > start is not in the schema: JSON Schema cannot compare two values.
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
         if self.end <= self.start:
@@ -115,6 +129,16 @@ class SubtitlesInput(StrictInput):
     )
     style: SubtitleStyle = Field(default_factory=SubtitleStyle, description="How text looks")
     position: Literal["bottom", "top", "center"] = Field("bottom", description="Where text sits")
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        # That the text parses as SRT or WebVTT is not in the schema (the description says it).
+        sources = [
+            {"allOf": [present("subtitles", "string"), null("segments")]},
+            {"allOf": [present("segments", "array"), null("subtitles")]},
+        ]
+        rule = {"description": "subtitles or segments, exactly one", "anyOf": sources}
+        return [*super().schema_rules(), rule]
 
     @model_validator(mode="after")
     def _one_source_of_text(self) -> Self:

@@ -1,0 +1,148 @@
+"""Create bodies in the OpenAPI document, as strict as the validation they go through.
+
+A typed create (``POST /generate/image``, ``/images/upscale``…) validates its body twice: as the
+typed request (the type's standard input plus the envelope fields), then, once the model is
+chosen, the input part against that model's own input schema, which is often stricter (a
+voice espeak-ng knows, a genre the composer plays). ``POST /generations`` validates ``input``
+against the named model only. Which models exist is known once the engines are registered, so
+the document gets them here, when it is first built:
+
+- each typed request's schema gets ``anyOf`` one schema per model of its type: with ``model``
+  naming it, that model's input plus the envelope; and, with ``model`` left out, the default
+  models in the order the catalog tries them (a branch for a later one says that the body lacks
+  a field an earlier one requires, which is when the catalog moves on);
+- ``CreateGeneration`` gets ``anyOf`` one ``{model, input}`` per model of the catalog.
+
+A body valid by the document is therefore one the validation accepts (docs/api.md lists the few
+cross-field rules JSON Schema cannot say). Routes mark their type with :func:`creates`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, create_model
+
+from mediastudio.catalog.service import Catalog
+from mediastudio.engines.contract import ModelSpec
+from mediastudio.engines.schema import lacks_one_of
+from mediastudio.generations.schemas import CreateGeneration, Envelope
+from mediastudio.kit.openapi import REF_PREFIX, Document, Pass, add_models, operations
+
+TYPE_KEY = "x-generation-type"
+
+
+def creates(type_: str) -> dict[str, Any]:
+    """``openapi_extra`` of a typed create route: the type of generation its body makes."""
+    return {TYPE_KEY: type_}
+
+
+def document_bodies(catalog: Callable[[], Catalog]) -> Pass:
+    """The pass that publishes every model's input in the create bodies."""
+
+    def apply(document: Document) -> None:
+        current = catalog()
+        done: dict[str, str] = {}  # body component -> its type (one body may serve two routes)
+        for _, _, operation in operations(document):
+            body = _body_component(operation)
+            if body is None or body in done:
+                if body is not None and done[body] != operation.get(TYPE_KEY, done[body]):
+                    raise ValueError(f"{body} is the body of two types of generation")
+                continue
+            type_ = operation.get(TYPE_KEY)
+            if type_ is not None:
+                _document_typed(document, current, str(type_), body)
+                done[body] = str(type_)
+            elif body == CreateGeneration.__name__:
+                _document_generic(document, current)
+                done[body] = ""
+
+    return apply
+
+
+def _body_component(operation: dict[str, Any]) -> str | None:
+    schema = (
+        operation.get("requestBody", {})
+        .get("content", {})
+        .get("application/json", {})
+        .get("schema", {})
+    )
+    ref = schema.get("$ref")
+    return str(ref).removeprefix(REF_PREFIX) if ref else None
+
+
+def _document_typed(document: Document, catalog: Catalog, type_: str, body: str) -> None:
+    named = [
+        {
+            "title": spec.id,
+            "allOf": [_request(document, body, spec)],
+            "properties": {"model": {"const": spec.id, "description": spec.name}},
+            "required": ["model"],
+        }
+        for spec in catalog.list(type_)
+    ]
+    request = document["components"]["schemas"][body]
+    branches = [*named, *_default_branches(document, catalog, type_, body)]
+    if branches:
+        request["anyOf"] = branches
+        note = (
+            "The input is validated against the model's own input schema: the body is one of "
+            f"the schemas below, with `model` naming a model of type `{type_}` "
+            f"(GET /api/v1/models?type={type_}), or without `model` for the default."
+        )
+    else:  # JSON Schema has no empty anyOf; the route answers 503 model_unavailable
+        note = f"No engine on this server makes `{type_}`: a create answers 503."
+    request["description"] = f"{request.get('description', '')}\n\n{note}".strip()
+
+
+def _default_branches(
+    document: Document, catalog: Catalog, type_: str, body: str
+) -> list[dict[str, Any]]:
+    """One branch per model a body without ``model`` may get, for the bodies that reach it."""
+    branches: list[dict[str, Any]] = []
+    earlier: list[frozenset[str]] = []
+    for spec in catalog.default_order(type_):
+        required = _required(spec)
+        if any(before <= required for before in earlier):
+            continue  # every body this model takes, an earlier one takes first
+        skipped = [lacks_one_of(before) for before in earlier]
+        branches.append(
+            {
+                "title": f"default: {spec.id}",
+                "allOf": [_request(document, body, spec), *skipped],
+                "properties": {"model": {"type": "null", "description": "Left out: the default"}},
+            }
+        )
+        earlier.append(required)
+    return branches
+
+
+def _required(spec: ModelSpec) -> frozenset[str]:
+    return frozenset(name for name, f in spec.input_model.model_fields.items() if f.is_required())
+
+
+def _request(document: Document, body: str, spec: ModelSpec) -> dict[str, Any]:
+    """A ``$ref`` to the body for ``spec``: its input plus the envelope fields."""
+    name = "_".join(re.sub(r"[^A-Za-z0-9]+", "_", part) for part in (body, spec.id))
+    if name not in document["components"]["schemas"]:
+        request: type[BaseModel] = create_model(name, __base__=(spec.input_model, Envelope))
+        add_models(document, [request])
+    return {"$ref": REF_PREFIX + name}
+
+
+def _document_generic(document: Document, catalog: Catalog) -> None:
+    specs = catalog.list(None)
+    if not specs:
+        return
+    inputs = add_models(document, [spec.input_model for spec in specs])
+    request = document["components"]["schemas"][CreateGeneration.__name__]
+    request["anyOf"] = [
+        {
+            "title": spec.id,
+            "properties": {"model": {"const": spec.id}, "input": input_ref},
+            "required": ["model", "input"],
+        }
+        for spec, input_ref in zip(specs, inputs, strict=True)
+    ]

@@ -1,0 +1,115 @@
+"""The OpenAPI document is a contract: schemathesis runs over all of it against a real server.
+
+A real ``mediastudio serve`` (the built-in engines and the sandbox, as a fresh install has them)
+and a sandbox key; schemathesis's own CLI reads ``/openapi.json``, sends what the document
+allows (and, in fuzzing, what it forbids) to every operation, and checks that no answer is a
+5xx, every status is documented and every body matches its documented schema (SSE events
+included). It also fails on its "schema validation mismatch" warning: an operation that
+refused every body the document says is valid. Nothing here names an operation, so routes
+added later are covered as they are.
+
+The run is bounded (few examples per operation, derandomized, no example database) to stay
+reproducible and about a minute long. The only values given rather than drawn are webhook URLs
+(contract_hooks.py says why).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.contract_hooks import ALLOW_HOSTS
+from tests.e2e.server import ServerProcess, base_env
+
+pytestmark = pytest.mark.e2e
+
+RUN_TIMEOUT_S = 420.0
+CHECKS = ("not_a_server_error", "status_code_conformance", "response_schema_conformance")
+HOOKS = Path(__file__).with_name("contract_hooks.py")
+
+
+def config(seed: int = 1, examples: int = 5) -> str:
+    """The run's ``schemathesis.toml``."""
+    checks = "\n".join(f"{name}.enabled = true" for name in CHECKS)
+    return f"""
+hooks = "{HOOKS}"
+seed = {seed}
+# The first event of a stream is read and checked: the account stream never ends by itself,
+# and a queued job's stream waits for the worker.
+max-stream-events = 1
+request-timeout = 20
+
+[generation]
+max-examples = {examples}
+deterministic = true
+database = "none"
+no-shrink = true
+
+[checks]
+enabled = false
+{checks}
+
+[warnings]
+fail-on = ["validation_mismatch", "unsupported_regex", "unresolvable_reference"]
+
+# The coverage phase walks every keyword's boundaries; in its negative half that is thousands
+# of requests, which fuzzing samples instead.
+[phases.coverage.generation]
+mode = "positive"
+
+"""
+
+
+def start(server: ServerProcess) -> str:
+    """The built-in engines and the sandbox, one worker, and a sandbox key of an account whose
+    plan has no limits: a 429, or a 400 for the 21st webhook endpoint, would test a limit, not
+    the document."""
+    email = "contract@example.com"
+    server.create_account(email, credits=1_000_000, plan="unlimited")
+    env = {
+        "MEDIASTUDIO_ENGINE_MODULES": "[]",
+        "MEDIASTUDIO_DISABLED_ENGINES": "[]",
+        "MEDIASTUDIO_WORKERS_CPU": "1",
+        "MEDIASTUDIO_NET_ALLOW_HOSTS": ALLOW_HOSTS,
+        "MEDIASTUDIO_WEBHOOK_MAX_ENDPOINTS": "10000",
+    }
+    server.start(env, wait=False)
+    key = server.create_key(email, name="contract", test=True)[1]
+    server.wait_ready()
+    return key
+
+
+def test_every_operation_keeps_the_documented_contract(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    key = start(server)
+    config_file = tmp_path / "schemathesis.toml"
+    config_file.write_text(config())
+    command = [
+        sys.executable,
+        "-c",
+        "from schemathesis.cli import schemathesis; schemathesis()",
+        "--config-file",
+        str(config_file),
+        "--no-color",
+        "run",
+        f"{server.base_url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {key}",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+        env={**base_env(server.data_dir), "COLUMNS": "120"},
+    )
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report
+    assert "Schema validation mismatch" not in report, report
+    assert "Tested: " in report and " passed" in report, report
