@@ -65,9 +65,7 @@ def test_a_refusal_has_no_content(client: openai.OpenAI) -> None:
 
 def test_errors_are_typed(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as missing:
-        client.chat.completions.create(
-            model="gpt-9", messages=[{"role": "user", "content": "hi"}]
-        )
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     assert missing.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError) as empty:
         client.chat.completions.create(model="gpt-4o-mini", messages=[])
@@ -77,9 +75,9 @@ def test_errors_are_typed(client: openai.OpenAI, fake: FakeOpenAI) -> None:
         client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
-    with openai.OpenAI(api_key="sk-wrong", base_url=fake.api_url, max_retries=0) as wrong:
-        with pytest.raises(openai.AuthenticationError) as refused:
-            wrong.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-            )
+    wrong = openai.OpenAI(api_key="sk-wrong", base_url=fake.api_url, max_retries=0)
+    with wrong, pytest.raises(openai.AuthenticationError) as refused:
+        wrong.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
     assert refused.value.code == "invalid_api_key"

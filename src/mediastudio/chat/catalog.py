@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mediastudio.engines.providers.openai.chat import ChatClient
 from mediastudio.engines.providers.openai.client import API_KEY_SETTING, PUBLIC_URL
 from mediastudio.settings import Settings
 
 OPENAI = "openai"
+CHAT_TYPE = "chat"
 # Credits per message, at the rate of the other OpenAI models: a message of a few thousand
 # tokens costs a fraction of a cent on gpt-4o-mini and about 15 times as much on gpt-4o.
 OPENAI_CHAT_MODELS: Mapping[str, tuple[str, int]] = {
@@ -58,6 +60,24 @@ class ChatModels:
             return self.settings.chat_default_model
         available = [m.id for m in self.models.values() if m.available]
         return available[0] if available else f"{OPENAI}/gpt-4o-mini"
+
+    def describe(self, model: ChatModel, *, sandbox: bool) -> dict[str, Any]:
+        """The model as ``GET /api/v1/models`` lists every model (type ``chat``, priced per
+        message); a sandbox key may use every chat model (it gets placeholders)."""
+        price = self.price(model)
+        entry: dict[str, Any] = {
+            "id": model.id,
+            "name": model.name,
+            "type": CHAT_TYPE,
+            "credits_per_generation": price,
+            "pricing": {"credits": price, "unit": "message"},
+            "description": f"Chat with {model.target} on {model.provider} (POST /api/v1/chat).",
+            "category": CHAT_TYPE,
+            "available": sandbox or model.available,
+        }
+        if not entry["available"]:
+            entry["unavailable_reason"] = model.unavailable_reason
+        return entry
 
     def client(self, model: ChatModel) -> ChatClient | None:
         return self.clients.get(model.provider)
