@@ -137,8 +137,11 @@ async def test_an_idempotent_retry_replays_the_reply_without_a_second_charge(
     async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
         key = await live_key(api, credits=10)
         first = await _chat(api, key, {"message": "hi"}, **{"Idempotency-Key": "k-1"})
-        again = await _chat(api, key, {"message": "hi"}, **{"Idempotency-Key": "k-1"})
-        assert again == first
+        replayed = await api.client.post(
+            "/api/v1/chat", json={"message": "hi"}, headers={**auth(key), "Idempotency-Key": "k-1"}
+        )
+        assert replayed.json() == first
+        assert replayed.headers["Idempotent-Replayed"] == "true"
         assert len(openai_fake.calls(CHAT)) == 1 and await balance(api, key) == (9, 0)
         reused = await _chat(api, key, {"message": "bye"}, 422, **{"Idempotency-Key": "k-1"})
         assert reused["error"]["code"] == "idempotency_key_reused"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
 
 from mediastudio.chat.schemas import (
     ChatRequest,
@@ -56,7 +57,7 @@ async def send_message(
         str | None,
         Header(alias="Idempotency-Key", description="Retry safely: the same reply, charged once"),
     ] = None,
-) -> dict[str, object]:
+) -> JSONResponse:
     if body.conversation_id is not None and body.history:
         raise InvalidRequest(
             "Send either conversation_id (its stored messages are the history) or history.",
@@ -79,9 +80,11 @@ async def send_message(
             on_answer=on_answer,
         )
 
-    return await send_idempotent(
+    sent, replayed = await send_idempotent(
         platform.db, platform.settings, principal, key, fingerprint, answer, _render
     )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(sent, headers=headers)
 
 
 @router.get(

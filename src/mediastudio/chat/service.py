@@ -337,20 +337,21 @@ async def send_idempotent(
     fingerprint: str,
     answer: Callable[[OnAnswer | None], Awaitable[ChatResult]],
     render: Callable[[ChatResult], dict[str, object]],
-) -> dict[str, object]:
+) -> tuple[dict[str, object], bool]:
     """Run ``answer`` under an Idempotency-Key: a replay returns the stored body (no second call,
-    no second charge); the body is stored in the settling transaction; a failure frees the key."""
+    no second charge) and True; the body is stored in the settling transaction; a failure frees
+    the key."""
     if key is None:
-        return render(await answer(None))
+        return render(await answer(None)), False
     replay = await idempotency.claim(db, settings, principal, key, fingerprint)
     if replay is not None:
-        return replay.body
+        return replay.body, True
 
     async def store(session: AsyncSession, result: ChatResult) -> None:
         await idempotency.complete(session, principal, key, 200, render(result))
 
     try:
-        return render(await answer(store))
+        return render(await answer(store)), False
     except BaseException:
         await asyncio.shield(idempotency.release(db, principal, key))
         raise
