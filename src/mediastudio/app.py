@@ -15,6 +15,7 @@ from mediastudio import __version__
 from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
 from mediastudio.catalog.service import Catalog
+from mediastudio.chat.endpoints import router as chat_router
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.events.endpoints import router as events_router
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         images_router,
         videos_router,
         transcriptions_router,
+        chat_router,
         enhancements_router,
         voices_router,
         catalog_router,

@@ -1,6 +1,7 @@
 """Every ORM model, imported in one place so that Base.metadata knows all tables."""
 
 from mediastudio.accounts.models import Account, User
+from mediastudio.chat.models import ChatMessageRow, Conversation
 from mediastudio.credits.models import LedgerEntry
 from mediastudio.files.models import StoredFile
 from mediastudio.generations.models import Generation
@@ -11,6 +12,8 @@ from mediastudio.webhooks.models import WebhookDelivery, WebhookEndpoint, Webhoo
 __all__ = [
     "Account",
     "ApiKey",
+    "ChatMessageRow",
+    "Conversation",
     "Generation",
     "IdempotencyRecord",
     "LedgerEntry",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from mediastudio.catalog.service import Catalog
+from mediastudio.chat.catalog import ChatModels
+from mediastudio.chat.service import ChatService
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.files.service import FileService
 from mediastudio.generations.service import GenerationService
@@ -48,6 +50,7 @@ class Platform:
     webhooks: WebhookService
     sender: WebhookSender
     disk: DiskGuard
+    chat: ChatService
     workers_started: bool = False
 
     @classmethod
@@ -89,6 +92,7 @@ class Platform:
             webhooks=WebhookService(db, settings, outbox),
             sender=WebhookSender(db, settings, outbox, runner.worker_id),
             disk=disk,
+            chat=ChatService(db, settings, ChatModels(settings)),
         )
 
     def signed_urls(self, client_base_url: str) -> Callable[[str], str]:
@@ -113,6 +117,7 @@ class Platform:
             await self.dispatcher.stop()
             await self.sender.stop()
         await self.registry.aclose()
+        await self.chat.models.aclose()
         await self.db.dispose()
 
 

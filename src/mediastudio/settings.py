@@ -9,6 +9,7 @@ package reads ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from contextvars import ContextVar
 from dataclasses import replace
@@ -28,6 +29,7 @@ from sqlalchemy.engine import make_url
 from mediastudio.kit.fetch import NetPolicy, parse_allow_hosts
 from mediastudio.kit.ratelimit import validate_expression
 
+_PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _toml_file: ContextVar[Path | None] = ContextVar("mediastudio_toml_file", default=None)
 
 
@@ -108,11 +110,53 @@ class ElevenLabsSettings(ProviderSettings):
     )
 
 
+class OpenAICompatibleSettings(BaseModel):
+    """A server that speaks OpenAI's chat API (LocalAI, vLLM, Ollama…), as a named provider
+    (``MEDIASTUDIO_PROVIDERS__OPENAI_COMPATIBLE__<NAME>__<FIELD>``). Its models are chat models
+    ``<name>/<model>``; local servers often need no key."""
+
+    base_url: str = Field(description="The API root, e.g. http://127.0.0.1:11434/v1 for Ollama")
+    api_key: SecretStr | None = Field(None, description="Sent as a bearer token when set")
+    models: str = Field(
+        "", description="Comma-separated model ids it serves (Ollama: llama3.2, qwen2.5…)"
+    )
+    timeout_s: float = Field(
+        120.0, gt=0, description="Read/write timeout of one request (the whole answer)"
+    )
+    max_retry_wait_s: float = Field(
+        60.0, ge=0, description="Longest Retry-After a rate-limited request waits for"
+    )
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        # A comma-separated string, not a list: ``__MODELS=a,b`` reads naturally in an
+        # environment, where a list would have to be written as JSON.
+        return tuple(part.strip() for part in self.models.split(",") if part.strip())
+
+
 class ProvidersSettings(BaseModel):
     replicate: ProviderSettings = Field(default_factory=ProviderSettings)
     fal: ProviderSettings = Field(default_factory=ProviderSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
+    openai_compatible: dict[str, OpenAICompatibleSettings] = Field(
+        default_factory=dict,
+        description="OpenAI-compatible chat servers by name (lower-case letters, digits, - _)",
+    )
+
+    @field_validator("openai_compatible")
+    @classmethod
+    def _valid_names(
+        cls, value: dict[str, OpenAICompatibleSettings]
+    ) -> dict[str, OpenAICompatibleSettings]:
+        reserved = {"openai", "replicate", "fal", "elevenlabs", "sandbox"}
+        for name in value:
+            if name in reserved or not _PROVIDER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"OpenAI-compatible provider name {name!r}: use lower-case letters, digits,"
+                    f" '-' or '_', and none of {sorted(reserved)}."
+                )
+        return value
 
 
 def _default_plans() -> dict[str, Plan]:
@@ -134,6 +178,7 @@ def _default_plans() -> dict[str, Plan]:
                 "transcription": 20,
                 "social-variants": 5,
                 "commercial": 1,
+                "chat": 50,
             },
             max_concurrent_jobs=1,
         ),
@@ -201,6 +246,14 @@ class Settings(BaseSettings):
     )
     default_models: dict[str, str] = Field(
         default_factory=dict, description="Model used by /generate/{type} when none is given"
+    )
+    chat_default_model: str | None = Field(
+        None,
+        description="Chat model used when a request names none; default: openai/gpt-4o-mini "
+        "when OpenAI has a key, else the first model of the first OpenAI-compatible server",
+    )
+    chat_history_max_messages: int = Field(
+        50, ge=1, le=1000, description="Most earlier messages of a conversation sent with a new one"
     )
 
     engine_modules: list[str] = Field(

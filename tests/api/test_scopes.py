@@ -29,6 +29,7 @@ WEBHOOKS = frozenset({"webhooks"})
 IMAGE = frozenset({"generate:image"})
 VIDEO = frozenset({"generate:video"})
 AUDIO = frozenset({"generate:audio"})
+CHAT = frozenset({"chat"})
 ANY_GENERATE = IMAGE | VIDEO | AUDIO
 
 ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
@@ -57,6 +58,8 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/videos/social-variants"): VIDEO,
     ("POST", "/api/v1/videos/clip"): VIDEO,
     ("POST", "/api/v1/product-image-enhancements"): IMAGE,
+    # Chat answers in the request (no job): its own scope.
+    ("POST", "/api/v1/chat"): CHAT,
     # The kind comes from the body or the job: any generate scope at the door, then the kind's.
     ("POST", "/api/v1/generations"): ANY_GENERATE,
     ("POST", "/api/v1/generations/{generation_id}/cancel"): ANY_GENERATE,
@@ -79,6 +82,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/account/ledger"): READ,
     ("GET", "/api/v1/files"): READ,
     ("GET", "/api/v1/files/{file_id}"): READ,
+    ("GET", "/api/v1/chat/conversations/{conversation_id}"): READ,
     # Webhooks and the account's notification settings.
     ("POST", "/api/v1/webhooks"): WEBHOOKS,
     ("GET", "/api/v1/webhooks"): WEBHOOKS,

@@ -1,4 +1,4 @@
-"""A fake OpenAI on 127.0.0.1 that speaks the real HTTP protocol of the two endpoints this
+"""A fake OpenAI on 127.0.0.1 that speaks the real HTTP protocol of the endpoints this
 server uses (a Starlette app under uvicorn, in a thread), faithful enough that the official
 ``openai`` client works against it (``test_fake_openai.py`` proves it):
 
@@ -17,6 +17,9 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   segment per two seconds of its sound (:func:`fake_transcript`), answered as ``json``,
   ``verbose_json`` (whisper-1 only, with segments), ``text``, ``srt`` or ``vtt`` (whisper-1
   only), as OpenAI does; timestamps without ``verbose_json`` are a 400.
+- ``POST /v1/chat/completions``: a deterministic ``chat.completion`` (:func:`chat_completion`)
+  with usage, ``finish_reason: length`` under a token bound, a ``refusal`` for a message
+  containing :data:`REFUSED_WORD`, 404 ``model_not_found`` and 400s for bad messages.
 - ``Authorization: Bearer <key>`` or 401 ``invalid_api_key``; errors are ``{"error": {"message",
   "type", "param", "code"}}``. A prompt containing :data:`REFUSED_WORD` is refused as OpenAI
   refuses content: 400 ``moderation_blocked`` (gpt-image-1) or ``content_policy_violation``
@@ -98,6 +101,9 @@ MAX_UPLOAD_BYTES = 26_214_400
 SEGMENT_S = 2.0
 LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish"}
 CHARACTERS_PER_SECOND = 15.0
+# Chat models this fake serves (llama3.2 stands in for a model of an OpenAI-compatible server).
+CHAT_MODELS = {"gpt-4o-mini", "gpt-4o", "llama3.2"}
+CHAT_ROLES = {"system", "developer", "user", "assistant"}
 
 
 @dataclass
@@ -173,6 +179,7 @@ class FakeOpenAI:
                 Route("/v1/images/generations", self._images, methods=["POST"]),
                 Route("/v1/audio/speech", self._speech, methods=["POST"]),
                 Route("/v1/audio/transcriptions", self._transcription, methods=["POST"]),
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/files/{name}", self._file, methods=["GET"]),
             ]
         )
@@ -308,6 +315,15 @@ class FakeOpenAI:
             }
         )
 
+    async def _chat(self, request: Request) -> Response:
+        body, answered = await self._received(request)
+        if answered is not None:
+            return answered
+        problem = _chat_problem(body)
+        if problem is not None:
+            return _json(problem)
+        return JSONResponse(chat_completion(body))
+
     async def _file(self, request: Request) -> Response:
         data = self.files.get(request.path_params["name"])
         if data is None:
@@ -421,6 +437,83 @@ def _transcription_problem(body: dict[str, Any]) -> Answer | None:
             "invalid_request_error",
             "invalid_value",
             "timestamp_granularities",
+        )
+    return None
+
+
+def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
+    """A deterministic ``chat.completion``: the reply names how many messages came and repeats
+    the last one; tokens are words; ``max_completion_tokens`` / ``max_tokens`` cut the reply
+    (``finish_reason: length``). A last message containing :data:`REFUSED_WORD` is refused the
+    way OpenAI's models refuse: ``content: null`` and a ``refusal``."""
+    messages = body["messages"]
+    last = str(messages[-1]["content"])
+    message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+    words = f"Reply to {len(messages)} messages: {last}".split()
+    bound = body.get("max_completion_tokens") or body.get("max_tokens")
+    finish = "stop"
+    if REFUSED_WORD in last:
+        message["refusal"] = "I'm sorry, I can't help with that."
+        words = []
+    elif bound is not None and len(words) > int(bound):
+        words, finish = words[: int(bound)], "length"
+    if words:
+        message["content"] = " ".join(words)
+    prompt = sum(len(str(item["content"]).split()) for item in messages)
+    return {
+        "id": f"chatcmpl-{secrets.token_hex(12)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": f"{body['model']}-2024-07-18",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": len(words),
+            "total_tokens": prompt + len(words),
+        },
+        "system_fingerprint": "fp_fake",
+    }
+
+
+def _chat_problem(body: dict[str, Any]) -> Answer | None:
+    model, messages = body.get("model"), body.get("messages")
+    if model not in CHAT_MODELS:
+        return Answer(
+            404,
+            error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            ).body,
+        )
+    if not isinstance(messages, list) or not messages:
+        return error(
+            400,
+            "[] is too short - 'messages'",
+            "invalid_request_error",
+            "empty_array",
+            "messages",
+        )
+    for index, item in enumerate(messages):
+        valid = isinstance(item, dict) and item.get("role") in CHAT_ROLES
+        if not valid or not isinstance(item.get("content"), str):
+            return error(
+                400,
+                f"Invalid value for 'messages[{index}]'.",
+                "invalid_request_error",
+                "invalid_value",
+                f"messages[{index}]",
+            )
+    if body.get("stream"):
+        return error(400, "This fake does not stream.", "invalid_request_error")
+    if "max_tokens" in body and "max_completion_tokens" in body:
+        return error(
+            400,
+            "max_tokens and max_completion_tokens cannot both be set.",
+            "invalid_request_error",
+            "invalid_value",
+            "max_tokens",
         )
     return None
 

@@ -46,3 +46,22 @@ def test_elevenlabs_is_configured_the_same_way(monkeypatch: pytest.MonkeyPatch) 
     assert eleven.base_url is None and eleven.voices_ttl_s == 60 and eleven.timeout_s == 120
     assert "eleven-secret" not in repr(settings)
     assert "eleven-secret" not in settings.model_dump_json()
+
+
+def test_openai_compatible_servers_are_named_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = "MEDIASTUDIO_PROVIDERS__OPENAI_COMPATIBLE__OLLAMA__"
+    monkeypatch.setenv(prefix + "BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv(prefix + "MODELS", "llama3.2, qwen2.5,")
+    server = load_settings().providers.openai_compatible["ollama"]
+    assert server.base_url == "http://127.0.0.1:11434/v1" and server.api_key is None
+    assert server.model_ids == ("llama3.2", "qwen2.5")
+
+
+def test_an_openai_compatible_server_may_not_take_a_builtin_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDIASTUDIO_PROVIDERS__OPENAI_COMPATIBLE__FAL__BASE_URL", "http://x/v1")
+    with pytest.raises(ValueError, match="OpenAI-compatible provider name 'fal'"):
+        load_settings()

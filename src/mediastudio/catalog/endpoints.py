@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from mediastudio.chat.catalog import CHAT_TYPE
+from mediastudio.chat.schemas import ChatRequest
 from mediastudio.keys.auth import ReadPrincipal
 from mediastudio.kit.errors import ERROR_RESPONSES
 from mediastudio.platform import Platform, get_platform
@@ -23,7 +25,9 @@ async def type_filter(
 ) -> str | None:
     """The ``?type=`` filter of list routes, checked against the types the catalog knows (an
     unknown one answers 400, like an unknown ``status``)."""
-    return None if type is None else platform.catalog.check_type(type, field="query.type")
+    if type is None or type == CHAT_TYPE:  # chat models are not engine models (chat/catalog.py)
+        return type
+    return platform.catalog.check_type(type, field="query.type")
 
 
 TypeFilter = Annotated[str | None, Depends(type_filter)]
@@ -59,11 +63,21 @@ async def list_models(
         ModelRead(**catalog.describe(spec, sandbox=principal.sandbox, with_schema=False))
         for spec in catalog.list(type)
     ]
+    if type in (None, CHAT_TYPE):
+        chat = platform.chat.models
+        data += [
+            ModelRead(**chat.describe(model, sandbox=principal.sandbox))
+            for model in chat.models.values()
+        ]
     return ModelList(data=data, total=len(data))
 
 
 @router.get("/{model_id:path}", response_model=ModelRead, response_model_exclude_none=True)
 async def get_model(model_id: str, platform: PlatformDep, principal: ReadPrincipal) -> ModelRead:
     """One model, with the JSON Schema its ``input`` is validated against."""
+    chat_model = platform.chat.models.get(model_id)
+    if chat_model is not None:
+        entry = platform.chat.models.describe(chat_model, sandbox=principal.sandbox)
+        return ModelRead(**entry, input_schema=ChatRequest.model_json_schema())
     spec = platform.catalog.get(model_id)
     return ModelRead(**platform.catalog.describe(spec, sandbox=principal.sandbox, with_schema=True))

@@ -35,7 +35,7 @@ from mediastudio.kit.ids import new_id
 LIVE_PREFIX = "ms_live_"
 TEST_PREFIX = "ms_test_"
 SECRET_LENGTH = 40
-ALL_SCOPES = ("read", "generate:image", "generate:video", "generate:audio", "webhooks")
+ALL_SCOPES = ("read", "generate:image", "generate:video", "generate:audio", "chat", "webhooks")
 # Any one of these lets a key upload inputs and control (cancel, retry, delete) its jobs; which
 # jobs exactly is checked against the job's own kind.
 GENERATE_SCOPES = frozenset({"generate:image", "generate:video", "generate:audio"})

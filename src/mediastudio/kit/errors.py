@@ -132,6 +132,21 @@ class ModelUnavailable(MediaStudioError):
     default_message = "This model cannot run on this server."
 
 
+class PromptRefused(MediaStudioError):
+    """A provider refused the request's content (seed 003's ERR_INVALID_PROMPT), in a synchronous
+    answer such as chat's; a job's refusal is the job's ``invalid_prompt`` error instead."""
+
+    code, status = "invalid_prompt", 400
+    default_message = "The provider refused the request's content."
+
+
+class ProviderFailed(MediaStudioError):
+    """A hosted provider failed to answer a synchronous request (chat): 5xx, timeout, its key."""
+
+    code, status = "provider_error", 502
+    default_message = "The provider failed to answer."
+
+
 class InsufficientStorage(MediaStudioError):
     """An upload that this server has no room to keep (WebDAV's 507, which says exactly that)."""
 

@@ -1,0 +1,1 @@
+"""Chat: interactive answers from hosted or self-hosted chat models, outside the job queue."""

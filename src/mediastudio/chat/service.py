@@ -1,0 +1,357 @@
+"""Chat rules: one message in, one reply out, in the request (chat is interactive: it never
+waits in the job queue).
+
+Money and quota move in two short transactions around the provider call, none held open while
+the model thinks:
+
+1. **Accept**: check the plan's daily ``chat`` quota (live user messages since 00:00 UTC,
+   failed ones not counted), reserve the model's price per message, store the conversation and
+   the user's message as ``pending``.
+2. **Call** the provider (no transaction open).
+3. **Settle**: on a reply, capture the reservation and store the assistant's message (and the
+   stored response of an Idempotency-Key) in one transaction; on any failure, refund it and mark
+   the user's message ``failed`` (so it counts toward no quota and is never sent as history).
+
+The ledger rows name the user message (``generation_id = msg_…``): one ``reserve``, then one
+``capture`` or one ``refund``. Sandbox keys never reach a provider: a deterministic placeholder
+reply of the same shape, no credits, no quota. :meth:`ChatService.complete` takes a principal
+and messages (OpenAI's shape), so the OpenAI-compatible surface reuses the same rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediastudio.chat import repository
+from mediastudio.chat.catalog import DEFAULT_MAX_TOKENS, ChatModel, ChatModels
+from mediastudio.chat.models import ChatMessageRow, Conversation
+from mediastudio.credits import service as credits
+from mediastudio.engines.contract import InvalidInput, InvalidPrompt, ProviderError
+from mediastudio.engines.providers.openai.chat import ChatMessage, ChatOptions, ChatReply, Usage
+from mediastudio.idempotency import service as idempotency
+from mediastudio.keys.principal import Principal
+from mediastudio.kit.clock import start_of_utc_day, utcnow
+from mediastudio.kit.db import Database
+from mediastudio.kit.errors import (
+    InvalidRequest,
+    ModelNotAllowed,
+    ModelUnavailable,
+    NotFound,
+    PromptRefused,
+    ProviderFailed,
+    QuotaExceeded,
+)
+from mediastudio.kit.ids import new_id
+from mediastudio.settings import Settings
+
+QUOTA_TYPE = "chat"
+# Store hooks run inside the settling transaction (an Idempotency-Key's stored response).
+OnAnswer = Callable[[AsyncSession, "ChatResult"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    message_id: str  # the assistant's message
+    conversation_id: str
+    reply: str
+    model: str
+    usage: Usage
+    finish_reason: str
+    credits_charged: int
+    sandbox: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    conversation_id: str
+    user_message_id: str
+    model: ChatModel
+    price: int
+    sent: list[ChatMessage]  # the whole conversation as the provider gets it
+
+
+class ChatService:
+    def __init__(self, db: Database, settings: Settings, models: ChatModels) -> None:
+        self.db = db
+        self.settings = settings
+        self.models = models
+
+    async def complete(
+        self,
+        principal: Principal,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str | None = None,
+        options: ChatOptions | None = None,
+        conversation_id: str | None = None,
+        on_answer: OnAnswer | None = None,
+    ) -> ChatResult:
+        """Answer the last of ``messages`` (a user's). Without ``conversation_id`` they start a
+        new stored conversation (the earlier ones are its history); with one, they continue it
+        after its stored messages."""
+        _check_messages(messages)
+        options = options or ChatOptions(max_tokens=DEFAULT_MAX_TOKENS)
+        async with self.db.write() as session:
+            accepted = await self._accept(session, principal, messages, model, conversation_id)
+        try:
+            reply = await self._answer(principal, accepted, options)
+        except BaseException as exc:
+            await self._fail(principal, accepted, exc)
+            mapped = _http_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        async with self.db.write() as session:
+            result = await self._settle(session, principal, accepted, reply)
+            if on_answer is not None:
+                await on_answer(session, result)
+        return result
+
+    async def conversation(
+        self, principal: Principal, conversation_id: str
+    ) -> tuple[Conversation, Sequence[ChatMessageRow]]:
+        async with self.db.read() as session:
+            found = await repository.conversation(
+                session, principal.account_id, principal.sandbox, conversation_id
+            )
+            if found is None:
+                raise NotFound(f"No conversation {conversation_id!r}.")
+            return found, await repository.messages(session, found.id, answered_only=False)
+
+    async def _accept(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        messages: Sequence[ChatMessage],
+        model_id: str | None,
+        conversation_id: str | None,
+    ) -> _Accepted:
+        conversation, history = await self._conversation(session, principal, conversation_id)
+        stored_model = conversation.model if conversation is not None else None
+        model = self._resolve(model_id or stored_model, principal)
+        price = 0 if principal.sandbox else self.models.price(model)
+        if not principal.sandbox:
+            await self._check_quota(session, principal)
+        if conversation is None:
+            conversation = Conversation(
+                id=new_id("conv"),
+                account_id=principal.account_id,
+                sandbox=principal.sandbox,
+                model=model.id,
+            )
+            repository.add(session, conversation)
+            await session.flush()
+        conversation.model, conversation.updated_at = model.id, utcnow()
+        position = await repository.next_position(session, conversation.id)
+        rows = [
+            self._row(conversation, principal, position + index, message, "answered")
+            for index, message in enumerate(messages[:-1])
+        ]
+        user = self._row(conversation, principal, position + len(rows), messages[-1], "pending")
+        user.model = model.id
+        repository.add(session, *rows, user)
+        await session.flush()
+        await credits.reserve(session, principal.account_id, price, user.id)
+        return _Accepted(conversation.id, user.id, model, price, [*history, *messages])
+
+    async def _conversation(
+        self, session: AsyncSession, principal: Principal, conversation_id: str | None
+    ) -> tuple[Conversation | None, list[ChatMessage]]:
+        if conversation_id is None:
+            return None, []
+        found = await repository.conversation(
+            session, principal.account_id, principal.sandbox, conversation_id
+        )
+        if found is None:
+            raise NotFound(f"No conversation {conversation_id!r}.")
+        stored = await repository.messages(
+            session,
+            found.id,
+            answered_only=True,
+            limit=self.settings.chat_history_max_messages,
+        )
+        return found, [ChatMessage(row.role, row.content) for row in stored]
+
+    def _resolve(self, model_id: str | None, principal: Principal) -> ChatModel:
+        wanted = model_id or self.models.default_id()
+        model = self.models.get(wanted) if wanted else None
+        if model is None:
+            known = ", ".join(sorted(self.models.models)) or "none configured"
+            raise InvalidRequest(
+                f"Unknown chat model {wanted!r}; chat models here: {known}.",
+                details={"fields": [{"field": "model", "message": "unknown chat model"}]},
+            )
+        if not any(fnmatch.fnmatchcase(model.id, p) for p in principal.plan.allowed_models):
+            raise ModelNotAllowed(
+                f"Model {model.id!r} is not available on the {principal.plan_name} plan."
+            )
+        if not principal.sandbox and not model.available:
+            raise ModelUnavailable(
+                f"Model {model.id!r} cannot run here: {model.unavailable_reason}",
+                details={"model": model.id, "reason": model.unavailable_reason},
+            )
+        return model
+
+    async def _check_quota(self, session: AsyncSession, principal: Principal) -> None:
+        quota = principal.plan.daily_quotas.get(QUOTA_TYPE)
+        if quota is None:
+            return
+        used = await repository.user_messages_since(
+            session, principal.account_id, start_of_utc_day(utcnow())
+        )
+        if used >= quota:
+            raise QuotaExceeded(
+                f"Your plan allows {quota} chat messages per day; the quota resets at 00:00 UTC.",
+                details={"type": QUOTA_TYPE, "quota": quota, "used": used},
+            )
+
+    async def _answer(
+        self, principal: Principal, accepted: _Accepted, options: ChatOptions
+    ) -> ChatReply:
+        if principal.sandbox:
+            return sandbox_reply(accepted.model.id, accepted.sent)
+        client = self.models.client(accepted.model)
+        if client is None:  # available models always have a client; a config race is not fatal
+            raise ProviderError(f"No client for {accepted.model.provider}.")
+        return await client.complete(accepted.model.target, accepted.sent, options, asyncio.sleep)
+
+    async def _settle(
+        self, session: AsyncSession, principal: Principal, accepted: _Accepted, reply: ChatReply
+    ) -> ChatResult:
+        user = await repository.message(session, accepted.user_message_id)
+        if user is None:  # the account was deleted meanwhile
+            raise NotFound("The conversation is gone.")
+        user.status = "answered"
+        await credits.capture(session, principal.account_id, accepted.price, user.id)
+        assistant = ChatMessageRow(
+            id=new_id("msg"),
+            conversation_id=accepted.conversation_id,
+            account_id=principal.account_id,
+            sandbox=principal.sandbox,
+            position=user.position + 1,
+            role="assistant",
+            content=reply.content,
+            status="answered",
+            model=accepted.model.id,
+            prompt_tokens=reply.usage.prompt_tokens,
+            completion_tokens=reply.usage.completion_tokens,
+            credits=accepted.price,
+            created_at=utcnow(),
+        )
+        repository.add(session, assistant)
+        await session.flush()
+        return ChatResult(
+            message_id=assistant.id,
+            conversation_id=accepted.conversation_id,
+            reply=reply.content,
+            model=accepted.model.id,
+            usage=reply.usage,
+            finish_reason=reply.finish_reason,
+            credits_charged=accepted.price,
+            sandbox=principal.sandbox,
+            created_at=assistant.created_at,
+        )
+
+    async def _fail(self, principal: Principal, accepted: _Accepted, exc: BaseException) -> None:
+        # Shielded: a client that hangs up (a cancelled request) still gets its refund.
+        async def refund() -> None:
+            async with self.db.write() as session:
+                user = await repository.message(session, accepted.user_message_id)
+                if user is not None:
+                    user.status = "failed"
+                await credits.refund(
+                    session,
+                    principal.account_id,
+                    accepted.price,
+                    accepted.user_message_id,
+                    f"chat failed: {type(exc).__name__}",
+                )
+
+        await asyncio.shield(refund())
+
+    def _row(
+        self,
+        conversation: Conversation,
+        principal: Principal,
+        position: int,
+        message: ChatMessage,
+        status: str,
+    ) -> ChatMessageRow:
+        return ChatMessageRow(
+            id=new_id("msg"),
+            conversation_id=conversation.id,
+            account_id=principal.account_id,
+            sandbox=principal.sandbox,
+            position=position,
+            role=message.role,
+            content=message.content,
+            status=status,
+            created_at=utcnow(),
+        )
+
+
+def sandbox_reply(model_id: str, sent: Sequence[ChatMessage]) -> ChatReply:
+    """The same reply for the same conversation, marked as a placeholder; tokens counted as
+    words (a rough stand-in for a tokenizer, so usage has the live shape)."""
+    last = sent[-1].content
+    excerpt = last if len(last) <= 200 else last[:200] + "…"
+    content = (
+        f"[sandbox] This is a placeholder reply from {model_id} (message {len(sent)} of this "
+        f"conversation). You said: {excerpt}"
+    )
+    prompt = sum(len(message.content.split()) for message in sent)
+    return ChatReply(content, Usage(prompt, len(content.split())), "stop", model_id)
+
+
+def _check_messages(messages: Sequence[ChatMessage]) -> None:
+    if not messages or messages[-1].role != "user":
+        raise InvalidRequest(
+            "The last message must be the user's.",
+            details={"fields": [{"field": "messages", "message": "last must be a user message"}]},
+        )
+
+
+def _http_error(exc: BaseException) -> Exception | None:
+    """An engine error as the request's error; None for anything else (raised as it is)."""
+    if isinstance(exc, InvalidPrompt):
+        return PromptRefused(str(exc))
+    if isinstance(exc, InvalidInput):
+        return InvalidRequest(str(exc))
+    if isinstance(exc, ProviderError):
+        return ProviderFailed(str(exc))
+    return None
+
+
+async def send_idempotent(
+    db: Database,
+    settings: Settings,
+    principal: Principal,
+    key: str | None,
+    fingerprint: str,
+    answer: Callable[[OnAnswer | None], Awaitable[ChatResult]],
+    render: Callable[[ChatResult], dict[str, object]],
+) -> tuple[dict[str, object], bool]:
+    """Run ``answer`` under an Idempotency-Key: a replay returns the stored body (no second call,
+    no second charge) and True; the body is stored in the settling transaction; a failure frees
+    the key."""
+    if key is None:
+        return render(await answer(None)), False
+    replay = await idempotency.claim(db, settings, principal, key, fingerprint)
+    if replay is not None:
+        return replay.body, True
+
+    async def store(session: AsyncSession, result: ChatResult) -> None:
+        await idempotency.complete(session, principal, key, 200, render(result))
+
+    try:
+        return render(await answer(store)), False
+    except BaseException:
+        await asyncio.shield(idempotency.release(db, principal, key))
+        raise
