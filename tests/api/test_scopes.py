@@ -57,6 +57,10 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/videos/social-variants"): VIDEO,
     ("POST", "/api/v1/videos/clip"): VIDEO,
     ("POST", "/api/v1/product-image-enhancements"): IMAGE,
+    # The OpenAI-compatible surface: the same scopes as the native routes it mirrors.
+    ("POST", "/v1/images/generations"): IMAGE,
+    ("POST", "/v1/audio/speech"): AUDIO,
+    ("POST", "/v1/audio/transcriptions"): AUDIO,
     # The kind comes from the body or the job: any generate scope at the door, then the kind's.
     ("POST", "/api/v1/generations"): ANY_GENERATE,
     ("POST", "/api/v1/generations/{generation_id}/cancel"): ANY_GENERATE,
@@ -79,6 +83,8 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/account/ledger"): READ,
     ("GET", "/api/v1/files"): READ,
     ("GET", "/api/v1/files/{file_id}"): READ,
+    ("GET", "/v1/models"): READ,
+    ("GET", "/v1/models/{model_id:path}"): READ,
     # Webhooks and the account's notification settings.
     ("POST", "/api/v1/webhooks"): WEBHOOKS,
     ("GET", "/api/v1/webhooks"): WEBHOOKS,

@@ -241,7 +241,9 @@ async def test_a_job_past_the_wait_bound_is_cancelled_and_refunded(tmp_path: Pat
     async with server(settings) as live:
         key = await key_of(live, credits=100)
         with pytest.raises(openai.APIStatusError) as slow:
-            await client(live, key).images.generate(prompt="a slow one [slow:5]", model="fake/image")
+            await client(live, key).images.generate(
+                prompt="a slow one [slow:5]", model="fake/image"
+            )
         assert slow.value.status_code == 504 and slow.value.code == "job_timeout"
         [job] = await generations(live, key)
         assert job["status"] == "cancelled" and job["credits_refunded"] == 5

@@ -153,4 +153,3 @@ def _transcription_response(content: str, response_format: str) -> Response:
 def _created(generation: Generation) -> int:
     # A naive time from the database is UTC: timegm reads it so (and converts an aware one).
     return calendar.timegm((generation.completed_at or generation.created_at).utctimetuple())
-

@@ -34,7 +34,7 @@ OPENAI_PREFIX = "openai/"
 # OpenAI's stock voices: on a model that has none of them they mean "the default voice", so a
 # client written for OpenAI (the client requires a voice) works on espeak unchanged.
 OPENAI_VOICES = frozenset(
-    "alloy ash ballad coral echo fable nova onyx sage shimmer verse".split()
+    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
 )
 # Our input fields as OpenAI's parameters, for the ``param`` of a refusal.
 PARAMS = {
