@@ -174,7 +174,7 @@ async def test_transcriptions_on_the_fake_openai_in_every_format(
         audio = tone_wav(tmp_path, 4.5)
         verbose = await ms.audio.transcriptions.create(
             model="whisper-1", file=("talk.wav", audio, "audio/wav"),
-            response_format="verbose_json", language="en",
+            response_format="verbose_json", language="en", timestamp_granularities=["segment"],
         )  # fmt: skip
         assert verbose.duration == pytest.approx(4.5)
         segments = verbose.segments or []
