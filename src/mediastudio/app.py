@@ -33,6 +33,9 @@ from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handle
 from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
 from mediastudio.kit.requestid import RequestIdMiddleware
 from mediastudio.migrations import upgrade
+from mediastudio.openai_compat.endpoints import router as openai_compat_router
+from mediastudio.openai_compat.errors import PREFIX as OPENAI_PREFIX
+from mediastudio.openai_compat.errors import render_openai_error
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
 from mediastudio.transcriptions.endpoints import router as transcriptions_router
@@ -74,14 +77,17 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         docs_url=None,
         redoc_url=None,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, {OPENAI_PREFIX: render_openai_error})
     # Added innermost first: ErrorBoundary inside BodyLimit inside RateLimitHeaders inside
     # RequestId.
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.request_max_bytes,
-        limits={"/api/v1/files": settings.upload_max_bytes + MULTIPART_OVERHEAD},
+        limits={
+            "/api/v1/files": settings.upload_max_bytes + MULTIPART_OVERHEAD,
+            "/v1/audio/transcriptions": settings.upload_max_bytes + MULTIPART_OVERHEAD,
+        },
     )
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -98,6 +104,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         account_router,
         files_router,
         webhooks_router,
+        openai_compat_router,
     ):
         app.include_router(router)
     install_docs(app)

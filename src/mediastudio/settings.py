@@ -289,6 +289,13 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(
         200 * 1024 * 1024, gt=0, description="Largest file POST /api/v1/files accepts"
     )
+    openai_compat_wait_s: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="How long the OpenAI-compatible /v1/ routes wait for a job before they"
+        " cancel it (refunded) and answer 504: they answer with the output, not a job",
+    )
     min_free_bytes: int = Field(
         256 * 1024 * 1024,
         ge=0,

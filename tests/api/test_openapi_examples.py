@@ -98,7 +98,9 @@ def operations_with_bodies(spec: dict[str, Any]) -> list[tuple[str, str, dict[st
         (path, method, operation)
         for path, operations in spec["paths"].items()
         for method, operation in operations.items()
-        if "requestBody" in operation
+        # The OpenAI-compatible /v1/ answers with the finished output, so it needs workers:
+        # tests/openai_compat runs its examples on a live server instead.
+        if "requestBody" in operation and not path.startswith("/v1/")
     ]
     return sorted(found, key=lambda item: "{" in item[0])
 

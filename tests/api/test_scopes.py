@@ -60,6 +60,10 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/product-image-enhancements"): IMAGE,
     # Chat answers in the request (no job): its own scope.
     ("POST", "/api/v1/chat"): CHAT,
+    # The OpenAI-compatible surface: the same scopes as the native routes it mirrors.
+    ("POST", "/v1/images/generations"): IMAGE,
+    ("POST", "/v1/audio/speech"): AUDIO,
+    ("POST", "/v1/audio/transcriptions"): AUDIO,
     # The kind comes from the body or the job: any generate scope at the door, then the kind's.
     ("POST", "/api/v1/generations"): ANY_GENERATE,
     ("POST", "/api/v1/generations/{generation_id}/cancel"): ANY_GENERATE,
@@ -83,6 +87,8 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/files"): READ,
     ("GET", "/api/v1/files/{file_id}"): READ,
     ("GET", "/api/v1/chat/conversations/{conversation_id}"): READ,
+    ("GET", "/v1/models"): READ,
+    ("GET", "/v1/models/{model_id:path}"): READ,
     # Webhooks and the account's notification settings.
     ("POST", "/api/v1/webhooks"): WEBHOOKS,
     ("GET", "/api/v1/webhooks"): WEBHOOKS,

@@ -104,13 +104,13 @@ def _spool(source: IO[bytes], target: Path) -> None:
 async def upload(request: Request, platform: PlatformDep, principal: CreatingPrincipal) -> FileRead:
     """``multipart/form-data`` with one ``file`` part. The type is sniffed from the content; the
     returned ``id`` (``file_…``) can be given as any ``*_url`` input of this account's jobs."""
-    limit = platform.settings.upload_max_bytes  # the whole body is capped by BodyLimitMiddleware
+    # The whole body is capped by BodyLimitMiddleware; the file by store_upload.
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("Send the file as multipart/form-data with a 'file' part.")
     declared = request.headers.get("content-length", "")
     platform.files.ensure_room(int(declared) if declared.isdigit() else 0)
     with _full_disk_is_507():
-        return await _receive(request, platform, principal, limit)
+        return await _receive(request, platform, principal)
 
 
 @contextmanager
@@ -125,9 +125,7 @@ def _full_disk_is_507() -> Iterator[None]:
         raise
 
 
-async def _receive(
-    request: Request, platform: Platform, principal: Principal, limit: int
-) -> FileRead:
+async def _receive(request: Request, platform: Platform, principal: Principal) -> FileRead:
     async with request.form(max_files=1, max_fields=8) as form:
         part = form.get("file")
         if not isinstance(part, UploadFile):
@@ -135,17 +133,26 @@ async def _receive(
                 "A 'file' part is required.",
                 details={"fields": [{"field": "file", "message": "required"}]},
             )
-        if part.size is not None and part.size > limit:
-            raise FileTooLarge(
-                f"The upload is larger than {limit:,} bytes.", details={"max_bytes": limit}
-            )
-        spooled = platform.settings.data_dir / "uploads" / uuid.uuid4().hex
+        stored = await store_upload(platform, principal, part)
+    return _read_model(request, platform, stored)
+
+
+async def store_upload(platform: Platform, principal: Principal, part: UploadFile) -> StoredFile:
+    """Keep one received multipart file as this account's upload (``file_…``), usable as any
+    job's input; refused over ``upload_max_bytes``. Shared with the OpenAI-compatible
+    ``/v1/audio/transcriptions``, whose audio is an upload like any other."""
+    limit = platform.settings.upload_max_bytes
+    if part.size is not None and part.size > limit:
+        raise FileTooLarge(
+            f"The upload is larger than {limit:,} bytes.", details={"max_bytes": limit}
+        )
+    spooled = platform.settings.data_dir / "uploads" / uuid.uuid4().hex
+    with _full_disk_is_507():
         try:
             await asyncio.to_thread(_spool, part.file, spooled)
-            stored = await platform.files.upload(principal, spooled, part.filename)
+            return await platform.files.upload(principal, spooled, part.filename)
         finally:
             spooled.unlink(missing_ok=True)
-    return _read_model(request, platform, stored)
 
 
 @router.get(

@@ -9,7 +9,8 @@ unexpected exceptions in the same envelope (the last without leaking internals).
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -183,6 +184,48 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+class ErrorRenderer(Protocol):
+    """Renders one error for an API surface that speaks another error shape (``/v1/``: OpenAI's)."""
+
+    def __call__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+    ) -> JSONResponse: ...
+
+
+RENDERERS_STATE = "error_renderers"
+
+
+def _renderer_for(app: Any, path: str) -> ErrorRenderer | None:
+    """The renderer of the surface ``path`` belongs to, or None for the native envelope."""
+    renderers: Mapping[str, ErrorRenderer] = getattr(app.state, RENDERERS_STATE, {})
+    for prefix, renderer in renderers.items():
+        if path.startswith(prefix):
+            return renderer
+    return None
+
+
+def render_error(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An error in the shape of the surface the request reached (the native envelope unless a
+    surface installed its own renderer for its path prefix)."""
+    renderer = _renderer_for(request.app, request.url.path)
+    if renderer is not None:
+        return renderer(status, code, message, details, headers)
+    return error_response(status, code, message, details=details, headers=headers)
+
+
 def error_response(
     status: int,
     code: str,
@@ -200,7 +243,9 @@ def error_response(
 
 async def _handle_domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MediaStudioError)
-    return _domain_response(exc)
+    return render_error(
+        request, exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
+    )
 
 
 def _domain_response(exc: MediaStudioError) -> JSONResponse:
@@ -213,7 +258,8 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields = [validation_field(error) for error in exc.errors()]
     unparsable = [f["message"] for f in fields if f["message"].startswith(_NOT_JSON)]
-    return error_response(
+    return render_error(
+        request,
         400,
         "invalid_request",
         # A body that does not parse has no fields to name: say where the JSON broke instead.
@@ -243,14 +289,17 @@ def validation_field(error: Any) -> dict[str, str]:
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        return error_response(404, "not_found", "No such route or resource.")
+        return render_error(request, 404, "not_found", "No such route or resource.")
     if exc.status_code == 405:
-        return error_response(
-            405, "invalid_request", f"Method {request.method} is not allowed on this route."
+        return render_error(
+            request,
+            405,
+            "invalid_request",
+            f"Method {request.method} is not allowed on this route.",
         )
     code = "internal_error" if exc.status_code >= 500 else "invalid_request"
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+    return render_error(request, exc.status_code, code, str(exc.detail), headers=headers)
 
 
 class ErrorBoundaryMiddleware:
@@ -285,18 +334,34 @@ class ErrorBoundaryMiddleware:
             logger.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
         except Exception as exc:
             where = f"{scope.get('method')} {scope.get('path')}"
+            renderer = _renderer_for(scope["app"], scope["path"]) if "app" in scope else None
             if is_disk_full(exc):
                 logger.warning("disk full during %s: %s", where, exc)
-                response = _domain_response(StorageUnavailable())
+                full = StorageUnavailable()
+                response = (
+                    renderer(full.status, full.code, full.message, None, full.headers)
+                    if renderer
+                    else _domain_response(full)
+                )
             else:
                 logger.exception("unhandled error on %s", where)
-                response = error_response(500, "internal_error", MediaStudioError.default_message)
+                message = MediaStudioError.default_message
+                response = (
+                    renderer(500, "internal_error", message, None, None)
+                    if renderer
+                    else error_response(500, "internal_error", message)
+                )
             if started:
                 raise
             await response(scope, receive, send)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, renderers: Mapping[str, ErrorRenderer] | None = None
+) -> None:
+    """The handlers for every error; ``renderers`` give a surface under a path prefix its own
+    error shape (the OpenAI-compatible ``/v1/``), the native envelope everywhere else."""
+    setattr(app.state, RENDERERS_STATE, dict(renderers or {}))
     app.add_exception_handler(MediaStudioError, _handle_domain)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)

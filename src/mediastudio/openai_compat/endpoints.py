@@ -1,0 +1,155 @@
+"""HTTP for the OpenAI-compatible surface (``/v1/``): OpenAI's paths and shapes, MediaStudio's
+keys, scopes, rate limits and credits. Errors here are OpenAI's shape (see errors.py)."""
+
+from __future__ import annotations
+
+import calendar
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+
+from mediastudio.files.endpoints import store_upload
+from mediastudio.generations.endpoints import AudioPrincipal, ImagePrincipal, url_maker
+from mediastudio.generations.models import Generation
+from mediastudio.keys.auth import ReadPrincipal
+from mediastudio.kit.errors import NotFound
+from mediastudio.openai_compat import service
+from mediastudio.openai_compat.schemas import (
+    ImageData,
+    ImageGenerationRequest,
+    ImagesResponse,
+    ModelList,
+    ModelObject,
+    SpeechRequest,
+    TranscriptionFormat,
+)
+from mediastudio.platform import Platform, get_platform
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def _model_object(platform: Platform, model_id: str) -> ModelObject:
+    registered = platform.catalog.registry.get(model_id)
+    if registered is None:
+        raise NotFound(f"The model {model_id!r} does not exist.")
+    return ModelObject(id=model_id, created=0, owned_by=registered.engine.name)
+
+
+@router.get("/models", response_model=ModelList, summary="Models your key can run (OpenAI shape)")
+async def list_models(platform: PlatformDep, principal: ReadPrincipal) -> ModelList:
+    catalog = platform.catalog
+    runnable = [
+        spec.id
+        for spec in catalog.list(None)
+        if catalog.availability(spec, sandbox=principal.sandbox).available
+    ]
+    return ModelList(data=[_model_object(platform, model_id) for model_id in runnable])
+
+
+@router.get("/models/{model_id:path}", response_model=ModelObject, summary="One model")
+async def get_model(model_id: str, platform: PlatformDep, principal: ReadPrincipal) -> ModelObject:
+    return _model_object(platform, service.model_id(platform, model_id) or model_id)
+
+
+@router.post(
+    "/images/generations",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    summary="Create images (OpenAI's images.generate)",
+)
+async def create_images(
+    request: Request,
+    body: ImageGenerationRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+) -> ImagesResponse:
+    """Runs any image model of the catalog as a job (billed as on /api/v1) and answers once it
+    is done, with signed URLs or base64 images."""
+    generation = await service.run(platform, principal, service.image_job(platform, body))
+    sign = url_maker(request, platform)
+    data = []
+    for output in generation.outputs:
+        if body.response_format == "b64_json":
+            data.append(ImageData(b64_json=await service.output_b64(platform, output["key"])))
+        else:
+            data.append(ImageData(url=sign(output["key"])))
+    return ImagesResponse(created=_created(generation), data=data)
+
+
+@router.post(
+    "/audio/speech",
+    summary="Text to speech (OpenAI's audio.speech.create): the audio file",
+    response_class=Response,
+    responses={200: {"content": {"audio/mpeg": {}}, "description": "The audio file"}},
+)
+async def create_speech(
+    body: SpeechRequest, platform: PlatformDep, principal: AudioPrincipal
+) -> Response:
+    generation = await service.run(platform, principal, service.speech_job(platform, body))
+    output = generation.outputs[0]
+    local = platform.storage.local_path(output["key"])
+    if local is not None:
+        return FileResponse(local, media_type=output["content_type"])
+    content = await service.output_bytes(platform, output["key"])
+    return Response(content, media_type=output["content_type"])
+
+
+@router.post(
+    "/audio/transcriptions",
+    summary="Speech to text (OpenAI's audio.transcriptions.create)",
+    responses={200: {"content": {"application/json": {}, "text/plain": {}}}},
+)
+async def create_transcription(
+    platform: PlatformDep,
+    principal: AudioPrincipal,
+    file: Annotated[UploadFile, File(description="The audio or video; kept as an upload")],
+    model: Annotated[str, Form(max_length=200, description="openai/whisper-1 or whisper-1…")],
+    language: Annotated[str | None, Form(max_length=16)] = None,
+    prompt: Annotated[str | None, Form(max_length=2000)] = None,
+    response_format: Annotated[TranscriptionFormat, Form()] = "json",
+    temperature: Annotated[float | None, Form(ge=0, le=1)] = None,
+    timestamp_granularities: Annotated[
+        list[str] | None,
+        Form(alias="timestamp_granularities[]", description="Accepted; segments are always"),
+    ] = None,
+) -> Response:
+    stored = await store_upload(platform, principal, file)
+    new = service.transcription_job(
+        platform,
+        file_id=stored.id,
+        model=model,
+        response_format=response_format,
+        language=language,
+        prompt=prompt,
+        temperature=temperature,
+    )
+    generation = await service.run(platform, principal, new)
+    content = await service.output_bytes(platform, generation.outputs[0]["key"])
+    return _transcription_response(content.decode("utf-8"), response_format)
+
+
+def _transcription_response(content: str, response_format: str) -> Response:
+    if response_format in ("srt", "vtt"):
+        return PlainTextResponse(content)
+    transcript: dict[str, Any] = json.loads(content)
+    if response_format == "text":
+        return PlainTextResponse(transcript["text"])
+    if response_format == "json":
+        return JSONResponse({"text": transcript["text"]})
+    return JSONResponse(
+        {
+            "task": "transcribe",
+            "language": transcript.get("language"),
+            "duration": transcript.get("duration"),
+            "text": transcript["text"],
+            "segments": transcript.get("segments", []),
+        }
+    )
+
+
+def _created(generation: Generation) -> int:
+    # A naive time from the database is UTC: timegm reads it so (and converts an aware one).
+    return calendar.timegm((generation.completed_at or generation.created_at).utctimetuple())
