@@ -1,14 +1,22 @@
 """Schemathesis hooks of the contract test (tests/e2e/test_openapi_contract.py).
 
-Registering a webhook resolves its host, which no schema can promise: a drawn ``https://0.com``
-is valid by the document and still refused, as it should be. So every webhook URL sent is
-replaced by one the server takes: a literal address on its allowlist, where port 9 (discard)
-refuses connections at once, so the deliveries made to it fail fast. Only strings are replaced;
-a URL that is missing or of the wrong type stays as drawn.
+Two values are made to be what a real client sends, rather than left as drawn:
+
+- Registering a webhook resolves its host, which no schema can promise: a drawn
+  ``https://0.com`` is valid by the document and refused, as it should be. Every webhook URL
+  sent is replaced by one the server takes: a literal address on its allowlist, where port 9
+  (discard) refuses connections at once, so the deliveries made to it fail fast.
+- Schemathesis draws header values from a small pool, so unrelated bodies share an
+  ``Idempotency-Key`` and get the documented 422 ``idempotency_key_reused``. A client uses one key
+  per request; each valid drawn key gets a suffix that makes it unique.
+
+Only values of the right type and form are changed; a missing or malformed one stays as drawn.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 import schemathesis
@@ -21,6 +29,9 @@ URL_FIELDS = {
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "url",
     ("PATCH", "/api/v1/settings"): "webhook_url",
 }
+IDEMPOTENCY_KEY = "Idempotency-Key"
+VALID_KEY = re.compile(r"[!-~](?:[ -~]*[!-~])?")
+_requests = itertools.count()
 
 
 @schemathesis.hook
@@ -28,3 +39,6 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     field = URL_FIELDS.get((case.method.upper(), case.path))
     if field is not None and isinstance(case.body, dict) and isinstance(case.body.get(field), str):
         case.body[field] = WEBHOOK_URL
+    key = (case.headers or {}).get(IDEMPOTENCY_KEY)
+    if isinstance(key, str) and VALID_KEY.fullmatch(key):
+        case.headers[IDEMPOTENCY_KEY] = f"{key[:200]}.{next(_requests)}"

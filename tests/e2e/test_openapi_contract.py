@@ -38,7 +38,7 @@ def config(seed: int = 1, examples: int = 5) -> str:
 hooks = "{HOOKS}"
 seed = {seed}
 # The first event of a stream is read and checked: the account stream never ends by itself,
-# and a queued job's stream waits for the worker.
+# nor does a queued job's.
 max-stream-events = 1
 request-timeout = 20
 
@@ -64,15 +64,19 @@ mode = "positive"
 
 
 def start(server: ServerProcess) -> str:
-    """The built-in engines and the sandbox, one worker, and a sandbox key of an account whose
-    plan has no limits: a 429, or a 400 for the 21st webhook endpoint, would test a limit, not
-    the document."""
+    """The built-in engines and the sandbox, and a sandbox key of an account whose plan has no
+    limits: a 429, or a 400 for the 21st webhook endpoint, would test a limit, not the document.
+    No workers: jobs stay queued, which the document allows, and the run does not share the
+    CPU with encoding placeholder media of the sizes it draws (what jobs produce, and the final
+    event of a stream, are checked against the document in tests/api/test_openapi.py)."""
     email = "contract@example.com"
     server.create_account(email, credits=1_000_000, plan="unlimited")
     env = {
         "MEDIASTUDIO_ENGINE_MODULES": "[]",
         "MEDIASTUDIO_DISABLED_ENGINES": "[]",
-        "MEDIASTUDIO_WORKERS_CPU": "1",
+        "MEDIASTUDIO_WORKERS_CPU": "0",
+        "MEDIASTUDIO_WORKERS_GPU": "0",
+        "MEDIASTUDIO_WORKERS_IO": "0",
         "MEDIASTUDIO_NET_ALLOW_HOSTS": ALLOW_HOSTS,
         "MEDIASTUDIO_WEBHOOK_MAX_ENDPOINTS": "10000",
     }

@@ -114,14 +114,18 @@ class Catalog:
 
     def default_order(self, type_: str) -> Sequence[ModelSpec]:
         """The models a request of ``type_`` that names none may get, in the order they are
-        tried: the configured default alone, else the real models, then the sandbox ones
-        (which run only under sandbox keys). Each is skipped when the request lacks one of
-        its required fields, or when it cannot run here or the plan excludes it."""
+        tried: the configured default alone, else the real models that can run here, the
+        other real ones (for sandbox keys, which run every model), then the sandbox ones. Each
+        is skipped when the request lacks one of its required fields, when the key cannot run
+        it, or when the plan excludes it. The OpenAPI document publishes this order."""
         configured = self.settings.default_models.get(type_)
         if configured:
             return [self._lookup(configured, type_)]
         every = self.registry.models(type_)
-        return sorted(every, key=self.is_sandbox_model)
+        return sorted(every, key=lambda s: (self.is_sandbox_model(s), not self._runs_live(s)))
+
+    def _runs_live(self, spec: ModelSpec) -> bool:
+        return self.availability(spec, sandbox=False).available
 
     def _default(
         self, type_: str | None, principal: Principal, payload: dict[str, Any]

@@ -46,18 +46,19 @@ def document_bodies(catalog: Callable[[], Catalog]) -> Pass:
         current = catalog()
         done: dict[str, str] = {}  # body component -> its type (one body may serve two routes)
         for _, _, operation in operations(document):
-            body = _body_component(operation)
-            if body is None or body in done:
-                if body is not None and done[body] != operation.get(TYPE_KEY, done[body]):
+            body, type_ = _body_component(operation), operation.get(TYPE_KEY)
+            if body is None or (type_ is None and body != CreateGeneration.__name__):
+                continue
+            kind = "" if type_ is None else str(type_)
+            if body in done:
+                if done[body] != kind:
                     raise ValueError(f"{body} is the body of two types of generation")
                 continue
-            type_ = operation.get(TYPE_KEY)
-            if type_ is not None:
-                _document_typed(document, current, str(type_), body)
-                done[body] = str(type_)
-            elif body == CreateGeneration.__name__:
+            done[body] = kind
+            if kind:
+                _document_typed(document, current, kind, body)
+            else:
                 _document_generic(document, current)
-                done[body] = ""
 
     return apply
 
