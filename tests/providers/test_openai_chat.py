@@ -4,6 +4,7 @@ placeholders, and an OpenAI-compatible server as a named provider."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,47 @@ async def test_chat_models_are_in_the_catalog(tmp_path: Path, openai_fake: FakeO
         assert models["openai/gpt-4o"]["available"] is False  # no OpenAI key in these settings
         one = await api.client.get("/api/v1/models/vllm/qwen2.5", headers=auth(key))
         assert one.json()["input_schema"]["required"] == ["message"]
+
+
+async def test_a_message_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    """The process died between reserving and settling (nothing in it ran its refund): the
+    sweeper finds the message still pending past the bound and gives the credits back."""
+    from sqlalchemy import update
+
+    from mediastudio.chat.models import ChatMessageRow
+    from mediastudio.engines.providers.openai.chat import ChatMessage
+    from mediastudio.keys.auth import principal_for
+    from mediastudio.kit.clock import utcnow
+
+    settings = openai_settings(tmp_path / "data", openai_fake)
+    async with open_api(settings) as api:
+        key = await live_key(api, credits=10)
+        principal = await principal_for(api.platform, None, secret=key)
+        chat = api.platform.chat
+        async with api.platform.db.write() as session:  # the first half of a request, then death
+            accepted = await chat._accept(
+                session, principal, [ChatMessage(role="user", content="hi")], None, None
+            )
+        assert await balance(api, key) == (9, 1)
+        await api.platform.sweeper.sweep()
+        assert await balance(api, key) == (9, 1)  # not yet: it may still be answered
+
+        late = utcnow() - timedelta(seconds=settings.chat_abandoned_after_s + 1)
+        async with api.platform.db.write() as session:
+            await session.execute(
+                update(ChatMessageRow)
+                .where(ChatMessageRow.id == accepted.user_message_id)
+                .values(created_at=late)
+            )
+        await api.platform.sweeper.sweep()
+        await api.platform.sweeper.sweep()  # once only
+        assert await balance(api, key) == (10, 0)
+        kinds = await ledger_kinds(api, key, accepted.user_message_id)
+        assert kinds == {"reserve": [1], "refund": [-1]}
+        read = await api.client.get(
+            f"/api/v1/chat/conversations/{accepted.conversation_id}", headers=auth(key)
+        )
+        assert [m["status"] for m in read.json()["messages"]] == ["failed"]
+        assert openai_fake.calls(CHAT) == []

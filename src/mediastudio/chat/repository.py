@@ -70,3 +70,15 @@ async def message(session: AsyncSession, message_id: str) -> ChatMessageRow | No
 
 def add(session: AsyncSession, *rows: Conversation | ChatMessageRow) -> None:
     session.add_all(rows)
+
+
+async def pending_before(session: AsyncSession, before: datetime) -> Sequence[ChatMessageRow]:
+    """User messages still awaiting their answer since before ``before`` (the sweeper's)."""
+    result = await session.execute(
+        select(ChatMessageRow).where(
+            ChatMessageRow.role == "user",
+            ChatMessageRow.status == "pending",
+            ChatMessageRow.created_at < before,
+        )
+    )
+    return result.scalars().all()

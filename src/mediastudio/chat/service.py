@@ -155,7 +155,7 @@ class ChatService:
             for index, message in enumerate(messages[:-1])
         ]
         user = self._row(conversation, principal, position + len(rows), messages[-1], "pending")
-        user.model = model.id
+        user.model, user.credits = model.id, price  # what it reserves, for a later refund
         repository.add(session, *rows, user)
         await session.flush()
         await credits.reserve(session, principal.account_id, price, user.id)
@@ -295,6 +295,23 @@ class ChatService:
             status=status,
             created_at=utcnow(),
         )
+
+
+async def release_abandoned(session: AsyncSession, before: datetime) -> int:
+    """Refund the messages still ``pending`` since before ``before``: the process that was
+    awaiting their answer died (a live request settles or refunds its own message, even when
+    its client hangs up). Run by the sweeper; the message ends ``failed`` and costs nothing."""
+    abandoned = await repository.pending_before(session, before)
+    for message in abandoned:
+        message.status = "failed"
+        await credits.refund(
+            session,
+            message.account_id,
+            message.credits,
+            message.id,
+            "chat abandoned: the server stopped before the answer",
+        )
+    return len(abandoned)
 
 
 def sandbox_reply(model_id: str, sent: Sequence[ChatMessage]) -> ChatReply:

@@ -6,7 +6,8 @@ Every ``sweep_interval_s`` (and once at start-up):
 - at start-up, a job held by a process on this host that no longer exists is released at once,
   without waiting for its lease (a restarted server resumes its own work immediately);
 - every ``queued`` job is offered to the dispatcher (which ignores ids it already has);
-- expired idempotency records are deleted.
+- expired idempotency records are deleted;
+- chat messages left unanswered by a process that died are refunded.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediastudio.chat import service as chat
 from mediastudio.generations import lifecycle, repository
 from mediastudio.generations.events import announce
 from mediastudio.generations.models import Generation, Status
@@ -75,6 +78,9 @@ class Sweeper:
                 if status is Status.QUEUED:
                     after_commit(session, _offer(self.queue, generation))
             await idempotency.remove_expired(session, now)
+            abandoned_since = now - timedelta(seconds=self.settings.chat_abandoned_after_s)
+            if refunded := await chat.release_abandoned(session, abandoned_since):
+                logger.warning("%d chat messages abandoned by a stopped server: refunded", refunded)
         async with self.db.read() as session:
             queued = await repository.queued(session)
         for generation_id, pool in queued[:MAX_OFFERED_PER_SWEEP]:
