@@ -349,27 +349,9 @@ def fal_generic(model_id: str, type_: str | None) -> ProviderModel | None:
         return None
     parts = model_id.removeprefix(FAL_PREFIX).split("/")
     low, high = _FAL_PARTS
-    if not low <= len(parts) <= high or not all(_NAME.fullmatch(part) for part in parts):
+    if not low <= len(parts) <= high:
         return None
-    type_ = type_ or GENERIC_DEFAULT_TYPE
-    input_model = GENERIC_INPUTS.get(type_)
-    if input_model is None:
-        return None
-    target = "/".join(parts)
-    spec = ModelSpec(
-        id=model_id,
-        name=f"{target} on fal",
-        type=type_,
-        input_model=input_model,
-        credits=GENERIC_CREDITS[type_],
-        price_unit="output" if type_ == "image" else "generation",
-        description=f"fal's {target}; its own inputs go in options.",
-        category="fal",
-        pool="io",
-        timeout_s=GENERIC_TIMEOUT_S,
-    )
-    media = ("first_frame_image",) if type_ == "video" else ()
-    return ProviderModel(spec, (Route(FAL, target, fal_mapping.generic, media=media),))
+    return _passthrough(model_id, type_, parts, FAL, "fal", fal_mapping.generic)
 
 
 def generic(model_id: str, type_: str | None) -> ProviderModel | None:
@@ -378,7 +360,16 @@ def generic(model_id: str, type_: str | None) -> ProviderModel | None:
     if not model_id.startswith(GENERIC_PREFIX):
         return None
     parts = model_id.removeprefix(GENERIC_PREFIX).split("/")
-    if len(parts) != 2 or not all(_NAME.fullmatch(part) for part in parts):
+    if len(parts) != 2:
+        return None
+    return _passthrough(model_id, type_, parts, REPLICATE, "Replicate", mapping.generic)
+
+
+def _passthrough(
+    model_id: str, type_: str | None, parts: list[str], provider: str, label: str, build: Build
+) -> ProviderModel | None:
+    """A provider's own model reached by its id, with the generic input of its type."""
+    if not all(_NAME.fullmatch(part) for part in parts):
         return None
     type_ = type_ or GENERIC_DEFAULT_TYPE
     input_model = GENERIC_INPUTS.get(type_)
@@ -387,15 +378,15 @@ def generic(model_id: str, type_: str | None) -> ProviderModel | None:
     target = "/".join(parts)
     spec = ModelSpec(
         id=model_id,
-        name=f"{target} on Replicate",
+        name=f"{target} on {label}",
         type=type_,
         input_model=input_model,
         credits=GENERIC_CREDITS[type_],
         price_unit="output" if type_ == "image" else "generation",
-        description=f"Replicate's {target}; its own inputs go in options.",
-        category="replicate",
+        description=f"{label}'s {target}; its own inputs go in options.",
+        category=provider,
         pool="io",
         timeout_s=GENERIC_TIMEOUT_S,
     )
     media = ("first_frame_image",) if type_ == "video" else ()
-    return ProviderModel(spec, (Route(REPLICATE, target, mapping.generic, media=media),))
+    return ProviderModel(spec, (Route(provider, target, build, media=media),))
