@@ -34,6 +34,7 @@ from pydantic import SecretStr
 
 from mediastudio import __version__
 from mediastudio.engines.contract import InvalidInput, ProviderError
+from mediastudio.settings import ProviderSettings
 
 logger = logging.getLogger("mediastudio.providers")
 
@@ -101,6 +102,34 @@ class ProviderHttp:
         self._timeout = httpx.Timeout(timeout_s, connect=5.0, pool=10.0)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def configured(
+        cls,
+        provider: str,
+        settings: ProviderSettings,
+        *,
+        public_url: str,
+        setting: str,
+        auth_scheme: str = "Bearer",
+        auth_header: str = "Authorization",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> ProviderHttp:
+        """The HTTP layer of a provider from its settings (its public URL unless ``base_url``
+        says otherwise); a provider without a key has no adapter."""
+        if settings.api_key is None:
+            raise ValueError(f"{display_name(provider)} needs an API key")
+        return cls(
+            provider,
+            settings.base_url or public_url,
+            settings.api_key,
+            timeout_s=settings.timeout_s,
+            retry=Retry(max_wait_s=settings.max_retry_wait_s),
+            setting=setting,
+            auth_scheme=auth_scheme,
+            auth_header=auth_header,
+            transport=transport,
+        )
 
     def client(self) -> httpx.AsyncClient:
         """The shared client, made on first use (inside the event loop that runs the jobs)."""

@@ -26,7 +26,7 @@ import httpx
 
 from mediastudio.engines.contract import InvalidPrompt, ProviderError, Voice
 from mediastudio.engines.providers.elevenlabs.mapping import OUTPUT_FORMAT, VOICE_ID
-from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry, problem_detail
+from mediastudio.engines.providers.http import Pause, ProviderHttp, problem_detail
 from mediastudio.engines.providers.media import Delivered
 from mediastudio.settings import ElevenLabsSettings
 
@@ -54,14 +54,10 @@ class ElevenLabs:
     def __init__(
         self, settings: ElevenLabsSettings, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        if settings.api_key is None:
-            raise ValueError("ElevenLabs needs an API key")
-        self.http = ProviderHttp(
+        self.http = ProviderHttp.configured(
             NAME,
-            settings.base_url or PUBLIC_URL,
-            settings.api_key,
-            timeout_s=settings.timeout_s,
-            retry=Retry(max_wait_s=settings.max_retry_wait_s),
+            settings,
+            public_url=PUBLIC_URL,
             setting=API_KEY_SETTING,
             auth_header=AUTH_HEADER,
             transport=transport,

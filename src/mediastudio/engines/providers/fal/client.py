@@ -39,7 +39,6 @@ from mediastudio.engines.contract import InvalidPrompt, ProviderError
 from mediastudio.engines.providers.http import (
     Pause,
     ProviderHttp,
-    Retry,
     no_pause,
     problem_detail,
 )
@@ -77,14 +76,10 @@ class Fal:
     def __init__(
         self, settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        if settings.api_key is None:
-            raise ValueError("fal needs an API key")
-        self.http = ProviderHttp(
+        self.http = ProviderHttp.configured(
             NAME,
-            settings.base_url or PUBLIC_URL,
-            settings.api_key,
-            timeout_s=settings.timeout_s,
-            retry=Retry(max_wait_s=settings.max_retry_wait_s),
+            settings,
+            public_url=PUBLIC_URL,
             setting=API_KEY_SETTING,
             auth_scheme="Key",
             transport=transport,

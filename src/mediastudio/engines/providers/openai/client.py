@@ -32,7 +32,7 @@ import httpx
 
 from mediastudio.engines.contract import InvalidPrompt, ProviderError
 from mediastudio.engines.media.speech_audio import SpeechAudio
-from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry, problem_detail
+from mediastudio.engines.providers.http import Pause, ProviderHttp, problem_detail
 from mediastudio.engines.providers.media import Delivered
 from mediastudio.settings import ProviderSettings
 
@@ -59,14 +59,10 @@ class OpenAI:
     def __init__(
         self, settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        if settings.api_key is None:
-            raise ValueError("OpenAI needs an API key")
-        self.http = ProviderHttp(
+        self.http = ProviderHttp.configured(
             NAME,
-            settings.base_url or PUBLIC_URL,
-            settings.api_key,
-            timeout_s=settings.timeout_s,
-            retry=Retry(max_wait_s=settings.max_retry_wait_s),
+            settings,
+            public_url=PUBLIC_URL,
             setting=API_KEY_SETTING,
             transport=transport,
         )

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from mediastudio.engines.contract import ProviderError
-from mediastudio.engines.providers.http import Pause, ProviderHttp, Retry, no_pause
+from mediastudio.engines.providers.http import Pause, ProviderHttp, no_pause
 from mediastudio.engines.providers.jobs import RemoteJob, RemoteState
 from mediastudio.settings import ProviderSettings
 
@@ -61,15 +61,11 @@ class Replicate:
     def __init__(
         self, settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        if settings.api_key is None:
-            raise ValueError("Replicate needs an API key")
         self.wait_s = settings.wait_s
-        self.http = ProviderHttp(
+        self.http = ProviderHttp.configured(
             NAME,
-            settings.base_url or PUBLIC_URL,
-            settings.api_key,
-            timeout_s=settings.timeout_s,
-            retry=Retry(max_wait_s=settings.max_retry_wait_s),
+            settings,
+            public_url=PUBLIC_URL,
             setting=API_KEY_SETTING,
             transport=transport,
         )
