@@ -25,22 +25,20 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
-import socket
 import tempfile
-import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mediastudio.engines.media.audio import write_audio
+from tests.providers.loopback import Loopback
 
 KEY = "sk_fake0000000000000000000000000000000000000000000"
 REFUSED_WORD = "forbidden"
@@ -287,32 +285,8 @@ def _audio(seconds: float, output_format: str) -> bytes:
         return path.read_bytes()
 
 
-class RunningElevenLabs:
+class RunningElevenLabs(Loopback[FakeElevenLabs]):
     """``with RunningElevenLabs() as fake: fake.base_url`` — uvicorn on a free loopback port."""
 
     def __init__(self, fake: FakeElevenLabs | None = None) -> None:
-        self.fake = fake or FakeElevenLabs()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self.fake.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.fake.app(), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
-
-    def __enter__(self) -> FakeElevenLabs:
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the fake ElevenLabs did not start")
-            threading.Event().wait(0.01)
-        return self.fake
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._server.force_exit = True  # a held (slow) request must not hold the tests up
-        self._thread.join(10)
-        self._socket.close()
+        super().__init__(fake or FakeElevenLabs(), "ElevenLabs", force_exit=True)

@@ -22,8 +22,6 @@ uvicorn, in a thread), faithful enough that the official ``fal-client`` works ag
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
 import uuid
 from collections import deque
@@ -32,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import trustme
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.providers.fake_replicate import Received, image, tiny_mp4
+from tests.providers.loopback import Loopback
 
 KEY = "00000000-fake-fal-key-id:0123456789abcdef0123456789abcdef"
 QUEUED, RUNNING, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
@@ -342,40 +340,16 @@ class Tls:
         return cls(ca_file, cert_file)
 
 
-class RunningFal:
+class RunningFal(Loopback[FakeFal]):
     """``with RunningFal() as fake: fake.base_url`` — uvicorn on a free loopback port, over
     https when given :class:`Tls`."""
 
     def __init__(self, fake: FakeFal | None = None, tls: Tls | None = None) -> None:
-        self.fake = fake or FakeFal()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        port = self._socket.getsockname()[1]
-        self.fake.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            self.fake.app(),
-            log_level="warning",
-            lifespan="off",
-            ssl_certfile=str(tls.cert_file) if tls else None,
+        super().__init__(
+            fake or FakeFal(),
+            "fal",
+            cert_file=tls.cert_file if tls else None,
             # Clients that keep a TLS connection open (the official client never closes its
             # own) must not hold the shutdown for long.
             timeout_graceful_shutdown=1,
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
-
-    def __enter__(self) -> FakeFal:
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the fake fal did not start")
-            threading.Event().wait(0.01)
-        return self.fake
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()

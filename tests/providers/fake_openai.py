@@ -36,9 +36,7 @@ import base64
 import io
 import math
 import secrets
-import socket
 import tempfile
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -47,7 +45,6 @@ from typing import Any
 
 import av
 import numpy as np
-import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -55,6 +52,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mediastudio.engines.media.audio import write_audio
+from tests.providers.loopback import Loopback
 
 KEY = "sk-fake-0000000000000000000000000000000000000000"
 REFUSED_WORD = "forbidden"
@@ -670,32 +668,8 @@ def _speech_audio(seconds: float, fmt: str) -> bytes:
         return path.read_bytes()
 
 
-class RunningOpenAI:
+class RunningOpenAI(Loopback[FakeOpenAI]):
     """``with RunningOpenAI() as fake: fake.api_url`` — uvicorn on a free loopback port."""
 
     def __init__(self, fake: FakeOpenAI | None = None) -> None:
-        self.fake = fake or FakeOpenAI()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self.fake.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.fake.app(), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the fake OpenAI did not start")
-            threading.Event().wait(0.01)
-        return self.fake
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._server.force_exit = True  # a held (slow) request must not hold the tests up
-        self._thread.join(10)
-        self._socket.close()
+        super().__init__(fake or FakeOpenAI(), "OpenAI", force_exit=True)

@@ -28,7 +28,6 @@ import base64
 import functools
 import io
 import secrets
-import socket
 import tempfile
 import threading
 from collections import deque
@@ -38,7 +37,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,6 +44,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mediastudio.engines.sandbox import media
+from tests.providers.loopback import Loopback
 
 TOKEN = "r8_FakeTestToken0000000000000000000000000"
 PROGRESS_LOG = "  50%|█████     | 4/8 [00:01<00:01,  3.10it/s]"
@@ -465,31 +464,8 @@ def data_uri_bytes(uri: str) -> bytes:
     return base64.b64decode(data)
 
 
-class RunningFake:
+class RunningFake(Loopback[FakeReplicate]):
     """``with RunningFake() as fake: fake.base_url`` — uvicorn on a free loopback port."""
 
     def __init__(self, fake: FakeReplicate | None = None) -> None:
-        self.fake = fake or FakeReplicate()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self.fake.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.fake.app(), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
-
-    def __enter__(self) -> FakeReplicate:
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the fake Replicate did not start")
-            threading.Event().wait(0.01)
-        return self.fake
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
+        super().__init__(fake or FakeReplicate(), "Replicate")
