@@ -219,6 +219,17 @@ class JobRunner:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
         await self._finish(generation, outcome, stored)
 
+    async def _update_held(self, generation_id: str, values: dict[str, Any]) -> bool:
+        """Write ``values`` on the job while this worker still holds it (False when not)."""
+        async with self.db.write() as session:
+            return await repository.transition(
+                session,
+                generation_id,
+                from_statuses=[Status.PROCESSING],
+                worker_id=self.worker_id,
+                values=values,
+            )
+
     def _checkpointer(self, generation: Generation, context: JobContext) -> Persist:
         """How the context stores what its engine remembers: on the row, only while this
         worker still holds the job (else the engine is told to stop, and why)."""
@@ -227,14 +238,7 @@ class JobRunner:
             values: dict[str, Any] = {"checkpoint": state}
             if provider is not None:
                 values["provider"] = provider
-            async with self.db.write() as session:
-                held = await repository.transition(
-                    session,
-                    generation.id,
-                    from_statuses=[Status.PROCESSING],
-                    worker_id=self.worker_id,
-                    values=values,
-                )
+            held = await self._update_held(generation.id, values)
             if not held:
                 context.cancel(await self._stop_reason(generation.id))
             return held
@@ -358,14 +362,7 @@ class JobRunner:
                 values["lease_expires_at"] = utcnow() + lease
                 last_renewal = now
             try:
-                async with self.db.write() as session:
-                    held = await repository.transition(
-                        session,
-                        generation.id,
-                        from_statuses=[Status.PROCESSING],
-                        worker_id=self.worker_id,
-                        values=values,
-                    )
+                held = await self._update_held(generation.id, values)
             except Exception as exc:
                 if not is_disk_full(exc):
                     raise
