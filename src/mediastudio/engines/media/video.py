@@ -17,7 +17,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from mediastudio.engines.contract import InvalidInput
+from mediastudio.engines.contract import InvalidInput, PlannedOutput
 from mediastudio.engines.media.audio import Samples, as_channels
 from mediastudio.engines.media.files import INPUT_OPTIONS, atomic_target
 
@@ -45,6 +45,22 @@ class VideoInfo:
     duration_s: float
     has_audio: bool
     picture_s: float = 0.0  # the video track's own length (the container's when it has none)
+
+
+def planned_video(
+    width: int, height: int, frames: int, fps: int | Fraction, *, has_audio: bool, **extra: object
+) -> PlannedOutput:
+    """The plan of an MP4 the writer here makes: ``frames`` pictures at ``fps`` (its duration is
+    the frame grid's, as the file's is), with or without its sound."""
+    return PlannedOutput(
+        "video/mp4",
+        width=width,
+        height=height,
+        duration_s=round(float(frames / fps), 3),
+        fps=fps,
+        has_audio=has_audio,
+        extra=dict(extra),
+    )
 
 
 def _open(path: Path) -> av.container.InputContainer:

@@ -39,7 +39,7 @@ from mediastudio.engines.contract import (
 from mediastudio.engines.inputs import StrictInput, dimensions_from_aspect
 from mediastudio.engines.media.audio import read_audio
 from mediastudio.engines.media.images import open_image, read_header
-from mediastudio.engines.media.video import AUDIO_RATE, VideoInfo, VideoWriter, probe
+from mediastudio.engines.media.video import AUDIO_RATE, VideoInfo, VideoWriter, planned_video, probe
 
 PlatformName = Literal["instagram", "tiktok", "youtube-shorts", "twitter", "linkedin"]
 LONG_SIDE_CAP = 1280  # CPU-friendly: platforms take 1080x1920, and upscale 720x1280 well
@@ -136,17 +136,7 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
         mode = choose_reframe(validated.reframe, info.width, info.height, width, height)
         frames = grid_frames(min(length, info.picture_s), fps)
         extra = _extra(platform, mode, source="video", trimmed=_trimmed(validated, platform, info))
-        planned.append(
-            PlannedOutput(
-                "video/mp4",
-                width=width,
-                height=height,
-                duration_s=round(float(frames / fps), 3),
-                fps=fps,
-                has_audio=info.has_audio,
-                extra=extra,
-            )
-        )
+        planned.append(planned_video(width, height, frames, fps, has_audio=info.has_audio, **extra))
     return planned
 
 

@@ -32,7 +32,7 @@ from mediastudio.engines.inputs import StrictInput
 from mediastudio.engines.media import captions
 from mediastudio.engines.media.audio import read_audio
 from mediastudio.engines.media.captions import MAX_CUE_CHARS, MAX_CUE_TIME_S, MAX_CUES, Cue
-from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, probe
+from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, planned_video, probe
 from mediastudio.engines.schema import JsonSchema, null, one_of_words, present
 
 MAX_SECONDS = 600.0  # ten minutes of source video
@@ -170,14 +170,14 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
     frames = grid_frames(info.picture_s, fps)
     shown = sum(1 for cue in cues if cue.start < frames / fps)
     return [
-        PlannedOutput(
-            "video/mp4",
-            width=width,
-            height=height,
-            duration_s=round(float(frames / fps), 3),
-            fps=fps,
+        planned_video(
+            width,
+            height,
+            frames,
+            fps,
             has_audio=info.has_audio,
-            extra={"cues": len(cues), "captions_drawn": shown},
+            cues=len(cues),
+            captions_drawn=shown,
         )
     ]
 
