@@ -62,6 +62,22 @@ def test_conditional_routes_pick_by_the_input() -> None:
         plan(HAILUO_FAST, pinned, BOTH, KEY_SETTINGS)
 
 
+def test_1080p_fails_over_to_fal_pro_never_to_a_768p_endpoint() -> None:
+    image = HailuoInput(prompt="waves", first_frame_image="https://x/a.png", resolution="1080p")
+    assert names(plan(HAILUO_FAST, image, BOTH, KEY_SETTINGS)) == [
+        "replicate/minimax/hailuo-2.3-fast",
+        "fal/fal-ai/minimax/hailuo-2.3-fast/pro/image-to-video",
+    ]
+    text = HailuoInput(prompt="waves", resolution="1080p")
+    assert names(plan(HAILUO_FAST, text, BOTH, KEY_SETTINGS)) == [
+        "replicate/minimax/hailuo-2.3",
+        "fal/fal-ai/minimax/hailuo-2.3/pro/text-to-video",
+    ]
+    # fal's pro endpoints make 6 s clips and take no duration.
+    pro = HAILUO_FAST.routes[-1]
+    assert pro.build(text, {}) == {"prompt": "waves"}
+
+
 def context(tmp_path: Path, checkpoint: dict[str, Any] | None = None) -> JobContext:
     return JobContext(
         generation_id="gen_1",

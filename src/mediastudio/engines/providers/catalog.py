@@ -137,19 +137,34 @@ FLUX_SCHNELL = ProviderModel(
 # fal serves the same models as Replicate's routes above: it takes over when they fail.
 FAL_ROUTES: dict[str, tuple[Route, ...]] = {
     Z_IMAGE_TURBO.spec.id: (Route(FAL, "fal-ai/z-image/turbo", fal_mapping.z_image_turbo),),
+    # fal serves 768p on its standard endpoints and 1080p on its pro ones: the resolution asked
+    # for picks the route, so a failover never delivers a smaller video than the request named.
     HAILUO_FAST.spec.id: (
         Route(
             FAL,
             "fal-ai/minimax/hailuo-2.3-fast/standard/image-to-video",
             fal_mapping.hailuo,
-            when=fal_mapping.has_first_frame_and_prompt,
+            when=fal_mapping.hailuo_image_768p,
+            media=("first_frame_image",),
+        ),
+        Route(
+            FAL,
+            "fal-ai/minimax/hailuo-2.3-fast/pro/image-to-video",
+            fal_mapping.hailuo_pro,
+            when=fal_mapping.hailuo_image_1080p,
             media=("first_frame_image",),
         ),
         Route(
             FAL,
             "fal-ai/minimax/hailuo-2.3/standard/text-to-video",
             fal_mapping.hailuo,
-            when=mapping.has_no_first_frame,
+            when=fal_mapping.hailuo_text_768p,
+        ),
+        Route(
+            FAL,
+            "fal-ai/minimax/hailuo-2.3/pro/text-to-video",
+            fal_mapping.hailuo_pro,
+            when=fal_mapping.hailuo_text_1080p,
         ),
     ),
 }

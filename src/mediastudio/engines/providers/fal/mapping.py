@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from mediastudio.engines.inputs import ImageInput, VideoInput
-from mediastudio.engines.providers.replicate.mapping import FLUX_SIZES, flux_aspect, hailuo_duration
+from mediastudio.engines.providers.replicate.mapping import (
+    FLUX_SIZES,
+    flux_aspect,
+    hailuo_duration,
+    hailuo_resolution,
+    has_no_first_frame,
+)
 
 SIZE_STEP = 16
 MIN_SIDE = 64
@@ -84,12 +90,43 @@ def hailuo(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
     return _with_options(validated, mapped)
 
 
+def hailuo_pro(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """fal-ai/minimax/hailuo-2.3(-fast)/pro/…: the 1080p endpoints, whose clips are always
+    6 s (they take no duration): prompt, and image_url for the first frame."""
+    assert isinstance(validated, VideoInput)
+    mapped = {"prompt": validated.prompt, "image_url": media.get("first_frame_image")}
+    return _with_options(validated, mapped)
+
+
 def has_first_frame_and_prompt(validated: BaseModel) -> bool:
     """fal's Hailuo image-to-video needs a prompt as well as the image."""
     return (
         getattr(validated, "first_frame_image", None) is not None
         and getattr(validated, "prompt", None) is not None
     )
+
+
+def is_1080p(validated: BaseModel) -> bool:
+    """fal serves Hailuo's resolutions on separate endpoints (standard 768p, pro 1080p), so
+    the resolution picks the route (Replicate takes it as a field)."""
+    assert isinstance(validated, VideoInput)
+    return hailuo_resolution(validated) == "1080p"
+
+
+def hailuo_image_768p(validated: BaseModel) -> bool:
+    return has_first_frame_and_prompt(validated) and not is_1080p(validated)
+
+
+def hailuo_image_1080p(validated: BaseModel) -> bool:
+    return has_first_frame_and_prompt(validated) and is_1080p(validated)
+
+
+def hailuo_text_768p(validated: BaseModel) -> bool:
+    return has_no_first_frame(validated) and not is_1080p(validated)
+
+
+def hailuo_text_1080p(validated: BaseModel) -> bool:
+    return has_no_first_frame(validated) and is_1080p(validated)
 
 
 # Any other endpoint (fal/<id>) -----------------------------------------------------------------
