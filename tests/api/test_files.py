@@ -32,6 +32,20 @@ async def test_signed_url_serves_the_file_with_range_support(api: Api) -> None:
     assert part.headers["content-range"] == f"bytes 0-7/{len(whole.content)}"
 
 
+async def test_a_malformed_range_is_ignored_and_one_past_the_end_is_416(api: Api) -> None:
+    url = await completed_output_url(api)
+    whole = await api.client.get(url)
+    for malformed in ("bytes", "lines=0-7", "bytes=abc", "bytes=7-3"):
+        served = await api.client.get(url, headers={"Range": malformed})
+        assert served.status_code == 200, malformed
+        assert served.content == whole.content
+    size = len(whole.content)
+    past = await api.client.get(url, headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416
+    assert past.headers["content-range"] == f"bytes */{size}"
+    assert past.json()["error"]["code"] == "range_not_satisfiable"
+
+
 async def test_tampered_or_expired_signatures_are_403(api: Api) -> None:
     url = await completed_output_url(api)
     parsed = urlparse(url)

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
 from mediastudio.files.models import StoredFile
+from mediastudio.files.responses import StoredFileResponse
 from mediastudio.files.schemas import FileList, FileRead
 from mediastudio.files.sniff import ACCEPTED
 from mediastudio.keys.auth import ControllingPrincipal, CreatingPrincipal, ReadPrincipal
@@ -207,7 +207,9 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorEnvelope, "description": "invalid_signature: wrong or expired"},
     404: {"model": ErrorEnvelope, "description": "not_found: the file no longer exists"},
     416: {
-        "description": "The Range header asks for bytes past the end (Content-Range says the size)"
+        "model": ErrorEnvelope,
+        "description": "range_not_satisfiable: the Range header asks for bytes past the end "
+        "(Content-Range says the size)",
     },
 }
 
@@ -215,7 +217,7 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/files/{key:path}",
     summary="Download a stored file (signed URL)",
-    response_class=FileResponse,
+    response_class=StoredFileResponse,
     responses=_DOWNLOAD_RESPONSES,
 )
 async def download(
@@ -223,8 +225,9 @@ async def download(
     platform: Annotated[Platform, Depends(get_platform)],
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=64)],
-) -> FileResponse:
-    """An output file, at the signed URL found in a generation's ``outputs``."""
+) -> StoredFileResponse:
+    """An output file, at the signed URL found in a generation's ``outputs``. A ``Range``
+    header serves part of it (206); a malformed one is ignored (the whole file)."""
     if not platform.signer.verify(key, expires, signature):
         raise InvalidSignature()
     try:
@@ -233,7 +236,7 @@ async def download(
         path = None
     if path is None:
         raise NotFound("This file no longer exists.")
-    return FileResponse(
+    return StoredFileResponse(
         path,
         # The table the runner and uploads record content_type with, so the two agree.
         media_type=media_type(path.name),
