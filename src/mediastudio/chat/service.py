@@ -194,11 +194,17 @@ class ChatService:
             if mapped is None:
                 raise
             raise mapped from exc
-        async with self.db.write() as session:
-            result = await self._settle(session, principal, accepted, reply)
-            if on_answer is not None:
-                await on_answer(session, result)
-        yield result
+        final = reply
+
+        async def settle() -> ChatResult:
+            async with self.db.write() as session:
+                result = await self._settle(session, principal, accepted, final)
+                if on_answer is not None:
+                    await on_answer(session, result)
+                return result
+
+        # Shielded: the whole reply was relayed, so a client leaving now still pays for it.
+        yield await asyncio.shield(settle())
 
     def _pieces(
         self, principal: Principal, accepted: _Accepted, options: ChatOptions
