@@ -64,6 +64,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/images/generations"): IMAGE,
     ("POST", "/v1/audio/speech"): AUDIO,
     ("POST", "/v1/audio/transcriptions"): AUDIO,
+    ("POST", "/v1/chat/completions"): CHAT,
     # The kind comes from the body or the job: any generate scope at the door, then the kind's.
     ("POST", "/api/v1/generations"): ANY_GENERATE,
     ("POST", "/api/v1/generations/{generation_id}/cancel"): ANY_GENERATE,

@@ -230,8 +230,8 @@ async def test_errors_are_openais_shape_and_raise_the_clients_exceptions(tmp_pat
                 "code": "invalid_request",
             }
         }
-        # Not here yet (the lead wires chat): still OpenAI's shape, and the native API keeps its.
-        missing = await live.client.post("/v1/chat/completions", headers=auth(key), json={})
+        # A route that is not here: still OpenAI's shape, and the native API keeps its.
+        missing = await live.client.post("/v1/embeddings", headers=auth(key), json={})
         assert missing.status_code == 404 and missing.json()["error"]["type"]
         native = await live.client.get("/api/v1/models", headers=auth("ms_live_nope"))
         assert set(native.json()["error"]) >= {"code", "message", "request_id"}

@@ -19,7 +19,14 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   only), as OpenAI does; timestamps without ``verbose_json`` are a 400.
 - ``POST /v1/chat/completions``: a deterministic ``chat.completion`` (:func:`chat_completion`)
   with usage, ``finish_reason: length`` under a token bound, a ``refusal`` for a message
-  containing :data:`REFUSED_WORD`, 404 ``model_not_found`` and 400s for bad messages.
+  containing :data:`REFUSED_WORD`, 404 ``model_not_found`` and 400s for bad messages. With
+  ``"stream": true`` the same reply as OpenAI streams it (:func:`chat_chunks`): Server-Sent
+  Events ``data: {chat.completion.chunk}``, one word a chunk, the role in the first, the
+  ``finish_reason`` in the last, a usage chunk with empty ``choices`` when
+  ``stream_options.include_usage``, then ``data: [DONE]``. :attr:`FakeOpenAI.chunk_delay_s`
+  spaces the chunks; :attr:`FakeOpenAI.stream_break_after` fails a stream after that many
+  chunks, with OpenAI's error event (``"error"``) or by cutting the connection (``"cut"``);
+  streams whose client hung up are counted in :attr:`FakeOpenAI.streams_abandoned`.
 - ``Authorization: Bearer <key>`` or 401 ``invalid_api_key``; errors are ``{"error": {"message",
   "type", "param", "code"}}``. A prompt containing :data:`REFUSED_WORD` is refused as OpenAI
   refuses content: 400 ``moderation_blocked`` (gpt-image-1) or ``content_policy_violation``
@@ -34,21 +41,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import math
 import secrets
 import tempfile
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mediastudio.engines.media.audio import write_audio
@@ -159,6 +168,10 @@ class FakeOpenAI:
     received: list[Received] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     slow_s: float = 0.0  # hold each generation this long (a cancel must not wait for it)
+    chunk_delay_s: float = 0.0  # between streamed chat chunks
+    stream_break_after: int | None = None  # chunks sent before a stream fails
+    stream_break: Literal["error", "cut"] = "error"
+    streams_abandoned: int = 0  # streams whose client closed the connection before the end
 
     @property
     def api_url(self) -> str:
@@ -320,7 +333,38 @@ class FakeOpenAI:
         problem = _chat_problem(body)
         if problem is not None:
             return _json(problem)
+        if body.get("stream"):
+            return StreamingResponse(self._stream(body), media_type="text/event-stream")
         return JSONResponse(chat_completion(body))
+
+    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
+        finished = False
+        try:
+            for index, chunk in enumerate(chat_chunks(body)):
+                if self.stream_break_after is not None and index >= self.stream_break_after:
+                    if self.stream_break == "cut":
+                        raise ConnectionAbortedError("the fake cuts the stream")
+                    yield (
+                        "data: "
+                        + json.dumps(
+                            error(
+                                500,
+                                "The server had an error while processing your request.",
+                                "server_error",
+                            ).body
+                        )
+                        + "\n\n"
+                    )
+                    finished = True
+                    return
+                if index and self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished and self.stream_break_after is None:
+                self.streams_abandoned += 1
 
     async def _file(self, request: Request) -> Response:
         data = self.files.get(request.path_params["name"])
@@ -473,6 +517,37 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def chat_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`chat_completion` as OpenAI streams it: the role (and empty content) first, one
+    word a chunk, the ``finish_reason`` in a chunk with an empty delta, and with
+    ``stream_options.include_usage`` every chunk's ``usage`` null and a last one with empty
+    ``choices`` and the usage."""
+    whole = chat_completion(body)
+    [choice] = whole["choices"]
+    message = choice["message"]
+    with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    head = {k: whole[k] for k in ("id", "created", "model", "system_fingerprint")}
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        one = {**head, "object": "chat.completion.chunk"}
+        one["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        if with_usage:
+            one["usage"] = None
+        return one
+
+    chunks = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
+    if message["refusal"]:
+        chunks.append(chunk({"refusal": message["refusal"]}, None))
+    words = (message["content"] or "").split(" ") if message["content"] else []
+    chunks.extend(chunk({"content": (" " if i else "") + w}, None) for i, w in enumerate(words))
+    chunks.append(chunk({}, choice["finish_reason"]))
+    if with_usage:
+        chunks.append(
+            {**head, "object": "chat.completion.chunk", "choices": [], "usage": whole["usage"]}
+        )
+    return chunks
+
+
 def _chat_problem(body: dict[str, Any]) -> Answer | None:
     model, messages = body.get("model"), body.get("messages")
     if model not in CHAT_MODELS:
@@ -503,8 +578,15 @@ def _chat_problem(body: dict[str, Any]) -> Answer | None:
                 "invalid_value",
                 f"messages[{index}]",
             )
-    if body.get("stream"):
-        return error(400, "This fake does not stream.", "invalid_request_error")
+    options = body.get("stream_options")
+    if options is not None and not body.get("stream"):
+        return error(
+            400,
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "invalid_request_error",
+            "invalid_value",
+            "stream_options",
+        )
     if "max_tokens" in body and "max_completion_tokens" in body:
         return error(
             400,

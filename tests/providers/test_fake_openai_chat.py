@@ -81,3 +81,54 @@ def test_errors_are_typed(client: openai.OpenAI, fake: FakeOpenAI) -> None:
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
     assert refused.value.code == "invalid_api_key"
+
+
+def test_a_stream_is_openais_chunks(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+    with client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hello there"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    ) as stream:
+        chunks = list(stream)
+    assert {chunk.object for chunk in chunks} == {"chat.completion.chunk"}
+    assert len({chunk.id for chunk in chunks}) == 1
+    first, *middle, last, usage = chunks
+    assert first.choices[0].delta.role == "assistant" and first.choices[0].delta.content == ""
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in middle)
+    assert text == "Reply to 1 messages: hello there"
+    assert all(chunk.choices[0].finish_reason is None for chunk in [first, *middle])
+    assert last.choices[0].finish_reason == "stop" and last.usage is None
+    assert usage.choices == [] and usage.usage is not None
+    assert (usage.usage.prompt_tokens, usage.usage.completion_tokens) == (2, 6)
+    assert fake.calls(CHAT)[-1].body["stream"] is True
+
+
+def test_a_stream_without_usage_has_no_usage_chunk(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "one two"}], stream=True
+    )
+    chunks = list(stream)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert all(chunk.choices and chunk.usage is None for chunk in chunks)
+
+
+def test_a_stream_that_fails_midway_raises(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+    fake.stream_break_after = 3
+    try:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        got = []
+        with pytest.raises(openai.APIError) as failed:
+            for chunk in stream:
+                got.append(chunk)
+        assert len(got) == 3 and "server had an error" in failed.value.message
+        fake.stream_break = "cut"
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        with pytest.raises(openai.APIConnectionError):
+            list(stream)
+    finally:
+        fake.stream_break_after, fake.stream_break = None, "error"

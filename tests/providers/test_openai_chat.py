@@ -4,10 +4,21 @@ placeholders, and an OpenAI-compatible server as a named provider."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pydantic import SecretStr
+
+from mediastudio.engines.contract import InvalidInput, InvalidPrompt, ProviderError
+from mediastudio.engines.providers.openai.chat import (
+    ChatClient,
+    ChatMessage,
+    ChatOptions,
+    ChatReply,
+)
 from tests.conftest import Api, auth, open_api
 from tests.providers.conftest import openai_settings
 from tests.providers.fake_openai import FakeOpenAI, error
@@ -264,3 +275,59 @@ async def test_a_message_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
         )
         assert [m["status"] for m in read.json()["messages"]] == ["failed"]
         assert openai_fake.calls(CHAT) == []
+
+
+def _client(fake: FakeOpenAI, *, compatible: bool = False) -> ChatClient:
+    return ChatClient(
+        "ollama" if compatible else "openai",
+        fake.api_url,
+        SecretStr(fake.key),
+        timeout_s=10,
+        max_retry_wait_s=1,
+        setting="TEST_KEY",
+        compatible=compatible,
+    )
+
+
+async def _streamed(
+    client: ChatClient, text: str, model: str | None = None, **options: Any
+) -> list[str | ChatReply]:
+    messages = [ChatMessage("user", text)]
+    model = model or ("llama3.2" if client.compatible else "gpt-4o-mini")
+    stream = client.stream(model, messages, ChatOptions(**options), asyncio.sleep)
+    try:
+        return [item async for item in stream]
+    finally:
+        await client.aclose()
+
+
+async def test_the_client_streams_the_reply_as_it_is_written(openai_fake: FakeOpenAI) -> None:
+    *pieces, reply = await _streamed(_client(openai_fake), "hello there", max_tokens=50)
+    assert pieces == ["", "Reply", " to", " 1", " messages:", " hello", " there"]
+    assert isinstance(reply, ChatReply)
+    assert reply.content == "Reply to 1 messages: hello there" and reply.finish_reason == "stop"
+    assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (2, 6)
+    assert reply.model == "gpt-4o-mini-2024-07-18"
+    sent = openai_fake.calls(CHAT)[-1].body
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert sent["max_completion_tokens"] == 50
+
+    *_, cut = await _streamed(_client(openai_fake, compatible=True), "one two three", max_tokens=3)
+    assert isinstance(cut, ChatReply) and cut.finish_reason == "length"
+    assert openai_fake.calls(CHAT)[-1].body["max_tokens"] == 3
+
+
+async def test_the_clients_stream_fails_as_the_provider_does(openai_fake: FakeOpenAI) -> None:
+    with pytest.raises(InvalidPrompt):
+        await _streamed(_client(openai_fake), "something forbidden")
+    openai_fake.script(CHAT, error(500, "The server had an error.", "server_error"))
+    with pytest.raises(ProviderError, match=r"failed \(500\)"):
+        await _streamed(_client(openai_fake), "hi")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        await _streamed(_client(openai_fake), "hi", model="gpt-9")
+    openai_fake.stream_break_after = 3
+    for how in ("error", "cut"):
+        openai_fake.stream_break = "cut" if how == "cut" else "error"
+        with pytest.raises(ProviderError, match=r"mid-stream|broke off"):
+            await _streamed(_client(openai_fake), "hi")
+    assert len(openai_fake.calls(CHAT)) == 5  # never repeated

@@ -28,7 +28,8 @@ class Conversation(Base):
 
 class ChatMessageRow(Base):
     """``status``: a user message is ``pending`` while its answer is awaited, then ``answered``
-    or ``failed``; an assistant's or a seeded history message is ``answered``."""
+    or ``failed``; an assistant's or a seeded history message is ``answered``, or ``partial``
+    for a streamed reply its client left before the end (what it had received)."""
 
     __tablename__ = "chat_messages"
     __table_args__ = (

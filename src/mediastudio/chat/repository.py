@@ -27,10 +27,11 @@ async def conversation(
 async def messages(
     session: AsyncSession, conversation_id: str, *, answered_only: bool, limit: int | None = None
 ) -> Sequence[ChatMessageRow]:
-    """The conversation's messages in order; with ``limit``, the latest ``limit`` of them."""
+    """The conversation's messages in order; with ``limit``, the latest ``limit`` of them.
+    ``answered_only``: those the history is made of (a partial reply was seen by its reader)."""
     query = select(ChatMessageRow).where(ChatMessageRow.conversation_id == conversation_id)
     if answered_only:
-        query = query.where(ChatMessageRow.status == "answered")
+        query = query.where(ChatMessageRow.status.in_(("answered", "partial")))
     if limit is None:
         return (await session.scalars(query.order_by(ChatMessageRow.position))).all()
     latest = (

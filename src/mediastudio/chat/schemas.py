@@ -66,7 +66,9 @@ class MessageRead(BaseModel):
     id: str
     role: str
     content: str
-    status: Literal["pending", "answered", "failed"]
+    status: Literal["pending", "answered", "failed", "partial"] = Field(
+        description="partial: a streamed reply whose client left before its end (what it got)"
+    )
     model: str | None
     created_at: datetime
 

@@ -13,16 +13,27 @@ the model thinks:
    the user's message ``failed`` (so it counts toward no quota and is never sent as history).
 
 The ledger rows name the user message (``generation_id = msg_…``): one ``reserve``, then one
-``capture`` or one ``refund``. Sandbox keys never reach a provider: a deterministic placeholder
-reply of the same shape, no credits, no quota. :meth:`ChatService.complete` takes a principal
-and messages (OpenAI's shape), so the OpenAI-compatible surface reuses the same rules.
+``capture`` or one ``refund``.
+
+:meth:`ChatService.stream` is the same with the reply relayed as the provider writes it: accept,
+open the provider's stream (a failure before its first piece is the request's error, refunded),
+then pieces of text, then settle. A failure mid-stream is refunded too (the reply is broken,
+whatever part of it was shown). A client that leaves mid-stream (the iterator closed or
+cancelled) closes the provider's stream; it is refunded when no text had reached it yet, else
+charged, and the text it got is stored as a ``partial`` assistant message (docs/api.md).
+
+Sandbox keys never reach a provider: a deterministic placeholder reply of the same shape (streamed
+in a few pieces), no credits, no quota. :meth:`ChatService.complete` and :meth:`ChatService.stream`
+take a principal and messages (OpenAI's shape), so the OpenAI-compatible surface reuses the same
+rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
-from collections.abc import Awaitable, Callable, Sequence
+import math
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +62,8 @@ from mediastudio.kit.ids import new_id
 from mediastudio.settings import Settings
 
 QUOTA_TYPE = "chat"
+PARTIAL = "partial"  # an assistant message cut short by its client leaving the stream
+SANDBOX_PIECES = 4  # the placeholder streams in this many pieces
 # Store hooks run inside the settling transaction (an Idempotency-Key's stored response).
 OnAnswer = Callable[[AsyncSession, "ChatResult"], Awaitable[None]]
 
@@ -69,9 +82,25 @@ class ChatResult:
 
 
 @dataclass(frozen=True)
+class ChatStarted:
+    """The first event of a stream: the provider has begun the reply."""
+
+    message_id: str  # the assistant's message, stored when the reply ends
+    conversation_id: str
+    model: str
+    sandbox: bool
+    created_at: datetime
+
+
+# A stream's events: ChatStarted, then pieces of the reply's text, then the ChatResult.
+ChatEvent = ChatStarted | str | ChatResult
+
+
+@dataclass(frozen=True)
 class _Accepted:
     conversation_id: str
     user_message_id: str
+    reply_id: str  # the assistant's message to be
     model: ChatModel
     price: int
     sent: list[ChatMessage]  # the whole conversation as the provider gets it
@@ -113,6 +142,96 @@ class ChatService:
             if on_answer is not None:
                 await on_answer(session, result)
         return result
+
+    async def stream(
+        self,
+        principal: Principal,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str | None = None,
+        options: ChatOptions | None = None,
+        on_answer: OnAnswer | None = None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Answer the last of ``messages`` as :meth:`complete` does (a new conversation), the
+        reply relayed as it is written: :class:`ChatStarted` once the provider has begun, the
+        pieces of text, then the :class:`ChatResult` once settled. An error before
+        :class:`ChatStarted` or after it is raised as the request's error, refunded."""
+        _check_messages(messages)
+        options = options or ChatOptions(max_tokens=DEFAULT_MAX_TOKENS)
+        async with self.db.write() as session:
+            accepted = await self._accept(session, principal, messages, model, None)
+        delivered: list[str] = []
+        reply: ChatReply | None = None
+        pieces: AsyncGenerator[str | ChatReply, None] | None = None
+        try:
+            pieces = self._pieces(principal, accepted, options)
+            started = False
+            async for item in pieces:
+                if not started:
+                    started = True
+                    yield ChatStarted(
+                        accepted.reply_id,
+                        accepted.conversation_id,
+                        accepted.model.id,
+                        principal.sandbox,
+                        utcnow(),
+                    )
+                if isinstance(item, ChatReply):
+                    reply = item
+                elif item:
+                    delivered.append(item)  # handed over: the client has it from here
+                    yield item
+            if reply is None:
+                raise ProviderError("The reply ended without its end.")
+        except (GeneratorExit, asyncio.CancelledError) as exc:
+            if pieces is not None:
+                await pieces.aclose()  # hangs up on the provider: it stops writing
+            await self._abandon(principal, accepted, delivered, exc)
+            raise
+        except BaseException as exc:
+            await self._fail(principal, accepted, exc)
+            mapped = _http_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        final = reply
+
+        async def settle() -> ChatResult:
+            async with self.db.write() as session:
+                result = await self._settle(session, principal, accepted, final)
+                if on_answer is not None:
+                    await on_answer(session, result)
+                return result
+
+        # Shielded: the whole reply was relayed, so a client leaving now still pays for it.
+        yield await asyncio.shield(settle())
+
+    def _pieces(
+        self, principal: Principal, accepted: _Accepted, options: ChatOptions
+    ) -> AsyncGenerator[str | ChatReply, None]:
+        if principal.sandbox:
+            return _sandbox_stream(sandbox_reply(accepted.model.id, accepted.sent))
+        client = self.models.client(accepted.model)
+        if client is None:
+            raise ProviderError(f"No client for {accepted.model.provider}.")
+        return client.stream(accepted.model.target, accepted.sent, options, asyncio.sleep)
+
+    async def _abandon(
+        self, principal: Principal, accepted: _Accepted, delivered: list[str], exc: BaseException
+    ) -> None:
+        """The client left the stream: nothing reached it, nothing is charged; else it got
+        part of a reply the provider was paid for, so it is charged, and the part is stored."""
+        if not delivered:
+            await self._fail(principal, accepted, exc, "chat stream left before any text")
+            return
+        # Tokens are not counted on a cut stream: about one a piece, as OpenAI streams them.
+        partial = ChatReply("".join(delivered), Usage(0, len(delivered)), PARTIAL, "")
+
+        async def keep() -> None:
+            async with self.db.write() as session:
+                await self._settle(session, principal, accepted, partial, status=PARTIAL)
+
+        await asyncio.shield(keep())
 
     async def conversation(
         self, principal: Principal, conversation_id: str
@@ -159,7 +278,9 @@ class ChatService:
         repository.add(session, *rows, user)
         await session.flush()
         await credits.reserve(session, principal.account_id, price, user.id)
-        return _Accepted(conversation.id, user.id, model, price, [*history, *messages])
+        return _Accepted(
+            conversation.id, user.id, new_id("msg"), model, price, [*history, *messages]
+        )
 
     async def _conversation(
         self, session: AsyncSession, principal: Principal, conversation_id: str | None
@@ -223,7 +344,13 @@ class ChatService:
         return await client.complete(accepted.model.target, accepted.sent, options, asyncio.sleep)
 
     async def _settle(
-        self, session: AsyncSession, principal: Principal, accepted: _Accepted, reply: ChatReply
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        accepted: _Accepted,
+        reply: ChatReply,
+        *,
+        status: str = "answered",
     ) -> ChatResult:
         user = await repository.message(session, accepted.user_message_id)
         if user is None:  # the account was deleted meanwhile
@@ -231,14 +358,14 @@ class ChatService:
         user.status = "answered"
         await credits.capture(session, principal.account_id, accepted.price, user.id)
         assistant = ChatMessageRow(
-            id=new_id("msg"),
+            id=accepted.reply_id,
             conversation_id=accepted.conversation_id,
             account_id=principal.account_id,
             sandbox=principal.sandbox,
             position=user.position + 1,
             role="assistant",
             content=reply.content,
-            status="answered",
+            status=status,
             model=accepted.model.id,
             prompt_tokens=reply.usage.prompt_tokens,
             completion_tokens=reply.usage.completion_tokens,
@@ -259,7 +386,13 @@ class ChatService:
             created_at=assistant.created_at,
         )
 
-    async def _fail(self, principal: Principal, accepted: _Accepted, exc: BaseException) -> None:
+    async def _fail(
+        self,
+        principal: Principal,
+        accepted: _Accepted,
+        exc: BaseException,
+        reason: str | None = None,
+    ) -> None:
         # Shielded: a client that hangs up (a cancelled request) still gets its refund.
         async def refund() -> None:
             async with self.db.write() as session:
@@ -271,7 +404,7 @@ class ChatService:
                     principal.account_id,
                     accepted.price,
                     accepted.user_message_id,
-                    f"chat failed: {type(exc).__name__}",
+                    reason or f"chat failed: {type(exc).__name__}",
                 )
 
         await asyncio.shield(refund())
@@ -327,6 +460,22 @@ def sandbox_reply(model_id: str, sent: Sequence[ChatMessage]) -> ChatReply:
     return ChatReply(content, Usage(prompt, len(content.split())), "stop", model_id)
 
 
+async def _sandbox_stream(reply: ChatReply) -> AsyncGenerator[str | ChatReply, None]:
+    for piece in sandbox_pieces(reply.content):
+        yield piece
+    yield reply
+
+
+def sandbox_pieces(content: str) -> list[str]:
+    """The placeholder in :data:`SANDBOX_PIECES` pieces of whole words, which join to it."""
+    words = content.split(" ")
+    size = max(1, math.ceil(len(words) / SANDBOX_PIECES))
+    return [
+        " ".join(words[start : start + size]) + (" " if start + size < len(words) else "")
+        for start in range(0, len(words), size)
+    ]
+
+
 def _check_messages(messages: Sequence[ChatMessage]) -> None:
     if not messages or messages[-1].role != "user":
         raise InvalidRequest(
@@ -372,3 +521,51 @@ async def send_idempotent(
     except BaseException:
         await asyncio.shield(idempotency.release(db, principal, key))
         raise
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The first and only event of a stream retried with its Idempotency-Key: the stored
+    answer (the reply as a non-streamed body), to be streamed again."""
+
+    body: dict[str, object]
+
+
+async def stream_idempotent(
+    db: Database,
+    settings: Settings,
+    principal: Principal,
+    key: str | None,
+    fingerprint: str,
+    answer: Callable[[OnAnswer | None], AsyncGenerator[ChatEvent, None]],
+    render: Callable[[ChatResult], dict[str, object]],
+) -> AsyncGenerator[ChatEvent | Replayed, None]:
+    """:func:`send_idempotent` for a stream: a replay is one :class:`Replayed`; the answer is
+    stored when the stream settles; a stream that fails, or that its client leaves (a reply it
+    did not get whole), frees the key, so a retry runs anew."""
+    if key is None:
+        events = answer(None)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+        return
+    replay = await idempotency.claim(db, settings, principal, key, fingerprint)
+    if replay is not None:
+        yield Replayed(replay.body)
+        return
+
+    async def store(session: AsyncSession, result: ChatResult) -> None:
+        await idempotency.complete(session, principal, key, 200, render(result))
+
+    stored = False
+    events = answer(store)
+    try:
+        async for event in events:
+            stored = stored or isinstance(event, ChatResult)
+            yield event
+    finally:
+        await events.aclose()
+        if not stored:
+            await asyncio.shield(idempotency.release(db, principal, key))

@@ -5,18 +5,39 @@ from __future__ import annotations
 
 import calendar
 import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.background import BackgroundTask
 
+from mediastudio.chat.endpoints import ChatPrincipal
+from mediastudio.chat.service import (
+    ChatEvent,
+    ChatResult,
+    ChatStarted,
+    OnAnswer,
+    Replayed,
+    send_idempotent,
+    stream_idempotent,
+)
 from mediastudio.files.endpoints import store_upload
 from mediastudio.generations.endpoints import AudioPrincipal, ImagePrincipal, url_maker
 from mediastudio.generations.models import Generation
+from mediastudio.idempotency.service import check_key, request_hash
 from mediastudio.keys.auth import ReadPrincipal
-from mediastudio.kit.errors import NotFound
-from mediastudio.openai_compat import service
+from mediastudio.kit.errors import MediaStudioError, NotFound
+from mediastudio.openai_compat import chat, service
 from mediastudio.openai_compat.schemas import (
+    ChatCompletionRequest,
     ImageData,
     ImageGenerationRequest,
     ImagesResponse,
@@ -27,8 +48,12 @@ from mediastudio.openai_compat.schemas import (
 )
 from mediastudio.platform import Platform, get_platform
 
+logger = logging.getLogger("mediastudio.openai_compat")
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 def _model_object(platform: Platform, model_id: str) -> ModelObject:
@@ -129,6 +154,86 @@ async def create_transcription(
     generation = await service.run(platform, principal, new)
     content = await service.output_bytes(platform, generation.outputs[0]["key"])
     return _transcription_response(content.decode("utf-8"), response_format)
+
+
+@router.post("/chat/completions", summary="Chat (OpenAI's chat.completions.create)")
+async def create_chat_completion(
+    request: Request,
+    body: ChatCompletionRequest,
+    platform: PlatformDep,
+    principal: ChatPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The chat service's rules (scope ``chat``, quota, credits, a stored conversation per
+    call) in OpenAI's shapes; ``stream`` relays the reply as the provider writes it."""
+    chat.check_parameters(body)
+    key = check_key(idempotency_key) if idempotency_key is not None else None
+    dumped = body.model_dump(mode="json", exclude_unset=True)
+    fingerprint = request_hash(request.method, request.url.path, dumped) if key else ""
+    messages = chat.messages_of(body)
+    model, options = chat.chat_model(platform, body.model), chat.options_of(body)
+    if body.stream:
+
+        def stream(on_answer: OnAnswer | None) -> AsyncGenerator[ChatEvent, None]:
+            return platform.chat.stream(
+                principal, messages, model=model, options=options, on_answer=on_answer
+            )
+
+        events = stream_idempotent(
+            platform.db, platform.settings, principal, key, fingerprint, stream, _completion
+        )
+        # The first event is awaited here: every refusal up to the provider's first piece is
+        # the answer's status, as OpenAI's are; after it, an error is an event of the stream.
+        first = await anext(events)
+        include_usage = body.stream_options is not None and body.stream_options.include_usage
+        return StreamingResponse(
+            _sse(first, events, include_usage),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, **(REPLAYED if isinstance(first, Replayed) else {})},
+            # A client that hangs up while a piece is being sent leaves the events suspended:
+            # closing them settles the message (docs/api.md, streaming).
+            background=BackgroundTask(events.aclose),
+        )
+
+    async def answer(on_answer: OnAnswer | None) -> ChatResult:
+        return await platform.chat.complete(
+            principal, messages, model=model, options=options, on_answer=on_answer
+        )
+
+    sent, replayed = await send_idempotent(
+        platform.db, platform.settings, principal, key, fingerprint, answer, _completion
+    )
+    return JSONResponse(sent, headers=REPLAYED if replayed else None)
+
+
+def _completion(result: ChatResult) -> dict[str, object]:
+    return chat.completion(result)
+
+
+async def _sse(
+    first: ChatEvent | Replayed,
+    events: AsyncGenerator[ChatEvent | Replayed, None],
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    if isinstance(first, Replayed):
+        for line in chat.replayed(first.body, include_usage):
+            yield line
+        return
+    assert isinstance(first, ChatStarted)
+    chunks = chat.Chunks.of(first, include_usage)
+    yield chunks.start()
+    try:
+        async for item in events:
+            if isinstance(item, str):
+                yield chunks.text(item)
+            elif isinstance(item, ChatResult):
+                for line in chunks.end(item.finish_reason, chat.completion(item)["usage"]):
+                    yield line
+    except MediaStudioError as exc:  # refunded by the service; the client raises it
+        yield chat.error_event(exc)
+    except Exception:
+        logger.exception("chat stream failed")
+        yield chat.error_event(MediaStudioError())
 
 
 def _transcription_response(content: str, response_format: str) -> Response:

@@ -112,3 +112,83 @@ class TranscriptionJson(BaseModel):
     language: str | None = None
     duration: float | None = None
     segments: list[dict[str, Any]] | None = None
+
+
+class ChatContentPart(BaseModel):
+    """A part of a message's ``content`` list; only ``{"type": "text", "text"}`` is run."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(max_length=40)
+    text: str | None = None
+
+
+class ChatCompletionMessage(BaseModel):
+    # OpenAI's messages carry more (name, tool_calls…): read by openai_compat.chat, which
+    # refuses what it cannot honour and ignores ``name``.
+    model_config = ConfigDict(extra="allow")
+
+    role: str = Field(max_length=20)
+    content: str | list[ChatContentPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")  # include_obfuscation…: nothing to obfuscate here
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Request):
+    """OpenAI's ``chat.completions.create``. Parameters OpenAI has and this server does not
+    run are named below (typed loosely) so that setting one is refused with a clear message
+    rather than as an unknown field; unknown fields are refused as OpenAI refuses them."""
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatCompletionMessage] = Field(min_length=1, max_length=101)
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
+    temperature: float | None = Field(None, ge=0, le=2)
+    n: int | None = Field(None, ge=1, le=128)
+    # Accepted and ignored: they change nothing of the answer.
+    user: str | None = Field(None, max_length=200)
+    safety_identifier: str | None = Field(None, max_length=200)
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    parallel_tool_calls: bool | None = None
+    # Accepted when they ask for what is done anyway (text, no logprobs); else refused.
+    response_format: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    logprobs: bool | None = None
+    # Refused when set.
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    function_call: Any = None
+    top_logprobs: Any = None
+    top_p: Any = None
+    stop: Any = None
+    seed: Any = None
+    presence_penalty: Any = None
+    frequency_penalty: Any = None
+    logit_bias: Any = None
+    audio: Any = None
+    prediction: Any = None
+    reasoning_effort: Any = None
+    service_tier: Any = None
+    web_search_options: Any = None
+    verbosity: Any = None
+    prompt_cache_key: Any = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "openai/gpt-4o-mini",
+                    "messages": [{"role": "user", "content": "What can you help me with?"}],
+                }
+            ]
+        },
+    )

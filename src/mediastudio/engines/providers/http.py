@@ -164,6 +164,7 @@ class ProviderHttp:
         retry: bool,
         settled: Callable[[httpx.Response], bool] | None = None,
         hopeless: Callable[[httpx.Response], bool] | None = None,
+        stream: bool = False,
         **options: Any,
     ) -> httpx.Response:
         """Send one request, waiting out 429s and (``retry``) transient failures; returns the
@@ -171,12 +172,14 @@ class ProviderHttp:
         cancelled meanwhile). ``settled`` tells a 5xx that is an answer, not a failure to get
         one (fal's stored result of a request that failed): it is returned at once.
         ``hopeless`` tells a 429 that no wait cures (OpenAI's ``insufficient_quota``: the
-        account is out of credit): it is returned at once too."""
+        account is out of credit): it is returned at once too. With ``stream`` a 2xx answer
+        comes back with its body unread (the caller reads it, then closes it); any other has
+        its body read, as without."""
         failures = throttled = 0
         waited = 0.0
         while True:
             try:
-                response = await self.client().request(method, path, **options)
+                response = await self._request(method, path, stream, options)
             except httpx.TransportError as exc:
                 never_sent = isinstance(
                     exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
@@ -203,6 +206,20 @@ class ProviderHttp:
                 await pause(self._backoff(failures))
                 continue
             return response
+
+    async def _request(
+        self, method: str, path: str, stream: bool, options: dict[str, Any]
+    ) -> httpx.Response:
+        if not stream:
+            return await self.client().request(method, path, **options)
+        client = self.client()
+        response = await client.send(client.build_request(method, path, **options), stream=True)
+        if response.status_code >= 300:  # an error is read whole, so its detail can be shown
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
 
     def check(self, response: httpx.Response) -> httpx.Response:
         """The response if it succeeded, else the error it stands for (see the module)."""

@@ -13,12 +13,22 @@ OpenAI itself and for any server that speaks the same API (LocalAI, vLLM, Ollama
   ``content_filter``. Each is :class:`InvalidPrompt`.
 - Errors and 429s are those of every OpenAI endpoint (``client.py``): a request is never
   repeated after a 5xx or a timeout (the tokens may have been spent), a 429 is waited out.
+- :meth:`ChatClient.stream` sends ``"stream": true`` with ``stream_options.include_usage`` and
+  reads the Server-Sent Events as they come: ``data: {chat.completion.chunk}`` lines whose
+  ``choices[0].delta.content`` are the pieces of the reply (the first names the role, the last
+  the ``finish_reason``), then a chunk with empty ``choices`` and the ``usage``, then ``data:
+  [DONE]``. An error before the stream starts is answered as by :meth:`ChatClient.complete`;
+  one inside it (a ``data: {"error": …}`` event, a cut connection, a stream that ends before
+  its ``finish_reason``) is :class:`ProviderError`; a refusal (``delta.refusal``,
+  ``finish_reason: content_filter``) is :class:`InvalidPrompt`.
 
 This module knows no credits, conversations or HTTP of ours: it sends messages and reads a reply.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,10 +104,40 @@ class ChatClient:
     async def complete(
         self, model: str, messages: list[ChatMessage], options: ChatOptions, pause: Pause
     ) -> ChatReply:
-        body = self._body(model, messages, options)
+        body = self._body(model, messages, options, stream=False)
         response = await self.http.send(
             "POST", "/chat/completions", json=body, pause=pause, retry=False, hopeless=_no_quota
         )
+        return _reply(self._check(response), model)
+
+    async def stream(
+        self, model: str, messages: list[ChatMessage], options: ChatOptions, pause: Pause
+    ) -> AsyncGenerator[str | ChatReply, None]:
+        """The reply as it is written: its pieces of text (maybe empty), then the whole
+        :class:`ChatReply`. Closing the iterator early closes the connection, which stops the
+        server's generation."""
+        body = self._body(model, messages, options, stream=True)
+        response = await self.http.send(
+            "POST",
+            "/chat/completions",
+            json=body,
+            pause=pause,
+            retry=False,
+            hopeless=_no_quota,
+            stream=True,
+        )
+        self._check(response)
+        try:
+            async for item in _read_stream(response, model, self.name):
+                yield item
+        except httpx.TransportError as exc:  # cut or stalled mid-stream
+            raise ProviderError(
+                f"The stream from {self.name} broke off ({type(exc).__name__})."
+            ) from exc
+        finally:
+            await response.aclose()
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
         if response.status_code == 400 and _error_code(response) in REFUSAL_CODES:
             raise InvalidPrompt(f"The model refused the message: {problem_detail(response)}")
         if _no_quota(response):
@@ -105,16 +145,18 @@ class ChatClient:
                 f"{self.name} refused the request: the operator's account is out of quota "
                 f"({problem_detail(response)})."
             )
-        return _reply(self.http.check(response), model)
+        return self.http.check(response)
 
     def _body(
-        self, model: str, messages: list[ChatMessage], options: ChatOptions
+        self, model: str, messages: list[ChatMessage], options: ChatOptions, *, stream: bool
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "stream": False,
+            "stream": stream,
         }
+        if stream:  # the usage comes in a last chunk only when asked for
+            body["stream_options"] = {"include_usage": True}
         if options.max_tokens is not None:
             bound = "max_tokens" if self.compatible else "max_completion_tokens"
             body[bound] = options.max_tokens
@@ -146,6 +188,57 @@ def _reply(response: httpx.Response, model: str) -> ChatReply:
     if not isinstance(content, str):
         raise ProviderError("The chat server answered a message without text.")
     return ChatReply(content, _usage(body.get("usage")), finish, str(body.get("model") or model))
+
+
+async def _read_stream(
+    response: httpx.Response, model: str, name: str
+) -> AsyncIterator[str | ChatReply]:
+    parts: list[str] = []
+    finish: str | None = None
+    usage, answered_by = Usage(), model
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank lines between events, comments, event names
+        data = line[len("data:") :].strip()
+        if data == "[DONE]":
+            break
+        chunk = _chunk(data, name)
+        answered_by = str(chunk.get("model") or answered_by)
+        if isinstance(chunk.get("usage"), dict):
+            usage = _usage(chunk["usage"])
+        choices = chunk.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(first, dict):
+            continue  # the usage chunk has no choices
+        delta = first.get("delta") if isinstance(first.get("delta"), dict) else {}
+        assert isinstance(delta, dict)
+        if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+            raise InvalidPrompt(f"The model refused the message: {delta['refusal']}")
+        text = delta.get("content")
+        if isinstance(text, str):
+            parts.append(text)
+            yield text
+        if first.get("finish_reason"):
+            finish = str(first["finish_reason"])
+    if finish is None:
+        raise ProviderError(f"The stream from {name} ended before the reply did.")
+    if finish == "content_filter":
+        raise InvalidPrompt("The model's content filter stopped the answer.")
+    yield ChatReply("".join(parts), usage, finish, answered_by)
+
+
+def _chunk(data: str, name: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise ProviderError(f"{name} streamed something not JSON.") from exc
+    if not isinstance(chunk, dict):
+        raise ProviderError(f"{name} streamed something not a chunk.")
+    error = chunk.get("error")
+    if error is not None:  # OpenAI's way of failing once the stream has begun
+        message = error.get("message") if isinstance(error, dict) else error
+        raise ProviderError(f"{name} failed mid-stream: {message}")
+    return chunk
 
 
 def _usage(raw: Any) -> Usage:
