@@ -57,6 +57,9 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 def _model_object(platform: Platform, model_id: str) -> ModelObject:
+    chat = platform.chat.models.get(model_id)
+    if chat is not None:  # chat models are no engine's: the chat service calls their server
+        return ModelObject(id=model_id, created=0, owned_by=chat.provider)
     registered = platform.catalog.registry.get(model_id)
     if registered is None:
         raise NotFound(f"The model {model_id!r} does not exist.")
@@ -65,11 +68,17 @@ def _model_object(platform: Platform, model_id: str) -> ModelObject:
 
 @router.get("/models", response_model=ModelList, summary="Models your key can run (OpenAI shape)")
 async def list_models(platform: PlatformDep, principal: ReadPrincipal) -> ModelList:
+    """The catalog's models and the chat models this key can use now (a sandbox key: all)."""
     catalog = platform.catalog
     runnable = [
         spec.id
         for spec in catalog.list(None)
         if catalog.availability(spec, sandbox=principal.sandbox).available
+    ]
+    runnable += [
+        model.id
+        for model in platform.chat.models.models.values()
+        if principal.sandbox or model.available
     ]
     return ModelList(data=[_model_object(platform, model_id) for model_id in runnable])
 
