@@ -190,6 +190,13 @@ async def test_a_failed_transcription_refunds_the_whole_price(
         assert "transcribe" in done["error"]["message"]
         assert await ledger_kinds(api, key, job["id"]) == {"reserve": [25], "refund": [-25]}
         assert await balance(api, key) == (100, 0)
+        # A retry runs (and is priced with) the model named on the job: both prices again.
+        retried = await api.client.post(f"/api/v1/generations/{job['id']}/retry", headers=auth(key))
+        assert retried.status_code == 202 and retried.json()["status"] == "queued"
+        done = await api.wait(key, job["id"], timeout=60)
+        assert done["status"] == "completed", done
+        assert done["credits_charged"] == SUBTITLES_PRICE + WHISPER_PRICE
+        assert await balance(api, key) == (75, 0)
 
 
 async def test_a_cancel_reaches_the_transcription_step_in_flight(
