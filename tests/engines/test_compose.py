@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
+from mediastudio.engines import compose
 from mediastudio.engines.compose import Composition, StepFailed
-from mediastudio.engines.contract import JobCancelled, ModelSpec
+from mediastudio.engines.contract import (
+    Engine,
+    EngineError,
+    JobCancelled,
+    ModelSpec,
+    OutputFile,
+    RunContext,
+)
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.kit.fetch import NetPolicy
 from mediastudio.runtime.context import JobContext
@@ -20,7 +31,9 @@ class Nothing(BaseModel):
     pass
 
 
-def context(tmp_path: Path, *, sandbox: bool = False) -> JobContext:
+def context(
+    tmp_path: Path, *, sandbox: bool = False, loop: asyncio.AbstractEventLoop | None = None
+) -> JobContext:
     spec = ModelSpec("test/composition", "Composition", "commercial", Nothing, 1)
     return JobContext(
         generation_id="gen_test",
@@ -29,6 +42,7 @@ def context(tmp_path: Path, *, sandbox: bool = False) -> JobContext:
         sandbox=sandbox,
         workdir=tmp_path,
         fetcher=SafeFetcher(tmp_path, NetPolicy()),
+        loop=loop,
     )
 
 
@@ -83,3 +97,128 @@ def test_unknown_steps_models_and_bad_inputs_are_engine_errors(
         steps.run_model("voice", "nobody/nothing", {})
     with pytest.raises(Exception, match="Invalid input"):
         steps.run_model("voice", "fake/speech", {"text": ""})
+
+
+# Coroutine steps: a provider engine's model, run on the loop while the composition's thread
+# waits --------------------------------------------------------------------------------------
+
+
+class Wait(BaseModel):
+    seconds: float = 0.0
+    heed_cancel: bool = True  # False: a step that never looks at the flag
+
+
+class Remote(Engine):
+    """A coroutine engine, as the providers engine is: waits ``seconds``, then writes a file."""
+
+    name = "remote-test"
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.started = threading.Event()
+        self.task: asyncio.Task[Any] | None = None
+        self.saw_cancel = False
+        self.cancelled_on_loop = False
+
+    def models(self) -> list[ModelSpec]:
+        return [ModelSpec("test/remote", "Remote", "transcription", Wait, 1)]
+
+    async def run(self, ctx: RunContext) -> None:
+        assert isinstance(ctx.input, Wait)
+        self.thread, self.task = threading.get_ident(), asyncio.current_task()
+        self.started.set()
+        try:
+            waited = 0.0
+            while waited < ctx.input.seconds:
+                await asyncio.sleep(0.01)
+                waited += 0.01
+                if ctx.input.heed_cancel and ctx.cancelled:
+                    self.saw_cancel = True
+                    ctx.check_cancelled()
+        except asyncio.CancelledError:
+            self.cancelled_on_loop = True
+            raise
+        path = ctx.output_path(".txt")
+        path.write_text("heard")
+        ctx.add_output(OutputFile(path, "text/plain"))
+
+
+def remote_registry() -> tuple[EngineRegistry, Remote]:
+    registry, engine = EngineRegistry(), Remote()
+    registry.add(engine)
+    return registry, engine
+
+
+async def test_a_coroutine_step_runs_on_the_loop_while_the_thread_waits(tmp_path: Path) -> None:
+    registry, engine = remote_registry()
+    ctx = context(tmp_path, loop=asyncio.get_running_loop())
+    steps = Composition(ctx, registry, {"listen": 1, "burn": 1})
+    [output] = await asyncio.to_thread(steps.run_model, "listen", "test/remote", {"seconds": 0.05})
+    assert output.path.read_text() == "heard" and ctx.percent == 50
+    assert engine.thread == threading.get_ident()  # the loop's thread, not the composition's
+
+
+async def test_a_cancel_reaches_a_coroutine_step(tmp_path: Path) -> None:
+    registry, engine = remote_registry()
+    ctx = context(tmp_path, loop=asyncio.get_running_loop())
+    steps = Composition(ctx, registry, {"listen": 1})
+    waiting = asyncio.ensure_future(
+        asyncio.to_thread(steps.run_model, "listen", "test/remote", {"seconds": 60})
+    )
+    await asyncio.to_thread(engine.started.wait, 10)
+    ctx.cancel("cancelled")
+    with pytest.raises(JobCancelled):
+        await waiting
+    assert engine.saw_cancel  # the step stopped itself, as a provider engine cancels its job
+
+
+async def test_a_step_that_does_not_stop_is_cancelled_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compose, "STEP_STOP_GRACE_S", 0.1)
+    registry, engine = remote_registry()
+    ctx = context(tmp_path, loop=asyncio.get_running_loop())
+    steps = Composition(ctx, registry, {"listen": 1})
+    body = {"seconds": 60, "heed_cancel": False}
+    waiting = asyncio.ensure_future(
+        asyncio.to_thread(steps.run_model, "listen", "test/remote", body)
+    )
+    await asyncio.to_thread(engine.started.wait, 10)
+    ctx.cancel("timeout")
+    with pytest.raises(JobCancelled):
+        await waiting
+    assert engine.cancelled_on_loop
+
+
+async def test_a_step_cancelled_on_the_loop_cancels_the_composition(tmp_path: Path) -> None:
+    registry, engine = remote_registry()
+    ctx = context(tmp_path, loop=asyncio.get_running_loop())
+    steps = Composition(ctx, registry, {"listen": 1})
+    waiting = asyncio.ensure_future(
+        asyncio.to_thread(steps.run_model, "listen", "test/remote", {"seconds": 60})
+    )
+    await asyncio.to_thread(engine.started.wait, 10)
+    assert engine.task is not None
+    engine.task.cancel()  # the platform stopping
+    with pytest.raises(JobCancelled):
+        await waiting
+
+
+def test_a_coroutine_step_needs_the_platforms_loop(tmp_path: Path) -> None:
+    registry, _ = remote_registry()
+    steps = Composition(context(tmp_path), registry, {"listen": 1})
+    with pytest.raises(EngineError, match="event loop"):
+        steps.run_model("listen", "test/remote", {})
+
+
+def test_steps_read_shared_files_instead_of_fetching_them(tmp_path: Path) -> None:
+    class Refusing:
+        def fetch(self, url: str, *, max_bytes: int | None = None) -> Path:
+            raise AssertionError(f"fetched {url}")
+
+    shared = tmp_path / "video.mp4"
+    shared.write_bytes(b"1234")
+    fetcher = compose.SharedFetcher(Refusing(), {"https://e.com/v.mp4": shared})
+    assert fetcher.fetch("https://e.com/v.mp4") == shared
+    with pytest.raises(AssertionError):
+        fetcher.fetch("https://e.com/v.mp4", max_bytes=2)  # over the step's cap: its own fetch

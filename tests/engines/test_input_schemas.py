@@ -50,7 +50,11 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (CommercialJobInput, {**COMMERCIAL, "voice": "en-us+f3"}, True),
     (CommercialJobInput, {**COMMERCIAL, "voice": "robot"}, False),
     (SubtitlesInput, {"video_url": "https://e.com/v.mp4", "segments": [SEGMENT]}, True),
-    (SubtitlesInput, {"video_url": "https://e.com/v.mp4"}, False),
+    # Neither text: the captions are generated (language and model only then).
+    (SubtitlesInput, {"video_url": "https://e.com/v.mp4"}, True),
+    (SubtitlesInput, {"video_url": "v", "language": "de", "transcription_model": "m"}, True),
+    (SubtitlesInput, {"video_url": "v", "segments": [SEGMENT], "language": "de"}, False),
+    (SubtitlesInput, {"video_url": "v", "subtitles": "WEBVTT", "transcription_model": "m"}, False),
     (
         SubtitlesInput,
         {"video_url": "https://e.com/v.mp4", "segments": [SEGMENT], "subtitles": "WEBVTT"},
@@ -74,6 +78,9 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (EspeakInput, {"text": "Hi", "language": "en-au"}, True),  # falls back to en
     (EspeakInput, {"text": "Hi", "language": "tlh"}, False),
     (AutoClipInput, {"video_url": "v", "min_duration": 5, "max_duration": 30}, True),
+    (AutoClipInput, {"video_url": "v", "add_captions": True, "language": "en"}, True),
+    (AutoClipInput, {"video_url": "v", "add_captions": False, "language": "en"}, False),
+    (AutoClipInput, {"video_url": "v", "transcription_model": "m"}, False),
 ]
 
 

@@ -199,6 +199,12 @@ CASES: dict[str, dict[str, Case]] = {
             "video_url": m.silent_video,
             "segments": [{"start": 0, "end": 0.5, "text": "Hi"}],
         },
+        # No text: whisper (the fake OpenAI) transcribes the sound as a step.
+        "generated": lambda m: {
+            "video_url": m.video,
+            "language": "en",
+            "transcription_model": "openai/whisper-1",
+        },
     },
     "builtin/social-variants": {
         "video": lambda m: {"source_url": m.video, "platforms": ["tiktok", "linkedin"]},
@@ -210,6 +216,14 @@ CASES: dict[str, dict[str, Case]] = {
             "min_duration": 1,
             "max_duration": 2,
             "aspect_ratio": "1:1",
+        },
+        "captions": lambda m: {
+            "video_url": m.clip_source,
+            "min_duration": 1,
+            "max_duration": 2,
+            "aspect_ratio": "1:1",
+            "add_captions": True,
+            "transcription_model": "openai/whisper-1",
         },
     },
     "builtin/commercial": {
@@ -440,6 +454,10 @@ def run(
     providers engine configured by ``providers`` (its HTTP client lives in this job's loop)."""
     registered = registry.get(model_id)
     assert registered is not None
+    validated = registered.spec.input_model.model_validate(data)
+    if not sandbox and registered.spec.uses is not None and registered.spec.uses(validated):
+        assert providers is not None, "a composition over provider models runs against the fakes"
+        return _composed(model_id, validated, workdir, providers, generation_id)
     engine = registry.sandbox if sandbox else registered.engine
     assert engine is not None
     policy = NetPolicy()
@@ -450,7 +468,7 @@ def run(
     ctx = JobContext(
         generation_id=generation_id,
         model=registered.spec,
-        input=registered.spec.input_model.model_validate(data),
+        input=validated,
         sandbox=sandbox,
         workdir=workdir,
         fetcher=SafeFetcher(workdir, policy),
@@ -459,6 +477,37 @@ def run(
     if inspect.isawaitable(running):
         asyncio.run(_finished(running, engine))
     return ctx
+
+
+def _composed(
+    model_id: str, validated: Any, workdir: Path, providers: Settings, generation_id: str
+) -> JobContext:
+    """A live job whose steps run provider models: as the runner runs it, in a worker thread
+    while the event loop serves the steps, on a registry of its own (the providers' HTTP
+    clients live in this job's loop)."""
+    settings = providers.model_copy(update={"engine_modules": [], "disabled_engines": []})
+    registry = EngineRegistry.discover(settings)
+    registered = registry.get(model_id)
+    assert registered is not None
+    workdir.mkdir()
+
+    async def job() -> JobContext:
+        ctx = JobContext(
+            generation_id=generation_id,
+            model=registered.spec,
+            input=validated,
+            sandbox=False,
+            workdir=workdir,
+            fetcher=SafeFetcher(workdir, settings.net_policy()),
+            loop=asyncio.get_running_loop(),
+        )
+        try:
+            await asyncio.to_thread(registered.engine.run, ctx)
+        finally:
+            await registry.aclose()
+        return ctx
+
+    return asyncio.run(job())
 
 
 async def _finished(running: Awaitable[None], engine: Engine) -> None:

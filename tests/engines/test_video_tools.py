@@ -235,8 +235,15 @@ def test_subtitles_keep_an_ntsc_frame_rate_and_take_segments(tmp_path: Path) -> 
 
 
 def test_subtitle_input_rules() -> None:
-    with pytest.raises(ValidationError, match="either subtitles"):
-        subtitles.SubtitlesInput(video_url="https://x/v.mp4")
+    generated = subtitles.SubtitlesInput(video_url="https://x/v.mp4", language="de")
+    assert generated.generates_captions  # neither text: made from the video's speech
+    segments = [{"start": 0, "end": 1, "text": "Hi"}]
+    with pytest.raises(ValidationError, match="not both"):
+        subtitles.SubtitlesInput.model_validate(
+            {"video_url": "https://x/v.mp4", "subtitles": SRT, "segments": segments}
+        )
+    with pytest.raises(ValidationError, match="only to generated captions"):
+        subtitles.SubtitlesInput(video_url="https://x/v.mp4", subtitles=SRT, language="en")
     with pytest.raises(ValidationError, match="timing"):
         subtitles.SubtitlesInput(video_url="https://x/v.mp4", subtitles="1\n00:00:01 --> x\nHi\n")
     with pytest.raises(ValidationError, match="colour"):

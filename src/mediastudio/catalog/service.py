@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mediastudio.engines.contract import Availability, ModelSpec
+from mediastudio.engines.contract import Availability, ModelSpec, StepUse
 from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
 from mediastudio.keys.principal import Principal
 from mediastudio.kit.errors import InvalidRequest, ModelNotAllowed, ModelUnavailable, NotFound
@@ -44,7 +44,49 @@ class Catalog:
         return self.settings.model_prices.get(spec.id, spec.credits)
 
     def credits_for(self, spec: ModelSpec, validated: BaseModel) -> int:
+        """The model's own price for this input (its steps' prices not included)."""
         return self.price(spec) * spec.units(validated)
+
+    def with_steps(
+        self, spec: ModelSpec, validated: BaseModel, principal: Principal
+    ) -> tuple[BaseModel, int]:
+        """The input as the job will run it, and its full price (zero under a sandbox key).
+
+        A composition that runs other models as steps for this input (``spec.uses``) costs
+        its own price plus each step model's price for the step's input. Each step model is
+        resolved as a request of its type would be (the one named in the input's field, else
+        the catalog's default, which is written into that field), so a live key gets 503
+        ``model_unavailable`` now, naming the setting to set, rather than a failed job later.
+        """
+        price = self.credits_for(spec, validated)
+        updates: dict[str, str] = {}
+        for use in spec.uses(validated) if spec.uses is not None else ():
+            step_spec = self._step_model(spec, use, validated, principal)
+            step_input = self.validate(step_spec, dict(use.input), field_prefix=f"{use.field}:")
+            price += self.credits_for(step_spec, step_input)
+            updates[use.field] = step_spec.id
+        if updates:
+            validated = validated.model_copy(update=updates)
+        return validated, 0 if principal.sandbox else price
+
+    def _step_model(
+        self, spec: ModelSpec, use: StepUse, validated: BaseModel, principal: Principal
+    ) -> ModelSpec:
+        named = getattr(validated, use.field, None)
+        try:
+            return self.resolve(named, use.type, principal, payload=dict(use.input))
+        except ModelUnavailable as exc:
+            reason = exc.details.get("reason") if isinstance(exc.details, dict) else None
+            raise ModelUnavailable(
+                f"{spec.id} needs a {use.type} model for this request ({use.field}): {exc.message}",
+                details={"model": spec.id, "step": use.type, "reason": reason or exc.message},
+            ) from exc
+        except InvalidRequest as exc:
+            # The step model the request named (a wrong id or type) is that field's error.
+            raise InvalidRequest(
+                f"The request has invalid fields: {use.field}",
+                details={"fields": [{"field": use.field, "message": exc.message}]},
+            ) from exc
 
     def get(self, model_id: str) -> ModelSpec:
         registered = self.registry.get(model_id)

@@ -11,12 +11,29 @@ the composition itself hands to ``ctx.add_output`` is published.
     voice = steps.run_model("voice", "builtin/espeak", {"text": script, "output_format": "wav"})
     with steps.stage("mux") as progress:
         ...  # the composition's own work, reporting progress(fraction) of this stage
+
+A step's model may be a coroutine engine's (a hosted provider's: transcription, speech, video).
+The composition's worker thread then hands the step to the platform's event loop
+(``ctx.loop``) with :func:`asyncio.run_coroutine_threadsafe` and waits for it:
+
+- the job's cancellation (a cancel, a timeout, a shutdown) reaches the step through the
+  context they share, so the provider engine stops as it would as a job of its own (it cancels
+  its provider's job after a cancel or a timeout; after a shutdown it leaves it);
+- a step that does not stop within :data:`STEP_STOP_GRACE_S` of being told is cancelled on the
+  loop, and a step cancelled there (the loop shutting down) ends the composition as cancelled;
+- steps remember nothing (``recall`` / ``remember`` are no-ops): a restarted composition runs
+  its steps again, so a provider step is paid again by the operator, never by the user.
+
+Inputs the composition already fetched are handed to its steps with :meth:`Composition.share`
+(the step's fetcher answers them with the local file instead of fetching the URL again).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +49,9 @@ from mediastudio.engines.contract import (
     RunContext,
 )
 from mediastudio.engines.registry import EngineRegistry
+
+STEP_POLL_S = 0.25  # how often the waiting thread checks the job's cancellation
+STEP_STOP_GRACE_S = 10.0  # after which a told-to-stop coroutine step is cancelled on the loop
 
 
 class StepFailed(EngineError):
@@ -56,6 +76,7 @@ class StepContext:
         self.input = validated
         self.sandbox = parent.sandbox
         self.workdir = workdir
+        self.loop = parent.loop
         self.fetcher: InputFetcher = parent.fetcher
         self.outputs: list[OutputFile] = []
         self.failures: list[dict[str, str]] = []
@@ -73,8 +94,8 @@ class StepContext:
     def check_cancelled(self) -> None:
         self.parent.check_cancelled()
 
-    # Steps are plain functions run afresh each time (asynchronous models cannot be steps), so
-    # they have nothing to resume: nothing is remembered for them.
+    # Steps run afresh each time the composition runs, so they have nothing to resume: nothing
+    # is remembered for them (a provider step whose job id is not stored submits again).
     def recall(self, key: str) -> Any:
         return None
 
@@ -99,6 +120,20 @@ class StepContext:
         self.failures.append({"code": code, "message": message})
 
 
+class SharedFetcher:
+    """A step's fetcher: the files its composition shared by URL, else the job's fetcher."""
+
+    def __init__(self, parent: InputFetcher, shared: Mapping[str, Path]) -> None:
+        self._parent = parent
+        self._shared = shared
+
+    def fetch(self, url: str, *, max_bytes: int | None = None) -> Path:
+        path = self._shared.get(url)
+        if path is not None and (max_bytes is None or path.stat().st_size <= max_bytes):
+            return path
+        return self._parent.fetch(url, max_bytes=max_bytes)
+
+
 class Composition:
     """Runs the steps of one composition job; ``weights`` name the steps in order and say how
     much of the progress bar each takes (any positive numbers)."""
@@ -111,6 +146,7 @@ class Composition:
         self.ctx = ctx
         self.registry = registry
         total = float(sum(weights.values()))
+        self._shared: dict[str, Path] = {}
         self._spans: dict[str, tuple[float, float]] = {}
         start = 0.0
         for name, weight in weights.items():
@@ -124,12 +160,18 @@ class Composition:
         except KeyError:
             raise ValueError(f"unknown step {step!r}; declared: {list(self._spans)}") from None
 
+    def share(self, url: str, path: Path) -> None:
+        """Steps that fetch ``url`` get ``path`` (already fetched by the composition; steps
+        only read it) instead of downloading it again."""
+        self._shared[url] = path
+
     def run_model(
         self, step: str, model_id: str, payload: Mapping[str, Any] | BaseModel
     ) -> list[OutputFile]:
         """Run ``model_id`` on ``payload`` as step ``step``; returns its output files.
 
-        Under a sandbox key the step runs on the sandbox engine, like any sandbox job."""
+        Under a sandbox key the step runs on the sandbox engine, like any sandbox job. A
+        coroutine engine's step runs on the platform's event loop (see the module's notes)."""
         self.ctx.check_cancelled()
         registered = self.registry.get(model_id)
         if registered is None:
@@ -141,14 +183,16 @@ class Composition:
         workdir = self.ctx.workdir / f"step-{step}"
         workdir.mkdir(parents=True, exist_ok=True)
         sub = StepContext(self.ctx, spec, validated, workdir, self.span(step))
+        sub.fetcher = SharedFetcher(self.ctx.fetcher, self._shared)
         try:
-            result = engine.run(sub)
+            if inspect.iscoroutinefunction(engine.run):
+                self._await_step(sub, engine.run(sub), model_id)
+            else:
+                engine.run(sub)
         except JobCancelled:
             raise
         except EngineError as exc:
             raise _step_failed(step, model_id, exc.code, exc.message) from exc
-        if inspect.isawaitable(result):
-            raise EngineError(f"Model {model_id!r} is asynchronous and cannot be a step yet.")
         if sub.failures or not sub.outputs:
             failure = sub.failures[0] if sub.failures else None
             if failure is None:
@@ -156,6 +200,34 @@ class Composition:
             raise _step_failed(step, model_id, failure["code"], failure["message"])
         sub.progress(1.0)
         return sub.outputs
+
+    def _await_step(self, sub: StepContext, work: Awaitable[None] | None, model_id: str) -> None:
+        """Run a coroutine step on the platform's loop and wait for it from this thread."""
+        if not inspect.iscoroutine(work):
+            raise EngineError(f"Model {model_id!r} did not start a coroutine.")
+        loop = self.ctx.loop
+        if loop is None or loop.is_closed():
+            work.close()
+            raise EngineError(
+                f"Model {model_id!r} runs on the platform's event loop, which this job lacks."
+            )
+        future = asyncio.run_coroutine_threadsafe(work, loop)
+        told_at: float | None = None
+        waited = 0.0
+        while True:
+            try:
+                future.result(timeout=STEP_POLL_S)
+                return
+            except concurrent.futures.TimeoutError:
+                waited += STEP_POLL_S
+            except concurrent.futures.CancelledError:
+                # Cancelled on the loop (the platform stopping): the job stops with it.
+                raise JobCancelled("The step was cancelled.") from None
+            if sub.cancelled and told_at is None:
+                told_at = waited  # the step sees the same flag and stops on its own
+            if told_at is not None and waited - told_at >= STEP_STOP_GRACE_S:
+                future.cancel()
+                sub.check_cancelled()
 
     @contextmanager
     def stage(self, step: str) -> Iterator[StepProgress]:

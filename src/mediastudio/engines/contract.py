@@ -14,6 +14,7 @@ on the network).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -129,6 +130,28 @@ OutputPlanner = Callable[[BaseModel, InputFetcher], Sequence[Planned]]
 
 
 @dataclass(frozen=True)
+class StepUse:
+    """A model of another engine that a composition will run as a step for this input (see
+    :mod:`mediastudio.engines.compose`), declared so that the job is priced and checked for it
+    when it is created, not when the step fails.
+
+    ``field`` is the composition's input field that names the step's model; when the request
+    leaves it out, the catalog picks its default model of ``type`` and writes its id there, so
+    the job runs the model it was priced with (a retry too). ``input`` is what the step will
+    be given (the catalog validates it against the step's model: a model named for the step
+    that cannot take it is the request's 400).
+    """
+
+    type: str
+    field: str
+    input: Mapping[str, Any]
+
+
+# (validated input) → the models a job on it runs as steps; none for most inputs.
+StepPlanner = Callable[[BaseModel], Sequence[StepUse]]
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model in the catalog.
 
@@ -140,6 +163,10 @@ class ModelSpec:
     alpha, fields) without doing the work: the sandbox engine renders its placeholders to exactly
     that plan, so sandbox outputs have the live shapes. A model without one gets the sandbox's
     generic placeholder for its ``kind``.
+
+    ``uses`` says which other models a job on an input will run as steps (:class:`StepUse`):
+    the job then costs its own price plus theirs, and a live key is refused at once (503
+    ``model_unavailable``) when one of them cannot run here.
     """
 
     id: str
@@ -154,6 +181,7 @@ class ModelSpec:
     timeout_s: float = 600.0
     output_kind: OutputKind | None = None
     plan: OutputPlanner | None = None
+    uses: StepPlanner | None = None
 
     @property
     def kind(self) -> OutputKind:
@@ -231,6 +259,9 @@ class RunContext(Protocol):
     sandbox: bool
     workdir: Path
     fetcher: InputFetcher
+    # The event loop the platform runs on (None outside it, e.g. an engine called directly):
+    # a plain engine, in its worker thread, runs a coroutine engine's model as a step there.
+    loop: asyncio.AbstractEventLoop | None
 
     @property
     def cancelled(self) -> bool: ...

@@ -112,7 +112,7 @@ class GenerationService:
             )
         await self.files.check_owned(principal, file_ids_in(request.input))
         self._ensure_room()
-        price = 0 if principal.sandbox else self.catalog.credits_for(spec, validated)
+        validated, price = self.catalog.with_steps(spec, validated, principal)
         if idempotency_key is not None:
             replay = await idempotency.claim(
                 self.db, self.settings, principal, idempotency_key, fingerprint
@@ -256,7 +256,7 @@ class GenerationService:
             spec = self.catalog.resolve(generation.model, generation.type, principal)
             validated = self.catalog.validate(spec, generation.input, field_prefix="input.")
             self._ensure_room()
-            price = 0 if generation.sandbox else self.catalog.credits_for(spec, validated)
+            validated, price = self.catalog.with_steps(spec, validated, principal)
             if await lifecycle.retry(session, generation, price):
                 announce(session, self.bus, generation, Status.QUEUED, 0)
             after_commit(session, lambda: self.queue.enqueue(generation_id, spec.pool))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ class JobContext:
         fetcher: InputFetcher,
         checkpoint: dict[str, Any] | None = None,
         persist: Persist | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.generation_id = generation_id
         self.model = model
@@ -40,6 +42,7 @@ class JobContext:
         self.cancel_reason: str | None = None
         self.provider: str | None = None
         self.persist = persist
+        self.loop = loop
         self._checkpoint: dict[str, Any] = dict(checkpoint or {})
         self._cancelled = threading.Event()
         self._progress = 0.0

@@ -193,6 +193,7 @@ class JobRunner:
             workdir=workdir,
             fetcher=SafeFetcher(workdir, self.net_policy, await self._stored_inputs(generation)),
             checkpoint=generation.checkpoint,
+            loop=asyncio.get_running_loop(),
         )
         context.persist = self._checkpointer(generation, context)
         self._running[generation.id] = context

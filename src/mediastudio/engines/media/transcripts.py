@@ -137,6 +137,25 @@ def render(transcript: Transcript, fmt: str) -> str:
     return srt(transcript) if fmt == "srt" else vtt(transcript)
 
 
+def read_json(path: Path) -> Transcript:
+    """A JSON transcript file (as :func:`render` writes it) read back: the transcription step
+    of a job that generates captions hands its transcript over as this file."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        segments = tuple(
+            Segment(float(s["start"]), float(s["end"]), str(s["text"])) for s in found["segments"]
+        )
+        return Transcript(
+            str(found.get("text") or ""),
+            found.get("language"),
+            float(found["duration"]),
+            segments,
+            found.get("timestamps") != "estimated",
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a transcript: {exc}") from exc
+
+
 def output_fields(transcript: Transcript) -> dict[str, Any]:
     """What the JSON output carries on the generation itself: the text and its language."""
     return {"text": transcript.text, "language": transcript.language}

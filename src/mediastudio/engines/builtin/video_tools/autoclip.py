@@ -9,6 +9,11 @@
    it (H.264 + AAC) with its slice of the sound. One output per clip, best first, each with
    ``score``, ``start_s``, ``end_s``, ``reason``, ``rank`` and ``focus``.
 
+With ``add_captions`` the source's speech is transcribed once, by a transcription model run as a
+step (:mod:`.autocaptions`), after the analysis; each clip gets the cues of its own time range,
+cut to it and timed from its start, burned in at the bottom (the subtitles tool's default
+style), and a ``cues`` field counting them.
+
 No segment at or above the threshold fails the job with ``invalid_input`` (the threshold asked for
 more than the video has; nothing was made, so the full price is refunded).
 """
@@ -22,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from mediastudio.engines.builtin.video_tools import autocaptions
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.reframe import (
     Track,
@@ -44,16 +50,22 @@ from mediastudio.engines.builtin.video_tools.scoring import (
     pick,
     score_segments,
 )
+from mediastudio.engines.builtin.video_tools.subtitles import SubtitleStyle
+from mediastudio.engines.compose import Composition
 from mediastudio.engines.contract import (
     Engine,
+    EngineError,
     InputFetcher,
     InvalidInput,
     ModelSpec,
     OutputFile,
     PlannedOutput,
     RunContext,
+    StepUse,
 )
+from mediastudio.engines.media import captions
 from mediastudio.engines.media.audio import Samples, read_audio
+from mediastudio.engines.media.captions import Cue
 from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, iter_frames, probe
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
@@ -62,6 +74,7 @@ MODEL_ID = "builtin/auto-clip"
 MAX_SOURCE_S = 20 * 60.0  # the sound is held in memory: 48 kHz mono float32 is 11.5 MB a minute
 MAX_OUTPUT_FPS = 60
 ANALYSIS_SHARE = 0.4  # of the progress bar; the clips share the rest by their length
+TRANSCRIBE_SHARE = 0.15  # with add_captions, taken from the clips' share
 PLANNED_SCORE = 100.0  # a plan cannot score moments without analysing the video
 
 
@@ -77,6 +90,10 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
     chosen = pick(scored, validated.max_clips, validated.viral_score_threshold)
     width, height = output_size(info.width, info.height, validated.aspect_ratio)
     fps = output_fps(info.fps)
+    spoken = None
+    if validated.add_captions:
+        _check_sound(info.has_audio)
+        spoken = autocaptions.planned(info.duration_s, validated.language)
     return [
         PlannedOutput(
             "video/mp4",
@@ -85,10 +102,30 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
             duration_s=round(clip_frames(clip.segment, fps) / fps, 3),
             fps=fps,
             has_audio=info.has_audio,
-            extra=_fields(clip, rank, "centre"),
+            extra=_fields(clip, rank, "centre", _clip_cues(spoken, clip.segment)),
         )
         for rank, clip in enumerate(chosen, start=1)
     ]
+
+
+def uses(validated: BaseModel) -> list[StepUse]:
+    """With ``add_captions``, one transcription of the whole source (priced at create)."""
+    assert isinstance(validated, AutoClipInput)
+    if not validated.add_captions:
+        return []
+    return [autocaptions.step_use(validated.video_url, validated.language)]
+
+
+def _check_sound(has_audio: bool) -> None:
+    if not has_audio:
+        raise InvalidInput("The video has no sound to make captions from; leave out add_captions.")
+
+
+def _clip_cues(spoken: list[Cue] | None, segment: Segment) -> list[Cue] | None:
+    """A clip's own cues, timed from its start (None without captions)."""
+    if spoken is None:
+        return None
+    return autocaptions.within(spoken, segment.start_s, segment.end_s)
 
 
 def output_fps(source_fps: float) -> int:
@@ -99,8 +136,8 @@ def clip_frames(segment: Segment, fps: int) -> int:
     return max(1, round(segment.duration_s * fps))
 
 
-def _fields(clip: Scored, rank: int, focus: str) -> dict[str, object]:
-    return {
+def _fields(clip: Scored, rank: int, focus: str, cues: list[Cue] | None) -> dict[str, object]:
+    fields: dict[str, object] = {
         "score": clip.score,
         "start_s": round(clip.segment.start_s, 3),
         "end_s": round(clip.segment.end_s, 3),
@@ -108,6 +145,9 @@ def _fields(clip: Scored, rank: int, focus: str) -> dict[str, object]:
         "rank": rank,
         "focus": focus,
     }
+    if cues is not None:
+        fields["cues"] = len(cues)
+    return fields
 
 
 def _check_long_enough(duration: float, min_duration: float) -> None:
@@ -119,6 +159,9 @@ def _check_long_enough(duration: float, min_duration: float) -> None:
 
 class AutoClipEngine(Engine):
     name = "video-autoclip"
+
+    def __init__(self, registry: EngineRegistry | None = None) -> None:
+        self.registry = registry  # runs the transcription step of add_captions
 
     def models(self) -> list[ModelSpec]:
         return [
@@ -137,6 +180,7 @@ class AutoClipEngine(Engine):
                 timeout_s=1800.0,
                 output_kind="video",
                 plan=plan_outputs,
+                uses=uses,
             )
         ]
 
@@ -165,6 +209,8 @@ class AutoClipEngine(Engine):
         ctx.check_cancelled()
         chosen = _choose(params, analysis, sound, duration)
         ctx.progress(ANALYSIS_SHARE)
+        spoken = self._transcribe(ctx, params, source, info.has_audio)
+        clips_from = ANALYSIS_SHARE + (TRANSCRIBE_SHARE if spoken is not None else 0.0)
         crop = crop_size(analysis.width, analysis.height, params.aspect_ratio)
         out_w, out_h = output_size(analysis.width, analysis.height, params.aspect_ratio)
         fps = output_fps(info.fps)
@@ -182,11 +228,23 @@ class AutoClipEngine(Engine):
             )
 
             def report(seconds: float, before: float = done) -> None:
-                ctx.progress(ANALYSIS_SHARE + (1 - ANALYSIS_SHARE) * (before + seconds) / total)
+                ctx.progress(clips_from + (1 - clips_from) * (before + seconds) / total)
 
+            cues = _clip_cues(spoken, clip.segment)
+            burner = _burner(cues, out_w, out_h)
             path = ctx.output_path(".mp4")
             frames = _render(
-                ctx, source, path, start, end, fps, track, crop, (out_w, out_h), sound, report
+                ctx,
+                source,
+                path,
+                (start, end),
+                fps,
+                track,
+                crop,
+                (out_w, out_h),
+                sound,
+                report,
+                burner,
             )
             done += clip.segment.duration_s
             ctx.add_output(
@@ -196,10 +254,28 @@ class AutoClipEngine(Engine):
                     width=out_w,
                     height=out_h,
                     duration_s=round(frames / fps, 3),
-                    extra=_fields(clip, rank, track.focus),
+                    extra=_fields(clip, rank, track.focus, cues),
                 )
             )
         ctx.progress(1.0)
+
+    def _transcribe(
+        self, ctx: RunContext, params: AutoClipInput, source: Path, has_audio: bool
+    ) -> list[Cue] | None:
+        """The source's speech as cues, once for every clip (None without add_captions)."""
+        if not params.add_captions:
+            return None
+        _check_sound(has_audio)
+        if self.registry is None:
+            raise EngineError("Captions need the engine registry to run a transcription step.")
+        steps = Composition(
+            ctx,
+            self.registry,
+            {"analysis": ANALYSIS_SHARE, autocaptions.STEP: TRANSCRIBE_SHARE, "clips": 0.45},
+        )
+        return autocaptions.transcribe(
+            steps, params.transcription_model, params.video_url, source, params.language
+        )
 
 
 def _choose(
@@ -223,21 +299,36 @@ def _choose(
     return chosen
 
 
+def _burner(cues: list[Cue] | None, width: int, height: int) -> captions.CaptionBurner | None:
+    """Burns a clip's cues at the bottom in the subtitles tool's default style."""
+    if cues is None:
+        return None
+    style = SubtitleStyle().caption_style("bottom")
+    return captions.CaptionBurner(cues, width, height, style)
+
+
 def _render(
     ctx: RunContext,
     source: Path,
     path: Path,
-    start: float,
-    end: float,
+    span: tuple[float, float],
     fps: int,
     track: Track,
     crop: tuple[int, int],
     out: tuple[int, int],
     sound: Samples,
     report: Callable[[float], None],
+    burner: captions.CaptionBurner | None = None,
 ) -> int:
-    """Cut ``[start, end)`` at a constant ``fps`` (each output frame shows the latest source frame
-    at its time), reframed along ``track``, with the matching slice of ``sound``."""
+    """Cut ``span`` (``[start, end)``) at a constant ``fps`` (each output frame shows the latest
+    source frame at its time), reframed along ``track``, with the matching slice of ``sound``,
+    and ``burner``'s cues (timed from the clip's start) drawn in."""
+    start, end = span
+
+    def frame_at(frame: np.ndarray, index: int) -> np.ndarray:
+        framed = crop_frame(frame, track.at(start + index / fps), crop, out)
+        return framed if burner is None else burner.burn(framed, index / fps)
+
     count = clip_frames(Segment(start, end), fps)
     audio = sound[round(start * AUDIO_RATE) : round(end * AUDIO_RATE)] if len(sound) else None
     half = 0.5 / fps
@@ -254,8 +345,7 @@ def _render(
         for t, frame in frames:
             last, decoded = frame, decoded + 1
             while written < count and start + written / fps <= t + half:
-                at = start + written / fps
-                writer.write(crop_frame(frame, track.at(at), crop, out))
+                writer.write(frame_at(frame, written))
                 written += 1
             if decoded % 12 == 0:
                 ctx.check_cancelled()
@@ -263,10 +353,10 @@ def _render(
         if last is None:
             raise InvalidInput(f"No frames could be decoded between {start:.1f} and {end:.1f} s.")
         while written < count:
-            writer.write(crop_frame(last, track.at(start + written / fps), crop, out))
+            writer.write(frame_at(last, written))
             written += 1
     return written
 
 
 def engine(settings: Settings, registry: EngineRegistry) -> Engine:
-    return AutoClipEngine()
+    return AutoClipEngine(registry)

@@ -6,12 +6,13 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from mediastudio.engines.inputs import StrictInput
+from mediastudio.engines.builtin.video_tools.autocaptions import CaptionSource
+from mediastudio.engines.schema import JsonSchema, null
 
 ClipAspect = Literal["9:16", "1:1", "16:9"]
 
 
-class AutoClipInput(StrictInput):
+class AutoClipInput(CaptionSource):
     video_url: str = Field(
         min_length=1,
         max_length=8_000_000,
@@ -30,8 +31,29 @@ class AutoClipInput(StrictInput):
         description="Keep only clips scoring at least this (0-100, relative to this video)",
     )
 
+    add_captions: bool = Field(
+        False,
+        description="Burn each clip's own captions in, generated from the video's speech by a "
+        "transcription model (whose price is added)",
+    )
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        only_captions = {
+            "description": "language and transcription_model only with add_captions",
+            "anyOf": [
+                {"required": ["add_captions"], "properties": {"add_captions": {"const": True}}},
+                {"allOf": [null("language"), null("transcription_model")]},
+            ],
+        }
+        return [*super().schema_rules(), only_captions]
+
     @model_validator(mode="after")
     def _durations_in_order(self) -> Self:
         if self.min_duration > self.max_duration:
             raise ValueError("min_duration must not be greater than max_duration")
+        if not self.add_captions and (
+            self.language is not None or self.transcription_model is not None
+        ):
+            raise ValueError("language and transcription_model apply only with add_captions")
         return self

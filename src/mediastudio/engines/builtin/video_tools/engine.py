@@ -10,13 +10,21 @@ from mediastudio.engines.contract import Engine, EngineError, ModelSpec, RunCont
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 
-_TOOLS: dict[str, tuple[ModelSpec, Callable[[RunContext], None]]] = {
-    module.SPEC.id: (module.SPEC, module.run) for module in (image_to_video, subtitles, social)
+# A tool's run: the job, and the registry for the models it runs as steps (subtitles' captions).
+Tool = Callable[[RunContext, EngineRegistry | None], None]
+
+_TOOLS: dict[str, tuple[ModelSpec, Tool]] = {
+    image_to_video.SPEC.id: (image_to_video.SPEC, lambda ctx, _: image_to_video.run(ctx)),
+    subtitles.SPEC.id: (subtitles.SPEC, subtitles.run),
+    social.SPEC.id: (social.SPEC, lambda ctx, _: social.run(ctx)),
 }
 
 
 class VideoToolsEngine(Engine):
     name = "video-tools"
+
+    def __init__(self, registry: EngineRegistry | None = None) -> None:
+        self.registry = registry
 
     def models(self) -> Sequence[ModelSpec]:
         return [spec for spec, _ in _TOOLS.values()]
@@ -25,8 +33,8 @@ class VideoToolsEngine(Engine):
         tool = _TOOLS.get(ctx.model.id)
         if tool is None:
             raise EngineError(f"video-tools does not serve {ctx.model.id}.")
-        tool[1](ctx)
+        tool[1](ctx, self.registry)
 
 
 def engine(settings: Settings, registry: EngineRegistry) -> Engine:
-    return VideoToolsEngine()
+    return VideoToolsEngine(registry)

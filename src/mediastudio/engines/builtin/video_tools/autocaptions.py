@@ -1,0 +1,108 @@
+"""Captions made from a video's own speech, for the subtitles and auto-clip tools.
+
+The video's sound is transcribed by a transcription model of the catalog (a hosted provider's:
+``openai/whisper-1`` by default) run as a step of the job (:mod:`mediastudio.engines.compose`);
+its timed segments become the cues that :mod:`~mediastudio.engines.media.captions` burns in.
+The model is named by the input's ``transcription_model``: the catalog writes its default there
+when the job is created (see :class:`~mediastudio.engines.contract.StepUse`), so the job runs
+(and was priced with) a known model.
+
+Everything here runs in the tool's worker thread; the step itself runs on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import Field
+
+from mediastudio.engines.compose import Composition
+from mediastudio.engines.contract import EngineError, InvalidInput, StepUse
+from mediastudio.engines.inputs import StrictInput
+from mediastudio.engines.media import transcripts
+from mediastudio.engines.media.captions import MAX_CUE_CHARS, Cue
+
+TRANSCRIPTION = "transcription"
+MODEL_FIELD = "transcription_model"
+STEP = "transcribe"
+
+
+class CaptionSource(StrictInput):
+    """The fields that say how captions are made from the video's speech."""
+
+    language: str | None = Field(
+        None,
+        pattern=r"^[a-z]{2,3}$",
+        description="The spoken language (ISO 639-1, e.g. en) when the captions are generated; "
+        "detected when left out",
+    )
+    transcription_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The transcription model that generates the captions (GET "
+        "/api/v1/models?type=transcription); the catalog's default when left out",
+    )
+
+
+def step_use(video_url: str, language: str | None) -> StepUse:
+    """The transcription step of a job that generates captions for ``video_url``."""
+    step_input: dict[str, object] = {"audio_url": video_url, "output_formats": ["json"]}
+    if language is not None:
+        step_input["language"] = language
+    return StepUse(type=TRANSCRIPTION, field=MODEL_FIELD, input=step_input)
+
+
+def transcribe(
+    steps: Composition,
+    model_id: str | None,
+    video_url: str,
+    source: Path,
+    language: str | None,
+) -> list[Cue]:
+    """The video's speech as cues, from one transcription step (``source`` is the video
+    already fetched from ``video_url``: the step reads it rather than fetching it again)."""
+    if model_id is None:
+        # The catalog names the model when the job is created; a job without one was not.
+        raise EngineError("No transcription model was chosen for this job's captions.")
+    steps.share(video_url, source)
+    use = step_use(video_url, language)
+    outputs = steps.run_model(STEP, model_id, dict(use.input))
+    found = [o for o in outputs if o.content_type == transcripts.FORMAT_TYPES["json"]]
+    if not found:
+        raise EngineError(f"{model_id} gave no JSON transcript.")
+    try:
+        transcript = transcripts.read_json(found[0].path)
+    except ValueError as exc:
+        raise EngineError(f"{model_id} gave a transcript that does not read: {exc}") from exc
+    return cues_of(transcript)
+
+
+def cues_of(transcript: transcripts.Transcript) -> list[Cue]:
+    """The transcript's segments as cues: empty and zero-length ones left out; none at all
+    (a silent or wordless video) fails the job, with nothing to burn in."""
+    cues = [
+        Cue(segment.start, segment.end, segment.text[:MAX_CUE_CHARS])
+        for segment in transcript.segments
+        if segment.text.strip() and segment.end > segment.start >= 0
+    ]
+    if not cues:
+        raise InvalidInput("No speech was found in the video's sound to make captions of.")
+    return sorted(cues, key=lambda cue: (cue.start, cue.end))
+
+
+def within(cues: Sequence[Cue], start: float, end: float) -> list[Cue]:
+    """The cues shown in ``[start, end)`` of the video, cut to it and timed from its start (a
+    clip's own captions)."""
+    return [
+        Cue(max(cue.start, start) - start, min(cue.end, end) - start, cue.text)
+        for cue in cues
+        if cue.start < end and cue.end > start
+    ]
+
+
+def planned(duration_s: float, language: str | None) -> list[Cue]:
+    """The cues a plan (the sandbox) counts on: the sandbox transcript of that much sound."""
+    placeholder = transcripts.placeholder(duration_s, language)
+    return [Cue(s.start, s.end, s.text) for s in placeholder.segments]
