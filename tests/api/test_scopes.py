@@ -45,6 +45,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/product-image-enhancements/presets"): PUBLIC,
     # Creating jobs: the scope of the job's kind.
     ("POST", "/api/v1/generate/image"): IMAGE,
+    ("POST", "/api/v1/generate/image-edit"): IMAGE,
     ("POST", "/api/v1/generate/video"): VIDEO,
     ("POST", "/api/v1/generate/voice"): AUDIO,
     ("POST", "/api/v1/generate/speech"): AUDIO,
