@@ -63,6 +63,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/chat"): CHAT,
     # The OpenAI-compatible surface: the same scopes as the native routes it mirrors.
     ("POST", "/v1/images/generations"): IMAGE,
+    ("POST", "/v1/images/edits"): IMAGE,
     ("POST", "/v1/audio/speech"): AUDIO,
     ("POST", "/v1/audio/transcriptions"): AUDIO,
     # The kind comes from the body or the job: any generate scope at the door, then the kind's.
