@@ -241,18 +241,36 @@ async def test_an_edit_openai_refuses_is_invalid_prompt_refunded(
         assert await ledger_kinds(api, key, job["id"]) == {"reserve": [70], "refund": [-70]}
 
 
-async def test_a_mask_that_is_no_image_is_refused_before_openai_is_called(
-    tmp_path: Path, openai_fake: FakeOpenAI
+def gif(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def jpeg(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("image", "mask", "message"),
+    [
+        (data_uri(png(64, 64)), data_uri(b"nope"), "The mask is not an image"),
+        (data_uri(gif(64, 64), "image/gif"), None, "image_url as PNG or JPEG or WEBP"),
+        (data_uri(png(64, 64)), data_uri(jpeg(64, 64), "image/jpeg"), "mask as PNG"),
+    ],
+)
+async def test_what_openai_would_refuse_is_refused_before_it_is_called(
+    tmp_path: Path, openai_fake: FakeOpenAI, image: str, mask: str | None, message: str
 ) -> None:
     async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
         key = await live_key(api, credits=100)
-        body = {
-            "model": "openai/gpt-image-1.5-edit",
-            "image_url": data_uri(png(64, 64)),
-            "mask": data_uri(b"nope"),
-            "prompt": "x",
-        }
+        body = {"model": "openai/gpt-image-1.5-edit", "image_url": image, "prompt": "x"}
+        if mask is not None:
+            body["mask"] = mask
         done = await api.wait(key, (await create(api, key, EDIT, body))["id"])
         assert done["status"] == "failed" and done["error"]["code"] == "invalid_input", done
-        assert "mask" in done["error"]["message"]
+        assert message in done["error"]["message"]
         assert openai_fake.received == []
+        assert await balance(api, key) == (100, 0)

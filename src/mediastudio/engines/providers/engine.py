@@ -48,7 +48,6 @@ from mediastudio.engines.providers.media import (
     Uploader,
     collect_outputs,
     image_suffix,
-    image_type,
     input_reference,
     keep_delivered,
 )
@@ -211,7 +210,7 @@ async def _edit(ctx: RunContext, route: Route, adapter: openai.OpenAI) -> None:
 def _image_file(ctx: RunContext, reference: str, field: str) -> tuple[openai.Upload, str]:
     """An input image as a file to send, and its upright ``WxH`` (blocking: run in a thread)."""
     path = ctx.fetcher.fetch(reference)
-    media_type = image_type(path, field)
+    media_type = openai_mapping.edit_file_type(path, field)
     header = read_header(path)
     upload = openai.Upload(f"{field}{image_suffix(media_type)}", path.read_bytes(), media_type)
     return upload, f"{header.width}x{header.height}"

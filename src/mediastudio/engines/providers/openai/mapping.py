@@ -18,20 +18,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from mediastudio.engines.contract import InputFetcher, PlannedOutput
+from mediastudio.engines.contract import InputFetcher, InvalidInput, PlannedOutput
 from mediastudio.engines.inputs import ImageInput
 from mediastudio.engines.media.files import content_type
+from mediastudio.engines.media.images import read_header
 from mediastudio.engines.providers.inputs import (
     DallE3Input,
     GptImageEditInput,
     GptImageInput,
     OpenAISpeechInput,
 )
-from mediastudio.engines.providers.media import input_image_size
+from mediastudio.engines.providers.media import image_type
 
 GPT_IMAGE_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
 DALL_E_3_SIZES = ((1024, 1024), (1792, 1024), (1024, 1792))
@@ -65,6 +67,18 @@ def nearest_to(
 
 # The key under which the engine hands an edit's build the input image's upright size.
 IMAGE_SIZE = "image_size"
+# What OpenAI's edits read: the image as PNG, JPEG or WebP (no GIF), the mask as PNG only.
+EDIT_TYPES = {"image_url": ("image/png", "image/jpeg", "image/webp"), "mask": ("image/png",)}
+
+
+def edit_file_type(path: Path, field: str) -> str:
+    """The type of an edit's image or mask, refused (before any call) when OpenAI would."""
+    media_type = image_type(path, field)
+    allowed = EDIT_TYPES[field]
+    if media_type not in allowed:
+        names = " or ".join(kind.removeprefix("image/").upper() for kind in allowed)
+        raise InvalidInput(f"OpenAI edits take the {field} as {names}, not {media_type}.")
+    return media_type
 
 
 def gpt_image_edit(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
@@ -141,7 +155,12 @@ def gpt_image_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedO
 def gpt_image_edit_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
     """``num_outputs`` images of the size the edit is sent with, in the format asked for."""
     assert isinstance(validated, GptImageEditInput)
-    image_width, image_height = input_image_size(validated.image_url, fetcher, "image_url")
+    path = fetcher.fetch(validated.image_url)
+    edit_file_type(path, "image_url")
+    header = read_header(path)
+    if validated.mask is not None:
+        edit_file_type(fetcher.fetch(validated.mask), "mask")
+    image_width, image_height = header.width, header.height
     width, height = nearest_to(GPT_IMAGE_SIZES, validated.aspect_ratio, image_width, image_height)
     image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
     return [image] * validated.num_outputs
