@@ -274,3 +274,26 @@ async def test_what_openai_would_refuse_is_refused_before_it_is_called(
         assert message in done["error"]["message"]
         assert openai_fake.received == []
         assert await balance(api, key) == (100, 0)
+
+
+async def test_a_restart_mid_edit_polls_the_same_prediction(
+    tmp_path: Path, fake: FakeReplicate, fal: FakeFal
+) -> None:
+    fake.plans.append(Plan(stall=True))
+    settings = providers_settings(tmp_path / "data", replicate=fake, fal=fal)
+    async with open_api(settings) as api:
+        key = await live_key(api, credits=100)
+        body = {"model": "flux-kontext", "image_url": data_uri(png(320, 480)), "prompt": "x"}
+        job = await create(api, key, EDIT, body)
+        await api.wait(key, job["id"], until=lambda found: found["progress"] >= 10)
+    # Stopped: the prediction keeps running at Replicate, remembered with the job.
+    [prediction] = fake.creates
+    assert fake.cancelled == []
+    fake.release()
+    async with open_api(settings) as api:
+        done = await api.wait(key, job["id"])
+        assert done["status"] == "completed", done
+        assert len(fake.creates) == 1 and fal.submits == []  # resumed, not submitted again
+        assert done["attempts"][0]["job_id"] == prediction.id
+        assert await decoded(api, done["outputs"][0]) == ("PNG", (832, 1248))
+        assert await ledger_kinds(api, key, job["id"]) == {"reserve": [70], "capture": [-70]}
