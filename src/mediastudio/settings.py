@@ -166,6 +166,7 @@ def _default_plans() -> dict[str, Plan]:
             generation_rate_limit="5/10 seconds",
             daily_quotas={
                 "image": 10,
+                "image-edit": 10,
                 "video": 2,
                 "speech": 50,
                 "music": 10,
@@ -187,6 +188,7 @@ def _default_plans() -> dict[str, Plan]:
             generation_rate_limit="20/10 seconds",
             daily_quotas={
                 "image": 200,
+                "image-edit": 200,
                 "video": 50,
                 "speech": 1000,
                 "music": 200,

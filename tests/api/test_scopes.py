@@ -45,6 +45,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/product-image-enhancements/presets"): PUBLIC,
     # Creating jobs: the scope of the job's kind.
     ("POST", "/api/v1/generate/image"): IMAGE,
+    ("POST", "/api/v1/generate/image-edit"): IMAGE,
     ("POST", "/api/v1/generate/video"): VIDEO,
     ("POST", "/api/v1/generate/voice"): AUDIO,
     ("POST", "/api/v1/generate/speech"): AUDIO,
@@ -62,6 +63,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/chat"): CHAT,
     # The OpenAI-compatible surface: the same scopes as the native routes it mirrors.
     ("POST", "/v1/images/generations"): IMAGE,
+    ("POST", "/v1/images/edits"): IMAGE,
     ("POST", "/v1/audio/speech"): AUDIO,
     ("POST", "/v1/audio/transcriptions"): AUDIO,
     ("POST", "/v1/chat/completions"): CHAT,

@@ -259,7 +259,35 @@ CASES: dict[str, dict[str, Case]] = {
             "output_format": "jpg",
         },
     },
+    # Image editing on Replicate (the fake): Kontext's frame nearest the input's shape or the
+    # ratio asked for.
+    "flux-kontext": {
+        "match-input": lambda m: {"image_url": m.frame, "prompt": "add a red hat"},
+        "wide-jpg": lambda m: {
+            "image_url": m.photo,
+            "prompt": "make it snow",
+            "aspect_ratio": "16:9",
+            "output_format": "jpg",
+            "seed": 7,
+        },
+    },
     # Hosted on OpenAI (the fake): synchronous calls.
+    "openai/gpt-image-1.5-edit": {
+        "tall-two-webp": lambda m: {
+            "image_url": m.frame,
+            "prompt": "add a red hat",
+            "num_outputs": 2,
+            "output_format": "webp",
+        },
+        "masked-wide": lambda m: {
+            "image_url": m.photo,
+            "mask": m.sticker,
+            "prompt": "a blue sky",
+            "aspect_ratio": "16:9",
+            "quality": "low",
+            "input_fidelity": "high",
+        },
+    },
     "openai/gpt-image-1": {
         "two-wide-jpg": lambda m: {
             "prompt": "a kite",

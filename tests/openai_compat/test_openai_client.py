@@ -268,3 +268,78 @@ async def test_the_request_examples_run_as_they_are(tmp_path: Path) -> None:
             example = model.model_json_schema()["examples"][0]
             response = await live.client.post(path, json=example, headers=auth(key))
             assert response.status_code == 200, (path, response.text)
+
+
+def _png(width: int, height: int, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_image_edits_in_the_sandbox_take_the_default_edit_model(tmp_path: Path) -> None:
+    async with server(make_settings(tmp_path / "data")) as live:
+        key = await key_of(live, sandbox=True)
+        answer = await client(live, key).images.edit(
+            image=("photo.png", _png(480, 320), "image/png"),
+            prompt="make it snow",
+            response_format="b64_json",
+        )
+        assert answer.data is not None
+        [item] = answer.data
+        assert item.b64_json is not None
+        image = Image.open(io.BytesIO(base64.b64decode(item.b64_json)))
+        assert (image.format, image.size) == ("PNG", (1248, 832))  # Kontext's 3:2 frame
+        [job] = await generations(live, key)
+        assert (job["type"], job["model"], job["sandbox"]) == ("image-edit", "flux-kontext", True)
+        assert job["input"]["image_url"].startswith("file_")  # the image became an upload
+
+        with pytest.raises(openai.BadRequestError) as unknown_field:
+            await client(live, key).images.edit(  # flux-kontext takes no quality: a 400
+                model="flux-kontext", image=("a.png", _png(64, 64), "image/png"), prompt="x",
+                quality="high",
+            )  # fmt: skip
+        assert unknown_field.value.param == "quality"
+
+
+async def test_a_live_edit_on_openai_sends_image_and_mask_and_is_charged_once(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    async with server(with_openai(tmp_path / "data", openai_fake)) as live:
+        key = await key_of(live, credits=200)
+        ms = client(live, key)
+        source, mask = _png(300, 200), _png(300, 200, "RGBA")
+        answer = await ms.images.edit(
+            model="gpt-image-1.5",  # OpenAI's name reaches openai/gpt-image-1.5-edit
+            image=("photo.png", source, "image/png"),
+            mask=("mask.png", mask, "image/png"),
+            prompt="a blue sky",
+            n=2,
+            size="1024x1536",
+            output_format="jpeg",
+            quality="low",
+        )
+        assert answer.data is not None and len(answer.data) == 2
+        for item in answer.data:
+            assert item.url is not None
+            download = await live.client.get(item.url)
+            image = Image.open(io.BytesIO(download.content))
+            assert (image.format, image.size) == ("JPEG", (1024, 1536))
+        [call] = openai_fake.calls("/v1/images/edits")
+        assert call.body["image"]["data"] == source and call.body["mask"]["data"] == mask
+        assert (call.body["model"], call.body["size"], call.body["n"]) == (
+            "gpt-image-1.5",
+            "1024x1536",
+            "2",
+        )
+        [job] = await generations(live, key)
+        assert (job["model"], job["credits_charged"]) == ("openai/gpt-image-1.5-edit", 140)
+        assert await ledger(live, key) == [("capture", -140), ("reserve", 140)]
+
+        with pytest.raises(openai.BadRequestError) as two:
+            await ms.images.edit(
+                model="gpt-image-1.5",
+                image=[("a.png", source, "image/png"), ("b.png", source, "image/png")],
+                prompt="x",
+            )
+        assert two.value.param == "image"
+        assert len(openai_fake.calls("/v1/images/edits")) == 1

@@ -7,6 +7,12 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   to 10 of them; ``dall-e-3`` one PNG at 1024x1024, 1792x1024 or 1024x1792, as a ``url`` (by
   default, served here without auth as OpenAI's blob URLs are) or ``b64_json``, with a
   ``revised_prompt``. Sizes, ``n`` and formats outside those are 400s as OpenAI words them.
+- ``POST /v1/images/edits`` (multipart: ``image`` or ``image[]`` files, ``mask``, ``model``,
+  ``prompt``, ``n``, ``size``, ``output_format``, ``quality``, ``input_fidelity``): the images
+  are decoded (PNG, JPEG or WebP, else 400 ``invalid_image_format``; a mask must be a PNG of
+  the first image's size), and ``n`` ``b64_json`` images of the ``size`` sent (``auto``: the
+  standard size nearest the first image's shape) answered with usage; a GPT image model that
+  edits, sizes, ``n``, formats, quality and fidelity are checked as OpenAI words it.
 - ``POST /v1/audio/speech``: the audio file itself in ``response_format`` (mp3 by default; opus
   in Ogg, aac in ADTS, flac, wav, or pcm: raw 24 kHz 16-bit mono), about as long as a voice
   takes to say the ``input`` at ``speed`` (15 characters a second); unknown voices (ballad and
@@ -67,6 +73,8 @@ KEY = "sk-fake-0000000000000000000000000000000000000000"
 REFUSED_WORD = "forbidden"
 GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
 DALL_E_3_SIZES = {"1024x1024", "1792x1024", "1024x1792"}
+# GPT image models that edit (gpt-image-1 was shut down on October 23, 2026).
+EDIT_MODELS = {"gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2"}
 IMAGE_FORMATS = {
     "png": ("PNG", "image/png"),
     "jpeg": ("JPEG", "image/jpeg"),
@@ -188,6 +196,7 @@ class FakeOpenAI:
         return Starlette(
             routes=[
                 Route("/v1/images/generations", self._images, methods=["POST"]),
+                Route("/v1/images/edits", self._edits, methods=["POST"]),
                 Route("/v1/audio/speech", self._speech, methods=["POST"]),
                 Route("/v1/audio/transcriptions", self._transcription, methods=["POST"]),
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -259,6 +268,43 @@ class FakeOpenAI:
                 "total_tokens": 4160 * n + 10,
             }
         return JSONResponse(answer)
+
+    async def _edits(self, request: Request) -> Response:
+        body, answered = await self._received(request, form=True)
+        if answered is not None:
+            return answered
+        problem = _edit_problem(body)
+        if problem is not None:
+            return _json(problem)
+        first = _edit_images(body)[0]
+        size = body.get("size") or "auto"
+        if size == "auto":  # the standard size nearest the first image's shape
+            width, height = _upright(first["data"])
+            size = min(
+                sorted(GPT_IMAGE_SIZES - {"auto"}),
+                key=lambda s: abs(
+                    math.log(int(s.split("x")[0]) / int(s.split("x")[1])) - math.log(width / height)
+                ),
+            )
+        width, height = (int(part) for part in size.split("x"))
+        fmt = body.get("output_format") or "png"
+        n = int(body.get("n") or 1)
+        data = [
+            {"b64_json": base64.b64encode(_image(width, height, fmt, index)).decode("ascii")}
+            for index in range(n)
+        ]
+        usage = {"input_tokens": 400, "output_tokens": 4160 * n, "total_tokens": 4160 * n + 400}
+        return JSONResponse(
+            {
+                "created": int(time.time()),
+                "background": "opaque",
+                "output_format": fmt,
+                "quality": body.get("quality") or "medium",
+                "size": size,
+                "data": data,
+                "usage": usage,
+            }
+        )
 
     async def _speech(self, request: Request) -> Response:
         body, answered = await self._received(request)
@@ -389,11 +435,11 @@ async def _form(request: Request) -> dict[str, Any]:
                 found[key] = value
         else:
             data = await value.read()
-            found[key] = {
-                "filename": value.filename,
-                "content_type": value.content_type,
-                "data": data,
-            }
+            item = {"filename": value.filename, "content_type": value.content_type, "data": data}
+            if key.endswith("[]"):
+                found.setdefault(key[:-2], []).append(item)
+            else:
+                found[key] = item
     return found
 
 
@@ -670,6 +716,87 @@ def _image_problem(body: dict[str, Any]) -> Answer | None:
             "contain text that is not allowed by our safety system.",
             "invalid_request_error",
             "content_policy_violation",
+        )
+    return None
+
+
+def _edit_images(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The images of an edit: ``image`` (one file) or ``image[]`` (several)."""
+    found = body.get("image")
+    if isinstance(found, dict):
+        return [found]
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+
+def _upright(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as picture:
+        return picture.size
+
+
+def _invalid(message: str, param: str, code: str = "invalid_value") -> Answer:
+    return error(400, message, "invalid_request_error", code, param)
+
+
+def _edit_problem(body: dict[str, Any]) -> Answer | None:
+    """OpenAI's 400 for an edit it refuses, or None."""
+    model, prompt, images = body.get("model"), body.get("prompt"), _edit_images(body)
+    if model not in EDIT_MODELS:
+        return _invalid(
+            f"Invalid value: '{model}'. Value must be one of {', '.join(sorted(EDIT_MODELS))}.",
+            "model",
+        )
+    if not images:
+        return _invalid(
+            "Missing required parameter: 'image'.", "image", "missing_required_parameter"
+        )
+    if not isinstance(prompt, str) or not prompt:
+        return _invalid(
+            "Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter"
+        )
+    sizes = []
+    for item in images:
+        try:
+            with Image.open(io.BytesIO(item["data"])) as picture:
+                if picture.format not in ("PNG", "JPEG", "WEBP"):
+                    raise OSError(picture.format)
+                sizes.append(picture.size)
+        except OSError:
+            return _invalid(
+                "Invalid image file or mode for image 1, please check your image file.",
+                "image",
+                "invalid_image_format",
+            )
+    mask = body.get("mask")
+    if isinstance(mask, dict):
+        try:
+            with Image.open(io.BytesIO(mask["data"])) as picture:
+                mask_ok = picture.format == "PNG" and picture.size == sizes[0]
+        except OSError:
+            mask_ok = False
+        if not mask_ok:
+            return _invalid(
+                "Invalid mask image: it must be a PNG of the same dimensions as the image.",
+                "mask",
+                "invalid_image_format",
+            )
+    if body.get("size") is not None and body["size"] not in GPT_IMAGE_SIZES:
+        return _invalid(f"Invalid value: '{body['size']}'.", "size")
+    n = body.get("n") or "1"
+    if not str(n).isdigit() or not 1 <= int(n) <= 10:
+        return _invalid(f"Invalid 'n': {n}. Expected a value between 1 and 10.", "n")
+    if (body.get("output_format") or "png") not in IMAGE_FORMATS:
+        return _invalid(f"Invalid value: '{body['output_format']}'.", "output_format")
+    if (body.get("quality") or "auto") not in ("low", "medium", "high", "auto"):
+        return _invalid(f"Invalid value: '{body['quality']}'.", "quality")
+    if (body.get("input_fidelity") or "low") not in ("low", "high"):
+        return _invalid(f"Invalid value: '{body['input_fidelity']}'.", "input_fidelity")
+    if REFUSED_WORD in prompt.lower():
+        return error(
+            400,
+            "Your request was rejected by the safety system. If you believe this is an "
+            "error, contact us at help.openai.com and include the request ID req_fake.",
+            "image_generation_user_error",
+            "moderation_blocked",
         )
     return None
 

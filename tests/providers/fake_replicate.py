@@ -16,7 +16,9 @@ uvicorn, in a thread), faithful enough that the official ``replicate`` client wo
   image of the ``width`` x ``height`` sent (1024 each by default) in its ``output_format`` (jpg
   by default); ``minimax/hailuo-2.3(-fast)`` a silent 25 fps MP4 of the ``duration`` sent (6 s
   by default) at its ``resolution`` (768p by default): 16:9 from text, the first frame's aspect
-  ratio with that many lines on the short side from an image. Their inputs are validated as
+  ratio with that many lines on the short side from an image; ``black-forest-labs/flux-kontext-pro``
+  one image at Kontext's frame nearest the aspect ratio sent (the input image's by default), in
+  its ``output_format`` (png by default). Their inputs are validated as
   Replicate validates them (422). Any other model delivers a PNG of the requested width and
   height; :attr:`Plan.kind` may ask for a plain PNG or a tiny MP4 whatever the model.
 """
@@ -27,6 +29,7 @@ import asyncio
 import base64
 import functools
 import io
+import math
 import secrets
 import tempfile
 import threading
@@ -58,6 +61,44 @@ Z_IMAGE_FORMATS = {
 }
 HAILUO_FAST, HAILUO = "minimax/hailuo-2.3-fast", "minimax/hailuo-2.3"
 FLUX_SCHNELL = "black-forest-labs/flux-schnell"
+KONTEXT = "black-forest-labs/flux-kontext-pro"
+# FLUX.1 Kontext's frames (about a megapixel, sides in 16-pixel steps): it renders the one whose
+# shape is nearest the aspect ratio sent, or the input image's with match_input_image.
+KONTEXT_FRAMES = (
+    (672, 1568),
+    (688, 1504),
+    (720, 1456),
+    (752, 1392),
+    (800, 1328),
+    (832, 1248),
+    (880, 1184),
+    (944, 1104),
+    (1024, 1024),
+    (1104, 944),
+    (1184, 880),
+    (1248, 832),
+    (1328, 800),
+    (1392, 752),
+    (1456, 720),
+    (1504, 688),
+    (1568, 672),
+)
+KONTEXT_RATIOS = (
+    "match_input_image",
+    "1:1",
+    "16:9",
+    "9:16",
+    "4:3",
+    "3:4",
+    "3:2",
+    "2:3",
+    "4:5",
+    "5:4",
+    "21:9",
+    "9:21",
+    "2:1",
+    "1:2",
+)
 # FLUX.1 [schnell]'s frame per aspect ratio (about a megapixel, sides in steps of 64), as the
 # model renders them; stated here on their own so that the fake does not read our mapping.
 FLUX_FRAMES = {
@@ -294,6 +335,8 @@ class FakeReplicate:
             return z_image_delivery(values)
         if plan.kind is None and model == FLUX_SCHNELL:
             return flux_delivery(values)
+        if plan.kind is None and model == KONTEXT:
+            return kontext_delivery(values, self._first_frame(values.get("input_image")))
         if plan.kind is None and model in (HAILUO_FAST, HAILUO):
             return hailuo_delivery(values, self._first_frame(values.get("first_frame_image")))
         width = int(values.get("width") or 64)
@@ -373,6 +416,8 @@ def refusal(model: str, values: dict[str, Any]) -> str | None:
         return _one_of("aspect_ratio", values.get("aspect_ratio", "1:1"), tuple(FLUX_FRAMES)) or (
             _one_of("num_outputs", values.get("num_outputs", 1), (1, 2, 3, 4))
         )
+    if model == KONTEXT:
+        return _kontext_refusal(values)
     if model not in (HAILUO_FAST, HAILUO):
         return None
     if model == HAILUO_FAST and not values.get("first_frame_image"):
@@ -380,6 +425,17 @@ def refusal(model: str, values: dict[str, Any]) -> str | None:
     return _one_of("duration", values.get("duration", 6), HAILUO_DURATIONS) or _one_of(
         "resolution", values.get("resolution", "768p"), tuple(HAILUO_LINES)
     )
+
+
+def _kontext_refusal(values: dict[str, Any]) -> str | None:
+    if not isinstance(values.get("prompt"), str):
+        return "- input: prompt is required"
+    tolerance = values.get("safety_tolerance", 2)
+    if values.get("input_image") and tolerance not in (0, 1, 2):
+        return "- input.safety_tolerance: 2 is the maximum allowed when input images are used"
+    return _one_of(
+        "aspect_ratio", values.get("aspect_ratio", "match_input_image"), KONTEXT_RATIOS
+    ) or _one_of("output_format", values.get("output_format", "png"), ("jpg", "png"))
 
 
 def _one_of(name: str, value: object, allowed: tuple[object, ...]) -> str | None:
@@ -405,6 +461,21 @@ def flux_delivery(values: dict[str, Any]) -> Delivery:
     pil_format, media_type = Z_IMAGE_FORMATS[suffix]
     render = functools.partial(image, width, height, pil_format)
     return Delivery(suffix, media_type, render, count=int(values.get("num_outputs", 1)))
+
+
+def kontext_delivery(values: dict[str, Any], input_image: bytes | None) -> Delivery:
+    """One image at Kontext's frame nearest the aspect ratio sent (the input image's with
+    match_input_image; square without an image), in the format sent (PNG by default)."""
+    ratio = values.get("aspect_ratio", "match_input_image")
+    if ratio == "match_input_image":
+        across, down = (_upright_size(input_image) if input_image else None) or (1, 1)
+    else:
+        across, down = (int(part) for part in ratio.split(":"))
+    wanted = math.log(across / down)
+    width, height = min(KONTEXT_FRAMES, key=lambda f: abs(math.log(f[0] / f[1]) - wanted))
+    suffix = values.get("output_format", "png")
+    pil_format, media_type = Z_IMAGE_FORMATS[suffix]
+    return Delivery(suffix, media_type, functools.partial(image, width, height, pil_format))
 
 
 def hailuo_delivery(values: dict[str, Any], first_frame: bytes | None) -> Delivery:

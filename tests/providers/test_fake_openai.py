@@ -189,3 +189,86 @@ def test_transcription_errors_are_typed(client: openai.OpenAI, fake: FakeOpenAI)
     fake.script("/v1/audio/transcriptions", rate_limited())
     answer = client.audio.transcriptions.create(model="whisper-1", file=("a.wav", _tone_wav(1)))
     assert answer.text == "Fake sentence number 1."
+
+
+# --- image edits -------------------------------------------------------------------------------
+
+
+def _png(width: int, height: int, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_edit_answers_base64_images_of_the_size_and_format_asked(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    source, mask = _png(300, 200), _png(300, 200, "RGBA")
+    answer = client.images.edit(
+        model="gpt-image-1.5",
+        image=("photo.png", source, "image/png"),
+        mask=("mask.png", mask, "image/png"),
+        prompt="add a red hat",
+        n=2,
+        size="1024x1536",
+        output_format="webp",
+        quality="low",
+        input_fidelity="high",
+    )
+    assert answer.data is not None and len(answer.data) == 2
+    assert answer.usage is not None and answer.size == "1024x1536"
+    for item in answer.data:
+        assert item.b64_json is not None
+        with Image.open(io.BytesIO(base64.b64decode(item.b64_json))) as image:
+            assert (image.format, image.size) == ("WEBP", (1024, 1536))
+    sent = fake.calls("/v1/images/edits")[-1].body
+    assert sent["image"]["data"] == source and sent["image"]["filename"] == "photo.png"
+    assert sent["mask"]["data"] == mask
+    assert {k: sent[k] for k in ("model", "n", "size", "quality", "input_fidelity")} == {
+        "model": "gpt-image-1.5",
+        "n": "2",
+        "size": "1024x1536",
+        "quality": "low",
+        "input_fidelity": "high",
+    }
+
+
+def test_several_images_go_as_a_list_and_auto_follows_the_first(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    first, second = _png(400, 200), _png(64, 64)
+    answer = client.images.edit(
+        model="gpt-image-1.5",
+        image=[("a.png", first, "image/png"), ("b.png", second, "image/png")],
+        prompt="put them together",
+    )
+    assert answer.data is not None and answer.data[0].b64_json is not None
+    with Image.open(io.BytesIO(base64.b64decode(answer.data[0].b64_json))) as image:
+        assert (image.format, image.size) == ("PNG", (1536, 1024))
+    sent = fake.calls("/v1/images/edits")[-1].body
+    assert [item["data"] for item in sent["image"]] == [first, second]  # sent as image[]
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "param"),
+    [
+        ({"image": ("x.png", b"not an image", "image/png")}, "invalid_image_format", "image"),
+        ({"mask": ("m.png", _png(10, 10, "RGBA"), "image/png")}, "invalid_image_format", "mask"),
+        ({"model": "gpt-image-1"}, "invalid_value", "model"),  # shut down on 2026-10-23
+        ({"size": "1792x1024"}, "invalid_value", "size"),
+        ({"prompt": "something forbidden"}, "moderation_blocked", None),
+    ],
+)
+def test_edit_errors_reach_the_client_typed(
+    client: openai.OpenAI, changes: dict[str, object], code: str, param: str | None
+) -> None:
+    request: dict[str, object] = {
+        "model": "gpt-image-1.5",
+        "image": ("photo.png", _png(64, 64), "image/png"),
+        "prompt": "add a hat",
+        **changes,
+    }
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.images.edit(**request)  # type: ignore[arg-type]
+    assert raised.value.status_code == 400
+    assert raised.value.code == code and raised.value.param == param

@@ -99,3 +99,36 @@ def test_the_official_client_uploads_a_file(fake: FakeReplicate) -> None:
     uploaded = official(fake).files.create(io.BytesIO(b"\x89PNG fake"), filename="in.png")
     assert uploaded.urls["get"].startswith(fake.base_url)
     assert fake.files[uploaded.id] == b"\x89PNG fake"
+
+
+def test_kontext_edits_an_uploaded_image_at_its_frame_through_the_official_client(
+    fake: FakeReplicate,
+) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (480, 320)).save(buffer, format="PNG")
+    buffer.name = "photo.png"
+    buffer.seek(0)
+    # The client uploads a file input with the file API and sends its URL (its default).
+    url = official(fake).run(
+        "black-forest-labs/flux-kontext-pro",
+        input={"prompt": "make it snow", "input_image": buffer, "output_format": "jpg"},
+        use_file_output=False,
+    )
+    image = Image.open(io.BytesIO(httpx.get(url).content))
+    assert image.format == "JPEG" and image.size == (1248, 832)  # Kontext's 3:2 frame
+    [(file_id, stored)] = fake.files.items()
+    assert fake.creates[0].input["input_image"] == f"{fake.base_url}/v1/files/{file_id}"
+    assert Image.open(io.BytesIO(stored)).size == (480, 320)
+
+
+def test_kontext_refuses_a_safety_tolerance_above_2_with_an_image(fake: FakeReplicate) -> None:
+    with pytest.raises(ReplicateError) as refused:
+        official(fake).models.predictions.create(
+            model="black-forest-labs/flux-kontext-pro",
+            input={
+                "prompt": "x",
+                "input_image": "data:image/png;base64,AA==",
+                "safety_tolerance": 5,
+            },
+        )
+    assert refused.value.status == 422 and "safety_tolerance" in str(refused.value.detail)

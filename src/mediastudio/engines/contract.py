@@ -31,6 +31,7 @@ PriceUnit = Literal["generation", "output", "second"]
 
 _OUTPUT_KIND_BY_TYPE: dict[str, OutputKind] = {
     "image": "image",
+    "image-edit": "image",
     "video": "video",
     "speech": "audio",
     "music": "audio",

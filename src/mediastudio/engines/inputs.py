@@ -123,6 +123,30 @@ class VideoInput(StrictInput):
         return self
 
 
+IMAGE_EDIT_TYPE = "image-edit"
+
+
+class ImageEditInput(StrictInput):
+    """Image editing: an image and an instruction in, the edited image out."""
+
+    image_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The image to edit: an uploaded file's id (file_…), an https URL, one of this "
+            "server's output URLs or a data: URI (PNG, JPEG, WebP or GIF)"
+        ),
+    )
+    prompt: str = Field(
+        min_length=1, max_length=2000, description="What to change, e.g. 'make it snow'"
+    )
+    aspect_ratio: ImageAspect | None = Field(
+        None, description="Shape of the result; default: the input image's"
+    )
+    output_format: Literal["png", "jpg", "webp"] = Field("png", description="File format")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Fixes the randomness")
+
+
 class SpeechInput(StrictInput):
     text: str = Field(min_length=1, max_length=10_000, description="What to say")
     voice: str | None = Field(None, max_length=100, description="Voice id; default per language")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from mediastudio.catalog.endpoints import TypeFilter
+from mediastudio.engines.inputs import IMAGE_EDIT_TYPE
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.openapi import creates
 from mediastudio.generations.repository import Filters
@@ -19,6 +20,7 @@ from mediastudio.generations.schemas import (
     CreateGeneration,
     GenerationList,
     GenerationRead,
+    ImageEditRequest,
     ImageRequest,
     MusicRequest,
     SpeechRequest,
@@ -152,6 +154,27 @@ async def generate_image(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     return await create_typed(request, platform, principal, "image", body, idempotency_key)
+
+
+@router.post(
+    "/generate/image-edit",
+    summary="Edit an image (an image and an instruction)",
+    description=(
+        "The image (an upload's id, a URL or a data: URI) changed as the prompt says, by a "
+        "hosted model (flux-kontext on Replicate or fal, or OpenAI's GPT image edits)."
+    ),
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates(IMAGE_EDIT_TYPE),
+)
+async def generate_image_edit(
+    request: Request,
+    body: ImageEditRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, IMAGE_EDIT_TYPE, body, idempotency_key)
 
 
 @router.post(

@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from mediastudio.engines.contract import ATTEMPTS_KEY
 from mediastudio.engines.inputs import (
     CommercialInput,
+    ImageEditInput,
     ImageInput,
     MusicInput,
     SpeechInput,
@@ -145,6 +146,21 @@ class ImageRequest(ImageInput, Envelope):
                 {
                     "prompt": "a red bicycle on a beach at sunset",
                     "aspect_ratio": "16:9",
+                    "output_format": "png",
+                }
+            ]
+        },
+    )
+
+
+class ImageEditRequest(ImageEditInput, Envelope):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "image_url": EXAMPLE_IMAGE,
+                    "prompt": "make it a watercolour painting",
                     "output_format": "png",
                 }
             ]

@@ -40,6 +40,8 @@ from mediastudio.openai_compat.schemas import (
     ChatCompletionRequest,
     ImageData,
     ImageGenerationRequest,
+    ImageOutputFormat,
+    ImageResponseFormat,
     ImagesResponse,
     ModelList,
     ModelObject,
@@ -103,10 +105,86 @@ async def create_images(
     """Runs any image model of the catalog as a job (billed as on /api/v1) and answers once it
     is done, with signed URLs or base64 images."""
     generation = await service.run(platform, principal, service.image_job(platform, body))
+    return await _images(request, platform, generation, body.response_format)
+
+
+@router.post(
+    "/images/edits",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    summary="Edit an image (OpenAI's images.edit)",
+)
+async def edit_images(
+    request: Request,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    prompt: Annotated[str, Form(min_length=1, max_length=2000, description="What to change")],
+    image: Annotated[UploadFile | None, File(description="The image; kept as an upload")] = None,
+    images: Annotated[
+        list[UploadFile] | None,
+        File(alias="image[]", description="The client's list form: one image only here"),
+    ] = None,
+    mask: Annotated[
+        UploadFile | None, File(description="A PNG whose transparent pixels mark where to edit")
+    ] = None,
+    model: Annotated[
+        str | None,
+        Form(
+            max_length=200,
+            description="Any image-edit model (gpt-image-1.5 means openai/gpt-image-1.5-edit); "
+            "default: the catalog's default image-edit model",
+        ),
+    ] = None,
+    n: Annotated[int, Form(ge=1, le=4, description="How many images")] = 1,
+    size: Annotated[
+        str | None,
+        Form(
+            max_length=16,
+            pattern=r"^(auto|\d{2,5}x\d{2,5})$",
+            description="WIDTHxHEIGHT: its shape picks the result's; auto keeps the image's",
+        ),
+    ] = None,
+    response_format: Annotated[ImageResponseFormat, Form()] = "url",
+    output_format: Annotated[ImageOutputFormat, Form()] = "png",
+    quality: Annotated[str | None, Form(max_length=20, description="For models that take it")] = (
+        None
+    ),
+    input_fidelity: Annotated[
+        str | None, Form(max_length=20, description="For models that take it")
+    ] = None,
+    user: Annotated[str | None, Form(max_length=200, description="Accepted and ignored")] = None,
+) -> ImagesResponse:
+    """Runs an image-edit model of the catalog as a job (billed as on /api/v1) and answers once
+    it is done, with signed URLs or base64 images."""
+    parts = ([image] if image is not None else []) + list(images or [])
+    if len(parts) != 1:
+        raise service.refusal("image", "give exactly one image to edit")
+    stored = await store_upload(platform, principal, parts[0])
+    stored_mask = await store_upload(platform, principal, mask) if mask is not None else None
+    new = service.edit_job(
+        platform,
+        image_id=stored.id,
+        mask_id=stored_mask.id if stored_mask is not None else None,
+        model=model,
+        prompt=prompt,
+        n=n,
+        size=size,
+        output_format=output_format,
+        quality=quality,
+        input_fidelity=input_fidelity,
+    )
+    generation = await service.run(platform, principal, new)
+    return await _images(request, platform, generation, response_format)
+
+
+async def _images(
+    request: Request, platform: Platform, generation: Generation, response_format: str
+) -> ImagesResponse:
+    """A finished image job's outputs in OpenAI's answer: signed URLs or base64."""
     sign = url_maker(request, platform)
     data = []
     for output in generation.outputs:
-        if body.response_format == "b64_json":
+        if response_format == "b64_json":
             data.append(ImageData(b64_json=await service.output_b64(platform, output["key"])))
         else:
             data.append(ImageData(url=sign(output["key"])))

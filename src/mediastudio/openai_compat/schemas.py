@@ -24,6 +24,10 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+ImageResponseFormat = Literal["url", "b64_json"]
+ImageOutputFormat = Literal["png", "jpeg", "webp"]
+
+
 class ImageGenerationRequest(_Request):
     prompt: str = Field(min_length=1, max_length=2000, description="What to draw")
     model: str | None = Field(
@@ -39,10 +43,10 @@ class ImageGenerationRequest(_Request):
         pattern=r"^(auto|\d{2,5}x\d{2,5})$",
         description="WIDTHxHEIGHT (the model renders its nearest size) or auto",
     )
-    response_format: Literal["url", "b64_json"] = Field(
+    response_format: ImageResponseFormat = Field(
         "url", description="url: a signed URL of the stored image (24 h); b64_json: the bytes"
     )
-    output_format: Literal["png", "jpeg", "webp"] = Field("png", description="File format")
+    output_format: ImageOutputFormat = Field("png", description="File format")
     quality: str | None = Field(None, max_length=20, description="Sent to models that take it")
     style: str | None = Field(None, max_length=20, description="Sent to models that take it")
     background: str | None = Field(None, max_length=20, description="Sent to models that take it")

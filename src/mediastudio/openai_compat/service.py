@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from mediastudio.engines.inputs import IMAGE_EDIT_TYPE
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.service import NewGeneration
 from mediastudio.keys.principal import Principal
@@ -43,6 +45,8 @@ PARAMS = {
     "height": "size",
     "text": "input",
     "audio_url": "file",
+    "image_url": "image",
+    "aspect_ratio": "size",
     "output_formats": "response_format",
 }
 
@@ -82,7 +86,7 @@ def image_job(platform: Platform, body: ImageGenerationRequest) -> NewGeneration
 def speech_job(platform: Platform, body: SpeechRequest) -> NewGeneration:
     model = model_id(platform, body.model)
     if body.response_format == "pcm":
-        raise _refusal("response_format", "pcm (headerless samples) is not offered: use wav")
+        raise refusal("response_format", "pcm (headerless samples) is not offered: use wav")
     data: dict[str, Any] = {
         "text": body.input,
         "output_format": "ogg" if body.response_format == "opus" else body.response_format,
@@ -121,7 +125,59 @@ def transcription_job(
     return NewGeneration(input=data, type="transcription", model=model_id(platform, model))
 
 
-def _refusal(param: str, message: str) -> InvalidRequest:
+# The shapes /api/v1 image edits take, as width / height, for an OpenAI ``size``.
+EDIT_ASPECTS = {"1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4}
+EDIT_ASPECTS |= {"3:2": 3 / 2, "2:3": 2 / 3}
+
+
+def edit_model_id(platform: Platform, name: str | None) -> str | None:
+    """A catalog id for the model of an edit: the id itself, or OpenAI's bare name for the
+    ``openai/<name>-edit`` model (``gpt-image-1.5`` is ``openai/gpt-image-1.5-edit``)."""
+    if name is not None and platform.catalog.registry.get(f"{OPENAI_PREFIX}{name}-edit"):
+        return f"{OPENAI_PREFIX}{name}-edit"
+    return model_id(platform, name)
+
+
+def edit_job(
+    platform: Platform,
+    *,
+    image_id: str,
+    mask_id: str | None,
+    model: str | None,
+    prompt: str,
+    n: int,
+    size: str | None,
+    output_format: str,
+    quality: str | None,
+    input_fidelity: str | None,
+) -> NewGeneration:
+    """``images.edit`` as an image-edit job: the image (and mask) are uploads; a size is the
+    nearest of our aspect ratios (the model renders its own size for it); fields a model does
+    not take are refused by its input (400), as on /api/v1."""
+    data: dict[str, Any] = {
+        "image_url": image_id,
+        "prompt": prompt,
+        "output_format": "jpg" if output_format == "jpeg" else output_format,
+    }
+    if size is not None and size != "auto":
+        width, height = (int(side) for side in size.split("x"))
+        if width == 0 or height == 0:
+            raise refusal("size", "width and height must be positive")
+        wanted = math.log(width / height)
+        data["aspect_ratio"] = min(
+            EDIT_ASPECTS, key=lambda name: abs(math.log(EDIT_ASPECTS[name]) - wanted)
+        )
+    optional = {
+        "mask": mask_id,
+        "num_outputs": n if n != 1 else None,
+        "quality": quality,
+        "input_fidelity": input_fidelity,
+    }
+    data.update({name: value for name, value in optional.items() if value is not None})
+    return NewGeneration(input=data, type=IMAGE_EDIT_TYPE, model=edit_model_id(platform, model))
+
+
+def refusal(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(
         f"The request has invalid fields: {param}",
         details={"fields": [{"field": param, "message": message}]},

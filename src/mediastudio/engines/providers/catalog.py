@@ -1,7 +1,8 @@
 """The models hosted providers serve here: seed 000's ids as they are, the ``flux-schnell``
-alias, any Replicate model as ``replicate/<owner>/<name>`` and any fal endpoint as
-``fal/<id>``. A curated model's routes run in order, Replicate first, then fal where fal serves
-the same model (:data:`FAL_ROUTES`). OpenAI's models (``openai/gpt-image-1``, ``openai/dall-e-3``,
+and ``flux-kontext`` (image editing) aliases, any Replicate model as ``replicate/<owner>/<name>``
+and any fal endpoint as ``fal/<id>``. A curated model's routes run in order, Replicate first,
+then fal where fal serves the same model (:data:`FAL_ROUTES`). OpenAI's models
+(``openai/gpt-image-1``, ``openai/gpt-image-1.5-edit``, ``openai/dall-e-3``,
 ``openai/gpt-4o-mini-tts``, ``openai/tts-1``) and ElevenLabs'
 (``elevenlabs/eleven_multilingual_v2``, ``elevenlabs/eleven_flash_v2_5``) have one route each.
 Prices are credits per generation (per output for image models that make several);
@@ -20,6 +21,7 @@ from mediastudio.engines.contract import (
     Planned,
     PlannedOutput,
 )
+from mediastudio.engines.inputs import IMAGE_EDIT_TYPE
 from mediastudio.engines.media.files import content_type
 from mediastudio.engines.providers.elevenlabs import mapping as elevenlabs_mapping
 from mediastudio.engines.providers.fal import mapping as fal_mapping
@@ -28,7 +30,9 @@ from mediastudio.engines.providers.inputs import (
     DallE3Input,
     ElevenFlashInput,
     ElevenLabsSpeechInput,
+    FluxKontextInput,
     FluxSchnellInput,
+    GptImageEditInput,
     GptImageInput,
     HailuoInput,
     OpenAISpeechInput,
@@ -134,9 +138,40 @@ FLUX_SCHNELL = ProviderModel(
     ),
 )
 
+# Image editing: Black Forest Labs' FLUX.1 Kontext [pro] costs $0.04 an image on Replicate and on
+# fal, as gpt-image-1 did, hence its price.
+FLUX_KONTEXT = ProviderModel(
+    ModelSpec(
+        id="flux-kontext",
+        name="FLUX.1 Kontext [pro]",
+        type=IMAGE_EDIT_TYPE,
+        input_model=FluxKontextInput,
+        credits=70,
+        description=(
+            "Black Forest Labs' FLUX.1 Kontext [pro] image editing (an image and an instruction), "
+            "on Replicate or on fal (the other takes over when one fails)."
+        ),
+        category="image-editing",
+        pool="io",
+        timeout_s=300,
+        plan=plans.flux_kontext,
+    ),
+    routes=(
+        Route(
+            REPLICATE,
+            "black-forest-labs/flux-kontext-pro",
+            mapping.flux_kontext,
+            media=("image_url",),
+        ),
+    ),
+)
+
 # fal serves the same models as Replicate's routes above: it takes over when they fail.
 FAL_ROUTES: dict[str, tuple[Route, ...]] = {
     Z_IMAGE_TURBO.spec.id: (Route(FAL, "fal-ai/z-image/turbo", fal_mapping.z_image_turbo),),
+    FLUX_KONTEXT.spec.id: (
+        Route(FAL, "fal-ai/flux-pro/kontext", fal_mapping.flux_kontext, media=("image_url",)),
+    ),
     # fal serves 768p on its standard endpoints and 1080p on its pro ones: the resolution asked
     # for picks the route, so a failover never delivers a smaller video than the request named.
     HAILUO_FAST.spec.id: (
@@ -171,10 +206,10 @@ FAL_ROUTES: dict[str, tuple[Route, ...]] = {
 
 JOB_MODELS: tuple[ProviderModel, ...] = tuple(
     model.with_routes(FAL_ROUTES.get(model.spec.id, ()))
-    for model in (Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL)
+    for model in (Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL, FLUX_KONTEXT)
 )
 # From here on the names mean the models with all their routes.
-Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL = JOB_MODELS
+Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL, FLUX_KONTEXT = JOB_MODELS
 
 
 # OpenAI's models: one route each (no other provider serves them, and OpenAI's voices are its
@@ -201,6 +236,31 @@ GPT_IMAGE_1 = _openai(
     ),
     openai_mapping.gpt_image,
     openai_mapping.gpt_image_plan,
+)
+# gpt-image-1 was shut down on October 23, 2026 (the official client's ImageModel notes), so
+# edits go to gpt-image-1.5, which takes the same three sizes; priced as gpt-image-1.
+GPT_IMAGE_1_5_EDIT = provider_model(
+    ModelSpec(
+        id="openai/gpt-image-1.5-edit",
+        name="GPT Image 1.5 (edit)",
+        type=IMAGE_EDIT_TYPE,
+        input_model=GptImageEditInput,
+        credits=70,
+        price_unit="output",
+        description=(
+            "OpenAI's gpt-image-1.5 image editing (an image, an optional mask and an "
+            "instruction): 1024x1024, 1536x1024 or 1024x1536."
+        ),
+        category="image-editing",
+        pool="io",
+        timeout_s=300,
+    ),
+    Route(
+        OPENAI,
+        "gpt-image-1.5",
+        openai_mapping.gpt_image_edit,
+        plan=openai_mapping.gpt_image_edit_plan,
+    ),
 )
 DALL_E_3 = _openai(
     ModelSpec(
@@ -293,6 +353,7 @@ GPT_4O_MINI_TRANSCRIBE = _transcriber(
 )
 OPENAI_MODELS = (
     GPT_IMAGE_1,
+    GPT_IMAGE_1_5_EDIT,
     DALL_E_3,
     GPT_4O_MINI_TTS,
     TTS_1,

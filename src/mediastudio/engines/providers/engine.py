@@ -22,6 +22,8 @@ from mediastudio.engines.contract import (
     RunContext,
     Voice,
 )
+from mediastudio.engines.inputs import IMAGE_EDIT_TYPE, ImageEditInput
+from mediastudio.engines.media.images import read_header
 from mediastudio.engines.providers.catalog import (
     CURATED,
     ELEVENLABS,
@@ -45,10 +47,12 @@ from mediastudio.engines.providers.media import (
     Delivered,
     Uploader,
     collect_outputs,
+    image_suffix,
     input_reference,
     keep_delivered,
 )
 from mediastudio.engines.providers.openai import client as openai
+from mediastudio.engines.providers.openai import mapping as openai_mapping
 from mediastudio.engines.providers.openai import transcription
 from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
@@ -176,11 +180,40 @@ async def _call(ctx: RunContext, route: Route, adapter: CallAdapter) -> None:
     if ctx.model.type == transcription.TYPE and isinstance(adapter, transcription.Transcriber):
         await _transcribe(ctx, route, adapter)
         return
+    if ctx.model.type == IMAGE_EDIT_TYPE and isinstance(adapter, openai.OpenAI):
+        await _edit(ctx, route, adapter)
+        return
     pause = pauser(ctx)
     delivered = await _unless_cancelled(
         ctx, adapter.call(route.target, route.build(ctx.input, {}), pause)
     )
     await keep_delivered(ctx, adapter.name, delivered)
+
+
+async def _edit(ctx: RunContext, route: Route, adapter: openai.OpenAI) -> None:
+    """An image edit: the image (and mask) read through the job's SSRF-safe fetcher, checked,
+    and sent as files with the form's fields; the answer's images kept."""
+    assert isinstance(ctx.input, ImageEditInput)
+    image, size = await asyncio.to_thread(_image_file, ctx, ctx.input.image_url, "image_url")
+    mask_url = getattr(ctx.input, "mask", None)
+    mask = None
+    if isinstance(mask_url, str):
+        mask, _ = await asyncio.to_thread(_image_file, ctx, mask_url, "mask")
+    ctx.progress(0.2)
+    fields = route.build(ctx.input, {openai_mapping.IMAGE_SIZE: size})
+    delivered = await _unless_cancelled(
+        ctx, adapter.edit(route.target, image, mask, fields, pauser(ctx))
+    )
+    await keep_delivered(ctx, adapter.name, delivered)
+
+
+def _image_file(ctx: RunContext, reference: str, field: str) -> tuple[openai.Upload, str]:
+    """An input image as a file to send, and its upright ``WxH`` (blocking: run in a thread)."""
+    path = ctx.fetcher.fetch(reference)
+    media_type = openai_mapping.edit_file_type(path, field)
+    header = read_header(path)
+    upload = openai.Upload(f"{field}{image_suffix(media_type)}", path.read_bytes(), media_type)
+    return upload, f"{header.width}x{header.height}"
 
 
 async def _transcribe(ctx: RunContext, route: Route, adapter: transcription.Transcriber) -> None:
@@ -221,7 +254,7 @@ async def _payload(ctx: RunContext, route: Route, adapter: JobAdapter) -> dict[s
     for field in route.media:
         reference = getattr(ctx.input, field, None)
         if isinstance(reference, str):
-            media[field] = await input_reference(ctx, reference, adapter, pause)
+            media[field] = await input_reference(ctx, reference, adapter, pause, field)
     return route.build(ctx.input, media)
 
 

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from mediastudio.engines.inputs import (
     ImageAspect,
+    ImageEditInput,
     ImageInput,
     StrictInput,
     VideoAspect,
@@ -79,6 +80,24 @@ class FluxSchnellInput(ImageInput, RoutingFields):
     negative_prompt: None = Field(None, description="Not supported by this model")
     # What every route writes (fal's FLUX schnell writes no WebP).
     output_format: Literal["png", "jpg"] = Field("png", description="File format")
+    options: Options = options_field()
+
+
+# With an input image, FLUX.1 Kontext [pro] takes a safety tolerance of 2 at most (Replicate:
+# 0-6, "2 is currently the maximum allowed when input images are used"; fal: "1"-"6").
+KONTEXT_MAX_SAFETY_TOLERANCE = 2
+
+
+class FluxKontextInput(ImageEditInput, RoutingFields):
+    # What both routes write: Replicate's kontext-pro writes png or jpg, fal's jpeg or png.
+    output_format: Literal["png", "jpg"] = Field("png", description="File format")
+    safety_tolerance: int | None = Field(
+        None,
+        ge=1,
+        le=KONTEXT_MAX_SAFETY_TOLERANCE,
+        description="1 is the strictest moderation; 2 (the model's default) the most lenient "
+        "allowed when editing an image",
+    )
     options: Options = options_field()
 
 
@@ -166,6 +185,31 @@ class GptImageInput(ImageInput):
 
     negative_prompt: None = Field(None, description="Not supported by this model")
     seed: None = Field(None, description="Not supported by this model")
+    options: Options = options_field()
+
+
+class GptImageEditInput(ImageEditInput):
+    """OpenAI's image edits (``POST /images/edits``) with a GPT image model: the nearest of
+    1024x1024, 1536x1024 and 1024x1536 to the shape asked for (else the input image's), 1 to 4
+    images, PNG, JPEG or WebP; no seed."""
+
+    seed: None = Field(None, description="Not supported by this model")
+    num_outputs: int = Field(1, ge=1, le=4, description="How many images to make")
+    mask: str | None = Field(
+        None,
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "A PNG of the image's size whose fully transparent pixels mark where to edit "
+            "(an upload's id, a URL or a data: URI); default: the model decides"
+        ),
+    )
+    quality: Literal["low", "medium", "high", "auto"] | None = Field(
+        None, description="Rendering quality; default: OpenAI's (auto)"
+    )
+    input_fidelity: Literal["low", "high"] | None = Field(
+        None, description="How closely to keep the input's features (faces, logos); default low"
+    )
     options: Options = options_field()
 
 

@@ -26,6 +26,7 @@ import av
 from PIL import Image, UnidentifiedImageError
 
 from mediastudio.engines.contract import (
+    InputFetcher,
     InvalidInput,
     OutputFile,
     OutputKind,
@@ -33,7 +34,7 @@ from mediastudio.engines.contract import (
     RunContext,
 )
 from mediastudio.engines.media.files import INPUT_OPTIONS, content_type
-from mediastudio.engines.media.images import MAX_OUTPUT_PIXELS, open_image
+from mediastudio.engines.media.images import MAX_OUTPUT_PIXELS, open_image, read_header
 from mediastudio.engines.media.video import probe
 from mediastudio.engines.providers.http import Pause, display_name
 from mediastudio.engines.providers.jobs import RUNNING_END
@@ -73,28 +74,48 @@ class Uploader(Protocol):
         ...
 
 
-async def input_reference(ctx: RunContext, reference: str, uploader: Uploader, pause: Pause) -> str:
-    """An image input the provider can read: a ``data:`` URI, or a URL of the provider's own
-    file storage for a large file."""
+async def input_reference(
+    ctx: RunContext,
+    reference: str,
+    uploader: Uploader,
+    pause: Pause,
+    field: str = "first_frame_image",
+) -> str:
+    """An image input (the request's ``field``) the provider can read: a ``data:`` URI, or a URL
+    of the provider's own file storage for a large file."""
     path = await asyncio.to_thread(ctx.fetcher.fetch, reference)
-    media_type = await asyncio.to_thread(image_type, path)
+    media_type = await asyncio.to_thread(image_type, path, field)
     data = await asyncio.to_thread(path.read_bytes)
     if len(data) <= DATA_URI_MAX_BYTES:
         return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
-    return await uploader.upload(f"input{_IMAGE_SUFFIXES[media_type]}", data, media_type, pause)
+    return await uploader.upload(f"input{image_suffix(media_type)}", data, media_type, pause)
 
 
-def image_type(path: Path) -> str:
+def image_type(path: Path, field: str = "first_frame_image") -> str:
     """The input's real image type (from its content); a file that is no image is the user's
     problem, found here rather than by the provider after the credits are reserved."""
     try:
         with Image.open(path) as image:
             found = _IMAGE_TYPES.get(image.format or "")
     except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidInput("The first_frame_image is not an image this server can read.") from exc
+        raise InvalidInput(f"The {field} is not an image this server can read.") from exc
     if found is None:
-        raise InvalidInput("The first_frame_image must be a PNG, JPEG, WebP or GIF image.")
+        raise InvalidInput(f"The {field} must be a PNG, JPEG, WebP or GIF image.")
     return found[0]
+
+
+def input_image_size(reference: str, fetcher: InputFetcher, field: str) -> tuple[int, int]:
+    """An input image's upright size, refused as the engine refuses it (not an image, or not
+    one of the types providers read); for output plans, which run before any provider does."""
+    path = fetcher.fetch(reference)
+    image_type(path, field)
+    header = read_header(path)
+    return header.width, header.height
+
+
+def image_suffix(media_type: str) -> str:
+    """The file suffix of one of the input image types :func:`image_type` accepts."""
+    return _IMAGE_SUFFIXES[media_type]
 
 
 async def collect_outputs(ctx: RunContext, provider: str, urls: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mediastudio.engines.inputs import ImageInput, VideoInput
+from mediastudio.engines.providers.inputs import FluxKontextInput
 from mediastudio.engines.providers.replicate.mapping import (
     FLUX_SIZES,
     flux_aspect,
@@ -163,4 +164,22 @@ def generic(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
         mapped["output_format"] = _FORMATS.get(output_format, output_format)
     if "first_frame_image" in media:
         mapped["image_url"] = media["first_frame_image"]
+    return _with_options(validated, mapped)
+
+
+def flux_kontext(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """fal-ai/flux-pro/kontext: prompt, image_url (a data: URI), aspect_ratio only when one is
+    asked for (fal keeps the image's otherwise), output_format (jpeg or png), seed,
+    safety_tolerance as fal's string ("1", "2"), one image."""
+    assert isinstance(validated, FluxKontextInput)
+    tolerance = validated.safety_tolerance
+    mapped = {
+        "prompt": validated.prompt,
+        "image_url": media.get("image_url"),
+        "aspect_ratio": validated.aspect_ratio,
+        "output_format": _format(validated.output_format, ("jpeg", "png")),
+        "seed": validated.seed,
+        "safety_tolerance": str(tolerance) if tolerance is not None else None,
+        "num_images": 1,
+    }
     return _with_options(validated, mapped)

@@ -4,6 +4,10 @@
   ``{"created", "data": [{"b64_json" | "url", "revised_prompt"?}]}``: gpt-image-1 always
   answers base64; dall-e-3 answers what ``response_format`` asks (``url`` by default; its URLs
   expire after an hour, so we ask for ``b64_json`` and still read a URL when one comes).
+- ``POST /images/edits``, multipart: ``image`` (the file; the client names a list of them
+  ``image[]``), ``mask`` (a PNG, optional), ``model``, ``prompt``, ``n``, ``size``,
+  ``output_format``, ``quality``, ``input_fidelity``; answers as ``/images/generations`` does
+  (GPT image models: ``b64_json``).
 - ``POST /audio/speech`` with ``{"model", "input", "voice", "response_format", "speed",
   "instructions"?}`` answers the audio file itself.
 - ``POST /audio/transcriptions``, multipart: ``file``, ``model``, ``response_format``
@@ -16,7 +20,7 @@
   ``retry-after`` (and ``x-ratelimit-*``); one coded ``insufficient_quota`` is the account being
   out of credit, which no wait cures.
 
-Both calls are synchronous: the answer is the output, and there is no provider-side job to
+All calls are synchronous: the answer is the output, and there is no provider-side job to
 store, poll, resume or cancel. A restart mid-call calls again (see docs/providers.md).
 """
 
@@ -26,6 +30,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -103,19 +108,26 @@ class OpenAI:
             raise ProviderError("OpenAI answered a transcription without its text.")
         return body
 
+    async def edit(
+        self,
+        target: str,
+        image: Upload,
+        mask: Upload | None,
+        fields: dict[str, Any],
+        pause: Pause,
+    ) -> list[Delivered]:
+        """Edit ``image`` with ``target`` as ``fields`` say (the form's other fields); returns
+        the edited images."""
+        data = {"model": target, **{name: str(value) for name, value in fields.items()}}
+        files = {"image": image.as_file()}
+        if mask is not None:
+            files["mask"] = mask.as_file()
+        response = await self._post("/images/edits", None, pause, data=data, files=files)
+        return _images_answered(response, fields)
+
     async def _images(self, target: str, payload: dict[str, Any], pause: Pause) -> list[Delivered]:
         response = await self._post("/images/generations", {**payload, "model": target}, pause)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ProviderError(
-                "OpenAI answered an image request with something not JSON."
-            ) from exc
-        items = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not items:
-            raise ProviderError("OpenAI answered an image request without images.")
-        suffix = "." + str(payload.get("output_format") or "png").replace("jpeg", "jpg")
-        return [_image(item, suffix) for item in items]
+        return _images_answered(response, payload)
 
     async def _speech(self, target: str, payload: dict[str, Any], pause: Pause) -> Delivered:
         response = await self._post("/audio/speech", {**payload, "model": target}, pause)
@@ -145,6 +157,31 @@ class OpenAI:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent in a multipart form: its name, bytes and type."""
+
+    filename: str
+    data: bytes
+    media_type: str
+
+    def as_file(self) -> tuple[str, bytes, str]:
+        return (self.filename, self.data, self.media_type)
+
+
+def _images_answered(response: httpx.Response, payload: Mapping[str, Any]) -> list[Delivered]:
+    """The images of an answer of ``/images/generations`` or ``/images/edits``."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ProviderError("OpenAI answered an image request with something not JSON.") from exc
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ProviderError("OpenAI answered an image request without images.")
+    suffix = "." + str(payload.get("output_format") or "png").replace("jpeg", "jpg")
+    return [_image(item, suffix) for item in items]
 
 
 def _image(item: Any, suffix: str) -> Delivered:

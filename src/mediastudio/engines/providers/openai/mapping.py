@@ -6,6 +6,9 @@ twin of each model), from the same helpers so the size sent and the size planned
   1536x1024, 1024x1536; dall-e-3: 1024x1024, 1792x1024, 1024x1792 — and the image is exactly
   that size. ``num_outputs`` is ``n``; ``output_format`` is gpt-image-1's ``output_format``
   (``jpg`` → ``jpeg``); dall-e-3 writes PNG.
+- Image edits (``POST /images/edits``, a GPT image model): the image (and the ``mask``) go as
+  files; the size is the nearest of gpt-image-1's three to the shape asked for, else to the
+  input image's; ``num_outputs`` is ``n``; ``quality`` and ``input_fidelity`` keep their names.
 - Speech: ``text`` is ``input``, ``voice``, ``speed`` and ``instructions`` keep their names,
   ``output_format`` is ``response_format`` (``ogg`` → ``opus``, OpenAI's Ogg/Opus); ``language``
   is not sent (the voices speak the text's language).
@@ -14,14 +17,23 @@ twin of each model), from the same helpers so the size sent and the size planned
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from mediastudio.engines.contract import InputFetcher, PlannedOutput
+from mediastudio.engines.contract import InputFetcher, InvalidInput, PlannedOutput
 from mediastudio.engines.inputs import ImageInput
 from mediastudio.engines.media.files import content_type
-from mediastudio.engines.providers.inputs import DallE3Input, GptImageInput, OpenAISpeechInput
+from mediastudio.engines.media.images import read_header
+from mediastudio.engines.providers.inputs import (
+    DallE3Input,
+    GptImageEditInput,
+    GptImageInput,
+    OpenAISpeechInput,
+)
+from mediastudio.engines.providers.media import image_type
 
 GPT_IMAGE_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
 DALL_E_3_SIZES = ((1024, 1024), (1792, 1024), (1024, 1792))
@@ -39,6 +51,55 @@ def nearest_size(validated: ImageInput, sizes: tuple[tuple[int, int], ...]) -> t
     width, height = validated.dimensions()
     wanted = math.log(width / height)
     return min(sizes, key=lambda size: abs(math.log(size[0] / size[1]) - wanted))
+
+
+def nearest_to(
+    sizes: tuple[tuple[int, int], ...], aspect_ratio: str | None, width: int, height: int
+) -> tuple[int, int]:
+    """The size among ``sizes`` nearest ``aspect_ratio``, else ``width`` x ``height``'s shape."""
+    if aspect_ratio is not None:
+        across, down = (int(part) for part in aspect_ratio.split(":"))
+        wanted = math.log(across / down)
+    else:
+        wanted = math.log(width / height)
+    return min(sizes, key=lambda size: abs(math.log(size[0] / size[1]) - wanted))
+
+
+# The key under which the engine hands an edit's build the input image's upright size.
+IMAGE_SIZE = "image_size"
+# What OpenAI's edits read: the image as PNG, JPEG or WebP (no GIF), the mask as PNG only.
+EDIT_TYPES = {"image_url": ("image/png", "image/jpeg", "image/webp"), "mask": ("image/png",)}
+
+
+def edit_file_type(path: Path, field: str) -> str:
+    """The type of an edit's image or mask, refused (before any call) when OpenAI would."""
+    media_type = image_type(path, field)
+    allowed = EDIT_TYPES[field]
+    if media_type not in allowed:
+        names = " or ".join(kind.removeprefix("image/").upper() for kind in allowed)
+        raise InvalidInput(f"OpenAI edits take the {field} as {names}, not {media_type}.")
+    return media_type
+
+
+def gpt_image_edit(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """The form fields of an edit besides ``model`` and the files; ``media[IMAGE_SIZE]`` is the
+    input image's upright ``WxH`` (the engine read it), whose shape the size follows when no
+    aspect ratio is asked for."""
+    assert isinstance(validated, GptImageEditInput)
+    image_width, image_height = (int(side) for side in media[IMAGE_SIZE].split("x"))
+    width, height = nearest_to(GPT_IMAGE_SIZES, validated.aspect_ratio, image_width, image_height)
+    fields: dict[str, Any] = {
+        **(validated.options or {}),
+        "prompt": validated.prompt,
+        "n": validated.num_outputs,
+        "size": f"{width}x{height}",
+        "output_format": "jpeg" if validated.output_format == "jpg" else validated.output_format,
+    }
+    for name in ("quality", "input_fidelity"):
+        value = getattr(validated, name)
+        if value is not None:
+            fields[name] = value
+    return fields
 
 
 def gpt_image(validated: BaseModel, media: object = None) -> dict[str, Any]:
@@ -87,6 +148,20 @@ def gpt_image_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedO
     """``num_outputs`` images of the nearest size, in the format asked for, opaque."""
     assert isinstance(validated, GptImageInput)
     width, height = nearest_size(validated, GPT_IMAGE_SIZES)
+    image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
+    return [image] * validated.num_outputs
+
+
+def gpt_image_edit_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """``num_outputs`` images of the size the edit is sent with, in the format asked for."""
+    assert isinstance(validated, GptImageEditInput)
+    path = fetcher.fetch(validated.image_url)
+    edit_file_type(path, "image_url")
+    header = read_header(path)
+    if validated.mask is not None:
+        edit_file_type(fetcher.fetch(validated.mask), "mask")
+    image_width, image_height = header.width, header.height
+    width, height = nearest_to(GPT_IMAGE_SIZES, validated.aspect_ratio, image_width, image_height)
     image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
     return [image] * validated.num_outputs
 

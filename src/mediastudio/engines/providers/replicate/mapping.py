@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from mediastudio.engines.contract import InvalidInput
 from mediastudio.engines.inputs import ImageInput, VideoInput
-from mediastudio.engines.providers.inputs import HAILUO_1080P_MAX_S
+from mediastudio.engines.providers.inputs import HAILUO_1080P_MAX_S, FluxKontextInput
 
 # Diffusion models work in 16-pixel steps.
 SIZE_STEP = 16
@@ -168,5 +168,59 @@ def flux_schnell(validated: BaseModel, media: Mapping[str, str]) -> dict[str, An
         "num_outputs": validated.num_outputs,
         "output_format": validated.output_format,
         "seed": validated.seed,
+    }
+    return _with_options(validated, mapped)
+
+
+# FLUX.1 Kontext ---------------------------------------------------------------------------------
+
+# FLUX.1 Kontext's output frames (about a megapixel, sides in 16-pixel steps), as Black Forest
+# Labs' Kontext pipeline picks them: the one whose shape is nearest the one asked for (the input
+# image's with ``match_input_image``). Only BFL decides the pro model's exact frame, so the plan
+# built on these is an estimate (docs/providers.md).
+KONTEXT_SIZES = (
+    (672, 1568),
+    (688, 1504),
+    (720, 1456),
+    (752, 1392),
+    (800, 1328),
+    (832, 1248),
+    (880, 1184),
+    (944, 1104),
+    (1024, 1024),
+    (1104, 944),
+    (1184, 880),
+    (1248, 832),
+    (1328, 800),
+    (1392, 752),
+    (1456, 720),
+    (1504, 688),
+    (1568, 672),
+)
+KONTEXT_MATCH_INPUT = "match_input_image"
+
+
+def kontext_size(aspect_ratio: str | None, image_width: int, image_height: int) -> tuple[int, int]:
+    """The frame Kontext renders for ``aspect_ratio`` (the input image's shape when None)."""
+    if aspect_ratio is None:
+        wanted = image_width / image_height
+    else:
+        across, down = (int(part) for part in aspect_ratio.split(":"))
+        wanted = across / down
+    return min(KONTEXT_SIZES, key=lambda size: abs(math.log(size[0] / size[1] / wanted)))
+
+
+def flux_kontext(validated: BaseModel, media: Mapping[str, str]) -> dict[str, Any]:
+    """black-forest-labs/flux-kontext-pro: prompt, input_image (sent inline or stored with
+    Replicate's file API), aspect_ratio (``match_input_image`` unless one is asked for),
+    output_format (png or jpg), seed, safety_tolerance."""
+    assert isinstance(validated, FluxKontextInput)
+    mapped = {
+        "prompt": validated.prompt,
+        "input_image": media.get("image_url"),
+        "aspect_ratio": validated.aspect_ratio or KONTEXT_MATCH_INPUT,
+        "output_format": validated.output_format,
+        "seed": validated.seed,
+        "safety_tolerance": validated.safety_tolerance,
     }
     return _with_options(validated, mapped)

@@ -9,6 +9,9 @@ the field mapping uses, so the size sent and the size planned cannot drift apart
   (1366x768 or 1920x1080); from a first frame it keeps the image's aspect ratio, at a size only
   Hailuo decides (planned: the resolution's lines on the short side, flagged as estimated). The
   frame rate (25 fps) and the exact length are not on Replicate's pages: estimates.
+- ``black-forest-labs/flux-kontext-pro`` (and fal's ``fal-ai/flux-pro/kontext``): one opaque
+  image in the ``output_format`` sent, at Kontext's frame nearest the shape asked for (the
+  input image's by default), about a megapixel; only BFL decides the exact frame (estimated).
 """
 
 from __future__ import annotations
@@ -16,10 +19,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from mediastudio.engines.contract import InputFetcher, PlannedOutput
-from mediastudio.engines.inputs import ImageInput, VideoInput
+from mediastudio.engines.inputs import ImageEditInput, ImageInput, VideoInput
 from mediastudio.engines.media.files import content_type
-from mediastudio.engines.media.images import read_header
-from mediastudio.engines.providers.media import image_type
+from mediastudio.engines.providers.media import input_image_size
 from mediastudio.engines.providers.replicate import mapping
 
 # Hailuo's frames by resolution: the short side, and the 16:9 frame of a text-only clip.
@@ -66,10 +68,7 @@ def _first_frame(validated: VideoInput, fetcher: InputFetcher) -> tuple[int, int
     """The first frame's upright size, if there is one; refused as the engine refuses it."""
     if validated.first_frame_image is None:
         return None
-    path = fetcher.fetch(validated.first_frame_image)
-    image_type(path)
-    header = read_header(path)
-    return header.width, header.height
+    return input_image_size(validated.first_frame_image, fetcher, "first_frame_image")
 
 
 def hailuo_frame(width: int, height: int, *, lines: int) -> tuple[int, int]:
@@ -78,3 +77,18 @@ def hailuo_frame(width: int, height: int, *, lines: int) -> tuple[int, int]:
     short, long = sorted((width, height))
     long_side = 2 * round(lines * long / short / 2)
     return (long_side, lines) if width >= height else (lines, long_side)
+
+
+def flux_kontext(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """One image at Kontext's frame for the shape asked for (else the input image's); refused
+    where the engine refuses the input image."""
+    assert isinstance(validated, ImageEditInput)
+    width, height = input_image_size(validated.image_url, fetcher, "image_url")
+    size = mapping.kontext_size(validated.aspect_ratio, width, height)
+    planned = PlannedOutput(
+        content_type(validated.output_format),
+        width=size[0],
+        height=size[1],
+        size_estimated=True,  # BFL alone decides the pro model's frame
+    )
+    return [planned]
