@@ -1,6 +1,7 @@
 """Sandbox outputs have the live shapes: for every model in the catalog, the live engine and the
 sandbox run on the same small input, and their outputs are decoded and compared (count, content
-type, size, duration, alpha channel, audio track, output fields, failed units).
+type, size, duration, alpha channel, audio track, sample rate and channels, output
+fields, failed units).
 
 The cases are keyed by model id and checked against the registry, so a model added without a
 plan (its sandbox twin) or without a case here fails ``test_every_model_has_a_plan_and_a_case``.
@@ -399,6 +400,9 @@ class Shape:
     audio: bool
     fps: float | None
     fields: frozenset[str]
+    # An audio file's, or a video's audio track's: what a player or a mixer downstream sees.
+    sample_rate: int | None = None
+    channels: int | None = None
 
 
 def decoded(output: OutputFile) -> Shape:
@@ -452,17 +456,30 @@ def _video_shape(path: Path, fields: frozenset[str]) -> Shape:
         rate = float(stream.average_rate or 0)
         sizes = {(frame.width, frame.height) for frame in container.decode(stream)}
         frames = stream.frames or 0
-        audio = bool(container.streams.audio)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        sample_rate = audio.rate if audio is not None else None
+        channels = audio.channels if audio is not None else None
     [(width, height)] = sizes
-    return Shape("video/mp4", width, height, frames / rate, False, audio, rate, fields)
+    return Shape(
+        "video/mp4",
+        width,
+        height,
+        frames / rate,
+        False,
+        audio is not None,
+        rate,
+        fields,
+        sample_rate,
+        channels,
+    )
 
 
 def _audio_shape(path: Path, kind: str, fields: frozenset[str]) -> Shape:
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         samples = sum(frame.samples for frame in container.decode(stream))
-        rate = stream.rate
-    return Shape(kind, None, None, samples / rate, False, True, None, fields)
+        rate, channels = stream.rate, stream.channels
+    return Shape(kind, None, None, samples / rate, False, True, None, fields, rate, channels)
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -587,6 +604,7 @@ def test_the_sandbox_output_has_the_live_shape(
         assert (got.width, got.height) == (want.width, want.height), where
         assert got.alpha == want.alpha, where
         assert got.audio == want.audio, where
+        assert (got.sample_rate, got.channels) == (want.sample_rate, want.channels), where
         assert got.fields == want.fields, where
         assert (got.fps is None) == (want.fps is None), where
         if want.fps is not None and got.fps is not None:

@@ -112,6 +112,10 @@ class PlannedOutput:
     extra: Mapping[str, Any] = field(default_factory=dict)
     duration_tolerance_s: float = 0.0
     size_estimated: bool = False
+    # Audio files, and video sound tracks: what a player or a mixer downstream gets. None is the
+    # sandbox's usual (24 kHz for an audio file, 48 kHz for a track; one channel).
+    sample_rate: int | None = None
+    channels: int | None = None
 
 
 @dataclass(frozen=True)

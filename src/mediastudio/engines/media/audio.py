@@ -43,6 +43,13 @@ MAX_DECODED_S = 3 * 3600.0
 CANCEL_CHECK_FRAMES = 200  # about 5 s of AAC or MP3
 
 
+def file_rate(audio_format: str, rate: int) -> int:
+    """The sample rate a file of ``audio_format`` made from sound at ``rate`` has: Opus (``ogg``)
+    always runs at 48 kHz, the others keep the rate."""
+    forced = _CODECS[audio_format][3] if audio_format in _CODECS else None
+    return forced or rate
+
+
 def as_channels(samples: Samples) -> Samples:
     """``(n,)`` → ``(n, 1)``; ``(n, c)`` unchanged."""
     return samples[:, None] if samples.ndim == 1 else samples

@@ -48,10 +48,18 @@ class VideoInfo:
 
 
 def planned_video(
-    width: int, height: int, frames: int, fps: int | Fraction, *, has_audio: bool, **extra: object
+    width: int,
+    height: int,
+    frames: int,
+    fps: int | Fraction,
+    *,
+    has_audio: bool,
+    audio_channels: int = 1,
+    **extra: object,
 ) -> PlannedOutput:
     """The plan of an MP4 the writer here makes: ``frames`` pictures at ``fps`` (its duration is
-    the frame grid's, as the file's is), with or without its sound."""
+    the frame grid's, as the file's is), with or without its sound (at :data:`AUDIO_RATE`, in
+    ``audio_channels``: as the samples handed to the writer have them)."""
     return PlannedOutput(
         "video/mp4",
         width=width,
@@ -60,6 +68,8 @@ def planned_video(
         fps=fps,
         has_audio=has_audio,
         extra=dict(extra),
+        sample_rate=AUDIO_RATE if has_audio else None,
+        channels=audio_channels if has_audio else None,
     )
 
 

@@ -57,6 +57,7 @@ AUDIO_FORMATS: dict[str, AudioFormat] = {
     "audio/flac": "flac",
     "audio/aac": "aac",
 }
+DEFAULT_AUDIO_RATE = 24_000  # an audio file's when its plan names none (OpenAI's speech rate)
 IMAGE_FORMATS = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}
 
 
@@ -230,6 +231,7 @@ def _video(
         progress=progress,
         check_cancelled=ctx.check_cancelled,
         with_audio=planned.has_audio,
+        audio_channels=planned.channels or 1,
     )
     return path
 
@@ -244,5 +246,7 @@ def _audio(ctx: RunContext, planned: PlannedOutput, seed: int, progress: media.P
         seed=seed,
         progress=progress,
         check_cancelled=ctx.check_cancelled,
+        sample_rate=planned.sample_rate or DEFAULT_AUDIO_RATE,
+        channels=planned.channels or 1,
     )
     return path

@@ -251,14 +251,22 @@ def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
         yield first, min(size, total - first)
 
 
+def _layout(channels: int) -> str:
+    _require(channels in (1, 2), f"bad channel count: {channels}")
+    return "mono" if channels == 1 else "stereo"
+
+
 def _audio_frame(
-    samples: NDArray[np.float32], rate: int, first: int, *, s16: bool = False
+    samples: NDArray[np.float32], rate: int, first: int, *, s16: bool = False, channels: int = 1
 ) -> av.AudioFrame:
-    if s16:  # FLAC's encoder takes integer samples only
-        packed = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)[None, :]
-        frame = av.AudioFrame.from_ndarray(packed, format="s16", layout="mono")
-    else:
-        frame = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
+    layout = _layout(channels)
+    if s16:  # FLAC's encoder takes integer samples only; s16 is packed (interleaved)
+        packed = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+        interleaved = np.repeat(packed, channels)[None, :]
+        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
+    else:  # fltp is planar: one row per channel, the same tone in each
+        planes = np.repeat(samples[None, :], channels, axis=0)
+        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=layout)
     frame.sample_rate = rate
     frame.pts = first
     frame.time_base = Fraction(1, rate)
@@ -274,8 +282,9 @@ def write_audio(
     progress: Progress,
     check_cancelled: CheckCancelled,
     sample_rate: int = 24000,
+    channels: int = 1,
 ) -> None:
-    """Mono placeholder audio of ``duration_s`` seconds.
+    """Placeholder audio of ``duration_s`` seconds, mono or stereo (the same tone in both).
 
     ``audio_format`` is ``wav`` (16-bit PCM), ``mp3``, ``flac``, ``aac`` (ADTS) or ``ogg``
     (Opus, which is always 48 kHz whatever ``sample_rate`` says). ``check_cancelled`` is called
@@ -287,10 +296,18 @@ def write_audio(
     _require(sample_rate > 0, f"bad sample rate: {sample_rate}")
     with atomic_target(path) as temporary:
         if audio_format == "wav":
-            _write_wav(temporary, duration_s, sample_rate, seed, progress, check_cancelled)
+            _write_wav(
+                temporary, duration_s, sample_rate, channels, seed, progress, check_cancelled
+            )
         else:
             _write_encoded_audio(
-                temporary, audio_format, duration_s, sample_rate, seed, progress, check_cancelled
+                temporary,
+                audio_format,
+                duration_s,
+                (sample_rate, channels),
+                seed,
+                progress,
+                check_cancelled,
             )
     progress(1.0)
 
@@ -299,20 +316,22 @@ def _write_wav(
     path: Path,
     duration_s: float,
     rate: int,
+    channels: int,
     seed: int,
     progress: Progress,
     check_cancelled: CheckCancelled,
 ) -> None:
+    _layout(channels)
     total = max(1, round(duration_s * rate))
     steps = _Steps(progress, total)
     with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
+        out.setnchannels(channels)
         out.setsampwidth(2)
         out.setframerate(rate)
         for first, count in _chunks(total, _AUDIO_CHUNK_S * rate):
             check_cancelled()
             samples = np.round(_tone(first, count, rate, seed) * 32767).astype("<i2")
-            out.writeframes(samples.tobytes())
+            out.writeframes(np.repeat(samples, channels).tobytes())  # interleaved frames
             steps.advance(first + count)
 
 
@@ -320,23 +339,25 @@ def _write_encoded_audio(
     path: Path,
     audio_format: str,
     duration_s: float,
-    sample_rate: int,
+    sound: tuple[int, int],  # sample rate, channels
     seed: int,
     progress: Progress,
     check_cancelled: CheckCancelled,
 ) -> None:
+    sample_rate, channels = sound
     codec, muxer, bit_rate, forced_rate = _ENCODED_AUDIO[audio_format]
     rate = forced_rate or sample_rate
     total = max(1, round(duration_s * rate))
     steps = _Steps(progress, total)
     with av.open(str(path), "w", format=muxer, container_options=_CONTAINER_OPTIONS) as container:
-        stream = container.add_stream(codec, rate=rate, layout="mono")
+        stream = container.add_stream(codec, rate=rate, layout=_layout(channels))
         if bit_rate:
             stream.bit_rate = bit_rate
         for first, count in _chunks(total, _AUDIO_CHUNK_S * rate):
             check_cancelled()
             tone = _tone(first, count, rate, seed)
-            container.mux(stream.encode(_audio_frame(tone, rate, first, s16=codec == "flac")))
+            frame = _audio_frame(tone, rate, first, s16=codec == "flac", channels=channels)
+            container.mux(stream.encode(frame))
             steps.advance(first + count)
         container.mux(stream.encode(None))
 
@@ -475,9 +496,10 @@ def write_video(
     progress: Progress,
     check_cancelled: CheckCancelled,
     with_audio: bool = True,
+    audio_channels: int = 1,
 ) -> None:
     """An MP4 (H.264 yuv420p, fast start) of ``round(duration_s * fps)`` frames (at least one),
-    with a mono AAC track of the placeholder sound when ``with_audio``.
+    with an AAC track (48 kHz, ``audio_channels``) of the placeholder sound when ``with_audio``.
 
     Odd ``width`` or ``height`` are rounded down to even, which 4:2:0 chroma requires.
     ``check_cancelled`` is called every few frames and ``progress`` about 20 times.
@@ -498,14 +520,14 @@ def write_video(
         ) as container,
     ):
         video = _add_video_stream(container, width, height, fps)
-        audio = _add_video_audio_stream(container) if with_audio else None
+        audio = _add_video_audio_stream(container, audio_channels) if with_audio else None
         steps = _Steps(progress, frames)
         for index in range(frames):
             if index % _CANCEL_CHECK_EVERY == 0:
                 check_cancelled()
             container.mux(video.encode(painter.frame(index)))
             if audio is not None:
-                container.mux(audio.encode(_video_audio_frame(index, fps, seed)))
+                container.mux(audio.encode(_video_audio_frame(index, fps, seed, audio_channels)))
             steps.advance(index + 1)
         container.mux(video.encode(None))
         if audio is not None:
@@ -525,18 +547,21 @@ def _add_video_stream(
     return stream
 
 
-def _add_video_audio_stream(container: av.container.OutputContainer) -> av.audio.stream.AudioStream:
-    stream = container.add_stream("aac", rate=_VIDEO_AUDIO_RATE, layout="mono")
+def _add_video_audio_stream(
+    container: av.container.OutputContainer, channels: int
+) -> av.audio.stream.AudioStream:
+    stream = container.add_stream("aac", rate=_VIDEO_AUDIO_RATE, layout=_layout(channels))
     stream.bit_rate = _VIDEO_AUDIO_BIT_RATE
     return stream
 
 
-def _video_audio_frame(index: int, fps: Rate, seed: int) -> av.AudioFrame:
+def _video_audio_frame(index: int, fps: Rate, seed: int, channels: int) -> av.AudioFrame:
     """The sound under video frame ``index``; integer sample boundaries keep the track exactly as
     long as the video at any frame rate."""
     first = int(index * _VIDEO_AUDIO_RATE // fps)
     count = int((index + 1) * _VIDEO_AUDIO_RATE // fps) - first
-    return _audio_frame(_tone(first, count, _VIDEO_AUDIO_RATE, seed), _VIDEO_AUDIO_RATE, first)
+    tone = _tone(first, count, _VIDEO_AUDIO_RATE, seed)
+    return _audio_frame(tone, _VIDEO_AUDIO_RATE, first, channels=channels)
 
 
 # --- scores ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from mediastudio.engines.contract import (
     PlannedOutput,
     RunContext,
 )
-from mediastudio.engines.media.audio import write_audio
+from mediastudio.engines.media.audio import file_rate, write_audio
 from mediastudio.engines.media.files import content_type
 
 
@@ -47,6 +47,8 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
             content_type(request.output_format),
             duration_s=seconds,
             extra=_describe(brief, score, mix.TARGET_LUFS),
+            sample_rate=file_rate(request.output_format, RATE),
+            channels=2,
         )
     ]
     if request.include_midi:

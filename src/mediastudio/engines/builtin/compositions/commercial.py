@@ -192,6 +192,8 @@ class Commercial:
                 duration_s=round(frames / self.fps, 3),
                 fps=self.fps,
                 has_audio=True,
+                sample_rate=AUDIO_RATE,
+                channels=2,  # voice-over and music bed, mixed in stereo
                 extra=_fields(job, sentences, cues, images, shots),
             )
         ]

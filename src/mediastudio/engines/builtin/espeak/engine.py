@@ -38,7 +38,7 @@ from mediastudio.engines.contract import (
     RunContext,
     Voice,
 )
-from mediastudio.engines.media.audio import peak_normalise, write_audio
+from mediastudio.engines.media.audio import file_rate, peak_normalise, write_audio
 from mediastudio.engines.media.files import content_type
 
 PARAGRAPH_PAUSE_S = 0.35  # on top of the sentence pause, at speed 1.0
@@ -54,6 +54,9 @@ LETTERS_PER_WIDE_CHARACTER = 5
 SECONDS_PER_SENTENCE = 0.3
 ESTIMATE_TOLERANCE = 0.35  # of the estimate, plus MIN_TOLERANCE_S
 MIN_TOLERANCE_S = 0.5
+# espeak-ng speaks at 22.05 kHz, mono (what espeak_Initialize answers; the plan needs it before
+# the library is loaded).
+ESPEAK_RATE = 22_050
 
 
 def _letters(sentence: str) -> int:
@@ -91,6 +94,8 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
             duration_s=round(seconds, 3),
             extra={"voice": validated.voice, "language": validated.language},
             duration_tolerance_s=MIN_TOLERANCE_S + ESTIMATE_TOLERANCE * seconds,
+            sample_rate=file_rate(validated.output_format, ESPEAK_RATE),
+            channels=1,
         )
     ]
 

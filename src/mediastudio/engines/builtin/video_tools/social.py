@@ -136,7 +136,11 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
         mode = choose_reframe(validated.reframe, info.width, info.height, width, height)
         frames = grid_frames(min(length, info.picture_s), fps)
         extra = _extra(platform, mode, source="video", trimmed=_trimmed(validated, platform, info))
-        planned.append(planned_video(width, height, frames, fps, has_audio=info.has_audio, **extra))
+        planned.append(
+            planned_video(
+                width, height, frames, fps, has_audio=info.has_audio, audio_channels=2, **extra
+            )
+        )
     return planned
 
 

@@ -231,6 +231,7 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
             frames,
             fps,
             has_audio=info.has_audio,
+            audio_channels=2,  # the source's sound, read as stereo
             cues=len(cues),
             captions_drawn=shown,
         )

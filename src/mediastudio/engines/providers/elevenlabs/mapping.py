@@ -27,6 +27,8 @@ from mediastudio.engines.providers.openai.mapping import (
 )
 
 OUTPUT_FORMATS = {"mp3": "mp3_44100_128", "wav": "wav_24000"}
+# ElevenLabs' voices are mono at the rate the output format names (its second part).
+SAMPLE_RATES = {ours: int(theirs.split("_")[1]) for ours, theirs in OUTPUT_FORMATS.items()}
 # Keys of the payload the adapter takes out of the JSON body (the path and the query).
 VOICE_ID, OUTPUT_FORMAT = "voice_id", "output_format"
 VOICE_SETTINGS = ("stability", "similarity_boost", "style", "speed")
@@ -62,5 +64,7 @@ def speech_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutp
             content_type(validated.output_format),
             duration_s=round(seconds, 3),
             duration_tolerance_s=SPEECH_MIN_TOLERANCE_S + SPEECH_TOLERANCE * seconds,
+            sample_rate=SAMPLE_RATES[validated.output_format],
+            channels=1,
         )
     ]

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from mediastudio.engines.contract import InputFetcher, InvalidInput, PlannedOutput
 from mediastudio.engines.inputs import ImageInput
+from mediastudio.engines.media.audio import file_rate
 from mediastudio.engines.media.files import content_type
 from mediastudio.engines.media.images import read_header
 from mediastudio.engines.providers.inputs import (
@@ -172,6 +173,9 @@ def dall_e_3_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOu
     return [PlannedOutput("image/png", width=width, height=height)]
 
 
+SPEECH_RATE = 24_000
+
+
 def speech_seconds(text: str, speed: float) -> float:
     """About how long a voice takes to say ``text`` at ``speed``."""
     return max(0.5, len(text.strip()) / CHARACTERS_PER_SECOND / speed)
@@ -186,5 +190,8 @@ def speech_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutp
             content_type(validated.output_format),
             duration_s=round(seconds, 3),
             duration_tolerance_s=SPEECH_MIN_TOLERANCE_S + SPEECH_TOLERANCE * seconds,
+            # OpenAI's speech is mono at 24 kHz in every format (Opus: 48 kHz, as Opus always is).
+            sample_rate=file_rate(validated.output_format, SPEECH_RATE),
+            channels=1,
         )
     ]
