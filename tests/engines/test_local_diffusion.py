@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mediastudio.engines.contract import InvalidInput, JobCancelled, ModelSpec
+from mediastudio.engines.contract import EngineError, InvalidInput, JobCancelled, ModelSpec
 from mediastudio.engines.local import diffusion, registrations
 from mediastudio.engines.local.engine import LocalEngine
 from mediastudio.engines.local.inputs import LocalImageInput
@@ -348,6 +348,24 @@ def test_weights_that_disappear_make_the_model_unavailable(tiny: Path, tmp_path:
     (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
     reason = engine.availability(spec).reason or ""
     assert "holds no weights" in reason and "unet" in reason
+
+
+def test_a_pipeline_this_diffusers_cannot_build_is_unavailable(tiny: Path, tmp_path: Path) -> None:
+    folder = copy_of(tiny, tmp_path, "tiny-future")
+    index = folder / "model_index.json"
+    index.write_text(index.read_text().replace("StableDiffusionPipeline", "Flux9Pipeline"))
+    engine = engine_with(tmp_path, folder)
+    [spec] = engine.models()
+    assert "has no Flux9Pipeline" in (engine.availability(spec).reason or "")
+
+
+def test_unreadable_weights_fail_the_job_with_the_reason(tiny: Path, tmp_path: Path) -> None:
+    folder = copy_of(tiny, tmp_path, "tiny-broken")
+    (folder / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
+    engine = engine_with(tmp_path, folder)
+    with pytest.raises(EngineError, match="could not be loaded"):
+        generate(engine, tmp_path, "local/tiny-broken")
+    assert engine.residency().resident() == []
 
 
 def test_registration_detects_the_pipeline_and_refuses_what_it_cannot_run(

@@ -82,12 +82,30 @@ def load_pipeline(folder: Path, device: Device) -> tuple[Any, int]:
     from diffusers import DiffusionPipeline
 
     with _out_of_memory_fails_the_job():
-        pipeline = DiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
-            str(folder), torch_dtype=getattr(torch, device.dtype), local_files_only=True
-        )
+        try:
+            # torch_dtype: the keyword every diffusers of the extra's range takes (newer ones
+            # also take dtype, and warn that torch_dtype goes in 1.0).
+            pipeline = DiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+                str(folder), torch_dtype=getattr(torch, device.dtype), local_files_only=True
+            )
+        except (OSError, ValueError, KeyError) as exc:  # missing or unreadable files, bad configs
+            raise EngineError(f"The weights in {folder} could not be loaded: {exc}") from exc
         pipeline.set_progress_bar_config(disable=True)
         pipeline.to(device.name)
     return pipeline, module_bytes(pipeline)
+
+
+def unknown_pipeline(pipeline_class: str) -> str | None:
+    """Why this diffusers cannot build ``pipeline_class`` (a FLUX folder on a diffusers from
+    before FLUX), or None when it can."""
+    import diffusers
+
+    if hasattr(diffusers, pipeline_class):
+        return None
+    return (
+        f"diffusers {diffusers.__version__} has no {pipeline_class}: "
+        "pip install --upgrade diffusers"
+    )
 
 
 def module_bytes(pipeline: Any) -> int:

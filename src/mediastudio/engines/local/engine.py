@@ -71,10 +71,11 @@ class LocalEngine(Engine):
         if registered is None:
             return Availability.missing(f"{model.id} is no longer registered.")
         try:
-            registrations.detect_kind(registered.folder)
+            _, pipeline = registrations.detect_kind(registered.folder)
         except registrations.RegistrationError as exc:
             return Availability.missing(str(exc))
-        return Availability.ok()
+        unknown = diffusion.unknown_pipeline(pipeline)
+        return Availability.ok() if unknown is None else Availability.missing(unknown)
 
     def _registered(self) -> list[LocalModel]:
         try:
