@@ -149,18 +149,7 @@ class LocalEngine(Engine):
             ) as pipe:
                 for index, seed in enumerate(images):
                     ctx.check_cancelled()
-                    request = diffusion.Request(
-                        prompt=validated.prompt,
-                        negative_prompt=validated.negative_prompt,
-                        width=width,
-                        height=height,
-                        steps=validated.steps,
-                        guidance_scale=validated.guidance_scale,
-                        scheduler=validated.scheduler,
-                        seed=seed,
-                        image=source.resize((width, height)) if source is not None else None,
-                        strength=validated.strength,
-                    )
+                    request = _request(validated, (width, height), seed, source)
                     image = diffusion.generate(pipe, request, _stepper(ctx, index, len(images)))
                     add_image_output(ctx, image.convert("RGB"), validated.output_format, seed=seed)
         except diffusion.OutOfMemory:
@@ -178,6 +167,23 @@ def _source(validated: LocalImageInput, ctx: RunContext) -> Image.Image | None:
         return None
     path = ctx.fetcher.fetch(validated.image_url, max_bytes=MAX_INPUT_IMAGE_BYTES)
     return open_image(path, mode="RGB")
+
+
+def _request(
+    validated: LocalImageInput, size: tuple[int, int], seed: int, source: Image.Image | None
+) -> diffusion.Request:
+    return diffusion.Request(
+        prompt=validated.prompt,
+        negative_prompt=validated.negative_prompt,
+        width=size[0],
+        height=size[1],
+        steps=validated.steps,
+        guidance_scale=validated.guidance_scale,
+        scheduler=validated.scheduler,
+        seed=seed,
+        image=source.resize(size) if source is not None else None,
+        strength=validated.strength,
+    )
 
 
 def _stepper(ctx: RunContext, index: int, count: int) -> diffusion.StepHook:
