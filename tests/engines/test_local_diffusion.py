@@ -341,6 +341,19 @@ def test_without_the_extra_a_registered_model_says_how_to_install_it(
     assert availability.reason == "torch, diffusers not installed: pip install 'mediastudio[local]'"
 
 
+def test_a_cuda_device_without_cuda_is_unavailable_with_the_reason(
+    tiny: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    engine = engine_with(tmp_path, tiny, local_device="cuda")
+    [spec] = engine.models()
+    assert spec.pool == "gpu"
+    assert "sees no CUDA device" in (engine.availability(spec).reason or "")
+
+
 def test_weights_that_disappear_make_the_model_unavailable(tiny: Path, tmp_path: Path) -> None:
     folder = copy_of(tiny, tmp_path, "tiny-gone")
     engine = engine_with(tmp_path, folder)

@@ -63,6 +63,18 @@ def pick_device(setting: str, dtype_setting: str) -> Device:
     return Device(name, dtype)
 
 
+def device_problem(device: Device) -> str | None:
+    """Why jobs cannot run on ``device`` (a CUDA device asked of a torch without CUDA), or None."""
+    import torch
+
+    if not device.is_gpu or torch.cuda.is_available():
+        return None
+    return (
+        f"MEDIASTUDIO_LOCAL_DEVICE={device.name} but this torch ({torch.__version__}) sees no "
+        "CUDA device: install a CUDA build of torch, or set it to auto or cpu"
+    )
+
+
 def device_memory_bytes(device: Device) -> int:
     """All the memory of the device: the GPU's, or the machine's RAM for the CPU."""
     if device.is_gpu:

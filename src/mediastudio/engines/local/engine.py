@@ -67,6 +67,9 @@ class LocalEngine(Engine):
             return Availability.missing(
                 f"{', '.join(missing)} not installed: {diffusion.EXTRA_HINT}"
             )
+        problem = diffusion.device_problem(self.device())
+        if problem is not None:
+            return Availability.missing(problem)
         registered = registrations.find(self.settings.data_dir, model.id)
         if registered is None:
             return Availability.missing(f"{model.id} is no longer registered.")
