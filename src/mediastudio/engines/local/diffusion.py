@@ -251,7 +251,7 @@ def _out_of_memory_fails_the_job() -> Iterator[None]:
 
     try:
         yield
-    except torch.OutOfMemoryError as exc:
+    except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError in torch >= 2.5
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
