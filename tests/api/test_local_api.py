@@ -116,3 +116,18 @@ def _through_oom_guard(inner: Any) -> Any:
             return inner(*args)
 
     return guarded
+
+
+async def test_image_to_image_over_http_keeps_the_source_shape(api: Api) -> None:
+    import base64
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (30, 90, 200)).save(buffer, format="PNG")
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    key = await live_key(api)
+    job = await create(api, key, image_url=source, strength=0.6, steps=2, seed=1)
+    done = await api.wait(key, job["id"], timeout=120)
+    assert done["status"] == "completed", done
+    [output] = done["outputs"]
+    image = Image.open(io.BytesIO((await api.client.get(output["url"])).content))
+    assert image.size == (64, 40) == (output["width"], output["height"])  # 64 x 42.7, by 8
