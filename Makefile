@@ -14,11 +14,11 @@ PORT ?= 8000
 
 .PHONY: install browser run test lint fmt typecheck unit bench clean
 
+# torch first, pinned to the CPU wheel, so that the [local] extra's range is already met and pip
+# does not fetch the multi-GB CUDA build (docs/local-models.md).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first, pinned to the CPU wheel, so that the [local] extra's range is already met
-	# and pip does not fetch the multi-GB CUDA build (docs/local-models.md).
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	touch $(STAMP)
