@@ -4,6 +4,7 @@ and only when a local job runs (the ``[local]`` extra is optional)."""
 from __future__ import annotations
 
 import gc
+import importlib
 import importlib.util
 import inspect
 import logging
@@ -34,6 +35,12 @@ class OutOfMemory(EngineError):
 def missing_modules() -> list[str]:
     """The ``[local]`` extra's modules that cannot be imported here (none: the extra is in)."""
     return [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+
+
+def import_modules() -> None:
+    """Import the extra's modules (the pipelines' too: diffusers loads them lazily)."""
+    for name in (*REQUIRED_MODULES, "diffusers.pipelines.auto_pipeline"):
+        importlib.import_module(name)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,12 @@ class LocalEngine(Engine):
     # The catalog ------------------------------------------------------------------------------
 
     def models(self) -> Sequence[ModelSpec]:
-        return [self._spec(model) for model in self._registered()]
+        registered = self._registered()
+        if registered and not diffusion.missing_modules():
+            # Called once while the registry is built, before any request: torch and diffusers
+            # are imported now (seconds) rather than by the first catalog request, on the loop.
+            diffusion.import_modules()
+        return [self._spec(model) for model in registered]
 
     def resolve(self, model_id: str, type_: str | None) -> ModelSpec | None:
         """A model registered after the server started (the catalog lists it from the next
