@@ -6,15 +6,21 @@ STAMP := $(VENV)/.installed
 # Test processes: many tests wait on servers and workers rather than on the CPU, so a few more
 # processes than cores finish sooner; `make test TEST_WORKERS=0` runs them in this process.
 TEST_WORKERS ?= 4
+# The torch the [local] extra runs on: the CPU build. A GPU host overrides it, e.g.
+# `make install TORCH="torch --index-url https://download.pytorch.org/whl/cu124"`.
+TORCH ?= torch==2.13.0
 # `make run PORT=8080` serves on another port.
 PORT ?= 8000
 
 .PHONY: install browser run test lint fmt typecheck unit bench clean
 
+# torch first, pinned to the CPU wheel, so that the [local] extra's range is already met and pip
+# does not fetch the multi-GB CUDA build (docs/local-models.md).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	touch $(STAMP)
 
 install: $(STAMP)

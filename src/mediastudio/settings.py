@@ -14,7 +14,7 @@ import secrets
 from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -317,6 +317,25 @@ class Settings(BaseSettings):
         description="Working memory one image-tool job may use (estimated per operation from the"
         " image's header): an image that would need more is refused with invalid_input before"
         " it is decoded; images are decoded smaller when the result allows",
+    )
+
+    local_device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="Where local models run (the [local] extra): auto picks the first CUDA GPU,"
+        " else the CPU; or cpu, cuda, cuda:N",
+    )
+    local_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto",
+        description="Precision of local models' weights: auto is bf16 (fp16 on cards without"
+        " bf16) on a GPU and fp32 on the CPU",
+    )
+    local_memory_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Memory the resident local models may take on their device together; the"
+        " least recently used is unloaded to fit another. Default: 80% of the GPU's memory, or"
+        " of the machine's RAM on the CPU",
     )
 
     webhook_retry_schedule: str = Field(

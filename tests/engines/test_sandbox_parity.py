@@ -589,7 +589,11 @@ def test_the_sandbox_output_has_the_live_shape(
     data = CASES[model_id][case](media)
     live = run(registry, model_id, data, tmp_path / "live", sandbox=False, providers=providers)
     sandbox = run(registry, model_id, data, tmp_path / "sandbox", sandbox=True)
+    assert_same_shapes(live, sandbox)
 
+
+def assert_same_shapes(live: JobContext, sandbox: JobContext) -> None:
+    """The sandbox's outputs decode to the live ones' shapes, as its plan said."""
     assert live.outputs, "the live engine made nothing: pick another parity input"
     assert [f["code"] for f in sandbox.failures] == [f["code"] for f in live.failures]
     assert [set(f) for f in sandbox.failures] == [set(f) for f in live.failures]
@@ -614,6 +618,74 @@ def test_the_sandbox_output_has_the_live_shape(
             frame = 1 / want.fps if want.fps else 0.0
             tolerance = max(FRAME_TOLERANCE_S, frame, planned.duration_tolerance_s)
             assert abs(got.duration_s - want.duration_s) <= tolerance, (where, got, want)
+
+
+# --- registered models: local weights ------------------------------------------------------------
+
+# Local models exist only once an operator registers a folder (`mediastudio models pull`), so the
+# catalog above has none. Their parity is proven per registration kind: a tiny model of each kind
+# is built and registered here, and every model the local engine then lists must have its kind's
+# cases (a new kind without cases fails test_every_registered_model_has_a_plan_and_a_case).
+REGISTERED_CASES: dict[str, dict[str, Case]] = {
+    "diffusers": {
+        "text": lambda m: {"prompt": "a kite", "steps": 1, "num_outputs": 2, "seed": 3},
+        "aspect-jpg": lambda m: {
+            "prompt": "a fox",
+            "steps": 1,
+            "aspect_ratio": "16:9",
+            "output_format": "jpg",
+        },
+        "image-to-image": lambda m: {"prompt": "a red disc", "steps": 2, "image_url": m.photo},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Registered:
+    registry: EngineRegistry
+    kinds: dict[str, str]  # each listed local model's id → its registration kind
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    """The catalog with a tiny model of each registration kind registered."""
+    from mediastudio.engines.local import registrations
+    from mediastudio.engines.local.registrations import ID_PREFIX
+    from tests.engines.tiny_diffusion import build_tiny_pipeline, require_local_extra
+
+    require_local_extra()
+    settings = make_settings(
+        tmp_path_factory.mktemp("registered"), engine_modules=[], disabled_engines=[]
+    )
+    weights = tmp_path_factory.mktemp("weights")
+    registrations.register(settings.data_dir, build_tiny_pipeline(weights / "tiny-sd"))
+    registry = EngineRegistry.discover(settings)
+    kinds = {model.id: model.kind for model in registrations.load(settings.data_dir)}
+    listed = [spec.id for spec in registry.models() if spec.id.startswith(ID_PREFIX)]
+    assert sorted(listed) == sorted(kinds), "the local engine lists what is registered"
+    return Registered(registry, kinds)
+
+
+def test_every_registered_model_has_a_plan_and_a_case(registered: Registered) -> None:
+    assert set(registered.kinds.values()) == set(REGISTERED_CASES), "each kind needs cases here"
+    for model_id in registered.kinds:
+        found = registered.registry.get(model_id)
+        assert found is not None and found.spec.plan is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "case"),
+    [(kind, case) for kind, cases in REGISTERED_CASES.items() for case in cases],
+)
+def test_a_registered_models_sandbox_output_has_the_live_shape(
+    registered: Registered, media: Media, tmp_path: Path, kind: str, case: str
+) -> None:
+    [model_id] = [m for m, k in registered.kinds.items() if k == kind]
+    data = REGISTERED_CASES[kind][case](media)
+    registry = registered.registry
+    live = run(registry, model_id, data, tmp_path / "live", sandbox=False)
+    sandbox = run(registry, model_id, data, tmp_path / "sandbox", sandbox=True)
+    assert_same_shapes(live, sandbox)
 
 
 # --- the shapes the issue named ----------------------------------------------------------------

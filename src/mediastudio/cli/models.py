@@ -1,8 +1,12 @@
-"""``mediastudio models list``."""
+"""``mediastudio models list``, and the local models: ``pull``, ``list --local``, ``rm``.
+
+Registering a local model reads and writes ``local-models.json`` in the data directory only: no
+database, no torch (see docs/local-models.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +15,7 @@ from mediastudio.cli.common import (
     ConfigFile,
     DataDir,
     console,
+    errors,
     new_table,
     print_json,
     settings_from,
@@ -21,16 +26,24 @@ app = typer.Typer(help="The model catalog.", no_args_is_help=True)
 
 @app.command("list")
 def list_models(
-    data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Only the registered local models (models pull)")
+    ] = False,
 ) -> None:
     """Every model the installed engines declare, with price and live availability."""
     from mediastudio.catalog.service import Catalog
+    from mediastudio.engines.local.registrations import ID_PREFIX
     from mediastudio.engines.registry import EngineRegistry
 
     settings = settings_from(data_dir, config)
     catalog = Catalog(EngineRegistry.discover(settings), settings)
     rows: list[dict[str, Any]] = []
     for spec in catalog.list(None):
+        if local and not spec.id.startswith(ID_PREFIX):
+            continue
         availability = catalog.availability(spec, sandbox=False)
         rows.append(
             {
@@ -56,3 +69,41 @@ def list_models(
             row["unavailable_reason"] or "",
         )
     console.print(table)
+
+
+ModelFolder = Annotated[
+    Path, typer.Argument(help="A diffusers pipeline folder (model_index.json, unet/, vae/, …)")
+]
+
+
+@app.command("pull")
+def pull(folder: ModelFolder, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Register weights already on disk as the model local/<folder name>. The files stay where
+    they are; the kind is detected from them."""
+    from mediastudio.engines.local import registrations
+
+    settings = settings_from(data_dir, config)
+    try:
+        model = registrations.register(settings.data_dir, folder)
+    except registrations.RegistrationError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"registered [bold]{model.id}[/bold] ({model.pipeline}) from {model.path}")
+
+
+@app.command("rm")
+def remove(
+    model_id: Annotated[str, typer.Argument(help="local/<name>, as models list --local shows")],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Forget a local model (its weights are not deleted)."""
+    from mediastudio.engines.local import registrations
+
+    settings = settings_from(data_dir, config)
+    try:
+        model = registrations.remove(settings.data_dir, model_id)
+    except registrations.RegistrationError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"removed {model.id} (the files in {model.path} are untouched)")

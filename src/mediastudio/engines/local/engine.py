@@ -1,0 +1,205 @@
+"""The local engine: image models whose weights are folders on this machine (registered with
+``mediastudio models pull <dir>``), run with diffusers on the GPU when there is one, else the CPU.
+
+Nothing here imports torch until a job runs or the device must be known, so the server and the
+CLI start without the ``[local]`` extra; registered models are then listed unavailable, with
+the command that installs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+
+from mediastudio.engines.contract import Availability, Engine, EngineError, ModelSpec, RunContext
+from mediastudio.engines.local import diffusion, registrations
+from mediastudio.engines.local.inputs import (
+    MAX_INPUT_IMAGE_BYTES,
+    LocalImageInput,
+    native_side,
+    output_size,
+    planner,
+    seeds,
+)
+from mediastudio.engines.local.registrations import ID_PREFIX, LocalModel
+from mediastudio.engines.local.residency import Residency
+from mediastudio.engines.media.images import ImageHeader, add_image_output, open_image
+from mediastudio.settings import Settings
+
+logger = logging.getLogger("mediastudio.engines.local")
+
+CREDITS_PER_IMAGE = (
+    1  # the operator's own hardware: a token price, MEDIASTUDIO_MODEL_PRICES sets it
+)
+TIMEOUT_S = 1800.0  # a first load from a slow disk plus a CPU's minutes per image
+
+
+class LocalEngine(Engine):
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._device: diffusion.Device | None = None
+        self._cache: Residency[Any] | None = None
+        self._setup = threading.Lock()
+
+    # The catalog ------------------------------------------------------------------------------
+
+    def models(self) -> Sequence[ModelSpec]:
+        registered = self._registered()
+        if registered and not diffusion.missing_modules():
+            # Called once while the registry is built, before any request: torch and diffusers
+            # are imported now (seconds) rather than by the first catalog request, on the loop.
+            diffusion.import_modules()
+        return [self._spec(model) for model in registered]
+
+    def resolve(self, model_id: str, type_: str | None) -> ModelSpec | None:
+        """A model registered after the server started (the catalog lists it from the next
+        start; it can run at once)."""
+        if not model_id.startswith(ID_PREFIX) or type_ not in (None, "image"):
+            return None
+        model = registrations.find(self.settings.data_dir, model_id)
+        return self._spec(model) if model is not None else None
+
+    def availability(self, model: ModelSpec) -> Availability:
+        missing = diffusion.missing_modules()
+        if missing:
+            return Availability.missing(
+                f"{', '.join(missing)} not installed: {diffusion.EXTRA_HINT}"
+            )
+        problem = diffusion.device_problem(self.device())
+        if problem is not None:
+            return Availability.missing(problem)
+        registered = registrations.find(self.settings.data_dir, model.id)
+        if registered is None:
+            return Availability.missing(f"{model.id} is no longer registered.")
+        try:
+            _, pipeline = registrations.detect_kind(registered.folder)
+        except registrations.RegistrationError as exc:
+            return Availability.missing(str(exc))
+        unknown = diffusion.unknown_pipeline(pipeline)
+        return Availability.ok() if unknown is None else Availability.missing(unknown)
+
+    def _registered(self) -> list[LocalModel]:
+        try:
+            return registrations.load(self.settings.data_dir)
+        except registrations.RegistrationError:
+            logger.exception("local model registrations unreadable; none listed")
+            return []
+
+    def _spec(self, model: LocalModel) -> ModelSpec:
+        return ModelSpec(
+            id=model.id,
+            name=f"{model.folder.name} (local {model.pipeline})",
+            type="image",
+            input_model=LocalImageInput,
+            credits=CREDITS_PER_IMAGE,
+            description=f"Weights in {model.path}, run here with diffusers.",
+            category="local",
+            price_unit="output",
+            pool=self._pool(),
+            timeout_s=TIMEOUT_S,
+            plan=planner(model.folder),
+        )
+
+    def _pool(self) -> str:
+        """The gpu pool (one job per device by default: MEDIASTUDIO_WORKERS_GPU) when jobs will
+        run on CUDA, else the cpu pool. Without the extra the jobs fail anyway: cpu."""
+        if diffusion.missing_modules():
+            return "cpu"
+        return "gpu" if self.device().is_gpu else "cpu"
+
+    # Running ----------------------------------------------------------------------------------
+
+    def device(self) -> diffusion.Device:
+        with self._setup:
+            if self._device is None:
+                self._device = diffusion.pick_device(
+                    self.settings.local_device, self.settings.local_dtype
+                )
+            return self._device
+
+    def residency(self) -> Residency[Any]:
+        device = self.device()
+        with self._setup:
+            if self._cache is None:
+                budget = self.settings.local_memory_bytes or int(
+                    0.8 * diffusion.device_memory_bytes(device)
+                )
+                self._cache = Residency(budget, release=diffusion.release)
+            return self._cache
+
+    def run(self, ctx: RunContext) -> None:
+        validated = ctx.input
+        assert isinstance(validated, LocalImageInput)
+        model = registrations.find(self.settings.data_dir, ctx.model.id)
+        if model is None:
+            raise EngineError(f"{ctx.model.id} is no longer registered.")
+        source = _source(validated, ctx)
+        header = None if source is None else ImageHeader(source.width, source.height, False)
+        width, height = output_size(validated, native_side(model.folder), header)
+        first = validated.seed if validated.seed is not None else secrets.randbelow(2**32)
+        images = seeds(validated, first)
+        device, cache = self.device(), self.residency()
+
+        def load() -> tuple[Any, int]:
+            return diffusion.load_pipeline(model.folder, device)
+
+        estimate = registrations.weight_bytes(model.folder)
+        try:
+            with cache.use(
+                model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
+            ) as pipe:
+                for index, seed in enumerate(images):
+                    ctx.check_cancelled()
+                    request = _request(validated, (width, height), seed, source)
+                    image = diffusion.generate(pipe, request, _stepper(ctx, index, len(images)))
+                    add_image_output(ctx, image.convert("RGB"), validated.output_format, seed=seed)
+        except diffusion.OutOfMemory:
+            cache.clear()  # what is not in use goes, so the next job has the room
+            raise
+
+    async def aclose(self) -> None:
+        if self._cache is not None:
+            self._cache.clear()
+
+
+def _source(validated: LocalImageInput, ctx: RunContext) -> Image.Image | None:
+    """The image to start from, upright, in RGB (the same file and header the plan reads)."""
+    if validated.image_url is None:
+        return None
+    path = ctx.fetcher.fetch(validated.image_url, max_bytes=MAX_INPUT_IMAGE_BYTES)
+    return open_image(path, mode="RGB")
+
+
+def _request(
+    validated: LocalImageInput, size: tuple[int, int], seed: int, source: Image.Image | None
+) -> diffusion.Request:
+    return diffusion.Request(
+        prompt=validated.prompt,
+        negative_prompt=validated.negative_prompt,
+        width=size[0],
+        height=size[1],
+        steps=validated.steps,
+        guidance_scale=validated.guidance_scale,
+        scheduler=validated.scheduler,
+        seed=seed,
+        image=source.resize(size) if source is not None else None,
+        strength=validated.strength,
+    )
+
+
+def _stepper(ctx: RunContext, index: int, count: int) -> diffusion.StepHook:
+    """Progress after each denoising step (over all the outputs), then a stop if the job was
+    cancelled or timed out: cancellation takes effect between two steps."""
+
+    def on_step(done: int, total: int) -> None:
+        ctx.progress((index + min(done, total) / max(total, 1)) / count)
+        ctx.check_cancelled()
+
+    return on_step

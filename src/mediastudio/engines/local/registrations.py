@@ -1,0 +1,185 @@
+"""Local models registered from folders already on disk (``mediastudio models pull <dir>``).
+
+The registrations are a small JSON file in the data directory (``local-models.json``), not a
+database table: the engine reads them while the registry is built, before any database is open
+and without knowing one (engines know no database); the CLI writes them without migrating
+anything; and an operator can read or fix them by hand. Writes are atomic (a temporary file
+renamed over the old one) under an exclusive lock, so two ``pull`` commands at once cannot lose
+one another's entry. The weights are never copied: a registration points at its folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "local-models.json"
+ID_PREFIX = "local/"
+DIFFUSERS = "diffusers"  # a diffusers pipeline folder (model_index.json + one folder a component)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# The component folders that hold a diffusion pipeline's denoiser (SD/SDXL: unet; FLUX/SD3:
+# transformer): a pipeline without one is not an image generator this engine can run.
+DENOISERS = ("unet", "transformer")
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+class RegistrationError(ValueError):
+    """A folder that cannot be registered, or an id that is not registered; the message says
+    why and is shown to the operator as it is."""
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    id: str  # local/<folder name>
+    path: str  # absolute
+    kind: str  # what detect_kind found: DIFFUSERS
+    pipeline: str  # the pipeline class model_index.json names, e.g. StableDiffusionPipeline
+    registered_at: str
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.path)
+
+
+def store_path(data_dir: Path) -> Path:
+    return data_dir / FILE_NAME
+
+
+def load(data_dir: Path) -> list[LocalModel]:
+    """Every registration, in the order they were made; none when the file does not exist."""
+    path = store_path(data_dir)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise RegistrationError(f"{path} cannot be read: {exc}") from exc
+    return [LocalModel(**entry) for entry in raw.get("models", [])]
+
+
+def find(data_dir: Path, model_id: str) -> LocalModel | None:
+    return next((model for model in load(data_dir) if model.id == model_id), None)
+
+
+def register(data_dir: Path, folder: Path) -> LocalModel:
+    """Register ``folder`` as ``local/<folder name>``. Registering the same folder again is a
+    no-op; another folder under a name already taken is refused (``models rm`` it first)."""
+    folder = folder.expanduser().resolve()
+    name = folder.name
+    if not _NAME.fullmatch(name):
+        raise RegistrationError(
+            f"The folder name {name!r} cannot be a model id: use letters, digits, '.', '_' "
+            "and '-' (rename the folder)."
+        )
+    kind, pipeline = detect_kind(folder)
+    model = LocalModel(
+        id=ID_PREFIX + name,
+        path=str(folder),
+        kind=kind,
+        pipeline=pipeline,
+        registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    with _locked(data_dir):
+        models = load(data_dir)
+        existing = next((m for m in models if m.id == model.id), None)
+        if existing is not None:
+            if existing.path == model.path:
+                return existing
+            raise RegistrationError(
+                f"{model.id} is already registered for {existing.path}; "
+                f"`mediastudio models rm {model.id}` first."
+            )
+        _write(data_dir, [*models, model])
+    return model
+
+
+def remove(data_dir: Path, model_id: str) -> LocalModel:
+    """Forget a registration (the weights stay where they are)."""
+    with _locked(data_dir):
+        models = load(data_dir)
+        found = next((m for m in models if m.id == model_id), None)
+        if found is None:
+            raise RegistrationError(f"No local model {model_id!r} is registered.")
+        _write(data_dir, [m for m in models if m.id != model_id])
+    return found
+
+
+def detect_kind(folder: Path) -> tuple[str, str]:
+    """What the files in ``folder`` are: ``(DIFFUSERS, pipeline class)`` for a diffusers
+    pipeline folder whose denoiser and VAE folders hold weights. Anything else is refused with
+    what was expected."""
+    if not folder.is_dir():
+        raise RegistrationError(f"{folder} is not a folder.")
+    index = pipeline_index(folder)
+    if index is None:
+        raise RegistrationError(
+            f"{folder} holds no model_index.json: only diffusers pipeline folders (what "
+            "`DiffusionPipeline.save_pretrained` or a Hugging Face snapshot writes) can be "
+            "registered so far."
+        )
+    pipeline = str(index.get("_class_name", ""))
+    denoiser = next((name for name in DENOISERS if name in index), None)
+    if not pipeline.endswith("Pipeline") or denoiser is None or "vae" not in index:
+        raise RegistrationError(
+            f"{folder}/model_index.json is not an image diffusion pipeline "
+            f"({pipeline or 'no _class_name'}): it needs a unet or transformer and a vae."
+        )
+    for component in (denoiser, "vae"):
+        if not has_weights(folder / component):
+            raise RegistrationError(
+                f"{folder / component} holds no weights (*.safetensors or *.bin): "
+                "download the whole pipeline, not only its configs."
+            )
+    return DIFFUSERS, pipeline
+
+
+def pipeline_index(folder: Path) -> dict[str, Any] | None:
+    """model_index.json of a diffusers pipeline folder, or None when there is none."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return index if isinstance(index, dict) else None
+
+
+def has_weights(component: Path) -> bool:
+    return component.is_dir() and any(
+        entry.name.endswith(WEIGHT_SUFFIXES) for entry in component.iterdir()
+    )
+
+
+def weight_bytes(folder: Path) -> int:
+    """The size of every weight file in the pipeline folder: what loading it will roughly
+    take in memory at the precision it was saved in."""
+    return sum(
+        path.stat().st_size
+        for path in folder.rglob("*")
+        if path.is_file() and path.name.endswith(WEIGHT_SUFFIXES)
+    )
+
+
+@contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / f".{FILE_NAME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write(data_dir: Path, models: list[LocalModel]) -> None:
+    path = store_path(data_dir)
+    temporary = path.with_name(f".{FILE_NAME}.tmp")
+    body = {"models": [asdict(model) for model in models]}
+    temporary.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

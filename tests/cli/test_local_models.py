@@ -1,0 +1,52 @@
+"""``mediastudio models pull / list --local / rm`` against a real data directory and a tiny
+diffusers pipeline folder on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import invoke
+from tests.engines.tiny_diffusion import build_tiny_pipeline, require_local_extra
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_local_extra()
+    return build_tiny_pipeline(tmp_path_factory.mktemp("weights") / "tiny-sd")
+
+
+def listed_local(data_dir: Path) -> list[dict[str, object]]:
+    code, out = invoke(data_dir, "models", "list", "--local", "--json")
+    assert code == 0, out
+    return list(json.loads(out))
+
+
+def test_pull_lists_and_removes_a_local_folder(tiny: Path, tmp_path: Path) -> None:
+    assert listed_local(tmp_path) == []
+    code, out = invoke(tmp_path, "models", "pull", str(tiny))
+    assert code == 0, out
+    assert "local/tiny-sd" in out and "StableDiffusionPipeline" in out
+    [row] = listed_local(tmp_path)
+    assert (row["id"], row["type"], row["available"]) == ("local/tiny-sd", "image", True)
+    stored = json.loads((tmp_path / "local-models.json").read_text())
+    assert [m["path"] for m in stored["models"]] == [str(tiny.resolve())]
+
+    code, out = invoke(tmp_path, "models", "list")  # the whole catalog has it too
+    assert code == 0 and "local/tiny-sd" in out and "builtin/espeak" in out
+
+    code, out = invoke(tmp_path, "models", "rm", "local/tiny-sd")
+    assert code == 0 and "untouched" in out
+    assert listed_local(tmp_path) == [] and (tiny / "model_index.json").exists()
+
+
+def test_pull_refuses_a_folder_that_is_not_a_pipeline(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.jpg").write_bytes(b"\xff\xd8")
+    code, out = invoke(tmp_path / "data", "models", "pull", str(folder))
+    assert code == 1 and "model_index.json" in out
+    code, out = invoke(tmp_path / "data", "models", "rm", "local/photos")
+    assert code == 1 and "No local model" in out
