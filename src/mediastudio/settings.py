@@ -264,8 +264,9 @@ class Settings(BaseSettings):
     chat_abandoned_after_s: float = Field(
         900.0,
         gt=0,
-        description="A chat message still unanswered this long after it was sent was abandoned "
-        "by a process that died: the sweeper refunds it (longer than any provider timeout)",
+        description="A chat message still unanswered (or a voice cloning still training) this "
+        "long after it was sent was abandoned by a process that died: the sweeper refunds it "
+        "(longer than any provider timeout)",
     )
     chat_history_max_messages: int = Field(
         50, ge=1, le=1000, description="Most earlier messages of a conversation sent with a new one"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,11 @@ import av
 import pytest
 from PIL import Image
 
+from mediastudio.credits import service as credits
+from mediastudio.kit.clock import utcnow
 from mediastudio.voices import repository as voices_repository
 from mediastudio.voices.cloning import CONSENT_STATEMENT
+from mediastudio.voices.models import CustomVoice
 from tests.conftest import Api, auth, make_settings, open_api
 from tests.fetch_servers import LoopbackServer, ok
 from tests.providers.conftest import elevenlabs_settings
@@ -364,3 +368,36 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+async def test_a_cloning_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
+    tmp_path: Path, elevenlabs_fake: FakeElevenLabs, samples: LoopbackServer
+) -> None:
+    async with open_api(_settings(tmp_path, elevenlabs_fake, samples)) as api:
+        key = await live_key(api, credits=1000)
+        account_id = (await api.client.get("/api/v1/account", headers=auth(key))).json()["id"]
+        since = timedelta(seconds=api.platform.settings.chat_abandoned_after_s + 1)
+        async with api.platform.db.write() as session:
+            for voice_id, created_at in (("voice_old", utcnow() - since), ("voice_new", utcnow())):
+                await voices_repository.add(
+                    session,
+                    CustomVoice(
+                        id=voice_id,
+                        account_id=account_id,
+                        sandbox=False,
+                        name="Interrupted",
+                        provider="elevenlabs",
+                        status="training",
+                        consent={},
+                        credits=PRICE,
+                        created_at=created_at,
+                    ),
+                )
+                await credits.reserve(session, account_id, PRICE, voice_id)
+        assert await balance(api, key) == (1000 - 2 * PRICE, 2 * PRICE)
+        await api.platform.sweeper.sweep()
+        assert await balance(api, key) == (1000 - PRICE, PRICE)  # the recent one still runs
+        assert await ledger_kinds(api, key, "voice_old") == {"reserve": [PRICE], "refund": [-PRICE]}
+        async with api.platform.db.read() as session:
+            assert await voices_repository.get_any(session, "voice_old") is None
+            assert await voices_repository.get_any(session, "voice_new") is not None

@@ -28,6 +28,7 @@ import secrets
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,6 @@ class VoiceService:
                 "provider_voice_id": provider_id,
                 "requires_verification": verify,
                 "samples": [_sample_record(s) for s in samples],
-                "credits_charged": price,
             }
             await repository.set_values(session, voice.id, values)
             await credits.capture(session, principal.account_id, price, voice.id)
@@ -211,7 +211,7 @@ class VoiceService:
                         "api_key_id": principal.key_id,
                         "given_at": now.isoformat(),
                     },
-                    credits_charged=0,
+                    credits=price,
                     created_at=now,
                 ),
             )
@@ -346,6 +346,23 @@ class VoiceService:
     async def aclose(self) -> None:
         for cloner in self.cloners.values():
             await cloner.aclose()
+
+
+async def release_abandoned(session: AsyncSession, before: datetime) -> int:
+    """Refund the clonings still ``training`` since before ``before``: the process that was
+    awaiting the provider died (a live request settles or refunds its own, even when its client
+    hangs up). Run by the sweeper; the voice is forgotten, as a failed cloning is."""
+    abandoned = await repository.training_before(session, before)
+    for voice in abandoned:
+        await repository.remove(session, voice.id)
+        await credits.refund(
+            session,
+            voice.account_id,
+            voice.credits,
+            voice.id,
+            "voice cloning abandoned: the server stopped before the provider answered",
+        )
+    return len(abandoned)
 
 
 async def usable_voice(

@@ -32,7 +32,11 @@ class CustomVoice(Base):
     what was cloned with whose consent; the API no longer sees it."""
 
     __tablename__ = "voices"
-    __table_args__ = (Index("ix_voices_account_id_sandbox_id", "account_id", "sandbox", "id"),)
+    __table_args__ = (
+        Index("ix_voices_account_id_sandbox_id", "account_id", "sandbox", "id"),
+        # The sweeper's: clonings left ``training`` by a process that died.
+        Index("ix_voices_status_created_at", "status", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -47,6 +51,7 @@ class CustomVoice(Base):
     requires_verification: Mapped[bool] = mapped_column(default=False)
     samples: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     consent: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    credits_charged: Mapped[int] = mapped_column(default=0)
+    # The cloning's price: reserved while ``training``, captured once ``ready``.
+    credits: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column()

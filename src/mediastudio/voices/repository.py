@@ -4,12 +4,13 @@ are invisible to all but :func:`get_any`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediastudio.voices.models import CustomVoice
+from mediastudio.voices.models import CustomVoice, VoiceStatus
 
 
 async def add(session: AsyncSession, voice: CustomVoice) -> CustomVoice:
@@ -46,6 +47,14 @@ async def list_all(
             CustomVoice.deleted_at.is_(None),
         )
         .order_by(CustomVoice.id.desc())
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def training_before(session: AsyncSession, before: datetime) -> Sequence[CustomVoice]:
+    """Voices still being cloned since before ``before`` (the sweeper's)."""
+    query = select(CustomVoice).where(
+        CustomVoice.status == VoiceStatus.TRAINING, CustomVoice.created_at < before
     )
     return (await session.execute(query)).scalars().all()
 

@@ -123,7 +123,7 @@ class CustomVoiceRead(BaseModel):
             requires_verification=voice.requires_verification,
             samples=[VoiceSampleRead.model_validate(s) for s in voice.samples],
             consent=ConsentRead.model_validate(consent),
-            credits_charged=voice.credits_charged,
+            credits_charged=voice.credits if voice.status != "training" else 0,
             sandbox=voice.sandbox,
             created_at=voice.created_at,
         )

@@ -46,7 +46,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("credits_charged", sa.Integer(), nullable=False),
+        sa.Column("credits", sa.Integer(), nullable=False),
         sa.Column("created_at", mediastudio.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", mediastudio.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -58,8 +58,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_voices")),
     )
     op.create_index("ix_voices_account_id_sandbox_id", "voices", ["account_id", "sandbox", "id"])
+    op.create_index("ix_voices_status_created_at", "voices", ["status", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_voices_status_created_at", table_name="voices")
     op.drop_index("ix_voices_account_id_sandbox_id", table_name="voices")
     op.drop_table("voices")
