@@ -258,9 +258,6 @@ class Settings(BaseSettings):
         description="Credits one voice cloning costs (POST /api/v1/voices; seed 003's standard "
         "training price); refunded when the cloning fails",
     )
-    voice_samples_max: int = Field(
-        10, ge=1, le=25, description="Most audio samples one voice is cloned from"
-    )
     chat_abandoned_after_s: float = Field(
         900.0,
         gt=0,

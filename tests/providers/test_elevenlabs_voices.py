@@ -7,6 +7,7 @@ sandbox keys get placeholder voices that sandbox speech accepts."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 from collections.abc import Iterator
@@ -342,10 +343,15 @@ async def test_sandbox_keys_clone_placeholders_that_sandbox_speech_accepts(
         voice = await _clone(
             api,
             sandbox,
-            {"name": "Test", "samples": [upload, samples.url("/narrator.wav")], "consent": True},
+            {
+                "name": "Test",
+                "samples": [upload, samples.url("/narrator.wav"), _data_uri(UPLOADED)],
+                "consent": True,
+            },
         )
         assert voice["status"] == "ready" and voice["sandbox"] is True
-        assert voice["credits_charged"] == 0 and len(voice["samples"]) == 2
+        assert voice["credits_charged"] == 0 and len(voice["samples"]) == 3
+        assert voice["samples"][2]["sha256"] == hashlib.sha256(UPLOADED).hexdigest()
         assert set(voice) == set(
             (await api.client.get(f"{VOICES}/{voice['id']}", headers=auth(sandbox))).json()
         )
@@ -362,6 +368,10 @@ async def test_sandbox_keys_clone_placeholders_that_sandbox_speech_accepts(
         assert not elevenlabs_fake.delete_calls()
         live = await api.key(account)
         assert await balance(api, live) == (1000, 0)
+
+
+def _data_uri(data: bytes) -> str:
+    return "data:audio/wav;base64," + base64.b64encode(data).decode()
 
 
 def _png() -> bytes:
@@ -401,3 +411,29 @@ async def test_a_cloning_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
         async with api.platform.db.read() as session:
             assert await voices_repository.get_any(session, "voice_old") is None
             assert await voices_repository.get_any(session, "voice_new") is not None
+
+
+async def test_a_voice_deleted_before_its_speech_runs_fails_the_job_refunded(
+    tmp_path: Path, elevenlabs_fake: FakeElevenLabs, samples: LoopbackServer
+) -> None:
+    no_workers = {"workers_cpu": 0, "workers_gpu": 0, "workers_io": 0}
+    settings = elevenlabs_settings(
+        tmp_path / "data",
+        elevenlabs_fake,
+        net_allow_hosts=f"127.0.0.1:{samples.port}",
+        **no_workers,
+    )
+    async with open_api(settings) as api:
+        key = await live_key(api, credits=1000)
+        upload = await _upload(api, key, UPLOADED, "me.wav", "audio/wav")
+        voice = await _clone(api, key, {"name": "V", "samples": [upload], "consent": True})
+        job = await _speak(api, key, voice["id"])
+        assert job["_status"] == 202 and job["status"] == "queued"
+        deleted = await api.client.delete(f"{VOICES}/{voice['id']}", headers=auth(key))
+        assert deleted.status_code == 204
+        await api.platform.runner.run(job["id"])  # as a worker would, once free
+        done = await api.wait(key, job["id"])
+        assert done["status"] == "failed" and done["error"]["code"] == "invalid_input"
+        assert voice["id"] in done["error"]["message"]
+        assert done["credits_refunded"] == done["credits_reserved"]
+        assert not elevenlabs_fake.speech_calls()

@@ -61,6 +61,7 @@ from mediastudio.voices.models import CustomVoice, VoiceStatus
 logger = logging.getLogger("mediastudio.voices")
 
 ELEVENLABS = "elevenlabs"
+MAX_SAMPLES = 10  # seed 003's 1-10 files (ElevenLabs' instant cloning takes up to 25)
 # What a caller affirms with ``consent: true``; stored with the voice, word for word.
 CONSENT_STATEMENT = (
     "I own this voice or have the explicit, informed consent of its speaker to clone it, and "
@@ -138,9 +139,9 @@ class VoiceService:
                 details={"fields": [{"field": "consent", "message": "must be true"}]},
             )
         cloner = self._cloner(principal)
-        if not 1 <= len(request.samples) <= self.settings.voice_samples_max:
+        if not 1 <= len(request.samples) <= MAX_SAMPLES:
             raise InvalidRequest(
-                f"Send 1 to {self.settings.voice_samples_max} audio samples.",
+                f"Send 1 to {MAX_SAMPLES} audio samples.",
                 details={"fields": [{"field": "samples", "message": "wrong count"}]},
             )
         await self.files.check_owned(principal, [s for s in request.samples if _is_file(s)])

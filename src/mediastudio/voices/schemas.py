@@ -7,9 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediastudio.voices.cloning import MAX_SAMPLES
 from mediastudio.voices.models import CustomVoice
 
-SAMPLE_PATTERN = r"^(file_[0-9a-z]{26}|https?://\S+)$"
+# An upload, an http(s) URL (fetched through the SSRF-safe fetcher) or a base64 data: URI.
+SAMPLE_PATTERN = r"^(file_[0-9a-z]{26}|https?://\S+|data:audio/[-+.\w]+;base64,[A-Za-z0-9+/=]+)$"
+SAMPLE_MAX_CHARS = 8_000_000  # a data: URI of about 6 MB; larger audio goes through /files
 
 
 class VoiceRead(BaseModel):
@@ -57,14 +60,16 @@ class VoiceCreate(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=100, description="A name for the voice")
-    samples: list[Annotated[str, Field(max_length=2048, pattern=SAMPLE_PATTERN)]] = Field(
-        min_length=1,
-        max_length=25,
-        description="Audio of the speaker: uploaded files (file_… from POST /files) or "
-        "http(s) URLs, fetched once and kept as the account's files; 1 to 10 by default "
-        "(clean speech, a minute or more in all)",
+    samples: list[Annotated[str, Field(max_length=SAMPLE_MAX_CHARS, pattern=SAMPLE_PATTERN)]] = (
+        Field(
+            min_length=1,
+            max_length=MAX_SAMPLES,
+            description="Audio of the speaker: uploaded files (file_… from POST /files), http(s) "
+            "URLs or data:audio/…;base64 URIs, fetched once and kept as the account's files; 1 to "
+            "10 (clean speech, a minute or more in all)",
+        )
     )
-    consent: bool = Field(
+    consent: Literal[True] = Field(
         description="Required, and must be true: you affirm that you own this voice or have "
         "its speaker's explicit consent to clone it (the statement is stored with the voice)"
     )
