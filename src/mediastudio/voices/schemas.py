@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediastudio.kit.examples import EXAMPLE_AUDIO
 from mediastudio.voices.cloning import MAX_SAMPLES
 from mediastudio.voices.models import CustomVoice
 
@@ -51,7 +52,7 @@ class VoiceCreate(BaseModel):
             "examples": [
                 {
                     "name": "Narrator",
-                    "samples": ["file_01hzx3v6c4p8q2r5s7t9v0w1y3"],
+                    "samples": [EXAMPLE_AUDIO],
                     "consent": True,
                     "language": "en",
                 }
