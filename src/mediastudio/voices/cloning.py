@@ -132,24 +132,16 @@ class VoiceService:
         self, principal: Principal, request: NewVoice, *, on_ready: OnReady | None = None
     ) -> CustomVoice:
         """Clone a voice (see the module); the voice ``ready``, or the request's error."""
-        if not request.consent:
-            raise InvalidRequest(
-                "Cloning a voice needs the speaker's consent: send consent: true to affirm "
-                f"{CONSENT_STATEMENT!r}",
-                details={"fields": [{"field": "consent", "message": "must be true"}]},
-            )
         cloner = self._cloner(principal)
-        if not 1 <= len(request.samples) <= MAX_SAMPLES:
-            raise InvalidRequest(
-                f"Send 1 to {MAX_SAMPLES} audio samples.",
-                details={"fields": [{"field": "samples", "message": "wrong count"}]},
-            )
-        await self.files.check_owned(principal, [s for s in request.samples if _is_file(s)])
+        await self._check(principal, request)
         price = 0 if principal.sandbox else self.settings.voice_clone_credits
         voice = await self._accept(principal, request, price)
         fetched: list[StoredFile] = []
         try:
-            with tempfile.TemporaryDirectory(prefix="voice-", dir=self._tmp()) as workdir:
+            # Under the data directory: storing a fetched sample moves it into file storage.
+            with tempfile.TemporaryDirectory(
+                prefix="voice-", dir=self.settings.data_dir
+            ) as workdir:
                 samples = await self._gather(principal, request.samples, Path(workdir), fetched)
                 provider_id, verify = await self._make(cloner, voice, request, samples)
         except BaseException as exc:
@@ -158,13 +150,13 @@ class VoiceService:
             if mapped is exc:
                 raise
             raise mapped from exc
+        values = {
+            "status": VoiceStatus.READY,
+            "provider_voice_id": provider_id,
+            "requires_verification": verify,
+            "samples": [_sample_record(s) for s in samples],
+        }
         async with self.db.write() as session:
-            values = {
-                "status": VoiceStatus.READY,
-                "provider_voice_id": provider_id,
-                "requires_verification": verify,
-                "samples": [_sample_record(s) for s in samples],
-            }
             await repository.set_values(session, voice.id, values)
             await credits.capture(session, principal.account_id, price, voice.id)
             for name, value in values.items():
@@ -172,6 +164,24 @@ class VoiceService:
             if on_ready is not None:
                 await on_ready(session, voice)
         return voice
+
+    async def _check(self, principal: Principal, request: NewVoice) -> None:
+        """What can be refused before any money moves: consent, the count, the uploads."""
+        if not request.consent:
+            raise InvalidRequest(
+                "Cloning a voice needs the speaker's consent: send consent: true to affirm "
+                f"{CONSENT_STATEMENT!r}",
+                details={"fields": [{"field": "consent", "message": "must be true"}]},
+            )
+        if not 1 <= len(request.samples) <= MAX_SAMPLES:
+            raise InvalidRequest(
+                f"Send 1 to {MAX_SAMPLES} audio samples.",
+                details={"fields": [{"field": "samples", "message": "wrong count"}]},
+            )
+        await self.files.check_owned(principal, [s for s in request.samples if _is_file(s)])
+        for index, reference in enumerate(request.samples):
+            if _is_file(reference):
+                _require_audio(await self.files.get(principal, reference), f"samples[{index}]")
 
     def _cloner(self, principal: Principal) -> ElevenLabs | None:
         if principal.sandbox:
@@ -184,11 +194,6 @@ class VoiceService:
                 details={"provider": ELEVENLABS, "reason": f"set {API_KEY_SETTING}"},
             )
         return cloner
-
-    def _tmp(self) -> Path:
-        directory = self.settings.data_dir / "tmp"
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory
 
     async def _accept(self, principal: Principal, request: NewVoice, price: int) -> CustomVoice:
         now = utcnow()
