@@ -161,6 +161,16 @@ async def test_a_voice_cloned_from_an_upload_and_a_url_speaks_and_is_deleted(
         assert elevenlabs_fake.speech_calls()[-1].path == f"/v1/text-to-speech/{provider_id}"
         assert await _seconds(api, done["outputs"][0]["url"]) > 1.0
 
+        # The OpenAI-compatible surface takes it as `voice` too (the same create underneath).
+        compat = await api.client.post(
+            "/v1/audio/speech",
+            headers=auth(key),
+            json={"model": FLASH, "input": "Hello again.", "voice": voice["id"]},
+        )
+        assert compat.status_code == 200, compat.text
+        assert compat.headers["content-type"] == "audio/mpeg"
+        assert elevenlabs_fake.speech_calls()[-1].path == f"/v1/text-to-speech/{provider_id}"
+
         # Delete: at ElevenLabs, then the samples; gone for the API, kept as a record.
         deleted = await api.client.delete(f"{VOICES}/{voice['id']}", headers=auth(key))
         assert deleted.status_code == 204, deleted.text
