@@ -7,6 +7,7 @@ from mediastudio.files.models import StoredFile
 from mediastudio.generations.models import Generation
 from mediastudio.idempotency.models import IdempotencyRecord
 from mediastudio.keys.models import ApiKey
+from mediastudio.voices.models import CustomVoice
 from mediastudio.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookSigningSecret
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ApiKey",
     "ChatMessageRow",
     "Conversation",
+    "CustomVoice",
     "Generation",
     "IdempotencyRecord",
     "LedgerEntry",

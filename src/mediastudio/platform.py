@@ -27,6 +27,7 @@ from mediastudio.runtime.runner import JobRunner
 from mediastudio.runtime.sweeper import Sweeper
 from mediastudio.runtime.webhooks import WebhookSender
 from mediastudio.settings import Settings
+from mediastudio.voices.cloning import VoiceService
 from mediastudio.webhooks.outbox import WebhookOutbox
 from mediastudio.webhooks.service import WebhookService
 
@@ -51,6 +52,7 @@ class Platform:
     sender: WebhookSender
     disk: DiskGuard
     chat: ChatService
+    voices: VoiceService
     workers_started: bool = False
 
     @classmethod
@@ -93,6 +95,7 @@ class Platform:
             sender=WebhookSender(db, settings, outbox, runner.worker_id),
             disk=disk,
             chat=ChatService(db, settings, ChatModels(settings)),
+            voices=VoiceService(db, settings, files, storage),
         )
 
     def signed_urls(self, client_base_url: str) -> Callable[[str], str]:
@@ -118,6 +121,7 @@ class Platform:
             await self.sender.stop()
         await self.registry.aclose()
         await self.chat.models.aclose()
+        await self.voices.aclose()
         await self.db.dispose()
 
 

@@ -254,11 +254,18 @@ class Settings(BaseSettings):
         description="Chat model used when a request names none; default: openai/gpt-4o-mini "
         "when OpenAI has a key, else the first model of the first OpenAI-compatible server",
     )
+    voice_clone_credits: int = Field(
+        200,
+        ge=0,
+        description="Credits one voice cloning costs (POST /api/v1/voices; seed 003's standard "
+        "training price); refunded when the cloning fails",
+    )
     chat_abandoned_after_s: float = Field(
         900.0,
         gt=0,
-        description="A chat message still unanswered this long after it was sent was abandoned "
-        "by a process that died: the sweeper refunds it (longer than any provider timeout)",
+        description="A chat message still unanswered (or a voice cloning still training) this "
+        "long after it was sent was abandoned by a process that died: the sweeper refunds it "
+        "(longer than any provider timeout)",
     )
     chat_history_max_messages: int = Field(
         50, ge=1, le=1000, description="Most earlier messages of a conversation sent with a new one"

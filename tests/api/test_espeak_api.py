@@ -87,6 +87,7 @@ async def test_voices_are_listed_and_filtered_by_language(api: Api) -> None:
         "gender": "male",
         "model": "builtin/espeak",
         "engine": "espeak",
+        "custom": False,
     }
     french = (await api.client.get("/api/v1/voices?language=fr", headers=auth(key))).json()
     assert french["total"] >= 2

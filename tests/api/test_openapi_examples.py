@@ -36,6 +36,7 @@ CREATES = {
     "/api/v1/product-image-enhancements",
     "/api/v1/webhooks",
     "/api/v1/files",
+    "/api/v1/voices",
 }
 # Ids that operations on a path like /webhooks/{webhook_id} take, from the create that made them.
 IDS_FROM = {"webhook_id": "/api/v1/webhooks"}

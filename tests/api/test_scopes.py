@@ -83,6 +83,10 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("WS", "/api/v1/ws"): READ,
     ("GET", "/api/v1/product-image-enhancements/{enhancement_id}"): READ,
     ("GET", "/api/v1/voices"): READ,
+    ("GET", "/api/v1/voices/{voice_id}"): READ,
+    # Cloning a voice is audio work (priced, rate limited as a generation); deleting one too.
+    ("POST", "/api/v1/voices"): AUDIO,
+    ("DELETE", "/api/v1/voices/{voice_id}"): AUDIO,
     ("GET", "/api/v1/models"): READ,
     ("GET", "/api/v1/models/{model_id:path}"): READ,
     ("GET", "/api/v1/account"): READ,

@@ -10,13 +10,20 @@ Two values are made to be what a real client sends, rather than left as drawn:
   ``Idempotency-Key`` and get the documented 422 ``idempotency_key_reused``. A client uses one key
   per request; each valid drawn key gets a suffix that makes it unique.
 
+- Cloning a voice fetches its samples at once, and a drawn ``file_…`` id names no upload, a
+  drawn URL no server: every well-formed list of samples is replaced by one short WAV as a
+  ``data:`` URI, which the server takes (a sandbox key: a placeholder voice).
+
 Only values of the right type and form are changed; a missing or malformed one stays as drawn.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 import re
+import wave
 from typing import Any
 
 import schemathesis
@@ -29,6 +36,7 @@ URL_FIELDS = {
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "url",
     ("PATCH", "/api/v1/settings"): "webhook_url",
 }
+VOICES = ("POST", "/api/v1/voices")
 IDEMPOTENCY_KEY = "Idempotency-Key"
 VALID_KEY = re.compile(r"[!-~](?:[ -~]*[!-~])?")
 _requests = itertools.count()
@@ -39,6 +47,21 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     field = URL_FIELDS.get((case.method.upper(), case.path))
     if field is not None and isinstance(case.body, dict) and isinstance(case.body.get(field), str):
         case.body[field] = WEBHOOK_URL
+    if (case.method.upper(), case.path) == VOICES and isinstance(case.body, dict):
+        drawn = case.body.get("samples")
+        if isinstance(drawn, list) and drawn and all(isinstance(s, str) for s in drawn):
+            case.body["samples"] = [_sample()]
     key = (case.headers or {}).get(IDEMPOTENCY_KEY)
     if isinstance(key, str) and VALID_KEY.fullmatch(key):
         case.headers[IDEMPOTENCY_KEY] = f"{key[:200]}.{next(_requests)}"
+
+
+def _sample() -> str:
+    """A tenth of a second of silence as a WAV ``data:`` URI."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(b"\0\0" * 800)
+    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -13,6 +13,14 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   A text containing :data:`REFUSED_WORD` is refused as ElevenLabs refuses content: 400
   ``bad_prompt`` ("violated our Terms of Service").
 - ``GET /v1/voices``: the account's voices (:data:`VOICES`), with labels and verified languages.
+- ``POST /v1/voices/add`` (multipart: ``name``, ``files`` repeated, ``remove_background_noise``,
+  ``description``, ``labels`` as a JSON string): instant voice cloning, answers ``{"voice_id",
+  "requires_verification"}``; the voice then speaks and is listed (category ``cloned``). A
+  missing name or file is 422 (typed list); a file that is not audio (RIFF/WAVE, MP3, Ogg,
+  FLAC) 400 ``invalid_audio``. Each clone is kept in :attr:`FakeElevenLabs.cloned` with its
+  samples' bytes.
+- ``GET /v1/voices/{voice_id}`` (the voice) and ``DELETE /v1/voices/{voice_id}`` (``{"status":
+  "ok"}``); an unknown id is 400 ``voice_does_not_exist`` as ElevenLabs answers it.
 - ``xi-api-key: <key>`` or 401 ``invalid_api_key``; errors are ``{"detail": {"status",
   "message"}}``.
 - :meth:`FakeElevenLabs.script` scripts the next answers of an endpoint (a 429 with
@@ -23,6 +31,7 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import secrets
 import tempfile
@@ -45,7 +54,8 @@ REFUSED_WORD = "forbidden"
 MODELS = {"eleven_multilingual_v2", "eleven_flash_v2_5", "eleven_turbo_v2_5", "eleven_v3"}
 NO_LANGUAGE_CODE = {"eleven_multilingual_v2"}
 CHARACTERS_PER_SECOND = 15.0
-SPEECH, VOICE_LIST = "speech", "voices"
+ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+SPEECH, VOICE_LIST, CLONE, VOICE_DELETE = "speech", "voices", "clone", "delete"
 GEORGE, ALICE, MATILDA = "JBFqnCBsd6RMkjVDRZzb", "Xb7hH8MSUJpSbSDYk0k2", "XrExE9yKIg1WjnnlVkGX"
 VOICES: list[dict[str, Any]] = [
     {
@@ -137,12 +147,26 @@ class Received:
 
 
 @dataclass
+class Cloned:
+    """A voice cloned on the fake: its listing and the samples it was made from."""
+
+    voice: dict[str, Any]
+    samples: list[tuple[str, bytes]]  # (filename, bytes)
+    form: dict[str, str]
+
+
+AUDIO_MAGIC = (b"RIFF", b"ID3", b"\xff\xfb", b"\xff\xf3", b"OggS", b"fLaC")
+
+
+@dataclass
 class FakeElevenLabs:
     key: str = KEY
     base_url: str = ""
     answers: dict[str, deque[Answer]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     slow_s: float = 0.0  # hold each generation this long (a cancel must not wait for it)
+    cloned: dict[str, Cloned] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
 
     def script(self, *answers: Answer, endpoint: str = SPEECH) -> None:
         """The next answers of ``endpoint`` (:data:`SPEECH` or :data:`VOICE_LIST`), in order."""
@@ -154,19 +178,32 @@ class FakeElevenLabs:
     def voice_calls(self) -> list[Received]:
         return [r for r in self.received if r.path == "/v1/voices"]
 
+    def clone_calls(self) -> list[Received]:
+        return [r for r in self.received if r.path == "/v1/voices/add"]
+
+    def delete_calls(self) -> list[Received]:
+        return [r for r in self.received if r.method == "DELETE"]
+
+    def known_voices(self) -> list[dict[str, Any]]:
+        return VOICES + [clone.voice for clone in self.cloned.values()]
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v1/text-to-speech/{voice_id}", self._speech, methods=["POST"]),
                 Route("/v1/voices", self._voices, methods=["GET"]),
+                Route("/v1/voices/add", self._clone, methods=["POST"]),
+                Route("/v1/voices/{voice_id}", self._voice, methods=["GET", "DELETE"]),
             ]
         )
 
     async def _received(self, request: Request) -> tuple[Any, Response | None]:
-        try:
-            body = await request.json() if request.method == "POST" else None
-        except ValueError:
-            body = None
+        body: Any = None
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
         self.received.append(
             Received(
                 request.method,
@@ -186,7 +223,61 @@ class FakeElevenLabs:
             return answered
         if self.answers.get(VOICE_LIST):
             return _json(self.answers[VOICE_LIST].popleft())
-        return JSONResponse({"voices": VOICES})
+        return JSONResponse({"voices": self.known_voices()})
+
+    async def _clone(self, request: Request) -> Response:
+        _, answered = await self._received(request)
+        if answered is not None:
+            return answered
+        form = await request.form()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        uploads = [
+            (str(item.filename), await item.read())
+            for item in form.getlist("files")
+            if not isinstance(item, str)
+        ]
+        self.received[-1].body = {"form": fields, "files": [name for name, _ in uploads]}
+        if self.answers.get(CLONE):
+            return _json(self.answers[CLONE].popleft())
+        if not fields.get("name"):
+            return _json(_missing("body", "name"))
+        if not uploads:
+            return _json(_missing("body", "files"))
+        for name, data in uploads:
+            if not data.startswith(AUDIO_MAGIC):
+                message = f"The file {name} is not a supported audio file."
+                return _json(error(400, "invalid_audio", message))
+        voice_id = "".join(secrets.choice(ID_ALPHABET) for _ in range(20))
+        labels = json.loads(fields.get("labels") or "{}")
+        voice = {
+            "voice_id": voice_id,
+            "name": fields["name"],
+            "category": "cloned",
+            "description": fields.get("description"),
+            "labels": labels if isinstance(labels, dict) else {},
+            "verified_languages": [],
+        }
+        self.cloned[voice_id] = Cloned(voice, uploads, fields)
+        return JSONResponse({"voice_id": voice_id, "requires_verification": False})
+
+    async def _voice(self, request: Request) -> Response:
+        _, answered = await self._received(request)
+        if answered is not None:
+            return answered
+        voice_id = request.path_params["voice_id"]
+        if request.method == "DELETE" and self.answers.get(VOICE_DELETE):
+            return _json(self.answers[VOICE_DELETE].popleft())
+        found = next((v for v in self.known_voices() if v["voice_id"] == voice_id), None)
+        if found is None:
+            message = f"A voice with voice_id {voice_id} does not exist."
+            return _json(error(400, "voice_does_not_exist", message))
+        if request.method == "GET":
+            return JSONResponse(found)
+        if voice_id not in self.cloned:
+            return _json(error(400, "invalid_voice", "Premade voices cannot be deleted."))
+        del self.cloned[voice_id]
+        self.deleted.append(voice_id)
+        return JSONResponse({"status": "ok"})
 
     async def _speech(self, request: Request) -> Response:
         body, answered = await self._received(request)
@@ -195,7 +286,8 @@ class FakeElevenLabs:
         if self.answers.get(SPEECH):
             return _json(self.answers[SPEECH].popleft())
         output_format = request.query_params.get("output_format", "mp3_44100_128")
-        problem = _speech_problem(request.path_params["voice_id"], body, output_format)
+        known = {voice["voice_id"] for voice in self.known_voices()}
+        problem = _speech_problem(request.path_params["voice_id"], body, output_format, known)
         if problem is not None:
             return _json(problem)
         if self.slow_s:
@@ -229,7 +321,7 @@ def _missing(where: str, name: str) -> Answer:
     )
 
 
-def _speech_problem(voice_id: str, body: Any, output_format: str) -> Answer | None:
+def _speech_problem(voice_id: str, body: Any, output_format: str, known: set[str]) -> Answer | None:
     if output_format not in OUTPUT_FORMATS:
         return Answer(
             422,
@@ -248,7 +340,7 @@ def _speech_problem(voice_id: str, body: Any, output_format: str) -> Answer | No
     model = body.get("model_id") or "eleven_multilingual_v2"
     if model not in MODELS:
         return error(400, "model_not_found", f"A model with model ID {model} was not found.")
-    if voice_id not in {voice["voice_id"] for voice in VOICES}:
+    if voice_id not in known:
         return error(404, "voice_not_found", f"A voice with the voice_id {voice_id} was not found.")
     if body.get("language_code") is not None and model in NO_LANGUAGE_CODE:
         return error(

@@ -1,13 +1,15 @@
 """The fake ElevenLabs is ElevenLabs as far as the official ``elevenlabs`` client can tell:
-speech in the formats asked, voices, the error shapes, a content refusal, and a 429 it waits
-out."""
+speech in the formats asked, voices, the error shapes, a content refusal, a 429 it waits
+out, and instant voice cloning (create, read, speak with, delete)."""
 
 from __future__ import annotations
 
 import io
+import wave
 from collections.abc import Iterator
 
 import av
+import numpy as np
 import pytest
 from elevenlabs import VoiceSettings
 from elevenlabs.client import ElevenLabs
@@ -137,3 +139,59 @@ def test_a_429_carries_retry_after_and_the_client_waits_it_out(
     fake.script(rate_limited(1), endpoint=VOICE_LIST)
     assert len(client.voices.get_all().voices) == 3
     assert len(fake.voice_calls()) == 2
+
+
+def speech_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """A voice-like WAV (a wobbling 180 Hz tone), the kind of sample a voice is cloned from."""
+    t = np.arange(round(seconds * rate)) / rate
+    samples = 0.3 * np.sin(2 * np.pi * 180 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes((samples * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def test_instant_voice_cloning_speaks_and_deletes(client: ElevenLabs, fake: FakeElevenLabs) -> None:
+    sample = speech_wav()
+    created = client.voices.ivc.create(
+        name="Narrator",
+        files=[("one.wav", sample, "audio/wav"), ("two.wav", sample, "audio/wav")],
+        description="A calm narrator",
+        labels={"language": "en"},
+        remove_background_noise=False,
+    )
+    assert created.requires_verification is False
+    clone = fake.cloned[created.voice_id]
+    assert [name for name, _ in clone.samples] == ["one.wav", "two.wav"]
+    assert clone.samples[0][1] == sample
+    assert clone.form["name"] == "Narrator" and clone.form["description"] == "A calm narrator"
+    assert clone.form["remove_background_noise"] == "false"
+
+    voice = client.voices.get(created.voice_id)
+    assert voice.name == "Narrator" and voice.category == "cloned"
+    assert voice.labels == {"language": "en"}
+    assert created.voice_id in {v.voice_id for v in client.voices.get_all().voices}
+
+    audio = b"".join(client.text_to_speech.convert(created.voice_id, text="Fifteen chars!!"))
+    assert _decoded(audio)[0] == "mp3"
+    assert fake.speech_calls()[-1].path == f"/v1/text-to-speech/{created.voice_id}"
+
+    assert client.voices.delete(created.voice_id).status == "ok"
+    assert fake.deleted == [created.voice_id]
+    with pytest.raises(ApiError) as gone:
+        client.voices.get(created.voice_id)
+    assert gone.value.status_code == 400
+    assert gone.value.body["detail"]["status"] == "voice_does_not_exist"
+    with pytest.raises(ApiError) as speechless:
+        b"".join(client.text_to_speech.convert(created.voice_id, text="Hi."))
+    assert speechless.value.status_code == 404
+
+
+def test_cloning_refuses_what_is_not_audio(client: ElevenLabs) -> None:
+    with pytest.raises(ApiError) as refused:
+        client.voices.ivc.create(name="Bad", files=[("x.txt", b"not audio", "text/plain")])
+    assert refused.value.status_code == 400
+    assert refused.value.body["detail"]["status"] == "invalid_audio"

@@ -122,6 +122,19 @@ class FileService:
             await repository.remove(session, stored.id)
         await self.storage.delete(stored.key)
 
+    async def delete_owned(self, account_id: str, sandbox: bool, file_ids: Iterable[str]) -> None:
+        """Delete these files of one account and mode (a voice's samples); ids already gone are
+        skipped."""
+        wanted = set(file_ids)
+        if not wanted:
+            return
+        async with self.db.write() as session:
+            keys = await repository.keys_for(session, account_id, wanted, sandbox=sandbox)
+            for file_id in keys:
+                await repository.remove(session, file_id)
+        for key in keys.values():
+            await self.storage.delete(key)
+
     async def check_owned(self, principal: Principal, ids: Iterable[str]) -> None:
         """Refuse, before any credit moves, an input naming a file this key cannot use."""
         wanted = set(ids)

@@ -38,6 +38,8 @@ from mediastudio.kit.ids import new_id
 from mediastudio.kit.storage import Storage
 from mediastudio.runtime.queue import JobQueue
 from mediastudio.settings import Settings
+from mediastudio.voices.cloning import usable_voice
+from mediastudio.voices.models import CUSTOM_VOICE_PREFIX
 from mediastudio.webhooks.urls import check_without_dns
 
 
@@ -111,6 +113,7 @@ class GenerationService:
                 request.webhook_url, self.settings.webhook_policy(), field="webhook_url"
             )
         await self.files.check_owned(principal, file_ids_in(request.input))
+        await self._check_voice(principal, spec, validated, request.field_prefix)
         self._ensure_room()
         validated, price = self.catalog.with_steps(spec, validated, principal)
         if idempotency_key is not None:
@@ -136,6 +139,15 @@ class GenerationService:
                 await idempotency.release(self.db, principal, idempotency_key)
             raise
         return Created(generation=generation)
+
+    async def _check_voice(
+        self, principal: Principal, spec: ModelSpec, validated: BaseModel, prefix: str
+    ) -> None:
+        """A cloned voice (``voice_…``) must be this account's, ready, of the model's provider;
+        the runner hands the engine its provider id."""
+        voice = getattr(validated, "voice", None)
+        if isinstance(voice, str) and voice.startswith(CUSTOM_VOICE_PREFIX):
+            await usable_voice(self.db, principal, voice, spec.id, field=f"{prefix}voice")
 
     def _ensure_room(self) -> None:
         """New work stops at the free-space floor, so that the jobs already accepted can still

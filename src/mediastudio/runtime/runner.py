@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mediastudio.accounts import repository as accounts
 from mediastudio.engines.contract import (
@@ -35,6 +35,7 @@ from mediastudio.engines.contract import (
     STOP_TIMEOUT,
     Engine,
     EngineError,
+    InvalidInput,
     JobCancelled,
     ModelSpec,
 )
@@ -54,6 +55,8 @@ from mediastudio.kit.storage import Storage, UrlSigner
 from mediastudio.runtime.context import JobContext, Persist
 from mediastudio.runtime.inputs import SafeFetcher, StoredInputs
 from mediastudio.settings import Settings
+from mediastudio.voices import repository as voices_repository
+from mediastudio.voices.models import CUSTOM_VOICE_PREFIX, VoiceStatus
 
 logger = logging.getLogger("mediastudio.runner")
 
@@ -185,6 +188,12 @@ class JobRunner:
             )
             await self._finish(generation, outcome, [])
             return
+        try:
+            validated = await self._with_voice(generation, validated)
+        except InvalidInput as exc:
+            outcome = Outcome(Status.FAILED, error=lifecycle.error(exc.code, exc.message))
+            await self._finish(generation, outcome, [])
+            return
         context = JobContext(
             generation_id=generation.id,
             model=spec,
@@ -219,6 +228,20 @@ class JobRunner:
             # that commit needs the room more than the files do.
             await asyncio.to_thread(shutil.rmtree, workdir, True)
         await self._finish(generation, outcome, stored)
+
+    async def _with_voice(self, generation: Generation, validated: BaseModel) -> BaseModel:
+        """The input with a cloned voice (``voice_…``) replaced by its provider's voice id,
+        read now: a voice deleted since the job was accepted fails it."""
+        voice = getattr(validated, "voice", None)
+        if not isinstance(voice, str) or not voice.startswith(CUSTOM_VOICE_PREFIX):
+            return validated
+        async with self.db.read() as session:
+            row = await voices_repository.get(
+                session, generation.account_id, voice, sandbox=generation.sandbox
+            )
+        if row is None or row.status != VoiceStatus.READY or not row.provider_voice_id:
+            raise InvalidInput(f"The voice {voice} no longer exists or is being deleted.")
+        return validated.model_copy(update={"voice": row.provider_voice_id})
 
     async def _update_held(self, generation_id: str, values: dict[str, Any]) -> bool:
         """Write ``values`` on the job while this worker still holds it (False when not)."""

@@ -7,7 +7,8 @@ Every ``sweep_interval_s`` (and once at start-up):
   without waiting for its lease (a restarted server resumes its own work immediately);
 - every ``queued`` job is offered to the dispatcher (which ignores ids it already has);
 - expired idempotency records are deleted;
-- chat messages left unanswered by a process that died are refunded.
+- chat messages left unanswered, and voice clonings left training, by a process that died are
+  refunded.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mediastudio.kit.events import EventBus
 from mediastudio.runtime.queue import JobQueue
 from mediastudio.runtime.runner import wait_for_event
 from mediastudio.settings import Settings
+from mediastudio.voices import cloning
 
 logger = logging.getLogger("mediastudio.sweeper")
 
@@ -81,6 +83,10 @@ class Sweeper:
             abandoned_since = now - timedelta(seconds=self.settings.chat_abandoned_after_s)
             if refunded := await chat.release_abandoned(session, abandoned_since):
                 logger.warning("%d chat messages abandoned by a stopped server: refunded", refunded)
+            if refunded := await cloning.release_abandoned(session, abandoned_since):
+                logger.warning(
+                    "%d voice clonings abandoned by a stopped server: refunded", refunded
+                )
         async with self.db.read() as session:
             queued = await repository.queued(session)
         for generation_id, pool in queued[:MAX_OFFERED_PER_SWEEP]:

@@ -276,8 +276,9 @@ class ElevenLabsSpeechInput(StrictInput):
     )
     voice: str = Field(
         ELEVENLABS_DEFAULT_VOICE,
-        pattern=r"^[A-Za-z0-9]{1,64}$",
-        description="An ElevenLabs voice id (GET /voices lists the account's)",
+        pattern=r"^([A-Za-z0-9]{1,64}|voice_[0-9a-z]{26})$",
+        description="An ElevenLabs voice id, or a voice_… the account cloned (POST /voices); "
+        "GET /voices lists both",
     )
     speed: float | None = Field(
         None, ge=0.7, le=1.2, description="Speaking rate, 1.0 is normal (ElevenLabs: 0.7 to 1.2)"

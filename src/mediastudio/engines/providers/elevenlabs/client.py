@@ -10,23 +10,35 @@
   ``bad_prompt`` ("violated our Terms of Service") is a content refusal. A 429
   (``too_many_concurrent_requests``, ``system_busy``) may carry ``retry-after``.
 
+- ``POST /v1/voices/add`` (multipart: ``name``, ``files`` repeated, ``remove_background_noise``,
+  ``description``, ``labels`` as a JSON string) answers ``{"voice_id", "requires_verification"}``:
+  instant voice cloning; ``DELETE /v1/voices/{voice_id}`` answers ``{"status": "ok"}``.
+
 Speech is synchronous: the answer is the output, and there is no provider-side job to store,
-poll, resume or cancel (see docs/providers.md#elevenlabs).
+poll, resume or cancel (see docs/providers.md#elevenlabs). So is cloning.
+
+The voices MediaStudio clones for its accounts live in the operator's ElevenLabs account, so
+``GET /v1/voices`` lists them too: their description starts with :data:`CLONE_MARKER`, and they
+are left out of the engine's voice list (each account sees its own as ``voice_…`` ids).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from mediastudio.engines.contract import InvalidPrompt, ProviderError, Voice
+from mediastudio.engines.media.files import content_type
 from mediastudio.engines.providers.elevenlabs.mapping import OUTPUT_FORMAT, VOICE_ID
-from mediastudio.engines.providers.http import Pause, ProviderHttp, problem_detail
+from mediastudio.engines.providers.http import Pause, ProviderHttp, no_pause, problem_detail
 from mediastudio.engines.providers.media import Delivered
 from mediastudio.settings import ElevenLabsSettings
 
@@ -38,6 +50,15 @@ NO_QUOTA_STATUS = "quota_exceeded"
 REFUSAL_STATUSES = frozenset({"bad_prompt", "content_against_policy", "tos_violation"})
 # The language of a voice that says nothing of its own: ElevenLabs' premade voices are English.
 DEFAULT_LANGUAGE = "en"
+# The description of every voice cloned here starts with this (and names the voice_… id).
+CLONE_MARKER = "MediaStudio custom voice"
+VOICE_NOT_FOUND = "voice_not_found"
+
+
+@dataclass(frozen=True)
+class Cloned:
+    voice_id: str
+    requires_verification: bool
 
 
 @dataclass(frozen=True)
@@ -102,10 +123,70 @@ class ElevenLabs:
         if not isinstance(listed, list):
             raise ProviderError("ElevenLabs answered GET /v1/voices with no voice list.")
         voices = tuple(
-            v for v in listed if isinstance(v, dict) and isinstance(v.get("voice_id"), str)
+            v
+            for v in listed
+            if isinstance(v, dict)
+            and isinstance(v.get("voice_id"), str)
+            and not str(v.get("description") or "").startswith(CLONE_MARKER)
         )
         self._voices = _Cached(voices, now + self.voices_ttl_s)
         return voices
+
+    async def clone(
+        self,
+        name: str,
+        samples: list[Path],
+        *,
+        tag: str,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        remove_background_noise: bool = False,
+        pause: Pause = no_pause,
+    ) -> Cloned:
+        """Instant voice cloning from ``samples`` (audio files); ``tag`` (our ``voice_…`` id)
+        goes in the description after :data:`CLONE_MARKER`. Never repeated after a 5xx: the
+        voice may have been made (a retry would make a second one)."""
+        text = f"{CLONE_MARKER} {tag}" + (f": {description}" if description else "")
+        data = {
+            "name": name,
+            "description": text,
+            "remove_background_noise": "true" if remove_background_noise else "false",
+            "labels": json.dumps(dict(labels or {})),
+        }
+        # Read whole (samples are bounded, and a 429 waited out sends them again).
+        files = [
+            ("files", (path.name, await asyncio.to_thread(path.read_bytes), _audio_type(path)))
+            for path in samples
+        ]
+        response = await self.http.send(
+            "POST", "/v1/voices/add", data=data, files=files, pause=pause, retry=False
+        )
+        _refusals(response)
+        self.http.check(response)
+        try:
+            body = response.json()
+            voice_id = body["voice_id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError("ElevenLabs answered a voice cloning with no voice_id.") from exc
+        if not isinstance(voice_id, str) or not voice_id:
+            raise ProviderError("ElevenLabs answered a voice cloning with no voice_id.")
+        self._voices = None  # the list changed
+        return Cloned(voice_id, bool(body.get("requires_verification")))
+
+    async def delete_voice(self, voice_id: str, pause: Pause = no_pause) -> bool:
+        """Delete a voice; False when ElevenLabs no longer has it (deleted already)."""
+        response = await self.http.send(
+            "DELETE", f"/v1/voices/{quote(voice_id, safe='')}", pause=pause, retry=True
+        )
+        if response.status_code in (400, 404) and _status(response) in (
+            VOICE_NOT_FOUND,
+            "voice_does_not_exist",
+        ):
+            return False
+        _refusals(response)
+        self.http.check(response)
+        self._voices = None
+        return True
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -125,6 +206,10 @@ def _refusals(response: httpx.Response) -> None:
         raise InvalidPrompt(
             f"ElevenLabs refused the text under its terms of service: {problem_detail(response)}"
         )
+
+
+def _audio_type(path: Path) -> str:
+    return content_type(path.suffix)
 
 
 def _status(response: httpx.Response) -> str | None:
