@@ -213,6 +213,7 @@ class JobRunner:
             stored, outcome = await self._store_or_fail(generation, context, outcome)
         outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
         outcome.provider = context.provider
+        outcome.checkpoint = context.unsaved_checkpoint()
         if outcome.error and outcome.error.get("code") == STORAGE_FULL:
             # Free what the job wrote before the database commits its end: on a full volume
             # that commit needs the room more than the files do.
