@@ -4,8 +4,11 @@ none of them holding a cpu worker (docs/architecture.md, "Worker pools")."""
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from mediastudio.engines.contract import REMOTE_POOL
 from mediastudio.engines.providers import catalog
@@ -65,8 +68,11 @@ async def test_many_provider_jobs_are_in_flight_while_a_cpu_job_still_runs(
 
         fake.release()
         finished = [await api.wait(key, job, timeout=60) for job in provider_jobs]
+        output = finished[-1]["outputs"][0]
+        image = Image.open(io.BytesIO((await api.client.get(output["url"])).content))
     assert [job["status"] for job in finished] == ["completed"] * PROVIDER_JOBS
     assert len(fake.creates) == PROVIDER_JOBS  # one prediction each, none submitted twice
+    assert image.size == (output["width"], output["height"]) == (1024, 1024)
 
 
 def test_provider_models_name_the_remote_pool_and_it_has_hundreds_of_slots(
