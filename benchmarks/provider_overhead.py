@@ -656,27 +656,42 @@ succeeds a fixed time after it was created and delivers a 1024x1024 WebP) and th
 """
 
 ANALYSIS = """\
-Where the platform's own time goes, one job at a time (measured in-process with the same fake,
-fixed 10 ms polling; each figure a median): the claim transaction (~5 ms), the output copied
-through the SSRF-safe fetcher in a thread (~2.5 ms for ~3 KB), the output decoded to prove it is
-the image it claims to be and measured (~12-16 ms for a 1024x1024 WebP: the largest part, and a
-deliberate check, see docs/providers.md), storing it (~1 ms) and the finish transaction (~5 ms).
-Submitting and storing the provider's job id run while the provider works, so they cost nothing
-on the job's wall time unless the writer is busy.
+How to read it, and what changed:
 
-With 200 jobs at once on SQLite the one writer connection is what jobs wait on: every job writes
-a handful of transactions (create, claim, its provider job id, a heartbeat when its progress
-moves, finish), and a write takes several turns of a busy event loop. Before the change a job's
-successful attempt was one more write, between copying its outputs and its finish; it is now
-stored by the finish transaction itself (`RunContext.note`). The remote pool itself removes the
-queue: before it, provider jobs waited for one of the 8 `io` slots (time in queue above).
-
-Not the platform's, and left as they are: polling granularity (the default schedule trades
-added latency for fewer status requests to the provider, `MEDIASTUDIO_PROVIDERS__REPLICATE__
-POLL_INTERVAL_S` and `__POLL_MAX_INTERVAL_S` set it; `__WAIT_S` holds the create open instead,
-at the cost of resuming after a restart) and the machine: on this shared 2-core machine 200 jobs
-at once are CPU-bound (server CPU ms per job above), which is what `/healthz`'s and the cpu-pool
-job's latency during the run show; no call blocks the event loop for long.
+- **Polling granularity is not the platform's cost.** One at a time with the default schedule,
+  MediaStudio and the bare client both add ~0.25-0.3 s to a 1 s prediction: the poll that sees
+  it done comes up to a third of its run time late. The schedule trades that for fewer status
+  requests to the provider (`MEDIASTUDIO_PROVIDERS__REPLICATE__POLL_INTERVAL_S`,
+  `__POLL_MAX_INTERVAL_S`; `__WAIT_S` holds the create open instead, at the cost of resuming
+  after a restart) and is left as it is.
+- **The platform's own cost** is MediaStudio minus the bare client with 10 ms polling: tens of
+  ms per job here, above the 20 ms goal. Where it goes (timers around the runner's steps, one
+  job at a time, in-process, same fake; medians): the claim transaction ~5 ms, copying the
+  output through the SSRF-safe fetcher in a thread ~2.5 ms, decoding the output to prove it is
+  the image it claims to be and measuring it ~12-16 ms for a 1024x1024 WebP (the largest part:
+  a deliberate check, docs/providers.md), storing it ~1 ms, the finish transaction ~5 ms.
+  Submitting and storing the provider's job id overlap the provider's work. On this shared
+  machine these figures move by 2x from run to run (compare the bare client's own spread).
+- **200 at once**: the `remote` pool removed the queue (before it, provider jobs waited for one
+  of the 8 `io` slots: minutes of time in queue, at most 8 in flight). What is left is the
+  machine: 200 jobs running at once on a shared 2-core machine are CPU-bound (server CPU ms per
+  job above: the create request, claim, polls, output copy and decode, finish), and with SQLite
+  every write transaction goes through one writer connection and takes several turns of the
+  busy event loop. Two changes cut the writes: a job's successful attempt is stored by its
+  finish transaction (`RunContext.note`) instead of a write of its own between its outputs and
+  its finish, and the heartbeats and checkpoints of all held jobs are grouped into one
+  transaction per turn of the writer (`runtime/runner.py: HeldWrites`), so a provider job
+  writes create, claim and finish of its own and shares the rest.
+- **Not fixed: work running at once competes.** Before, the 8 `io` slots throttled provider
+  work, so a cpu-pool job made during the run and `/healthz` barely noticed it (the provider
+  jobs waited instead). With 200 provider jobs running, a cpu-pool job's claim and finish
+  queue behind their creates, claims and finishes on the one writer and the event loop, and
+  `/healthz` p95 grows with the CPU load: see the rows above. A profile of the loop during
+  such a run found no one call that blocks it (its time is spread over SQLAlchemy, httpx and
+  hand-offs to threads); it is busy. Next steps, not taken here: claims and finishes ahead of
+  other writes, a cheaper output check (header only for trusted providers), an async output
+  copy, PostgreSQL for many writers, and `MEDIASTUDIO_WORKERS_REMOTE` to cap provider jobs in
+  flight on a small machine.
 """
 
 
