@@ -283,6 +283,12 @@ class Settings(BaseSettings):
     workers_cpu: int = Field(2, ge=0)
     workers_gpu: int = Field(1, ge=0)
     workers_io: int = Field(8, ge=0)
+    workers_remote: int = Field(
+        256,
+        ge=0,
+        description="Slots for jobs that wait on a hosted provider: coroutines, not threads, so "
+        "hundreds cost little",
+    )
     job_lease_s: float = Field(30.0, gt=0, description="A running job's lease; renewed while alive")
     job_max_attempts: int = Field(2, ge=1, description="Runs of one job before it fails for good")
     sweep_interval_s: float = Field(5.0, gt=0, description="How often expired leases are reclaimed")
@@ -494,9 +500,12 @@ class Settings(BaseSettings):
         return _parse_schedule(self.webhook_retry_schedule)
 
     def workers_for(self, pool: str) -> int:
-        return {"cpu": self.workers_cpu, "gpu": self.workers_gpu, "io": self.workers_io}.get(
-            pool, 1
-        )
+        return {
+            "cpu": self.workers_cpu,
+            "gpu": self.workers_gpu,
+            "io": self.workers_io,
+            "remote": self.workers_remote,
+        }.get(pool, 1)
 
     def signing_key(self) -> bytes:
         """The HMAC key for signed URLs: configured, or created once inside the data directory."""

@@ -7,7 +7,8 @@ uvicorn, in a thread), faithful enough that the official ``replicate`` client wo
   ``POST /v1/files``; ``Authorization: Bearer <token>`` or 401; errors as problem+json.
 - Each prediction follows a :class:`Plan`: its statuses advance one step per GET (no clock),
   ``stall`` holds it in ``processing`` until :meth:`FakeReplicate.release` or a cancel,
-  ``vanish`` makes it 404, ``error`` fails it with that text.
+  ``vanish`` makes it 404, ``error`` fails it with that text. :attr:`FakeReplicate.
+  most_in_flight` is the most predictions that were unfinished at once.
 - :attr:`FakeReplicate.answers` scripts the next answers of a route (a 429 with Retry-After, a
   500, a 422…) before it behaves normally; everything received is recorded.
 - Outputs are served without auth at ``/delivery/…`` (as replicate.delivery URLs are). The
@@ -193,6 +194,8 @@ class FakeReplicate:
     received: list[Received] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
+    # The most predictions that were unfinished at once (counted as each one is created).
+    most_in_flight: int = 0
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -263,6 +266,8 @@ class FakeReplicate:
             self.predictions[prediction.id] = prediction
             if request.headers.get("prefer", "").startswith("wait"):
                 prediction.finish()
+            unfinished = sum(p.status not in TERMINAL for p in self.predictions.values())
+            self.most_in_flight = max(self.most_in_flight, unfinished)
         return JSONResponse(self._json(prediction), status_code=201)
 
     async def _get(self, request: Request) -> Response:

@@ -102,6 +102,9 @@ class StepContext:
     async def remember(self, key: str, value: Any) -> None:
         return None
 
+    def note(self, key: str, value: Any) -> None:
+        return None
+
     def served_by(self, provider: str) -> None:
         self.parent.served_by(provider)
 

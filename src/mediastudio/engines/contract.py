@@ -129,6 +129,11 @@ class PlannedFailure:
 
 
 Planned = PlannedOutput | PlannedFailure
+# The worker pools a model may name (``ModelSpec.pool``): ``cpu``, ``gpu`` and ``io`` are a few
+# slots each with a thread pool for blocking code; ``remote`` is for coroutine engines that wait
+# on a hosted provider's network: hundreds of slots, since a waiting job holds no thread.
+POOLS = ("cpu", "gpu", "io", "remote")
+REMOTE_POOL = "remote"
 # (validated input, the job's input fetcher) → the outputs, in order. It may fetch inputs to read
 # their headers (size, duration, transparency) and raises InvalidInput where the engine would.
 OutputPlanner = Callable[[BaseModel, InputFetcher], Sequence[Planned]]
@@ -286,6 +291,13 @@ class RunContext(Protocol):
         that a restarted job polls it instead of submitting (and paying) twice. For coroutine
         engines. If the job was taken away meanwhile the value is not stored and the job is
         marked cancelled (see :attr:`cancel_reason`)."""
+        ...
+
+    def note(self, key: str, value: Any) -> None:
+        """Keep a JSON value with the job without a database write of its own: it is stored
+        with the next :meth:`remember`, or with the job's end. Lost if the process stops before
+        either, so only for what a rerun can do without (a finished attempt's record): it
+        spares a write per job where hundreds of jobs share one SQLite writer."""
         ...
 
     def served_by(self, provider: str) -> None:

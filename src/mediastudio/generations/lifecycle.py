@@ -41,6 +41,8 @@ class Outcome:
     error: dict[str, Any] | None = None
     charge: int = 0
     provider: str | None = None  # the hosted provider that served the run, if one did
+    # The engine's checkpoint when it holds a note not stored yet: stored with the end.
+    checkpoint: dict[str, Any] | None = None
 
 
 def outstanding(generation: Generation) -> int:
@@ -94,6 +96,8 @@ async def finish(
     }
     if outcome.provider is not None:
         values["provider"] = outcome.provider
+    if outcome.checkpoint is not None:
+        values["checkpoint"] = outcome.checkpoint
     moved = await repository.transition(
         session,
         generation.id,

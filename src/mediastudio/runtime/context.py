@@ -44,6 +44,7 @@ class JobContext:
         self.persist = persist
         self.loop = loop
         self._checkpoint: dict[str, Any] = dict(checkpoint or {})
+        self._unsaved = False  # a note() not yet written with the job
         self._cancelled = threading.Event()
         self._progress = 0.0
 
@@ -77,11 +78,20 @@ class JobContext:
         state = {**self._checkpoint, key: value}
         if self.persist is None or await self.persist(state, self.provider):
             self._checkpoint = state
+            self._unsaved = False
+
+    def note(self, key: str, value: Any) -> None:
+        self._checkpoint = {**self._checkpoint, key: value}
+        self._unsaved = True
 
     def served_by(self, provider: str) -> None:
         self.provider = provider
 
     # What the runner calls -------------------------------------------------------------------
+
+    def unsaved_checkpoint(self) -> dict[str, Any] | None:
+        """The whole checkpoint when a note() is not stored yet (the job's end stores it)."""
+        return dict(self._checkpoint) if self._unsaved else None
 
     @property
     def percent(self) -> int:

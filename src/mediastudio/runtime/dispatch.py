@@ -1,10 +1,11 @@
 """Dispatchers hand committed job ids to workers.
 
 :class:`JobQueue` is what the rest of the platform sees. The in-process dispatcher below runs
-workers as asyncio tasks, one group per resource pool (cpu, gpu, io), with a thread pool each for
-blocking engine code. The distributed one (Celery) implements the same interface in a later
-issue. Queues carry ids only; the database holds the state, so losing a queue loses nothing (the
-sweeper re-enqueues what is still queued).
+workers as asyncio tasks, one group per resource pool (cpu, gpu, io, remote), with a thread pool
+each for blocking engine code (a tiny one for ``remote``, whose engines are coroutines that wait
+on a provider's network: its hundreds of slots are tasks, not threads). The distributed one
+(Celery) implements the same interface in a later issue. Queues carry ids only; the database
+holds the state, so losing a queue loses nothing (the sweeper re-enqueues what is still queued).
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from mediastudio.engines.contract import POOLS, REMOTE_POOL
 from mediastudio.runtime.runner import JobRunner, RunResult
 from mediastudio.settings import Settings
 
 logger = logging.getLogger("mediastudio.dispatch")
 
-POOLS = ("cpu", "gpu", "io")
+# Threads for a sync engine that names the remote pool anyway: its slots are sized for waiting
+# coroutines, not for as many threads.
+REMOTE_THREADS = 4
 # A job held back by its account's concurrency cap is offered again after this delay.
 DEFER_DELAY_S = 0.25
 
@@ -57,7 +61,8 @@ class InlineDispatcher:
             if count <= 0:
                 continue
             self._queues[pool] = asyncio.Queue()
-            self._executors[pool] = ThreadPoolExecutor(count, thread_name_prefix=f"engine-{pool}")
+            threads = min(count, REMOTE_THREADS) if pool == REMOTE_POOL else count
+            self._executors[pool] = ThreadPoolExecutor(threads, thread_name_prefix=f"engine-{pool}")
             for index in range(count):
                 task = asyncio.create_task(self._work(pool), name=f"worker-{pool}-{index}")
                 self._tasks.append(task)

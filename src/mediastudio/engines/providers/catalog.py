@@ -15,6 +15,7 @@ import re
 from pydantic import BaseModel
 
 from mediastudio.engines.contract import (
+    REMOTE_POOL,
     InputFetcher,
     ModelSpec,
     OutputPlanner,
@@ -67,7 +68,7 @@ Z_IMAGE_TURBO = provider_model(
         credits=5,
         description="Fast text-to-image (Tongyi-MAI's Z-Image Turbo) on Replicate, or on fal.",
         category="image-generation",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
     ),
     Route(REPLICATE, "prunaai/z-image-turbo", mapping.z_image_turbo, plan=plans.z_image_turbo),
@@ -85,7 +86,7 @@ HAILUO_FAST = provider_model(
             "Fast) or from text alone (Hailuo 2.3)."
         ),
         category="video-generation",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=1200,
     ),
     Route(
@@ -128,7 +129,7 @@ FLUX_SCHNELL = ProviderModel(
             "(whichever is configured; the other takes over when one fails)."
         ),
         category="image-generation",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
         plan=flux_plan,
     ),
@@ -231,7 +232,7 @@ GPT_IMAGE_1 = _openai(
         price_unit="output",
         description="OpenAI's gpt-image-1 text-to-image: 1024x1024, 1536x1024 or 1024x1536.",
         category="image-generation",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
     ),
     openai_mapping.gpt_image,
@@ -272,7 +273,7 @@ DALL_E_3 = _openai(
         price_unit="output",
         description="OpenAI's DALL·E 3 text-to-image: one PNG, 1024x1024, 1792x1024 or 1024x1792.",
         category="image-generation",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
     ),
     openai_mapping.dall_e_3,
@@ -290,7 +291,7 @@ GPT_4O_MINI_TTS = _openai(
             "11 voices."
         ),
         category="speech",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
         output_kind="audio",
     ),
@@ -306,7 +307,7 @@ TTS_1 = _openai(
         credits=20,
         description="OpenAI's fast neural text to speech; 9 voices.",
         category="speech",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
         output_kind="audio",
     ),
@@ -326,7 +327,7 @@ def _transcriber(model: str, name: str, credits: int, description: str) -> Provi
         credits=credits,
         description=description,
         category="transcription",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=900,
         output_kind="file",
     )
@@ -386,7 +387,7 @@ ELEVEN_MULTILINGUAL_V2 = _elevenlabs(
             "voices, steerable with stability, similarity_boost and style."
         ),
         category="speech",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
         output_kind="audio",
     )
@@ -403,7 +404,7 @@ ELEVEN_FLASH_V2_5 = _elevenlabs(
             "the account's voices."
         ),
         category="speech",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
         output_kind="audio",
     )
@@ -461,7 +462,7 @@ def _passthrough(
         price_unit="output" if type_ == "image" else "generation",
         description=f"{label}'s {target}; its own inputs go in options.",
         category=provider,
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=GENERIC_TIMEOUT_S,
     )
     media = ("first_frame_image",) if type_ == "video" else ()

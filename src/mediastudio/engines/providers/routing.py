@@ -13,9 +13,10 @@ content-policy refusal (the next provider would refuse the same request, and a r
 answer), a cancel, a timeout, a shutdown. Credits are the runner's business and settle once,
 whichever route served the job.
 
-Each finished attempt is stored with the job (:data:`ATTEMPTS_KEY`, published on the
+Each failed attempt is stored with the job (:data:`ATTEMPTS_KEY`, published on the
 generation as ``attempts``) before the next begins, so a restart skips the routes that already
-failed and resumes the one whose provider job it remembers.
+failed and resumes the one whose provider job it remembers. The successful one is noted and
+stored with the job's end, in the same transaction (no write of its own).
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ async def run_routes(
         except EngineError as exc:
             await record.add(route, FAILED, started, exc)
             raise
-        await record.add(route, SUCCEEDED, started, None)
+        # Noted, not written: the job's end stores it in the same transaction (one write fewer
+        # per job), and a rerun before that resumes the provider's job and records it again.
+        record.succeeded(route, started)
         return
 
 
@@ -140,17 +143,25 @@ class Attempts:
     async def add(
         self, route: Route, outcome: str, started: float, error: EngineError | None
     ) -> None:
-        remembered = remembered_job(self.ctx, route.provider, route.target)
-        self.items.append(
-            {
-                "route": route.name,
-                "provider": route.provider,
-                "outcome": outcome,
-                "error_code": error.code if error else None,
-                "error": error.message[:_MAX_ERROR] if error else None,
-                "latency_ms": max(0, round((time.time() - started) * 1000)),
-                "job_id": str(remembered["id"]) if remembered else None,
-                "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
-            }
-        )
+        """A failed attempt, stored before going on: a rerun must not try that route again."""
+        self.items.append(self._item(route, outcome, started, error))
         await self.ctx.remember(ATTEMPTS_KEY, list(self.items))
+
+    def succeeded(self, route: Route, started: float) -> None:
+        self.items.append(self._item(route, SUCCEEDED, started, None))
+        self.ctx.note(ATTEMPTS_KEY, list(self.items))
+
+    def _item(
+        self, route: Route, outcome: str, started: float, error: EngineError | None
+    ) -> dict[str, Any]:
+        remembered = remembered_job(self.ctx, route.provider, route.target)
+        return {
+            "route": route.name,
+            "provider": route.provider,
+            "outcome": outcome,
+            "error_code": error.code if error else None,
+            "error": error.message[:_MAX_ERROR] if error else None,
+            "latency_ms": max(0, round((time.time() - started) * 1000)),
+            "job_id": str(remembered["id"]) if remembered else None,
+            "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
+        }

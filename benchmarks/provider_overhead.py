@@ -1,0 +1,736 @@
+"""What the platform adds to a provider job, against a fake Replicate with a fixed latency.
+
+Starts a fake Replicate (its own process: Starlette under uvicorn, speaking Replicate's
+predictions protocol; every prediction succeeds ``--latency`` seconds after it was created and
+delivers an image of the size and format sent) and the real server (``python -m mediastudio
+serve``) with a live key pointed at it. Then, per polling setting (the default one: 0.5 s first,
+growing 1.5x per poll; and a fixed 10 ms interval, which leaves the platform's own cost visible):
+
+- **one at a time**: ``--serial`` ``prunaai/z-image-turbo`` jobs, each created after the last
+  finished. Added overhead = the job's wall time (``created_at`` → ``completed_at``, the server's
+  own timestamps) minus the fake's latency. Baseline in the same run: a bare httpx client doing
+  the same protocol (create, poll with the same schedule, download the output) against the same
+  fake; what it adds is the protocol's (polling granularity, HTTP), not the platform's.
+- **all at once**: ``--concurrent`` jobs created as fast as the server takes them. Reported: how
+  many predictions the fake saw in flight at once, the makespan and jobs/s, time in queue
+  (``created_at`` → ``started_at``), wall time minus latency; ``/healthz`` latency sampled every
+  20 ms during the run against the same probe on the idle server before (the event loop's lag
+  shows there); and a cpu-pool job (a sandbox image, run in a cpu worker's thread) made during
+  the run against the same job on the idle server.
+
+    python benchmarks/provider_overhead.py [--latency 1.0] [--serial 20] [--concurrent 200]
+        [--save NAME] [--compare benchmarks/results/provider_overhead-NAME.json] [--write-docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform as host_platform
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from common import CREATE_BODY, DOCS, RESULTS, ROOT, cpu_model, write_section
+
+SECTION_BEGIN = "<!-- BEGIN provider_overhead (written by benchmarks/provider_overhead.py) -->"
+SECTION_END = "<!-- END provider_overhead -->"
+TOKEN = "r8_BenchToken000000000000000000000000000"
+MODEL = "prunaai/z-image-turbo"
+JOB_BODY: dict[str, Any] = {"model": MODEL, "prompt": "a red bicycle on a beach"}
+SHORT_POLL_S = 0.01
+PROBE_EVERY_S = 0.02
+READY_TIMEOUT_S = 60.0
+
+FAKE = r"""
+import asyncio, io, secrets, sys, time
+import uvicorn
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+PORT, TOKEN = int(sys.argv[1]), sys.argv[3]
+LATENCY = [float(sys.argv[2])]
+BASE = f"http://127.0.0.1:{PORT}"
+FORMATS = {"jpg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"),
+           "webp": ("WEBP", "image/webp")}
+predictions = {}
+stats = {"created": 0, "max_in_flight": 0}
+rendered = {}
+
+def in_flight(now):
+    return sum(1 for p in predictions.values() if p["done_at"] > now and not p["canceled"])
+
+def body(pid):
+    p = predictions[pid]
+    now = time.monotonic()
+    status = "canceled" if p["canceled"] else ("succeeded" if now >= p["done_at"] else
+             ("processing" if now >= p["created"] + p["latency"] / 10 else "starting"))
+    url = f"{BASE}/v1/predictions/{pid}"
+    output = f"{BASE}/delivery/{pid}/out.{p['format']}" if status == "succeeded" else None
+    return {"id": pid, "model": p["model"], "version": "hidden", "input": p["input"],
+            "logs": "", "output": output, "error": None, "status": status, "source": "api",
+            "created_at": "2026-01-01T00:00:00.000Z", "started_at": None, "completed_at": None,
+            "metrics": {}, "data_removed": False,
+            "urls": {"get": url, "cancel": f"{url}/cancel", "web": f"{BASE}/p/{pid}"}}
+
+def authorised(request):
+    return request.headers.get("authorization") == f"Bearer {TOKEN}"
+
+def unauthorised():
+    return JSONResponse({"title": "Unauthenticated", "detail": "bad token", "status": 401},
+                        status_code=401, media_type="application/problem+json")
+
+async def create(request: Request):
+    if not authorised(request):
+        return unauthorised()
+    values = (await request.json())["input"]
+    pid = secrets.token_hex(13)
+    now = time.monotonic()
+    predictions[pid] = {"created": now, "done_at": now + LATENCY[0], "latency": LATENCY[0],
+                        "input": values,
+                        "model": request.path_params["owner"] + "/" + request.path_params["name"],
+                        "format": values.get("output_format", "jpg"), "canceled": False,
+                        "size": (int(values.get("width", 1024)), int(values.get("height", 1024)))}
+    stats["created"] += 1
+    stats["max_in_flight"] = max(stats["max_in_flight"], in_flight(now))
+    wait = request.headers.get("prefer", "")
+    if wait.startswith("wait"):
+        seconds = float(wait.partition("=")[2] or 60)
+        await asyncio.sleep(max(0.0, min(seconds, predictions[pid]["done_at"] - now)))
+    return JSONResponse(body(pid), status_code=201)
+
+async def get(request: Request):
+    if not authorised(request):
+        return unauthorised()
+    pid = request.path_params["pid"]
+    if pid not in predictions:
+        return JSONResponse({"title": "Not found", "detail": "no such prediction", "status": 404},
+                            status_code=404, media_type="application/problem+json")
+    return JSONResponse(body(pid))
+
+async def cancel(request: Request):
+    if not authorised(request):
+        return unauthorised()
+    pid = request.path_params["pid"]
+    predictions[pid]["canceled"] = True
+    return JSONResponse(body(pid))
+
+def render(size, suffix):
+    key = (size, suffix)
+    if key not in rendered:
+        picture = Image.linear_gradient("L").resize(size).convert("RGB")
+        buffer = io.BytesIO()
+        picture.save(buffer, format=FORMATS[suffix][0])
+        rendered[key] = buffer.getvalue()
+    return rendered[key]
+
+async def deliver(request: Request):
+    p = predictions[request.path_params["pid"]]
+    return Response(render(p["size"], p["format"]), media_type=FORMATS[p["format"]][1])
+
+async def read_stats(request: Request):
+    return JSONResponse(stats)
+
+async def reset(request: Request):
+    stats.update(created=0, max_in_flight=0)
+    LATENCY[0] = float(request.query_params.get("latency", LATENCY[0]))
+    return JSONResponse(stats)
+
+app = Starlette(routes=[
+    Route("/v1/models/{owner}/{name}/predictions", create, methods=["POST"]),
+    Route("/v1/predictions/{pid}", get, methods=["GET"]),
+    Route("/v1/predictions/{pid}/cancel", cancel, methods=["POST"]),
+    Route("/delivery/{pid}/{name}", deliver, methods=["GET"]),
+    Route("/stats", read_stats, methods=["GET"]),
+    Route("/stats/reset", reset, methods=["POST"]),
+])
+uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", backlog=2048)
+"""
+
+
+# --- Processes -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIASTUDIO_")}
+    env.update(extra)
+    return env
+
+
+def cli(args: list[str], env: dict[str, str]) -> str:
+    command = [sys.executable, "-m", "mediastudio", *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def make_key(data_dir: Path, env: dict[str, str], email: str, *, sandbox: bool) -> str:
+    """An ``unlimited`` account with credits and a key, made with the CLI as an operator would."""
+    where = ["--data-dir", str(data_dir)]
+    account = ["accounts", "create", "--email", email, "--plan", "unlimited"]
+    cli([*account, "--credits", "100000000", *where], env)
+    test = ["--test"] if sandbox else []
+    output = cli(["keys", "create", "--account", email, "--name", "bench", *test, *where], env)
+    return [line.strip() for line in output.splitlines() if line.strip()][-1]
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[int]:
+    with log.open("wb") as output:
+        child = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while True:
+                if child.poll() is not None:
+                    raise RuntimeError(f"{command[:4]} exited:\n{log.read_text()[-3000:]}")
+                try:
+                    if httpx.get(ready_url, timeout=2.0).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{ready_url} not ready:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield child.pid
+        finally:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+@dataclass
+class Server:
+    base_url: str
+    live_key: str
+    sandbox_key: str
+    pid: int
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def mediastudio(workdir: Path, fake_url: str, poll_s: float | None) -> Iterator[Server]:
+    data_dir = workdir / f"data-{poll_s}"
+    port = free_port()
+    settings = {
+        "MEDIASTUDIO_BOOTSTRAP": "false",
+        "MEDIASTUDIO_LOG_LEVEL": "warning",
+        "MEDIASTUDIO_PROVIDERS__REPLICATE__API_KEY": TOKEN,
+        "MEDIASTUDIO_PROVIDERS__REPLICATE__BASE_URL": fake_url,
+        "MEDIASTUDIO_NET_ALLOW_HOSTS": fake_url.removeprefix("http://"),
+    }
+    if poll_s is not None:  # a fixed interval: the first poll, and no slowing down after
+        settings["MEDIASTUDIO_PROVIDERS__REPLICATE__POLL_INTERVAL_S"] = str(poll_s)
+        settings["MEDIASTUDIO_PROVIDERS__REPLICATE__POLL_MAX_INTERVAL_S"] = str(poll_s)
+    env = clean_environment(**settings)
+    live = make_key(data_dir, env, "live@bench.example", sandbox=False)
+    sandbox = make_key(data_dir, env, "cpu@bench.example", sandbox=True)
+    command = [sys.executable, "-m", "mediastudio", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir)]
+    base_url = f"http://127.0.0.1:{port}"
+    with process(command, env, f"{base_url}/readyz", workdir / f"server-{poll_s}.log") as pid:
+        yield Server(base_url, live, sandbox, pid)
+
+
+# --- Measuring -------------------------------------------------------------------------------
+
+
+def stamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def spread_ms(values: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values]
+    return {
+        "n": len(ms),
+        "p50": statistics.median(ms) if ms else float("nan"),
+        "p95": percentile(ms, 0.95),
+        "max": max(ms) if ms else float("nan"),
+    }
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def create(client: httpx.AsyncClient, key: str, path: str, body: dict[str, Any]) -> str:
+    response = await client.post(path, json=body, headers=auth(key))
+    if response.status_code != 202:
+        raise RuntimeError(f"create answered {response.status_code}: {response.text}")
+    generation_id: str = response.json()["id"]
+    return generation_id
+
+
+async def wait_done(
+    client: httpx.AsyncClient, key: str, generation_id: str, every: float = 0.01
+) -> dict[str, Any]:
+    while True:
+        body: dict[str, Any] = (
+            await client.get(f"/api/v1/generations/{generation_id}", headers=auth(key))
+        ).json()
+        if body["status"] in ("completed", "partially_completed", "failed", "cancelled"):
+            return body
+        await asyncio.sleep(every)
+
+
+def added_s(job: dict[str, Any], latency: float) -> float:
+    return stamp(job["completed_at"]) - stamp(job["created_at"]) - latency
+
+
+async def serial(client: httpx.AsyncClient, server: Server, count: int, latency: float) -> Any:
+    added, failed = [], 0
+    for _ in range(count):
+        job = await wait_done(client, server.live_key, await create_provider_job(client, server))
+        if job["status"] != "completed":
+            failed += 1
+            continue
+        added.append(added_s(job, latency))
+    return {"added_ms": spread_ms(added), "failed": failed}
+
+
+async def create_provider_job(client: httpx.AsyncClient, server: Server) -> str:
+    return await create(client, server.live_key, "/api/v1/generate/image", JOB_BODY)
+
+
+async def bare_client(
+    fake_url: str, count: int, latency: float, first_poll: float, longest: float
+) -> Any:
+    """The same protocol without the platform: create, poll on the platform's schedule
+    (``first_poll`` growing 1.5x up to ``longest``), download the output."""
+    added = []
+    async with httpx.AsyncClient(base_url=fake_url, headers=auth(TOKEN), timeout=30) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            body = {
+                "input": {"prompt": "x", "width": 1024, "height": 1024, "output_format": "webp"}
+            }
+            prediction = (await client.post(f"/v1/models/{MODEL}/predictions", json=body)).json()
+            interval = first_poll
+            while prediction["status"] not in ("succeeded", "failed", "canceled"):
+                await asyncio.sleep(interval)
+                prediction = (await client.get(f"/v1/predictions/{prediction['id']}")).json()
+                interval = min(interval * 1.5, longest)
+            (await client.get(prediction["output"])).raise_for_status()
+            added.append(time.perf_counter() - started - latency)
+    return {"added_ms": spread_ms(added)}
+
+
+@dataclass
+class Probe:
+    """``/healthz`` latencies, one request every 20 ms, until stopped."""
+
+    latencies: list[float] = field(default_factory=list)
+    stopped: bool = False
+
+    async def run(self, client: httpx.AsyncClient) -> None:
+        while not self.stopped:
+            started = time.perf_counter()
+            (await client.get("/healthz")).raise_for_status()
+            self.latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(PROBE_EVERY_S)
+
+
+async def probe_for(client: httpx.AsyncClient, seconds: float) -> list[float]:
+    probe = Probe()
+    task = asyncio.create_task(probe.run(client))
+    await asyncio.sleep(seconds)
+    probe.stopped = True
+    await task
+    return probe.latencies
+
+
+async def cpu_job(client: httpx.AsyncClient, server: Server) -> float:
+    """A sandbox image (``sandbox/image``: a cpu-pool job, rendered in a cpu worker's thread):
+    its wall time, created → completed."""
+    body = {**CREATE_BODY, "model": "sandbox/image"}
+    job_id = await create(client, server.sandbox_key, "/api/v1/generate/image", body)
+    job = await wait_done(client, server.sandbox_key, job_id, every=0.02)
+    if job["status"] != "completed":
+        raise RuntimeError(f"the cpu-pool job ended {job['status']}: {job.get('error')}")
+    return stamp(job["completed_at"]) - stamp(job["created_at"])
+
+
+async def list_all(client: httpx.AsyncClient, key: str, status: str | None) -> list[Any]:
+    found: list[Any] = []
+    while True:
+        query = f"limit=100&offset={len(found)}" + (f"&status={status}" if status else "")
+        page = (await client.get(f"/api/v1/generations?{query}", headers=auth(key))).json()
+        found += page["data"]
+        if not page["has_more"]:
+            return found
+
+
+async def concurrent(
+    client: httpx.AsyncClient, server: Server, fake_url: str, count: int, latency: float
+) -> Any:
+    idle_cpu = [await cpu_job(client, server) for _ in range(3)]
+    idle_started, idle_cpu_s = time.perf_counter(), process_cpu_s(server.pid)
+    idle_probe = await probe_for(client, 2.0)
+    # The probe's own cost, per second, taken out of the run's CPU below.
+    probe_cpu_rate = (process_cpu_s(server.pid) - idle_cpu_s) / (time.perf_counter() - idle_started)
+    await client.post(f"{fake_url}/stats/reset", params={"latency": latency})
+    cpu_before = process_cpu_s(server.pid)
+    probe = Probe()
+    probing = asyncio.create_task(probe.run(client))
+    started = time.perf_counter()
+    creating = asyncio.gather(*(create_provider_job(client, server) for _ in range(count)))
+    await asyncio.sleep(min(0.5, latency / 2))
+    busy_cpu = [await cpu_job(client, server) for _ in range(3)]  # provider jobs in flight
+    ids = set(await creating)
+    while True:
+        queued = await list_all(client, server.live_key, "queued")
+        running = await list_all(client, server.live_key, "processing")
+        if not any(job["id"] in ids for job in queued + running):
+            break
+        await asyncio.sleep(0.5)
+    makespan = time.perf_counter() - started
+    cpu_s = process_cpu_s(server.pid) - cpu_before - probe_cpu_rate * makespan
+    probe.stopped = True
+    await probing
+    jobs = [job for job in await list_all(client, server.live_key, None) if job["id"] in ids]
+    done = [job for job in jobs if job["status"] == "completed"]
+    fake = (await client.get(f"{fake_url}/stats")).json()
+    return {
+        "latency_s": latency,
+        "server_cpu_ms_per_job": cpu_s * 1000 / max(1, len(jobs)),
+        "jobs": len(jobs),
+        "completed": len(done),
+        "max_in_flight": fake["max_in_flight"],
+        "makespan_s": makespan,
+        "jobs_per_s": len(done) / makespan,
+        "queue_ms": spread_ms([stamp(j["started_at"]) - stamp(j["created_at"]) for j in done]),
+        "added_ms": spread_ms([added_s(job, latency) for job in done]),
+        "healthz_idle_ms": spread_ms(idle_probe),
+        "healthz_busy_ms": spread_ms(probe.latencies),
+        "cpu_idle_ms": spread_ms(idle_cpu),
+        "cpu_busy_ms": spread_ms(busy_cpu),
+    }
+
+
+async def measure(
+    workdir: Path, fake_url: str, poll_s: float | None, options: argparse.Namespace
+) -> Any:
+    """One server: jobs one at a time (and the bare client); all at once with the default
+    polling only (every job polling every 10 ms is no setting to run hundreds of jobs with)."""
+    first_poll = poll_s if poll_s is not None else 0.5
+    longest = poll_s if poll_s is not None else 5.0
+    with mediastudio(workdir, fake_url, poll_s) as server:
+        limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=120, limits=limits, trust_env=False
+        ) as client:
+            await serial(client, server, 2, options.latency)  # warm-up, not counted
+            figures = {
+                "first_poll_s": first_poll,
+                "serial": await serial(client, server, options.serial, options.latency),
+                "bare": await bare_client(
+                    fake_url, options.serial, options.latency, first_poll, longest
+                ),
+            }
+            if poll_s is None:
+                figures["concurrent"] = await concurrent(
+                    client, server, fake_url, options.concurrent, options.concurrent_latency
+                )
+                await client.post(f"{fake_url}/stats/reset", params={"latency": options.latency})
+            return figures
+
+
+async def run(options: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-provider-") as folder, ExitStack() as stack:
+        workdir = Path(folder)
+        port = free_port()
+        fake_url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-c", FAKE, str(port), str(options.latency), TOKEN]
+        stack.enter_context(
+            process(command, clean_environment(), f"{fake_url}/stats", workdir / "fake.log")
+        )
+        runs = {}
+        for label, poll_s in (("default polling", None), ("fixed 10 ms polling", SHORT_POLL_S)):
+            runs[label] = await measure(workdir, fake_url, poll_s, options)
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": git_head(),
+        "machine": machine(),
+        "options": {
+            k: v
+            for k, v in vars(options).items()
+            if k in ("latency", "serial", "concurrent", "concurrent_latency")
+        },
+        "runs": runs,
+    }
+
+
+def git_head() -> str:
+    if os.environ.get("PYTHONPATH"):  # another copy of the code (e.g. the commit before)
+        return f"the code at PYTHONPATH={os.environ['PYTHONPATH']}"
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "src"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
+
+
+def machine() -> str:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} CPUs, {cpu_model()}, Python {host_platform.python_version()}, "
+        f"load average {load} at the end"
+    )
+
+
+# --- Reporting -------------------------------------------------------------------------------
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def table(report: dict[str, Any], name: str) -> str:
+    rows = [
+        f"Figures of {name} (`{report['commit']}`, {report['date']}; {report['machine']}):",
+        "",
+        "| polling | scenario | figure | p50 | p95 | max |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for label, run_ in report["runs"].items():
+        poll = label
+        serial_, bare = run_["serial"], run_["bare"]
+        lines = [
+            ("1 at a time", "added ms: MediaStudio", serial_["added_ms"]),
+            ("1 at a time", "added ms: bare client, same polling", bare["added_ms"]),
+        ]
+        conc = run_.get("concurrent")
+        for scenario, figure, spread in lines:
+            rows.append(
+                f"| {poll} | {scenario} | {figure} ({spread.get('n', 1)}) | {ms(spread['p50'])} "
+                f"| {ms(spread['p95'])} | {ms(spread['max'])} |"
+            )
+        if conc is None:
+            continue
+        lines = [
+            (f"{conc['jobs']} at once", "added ms", conc["added_ms"]),
+            (f"{conc['jobs']} at once", "time in queue ms", conc["queue_ms"]),
+            (f"{conc['jobs']} at once", "`/healthz` ms, idle before", conc["healthz_idle_ms"]),
+            (f"{conc['jobs']} at once", "`/healthz` ms, during", conc["healthz_busy_ms"]),
+            (f"{conc['jobs']} at once", "cpu-pool job wall ms, idle", conc["cpu_idle_ms"]),
+            (f"{conc['jobs']} at once", "cpu-pool job wall ms, during", conc["cpu_busy_ms"]),
+        ]
+        for scenario, figure, spread in lines:
+            rows.append(
+                f"| {poll} | {scenario} | {figure} ({spread.get('n', 1)}) | {ms(spread['p50'])} "
+                f"| {ms(spread['p95'])} | {ms(spread['max'])} |"
+            )
+        rows.append(
+            f"| {poll} | {conc['jobs']} at once ({conc.get('latency_s', 1):g} s each) | completed;"
+            f" most in flight at the fake; makespan, jobs/s; server CPU ms per job |"
+            f" {conc['completed']} | {conc['max_in_flight']} | {conc['makespan_s']:.2f} s,"
+            f" {conc['jobs_per_s']:.1f}/s; {conc.get('server_cpu_ms_per_job', float('nan')):.1f} |"
+        )
+    return "\n".join(rows)
+
+
+# (figure, path into a run's figures) for the after / before table
+COMPARED = (
+    ("1 at a time: added ms p50", ("serial", "added_ms", "p50")),
+    ("at once: most in flight", ("concurrent", "max_in_flight")),
+    ("at once: makespan s", ("concurrent", "makespan_s")),
+    ("at once: jobs/s", ("concurrent", "jobs_per_s")),
+    ("at once: queue ms p50", ("concurrent", "queue_ms", "p50")),
+    ("at once: added ms p50", ("concurrent", "added_ms", "p50")),
+    ("at once: `/healthz` ms p95", ("concurrent", "healthz_busy_ms", "p95")),
+    ("at once: cpu-pool job ms p50", ("concurrent", "cpu_busy_ms", "p50")),
+    ("at once: server CPU ms per job", ("concurrent", "server_cpu_ms_per_job")),
+)
+
+
+def figure_at(run_: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = run_
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value)
+
+
+def comparison(before: dict[str, Any], after: dict[str, Any]) -> str:
+    rows = [
+        "After / before (same script, same machine; below 1 is better except jobs/s and in "
+        "flight):",
+        "",
+        "| polling | figure | before | after | after / before |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for label, now in after["runs"].items():
+        then = before["runs"].get(label, {})
+        for figure, path in COMPARED:
+            a, b = figure_at(then, path), figure_at(now, path)
+            if a is not None and b is not None:
+                rows.append(f"| {label} | {figure} | {a:.1f} | {b:.1f} | {ratio(b, a)} |")
+    return "\n".join(rows)
+
+
+INTRO = """\
+## Provider job overhead
+
+What the platform adds to a job that runs on a hosted provider, and how it holds up with many
+in flight. A fake Replicate (its own process; Replicate's predictions protocol; every prediction
+succeeds a fixed time after it was created and delivers a 1024x1024 WebP) and the real server
+(`python -m mediastudio serve`, SQLite, a live key pointed at the fake) run on this machine;
+`prunaai/z-image-turbo` jobs are created over HTTP and timed with the server's own
+`created_at`, `started_at` and `completed_at`.
+
+- Command (repository root): `python benchmarks/provider_overhead.py --save after --compare
+  benchmarks/results/provider_overhead-before.json --write-docs`, after the same command with
+  `--save before` (no `--compare`) on the commit before the change (`PYTHONPATH` at a copy of
+  its `src/`). Defaults: 1 s per prediction, 20 jobs one at a time (after 2 uncounted), 200 at
+  once at 5 s per prediction.
+- **added ms** = wall time (created → completed) minus the fake's latency. The **bare client**
+  does the same protocol with no platform (create, poll on the same schedule, download) against
+  the same fake: what it adds is the protocol's (polling granularity, HTTP), so **MediaStudio minus
+  bare client** is the platform's own cost. Polling granularity is not the platform's: with the
+  default schedule (0.5 s first, then 1.5x per poll up to 5 s) a prediction is seen done up to a
+  third of its run time late; the fixed 10 ms interval leaves the platform's cost visible.
+- **200 at once**: the jobs created as fast as the server takes them; **most in flight** is
+  counted by the fake; **time in queue** is created → started; `/healthz` is probed every 20 ms
+  (its latency shows the event loop's lag) during the run and for 2 s on the idle server before;
+  the **cpu-pool job** is a `sandbox/image` job (256x256 PNG, a cpu worker's thread) made 3 times
+  on the idle server and 3 times during the run. **Server CPU ms per job** is the server
+  process's CPU (all threads, `/proc`) during the run, less the probe's own cost, over the jobs.
+"""
+
+ANALYSIS = """\
+How to read it, and what changed:
+
+- **Polling granularity is not the platform's cost.** One at a time with the default schedule,
+  MediaStudio and the bare client both add ~0.25-0.3 s to a 1 s prediction: the poll that sees
+  it done comes up to a third of its run time late. The schedule trades that for fewer status
+  requests to the provider (`MEDIASTUDIO_PROVIDERS__REPLICATE__POLL_INTERVAL_S`,
+  `__POLL_MAX_INTERVAL_S`; `__WAIT_S` holds the create open instead, at the cost of resuming
+  after a restart) and is left as it is.
+- **The platform's own cost** is MediaStudio minus the bare client with 10 ms polling: tens of
+  ms per job here, above the 20 ms goal. Where it goes (timers around the runner's steps, one
+  job at a time, in-process, same fake; medians): the claim transaction ~5 ms, copying the
+  output through the SSRF-safe fetcher in a thread ~2.5 ms, decoding the output to prove it is
+  the image it claims to be and measuring it ~12-16 ms for a 1024x1024 WebP (the largest part:
+  a deliberate check, docs/providers.md), storing it ~1 ms, the finish transaction ~5 ms.
+  Submitting and storing the provider's job id overlap the provider's work. On this shared
+  machine these figures move by 2x from run to run (compare the bare client's own spread).
+- **200 at once**: the `remote` pool removed the queue (before it, provider jobs waited for one
+  of the 8 `io` slots: minutes of time in queue, at most 8 in flight). What is left is the
+  machine: 200 jobs running at once on a shared 2-core machine are CPU-bound (server CPU ms per
+  job above: the create request, claim, polls, output copy and decode, finish), and with SQLite
+  every write transaction goes through one writer connection and takes several turns of the
+  busy event loop. Two changes cut the writes: a job's successful attempt is stored by its
+  finish transaction (`RunContext.note`) instead of a write of its own between its outputs and
+  its finish, and the heartbeats and checkpoints of all held jobs are grouped into one
+  transaction per turn of the writer (`runtime/runner.py: HeldWrites`), so a provider job
+  writes create, claim and finish of its own and shares the rest.
+- **Not fixed: work running at once competes.** Before, the 8 `io` slots throttled provider
+  work, so a cpu-pool job made during the run and `/healthz` barely noticed it (the provider
+  jobs waited instead). With 200 provider jobs running, a cpu-pool job's claim and finish
+  queue behind their creates, claims and finishes on the one writer and the event loop, and
+  `/healthz` p95 grows with the CPU load: see the rows above. A profile of the loop during
+  such a run found no one call that blocks it (its time is spread over SQLAlchemy, httpx and
+  hand-offs to threads); it is busy. Next steps, not taken here: claims and finishes ahead of
+  other writes, a cheaper output check (header only for trusted providers), an async output
+  copy, PostgreSQL for many writers, and `MEDIASTUDIO_WORKERS_REMOTE` to cap provider jobs in
+  flight on a small machine.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, default=1.0, help="the fake's seconds per job")
+    parser.add_argument("--serial", type=int, default=20)
+    parser.add_argument("--concurrent", type=int, default=200)
+    parser.add_argument(
+        "--concurrent-latency",
+        type=float,
+        default=5.0,
+        help="the fake's seconds per job when all are sent at once (long enough for all of them"
+        " to be created before the first ends)",
+    )
+    parser.add_argument("--save", help="keep the figures as results/provider_overhead-NAME.json")
+    parser.add_argument("--compare", type=Path, help="figures saved earlier, shown as 'before'")
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--figures", type=Path, help="report figures saved earlier; run nothing")
+    options = parser.parse_args()
+    if options.figures:
+        report = json.loads(options.figures.read_text())
+    else:
+        report = asyncio.run(run(options))
+    if options.save and not options.figures:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"provider_overhead-{options.save}.json").write_text(
+            json.dumps(report, indent=2)
+        )
+    parts = [table(report, "this run")]
+    if options.compare:
+        before = json.loads(options.compare.read_text())
+        parts = [table(before, "before"), table(report, "after"), comparison(before, report)]
+    text = "\n\n".join([INTRO.rstrip(), *parts, ANALYSIS.rstrip()])
+    print(text)
+    if options.write_docs:
+        section = f"{SECTION_BEGIN}\n{text}\n{SECTION_END}\n"
+        write_section(DOCS, SECTION_BEGIN, SECTION_END, section, new_document="# Benchmarks\n")
+
+
+if __name__ == "__main__":
+    main()
