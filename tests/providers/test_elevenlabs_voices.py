@@ -426,7 +426,7 @@ async def test_a_cloning_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
 async def test_a_voice_deleted_before_its_speech_runs_fails_the_job_refunded(
     tmp_path: Path, elevenlabs_fake: FakeElevenLabs, samples: LoopbackServer
 ) -> None:
-    no_workers = {"workers_cpu": 0, "workers_gpu": 0, "workers_io": 0}
+    no_workers = {"workers_cpu": 0, "workers_gpu": 0, "workers_io": 0, "workers_remote": 0}
     settings = elevenlabs_settings(
         tmp_path / "data",
         elevenlabs_fake,

@@ -153,7 +153,7 @@ FLUX_KONTEXT = ProviderModel(
             "on Replicate or on fal (the other takes over when one fails)."
         ),
         category="image-editing",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
         plan=plans.flux_kontext,
     ),
@@ -253,7 +253,7 @@ GPT_IMAGE_1_5_EDIT = provider_model(
             "instruction): 1024x1024, 1536x1024 or 1024x1536."
         ),
         category="image-editing",
-        pool="io",
+        pool=REMOTE_POOL,
         timeout_s=300,
     ),
     Route(
