@@ -182,11 +182,20 @@ async def test_the_default_moves_to_gpt_transcribe_when_whisper_retires(
     async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
         key = await live_key(api, credits=100)
         file_id = await upload(api, key, tone(tmp_path, 1.0))
-        before = await create(api, key, PATH, {"audio_url": file_id})
+        response = await api.client.post(PATH, json={"audio_url": file_id}, headers=auth(key))
+        assert response.status_code == 202, response.text
+        before = response.json()
         assert before["model"] == "openai/whisper-1"
+        # A deprecated model's job says when it goes (RFC 8594) and what follows it.
+        assert response.headers["sunset"] == "Fri, 26 Feb 2027 00:00:00 GMT"
+        assert response.headers["link"] == (
+            '</api/v1/models/openai/gpt-transcribe>; rel="successor-version"'
+        )
         api.platform.catalog.clock = lambda: datetime(2027, 2, 26, tzinfo=UTC)
-        after = await create(api, key, PATH, {"audio_url": file_id})
+        response = await api.client.post(PATH, json={"audio_url": file_id}, headers=auth(key))
+        after = response.json()
         assert after["model"] == "openai/gpt-transcribe"
+        assert "sunset" not in response.headers and "link" not in response.headers
         for job in (before, after):
             assert (await api.wait(key, job["id"]))["status"] == "completed"
         assert [call.body["model"] for call in openai_fake.calls(TRANSCRIPTIONS)] == [
