@@ -94,6 +94,8 @@ async def test_history_starts_a_conversation_and_options_are_sent(
             {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello!"},
         ]
+        # gpt-4o takes a temperature; pinned to a day it still runs (it retires 2027-01-14).
+        api.platform.chat.models.clock = lambda: datetime(2026, 12, 2, tzinfo=UTC)
         body = {"message": "one two three", "history": history, "model": "openai/gpt-4o"}
         answer = await _chat(api, key, {**body, "max_tokens": 4, "temperature": 0.5})
         assert answer["finish_reason"] == "length" and answer["credits_charged"] == 10
@@ -259,7 +261,8 @@ async def test_a_reasoning_model_takes_only_the_default_temperature(
         assert answer["credits_charged"] == 20
         sent = openai_fake.calls(CHAT)[-1].body
         assert "temperature" not in sent and sent["max_completion_tokens"] == 50
-        # gpt-4o still takes any temperature (it is deprecated, not retired).
+        # gpt-4o still takes any temperature (it is deprecated, not retired, on this day).
+        api.platform.chat.models.clock = lambda: datetime(2026, 12, 2, tzinfo=UTC)
         older = await _chat(api, key, {"message": "hi", "model": "openai/gpt-4o", "temperature": 0})
         assert older["model"] == "openai/gpt-4o"
         assert openai_fake.calls(CHAT)[-1].body["temperature"] == 0
