@@ -299,6 +299,10 @@ async def test_openai_voices_are_listed_next_to_espeaks(
         assert coral["engine"] == "providers" and coral["language"] == "en"
         only = await api.client.get("/api/v1/voices?model=openai/tts-1", headers=auth(key))
         assert {voice["id"] for voice in only.json()["data"]} == by_model["openai/tts-1"]
+        # From OpenAI's speech shutdown on, its models and so their voices are gone.
+        api.platform.catalog.clock = lambda: datetime(2027, 1, 6, tzinfo=UTC)
+        listed = (await api.client.get("/api/v1/voices", headers=auth(key))).json()["data"]
+        assert {voice["model"] for voice in listed} == {"builtin/espeak"}
     async with open_api(openai_settings(tmp_path / "bare", openai_fake, providers={})) as api:
         key = await live_key(api)
         listed = (await api.client.get("/api/v1/voices", headers=auth(key))).json()["data"]

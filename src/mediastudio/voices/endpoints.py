@@ -31,5 +31,5 @@ async def get_voices(
     """Every voice a speech model here can speak with; pass its ``id`` as ``voice`` to
     ``POST /generate/speech`` (with that ``model``, or with the default model when it is the
     default one). Needs the `read` scope."""
-    data = await list_voices(platform.registry, language=language, model=model)
+    data = await list_voices(platform.catalog, language=language, model=model)
     return VoiceList(data=data, total=len(data))
