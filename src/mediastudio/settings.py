@@ -91,7 +91,7 @@ class ProviderSettings(BaseModel):
 
 class OpenAISettings(ProviderSettings):
     """OpenAI answers with the output itself (no job to poll), so one request lasts as long as
-    the generation: gpt-image-1 takes up to a minute or two."""
+    the generation: a GPT image model takes up to a minute or two."""
 
     timeout_s: float = Field(
         300.0, gt=0, description="Read/write timeout of one request (the whole generation)"
@@ -251,7 +251,7 @@ class Settings(BaseSettings):
     )
     chat_default_model: str | None = Field(
         None,
-        description="Chat model used when a request names none; default: openai/gpt-4o-mini "
+        description="Chat model used when a request names none; default: openai/gpt-5.4-mini "
         "when OpenAI has a key, else the first model of the first OpenAI-compatible server",
     )
     voice_clone_credits: int = Field(

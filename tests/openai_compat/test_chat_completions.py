@@ -79,7 +79,7 @@ async def test_a_reply_is_charged_once_and_stored_as_a_conversation(
     async with server(with_openai(tmp_path / "data", openai_fake)) as live:
         key = await key_of(live, credits=100)
         answer = await client(live, key).chat.completions.create(
-            model="gpt-4o-mini",  # OpenAI's name: the openai/ chat model
+            model="gpt-5.4-mini",  # OpenAI's name: the openai/ chat model
             messages=[
                 {"role": "developer", "content": "Be brief."},
                 {
@@ -91,24 +91,23 @@ async def test_a_reply_is_charged_once_and_stored_as_a_conversation(
                 },
             ],
             max_completion_tokens=50,
-            temperature=0.3,
+            temperature=1,  # a reasoning model's only one: accepted, not sent
             user="someone",  # accepted and ignored
         )
-        assert answer.object == "chat.completion" and answer.model == "openai/gpt-4o-mini"
+        assert answer.object == "chat.completion" and answer.model == "openai/gpt-5.4-mini"
         [choice] = answer.choices
         assert choice.message.role == "assistant" and choice.finish_reason == "stop"
         assert choice.message.content == "Reply to 2 messages: hello there"  # words joined
         assert answer.usage is not None and answer.usage.total_tokens == 4 + 6
         [call] = openai_fake.calls(CHAT)
         assert call.body == {
-            "model": "gpt-4o-mini",
+            "model": "gpt-5.4-mini",
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "hello\nthere"},
             ],
             "stream": False,
             "max_completion_tokens": 50,
-            "temperature": 0.3,
         }
         assert await balance(live, key) == (99, 0)
         messages = await conversation(live, key)
@@ -124,11 +123,19 @@ async def test_a_reply_is_charged_once_and_stored_as_a_conversation(
         # The synchronous client too (in a thread: this server runs in the test's loop).
         def sync_call() -> str | None:
             with openai.OpenAI(base_url=f"{live.base_url}/v1", api_key=key, max_retries=0) as ms:
-                reply = ms.chat.completions.create(model="openai/gpt-4o", messages=HELLO)
+                reply = ms.chat.completions.create(model="openai/gpt-5.4", messages=HELLO)
                 return reply.choices[0].message.content
 
         assert await asyncio.to_thread(sync_call) == "Reply to 1 messages: hello there"
         assert await balance(live, key) == (89, 0)
+
+        # Another temperature is refused before anything is sent or charged.
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client(live, key).chat.completions.create(
+                model="gpt-5.4-mini", messages=HELLO, temperature=0.3
+            )
+        assert "only the default temperature" in refused.value.message
+        assert len(openai_fake.calls(CHAT)) == 2 and await balance(live, key) == (89, 0)
 
 
 async def test_a_stream_relays_the_reply_and_charges_once(
@@ -137,7 +144,7 @@ async def test_a_stream_relays_the_reply_and_charges_once(
     async with server(with_openai(tmp_path / "data", openai_fake)) as live:
         key = await key_of(live, credits=100)
         stream = await client(live, key).chat.completions.create(
-            model="openai/gpt-4o-mini",
+            model="openai/gpt-5.4-mini",
             messages=HELLO,
             stream=True,
             stream_options={"include_usage": True},
@@ -172,7 +179,7 @@ async def test_a_stream_relays_the_reply_and_charges_once(
         def sync_stream() -> list[ChatCompletionChunk]:
             with openai.OpenAI(base_url=f"{live.base_url}/v1", api_key=key, max_retries=0) as ms:
                 return list(
-                    ms.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True)
+                    ms.chat.completions.create(model="gpt-5.4-mini", messages=HELLO, stream=True)
                 )
 
         plain = await asyncio.to_thread(sync_stream)
@@ -189,10 +196,10 @@ async def test_an_idempotent_retry_replays_without_a_second_charge(
         ms = client(live, key)
         once = {"Idempotency-Key": "chat-1"}
         first = await ms.chat.completions.create(
-            model="gpt-4o-mini", messages=HELLO, extra_headers=once
+            model="gpt-5.4-mini", messages=HELLO, extra_headers=once
         )
         raw = await ms.chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=HELLO, extra_headers=once
+            model="gpt-5.4-mini", messages=HELLO, extra_headers=once
         )
         assert raw.headers["Idempotent-Replayed"] == "true"
         assert raw.parse().model_dump() == first.model_dump()
@@ -201,13 +208,13 @@ async def test_an_idempotent_retry_replays_without_a_second_charge(
         chunks = [
             c
             async for c in await ms.chat.completions.create(
-                model="gpt-4o-mini", messages=HELLO, stream=True, extra_headers=streamed
+                model="gpt-5.4-mini", messages=HELLO, stream=True, extra_headers=streamed
             )
         ]
         again = [
             c
             async for c in await ms.chat.completions.create(
-                model="gpt-4o-mini", messages=HELLO, stream=True, extra_headers=streamed
+                model="gpt-5.4-mini", messages=HELLO, stream=True, extra_headers=streamed
             )
         ]
         assert {c.id for c in again} == {chunks[0].id}
@@ -218,7 +225,7 @@ async def test_an_idempotent_retry_replays_without_a_second_charge(
 
         with pytest.raises(openai.UnprocessableEntityError) as reused:
             await ms.chat.completions.create(
-                model="gpt-4o-mini",
+                model="gpt-5.4-mini",
                 messages=[{"role": "user", "content": "something else"}],
                 extra_headers=once,
             )
@@ -234,16 +241,18 @@ async def test_the_daily_quota_and_credits_refuse_before_any_stream(
     async with server(settings) as live:
         key = await key_of(live, credits=100)
         ms = client(live, key)
-        await ms.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        await ms.chat.completions.create(model="gpt-5.4-mini", messages=HELLO)
         for stream in (False, True):
             with pytest.raises(openai.RateLimitError) as over:
-                await ms.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=stream)
+                await ms.chat.completions.create(
+                    model="gpt-5.4-mini", messages=HELLO, stream=stream
+                )
             assert over.value.code == "quota_exceeded"
             assert over.value.type == "rate_limit_error"  # type: ignore[attr-defined]
         broke = await key_of(live, credits=0)
         with pytest.raises(openai.APIStatusError) as poor:
             await client(live, broke).chat.completions.create(
-                model="gpt-4o-mini", messages=HELLO, stream=True
+                model="gpt-5.4-mini", messages=HELLO, stream=True
             )
         assert poor.value.status_code == 402 and poor.value.code == "insufficient_credits"
         assert len(openai_fake.calls(CHAT)) == 1
@@ -260,7 +269,7 @@ async def test_a_provider_failing_mid_stream_is_refunded(
             got: list[ChatCompletionChunk] = []
             with pytest.raises(openai.APIError) as failed:
                 async for chunk in await ms.chat.completions.create(
-                    model="gpt-4o", messages=HELLO, stream=True
+                    model="gpt-5.4", messages=HELLO, stream=True
                 ):
                     got.append(chunk)
             assert failed.value.code == "provider_error"  # our error event, OpenAI's shape
@@ -274,7 +283,7 @@ async def test_a_provider_failing_mid_stream_is_refunded(
         # A failure before the first piece is the answer's status, as OpenAI's are.
         openai_fake.stream_break_after = 0
         with pytest.raises(openai.APIStatusError) as early:
-            await ms.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
+            await ms.chat.completions.create(model="gpt-5.4", messages=HELLO, stream=True)
         assert early.value.status_code == 502 and early.value.code == "provider_error"
         assert await balance(live, key) == (10, 0)
 
@@ -287,7 +296,7 @@ async def test_a_client_that_leaves_mid_stream(tmp_path: Any, openai_fake: FakeO
         key = await key_of(live, credits=10)
         ms = client(live, key)
 
-        early = await ms.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
+        early = await ms.chat.completions.create(model="gpt-5.4", messages=HELLO, stream=True)
         start = await early.__anext__()
         assert start.choices[0].delta.role == "assistant"
         await early.close()  # before any text
@@ -296,7 +305,7 @@ async def test_a_client_that_leaves_mid_stream(tmp_path: Any, openai_fake: FakeO
         assert [m["status"] for m in messages] == ["failed"]
         await eventually(lambda: _is(openai_fake.streams_abandoned == 1))
 
-        late = await ms.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
+        late = await ms.chat.completions.create(model="gpt-5.4", messages=HELLO, stream=True)
         chunks = [await late.__anext__() for _ in range(3)]
         await late.close()  # after two words
         assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Reply to"
@@ -333,7 +342,7 @@ async def test_a_sandbox_stream_is_shaped_as_a_live_one(
             streams[name] = [
                 chunk
                 async for chunk in await client(live, key).chat.completions.create(
-                    model="gpt-4o-mini",
+                    model="gpt-5.4-mini",
                     messages=HELLO,
                     stream=True,
                     stream_options={"include_usage": True},
@@ -350,7 +359,7 @@ async def test_a_sandbox_stream_is_shaped_as_a_live_one(
             tuple(map(str, s)) for s in shape(streams["live"])[1:-2]
         }
         whole = await client(live, sandbox).chat.completions.create(
-            model="gpt-4o-mini", messages=HELLO
+            model="gpt-5.4-mini", messages=HELLO
         )
         assert whole.choices[0].message.content == placeholder
         assert len(openai_fake.calls(CHAT)) == 1  # the live one only
@@ -374,15 +383,15 @@ async def test_refusals_are_openais_shape(tmp_path: Any) -> None:
         ]  # fmt: skip
         for fields, param in refused:
             with pytest.raises(openai.BadRequestError) as bad:
-                await ms.chat.completions.create(**{"model": "gpt-4o-mini", **fields})
+                await ms.chat.completions.create(**{"model": "gpt-5.4-mini", **fields})
             assert bad.value.param == param, fields
         raw = await live.client.post(
-            CHAT, headers=auth(key), json={"model": "gpt-4o-mini", "messages": HELLO, "foo": 1}
+            CHAT, headers=auth(key), json={"model": "gpt-5.4-mini", "messages": HELLO, "foo": 1}
         )
         assert raw.status_code == 400 and raw.json()["error"]["param"] == "foo"
         # Harmless values of unsupported parameters pass.
         fine = await ms.chat.completions.create(
-            model="gpt-4o-mini", messages=HELLO, n=1, response_format={"type": "text"}
+            model="gpt-5.4-mini", messages=HELLO, n=1, response_format={"type": "text"}
         )
         assert fine.choices[0].message.content
 
@@ -390,7 +399,7 @@ async def test_refusals_are_openais_shape(tmp_path: Any) -> None:
         for stream in (False, True):
             with pytest.raises(openai.PermissionDeniedError) as scope:
                 await client(live, reader).chat.completions.create(
-                    model="gpt-4o-mini", messages=HELLO, stream=stream
+                    model="gpt-5.4-mini", messages=HELLO, stream=stream
                 )
             assert scope.value.code == "insufficient_scope"
             assert scope.value.type == "permission_error"  # type: ignore[attr-defined]

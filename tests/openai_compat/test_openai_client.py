@@ -122,11 +122,11 @@ async def test_a_live_image_on_openais_model_is_charged_once(
     tmp_path: Path, openai_fake: FakeOpenAI
 ) -> None:
     async with server(with_openai(tmp_path / "data", openai_fake)) as live:
-        key = await key_of(live, credits=200)
+        key = await key_of(live, credits=300)
         ms = client(live, key)
         # OpenAI's own model name reaches the openai/ model of the catalog.
         answer = await ms.images.generate(
-            prompt="a lighthouse", model="gpt-image-1", size="1536x1024",
+            prompt="a lighthouse", model="gpt-image-1.5", size="1536x1024",
             response_format="b64_json",
         )  # fmt: skip
         assert answer.data is not None
@@ -135,17 +135,36 @@ async def test_a_live_image_on_openais_model_is_charged_once(
         image = Image.open(io.BytesIO(base64.b64decode(item.b64_json)))
         assert (image.format, image.size) == ("PNG", (1536, 1024))
         [call] = openai_fake.calls("/v1/images/generations")
-        assert call.body["model"] == "gpt-image-1" and call.body["size"] == "1536x1024"
+        assert call.body["model"] == "gpt-image-1.5" and call.body["size"] == "1536x1024"
         [job] = await generations(live, key)
-        assert (job["model"], job["credits_charged"]) == ("openai/gpt-image-1", 70)
+        assert (job["model"], job["credits_charged"]) == ("openai/gpt-image-1.5", 70)
         assert await ledger(live, key) == [("capture", -70), ("reserve", 70)]
+
+        # gpt-image-1 was shut down: its name still reaches its catalog entry, which refuses
+        # it (503, the reason naming the replacement) without calling OpenAI or charging.
+        with pytest.raises(openai.APIStatusError) as retired:
+            await ms.with_options(max_retries=0).images.generate(
+                prompt="a lighthouse", model="gpt-image-1"
+            )
+        assert retired.value.status_code == 503
+        assert retired.value.code == "model_unavailable"
+        assert "openai/gpt-image-1.5" in retired.value.message
+        assert len(openai_fake.calls("/v1/images/generations")) == 1
+
+        # gpt-image-2 renders the size asked for, not the nearest of three.
+        wide = await ms.images.generate(
+            prompt="a lighthouse", model="gpt-image-2", size="1360x768", response_format="b64_json"
+        )
+        assert wide.data is not None and wide.data[0].b64_json is not None
+        picture = Image.open(io.BytesIO(base64.b64decode(wide.data[0].b64_json)))
+        assert picture.size == (1360, 768)
 
         # A refused prompt is a 400 the client raises; the job is refunded.
         with pytest.raises(openai.BadRequestError) as refused:
-            await ms.images.generate(prompt="something forbidden", model="openai/gpt-image-1")
+            await ms.images.generate(prompt="something forbidden", model="openai/gpt-image-2")
         assert refused.value.code == "invalid_prompt"
         jobs = await generations(live, key)
-        assert [job["status"] for job in jobs] == ["failed", "completed"]
+        assert [job["status"] for job in jobs] == ["failed", "completed", "completed"]
         assert jobs[0]["credits_refunded"] == 70
 
 

@@ -2,11 +2,13 @@
 server uses (a Starlette app under uvicorn, in a thread), faithful enough that the official
 ``openai`` client works against it (``test_fake_openai.py`` proves it):
 
-- ``POST /v1/images/generations``: ``gpt-image-1`` answers ``b64_json`` images of the ``size``
-  sent (1024x1024, 1536x1024, 1024x1536 or auto) in its ``output_format`` (png by default), 1
-  to 10 of them; ``dall-e-3`` one PNG at 1024x1024, 1792x1024 or 1024x1792, as a ``url`` (by
-  default, served here without auth as OpenAI's blob URLs are) or ``b64_json``, with a
-  ``revised_prompt``. Sizes, ``n`` and formats outside those are 400s as OpenAI words them.
+- ``POST /v1/images/generations``: the GPT image models answer ``b64_json`` images of the
+  ``size`` sent in their ``output_format`` (png by default), 1 to 10 of them, with usage:
+  ``gpt-image-1.5`` (and ``gpt-image-1-mini``) at 1024x1024, 1536x1024, 1024x1536 or auto,
+  ``gpt-image-2`` at any ``WIDTHxHEIGHT`` with both sides divisible by 16, a ratio within 1:3
+  to 3:1 and at most 3840x2160 pixels. Sizes, ``n`` and formats outside those, and
+  ``response_format`` (a retired models' parameter), are 400s as OpenAI words them; the shut
+  down ``gpt-image-1``, ``dall-e-2`` and ``dall-e-3`` are 404 ``model_not_found``.
 - ``POST /v1/images/edits`` (multipart: ``image`` or ``image[]`` files, ``mask``, ``model``,
   ``prompt``, ``n``, ``size``, ``output_format``, ``quality``, ``input_fidelity``): the images
   are decoded (PNG, JPEG or WebP, else 400 ``invalid_image_format``; a mask must be a PNG of
@@ -22,7 +24,8 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   400 ``Invalid file format``, one over 25 MB a 413) and transcribed deterministically, one
   segment per two seconds of its sound (:func:`fake_transcript`), answered as ``json``,
   ``verbose_json`` (whisper-1 only, with segments), ``text``, ``srt`` or ``vtt`` (whisper-1
-  only), as OpenAI does; timestamps without ``verbose_json`` are a 400.
+  only), as OpenAI does; timestamps without ``verbose_json`` are a 400. ``gpt-transcribe``'s
+  ``json`` adds the detected ``languages`` (``[{"code"}]``), as the official client types it.
 - ``POST /v1/chat/completions``: a deterministic ``chat.completion`` (:func:`chat_completion`)
   with usage, ``finish_reason: length`` under a token bound, a ``refusal`` for a message
   containing :data:`REFUSED_WORD`, 404 ``model_not_found`` and 400s for bad messages. With
@@ -35,8 +38,9 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   streams whose client hung up are counted in :attr:`FakeOpenAI.streams_abandoned`.
 - ``Authorization: Bearer <key>`` or 401 ``invalid_api_key``; errors are ``{"error": {"message",
   "type", "param", "code"}}``. A prompt containing :data:`REFUSED_WORD` is refused as OpenAI
-  refuses content: 400 ``moderation_blocked`` (gpt-image-1) or ``content_policy_violation``
-  (dall-e-3).
+  refuses content: 400 ``moderation_blocked``. The GPT-5 chat models (reasoning models) refuse a
+  ``temperature`` other than 1 and ``max_tokens`` (400 ``unsupported_value`` /
+  ``unsupported_parameter``), as OpenAI's do.
 - :attr:`FakeOpenAI.answers` scripts the next answers of a path (a 429 with ``retry-after`` and
   ``x-ratelimit-*`` headers, a 500, ``insufficient_quota``…) before it behaves normally;
   everything received is recorded.
@@ -72,7 +76,10 @@ from tests.providers.loopback import Loopback
 KEY = "sk-fake-0000000000000000000000000000000000000000"
 REFUSED_WORD = "forbidden"
 GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
-DALL_E_3_SIZES = {"1024x1024", "1792x1024", "1024x1792"}
+# Text-to-image models OpenAI serves: the fixed-size ones, and those taking any WIDTHxHEIGHT.
+IMAGE_MODELS = {"gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2"}
+FREE_SIZE_MODELS = {"gpt-image-2"}
+SHUT_DOWN_IMAGE_MODELS = {"gpt-image-1", "dall-e-2", "dall-e-3"}
 # GPT image models that edit (gpt-image-1 was shut down on October 23, 2026).
 EDIT_MODELS = {"gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2"}
 IMAGE_FORMATS = {
@@ -105,10 +112,11 @@ SPEECH_FORMATS = {
     "pcm": ("pcm", "audio/pcm"),
 }
 SPEECH_RATE = 24_000
-TRANSCRIBE_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
-# What each model answers in: the gpt-4o models give text only (json or text).
+TRANSCRIBE_MODELS = {"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
+# What each model answers in: the gpt-4o models and gpt-transcribe give text only (json or text).
 TRANSCRIPT_FORMATS = {
     "whisper-1": {"json", "verbose_json", "text", "srt", "vtt"},
+    "gpt-transcribe": {"json", "text"},
     "gpt-4o-transcribe": {"json", "text"},
     "gpt-4o-mini-transcribe": {"json", "text"},
 }
@@ -117,7 +125,9 @@ SEGMENT_S = 2.0
 LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish"}
 CHARACTERS_PER_SECOND = 15.0
 # Chat models this fake serves (llama3.2 stands in for a model of an OpenAI-compatible server).
-CHAT_MODELS = {"gpt-4o-mini", "gpt-4o", "llama3.2"}
+CHAT_MODELS = {"gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-4o-mini", "gpt-4o", "llama3.2"}
+# Reasoning models: only the default temperature, and max_completion_tokens, not max_tokens.
+REASONING_CHAT_MODELS = {"gpt-5.5", "gpt-5.4", "gpt-5.4-mini"}
 CHAT_ROLES = {"system", "developer", "user", "assistant"}
 
 
@@ -242,31 +252,25 @@ class FakeOpenAI:
         problem = _image_problem(body)
         if problem is not None:
             return _json(problem)
-        model, n = body["model"], int(body.get("n") or 1)
+        n = int(body.get("n") or 1)
         size = body.get("size") or "1024x1024"
         if size == "auto":
             size = "1024x1024"
         width, height = (int(part) for part in size.split("x"))
-        fmt = body.get("output_format") or "png" if model == "gpt-image-1" else "png"
-        data = []
-        for index in range(n):
-            encoded = _image(width, height, fmt, index)
-            if model == "dall-e-3" and body.get("response_format", "url") == "url":
-                name = f"img-{secrets.token_hex(8)}.png"
-                self.files[name] = encoded
-                item: dict[str, Any] = {"url": f"{self.base_url}/files/{name}"}
-            else:
-                item = {"b64_json": base64.b64encode(encoded).decode("ascii")}
-            if model == "dall-e-3":
-                item["revised_prompt"] = f"A detailed picture of {body['prompt']}"
-            data.append(item)
-        answer: dict[str, Any] = {"created": int(time.time()), "data": data}
-        if model == "gpt-image-1":
-            answer["usage"] = {
+        fmt = body.get("output_format") or "png"
+        data = [
+            {"b64_json": base64.b64encode(_image(width, height, fmt, index)).decode("ascii")}
+            for index in range(n)
+        ]
+        answer: dict[str, Any] = {
+            "created": int(time.time()),
+            "data": data,
+            "usage": {
                 "input_tokens": 10,
                 "output_tokens": 4160 * n,
                 "total_tokens": 4160 * n + 10,
-            }
+            },
+        }
         return JSONResponse(answer)
 
     async def _edits(self, request: Request) -> Response:
@@ -358,6 +362,11 @@ class FakeOpenAI:
             return PlainTextResponse(text + "\n")
         if fmt in ("srt", "vtt"):
             return PlainTextResponse(_captions(segments, fmt))
+        if fmt == "json" and body.get("model") == "gpt-transcribe":
+            # Billed by tokens; the languages it detected (the one asked for, else English).
+            code = body.get("language") or "en"
+            tokens = {"type": "tokens", "input_tokens": 50, "output_tokens": 20, "total_tokens": 70}
+            return JSONResponse({"text": text, "languages": [{"code": code}], "usage": tokens})
         if fmt == "json":
             usage = {"type": "duration", "seconds": math.ceil(seconds)}
             return JSONResponse({"text": text, "usage": usage})
@@ -594,18 +603,38 @@ def chat_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
     return chunks
 
 
+def _reasoning_problem(body: dict[str, Any]) -> Answer | None:
+    """What OpenAI's reasoning models refuse: ``max_tokens``, a temperature other than 1."""
+    if "max_tokens" in body:
+        return error(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "invalid_request_error",
+            "unsupported_parameter",
+            "max_tokens",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return error(
+            400,
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported.",
+            "invalid_request_error",
+            "unsupported_value",
+            "temperature",
+        )
+    return None
+
+
 def _chat_problem(body: dict[str, Any]) -> Answer | None:
     model, messages = body.get("model"), body.get("messages")
     if model not in CHAT_MODELS:
-        return Answer(
-            404,
-            error(
-                404,
-                f"The model `{model}` does not exist or you do not have access to it.",
-                "invalid_request_error",
-                "model_not_found",
-            ).body,
-        )
+        return _not_found(model)
+    if model in REASONING_CHAT_MODELS:
+        refused = _reasoning_problem(body)
+        if refused is not None:
+            return refused
     if not isinstance(messages, list) or not messages:
         return error(
             400,
@@ -650,12 +679,11 @@ def _json(answer: Answer) -> JSONResponse:
 
 def _image_problem(body: dict[str, Any]) -> Answer | None:
     model, prompt = body.get("model"), body.get("prompt")
-    if model not in ("gpt-image-1", "dall-e-3"):
-        return error(
-            400,
-            f"Invalid value: '{model}'. Value must be one of 'gpt-image-1', 'dall-e-3'.",
-            "invalid_request_error",
-            "invalid_value",
+    if model in SHUT_DOWN_IMAGE_MODELS:
+        return _not_found(model)
+    if model not in IMAGE_MODELS:
+        return _invalid(
+            f"Invalid value: '{model}'. Value must be one of {', '.join(sorted(IMAGE_MODELS))}.",
             "model",
         )
     if not isinstance(prompt, str) or not prompt:
@@ -666,26 +694,15 @@ def _image_problem(body: dict[str, Any]) -> Answer | None:
             "missing_required_parameter",
             "prompt",
         )
-    sizes = GPT_IMAGE_SIZES if model == "gpt-image-1" else DALL_E_3_SIZES
-    if body.get("size") is not None and body["size"] not in sizes:
-        allowed = ", ".join(f"'{size}'" for size in sorted(sizes))
-        return error(
-            400,
-            f"Invalid value: '{body['size']}'. Supported values are: {allowed}.",
-            "invalid_request_error",
-            "invalid_value",
-            "size",
+    size = body.get("size")
+    if size is not None and not _size_ok(str(model), str(size)):
+        return _invalid(
+            f"Invalid value: '{size}'. {_SIZE_RULES[model in FREE_SIZE_MODELS]}", "size"
         )
     n = body.get("n") or 1
-    if not isinstance(n, int) or n < 1 or n > (10 if model == "gpt-image-1" else 1):
-        return error(
-            400,
-            "Invalid 'n': dall-e-3 supports n=1 only; gpt-image-1 1 to 10.",
-            "invalid_request_error",
-            "invalid_value",
-            "n",
-        )
-    if model == "gpt-image-1" and body.get("response_format") is not None:
+    if not isinstance(n, int) or n < 1 or n > 10:
+        return _invalid("Invalid 'n': must be between 1 and 10.", "n")
+    if body.get("response_format") is not None:
         return error(
             400,
             "Unknown parameter: 'response_format'.",
@@ -693,31 +710,50 @@ def _image_problem(body: dict[str, Any]) -> Answer | None:
             "unknown_parameter",
             "response_format",
         )
-    if model == "gpt-image-1" and (body.get("output_format") or "png") not in IMAGE_FORMATS:
-        return error(
-            400,
-            f"Invalid value: '{body['output_format']}'.",
-            "invalid_request_error",
-            "invalid_value",
-            "output_format",
-        )
+    if (body.get("output_format") or "png") not in IMAGE_FORMATS:
+        return _invalid(f"Invalid value: '{body['output_format']}'.", "output_format")
     if REFUSED_WORD in prompt.lower():
-        if model == "gpt-image-1":
-            return error(
-                400,
-                "Your request was rejected by the safety system. If you believe this is an "
-                "error, contact us at help.openai.com and include the request ID req_fake.",
-                "image_generation_user_error",
-                "moderation_blocked",
-            )
         return error(
             400,
-            "Your request was rejected as a result of our safety system. Your prompt may "
-            "contain text that is not allowed by our safety system.",
-            "invalid_request_error",
-            "content_policy_violation",
+            "Your request was rejected by the safety system. If you believe this is an "
+            "error, contact us at help.openai.com and include the request ID req_fake.",
+            "image_generation_user_error",
+            "moderation_blocked",
         )
     return None
+
+
+_SIZE_RULES = {
+    False: "Supported values are: '1024x1024', '1024x1536', '1536x1024', 'auto'.",
+    True: "Width and height must both be divisible by 16, the aspect ratio between 1:3 and 3:1, "
+    "and the resolution at most 3840x2160.",
+}
+
+
+def _size_ok(model: str, size: str) -> bool:
+    if size in GPT_IMAGE_SIZES:
+        return True
+    if model not in FREE_SIZE_MODELS:
+        return False
+    parts = size.split("x")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        return False
+    width, height = int(parts[0]), int(parts[1])
+    if width <= 0 or height <= 0 or width % 16 or height % 16:
+        return False
+    return max(width, height) <= 3 * min(width, height) and width * height <= 3840 * 2160
+
+
+def _not_found(model: object) -> Answer:
+    return Answer(
+        404,
+        error(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "invalid_request_error",
+            "model_not_found",
+        ).body,
+    )
 
 
 def _edit_images(body: dict[str, Any]) -> list[dict[str, Any]]:

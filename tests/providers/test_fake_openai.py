@@ -1,5 +1,6 @@
-"""The fake OpenAI is OpenAI as far as the official ``openai`` client can tell: images (base64
-and URL), speech in every format, the error shape, content refusals, and a 429 it waits out."""
+"""The fake OpenAI is OpenAI as far as the official ``openai`` client can tell: images (the
+current GPT image models' sizes; the shut down ones not found), speech in every format,
+transcripts, the error shape, content refusals, and a 429 it waits out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import io
 from collections.abc import Iterator
 
 import av
-import httpx
 import numpy as np
 import openai
 import pytest
@@ -30,30 +30,52 @@ def client(fake: FakeOpenAI) -> Iterator[openai.OpenAI]:
         yield opened
 
 
-def test_gpt_image_1_answers_base64_images_of_the_size_and_format_asked(
+def test_gpt_image_1_5_answers_base64_images_of_the_size_and_format_asked(
     client: openai.OpenAI,
 ) -> None:
     answer = client.images.generate(
-        model="gpt-image-1", prompt="a red kite", n=2, size="1536x1024", output_format="jpeg"
+        model="gpt-image-1.5", prompt="a red kite", n=2, size="1536x1024", output_format="jpeg"
     )
     assert answer.data is not None and len(answer.data) == 2
+    assert answer.usage is not None and answer.usage.output_tokens > 0
     for item in answer.data:
         assert item.b64_json is not None and item.url is None
         with Image.open(io.BytesIO(base64.b64decode(item.b64_json))) as image:
             assert (image.format, image.size) == ("JPEG", (1536, 1024))
 
 
-def test_dall_e_3_answers_a_url_by_default_and_base64_when_asked(
-    client: openai.OpenAI,
+@pytest.mark.parametrize("size", ["1360x768", "3840x2160", "512x1536", "1024x1024"])
+def test_gpt_image_2_answers_any_size_within_its_limits(client: openai.OpenAI, size: str) -> None:
+    answer = client.images.generate(model="gpt-image-2", prompt="a kite", size=size)
+    assert answer.data is not None
+    [item] = answer.data
+    assert item.b64_json is not None
+    with Image.open(io.BytesIO(base64.b64decode(item.b64_json))) as image:
+        assert (image.format, f"{image.size[0]}x{image.size[1]}") == ("PNG", size)
+
+
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [
+        ("gpt-image-2", "1000x1000"),  # not multiples of 16
+        ("gpt-image-2", "1600x512"),  # wider than 3:1
+        ("gpt-image-2", "3840x3840"),  # more than 3840x2160 pixels
+        ("gpt-image-1.5", "1360x768"),  # three sizes only
+    ],
+)
+def test_a_size_outside_the_models_limits_is_a_400(
+    client: openai.OpenAI, model: str, size: str
 ) -> None:
-    by_url = client.images.generate(model="dall-e-3", prompt="a fox", size="1792x1024")
-    assert by_url.data is not None
-    [item] = by_url.data
-    assert item.url is not None and item.revised_prompt
-    with Image.open(io.BytesIO(httpx.get(item.url).content)) as image:
-        assert (image.format, image.size) == ("PNG", (1792, 1024))
-    inline = client.images.generate(model="dall-e-3", prompt="a fox", response_format="b64_json")
-    assert inline.data is not None and inline.data[0].b64_json is not None
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.generate(model=model, prompt="a kite", size=size)
+    assert (refused.value.code, refused.value.param) == ("invalid_value", "size")
+
+
+@pytest.mark.parametrize("model", ["gpt-image-1", "dall-e-3"])
+def test_shut_down_image_models_are_not_found(client: openai.OpenAI, model: str) -> None:
+    with pytest.raises(openai.NotFoundError) as gone:
+        client.images.generate(model=model, prompt="a fox")
+    assert gone.value.code == "model_not_found"
 
 
 @pytest.mark.parametrize(
@@ -79,12 +101,9 @@ def test_speech_is_real_audio_in_the_format_asked(
 
 def test_errors_have_openais_shape(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
-        client.images.generate(model="gpt-image-1", prompt="something forbidden")
+        client.images.generate(model="gpt-image-2", prompt="something forbidden")
     assert refused.value.code == "moderation_blocked"
     assert refused.value.type == "image_generation_user_error"
-    with pytest.raises(openai.BadRequestError) as dalle:
-        client.images.generate(model="dall-e-3", prompt="forbidden things")
-    assert dalle.value.code == "content_policy_violation"
     with pytest.raises(openai.BadRequestError) as voice:
         client.audio.speech.create(model="tts-1", voice="verse", input="hi")
     assert (voice.value.code, voice.value.param) == ("invalid_value", "voice")
@@ -92,7 +111,7 @@ def test_errors_have_openais_shape(client: openai.OpenAI, fake: FakeOpenAI) -> N
         openai.OpenAI(api_key="sk-wrong", base_url=fake.api_url) as stranger,
         pytest.raises(openai.AuthenticationError) as denied,
     ):
-        stranger.images.generate(model="gpt-image-1", prompt="a cat")
+        stranger.images.generate(model="gpt-image-1.5", prompt="a cat")
     assert denied.value.code == "invalid_api_key"
 
 
@@ -100,7 +119,7 @@ def test_the_client_waits_out_a_429_and_retries(client: openai.OpenAI, fake: Fak
     path = "/v1/images/generations"
     before = len(fake.calls(path))
     fake.script(path, rate_limited(0.05))
-    answer = client.images.generate(model="gpt-image-1", prompt="a cat", size="1024x1024")
+    answer = client.images.generate(model="gpt-image-1.5", prompt="a cat", size="1024x1024")
     assert answer.data is not None and len(answer.data) == 1
     assert len(fake.calls(path)) - before == 2  # the 429, then the image
 
@@ -175,6 +194,20 @@ def test_transcripts_come_as_json_text_srt_and_vtt(client: openai.OpenAI) -> Non
         "Fake sentence number 1.",
         "Fake sentence number 2.",
     ]
+
+
+def test_gpt_transcribe_answers_text_with_its_detected_languages(client: openai.OpenAI) -> None:
+    answer = client.audio.transcriptions.create(
+        model="gpt-transcribe", file=("a.wav", _tone_wav(3.0)), response_format="json"
+    )
+    assert answer.text == "Fake sentence number 1. Fake sentence number 2."
+    assert answer.languages is not None and [lang.code for lang in answer.languages] == ["en"]
+    assert answer.usage is not None and answer.usage.type == "tokens"
+    with pytest.raises(openai.BadRequestError) as refused:  # text only, as we read the client
+        client.audio.transcriptions.create(
+            model="gpt-transcribe", file=("a.wav", _tone_wav(1)), response_format="verbose_json"
+        )
+    assert refused.value.param == "response_format"
 
 
 def test_transcription_errors_are_typed(client: openai.OpenAI, fake: FakeOpenAI) -> None:

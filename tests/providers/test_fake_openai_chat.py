@@ -132,3 +132,21 @@ def test_a_stream_that_fails_midway_raises(client: openai.OpenAI, fake: FakeOpen
             list(stream)
     finally:
         fake.stream_break_after, fake.stream_break = None, "error"
+
+
+def test_a_reasoning_model_refuses_other_temperatures_and_max_tokens(
+    client: openai.OpenAI,
+) -> None:
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "user", "content": "hello there"}
+    ]
+    answer = client.chat.completions.create(
+        model="gpt-5.4-mini", messages=messages, max_completion_tokens=50, temperature=1
+    )
+    assert answer.choices[0].message.content == "Reply to 1 messages: hello there"
+    with pytest.raises(openai.BadRequestError) as hot:
+        client.chat.completions.create(model="gpt-5.5", messages=messages, temperature=0.2)
+    assert (hot.value.code, hot.value.param) == ("unsupported_value", "temperature")
+    with pytest.raises(openai.BadRequestError) as bound:
+        client.chat.completions.create(model="gpt-5.4", messages=messages, max_tokens=10)
+    assert (bound.value.code, bound.value.param) == ("unsupported_parameter", "max_tokens")

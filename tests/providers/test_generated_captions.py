@@ -251,7 +251,7 @@ async def test_a_named_model_must_transcribe_and_sets_the_price(
     url = video(tmp_path / "talk.mp4", 160, 120)
     async with open_api(live_settings(tmp_path, openai_fake)) as api:
         key = await live_key(api, credits=100)
-        wrong = {"video_url": url, "transcription_model": "openai/gpt-image-1"}
+        wrong = {"video_url": url, "transcription_model": "openai/gpt-image-2"}
         response = await api.client.post(SUBTITLES, json=wrong, headers=auth(key))
         assert response.status_code == 400, response.text
         assert response.json()["error"]["details"]["fields"][0]["field"] == "transcription_model"

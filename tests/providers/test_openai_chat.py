@@ -5,7 +5,7 @@ placeholders, and an OpenAI-compatible server as a named provider."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,14 @@ async def test_a_reply_is_charged_once_and_the_conversation_continues(
         key = await live_key(api, credits=100)
         first = await _chat(api, key, {"message": "What can you help me with?"})
         assert first["reply"] == "Reply to 1 messages: What can you help me with?"
-        assert first["model"] == "openai/gpt-4o-mini" and first["credits_charged"] == 1
+        # The default: gpt-5.4-mini (a current model: the default is never a deprecated one).
+        assert first["model"] == "openai/gpt-5.4-mini" and first["credits_charged"] == 1
         assert first["usage"] == {"prompt_tokens": 6, "completion_tokens": 10, "total_tokens": 16}
         assert first["timestamp"].endswith("Z") and first["sandbox"] is False
         [call] = openai_fake.calls(CHAT)
         assert call.headers["authorization"] == f"Bearer {openai_fake.key}"
         assert call.body == {
-            "model": "gpt-4o-mini",
+            "model": "gpt-5.4-mini",
             "messages": [{"role": "user", "content": "What can you help me with?"}],
             "stream": False,
             "max_completion_tokens": 1024,
@@ -93,6 +94,8 @@ async def test_history_starts_a_conversation_and_options_are_sent(
             {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello!"},
         ]
+        # gpt-4o takes a temperature; pinned to a day it still runs (it retires 2027-01-14).
+        api.platform.chat.models.clock = lambda: datetime(2026, 12, 2, tzinfo=UTC)
         body = {"message": "one two three", "history": history, "model": "openai/gpt-4o"}
         answer = await _chat(api, key, {**body, "max_tokens": 4, "temperature": 0.5})
         assert answer["finish_reason"] == "length" and answer["credits_charged"] == 10
@@ -225,12 +228,63 @@ async def test_chat_models_are_in_the_catalog(tmp_path: Path, openai_fake: FakeO
         listed = await api.client.get("/api/v1/models?type=chat", headers=auth(key))
         assert listed.status_code == 200, listed.text
         models = {entry["id"]: entry for entry in listed.json()["data"]}
-        assert set(models) == {"openai/gpt-4o-mini", "openai/gpt-4o", "vllm/qwen2.5"}
+        openai_ids = {"gpt-5.4-mini", "gpt-5.4", "gpt-5.5", "gpt-4o-mini", "gpt-4o"}
+        assert set(models) == {f"openai/{name}" for name in openai_ids} | {"vllm/qwen2.5"}
         assert models["vllm/qwen2.5"]["available"] is True
-        assert models["openai/gpt-4o-mini"]["pricing"] == {"credits": 1, "unit": "message"}
+        prices = {model_id: entry["pricing"]["credits"] for model_id, entry in models.items()}
+        assert prices["openai/gpt-5.4-mini"] == prices["openai/gpt-4o-mini"] == 1
+        assert prices["openai/gpt-5.4"] == prices["openai/gpt-4o"] == 10
+        assert prices["openai/gpt-5.5"] == 20
         assert models["openai/gpt-4o"]["available"] is False  # no OpenAI key in these settings
+        for old in ("openai/gpt-4o", "openai/gpt-4o-mini"):
+            assert models[old]["deprecation"] == {
+                "shutdown_date": "2027-01-14",
+                "replacement": "openai/gpt-5.4-mini",
+            }
+        assert "deprecation" not in models["openai/gpt-5.4-mini"]
         one = await api.client.get("/api/v1/models/vllm/qwen2.5", headers=auth(key))
         assert one.json()["input_schema"]["required"] == ["message"]
+
+
+async def test_a_reasoning_model_takes_only_the_default_temperature(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
+        key = await live_key(api, credits=100)
+        body = {"message": "hi", "model": "openai/gpt-5.5"}
+        refused = await _chat(api, key, {**body, "temperature": 0.2}, status=400)
+        assert refused["error"]["details"]["fields"][0]["field"] == "temperature"
+        assert "only the default temperature" in refused["error"]["message"]
+        assert openai_fake.calls(CHAT) == [] and await balance(api, key) == (100, 0)
+        # 1 is its default: accepted, and not sent (the model takes no temperature field).
+        answer = await _chat(api, key, {**body, "temperature": 1, "max_tokens": 50})
+        assert answer["credits_charged"] == 20
+        sent = openai_fake.calls(CHAT)[-1].body
+        assert "temperature" not in sent and sent["max_completion_tokens"] == 50
+        # gpt-4o still takes any temperature (it is deprecated, not retired, on this day).
+        api.platform.chat.models.clock = lambda: datetime(2026, 12, 2, tzinfo=UTC)
+        older = await _chat(api, key, {"message": "hi", "model": "openai/gpt-4o", "temperature": 0})
+        assert older["model"] == "openai/gpt-4o"
+        assert openai_fake.calls(CHAT)[-1].body["temperature"] == 0
+
+
+async def test_a_chat_model_retires_on_its_shutdown_day(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
+        key = await live_key(api, credits=100)
+        api.platform.chat.models.clock = lambda: datetime(2027, 1, 14, tzinfo=UTC)
+        body = {"message": "hi", "model": "openai/gpt-4o-mini"}
+        refused = await _chat(api, key, body, status=503)
+        assert refused["error"]["code"] == "model_unavailable"
+        assert refused["error"]["details"]["replacement"] == "openai/gpt-5.4-mini"
+        assert "retired on 2027-01-14" in refused["error"]["message"]
+        assert openai_fake.calls(CHAT) == [] and await balance(api, key) == (100, 0)
+        one = await api.client.get("/api/v1/models/openai/gpt-4o-mini", headers=auth(key))
+        assert one.json()["available"] is False
+        assert one.json()["unavailable_reason"] == refused["error"]["details"]["reason"]
+        answer = await _chat(api, key, {"message": "hi"})  # the default still runs
+        assert answer["model"] == "openai/gpt-5.4-mini"
 
 
 async def test_a_message_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
@@ -251,9 +305,8 @@ async def test_a_message_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
         principal = await principal_for(api.platform, None, secret=key)
         chat = api.platform.chat
         async with api.platform.db.write() as session:  # the first half of a request, then death
-            accepted = await chat._accept(
-                session, principal, [ChatMessage(role="user", content="hi")], None, None
-            )
+            message = [ChatMessage(role="user", content="hi")]
+            accepted = await chat._accept(session, principal, message, None, None, ChatOptions())
         assert await balance(api, key) == (9, 1)
         await api.platform.sweeper.sweep()
         assert await balance(api, key) == (9, 1)  # not yet: it may still be answered

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,62 @@ async def test_a_videos_sound_is_extracted_and_gpt_4o_times_are_spread(
         assert spans(cues) == pytest.approx([0, 1.5, 1.5, 3.0], abs=0.02)
         assert json.loads(files["application/json"])["timestamps"] == "estimated"
         assert await ledger_kinds(api, key, done["id"]) == {"reserve": [10], "capture": [-10]}
+
+
+async def test_gpt_transcribe_gives_text_and_languages_and_times_are_spread(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
+        key = await live_key(api, credits=100)
+        file_id = await upload(api, key, tone(tmp_path, 3.0))
+        body = {
+            "model": "openai/gpt-transcribe",
+            "audio_url": file_id,
+            "output_formats": ["json", "vtt"],
+        }
+        done = await api.wait(key, (await create(api, key, PATH, body))["id"])
+        assert done["status"] == "completed", done
+        [call] = openai_fake.calls(TRANSCRIPTIONS)
+        assert (call.body["model"], call.body["response_format"]) == ("gpt-transcribe", "json")
+        assert "timestamp_granularities" not in call.body
+        files = await files_of(api, done)
+        transcript = json.loads(files["application/json"])
+        assert transcript["timestamps"] == "estimated"
+        assert transcript["language"] == "en"  # its first detected language: none was given
+        assert done["outputs"][0]["language"] == "en"
+        cues = parse_vtt(files["text/vtt"])
+        assert spans(cues) == pytest.approx([0, 1.5, 1.5, 3.0], abs=0.02)
+        assert await ledger_kinds(api, key, done["id"]) == {"reserve": [20], "capture": [-20]}
+
+
+async def test_the_default_moves_to_gpt_transcribe_when_whisper_retires(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    """whisper-1 is the default while it runs (the one with real times); on its shutdown day
+    the catalog's clock retires it and a request naming no model gets gpt-transcribe."""
+    async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
+        key = await live_key(api, credits=100)
+        file_id = await upload(api, key, tone(tmp_path, 1.0))
+        response = await api.client.post(PATH, json={"audio_url": file_id}, headers=auth(key))
+        assert response.status_code == 202, response.text
+        before = response.json()
+        assert before["model"] == "openai/whisper-1"
+        # A deprecated model's job says when it goes (RFC 8594) and what follows it.
+        assert response.headers["sunset"] == "Fri, 26 Feb 2027 00:00:00 GMT"
+        assert response.headers["link"] == (
+            '</api/v1/models/openai/gpt-transcribe>; rel="successor-version"'
+        )
+        api.platform.catalog.clock = lambda: datetime(2027, 2, 26, tzinfo=UTC)
+        response = await api.client.post(PATH, json={"audio_url": file_id}, headers=auth(key))
+        after = response.json()
+        assert after["model"] == "openai/gpt-transcribe"
+        assert "sunset" not in response.headers and "link" not in response.headers
+        for job in (before, after):
+            assert (await api.wait(key, job["id"]))["status"] == "completed"
+        assert [call.body["model"] for call in openai_fake.calls(TRANSCRIPTIONS)] == [
+            "whisper-1",
+            "gpt-transcribe",
+        ]
 
 
 @pytest.mark.parametrize(

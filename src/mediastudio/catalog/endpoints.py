@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mediastudio.chat.catalog import CHAT_TYPE
 from mediastudio.chat.schemas import ChatRequest
@@ -33,6 +34,14 @@ async def type_filter(
 TypeFilter = Annotated[str | None, Depends(type_filter)]
 
 
+class ModelDeprecation(BaseModel):
+    shutdown_date: date = Field(
+        description="The day (UTC) the provider shuts the model down; from then on it is "
+        "available: false and a request naming it answers 503 model_unavailable"
+    )
+    replacement: str = Field(description="The catalog model to move to")
+
+
 class ModelRead(BaseModel):
     id: str
     name: str
@@ -43,6 +52,9 @@ class ModelRead(BaseModel):
     category: str
     available: bool
     unavailable_reason: str | None = None
+    deprecation: ModelDeprecation | None = Field(
+        None, description="Present when the provider announced the model's shutdown"
+    )
     input_schema: dict[str, Any] | None = None
 
 

@@ -12,9 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from mediastudio.catalog.lifecycle import Clock, deprecation_fields, is_retired, retired_reason
 from mediastudio.engines.contract import Availability, ModelSpec, StepUse
 from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
 from mediastudio.keys.principal import Principal
+from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import InvalidRequest, ModelNotAllowed, ModelUnavailable, NotFound
 from mediastudio.kit.errors import validation_field as _field
 from mediastudio.settings import Settings
@@ -25,15 +27,22 @@ SANDBOX_ONLY = Availability.missing(
 
 
 class Catalog:
-    def __init__(self, registry: EngineRegistry, settings: Settings) -> None:
+    def __init__(self, registry: EngineRegistry, settings: Settings, clock: Clock = utcnow) -> None:
         self.registry = registry
         self.settings = settings
+        self.clock = clock  # what "today" is for the models' lifecycle (tests move it)
+
+    def retired(self, spec: ModelSpec) -> bool:
+        """Whether the model's shutdown day has come (see catalog/lifecycle.py)."""
+        return is_retired(spec.deprecation, self.clock())
 
     def is_sandbox_model(self, spec: ModelSpec) -> bool:
         registered = self.registry.get(spec.id)
         return registered is not None and registered.engine.name == SANDBOX_ENGINE
 
     def availability(self, spec: ModelSpec, *, sandbox: bool) -> Availability:
+        if spec.deprecation is not None and self.retired(spec):
+            return Availability.missing(retired_reason(spec.id, spec.deprecation))
         if sandbox:
             return Availability.ok()
         if self.is_sandbox_model(spec):
@@ -139,9 +148,11 @@ class Catalog:
             )
         availability = self.availability(spec, sandbox=principal.sandbox)
         if not availability.available:
+            details: dict[str, Any] = {"model": spec.id, "reason": availability.reason}
+            if spec.deprecation is not None and self.retired(spec):
+                details["replacement"] = spec.deprecation.replacement
             raise ModelUnavailable(
-                f"Model {spec.id!r} cannot run here: {availability.reason}",
-                details={"model": spec.id, "reason": availability.reason},
+                f"Model {spec.id!r} cannot run here: {availability.reason}", details=details
             )
         return spec
 
@@ -157,13 +168,15 @@ class Catalog:
     def default_order(self, type_: str) -> Sequence[ModelSpec]:
         """The models a request of ``type_`` that names none may get, in the order they are
         tried: the configured default alone, else the real models that can run here, the
-        other real ones (for sandbox keys, which run every model), then the sandbox ones. Each
+        other real ones (for sandbox keys, which run every model), then the sandbox ones; never
+        a retired one (catalog/lifecycle.py). Each
         is skipped when the request lacks one of its required fields, when the key cannot run
         it, or when the plan excludes it. The OpenAPI document publishes this order."""
         configured = self.settings.default_models.get(type_)
         if configured:
             return [self._lookup(configured, type_)]
-        every = self.registry.models(type_)
+        # A retired model is never a default: requests that name none move on by themselves.
+        every = [spec for spec in self.registry.models(type_) if not self.retired(spec)]
         return sorted(every, key=lambda s: (self.is_sandbox_model(s), not self._runs_live(s)))
 
     def _runs_live(self, spec: ModelSpec) -> bool:
@@ -239,6 +252,8 @@ class Catalog:
         }
         if not availability.available:
             entry["unavailable_reason"] = availability.reason
+        if spec.deprecation is not None:
+            entry["deprecation"] = deprecation_fields(spec.deprecation)
         if with_schema:
             entry["input_schema"] = spec.input_model.model_json_schema()
         return entry

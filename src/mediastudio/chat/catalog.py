@@ -10,20 +10,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from mediastudio.catalog.lifecycle import Clock, deprecation_fields, is_retired, retired_reason
+from mediastudio.engines.contract import Availability, Deprecation
 from mediastudio.engines.providers.openai.chat import ChatClient
 from mediastudio.engines.providers.openai.client import API_KEY_SETTING, PUBLIC_URL
+from mediastudio.kit.clock import utcnow
 from mediastudio.settings import Settings
 
 OPENAI = "openai"
 CHAT_TYPE = "chat"
-# Credits per message, at the rate of the other OpenAI models: a message of a few thousand
-# tokens costs a fraction of a cent on gpt-4o-mini and about 15 times as much on gpt-4o.
-OPENAI_CHAT_MODELS: Mapping[str, tuple[str, int]] = {
-    "gpt-4o-mini": ("GPT-4o mini", 1),
-    "gpt-4o": ("GPT-4o", 10),
+# OpenAI's announced shutdown of gpt-4o and gpt-4o-mini (the official client's ChatModel notes).
+GPT_4O_SHUTDOWN = Deprecation(date(2027, 1, 14), f"{OPENAI}/gpt-5.4-mini")
+
+
+@dataclass(frozen=True)
+class OpenAIChatModel:
+    """One of OpenAI's models as this catalog offers it. ``credits`` is per message, at the
+    rate of the other OpenAI models: a message of a few thousand tokens costs a fraction of a
+    cent on gpt-4o-mini and gpt-5.4-mini, about 15 times as much on gpt-4o and gpt-5.4, and
+    twice that on gpt-5.5 (OpenAI's per-token prices). ``reasoning`` models take only the
+    default temperature (1): another one is a 400 of ours, never sent."""
+
+    name: str
+    credits: int
+    reasoning: bool = False
+    deprecation: Deprecation | None = None
+
+
+# The first one is the default (chat's default is never a deprecated model).
+OPENAI_CHAT_MODELS: Mapping[str, OpenAIChatModel] = {
+    "gpt-5.4-mini": OpenAIChatModel("GPT-5.4 mini", 1, reasoning=True),
+    "gpt-5.4": OpenAIChatModel("GPT-5.4", 10, reasoning=True),
+    "gpt-5.5": OpenAIChatModel("GPT-5.5", 20, reasoning=True),
+    "gpt-4o-mini": OpenAIChatModel("GPT-4o mini", 1, deprecation=GPT_4O_SHUTDOWN),
+    "gpt-4o": OpenAIChatModel("GPT-4o", 10, deprecation=GPT_4O_SHUTDOWN),
 }
+DEFAULT_CHAT_MODEL = f"{OPENAI}/gpt-5.4-mini"
 COMPATIBLE_CREDITS = 1  # a self-hosted model costs the operator no per-token fee
 DEFAULT_MAX_TOKENS = 1024
 
@@ -35,19 +60,27 @@ class ChatModel:
     provider: str
     target: str  # the model id the server knows
     credits: int  # per message
-    available: bool
+    available: bool  # configured here (a key, a server); see ChatModels.availability
     unavailable_reason: str | None = None
+    reasoning: bool = False  # takes only the default temperature
+    deprecation: Deprecation | None = None
 
 
 class ChatModels:
     """The chat models and their clients, built once with the platform."""
 
-    def __init__(self, settings: Settings, clients: Mapping[str, ChatClient] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        clients: Mapping[str, ChatClient] | None = None,
+        clock: Clock = utcnow,
+    ):
         self.settings = settings
         self.clients: dict[str, ChatClient] = (
             dict(clients) if clients is not None else _clients(settings)
         )
         self.models: dict[str, ChatModel] = {m.id: m for m in _models(settings)}
+        self.clock = clock  # what "today" is for the models' lifecycle (tests move it)
 
     def get(self, model_id: str) -> ChatModel | None:
         return self.models.get(model_id)
@@ -55,16 +88,33 @@ class ChatModels:
     def price(self, model: ChatModel) -> int:
         return self.settings.model_prices.get(model.id, model.credits)
 
-    def default_id(self) -> str | None:
+    def retired(self, model: ChatModel) -> bool:
+        return is_retired(model.deprecation, self.clock())
+
+    def availability(self, model: ChatModel, *, sandbox: bool) -> Availability:
+        """Whether a key may chat with ``model`` now: never once it is retired, always under a
+        sandbox key otherwise (it gets placeholders), else when its server is configured."""
+        if model.deprecation is not None and self.retired(model):
+            return Availability.missing(retired_reason(model.id, model.deprecation))
+        if sandbox or model.available:
+            return Availability.ok()
+        return Availability.missing(model.unavailable_reason or "not configured")
+
+    def default_id(self) -> str:
+        """The configured default, else the first model that runs here and is not deprecated,
+        else the first that is not retired."""
         if self.settings.chat_default_model:
             return self.settings.chat_default_model
-        available = [m.id for m in self.models.values() if m.available]
-        return available[0] if available else f"{OPENAI}/gpt-4o-mini"
+        running = [m for m in self.models.values() if m.available and not self.retired(m)]
+        current = [m for m in running if m.deprecation is None]
+        chosen = current or running
+        return chosen[0].id if chosen else DEFAULT_CHAT_MODEL
 
     def describe(self, model: ChatModel, *, sandbox: bool) -> dict[str, Any]:
         """The model as ``GET /api/v1/models`` lists every model (type ``chat``, priced per
-        message); a sandbox key may use every chat model (it gets placeholders)."""
+        message); a sandbox key may use every chat model that is not retired."""
         price = self.price(model)
+        availability = self.availability(model, sandbox=sandbox)
         entry: dict[str, Any] = {
             "id": model.id,
             "name": model.name,
@@ -73,10 +123,12 @@ class ChatModels:
             "pricing": {"credits": price, "unit": "message"},
             "description": f"Chat with {model.target} on {model.provider} (POST /api/v1/chat).",
             "category": CHAT_TYPE,
-            "available": sandbox or model.available,
+            "available": availability.available,
         }
-        if not entry["available"]:
-            entry["unavailable_reason"] = model.unavailable_reason
+        if not availability.available:
+            entry["unavailable_reason"] = availability.reason
+        if model.deprecation is not None:
+            entry["deprecation"] = deprecation_fields(model.deprecation)
         return entry
 
     def client(self, model: ChatModel) -> ChatClient | None:
@@ -91,8 +143,18 @@ def _models(settings: Settings) -> list[ChatModel]:
     has_key = settings.providers.openai.api_key is not None
     reason = None if has_key else f"set {API_KEY_SETTING}"
     models = [
-        ChatModel(f"{OPENAI}/{target}", name, OPENAI, target, credits, has_key, reason)
-        for target, (name, credits) in OPENAI_CHAT_MODELS.items()
+        ChatModel(
+            f"{OPENAI}/{target}",
+            offer.name,
+            OPENAI,
+            target,
+            offer.credits,
+            has_key,
+            reason,
+            reasoning=offer.reasoning,
+            deprecation=offer.deprecation,
+        )
+        for target, offer in OPENAI_CHAT_MODELS.items()
     ]
     for provider, server in settings.providers.openai_compatible.items():
         models.extend(

@@ -34,7 +34,7 @@ import asyncio
 import fnmatch
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,7 +128,9 @@ class ChatService:
         _check_messages(messages)
         options = options or ChatOptions(max_tokens=DEFAULT_MAX_TOKENS)
         async with self.db.write() as session:
-            accepted = await self._accept(session, principal, messages, model, conversation_id)
+            accepted = await self._accept(
+                session, principal, messages, model, conversation_id, options
+            )
         try:
             reply = await self._answer(principal, accepted, options)
         except BaseException as exc:
@@ -159,7 +161,7 @@ class ChatService:
         _check_messages(messages)
         options = options or ChatOptions(max_tokens=DEFAULT_MAX_TOKENS)
         async with self.db.write() as session:
-            accepted = await self._accept(session, principal, messages, model, None)
+            accepted = await self._accept(session, principal, messages, model, None, options)
         delivered: list[str] = []
         reply: ChatReply | None = None
         pieces: AsyncGenerator[str | ChatReply, None] | None = None
@@ -214,7 +216,9 @@ class ChatService:
         client = self.models.client(accepted.model)
         if client is None:
             raise ProviderError(f"No client for {accepted.model.provider}.")
-        return client.stream(accepted.model.target, accepted.sent, options, asyncio.sleep)
+        return client.stream(
+            accepted.model.target, accepted.sent, _sendable(accepted.model, options), asyncio.sleep
+        )
 
     async def _abandon(
         self, principal: Principal, accepted: _Accepted, delivered: list[str], exc: BaseException
@@ -251,10 +255,12 @@ class ChatService:
         messages: Sequence[ChatMessage],
         model_id: str | None,
         conversation_id: str | None,
+        options: ChatOptions,
     ) -> _Accepted:
         conversation, history = await self._conversation(session, principal, conversation_id)
         stored_model = conversation.model if conversation is not None else None
         model = self._resolve(model_id or stored_model, principal)
+        _check_options(model, options)
         price = 0 if principal.sandbox else self.models.price(model)
         if not principal.sandbox:
             await self._check_quota(session, principal)
@@ -313,10 +319,13 @@ class ChatService:
             raise ModelNotAllowed(
                 f"Model {model.id!r} is not available on the {principal.plan_name} plan."
             )
-        if not principal.sandbox and not model.available:
+        availability = self.models.availability(model, sandbox=principal.sandbox)
+        if not availability.available:
+            details: dict[str, object] = {"model": model.id, "reason": availability.reason}
+            if model.deprecation is not None and self.models.retired(model):
+                details["replacement"] = model.deprecation.replacement
             raise ModelUnavailable(
-                f"Model {model.id!r} cannot run here: {model.unavailable_reason}",
-                details={"model": model.id, "reason": model.unavailable_reason},
+                f"Model {model.id!r} cannot run here: {availability.reason}", details=details
             )
         return model
 
@@ -341,7 +350,8 @@ class ChatService:
         client = self.models.client(accepted.model)
         if client is None:  # available models always have a client; a config race is not fatal
             raise ProviderError(f"No client for {accepted.model.provider}.")
-        return await client.complete(accepted.model.target, accepted.sent, options, asyncio.sleep)
+        sendable = _sendable(accepted.model, options)
+        return await client.complete(accepted.model.target, accepted.sent, sendable, asyncio.sleep)
 
     async def _settle(
         self,
@@ -569,3 +579,28 @@ async def stream_idempotent(
         await events.aclose()
         if not stored:
             await asyncio.shield(idempotency.release(db, principal, key))
+
+
+# A reasoning model's only temperature (OpenAI's GPT-5 models refuse any other value).
+REASONING_TEMPERATURE = 1.0
+
+
+def _check_options(model: ChatModel, options: ChatOptions) -> None:
+    """Refuse, before anything is stored or sent, what the model would refuse."""
+    if model.reasoning and options.temperature not in (None, REASONING_TEMPERATURE):
+        message = (
+            f"{model.id} is a reasoning model: it takes only the default temperature (1); "
+            "leave temperature out"
+        )
+        raise InvalidRequest(
+            f"The request has invalid fields: temperature ({message})",
+            details={"fields": [{"field": "temperature", "message": message}]},
+        )
+
+
+def _sendable(model: ChatModel, options: ChatOptions) -> ChatOptions:
+    """The options as the model's server takes them: a reasoning model is sent no temperature
+    (its default, the only value it takes, is what was asked for)."""
+    if model.reasoning and options.temperature is not None:
+        return replace(options, temperature=None)
+    return options

@@ -19,6 +19,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -162,6 +163,17 @@ StepPlanner = Callable[[BaseModel], Sequence[StepUse]]
 
 
 @dataclass(frozen=True)
+class Deprecation:
+    """A provider's announced end of a model: from ``shutdown_date`` (a UTC day) on it no
+    longer answers, so the catalog retires the model that day (``catalog/lifecycle.py``);
+    until then it runs and is listed as deprecated. ``replacement`` is the catalog id to move
+    to."""
+
+    shutdown_date: date
+    replacement: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model in the catalog.
 
@@ -177,6 +189,8 @@ class ModelSpec:
     ``uses`` says which other models a job on an input will run as steps (:class:`StepUse`):
     the job then costs its own price plus theirs, and a live key is refused at once (503
     ``model_unavailable``) when one of them cannot run here.
+
+    ``deprecation`` is the provider's announced shutdown (:class:`Deprecation`), if any.
     """
 
     id: str
@@ -192,6 +206,7 @@ class ModelSpec:
     output_kind: OutputKind | None = None
     plan: OutputPlanner | None = None
     uses: StepPlanner | None = None
+    deprecation: Deprecation | None = None
 
     @property
     def kind(self) -> OutputKind:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, time
+from email.utils import format_datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -100,8 +102,27 @@ async def _create(
     return JSONResponse(
         generation.model_dump(mode="json"),
         status_code=202,
-        headers={"Location": f"/api/v1/generations/{generation.id}"},
+        headers={
+            "Location": f"/api/v1/generations/{generation.id}",
+            **sunset_headers(platform, generation.model),
+        },
     )
+
+
+def sunset_headers(platform: Platform, model_id: str) -> dict[str, str]:
+    """A job on a deprecated model says so where a client's HTTP layer can see it: ``Sunset``
+    (RFC 8594), the moment the model retires, and a ``successor-version`` link to its
+    replacement. No ``Deprecation`` (RFC 9745): its value is the day the deprecation took
+    effect, which the providers' announcements do not give."""
+    registered = platform.catalog.registry.get(model_id)
+    deprecation = registered.spec.deprecation if registered is not None else None
+    if deprecation is None:
+        return {}
+    moment = datetime.combine(deprecation.shutdown_date, time(0), tzinfo=UTC)
+    return {
+        "Sunset": format_datetime(moment, usegmt=True),
+        "Link": f'</api/v1/models/{deprecation.replacement}>; rel="successor-version"',
+    }
 
 
 async def create_typed(

@@ -13,6 +13,8 @@ the document gets them here, when it is first built:
   a field an earlier one requires, which is when the catalog moves on);
 - ``CreateGeneration`` gets ``anyOf`` one ``{model, input}`` per model of the catalog.
 
+Retired models (catalog/lifecycle.py) are left out: a body naming one is answered 503.
+
 A body valid by the document is therefore one the validation accepts (docs/api.md lists the few
 cross-field rules JSON Schema cannot say). Routes mark their type with :func:`creates`.
 """
@@ -82,7 +84,7 @@ def _document_typed(document: Document, catalog: Catalog, type_: str, body: str)
             "properties": {"model": {"const": spec.id, "description": spec.name}},
             "required": ["model"],
         }
-        for spec in catalog.list(type_)
+        for spec in _runnable(catalog, catalog.list(type_))
     ]
     request = document["components"]["schemas"][body]
     branches = [*named, *_default_branches(document, catalog, type_, body)]
@@ -133,8 +135,14 @@ def _request(document: Document, body: str, spec: ModelSpec) -> dict[str, Any]:
     return {"$ref": REF_PREFIX + name}
 
 
+def _runnable(catalog: Catalog, specs: list[ModelSpec]) -> list[ModelSpec]:
+    """The models a body may name: not the retired ones, which every create refuses (503
+    ``model_unavailable``, catalog/lifecycle.py), as of when the document is built."""
+    return [spec for spec in specs if not catalog.retired(spec)]
+
+
 def _document_generic(document: Document, catalog: Catalog) -> None:
-    specs = catalog.list(None)
+    specs = _runnable(catalog, catalog.list(None))
     if not specs:
         return
     inputs = add_models(document, [spec.input_model for spec in specs])

@@ -124,7 +124,7 @@ def options_of(body: ChatCompletionRequest) -> ChatOptions:
 
 def chat_model(platform: Platform, name: str) -> str:
     """A chat model id for a name a client sends: the id itself, or OpenAI's bare name
-    (``gpt-4o-mini``) for the ``openai/…`` model of that name."""
+    (``gpt-5.4-mini``) for the ``openai/…`` model of that name."""
     models = platform.chat.models
     if models.get(name) is None and models.get(OPENAI_PREFIX + name) is not None:
         return OPENAI_PREFIX + name

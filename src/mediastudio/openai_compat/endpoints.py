@@ -80,7 +80,7 @@ async def list_models(platform: PlatformDep, principal: ReadPrincipal) -> ModelL
     runnable += [
         model.id
         for model in platform.chat.models.models.values()
-        if principal.sandbox or model.available
+        if platform.chat.models.availability(model, sandbox=principal.sandbox).available
     ]
     return ModelList(data=[_model_object(platform, model_id) for model_id in runnable])
 

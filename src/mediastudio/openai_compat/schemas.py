@@ -33,7 +33,7 @@ class ImageGenerationRequest(_Request):
     model: str | None = Field(
         None,
         max_length=200,
-        description="Any image model of GET /v1/models (dall-e-3 means openai/dall-e-3); "
+        description="Any image model of GET /v1/models (gpt-image-2 means openai/gpt-image-2); "
         "default: the catalog's default image model",
     )
     n: int = Field(1, ge=1, le=4, description="How many images")
@@ -190,7 +190,7 @@ class ChatCompletionRequest(_Request):
         json_schema_extra={
             "examples": [
                 {
-                    "model": "openai/gpt-4o-mini",
+                    "model": "openai/gpt-5.4-mini",
                     "messages": [{"role": "user", "content": "What can you help me with?"}],
                 }
             ]

@@ -53,7 +53,7 @@ PARAMS = {
 
 def model_id(platform: Platform, name: str | None) -> str | None:
     """A catalog id for a name a client sends: the id itself, or OpenAI's bare name
-    (``dall-e-3``, ``tts-1``, ``whisper-1``) for the ``openai/…`` model of that name."""
+    (``gpt-image-2``, ``tts-1``, ``whisper-1``) for the ``openai/…`` model of that name."""
     if name is None or platform.catalog.registry.get(name) is not None:
         return name
     prefixed = OPENAI_PREFIX + name

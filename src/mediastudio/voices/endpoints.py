@@ -50,7 +50,7 @@ async def get_voices(
     ``POST /voices`` can clone for this key. Needs the `read` scope."""
     custom = await platform.voices.owned(principal)
     data = await list_voices(
-        platform.registry,
+        platform.catalog,
         language=language,
         model=model,
         custom=custom,

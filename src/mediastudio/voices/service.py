@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mediastudio.engines.registry import EngineRegistry
+from mediastudio.catalog.service import Catalog
 from mediastudio.voices.models import CustomVoice, VoiceStatus
 from mediastudio.voices.schemas import VoiceRead
 
@@ -13,7 +13,7 @@ SPEECH_TYPE = "speech"
 
 
 async def list_voices(
-    registry: EngineRegistry,
+    catalog: Catalog,
     *,
     language: str | None = None,
     model: str | None = None,
@@ -23,12 +23,16 @@ async def list_voices(
     """Voices of every available speech model (or of ``model``), those speaking ``language``
     or one of its dialects (``en`` matches ``en-us``) when given. Each ready ``custom`` voice is
     listed under every speech model of its provider (a sandbox key's under all of them, as a
-    sandbox key may use every model)."""
+    sandbox key may use every model). A retired model's voices are not offered
+    (catalog/lifecycle.py)."""
+    registry = catalog.registry
     wanted = language.strip().lower().replace("_", "-") if language else None
     found: list[VoiceRead] = []
     for spec in registry.models(SPEECH_TYPE):
         registered = registry.get(spec.id)
         if registered is None or (model is not None and spec.id != model):
+            continue
+        if catalog.retired(spec):
             continue
         available = registry.availability(spec.id).available
         if not available and not (sandbox and custom):

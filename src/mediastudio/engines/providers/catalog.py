@@ -2,8 +2,9 @@
 and ``flux-kontext`` (image editing) aliases, any Replicate model as ``replicate/<owner>/<name>``
 and any fal endpoint as ``fal/<id>``. A curated model's routes run in order, Replicate first,
 then fal where fal serves the same model (:data:`FAL_ROUTES`). OpenAI's models
-(``openai/gpt-image-1``, ``openai/gpt-image-1.5-edit``, ``openai/dall-e-3``,
-``openai/gpt-4o-mini-tts``, ``openai/tts-1``) and ElevenLabs'
+(``openai/gpt-image-2``, ``openai/gpt-image-1.5``, ``openai/gpt-image-1.5-edit``,
+``openai/gpt-4o-mini-tts``, ``openai/tts-1``, the transcription models; the retired
+``openai/gpt-image-1`` and ``openai/dall-e-3`` stay listed) and ElevenLabs'
 (``elevenlabs/eleven_multilingual_v2``, ``elevenlabs/eleven_flash_v2_5``) have one route each.
 Prices are credits per generation (per output for image models that make several);
 ``MEDIASTUDIO_MODEL_PRICES`` overrides any of them by id."""
@@ -11,11 +12,13 @@ Prices are credits per generation (per output for image models that make several
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from pydantic import BaseModel
 
 from mediastudio.engines.contract import (
     REMOTE_POOL,
+    Deprecation,
     InputFetcher,
     ModelSpec,
     OutputPlanner,
@@ -33,6 +36,7 @@ from mediastudio.engines.providers.inputs import (
     ElevenLabsSpeechInput,
     FluxKontextInput,
     FluxSchnellInput,
+    GptImage2Input,
     GptImageEditInput,
     GptImageInput,
     HailuoInput,
@@ -215,13 +219,56 @@ Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL, FLUX_KONTEXT = JOB_MODELS
 
 # OpenAI's models: one route each (no other provider serves them, and OpenAI's voices are its
 # own: see docs/providers.md#openai). Prices follow OpenAI's at the same credit rate as the
-# others: gpt-image-1 (medium) and dall-e-3 (standard) cost about $0.04 an image.
+# others: gpt-image-1 (medium) and dall-e-3 (standard) cost about $0.04 an image, and so do
+# gpt-image-1.5 and gpt-image-2 at medium quality near a megapixel.
 def _openai(spec: ModelSpec, build: Build, planner: OutputPlanner) -> ProviderModel:
     """``openai/<model>``, served by OpenAI's ``<model>``."""
     target = spec.id.removeprefix(f"{OPENAI}/")
     return provider_model(spec, Route(OPENAI, target, build, plan=planner))
 
 
+# OpenAI's shutdowns, as the official client (openai 3.57) announces them.
+GPT_IMAGE_1_SHUTDOWN = Deprecation(date(2026, 10, 23), "openai/gpt-image-1.5")
+DALL_E_3_SHUTDOWN = Deprecation(date(2026, 5, 12), "openai/gpt-image-2")
+SPEECH_SHUTDOWN = date(2027, 1, 6)  # tts-1, tts-1-hd, gpt-4o-mini-tts: no OpenAI successor yet
+TRANSCRIBE_SHUTDOWN = Deprecation(date(2027, 2, 26), "openai/gpt-transcribe")
+
+GPT_IMAGE_2 = _openai(
+    ModelSpec(
+        id="openai/gpt-image-2",
+        name="GPT Image 2",
+        type="image",
+        input_model=GptImage2Input,
+        credits=70,
+        price_unit="output",
+        description=(
+            "OpenAI's gpt-image-2 text-to-image at the size asked for: width and height "
+            "rounded to multiples of 16, 1:3 to 3:1, up to 3840x2160."
+        ),
+        category="image-generation",
+        pool=REMOTE_POOL,
+        timeout_s=300,
+    ),
+    openai_mapping.gpt_image_2,
+    openai_mapping.gpt_image_2_plan,
+)
+GPT_IMAGE_1_5 = _openai(
+    ModelSpec(
+        id="openai/gpt-image-1.5",
+        name="GPT Image 1.5",
+        type="image",
+        input_model=GptImageInput,
+        credits=70,
+        price_unit="output",
+        description="OpenAI's gpt-image-1.5 text-to-image: 1024x1024, 1536x1024 or 1024x1536.",
+        category="image-generation",
+        pool=REMOTE_POOL,
+        timeout_s=300,
+    ),
+    openai_mapping.gpt_image,
+    openai_mapping.gpt_image_plan,
+)
+# Retired (OpenAI shut them down): listed, unavailable, naming their replacements.
 GPT_IMAGE_1 = _openai(
     ModelSpec(
         id="openai/gpt-image-1",
@@ -234,6 +281,7 @@ GPT_IMAGE_1 = _openai(
         category="image-generation",
         pool=REMOTE_POOL,
         timeout_s=300,
+        deprecation=GPT_IMAGE_1_SHUTDOWN,
     ),
     openai_mapping.gpt_image,
     openai_mapping.gpt_image_plan,
@@ -275,6 +323,7 @@ DALL_E_3 = _openai(
         category="image-generation",
         pool=REMOTE_POOL,
         timeout_s=300,
+        deprecation=DALL_E_3_SHUTDOWN,
     ),
     openai_mapping.dall_e_3,
     openai_mapping.dall_e_3_plan,
@@ -294,6 +343,8 @@ GPT_4O_MINI_TTS = _openai(
         pool=REMOTE_POOL,
         timeout_s=300,
         output_kind="audio",
+        # OpenAI names no successor: ElevenLabs' steerable, most lifelike model is ours.
+        deprecation=Deprecation(SPEECH_SHUTDOWN, "elevenlabs/eleven_multilingual_v2"),
     ),
     openai_mapping.speech,
     openai_mapping.speech_plan,
@@ -310,6 +361,7 @@ TTS_1 = _openai(
         pool=REMOTE_POOL,
         timeout_s=300,
         output_kind="audio",
+        deprecation=Deprecation(SPEECH_SHUTDOWN, "elevenlabs/eleven_flash_v2_5"),
     ),
     openai_mapping.speech,
     openai_mapping.speech_plan,
@@ -318,7 +370,13 @@ TTS_1 = _openai(
 
 # Speech to text, priced as speech is: OpenAI charges $0.006 a minute ($0.003 for mini), so a
 # flat price per job covers a few minutes; see docs/providers.md#transcription.
-def _transcriber(model: str, name: str, credits: int, description: str) -> ProviderModel:
+def _transcriber(
+    model: str,
+    name: str,
+    credits: int,
+    description: str,
+    deprecation: Deprecation | None = TRANSCRIBE_SHUTDOWN,
+) -> ProviderModel:
     spec = ModelSpec(
         id=f"{OPENAI}/{model}",
         name=name,
@@ -330,21 +388,32 @@ def _transcriber(model: str, name: str, credits: int, description: str) -> Provi
         pool=REMOTE_POOL,
         timeout_s=900,
         output_kind="file",
+        deprecation=deprecation,
     )
     return _openai(spec, transcription.fields_for(model), transcription.plan)
 
 
+# whisper-1 comes first: the default transcription model (captions) is the first that runs,
+# and it is the one whose answer has real times, until it retires; gpt-transcribe then.
 WHISPER_1 = _transcriber(
     "whisper-1",
     "Whisper",
     20,
     "OpenAI's Whisper speech to text: segments with their times, SRT and WebVTT captions.",
 )
+GPT_TRANSCRIBE = _transcriber(
+    "gpt-transcribe",
+    "GPT Transcribe",
+    20,
+    "OpenAI's current speech to text (detects the languages); text only, so caption times "
+    "are estimated.",
+    deprecation=None,
+)
 GPT_4O_TRANSCRIBE = _transcriber(
     "gpt-4o-transcribe",
     "GPT-4o Transcribe",
     20,
-    "OpenAI's most accurate speech to text; text only, so caption times are estimated.",
+    "OpenAI's GPT-4o speech to text; text only, so caption times are estimated.",
 )
 GPT_4O_MINI_TRANSCRIBE = _transcriber(
     "gpt-4o-mini-transcribe",
@@ -353,14 +422,17 @@ GPT_4O_MINI_TRANSCRIBE = _transcriber(
     "OpenAI's fast, cheaper speech to text; text only, so caption times are estimated.",
 )
 OPENAI_MODELS = (
-    GPT_IMAGE_1,
+    GPT_IMAGE_2,
+    GPT_IMAGE_1_5,
     GPT_IMAGE_1_5_EDIT,
-    DALL_E_3,
     GPT_4O_MINI_TTS,
     TTS_1,
     WHISPER_1,
+    GPT_TRANSCRIBE,
     GPT_4O_TRANSCRIBE,
     GPT_4O_MINI_TRANSCRIBE,
+    GPT_IMAGE_1,
+    DALL_E_3,
 )
 
 

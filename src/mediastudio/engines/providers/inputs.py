@@ -9,6 +9,7 @@ next route); see docs/providers.md#routing-and-failover."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
@@ -21,6 +22,7 @@ from mediastudio.engines.inputs import (
     VideoAspect,
     VideoInput,
 )
+from mediastudio.engines.schema import JsonSchema
 
 OPTIONS_DESCRIPTION = (
     "More inputs for the provider's model, under the model's own names, sent as they are "
@@ -180,12 +182,74 @@ OPENAI_SPEECH_MAX_CHARS = 4096
 
 
 class GptImageInput(ImageInput):
-    """gpt-image-1: sizes 1024x1024, 1536x1024 and 1024x1536 (the nearest to the shape asked
-    for), 1 to 4 images, PNG, JPEG or WebP; no seed and no negative prompt."""
+    """gpt-image-1.5 (and the retired gpt-image-1): sizes 1024x1024, 1536x1024 and 1024x1536
+    (the nearest to the shape asked for), 1 to 4 images, PNG, JPEG or WebP; no seed and no
+    negative prompt."""
 
     negative_prompt: None = Field(None, description="Not supported by this model")
     seed: None = Field(None, description="Not supported by this model")
     options: Options = options_field()
+
+
+# gpt-image-2's sizes (the official client's ImageGenerateParams.size): any WIDTHxHEIGHT with
+# both sides divisible by 16, an aspect ratio between 1:3 and 3:1, at most 3840x2160 (above
+# 2560x1440 is "experimental"). An aspect ratio alone gets about a megapixel, as the GPT image
+# models' standard sizes have.
+GPT_IMAGE_2_STEP = 16
+GPT_IMAGE_2_MAX_EDGE = 3840
+GPT_IMAGE_2_MAX_PIXELS = 3840 * 2160
+GPT_IMAGE_2_MAX_RATIO = 3.0
+GPT_IMAGE_2_AREA = 1024 * 1024
+
+
+def _multiple_of_16(side: float) -> int:
+    return max(GPT_IMAGE_2_STEP, GPT_IMAGE_2_STEP * round(side / GPT_IMAGE_2_STEP))
+
+
+class GptImage2Input(GptImageInput):
+    """gpt-image-2: the size asked for, made a valid one (:meth:`size`): ``width``/``height``
+    each rounded to a multiple of 16, or an ``aspect_ratio`` at about a megapixel."""
+
+    width: int | None = Field(
+        None, ge=256, le=GPT_IMAGE_2_MAX_EDGE, description="Width in pixels (rounded to 16)"
+    )
+    height: int | None = Field(
+        None, ge=256, le=GPT_IMAGE_2_MAX_EDGE, description="Height in pixels (rounded to 16)"
+    )
+
+    def size(self) -> tuple[int, int]:
+        """The ``WIDTHxHEIGHT`` sent to OpenAI, which is the image's exact size."""
+        if self.width is not None or self.height is not None:
+            width, height = self.dimensions()
+            return _multiple_of_16(width), _multiple_of_16(height)
+        across, down = (int(part) for part in (self.aspect_ratio or "1:1").split(":"))
+        ratio = across / down
+        return (
+            _multiple_of_16(math.sqrt(GPT_IMAGE_2_AREA * ratio)),
+            _multiple_of_16(math.sqrt(GPT_IMAGE_2_AREA / ratio)),
+        )
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        rule = {
+            "description": "width/height: an aspect ratio between 1:3 and 3:1, at most "
+            "3840x2160 pixels (8294400)"
+        }
+        return [*super().schema_rules(), rule]
+
+    @model_validator(mode="after")
+    def _gpt_image_2_size(self) -> Self:
+        width, height = self.size()
+        if max(width, height) / min(width, height) > GPT_IMAGE_2_MAX_RATIO:
+            raise ValueError(
+                f"gpt-image-2 takes an aspect ratio between 1:3 and 3:1, not {width}x{height}"
+            )
+        if width * height > GPT_IMAGE_2_MAX_PIXELS:
+            raise ValueError(
+                f"gpt-image-2 makes at most 3840x2160 pixels ({GPT_IMAGE_2_MAX_PIXELS}), not "
+                f"{width}x{height}"
+            )
+        return self
 
 
 class GptImageEditInput(ImageEditInput):

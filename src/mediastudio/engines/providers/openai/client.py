@@ -1,9 +1,10 @@
 """OpenAI's HTTP API, as its official Python client (``openai``) speaks it.
 
 - ``POST /images/generations`` with ``{"model", "prompt", "n", "size", …}`` answers
-  ``{"created", "data": [{"b64_json" | "url", "revised_prompt"?}]}``: gpt-image-1 always
-  answers base64; dall-e-3 answers what ``response_format`` asks (``url`` by default; its URLs
-  expire after an hour, so we ask for ``b64_json`` and still read a URL when one comes).
+  ``{"created", "data": [{"b64_json" | "url", "revised_prompt"?}]}``: the GPT image models
+  (gpt-image-2, gpt-image-1.5) always answer base64; the retired dall-e-3 answered what
+  ``response_format`` asked (``url`` by default; its URLs expired after an hour, so we asked
+  for ``b64_json`` and still read a URL when one came).
 - ``POST /images/edits``, multipart: ``image`` (the file; the client names a list of them
   ``image[]``), ``mask`` (a PNG, optional), ``model``, ``prompt``, ``n``, ``size``,
   ``output_format``, ``quality``, ``input_fidelity``; answers as ``/images/generations`` does
@@ -12,11 +13,11 @@
   "instructions"?}`` answers the audio file itself.
 - ``POST /audio/transcriptions``, multipart: ``file``, ``model``, ``response_format``
   (``verbose_json`` with ``timestamp_granularities[]=segment`` for whisper-1, whose segments
-  carry times; ``json`` for the gpt-4o transcribe models, which give text only), ``language``,
-  ``prompt``; answers the transcript as JSON. OpenAI reads files of 25 MB at most.
+  carry times; ``json`` for gpt-transcribe and the gpt-4o models, which give text only),
+  ``language``, ``prompt``; answers the transcript as JSON. OpenAI reads files of 25 MB at most.
 - Auth: ``Authorization: Bearer <key>``. Errors are ``{"error": {"message", "type", "param",
   "code"}}``; a content-policy refusal is a 400 whose code is ``content_policy_violation``
-  (dall-e-3) or ``moderation_blocked`` (gpt-image-1). A 429 carries ``retry-after-ms`` /
+  (dall-e-3) or ``moderation_blocked`` (the GPT image models). A 429 carries ``retry-after-ms`` /
   ``retry-after`` (and ``x-ratelimit-*``); one coded ``insufficient_quota`` is the account being
   out of credit, which no wait cures.
 
@@ -47,6 +48,8 @@ API_KEY_SETTING = "MEDIASTUDIO_PROVIDERS__OPENAI__API_KEY"
 IMAGES, SPEECH = "images", "speech"
 # Which endpoint serves each model this server routes to OpenAI.
 ENDPOINTS: Mapping[str, str] = {
+    "gpt-image-2": IMAGES,
+    "gpt-image-1.5": IMAGES,
     "gpt-image-1": IMAGES,
     "dall-e-3": IMAGES,
     "gpt-4o-mini-tts": SPEECH,

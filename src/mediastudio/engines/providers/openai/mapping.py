@@ -1,11 +1,14 @@
 """Our inputs as OpenAI's, and what OpenAI hands back for them (the output plans, the sandbox's
 twin of each model), from the same helpers so the size sent and the size planned agree.
 
-- Images: OpenAI takes a fixed set of sizes, so the shape asked for (``aspect_ratio``, or
-  ``width``/``height``) becomes the size of the nearest aspect ratio — gpt-image-1: 1024x1024,
-  1536x1024, 1024x1536; dall-e-3: 1024x1024, 1792x1024, 1024x1792 — and the image is exactly
-  that size. ``num_outputs`` is ``n``; ``output_format`` is gpt-image-1's ``output_format``
-  (``jpg`` → ``jpeg``); dall-e-3 writes PNG.
+- Images: gpt-image-2 takes any ``WIDTHxHEIGHT`` within its limits, so the size asked for is
+  sent as it is (rounded to multiples of 16; an aspect ratio alone at about a megapixel: see
+  ``GptImage2Input.size``). gpt-image-1.5 (and the retired gpt-image-1 and dall-e-3) take a
+  fixed set of sizes, so the shape asked for (``aspect_ratio``, or ``width``/``height``)
+  becomes the size of the nearest aspect ratio — GPT image models: 1024x1024, 1536x1024,
+  1024x1536; dall-e-3: 1024x1024, 1792x1024, 1024x1792. Either way the image is exactly the
+  size sent. ``num_outputs`` is ``n``; ``output_format`` is the GPT models' ``output_format``
+  (``jpg`` → ``jpeg``); dall-e-3 wrote PNG.
 - Image edits (``POST /images/edits``, a GPT image model): the image (and the ``mask``) go as
   files; the size is the nearest of gpt-image-1's three to the shape asked for, else to the
   input image's; ``num_outputs`` is ``n``; ``quality`` and ``input_fidelity`` keep their names.
@@ -30,6 +33,7 @@ from mediastudio.engines.media.files import content_type
 from mediastudio.engines.media.images import read_header
 from mediastudio.engines.providers.inputs import (
     DallE3Input,
+    GptImage2Input,
     GptImageEditInput,
     GptImageInput,
     OpenAISpeechInput,
@@ -115,6 +119,19 @@ def gpt_image(validated: BaseModel, media: object = None) -> dict[str, Any]:
     }
 
 
+def gpt_image_2(validated: BaseModel, media: object = None) -> dict[str, Any]:
+    """gpt-image-2: the exact size the input asks for (made valid by the input itself)."""
+    assert isinstance(validated, GptImage2Input)
+    width, height = validated.size()
+    return {
+        **(validated.options or {}),
+        "prompt": validated.prompt,
+        "n": validated.num_outputs,
+        "size": f"{width}x{height}",
+        "output_format": "jpeg" if validated.output_format == "jpg" else validated.output_format,
+    }
+
+
 def dall_e_3(validated: BaseModel, media: object = None) -> dict[str, Any]:
     assert isinstance(validated, DallE3Input)
     width, height = nearest_size(validated, DALL_E_3_SIZES)
@@ -149,6 +166,14 @@ def gpt_image_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedO
     """``num_outputs`` images of the nearest size, in the format asked for, opaque."""
     assert isinstance(validated, GptImageInput)
     width, height = nearest_size(validated, GPT_IMAGE_SIZES)
+    image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
+    return [image] * validated.num_outputs
+
+
+def gpt_image_2_plan(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOutput]:
+    """``num_outputs`` images of exactly the size sent, in the format asked for, opaque."""
+    assert isinstance(validated, GptImage2Input)
+    width, height = validated.size()
     image = PlannedOutput(content_type(validated.output_format), width=width, height=height)
     return [image] * validated.num_outputs
 

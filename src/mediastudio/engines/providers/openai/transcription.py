@@ -1,5 +1,5 @@
-"""Speech to text on OpenAI (``POST /audio/transcriptions``): whisper-1, gpt-4o-transcribe and
-gpt-4o-mini-transcribe.
+"""Speech to text on OpenAI (``POST /audio/transcriptions``): gpt-transcribe, whisper-1,
+gpt-4o-transcribe and gpt-4o-mini-transcribe.
 
 - The input (an upload, a URL, a ``data:`` URI; audio or video) is read through the job's
   SSRF-safe fetcher and sent as a file: as it is when OpenAI reads its format and it is within
@@ -9,7 +9,11 @@ gpt-4o-mini-transcribe.
 - whisper-1 is asked for ``verbose_json`` with segment timestamps: its segments, with their
   times, are the transcript's. The gpt-4o models answer text only (``json``: they take no
   ``verbose_json`` and no timestamps), so their segments are the text's sentences spread over
-  the audio by length, and the transcript says ``"timestamps": "estimated"``.
+  the audio by length, and the transcript says ``"timestamps": "estimated"``. So does
+  gpt-transcribe: the official client documents its answer as the ``json`` transcription
+  (text and the detected ``languages``) and no verbose one (whose usage is billed by
+  duration, whisper's way), so it is asked for ``json`` and its first detected language is
+  the transcript's when none was given.
 - The outputs are the formats asked for (:mod:`mediastudio.engines.media.transcripts`); the
   JSON one carries the text and the language on the generation itself.
 """
@@ -93,7 +97,7 @@ def transcript(
     """OpenAI's answer as a transcript of ``audio``: whisper's timed segments, or the text
     spread over the audio's length when the model gave no times."""
     text = str(answer.get("text") or "").strip()
-    spoken = language or _str(answer.get("language"))
+    spoken = language or _str(answer.get("language")) or _first_language(answer.get("languages"))
     segments = answer.get("segments")
     if not isinstance(segments, list):
         return transcripts.spread(text, audio.duration_s, spoken)
@@ -129,6 +133,13 @@ def plan(validated: BaseModel, fetcher: InputFetcher) -> Sequence[PlannedOutput]
         )
         for fmt in validated.output_formats
     ]
+
+
+def _first_language(languages: Any) -> str | None:
+    """gpt-transcribe's ``languages: [{"code"}]``, most likely first; empty when unsure."""
+    if isinstance(languages, list) and languages and isinstance(languages[0], dict):
+        return _str(languages[0].get("code"))
+    return None
 
 
 def _str(value: Any) -> str | None:
