@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "disabled_engines": ["builtin"],
         "sweep_interval_s": 0.5,
         "workers_cpu": 2,
+        # The day these tests were written: a model's announced shutdown date must not fail
+        # them when it comes (lifecycle tests move the catalog's clock themselves).
+        "model_lifecycle_date": date(2026, 12, 2),
     }
     values.update(overrides)
     return load_settings(**values)

@@ -13,6 +13,7 @@ import re
 import secrets
 from contextvars import ContextVar
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -253,6 +254,13 @@ class Settings(BaseSettings):
         None,
         description="Chat model used when a request names none; default: openai/gpt-5.4-mini "
         "when OpenAI has a key, else the first model of the first OpenAI-compatible server",
+    )
+    model_lifecycle_date: date | None = Field(
+        None,
+        description="Judge the models' announced shutdown dates as of this day (UTC) instead of "
+        "today: a model whose provider kept it running past its announced date stays usable, "
+        "and a test suite stays the same whatever day it runs on (docs/providers.md#model-"
+        "lifecycle)",
     )
     voice_clone_credits: int = Field(
         200,

@@ -6,7 +6,7 @@ retired models are refused with their reason and replacement, and retire by the 
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,23 @@ async def test_a_model_retires_itself_on_its_shutdown_day(
         api.platform.catalog.clock = lambda: datetime(2027, 2, 25, 23, 59, tzinfo=UTC)
         listed = await api.client.get("/api/v1/models/openai/whisper-1", headers=auth(key))
         assert listed.json()["available"] is True
+
+
+async def test_the_operator_may_pin_the_day_the_lifecycle_is_judged_by(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    # OpenAI kept a model running past its announced day: the operator pins the day before.
+    pinned = date(2027, 2, 25)
+    settings = openai_settings(tmp_path / "data", openai_fake, model_lifecycle_date=pinned)
+    async with open_api(settings) as api:
+        key = await live_key(api)
+        listed = await api.client.get("/api/v1/models/openai/whisper-1", headers=auth(key))
+        assert listed.json()["available"] is True
+    later = openai_settings(tmp_path / "later", openai_fake, model_lifecycle_date=date(2027, 3, 1))
+    async with open_api(later) as api:
+        key = await live_key(api)
+        listed = await api.client.get("/api/v1/models/openai/whisper-1", headers=auth(key))
+        assert listed.json()["available"] is False
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,24 @@ refused before anything is queued or sent (503 ``model_unavailable``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from mediastudio.engines.contract import Deprecation
+from mediastudio.kit.clock import utcnow
+from mediastudio.settings import Settings
 
 Clock = Callable[[], datetime]
+
+
+def lifecycle_clock(settings: Settings) -> Clock:
+    """What "now" is for the lifecycle: the clock, or noon of ``MEDIASTUDIO_MODEL_LIFECYCLE_DATE``
+    when the operator pinned a day."""
+    pinned = settings.model_lifecycle_date
+    if pinned is None:
+        return utcnow
+    moment = datetime.combine(pinned, time(12), tzinfo=UTC)
+    return lambda: moment
 
 
 def is_retired(deprecation: Deprecation | None, now: datetime) -> bool:

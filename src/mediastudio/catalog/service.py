@@ -12,11 +12,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mediastudio.catalog.lifecycle import Clock, deprecation_fields, is_retired, retired_reason
+from mediastudio.catalog.lifecycle import (
+    Clock,
+    deprecation_fields,
+    is_retired,
+    lifecycle_clock,
+    retired_reason,
+)
 from mediastudio.engines.contract import Availability, ModelSpec, StepUse
 from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
 from mediastudio.keys.principal import Principal
-from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import InvalidRequest, ModelNotAllowed, ModelUnavailable, NotFound
 from mediastudio.kit.errors import validation_field as _field
 from mediastudio.settings import Settings
@@ -27,10 +32,13 @@ SANDBOX_ONLY = Availability.missing(
 
 
 class Catalog:
-    def __init__(self, registry: EngineRegistry, settings: Settings, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, registry: EngineRegistry, settings: Settings, clock: Clock | None = None
+    ) -> None:
         self.registry = registry
         self.settings = settings
-        self.clock = clock  # what "today" is for the models' lifecycle (tests move it)
+        # What "today" is for the models' lifecycle (the settings may pin it; tests move it).
+        self.clock = clock or lifecycle_clock(settings)
 
     def retired(self, spec: ModelSpec) -> bool:
         """Whether the model's shutdown day has come (see catalog/lifecycle.py)."""

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from mediastudio.catalog.lifecycle import Clock, deprecation_fields, is_retired, retired_reason
+from mediastudio.catalog.lifecycle import (
+    Clock,
+    deprecation_fields,
+    is_retired,
+    lifecycle_clock,
+    retired_reason,
+)
 from mediastudio.engines.contract import Availability, Deprecation
 from mediastudio.engines.providers.openai.chat import ChatClient
 from mediastudio.engines.providers.openai.client import API_KEY_SETTING, PUBLIC_URL
-from mediastudio.kit.clock import utcnow
 from mediastudio.settings import Settings
 
 OPENAI = "openai"
@@ -73,14 +78,15 @@ class ChatModels:
         self,
         settings: Settings,
         clients: Mapping[str, ChatClient] | None = None,
-        clock: Clock = utcnow,
+        clock: Clock | None = None,
     ):
         self.settings = settings
         self.clients: dict[str, ChatClient] = (
             dict(clients) if clients is not None else _clients(settings)
         )
         self.models: dict[str, ChatModel] = {m.id: m for m in _models(settings)}
-        self.clock = clock  # what "today" is for the models' lifecycle (tests move it)
+        # What "today" is for the models' lifecycle (the settings may pin it; tests move it).
+        self.clock = clock or lifecycle_clock(settings)
 
     def get(self, model_id: str) -> ChatModel | None:
         return self.models.get(model_id)
