@@ -110,9 +110,17 @@ async def test_a_key_revoked_by_another_process_ends_the_stream(live: LiveApi) -
 
 
 async def test_an_expired_key_ends_its_stream(live: LiveApi) -> None:
-    secret, _ = await key_and_id(live, expires_at=utcnow() + timedelta(seconds=1))
+    # The key expires once the stream is open (moved into the past, not waited for: a key
+    # that expires a second after it is made may be gone before a busy machine opens it).
+    secret, key_id = await key_and_id(live, expires_at=utcnow() + timedelta(hours=1))
     async with live.client.stream("GET", "/api/v1/events", headers=auth(secret)) as response:
         assert response.status_code == 200
+        async with live.platform.db.write() as session:
+            await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
         events = await events_until_the_end(response, after="error")
     assert events[-1].data["error"]["code"] == "expired_api_key"
 
