@@ -3,7 +3,7 @@
 OpenAI's curated models are ``openai/<model>``; every OpenAI-compatible server configured under
 ``MEDIASTUDIO_PROVIDERS__OPENAI_COMPATIBLE__<NAME>`` adds ``<name>/<model>`` for each model of
 its ``MODELS``. Chat does not run as a job, so these are not engine models: the chat service
-calls the client directly (see docs/providers.md#chat).
+calls the client directly (see docs/providers/openai.md#chat).
 """
 
 from __future__ import annotations

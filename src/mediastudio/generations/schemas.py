@@ -38,7 +38,7 @@ class JobError(BaseModel):
 
 
 class AttemptRead(BaseModel):
-    """One try of the job on one hosted provider route (docs/providers.md#routing-and-failover)."""
+    """One try of the job on one hosted provider route (docs/providers/routing.md)."""
 
     route: str = Field(description="<provider>/<provider's model id>")
     provider: str

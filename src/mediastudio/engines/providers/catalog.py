@@ -218,7 +218,7 @@ Z_IMAGE_TURBO, HAILUO_FAST, FLUX_SCHNELL, FLUX_KONTEXT = JOB_MODELS
 
 
 # OpenAI's models: one route each (no other provider serves them, and OpenAI's voices are its
-# own: see docs/providers.md#openai). Prices follow OpenAI's at the same credit rate as the
+# own: see docs/providers/openai.md). Prices follow OpenAI's at the same credit rate as the
 # others: gpt-image-1 (medium) and dall-e-3 (standard) cost about $0.04 an image, and so do
 # gpt-image-1.5 and gpt-image-2 at medium quality near a megapixel.
 def _openai(spec: ModelSpec, build: Build, planner: OutputPlanner) -> ProviderModel:
@@ -369,7 +369,7 @@ TTS_1 = _openai(
 
 
 # Speech to text, priced as speech is: OpenAI charges $0.006 a minute ($0.003 for mini), so a
-# flat price per job covers a few minutes; see docs/providers.md#transcription.
+# flat price per job covers a few minutes; see docs/providers/openai.md#transcription.
 def _transcriber(
     model: str,
     name: str,

@@ -5,7 +5,7 @@ without defaults of ours (a field left out is not sent: the model's own default 
 
 A curated model served by several providers also takes ``provider`` (run only there, seed
 003's field) and ``fallback`` (false: fail at the first provider error instead of trying the
-next route); see docs/providers.md#routing-and-failover."""
+next route); see docs/providers/routing.md."""
 
 from __future__ import annotations
 

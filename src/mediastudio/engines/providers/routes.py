@@ -4,8 +4,8 @@ becomes that model's input.
 A model (``prunaai/z-image-turbo``, or an alias such as ``flux-schnell``) holds an *ordered*
 list of routes across providers; :mod:`.routing` walks it, failing over from one route to the
 next when a provider fails (5xx, timeout, connection error, rate limit — never invalid input or
-a content-policy refusal): see docs/providers.md. A route can also be conditional: Hailuo 2.3
-Fast only animates an image, so a text-only request takes its text-to-video sibling.
+a content-policy refusal): see docs/providers/routing.md. A route can also be conditional:
+Hailuo 2.3 Fast only animates an image, so a text-only request takes its text-to-video sibling.
 
 Each route also says what its provider model hands back (``plan``): the model's output plan,
 the sandbox's twin, is that of the route the input takes (see :func:`provider_model`).

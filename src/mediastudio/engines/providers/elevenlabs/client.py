@@ -15,7 +15,7 @@
   instant voice cloning; ``DELETE /v1/voices/{voice_id}`` answers ``{"status": "ok"}``.
 
 Speech is synchronous: the answer is the output, and there is no provider-side job to store,
-poll, resume or cancel (see docs/providers.md#elevenlabs). So is cloning.
+poll, resume or cancel (see docs/providers/elevenlabs.md#synchronous-calls). So is cloning.
 
 The voices MediaStudio clones for its accounts live in the operator's ElevenLabs account, so
 ``GET /v1/voices`` lists them too: their description starts with :data:`CLONE_MARKER`, and they

@@ -1,4 +1,4 @@
-"""Our input fields under the names fal's models use (docs/providers.md has the table).
+"""Our input fields under the names fal's models use (docs/providers/fal.md has the table).
 
 fal's image models take a size as ``image_size`` (a preset name or ``{"width", "height"}``),
 a count as ``num_images`` and JPEG as ``jpeg``; its video models take ``image_url`` for the

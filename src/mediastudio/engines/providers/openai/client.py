@@ -22,7 +22,8 @@
   out of credit, which no wait cures.
 
 All calls are synchronous: the answer is the output, and there is no provider-side job to
-store, poll, resume or cancel. A restart mid-call calls again (see docs/providers.md).
+store, poll, resume or cancel. A restart mid-call calls again (see
+docs/providers/openai.md#synchronous-calls).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Our input fields under the names Replicate's models use (docs/providers.md has the table).
+"""Our input fields under the names Replicate's models use (docs/providers/replicate.md has
+the table).
 
 Options go first and the mapped fields over them, so a common field always means what the
 catalog says it means.
