@@ -1,11 +1,11 @@
-"""The ``video-tools`` engine: image to video, subtitles and social variants, each in its own
-module (its input model, :class:`ModelSpec` and ``run``)."""
+"""The ``video-tools`` engine: image to video, subtitles, social variants and dubbing, each in
+its own module (its input model, :class:`ModelSpec` and ``run``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from mediastudio.engines.builtin.video_tools import image_to_video, social, subtitles
+from mediastudio.engines.builtin.video_tools import dubbing, image_to_video, social, subtitles
 from mediastudio.engines.contract import Engine, EngineError, ModelSpec, RunContext
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
@@ -17,6 +17,7 @@ _TOOLS: dict[str, tuple[ModelSpec, Tool]] = {
     image_to_video.SPEC.id: (image_to_video.SPEC, lambda ctx, _: image_to_video.run(ctx)),
     subtitles.SPEC.id: (subtitles.SPEC, subtitles.run),
     social.SPEC.id: (social.SPEC, lambda ctx, _: social.run(ctx)),
+    dubbing.SPEC.id: (dubbing.SPEC, dubbing.run),
 }
 
 

@@ -14,6 +14,9 @@
   (``verbose_json`` with ``timestamp_granularities[]=segment`` for whisper-1, whose segments
   carry times; ``json`` for the gpt-4o transcribe models, which give text only), ``language``,
   ``prompt``; answers the transcript as JSON. OpenAI reads files of 25 MB at most.
+- ``POST /chat/completions`` with ``{"model", "messages", "temperature", "response_format"}``
+  answers a ``chat.completion`` (a translation job's one message; conversations use
+  :mod:`.chat`).
 - Auth: ``Authorization: Bearer <key>``. Errors are ``{"error": {"message", "type", "param",
   "code"}}``; a content-policy refusal is a 400 whose code is ``content_policy_violation``
   (dall-e-3) or ``moderation_blocked`` (gpt-image-1). A 429 carries ``retry-after-ms`` /
@@ -107,6 +110,18 @@ class OpenAI:
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             raise ProviderError("OpenAI answered a transcription without its text.")
         return body
+
+    async def chat(self, body: dict[str, Any], pause: Pause) -> dict[str, Any]:
+        """``POST /chat/completions`` with ``body`` (a job's one message: the translation step
+        of a dubbing job); returns the ``chat.completion`` answer."""
+        response = await self._post("/chat/completions", body, pause)
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise ProviderError("OpenAI answered a chat request with something not JSON.") from exc
+        if not isinstance(answer, dict):
+            raise ProviderError("OpenAI answered a chat request with something not an object.")
+        return answer
 
     async def edit(
         self,
