@@ -76,6 +76,10 @@ _PRICED_TEXT = "Dubbing."
 _PRICED_SEGMENT = {"start": 0.0, "end": 1.0, "text": _PRICED_TEXT}
 
 
+def _both_formats() -> list[SubtitleFormat]:
+    return ["srt", "vtt"]
+
+
 class DubbingInput(StrictInput):
     video_url: str = Field(
         min_length=1,
@@ -121,7 +125,7 @@ class DubbingInput(StrictInput):
     )
     subtitles: bool = Field(False, description="Burn the translated captions into the video")
     output_formats: list[SubtitleFormat] = Field(
-        default_factory=lambda: ["srt", "vtt"],
+        default_factory=_both_formats,
         max_length=2,
         description="The translation's caption files handed back besides the video",
     )

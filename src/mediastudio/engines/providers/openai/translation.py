@@ -45,6 +45,13 @@ class TranslationSegment(StrictInput):
     text: str = Field(min_length=1, max_length=MAX_LINE_CHARS, description="What is said")
 
 
+TranscriptFormat = Literal["json", "srt", "vtt"]
+
+
+def _json_only() -> list[TranscriptFormat]:
+    return ["json"]
+
+
 class TranslationInput(StrictInput):
     segments: list[TranslationSegment] = Field(
         min_length=1, max_length=MAX_CUES, description="Timed text, in order"
@@ -55,8 +62,8 @@ class TranslationInput(StrictInput):
     source_language: str | None = Field(
         None, pattern=LANGUAGE_PATTERN, description="The segments' language; detected if left out"
     )
-    output_formats: list[Literal["json", "srt", "vtt"]] = Field(
-        default_factory=lambda: ["json"],
+    output_formats: list[TranscriptFormat] = Field(
+        default_factory=_json_only,
         min_length=1,
         max_length=3,
         description="The files to hand back: the translated transcript as json, srt, vtt",
