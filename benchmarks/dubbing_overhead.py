@@ -51,6 +51,11 @@ from tests.providers.fake_openai import FakeOpenAI, RunningOpenAI
 SECTION_BEGIN = "<!-- BEGIN dubbing_overhead (written by benchmarks/dubbing_overhead.py) -->"
 SECTION_END = "<!-- END dubbing_overhead -->"
 FPS = 25
+STEP_OF_PATH = {
+    "/v1/audio/transcriptions": "transcribe",
+    "/v1/chat/completions": "translate",
+    "/v1/audio/speech": "speak",
+}
 
 
 class TimedFake(FakeOpenAI):
@@ -168,9 +173,11 @@ def measure(seconds: float, latency: float, width: int, height: int) -> dict[str
         requests = list(fake.spent)
     served = sum(took for _, took in requests)
     by_path: dict[str, int] = defaultdict(int)
-    for path, _ in requests:
+    served_by_step: dict[str, float] = defaultdict(float)
+    for path, took in requests:
         by_path[path.removeprefix("/v1/")] += 1
-    provider_steps = sum(parts[p] for p in ("transcribe", "translate", "speak"))
+        served_by_step[STEP_OF_PATH[path]] += took
+    beyond = {step: parts[step] - served_by_step[step] for step in STEP_OF_PATH.values()}
     return {
         "seconds": info.duration_s,
         "size": f"{info.width}x{info.height}",
@@ -181,7 +188,8 @@ def measure(seconds: float, latency: float, width: int, height: int) -> dict[str
         "latencies": latency * len(requests),
         "fake_work": served - latency * len(requests),
         "overhead": wall - served,
-        "steps_beyond_requests": provider_steps - served,
+        "steps_beyond_requests": sum(beyond.values()),
+        "beyond": beyond,
         "mix": parts["mix"],
         "render": parts["render"],
         "outputs": [o.content_type for o in ctx.outputs],
@@ -192,14 +200,18 @@ def report(r: dict[str, Any]) -> str:
     calls = ", ".join(f"{n} {path}" for path, n in sorted(r["by_path"].items()))
     fixed = f"sum of fixed provider latencies ({r['requests']} requests x {r['latency']:.2f} s)"
     beyond = r["steps_beyond_requests"]
+    step = {name: f"{value:.2f}" for name, value in r["beyond"].items()}
     return f"""| figure | seconds |
 | --- | ---: |
 | job wall time | {r["wall"]:.2f} |
 | {fixed} | {r["latencies"]:.2f} |
 | the fake's own work beyond its latency (decode uploads, make audio) | {r["fake_work"]:.2f} |
 | **composition overhead** (wall - all time inside the fake) | **{r["overhead"]:.2f}** |
-| of which: steps beyond their requests (fetch, HTTP, read outputs back) | {beyond:.2f} |
-| of which: mix (fit each segment's speech into its slot) | {r["mix"]:.2f} |
+| of which: the provider steps beyond their requests | {beyond:.2f} |
+| — transcribe (the sound re-encoded as MP3 for upload, the answer written) | {step["transcribe"]} |
+| — translate (the request, the transcript written and read back) | {step["translate"]} |
+| — speak, all segments (hand-off to the event loop, the MP3 saved and probed) | {step["speak"]} |
+| of which: mix (decode each segment's MP3, fit it into its slot) | {r["mix"]:.2f} |
 | of which: render (decode, re-encode the {r["size"]} video, mux the track) | {r["render"]:.2f} |
 
 Requests: {calls}. Output: a {r["seconds"]:.1f} s {r["size"]} MP4, SRT and WebVTT."""

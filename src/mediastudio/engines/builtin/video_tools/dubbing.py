@@ -128,14 +128,13 @@ class DubbingInput(StrictInput):
         default_factory=_both_formats,
         max_length=2,
         description="The translation's caption files handed back besides the video",
+        json_schema_extra={"uniqueItems": True},  # what _distinct checks
     )
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
         if len(set(self.output_formats)) != len(self.output_formats):
             raise ValueError("output_formats must not repeat a format")
-        if self.source_language is not None and self.source_language == self.target_language:
-            raise ValueError("target_language must differ from source_language")
         return self
 
 
@@ -246,7 +245,7 @@ def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     said = _translate(steps, job, heard)
     spoken = [_speak(steps, registry, job, index, cue.text) for index, cue in enumerate(said)]
     with steps.stage("mix"):
-        track = dub_track(said, spoken, info.duration_s)
+        track = dub_track(said, _decoded(spoken, ctx.check_cancelled), info.duration_s)
     with steps.stage("render") as progress:
         ctx.add_output(_render(ctx, job, source, info, said, track, progress))
     found = transcripts.Transcript(
@@ -293,10 +292,10 @@ def _translate(steps: Composition, job: DubbingInput, heard: Sequence[Cue]) -> l
 
 def _speak(
     steps: Composition, registry: EngineRegistry, job: DubbingInput, index: int, text: str
-) -> Samples:
-    """One segment said by the speech model, as mono samples (none for an empty segment)."""
+) -> Path | None:
+    """One segment said by the speech model: its audio file (none for an empty segment)."""
     if not text.strip():
-        return np.zeros(0, dtype=np.float32)
+        return None
     assert job.speech_model is not None
     payload = speech_input(text, job.voice)
     registered = registry.get(job.speech_model)
@@ -305,8 +304,17 @@ def _speak(
     # speak the text's.
     if "language" in fields:
         payload["language"] = job.target_language
-    outputs = steps.run_model(f"speak-{index + 1}", job.speech_model, payload)
-    return read_audio(outputs[0].path, rate=AUDIO_RATE, check_cancelled=steps.ctx.check_cancelled)
+    return steps.run_model(f"speak-{index + 1}", job.speech_model, payload)[0].path
+
+
+def _decoded(files: Sequence[Path | None], check_cancelled: Callable[[], None]) -> list[Samples]:
+    """Each segment's speech as mono samples at the track's rate (empty for none)."""
+    return [
+        read_audio(path, rate=AUDIO_RATE, check_cancelled=check_cancelled)
+        if path is not None
+        else np.zeros(0, dtype=np.float32)
+        for path in files
+    ]
 
 
 def slots(cues: Sequence[Cue], duration_s: float) -> list[tuple[float, float]]:

@@ -67,6 +67,7 @@ class TranslationInput(StrictInput):
         min_length=1,
         max_length=3,
         description="The files to hand back: the translated transcript as json, srt, vtt",
+        json_schema_extra={"uniqueItems": True},  # what _distinct_formats checks
     )
 
     @model_validator(mode="after")
