@@ -22,7 +22,10 @@ from mediastudio.engines.media.captions import parse_srt, parse_vtt
 from mediastudio.engines.media.video import AUDIO_RATE
 from mediastudio.engines.providers.openai.client import API_KEY_SETTING
 from tests.conftest import Api, auth, make_settings, open_api
+from tests.providers.conftest import openai_settings
+from tests.providers.fake_elevenlabs import FakeElevenLabs
 from tests.providers.fake_openai import CHARACTERS_PER_SECOND, Answer, FakeOpenAI, error
+from tests.providers.test_fake_elevenlabs import speech_wav
 from tests.providers.test_generated_captions import download, live_settings, video
 from tests.providers.test_replicate_jobs import _until, balance, create, ledger_kinds, live_key
 
@@ -243,3 +246,50 @@ async def test_sandbox_keys_get_the_live_shapes_without_calling_openai(
         assert parse_srt((await download(api, srt["url"])).decode())
         assert parse_vtt((await download(api, vtt["url"])).decode())
         assert openai_fake.received == []
+
+
+async def test_a_cloned_voice_dubs_with_an_elevenlabs_model(
+    tmp_path: Path, scripted: FakeOpenAI, elevenlabs_fake: FakeElevenLabs
+) -> None:
+    """The speaker's own timbre in the target language: a voice cloned at ElevenLabs (from an
+    uploaded sample) says every translated segment; OpenAI hears and translates."""
+    url = video(tmp_path / "talk.mp4", 160, 120)
+    settings = openai_settings(
+        tmp_path / "data",
+        scripted,
+        disabled_engines=[],
+        engine_modules=[],
+        providers={
+            "openai": {"api_key": scripted.key, "base_url": scripted.api_url},
+            "elevenlabs": {"api_key": elevenlabs_fake.key, "base_url": elevenlabs_fake.base_url},
+        },
+    )
+    async with open_api(settings) as api:
+        key = await live_key(api, credits=1000)
+        uploaded = await api.client.post(
+            "/api/v1/files",
+            headers=auth(key),
+            files={"file": ("me.wav", speech_wav(1.0), "audio/wav")},
+        )
+        sample = uploaded.json()["id"]
+        cloned = await api.client.post(
+            "/api/v1/voices",
+            headers=auth(key),
+            json={"name": "Me", "samples": [sample], "consent": True, "language": "en"},
+        )
+        assert cloned.status_code == 201, cloned.text
+        voice = cloned.json()["id"]
+        # An OpenAI speech model cannot say a voice cloned at ElevenLabs: refused at create.
+        refused = await api.client.post(
+            TRANSLATE, json={"video_url": url, **BODY, "voice": voice}, headers=auth(key)
+        )
+        assert refused.status_code == 400, refused.text
+        body = {**BODY, "speech_model": "elevenlabs/eleven_flash_v2_5", "voice": voice}
+        done = await dubbed_job(api, key, url, **body)
+        assert done["status"] == "completed", done
+        assert done["credits_charged"] == 20 + 20 + 1 + 20  # flash costs what gpt-4o-mini-tts does
+        [(provider_voice, _)] = elevenlabs_fake.cloned.items()
+        calls = elevenlabs_fake.speech_calls()
+        assert [call.body["text"] for call in calls] == [SPANISH[t] for _, _, t in HEARD]
+        assert {call.path for call in calls} == {f"/v1/text-to-speech/{provider_voice}"}
+        assert {call.body.get("language_code") for call in calls} == {"es"}
