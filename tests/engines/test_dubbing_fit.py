@@ -4,10 +4,20 @@ MAX_TEMPO when long, then cut with a fade."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+from typing import Any
+
 import numpy as np
 import pytest
 
-from mediastudio.engines.builtin.video_tools.dubbing import MAX_TEMPO, dub_track, fit, slots
+from mediastudio.engines.builtin.video_tools.dubbing import (
+    MAX_TEMPO,
+    dub_track,
+    fit,
+    progress_weights,
+    slots,
+)
+from mediastudio.engines.compose import Composition
 from mediastudio.engines.media.captions import Cue
 from mediastudio.engines.media.video import AUDIO_RATE
 
@@ -55,3 +65,17 @@ def test_the_track_has_each_segments_speech_from_its_start() -> None:
     loud = np.flatnonzero(np.abs(track) > 0.01) / RATE
     assert loud.min() == pytest.approx(0.5, abs=0.01) and loud.max() == pytest.approx(2.5, abs=0.01)
     assert not np.any((loud > 1.01) & (loud < 1.99))
+
+
+@pytest.mark.parametrize("segments", [1, 7, 300])
+def test_the_bar_laid_out_again_keeps_the_transcriptions_share(segments: int) -> None:
+    """The bar is laid out once before the transcription and again once the segments are
+    known: the transcription's span is the same in both, so progress never goes back."""
+    nothing: Any = None
+    first = Composition(nothing, nothing, {"transcribe": 2, "rest": 8})
+    second = Composition(nothing, nothing, progress_weights(segments))
+    assert second.span("transcribe") == pytest.approx(first.span("transcribe"))
+    assert second.span("render")[1] == pytest.approx(1.0)
+    speaking = [second.span(f"speak-{i + 1}") for i in range(segments)]
+    assert speaking[0][0] == pytest.approx(second.span("translate")[1])
+    assert all(a[1] == pytest.approx(b[0]) for a, b in pairwise(speaking))

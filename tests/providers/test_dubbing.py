@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -293,3 +294,21 @@ async def test_a_cloned_voice_dubs_with_an_elevenlabs_model(
         assert [call.body["text"] for call in calls] == [SPANISH[t] for _, _, t in HEARD]
         assert {call.path for call in calls} == {f"/v1/text-to-speech/{provider_voice}"}
         assert {call.body.get("language_code") for call in calls} == {"es"}
+
+
+async def test_a_translation_that_loses_a_line_fails_the_job_refunded(
+    tmp_path: Path, scripted: FakeOpenAI
+) -> None:
+    """Nothing is guessed: two translations for three segments fail the translation step."""
+    answer = _translation_answer()
+    choices: Any = answer["choices"]
+    choices[0]["message"]["content"] = json.dumps({"translations": ["Hola.", "Adiós."]})
+    scripted.script(CHAT, Answer(200, answer))
+    url = video(tmp_path / "talk.mp4", 160, 120)
+    async with open_api(live_settings(tmp_path, scripted)) as api:
+        key = await live_key(api, credits=100)
+        done = await dubbed_job(api, key, url)
+        assert done["status"] == "failed" and done["outputs"] == []
+        assert "translate" in done["error"]["message"] and "2 lines" in done["error"]["message"]
+        assert scripted.calls(SPEECH) == []
+        assert await balance(api, key) == (100, 0)

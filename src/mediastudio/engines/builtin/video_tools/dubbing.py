@@ -241,7 +241,7 @@ def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     heard = autocaptions.transcribe(
         first, job.transcription_model, job.video_url, source, job.source_language
     )
-    steps = Composition(ctx, registry, _weights(len(heard)))
+    steps = Composition(ctx, registry, progress_weights(len(heard)))
     said = _translate(steps, job, heard)
     spoken = [_speak(steps, registry, job, index, cue.text) for index, cue in enumerate(said)]
     with steps.stage("mix"):
@@ -259,7 +259,7 @@ def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     ctx.progress(1.0)
 
 
-def _weights(segments: int) -> dict[str, float]:
+def progress_weights(segments: int) -> dict[str, float]:
     """Shares of the bar, roughly as the time each part takes (a tenth of it per step: 8
     after the transcription's 2, as the first layout has it)."""
     weights: dict[str, float] = {autocaptions.STEP: 2, "translate": 1}
