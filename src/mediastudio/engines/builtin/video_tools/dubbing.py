@@ -238,9 +238,7 @@ def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     # The segments' count (one speech step each) is known after the transcription: the bar is
     # laid out again then, with the transcription's share the same in both layouts.
     first = Composition(ctx, registry, {autocaptions.STEP: 2, "rest": 8})
-    heard = autocaptions.transcribe(
-        first, job.transcription_model, job.video_url, source, job.source_language
-    )
+    heard = _hear(first, job, source)
     steps = Composition(ctx, registry, progress_weights(len(heard)))
     said = _translate(steps, job, heard)
     spoken = [_speak(steps, registry, job, index, cue.text) for index, cue in enumerate(said)]
@@ -268,24 +266,47 @@ def progress_weights(segments: int) -> dict[str, float]:
     return weights
 
 
+def _hear(steps: Composition, job: DubbingInput, source: Path) -> list[Cue]:
+    """The video's speech as timed segments, their whole text (captions cut theirs: a dub must
+    say every word), from one transcription step that reads the fetched ``source``."""
+    if job.transcription_model is None:
+        raise EngineError("No transcription model was chosen for this job.")
+    steps.share(job.video_url, source)
+    use = autocaptions.step_use(job.video_url, job.source_language)
+    outputs = steps.run_model(autocaptions.STEP, job.transcription_model, dict(use.input))
+    heard = _transcript(outputs, job.transcription_model)
+    cues = [
+        Cue(s.start, s.end, s.text.strip()[: translation.MAX_LINE_CHARS])
+        for s in heard.segments
+        if s.text.strip() and s.end > s.start >= 0
+    ]
+    if not cues:
+        raise InvalidInput("No speech was found in the video's sound to dub.")
+    return sorted(cues, key=lambda cue: (cue.start, cue.end))
+
+
+def _transcript(outputs: Sequence[OutputFile], model_id: str) -> transcripts.Transcript:
+    """The JSON transcript among a step's outputs."""
+    found = [o for o in outputs if o.content_type == transcripts.FORMAT_TYPES["json"]]
+    if not found:
+        raise EngineError(f"{model_id} gave no JSON transcript.")
+    try:
+        return transcripts.read_json(found[0].path)
+    except ValueError as exc:
+        raise EngineError(f"{model_id} gave a transcript that does not read: {exc}") from exc
+
+
 def _translate(steps: Composition, job: DubbingInput, heard: Sequence[Cue]) -> list[Cue]:
     """The segments in the target language, on the same times."""
     assert job.translation_model is not None
     segments = [{"start": c.start, "end": c.end, "text": c.text} for c in heard]
     outputs = steps.run_model("translate", job.translation_model, translation_input(segments, job))
-    found = [o for o in outputs if o.content_type == transcripts.FORMAT_TYPES["json"]]
-    if not found:
-        raise EngineError(f"{job.translation_model} gave no JSON translation.")
-    try:
-        translated = transcripts.read_json(found[0].path)
-    except ValueError as exc:
-        message = f"{job.translation_model} gave a translation that does not read: {exc}"
-        raise EngineError(message) from exc
+    translated = _transcript(outputs, job.translation_model)
     if len(translated.segments) != len(heard):
         raise EngineError(f"{job.translation_model} translated a different number of segments.")
     # A segment translated to nothing is kept silent (and out of the captions).
     return [
-        Cue(cue.start, cue.end, segment.text[: captions.MAX_CUE_CHARS])
+        Cue(cue.start, cue.end, segment.text)
         for cue, segment in zip(heard, translated.segments, strict=True)
     ]
 
