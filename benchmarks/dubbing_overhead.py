@@ -190,6 +190,7 @@ def measure(seconds: float, latency: float, width: int, height: int) -> dict[str
         "overhead": wall - served,
         "steps_beyond_requests": sum(beyond.values()),
         "beyond": beyond,
+        "per_speech_ms": 1000 * beyond["speak"] / max(1, by_path.get("audio/speech", 0)),
         "mix": parts["mix"],
         "render": parts["render"],
         "outputs": [o.content_type for o in ctx.outputs],
@@ -218,6 +219,7 @@ Requests: {calls}. Output: a {r["seconds"]:.1f} s {r["size"]} MP4, SRT and WebVT
 
 
 def section(r: dict[str, Any], command: str) -> str:
+    per_speech = f"{r['per_speech_ms']:.0f}"
     return f"""{SECTION_BEGIN}
 ## Dubbing overhead
 
@@ -231,8 +233,10 @@ runner runs it (worker thread; provider steps on the event loop).
 
 Reading it: the speech requests run one after another, so the providers' latencies add up; what
 the composition adds on top is the render (CPU-bound: the whole video is decoded and encoded
-again, as every video tool here does) plus a small per-step cost. The render does not depend on
-the number of segments; the per-step cost grows with it.
+again, as every video tool here does), about {per_speech} ms per speech step (the hand-off to
+the event loop, the file saved and probed) and the transcription's upload preparation. The
+render grows with the video's length and size, not with the number of segments. The machine is
+shared (2 cores, other work running): the render's figure moves most between runs.
 
 Command: `{command}` on {cpu_model()}, {datetime.now(UTC):%Y-%m-%d}.
 {SECTION_END}
