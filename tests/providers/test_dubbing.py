@@ -110,6 +110,8 @@ async def test_a_video_is_dubbed_in_order_and_on_time_with_captions_charged_once
         key = await live_key(api, credits=100)
         job = await create(api, key, TRANSLATE, {"video_url": url, **BODY, "voice": "nova"})
         assert job["credits_reserved"] == PRICE
+        listed = await api.client.get("/api/v1/models/builtin/dub", headers=auth(key))
+        assert listed.json()["available"] is True
         # The step models the job was priced with are named on it.
         assert job["input"]["transcription_model"] == "openai/whisper-1"
         assert job["input"]["translation_model"] == "openai/gpt-4o-mini-translate"
@@ -226,6 +228,13 @@ async def test_without_an_openai_key_dubbing_is_refused_at_create_and_listed_una
         models = {m["id"]: m for m in listed.json()["data"]}
         entry = models["openai/gpt-4o-mini-translate"]
         assert entry["available"] is False and API_KEY_SETTING in entry["unavailable_reason"]
+        # The dub itself is listed unavailable, saying which steps cannot run and why.
+        listed = await api.client.get("/api/v1/models?type=dubbing", headers=auth(key))
+        [dub] = listed.json()["data"]
+        assert dub["id"] == "builtin/dub" and dub["available"] is False
+        assert "no transcription model" in dub["unavailable_reason"]
+        assert "no translation model" in dub["unavailable_reason"]
+        assert API_KEY_SETTING in dub["unavailable_reason"]
 
 
 async def test_sandbox_keys_get_the_live_shapes_without_calling_openai(

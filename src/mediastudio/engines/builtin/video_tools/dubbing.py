@@ -45,6 +45,7 @@ from mediastudio.engines.builtin.video_tools.frames import (
 from mediastudio.engines.builtin.video_tools.subtitles import SubtitleStyle
 from mediastudio.engines.compose import Composition
 from mediastudio.engines.contract import (
+    Availability,
     EngineError,
     InputFetcher,
     InvalidInput,
@@ -60,7 +61,7 @@ from mediastudio.engines.media.audio import Samples, read_audio
 from mediastudio.engines.media.captions import Cue
 from mediastudio.engines.media.video import AUDIO_RATE, VideoInfo, VideoWriter, planned_video, probe
 from mediastudio.engines.providers.openai import translation
-from mediastudio.engines.registry import EngineRegistry
+from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
 
 TYPE = "dubbing"
 MAX_SECONDS = 600.0  # ten minutes of source video
@@ -217,6 +218,23 @@ SPEC = ModelSpec(
     plan=plan_outputs,
     uses=uses,
 )
+
+
+def availability(registry: EngineRegistry) -> Availability:
+    """Runnable with a live key when some real model of each step's type can run here; else
+    unavailable, saying what each step's models need (e.g. an OpenAI key)."""
+    missing = []
+    for type_ in (autocaptions.TRANSCRIPTION, translation.TYPE, SPEECH):
+        real = [
+            spec.id
+            for spec in registry.models(type_)
+            if (found := registry.get(spec.id)) is not None and found.engine.name != SANDBOX_ENGINE
+        ]
+        if any(registry.availability(model_id).available for model_id in real):
+            continue
+        needs = "; ".join(f"{m}: {registry.availability(m).reason}" for m in real)
+        missing.append(f"no {type_} model can run here ({needs or 'none installed'})")
+    return Availability.missing("; ".join(missing)) if missing else Availability.ok()
 
 
 def _check_sound(info: VideoInfo) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from mediastudio.engines.builtin.video_tools import dubbing, image_to_video, social, subtitles
-from mediastudio.engines.contract import Engine, EngineError, ModelSpec, RunContext
+from mediastudio.engines.contract import Availability, Engine, EngineError, ModelSpec, RunContext
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 
@@ -29,6 +29,12 @@ class VideoToolsEngine(Engine):
 
     def models(self) -> Sequence[ModelSpec]:
         return [spec for spec, _ in _TOOLS.values()]
+
+    def availability(self, model: ModelSpec) -> Availability:
+        # Dubbing always runs provider steps: it can run where each of them can.
+        if model.id == dubbing.SPEC.id and self.registry is not None:
+            return dubbing.availability(self.registry)
+        return Availability.ok()
 
     def run(self, ctx: RunContext) -> None:
         tool = _TOOLS.get(ctx.model.id)
