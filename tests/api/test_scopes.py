@@ -56,6 +56,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/images/upscale"): IMAGE,
     ("POST", "/api/v1/images/transform"): IMAGE,
     ("POST", "/api/v1/videos/subtitles"): VIDEO,
+    ("POST", "/api/v1/videos/translate"): VIDEO,
     ("POST", "/api/v1/videos/social-variants"): VIDEO,
     ("POST", "/api/v1/videos/clip"): VIDEO,
     ("POST", "/api/v1/product-image-enhancements"): IMAGE,

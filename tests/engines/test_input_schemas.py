@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from mediastudio.engines.builtin.compositions.commercial import CommercialJobInput
 from mediastudio.engines.builtin.espeak.inputs import EspeakInput
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
+from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
 from mediastudio.engines.builtin.video_tools.social import SocialVariantsInput
 from mediastudio.engines.builtin.video_tools.subtitles import SubtitlesInput
 from mediastudio.engines.inputs import ImageInput, MusicInput, VideoInput
@@ -52,6 +53,15 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (SubtitlesInput, {"video_url": "https://e.com/v.mp4", "segments": [SEGMENT]}, True),
     # Neither text: the captions are generated (language and model only then).
     (SubtitlesInput, {"video_url": "https://e.com/v.mp4"}, True),
+    (DubbingInput, {"video_url": "v", "target_language": "es"}, True),
+    (DubbingInput, {"video_url": "v", "target_language": "es", "output_formats": []}, True),
+    (DubbingInput, {"video_url": "v", "target_language": "es", "output_formats": ["vtt"]}, True),
+    (
+        DubbingInput,
+        {"video_url": "v", "target_language": "es", "output_formats": ["srt"] * 2},
+        False,
+    ),
+    (DubbingInput, {"video_url": "v", "target_language": "Spanish"}, False),
     (SubtitlesInput, {"video_url": "v", "language": "de", "transcription_model": "m"}, True),
     (SubtitlesInput, {"video_url": "v", "segments": [SEGMENT], "language": "de"}, False),
     (SubtitlesInput, {"video_url": "v", "subtitles": "WEBVTT", "transcription_model": "m"}, False),

@@ -209,6 +209,18 @@ CASES: dict[str, dict[str, Case]] = {
             "transcription_model": "openai/whisper-1",
         },
     },
+    # Transcribed, translated and spoken again by the fake OpenAI, as steps.
+    "builtin/dub": {
+        "es": lambda m: {
+            "video_url": m.video,
+            "target_language": "es",
+            "source_language": "en",
+            "transcription_model": "openai/whisper-1",
+            "translation_model": "openai/gpt-5.4-mini-translate",
+            "speech_model": "openai/gpt-4o-mini-tts",
+            "subtitles": True,
+        },
+    },
     "builtin/social-variants": {
         "video": lambda m: {"source_url": m.video, "platforms": ["tiktok", "linkedin"]},
         "image": lambda m: {"source_url": m.photo, "platforms": ["tiktok"], "image_duration": 1},
@@ -347,6 +359,23 @@ CASES: dict[str, dict[str, Case]] = {
     "openai/gpt-4o-mini-transcribe": {"video": lambda m: {"audio_url": m.video}},
     "openai/gpt-transcribe": {
         "wav-json-vtt": lambda m: {"audio_url": tone_wav(2.5), "output_formats": ["json", "vtt"]},
+    },
+    "openai/gpt-5.4-mini-translate": {
+        "all": lambda m: {
+            "segments": [
+                {"start": 0.0, "end": 1.2, "text": "Hello there."},
+                {"start": 1.5, "end": 2.5, "text": "Second line."},
+            ],
+            "target_language": "es",
+            "output_formats": ["json", "srt", "vtt"],
+        },
+    },
+    "openai/gpt-5.4-translate": {
+        "json": lambda m: {
+            "segments": [{"start": 0.5, "end": 1.0, "text": "Hi."}],
+            "target_language": "de",
+            "source_language": "en",
+        },
     },
     "sandbox/image": {"png": lambda m: {"prompt": "cat", "width": 256, "height": 256}},
     "sandbox/video": {"short": lambda m: {"prompt": "waves", "duration": 1, "fps": 8}},

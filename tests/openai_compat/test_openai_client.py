@@ -85,12 +85,12 @@ async def test_models_are_listed_and_retrieved_in_openais_shape(tmp_path: Path) 
         page = await ms.models.list()
         ids = [model.id for model in page.data]
         assert "fake/image" in ids and "fake/speech" in ids
-        assert "openai/gpt-4o-mini" in ids  # chat models too (a sandbox key may use them all)
+        assert "openai/gpt-5.4-mini" in ids  # chat models too (a sandbox key may use them all)
         assert {model.object for model in page.data} == {"model"}
         one = await ms.models.retrieve("fake/image")
         assert (one.id, one.owned_by) == ("fake/image", "fake")
-        chat = await ms.models.retrieve("openai/gpt-4o-mini")
-        assert (chat.id, chat.owned_by) == ("openai/gpt-4o-mini", "openai")
+        chat = await ms.models.retrieve("openai/gpt-5.4-mini")
+        assert (chat.id, chat.owned_by) == ("openai/gpt-5.4-mini", "openai")
         with pytest.raises(openai.NotFoundError):
             await ms.models.retrieve("nobody/nothing")
 

@@ -36,6 +36,10 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   spaces the chunks; :attr:`FakeOpenAI.stream_break_after` fails a stream after that many
   chunks, with OpenAI's error event (``"error"``) or by cutting the connection (``"cut"``);
   streams whose client hung up are counted in :attr:`FakeOpenAI.streams_abandoned`.
+  With ``response_format: {"type": "json_object"}`` (which OpenAI refuses, 400, unless a
+  message says "json") the reply is JSON: a user message ``{"lines": [...]}`` (a translation
+  request) is answered ``{"translations": [...]}``, each line looked up in
+  :attr:`FakeOpenAI.glossary` (else marked ``<line> [translated]``), deterministically.
 - ``Authorization: Bearer <key>`` or 401 ``invalid_api_key``; errors are ``{"error": {"message",
   "type", "param", "code"}}``. A prompt containing :data:`REFUSED_WORD` is refused as OpenAI
   refuses content: 400 ``moderation_blocked``. The GPT-5 chat models (reasoning models) refuse a
@@ -190,6 +194,7 @@ class FakeOpenAI:
     stream_break_after: int | None = None  # chunks sent before a stream fails
     stream_break: Literal["error", "cut"] = "error"
     streams_abandoned: int = 0  # streams whose client closed the connection before the end
+    glossary: dict[str, str] = field(default_factory=dict)  # line -> its translation (JSON mode)
 
     @property
     def api_url(self) -> str:
@@ -390,6 +395,8 @@ class FakeOpenAI:
             return _json(problem)
         if body.get("stream"):
             return StreamingResponse(self._stream(body), media_type="text/event-stream")
+        if _json_mode(body):
+            return JSONResponse(json_completion(body, self.glossary))
         return JSONResponse(chat_completion(body))
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
@@ -572,6 +579,33 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _json_mode(body: dict[str, Any]) -> bool:
+    answer_format = body.get("response_format")
+    return isinstance(answer_format, dict) and answer_format.get("type") == "json_object"
+
+
+def json_completion(body: dict[str, Any], glossary: dict[str, str]) -> dict[str, Any]:
+    """A ``chat.completion`` in JSON mode: a translation of ``{"lines": [...]}`` (each line by
+    ``glossary``, else marked), any other last message echoed as ``{"reply": ...}``."""
+    whole = chat_completion(body)
+    last = str(body["messages"][-1]["content"])
+    try:
+        sent = json.loads(last)
+    except ValueError:
+        sent = None
+    lines = sent.get("lines") if isinstance(sent, dict) else None
+    if isinstance(lines, list):
+        translations = [glossary.get(str(line), f"{line} [translated]") for line in lines]
+        content = json.dumps({"translations": translations}, ensure_ascii=False)
+    else:
+        content = json.dumps({"reply": last})
+    whole["choices"][0]["message"]["content"] = content
+    words = len(content.split())
+    whole["usage"]["completion_tokens"] = words
+    whole["usage"]["total_tokens"] = whole["usage"]["prompt_tokens"] + words
+    return whole
+
+
 def chat_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
     """:func:`chat_completion` as OpenAI streams it: the role (and empty content) first, one
     word a chunk, the ``finish_reason`` in a chunk with an empty delta, and with
@@ -653,6 +687,15 @@ def _chat_problem(body: dict[str, Any]) -> Answer | None:
                 "invalid_value",
                 f"messages[{index}]",
             )
+    if _json_mode(body) and not any("json" in str(item["content"]).lower() for item in messages):
+        return error(
+            400,
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'.",
+            "invalid_request_error",
+            None,
+            "messages",
+        )
     options = body.get("stream_options")
     if options is not None and not body.get("stream"):
         return error(

@@ -3,6 +3,7 @@ completions with usage, a refusal, the token bound, and typed errors."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import openai
@@ -150,3 +151,33 @@ def test_a_reasoning_model_refuses_other_temperatures_and_max_tokens(
     with pytest.raises(openai.BadRequestError) as bound:
         client.chat.completions.create(model="gpt-5.4", messages=messages, max_tokens=10)
     assert (bound.value.code, bound.value.param) == ("unsupported_parameter", "max_tokens")
+
+
+def test_json_mode_translates_lines_by_the_glossary(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    """What the translation step sends, through the official client: JSON mode, the lines as a
+    JSON object; the fake answers the translations as JSON (unknown lines marked)."""
+    fake.glossary["Hello."] = "Hola."
+    lines = json.dumps({"lines": ["Hello.", "Bye."]})
+    answer = client.chat.completions.create(
+        model="gpt-5.4-mini",
+        messages=[
+            {"role": "system", "content": "Translate; answer JSON."},
+            {"role": "user", "content": lines},
+        ],
+        response_format={"type": "json_object"},
+    )
+    content = answer.choices[0].message.content
+    assert content is not None
+    assert json.loads(content) == {"translations": ["Hola.", "Bye. [translated]"]}
+
+
+def test_json_mode_needs_the_word_json_in_the_messages(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="gpt-5.4-mini",
+            messages=[{"role": "user", "content": "Say hi."}],
+            response_format={"type": "json_object"},
+        )
+    assert "must contain the word 'json'" in str(caught.value)

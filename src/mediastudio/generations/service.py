@@ -113,9 +113,9 @@ class GenerationService:
                 request.webhook_url, self.settings.webhook_policy(), field="webhook_url"
             )
         await self.files.check_owned(principal, file_ids_in(request.input))
-        await self._check_voice(principal, spec, validated, request.field_prefix)
         self._ensure_room()
         validated, price = self.catalog.with_steps(spec, validated, principal)
+        await self._check_voice(principal, spec, validated, request.field_prefix)
         if idempotency_key is not None:
             replay = await idempotency.claim(
                 self.db, self.settings, principal, idempotency_key, fingerprint
@@ -143,11 +143,13 @@ class GenerationService:
     async def _check_voice(
         self, principal: Principal, spec: ModelSpec, validated: BaseModel, prefix: str
     ) -> None:
-        """A cloned voice (``voice_…``) must be this account's, ready, of the model's provider;
-        the runner hands the engine its provider id."""
+        """A cloned voice (``voice_…``) must be this account's, ready, of the provider of the
+        model that speaks it (a composition's speech step's, see :func:`_speaking_model`); the
+        runner hands the engine its provider id."""
         voice = getattr(validated, "voice", None)
         if isinstance(voice, str) and voice.startswith(CUSTOM_VOICE_PREFIX):
-            await usable_voice(self.db, principal, voice, spec.id, field=f"{prefix}voice")
+            model_id = _speaking_model(spec, validated)
+            await usable_voice(self.db, principal, voice, model_id, field=f"{prefix}voice")
 
     def _ensure_room(self) -> None:
         """New work stops at the free-space floor, so that the jobs already accepted can still
@@ -315,3 +317,13 @@ def _stored_body(generation: Generation) -> dict[str, Any]:
 
 def _no_urls(key: str) -> str:  # a new generation has no outputs yet
     raise AssertionError(key)
+
+
+def _speaking_model(spec: ModelSpec, validated: BaseModel) -> str:
+    """The model that says a job's ``voice``: a composition's step that is handed the voice (a
+    dub's speech step, named in its field by the catalog), else the job's own model."""
+    for use in spec.uses(validated) if spec.uses is not None else ():
+        named = getattr(validated, use.field, None)
+        if "voice" in use.input and isinstance(named, str):
+            return named
+    return spec.id

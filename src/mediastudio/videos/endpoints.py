@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
+from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
 from mediastudio.engines.builtin.video_tools.social import SocialVariantsInput
 from mediastudio.engines.builtin.video_tools.subtitles import SubtitlesInput
 from mediastudio.generations.endpoints import (
@@ -92,6 +93,39 @@ async def social_variants(
     return await create_typed(
         request, platform, principal, "social-variants", body, idempotency_key
     )
+
+
+class TranslateRequest(DubbingInput, Envelope):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "video_url": EXAMPLE_VIDEO_URL,
+                    "target_language": "es",
+                    "source_language": "en",
+                    "output_formats": ["srt", "vtt"],
+                }
+            ]
+        },
+    )
+
+
+@router.post(
+    "/videos/translate",
+    summary="Dub a video into another language (speech translated and spoken again)",
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates("dubbing"),
+)
+async def translate_video(
+    request: Request,
+    body: TranslateRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, "dubbing", body, idempotency_key)
 
 
 # Auto-clip ---------------------------------------------------------------------------------------

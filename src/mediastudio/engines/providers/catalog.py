@@ -45,7 +45,7 @@ from mediastudio.engines.providers.inputs import (
     ZImageTurboInput,
 )
 from mediastudio.engines.providers.openai import mapping as openai_mapping
-from mediastudio.engines.providers.openai import transcription
+from mediastudio.engines.providers.openai import transcription, translation
 from mediastudio.engines.providers.replicate import mapping, plans
 from mediastudio.engines.providers.routes import Build, ProviderModel, Route, provider_model
 
@@ -421,6 +421,31 @@ GPT_4O_MINI_TRANSCRIBE = _transcriber(
     10,
     "OpenAI's fast, cheaper speech to text; text only, so caption times are estimated.",
 )
+
+
+# Translation of timed text by a chat model, one message per job (the dubbing composition's
+# translation step), priced as a chat message of that model is (docs/providers/openai.md#chat).
+def _translator(model: str, name: str, credits: int) -> ProviderModel:
+    spec = ModelSpec(
+        id=f"{OPENAI}/{model}-translate",
+        name=f"{name} translation",
+        type=translation.TYPE,
+        input_model=translation.TranslationInput,
+        credits=credits,
+        description=f"Timed text (subtitles, a transcript) translated by OpenAI's {model}, "
+        "keeping its times: JSON, SRT or WebVTT.",
+        category="translation",
+        pool=REMOTE_POOL,
+        timeout_s=300,
+        output_kind="file",
+    )
+    return provider_model(
+        spec, Route(OPENAI, model, translation.body_for(model), plan=translation.plan)
+    )
+
+
+GPT_5_4_MINI_TRANSLATE = _translator("gpt-5.4-mini", "GPT-5.4 mini", 1)
+GPT_5_4_TRANSLATE = _translator("gpt-5.4", "GPT-5.4", 10)
 OPENAI_MODELS = (
     GPT_IMAGE_2,
     GPT_IMAGE_1_5,
@@ -431,6 +456,8 @@ OPENAI_MODELS = (
     GPT_TRANSCRIBE,
     GPT_4O_TRANSCRIBE,
     GPT_4O_MINI_TRANSCRIBE,
+    GPT_5_4_MINI_TRANSLATE,
+    GPT_5_4_TRANSLATE,
     GPT_IMAGE_1,
     DALL_E_3,
 )

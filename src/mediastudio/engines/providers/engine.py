@@ -53,7 +53,7 @@ from mediastudio.engines.providers.media import (
 )
 from mediastudio.engines.providers.openai import client as openai
 from mediastudio.engines.providers.openai import mapping as openai_mapping
-from mediastudio.engines.providers.openai import transcription
+from mediastudio.engines.providers.openai import transcription, translation
 from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
 from mediastudio.engines.providers.routing import plan, run_routes
@@ -183,6 +183,9 @@ async def _call(ctx: RunContext, route: Route, adapter: CallAdapter) -> None:
     if ctx.model.type == IMAGE_EDIT_TYPE and isinstance(adapter, openai.OpenAI):
         await _edit(ctx, route, adapter)
         return
+    if ctx.model.type == translation.TYPE and isinstance(adapter, openai.OpenAI):
+        await _translate(ctx, route, adapter)
+        return
     pause = pauser(ctx)
     delivered = await _unless_cancelled(
         ctx, adapter.call(route.target, route.build(ctx.input, {}), pause)
@@ -228,6 +231,18 @@ async def _transcribe(ctx: RunContext, route: Route, adapter: transcription.Tran
     language = getattr(ctx.input, "language", None)
     found = transcription.transcript(answer, audio, language)
     for output in await asyncio.to_thread(transcription.outputs, ctx, found):
+        ctx.add_output(output)
+
+
+async def _translate(ctx: RunContext, route: Route, adapter: openai.OpenAI) -> None:
+    """Timed text translated in one chat message; the answer written as a transcript on the
+    source's times in the formats asked for."""
+    assert isinstance(ctx.input, translation.TranslationInput)
+    ctx.progress(0.1)
+    answer = await _unless_cancelled(ctx, adapter.chat(route.build(ctx.input, {}), pauser(ctx)))
+    lines = translation.translated(answer, len(ctx.input.segments))
+    found = translation.transcript(ctx.input, lines)
+    for output in await asyncio.to_thread(translation.outputs, ctx, found):
         ctx.add_output(output)
 
 

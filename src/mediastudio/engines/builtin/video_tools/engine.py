@@ -1,12 +1,12 @@
-"""The ``video-tools`` engine: image to video, subtitles and social variants, each in its own
-module (its input model, :class:`ModelSpec` and ``run``)."""
+"""The ``video-tools`` engine: image to video, subtitles, social variants and dubbing, each in
+its own module (its input model, :class:`ModelSpec` and ``run``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from mediastudio.engines.builtin.video_tools import image_to_video, social, subtitles
-from mediastudio.engines.contract import Engine, EngineError, ModelSpec, RunContext
+from mediastudio.engines.builtin.video_tools import dubbing, image_to_video, social, subtitles
+from mediastudio.engines.contract import Availability, Engine, EngineError, ModelSpec, RunContext
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import Settings
 
@@ -17,6 +17,7 @@ _TOOLS: dict[str, tuple[ModelSpec, Tool]] = {
     image_to_video.SPEC.id: (image_to_video.SPEC, lambda ctx, _: image_to_video.run(ctx)),
     subtitles.SPEC.id: (subtitles.SPEC, subtitles.run),
     social.SPEC.id: (social.SPEC, lambda ctx, _: social.run(ctx)),
+    dubbing.SPEC.id: (dubbing.SPEC, dubbing.run),
 }
 
 
@@ -28,6 +29,12 @@ class VideoToolsEngine(Engine):
 
     def models(self) -> Sequence[ModelSpec]:
         return [spec for spec, _ in _TOOLS.values()]
+
+    def availability(self, model: ModelSpec) -> Availability:
+        # Dubbing always runs provider steps: it can run where each of them can.
+        if model.id == dubbing.SPEC.id and self.registry is not None:
+            return dubbing.availability(self.registry)
+        return Availability.ok()
 
     def run(self, ctx: RunContext) -> None:
         tool = _TOOLS.get(ctx.model.id)

@@ -15,6 +15,8 @@
   (``verbose_json`` with ``timestamp_granularities[]=segment`` for whisper-1, whose segments
   carry times; ``json`` for gpt-transcribe and the gpt-4o models, which give text only),
   ``language``, ``prompt``; answers the transcript as JSON. OpenAI reads files of 25 MB at most.
+- ``POST /chat/completions`` with ``{"model", "messages", "response_format"}`` answers a
+  ``chat.completion`` (a translation job's one message; conversations use :mod:`.chat`).
 - Auth: ``Authorization: Bearer <key>``. Errors are ``{"error": {"message", "type", "param",
   "code"}}``; a content-policy refusal is a 400 whose code is ``content_policy_violation``
   (dall-e-3) or ``moderation_blocked`` (the GPT image models). A 429 carries ``retry-after-ms`` /
@@ -111,6 +113,18 @@ class OpenAI:
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             raise ProviderError("OpenAI answered a transcription without its text.")
         return body
+
+    async def chat(self, body: dict[str, Any], pause: Pause) -> dict[str, Any]:
+        """``POST /chat/completions`` with ``body`` (a job's one message: the translation step
+        of a dubbing job); returns the ``chat.completion`` answer."""
+        response = await self._post("/chat/completions", body, pause)
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise ProviderError("OpenAI answered a chat request with something not JSON.") from exc
+        if not isinstance(answer, dict):
+            raise ProviderError("OpenAI answered a chat request with something not an object.")
+        return answer
 
     async def edit(
         self,
