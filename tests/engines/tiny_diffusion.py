@@ -57,25 +57,38 @@ def write_tokenizer(folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
 
 
-def build_tiny_pipeline(folder: Path, *, seed: int = 0) -> Path:
+def build_tiny_pipeline(folder: Path, *, seed: int = 0, attention: bool = True) -> Path:
     """Save a tiny StableDiffusionPipeline into ``folder`` (model_index.json, unet/, vae/,
-    text_encoder/, tokenizer/, scheduler/): what ``models pull`` registers."""
+    text_encoder/, tokenizer/, scheduler/): what ``models pull`` registers.
+
+    ``attention=False`` leaves out the UNet's and the VAE's attention blocks (plain convolution
+    blocks, no mid block in the UNet): self-attention over a megapixel's latents is far too slow
+    on a CPU, and an alias such as flux-schnell renders a megapixel (FLUX's sizes)."""
     import torch
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     diffusers: Any = importlib.import_module("diffusers")  # its classes are untyped
 
     torch.manual_seed(seed)
+    blocks: dict[str, Any] = {
+        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+        "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    }
+    if not attention:
+        blocks = {
+            "down_block_types": ("DownBlock2D", "DownBlock2D"),
+            "up_block_types": ("UpBlock2D", "UpBlock2D"),
+            "mid_block_type": None,
+        }
     unet = diffusers.UNet2DConditionModel(
         block_out_channels=(4, 8),
         layers_per_block=1,
         sample_size=32,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
         norm_num_groups=2,
+        **blocks,
     )
     scheduler = diffusers.DDIMScheduler(
         beta_start=0.00085,
@@ -93,6 +106,7 @@ def build_tiny_pipeline(folder: Path, *, seed: int = 0) -> Path:
         up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
         latent_channels=4,
         norm_num_groups=2,
+        mid_block_add_attention=attention,
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(

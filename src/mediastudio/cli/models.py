@@ -76,19 +76,40 @@ ModelFolder = Annotated[
 ]
 
 
-@app.command("pull")
-def pull(folder: ModelFolder, data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    """Register weights already on disk as the model local/<folder name>. The files stay where
-    they are; the kind is detected from them."""
-    from mediastudio.engines.local import registrations
+Serves = Annotated[
+    str | None,
+    typer.Option(
+        "--serves",
+        help="A catalog alias this model serves first, before its providers (flux-schnell)",
+    ),
+]
 
+
+@app.command("pull")
+def pull(
+    folder: ModelFolder, serves: Serves = None, data_dir: DataDir = None, config: ConfigFile = None
+) -> None:
+    """Register weights already on disk as the model local/<folder name>. The files stay where
+    they are; the kind is detected from them. With --serves (or a FLUX.1-schnell folder), the
+    alias runs on them first and fails over to its providers."""
+    from mediastudio.engines.local import registrations
+    from mediastudio.engines.providers.local import LOCAL_BUILDS
+
+    if serves is not None and serves not in LOCAL_BUILDS:
+        errors.print(
+            f"[red]error:[/red] {serves!r} cannot be served locally; aliases that can: "
+            f"{', '.join(sorted(LOCAL_BUILDS))}."
+        )
+        raise typer.Exit(1)
     settings = settings_from(data_dir, config)
     try:
-        model = registrations.register(settings.data_dir, folder)
+        model = registrations.register(settings.data_dir, folder, serves=serves)
     except registrations.RegistrationError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"registered [bold]{model.id}[/bold] ({model.pipeline}) from {model.path}")
+    if model.serves is not None:
+        console.print(f"{model.serves} runs on it first, then on its providers")
 
 
 @app.command("rm")

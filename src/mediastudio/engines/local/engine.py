@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from PIL import Image
@@ -36,6 +37,7 @@ logger = logging.getLogger("mediastudio.engines.local")
 CREDITS_PER_IMAGE = (
     1  # the operator's own hardware: a token price, MEDIASTUDIO_MODEL_PRICES sets it
 )
+SLOT_WAIT_S = 0.2  # how often a job waiting for the GPU checks whether it was cancelled
 TIMEOUT_S = 1800.0  # a first load from a slow disk plus a CPU's minutes per image
 
 
@@ -47,6 +49,9 @@ class LocalEngine(Engine):
         self._device: diffusion.Device | None = None
         self._cache: Residency[Any] | None = None
         self._setup = threading.Lock()
+        # Jobs on a GPU at once, whichever pool runs them: the gpu pool's own jobs and an
+        # alias's local route (which runs in the alias's io job) share the device's slots.
+        self._slots = threading.BoundedSemaphore(max(1, settings.workers_gpu))
 
     # The catalog ------------------------------------------------------------------------------
 
@@ -65,6 +70,17 @@ class LocalEngine(Engine):
             return None
         model = registrations.find(self.settings.data_dir, model_id)
         return self._spec(model) if model is not None else None
+
+    def serving(self, alias: str) -> Sequence[ModelSpec]:
+        """The models registered as serving ``alias`` (``models pull --serves``): the alias's
+        engine runs them, through :meth:`run`, before its provider routes."""
+        try:
+            return [
+                self._spec(model) for model in registrations.serving(self.settings.data_dir, alias)
+            ]
+        except registrations.RegistrationError:
+            logger.exception("local model registrations unreadable; none serves %s", alias)
+            return []
 
     def availability(self, model: ModelSpec) -> Availability:
         missing = diffusion.missing_modules()
@@ -152,9 +168,12 @@ class LocalEngine(Engine):
 
         estimate = registrations.weight_bytes(model.folder)
         try:
-            with cache.use(
-                model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
-            ) as pipe:
+            with (
+                self._device_slot(ctx, device),
+                cache.use(
+                    model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
+                ) as pipe,
+            ):
                 for index, seed in enumerate(images):
                     ctx.check_cancelled()
                     request = _request(validated, (width, height), seed, source)
@@ -163,6 +182,20 @@ class LocalEngine(Engine):
         except diffusion.OutOfMemory:
             cache.clear()  # what is not in use goes, so the next job has the room
             raise
+
+    @contextmanager
+    def _device_slot(self, ctx: RunContext, device: diffusion.Device) -> Iterator[None]:
+        """One of the GPU's job slots (MEDIASTUDIO_WORKERS_GPU), waited for while the job is not
+        cancelled; the CPU's jobs are bounded by the cpu pool alone."""
+        if not device.is_gpu:
+            yield
+            return
+        while not self._slots.acquire(timeout=SLOT_WAIT_S):
+            ctx.check_cancelled()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def aclose(self) -> None:
         if self._cache is not None:

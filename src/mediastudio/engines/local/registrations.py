@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 FILE_NAME = "local-models.json"
 ID_PREFIX = "local/"
 DIFFUSERS = "diffusers"  # a diffusers pipeline folder (model_index.json + one folder a component)
+FLUX_SCHNELL_ALIAS = "flux-schnell"  # the catalog alias a FLUX.1-schnell folder serves
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # The component folders that hold a diffusion pipeline's denoiser (SD/SDXL: unet; FLUX/SD3:
 # transformer): a pipeline without one is not an image generator this engine can run.
@@ -43,6 +44,10 @@ class LocalModel:
     kind: str  # what detect_kind found: DIFFUSERS
     pipeline: str  # the pipeline class model_index.json names, e.g. StableDiffusionPipeline
     registered_at: str
+    # The catalog alias this model serves first (its provider routes take over when it fails):
+    # ``models pull --serves flux-schnell``, or detected (a FLUX.1-schnell folder). None: only
+    # ``local/<name>`` reaches it. Registrations written before the field load as None.
+    serves: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -69,9 +74,10 @@ def find(data_dir: Path, model_id: str) -> LocalModel | None:
     return next((model for model in load(data_dir) if model.id == model_id), None)
 
 
-def register(data_dir: Path, folder: Path) -> LocalModel:
-    """Register ``folder`` as ``local/<folder name>``. Registering the same folder again is a
-    no-op; another folder under a name already taken is refused (``models rm`` it first)."""
+def register(data_dir: Path, folder: Path, *, serves: str | None = None) -> LocalModel:
+    """Register ``folder`` as ``local/<folder name>``, serving the alias ``serves`` (else the
+    one detected from the folder, if any). Registering the same folder again updates what it
+    serves; another folder under a name already taken is refused (``models rm`` it first)."""
     folder = folder.expanduser().resolve()
     name = folder.name
     if not _NAME.fullmatch(name):
@@ -86,19 +92,38 @@ def register(data_dir: Path, folder: Path) -> LocalModel:
         kind=kind,
         pipeline=pipeline,
         registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        serves=serves or detect_serves(folder, pipeline),
     )
     with _locked(data_dir):
         models = load(data_dir)
         existing = next((m for m in models if m.id == model.id), None)
         if existing is not None:
             if existing.path == model.path:
-                return existing
+                if existing.serves == model.serves:
+                    return existing
+                updated = replace(existing, serves=model.serves)
+                _write(data_dir, [updated if m.id == model.id else m for m in models])
+                return updated
             raise RegistrationError(
                 f"{model.id} is already registered for {existing.path}; "
                 f"`mediastudio models rm {model.id}` first."
             )
         _write(data_dir, [*models, model])
     return model
+
+
+def serving(data_dir: Path, alias: str) -> list[LocalModel]:
+    """The registrations that serve ``alias``, in the order they were made."""
+    return [model for model in load(data_dir) if model.serves == alias]
+
+
+def detect_serves(folder: Path, pipeline: str) -> str | None:
+    """The alias a folder obviously is: a FLUX pipeline named for schnell (the Hugging Face
+    snapshot ``black-forest-labs/FLUX.1-schnell``) serves ``flux-schnell``. FLUX.1-dev has the
+    same pipeline class, so the name decides; anything else serves an alias only when told."""
+    if pipeline == "FluxPipeline" and "schnell" in folder.name.lower():
+        return FLUX_SCHNELL_ALIAS
+    return None
 
 
 def remove(data_dir: Path, model_id: str) -> LocalModel:

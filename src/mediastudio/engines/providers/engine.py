@@ -43,6 +43,7 @@ from mediastudio.engines.providers.jobs import (
     pauser,
     run_remote,
 )
+from mediastudio.engines.providers.local import LOCAL, LocalRoutes, local_routes, run_local
 from mediastudio.engines.providers.media import (
     Delivered,
     Uploader,
@@ -57,6 +58,7 @@ from mediastudio.engines.providers.openai import transcription
 from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
 from mediastudio.engines.providers.routing import plan, run_routes
+from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import ProviderSettings, Settings
 
 KEY_SETTINGS = {
@@ -98,7 +100,15 @@ Adapter = JobAdapter | CallAdapter
 class ProvidersEngine(Engine):
     name = "providers"
 
-    def __init__(self, settings: Settings, adapters: Mapping[str, Adapter] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        adapters: Mapping[str, Adapter] | None = None,
+        registry: EngineRegistry | None = None,
+    ) -> None:
+        # The registry finds the models other engines offer to serve an alias first (local
+        # weights: see .local); without one, the aliases have their provider routes only.
+        self._registry = registry
         self._adapters = dict(adapters) if adapters is not None else _configured(settings)
         self._polling = {
             REPLICATE: _polling(settings.providers.replicate),
@@ -118,9 +128,12 @@ class ProvidersEngine(Engine):
         return found.spec if found is not None else None
 
     def availability(self, model: ModelSpec) -> Availability:
-        providers = self._model(model).providers
+        provider_model = self._model(model)
+        providers = provider_model.providers
         if any(name in self._adapters for name in providers):
             return Availability.ok()
+        if local_routes(provider_model, self._registry).routes:
+            return Availability.ok()  # served here, on local weights
         settings = " or ".join(KEY_SETTINGS[name] for name in providers)
         names = " or ".join(display_name(name) for name in providers)
         return Availability.missing(f"no {names} API key on this server: set {settings}")
@@ -143,11 +156,19 @@ class ProvidersEngine(Engine):
             return ()
 
     async def run(self, ctx: RunContext) -> None:
-        routes = plan(self._model(ctx.model), ctx.input, self._adapters, KEY_SETTINGS)
-        await run_routes(ctx, routes, lambda route: self._attempt(ctx, route))
+        model = self._model(ctx.model)
+        local = local_routes(model, self._registry)
+        routed = ProviderModel(model.spec, local.routes + model.routes)
+        configured = {*self._adapters, LOCAL} if local.routes else self._adapters
+        routes = plan(routed, ctx.input, configured, KEY_SETTINGS)
+        await run_routes(ctx, routes, lambda route: self._attempt(ctx, route, local))
 
-    async def _attempt(self, ctx: RunContext, route: Route) -> None:
-        """One route: submit (or resume) the provider's job, wait for it, copy its outputs."""
+    async def _attempt(self, ctx: RunContext, route: Route, local: LocalRoutes) -> None:
+        """One route: submit (or resume) the provider's job, wait for it, copy its outputs;
+        or run the local model that serves the alias."""
+        if route.provider == LOCAL:
+            await run_local(ctx, route, local.model(route))
+            return
         adapter = self._adapters[route.provider]
         if isinstance(adapter, CallAdapter):
             await _call(ctx, route, adapter)
