@@ -24,6 +24,12 @@ from typing import Any
 FILE_NAME = "local-models.json"
 ID_PREFIX = "local/"
 DIFFUSERS = "diffusers"  # a diffusers pipeline folder (model_index.json + one folder a component)
+DIFFUSERS_VIDEO = "diffusers-video"  # the same, of a video pipeline (text or image to video)
+KINDS = (DIFFUSERS, DIFFUSERS_VIDEO)
+# Video pipelines whose class and VAE names do not say so (see is_video).
+VIDEO_PIPELINES = frozenset(
+    {"LTXPipeline", "AnimateDiffPipeline", "WanPipeline", "CogVideoXPipeline", "MochiPipeline"}
+)
 FLUX_SCHNELL_ALIAS = "flux-schnell"  # the catalog alias a FLUX.1-schnell folder serves
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # The component folders that hold a diffusion pipeline's denoiser (SD/SDXL: unet; FLUX/SD3:
@@ -41,7 +47,7 @@ class RegistrationError(ValueError):
 class LocalModel:
     id: str  # local/<folder name>
     path: str  # absolute
-    kind: str  # what detect_kind found: DIFFUSERS
+    kind: str  # what detect_kind found: DIFFUSERS or DIFFUSERS_VIDEO
     pipeline: str  # the pipeline class model_index.json names, e.g. StableDiffusionPipeline
     registered_at: str
     # The catalog alias this model serves first (its provider routes take over when it fails):
@@ -138,8 +144,9 @@ def remove(data_dir: Path, model_id: str) -> LocalModel:
 
 
 def detect_kind(folder: Path) -> tuple[str, str]:
-    """What the files in ``folder`` are: ``(DIFFUSERS, pipeline class)`` for a diffusers
-    pipeline folder whose denoiser and VAE folders hold weights. Anything else is refused with
+    """What the files in ``folder`` are: ``(DIFFUSERS, pipeline class)`` for a diffusers image
+    pipeline folder whose denoiser and VAE folders hold weights, ``(DIFFUSERS_VIDEO, …)`` for a
+    video one. Anything else is refused with
     what was expected."""
     if not folder.is_dir():
         raise RegistrationError(f"{folder} is not a folder.")
@@ -154,7 +161,7 @@ def detect_kind(folder: Path) -> tuple[str, str]:
     denoiser = next((name for name in DENOISERS if name in index), None)
     if not pipeline.endswith("Pipeline") or denoiser is None or "vae" not in index:
         raise RegistrationError(
-            f"{folder}/model_index.json is not an image diffusion pipeline "
+            f"{folder}/model_index.json is not a diffusion pipeline "
             f"({pipeline or 'no _class_name'}): it needs a unet or transformer and a vae."
         )
     for component in (denoiser, "vae"):
@@ -163,7 +170,21 @@ def detect_kind(folder: Path) -> tuple[str, str]:
                 f"{folder / component} holds no weights (*.safetensors or *.bin): "
                 "download the whole pipeline, not only its configs."
             )
-    return DIFFUSERS, pipeline
+    return (DIFFUSERS_VIDEO if is_video(index) else DIFFUSERS), pipeline
+
+
+def is_video(index: dict[str, Any]) -> bool:
+    """Whether model_index.json describes a video pipeline: its class or its VAE's says so
+    (``LTXImageToVideoPipeline``, ``AutoencoderKLLTXVideo``, SVD's
+    ``AutoencoderKLTemporalDecoder``), or it is one of :data:`VIDEO_PIPELINES`."""
+    pipeline = str(index.get("_class_name", ""))
+    vae = index.get("vae")
+    vae_class = str(vae[1]) if isinstance(vae, list) and len(vae) == 2 else ""
+    return (
+        pipeline in VIDEO_PIPELINES
+        or "Video" in pipeline
+        or any(word in vae_class for word in ("Video", "Temporal"))
+    )
 
 
 def pipeline_index(folder: Path) -> dict[str, Any] | None:
