@@ -103,6 +103,10 @@ def pull(
         raise typer.Exit(1)
     settings = settings_from(data_dir, config)
     try:
+        if serves is not None and registrations.detect_kind(folder)[0] != registrations.DIFFUSERS:
+            raise registrations.RegistrationError(
+                f"Only an image pipeline can serve {serves}; {folder} holds a video pipeline."
+            )
         model = registrations.register(settings.data_dir, folder, serves=serves)
     except registrations.RegistrationError as exc:
         errors.print(f"[red]error:[/red] {exc}")
