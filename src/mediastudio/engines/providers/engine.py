@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from mediastudio.engines.contract import (
@@ -109,6 +110,10 @@ class ProvidersEngine(Engine):
         # The registry finds the models other engines offer to serve an alias first (local
         # weights: see .local); without one, the aliases have their provider routes only.
         self._registry = registry
+        # Local routes' blocking runs (see .local), one thread per io job at most.
+        self._local_threads = ThreadPoolExecutor(
+            max_workers=max(1, settings.workers_io), thread_name_prefix="local-route"
+        )
         self._adapters = dict(adapters) if adapters is not None else _configured(settings)
         self._polling = {
             REPLICATE: _polling(settings.providers.replicate),
@@ -157,7 +162,8 @@ class ProvidersEngine(Engine):
 
     async def run(self, ctx: RunContext) -> None:
         model = self._model(ctx.model)
-        local = local_routes(model, self._registry)
+        # In a thread: asking a local engine may read its files, or import torch the first time.
+        local = await asyncio.to_thread(local_routes, model, self._registry)
         routed = ProviderModel(model.spec, local.routes + model.routes)
         configured = {*self._adapters, LOCAL} if local.routes else self._adapters
         routes = plan(routed, ctx.input, configured, KEY_SETTINGS)
@@ -167,7 +173,7 @@ class ProvidersEngine(Engine):
         """One route: submit (or resume) the provider's job, wait for it, copy its outputs;
         or run the local model that serves the alias."""
         if route.provider == LOCAL:
-            await run_local(ctx, route, local.model(route))
+            await run_local(ctx, route, local.model(route), self._local_threads)
             return
         adapter = self._adapters[route.provider]
         if isinstance(adapter, CallAdapter):
@@ -185,6 +191,7 @@ class ProvidersEngine(Engine):
     async def aclose(self) -> None:
         for adapter in self._adapters.values():
             await adapter.aclose()
+        self._local_threads.shutdown(wait=False)  # a local run still going sees its job stop
 
     def _model(self, spec: ModelSpec) -> ProviderModel:
         model = self._curated.get(spec.id) or resolve_generic(spec.id, spec.type)

@@ -21,6 +21,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,9 +119,13 @@ def local_routes(model: ProviderModel, registry: EngineRegistry | None) -> Local
     return LocalRoutes(tuple(routes), models)
 
 
-async def run_local(ctx: RunContext, route: Route, served: RegisteredModel) -> None:
+async def run_local(
+    ctx: RunContext, route: Route, served: RegisteredModel, threads: Executor
+) -> None:
     """One local attempt: the alias's input mapped to the model's, run by its engine in a
-    context of its own; its outputs become the job's when it succeeds."""
+    context of its own (a blocking engine in one of ``threads``: the alias's jobs may wait
+    there for the GPU, which must not tie up the loop's default executor); its outputs become
+    the job's when it succeeds."""
     ctx.served_by(LOCAL)
     ctx.check_cancelled()
     spec = served.spec
@@ -138,7 +143,7 @@ async def run_local(ctx: RunContext, route: Route, served: RegisteredModel) -> N
         else:
             # The engine's blocking run in a thread; it checks the job's cancel flag (shared
             # with this context) between steps, so a cancel or a timeout stops it there.
-            await asyncio.to_thread(served.engine.run, sub)
+            await asyncio.get_running_loop().run_in_executor(threads, served.engine.run, sub)
     except (JobCancelled, InvalidInput, InvalidPrompt):
         raise  # the job's end: a cancel, or the request's own fault (no provider would differ)
     except EngineError as exc:
