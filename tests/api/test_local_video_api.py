@@ -77,3 +77,15 @@ async def test_image_to_video_over_http_from_a_data_uri(api: Api) -> None:
     assert done["status"] == "completed", done
     response = await api.client.get(done["outputs"][0]["url"])
     assert decoded(response.content) == (5, (64, 32), 8)
+
+
+async def test_a_cancel_stops_the_video_between_steps_and_refunds(api: Api) -> None:
+    key = await api.key(await api.account(credits=20))
+    job = await create(api, key, num_frames=9, steps=150)
+    await api.wait(key, job["id"], until=lambda body: body["progress"] > 0, timeout=120)
+    cancelled = await api.client.post(f"/api/v1/generations/{job['id']}/cancel", headers=auth(key))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    final = await api.wait(key, job["id"])
+    assert final["status"] == "cancelled" and final["outputs"] == []
+    account = (await api.client.get("/api/v1/account", headers=auth(key))).json()
+    assert account["credit_balance"] == 20
