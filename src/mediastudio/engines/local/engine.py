@@ -1,5 +1,7 @@
-"""The local engine: image models whose weights are folders on this machine (registered with
-``mediastudio models pull <dir>``), run with diffusers on the GPU when there is one, else the CPU.
+"""The local engine: image and video models whose weights are folders on this machine
+(registered with ``mediastudio models pull <dir>``), run with diffusers on the GPU when there is
+one, else the CPU. A model registered as serving an alias (``--serves flux-schnell``) is also
+offered to the alias's engine as its first route (:meth:`LocalEngine.serving`).
 
 Nothing here imports torch until a job runs or the device must be known, so the server and the
 CLI start without the ``[local]`` extra; registered models are then listed unavailable, with
