@@ -59,6 +59,7 @@ def test_pull_serves_an_alias_and_refuses_one_that_cannot_be_served(
     assert code == 0 and "flux-schnell runs on it first" in out, out
     stored = json.loads((tmp_path / "local-models.json").read_text())
     assert [m["serves"] for m in stored["models"]] == ["flux-schnell"]
+    assert [row["serves"] for row in listed_local(tmp_path)] == ["flux-schnell"]
     code, out = invoke(tmp_path, "models", "pull", str(tiny), "--serves", "openai/dall-e-3")
     assert code == 1 and "cannot be served locally" in out and "flux-schnell" in out
 

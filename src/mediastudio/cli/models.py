@@ -35,39 +35,51 @@ def list_models(
 ) -> None:
     """Every model the installed engines declare, with price and live availability."""
     from mediastudio.catalog.service import Catalog
+    from mediastudio.engines.local import registrations
     from mediastudio.engines.local.registrations import ID_PREFIX
     from mediastudio.engines.registry import EngineRegistry
 
     settings = settings_from(data_dir, config)
     catalog = Catalog(EngineRegistry.discover(settings), settings)
+    serves: dict[str, str | None] = {}
+    if local:  # which alias each serves first (models pull --serves)
+        try:
+            serves = {model.id: model.serves for model in registrations.load(settings.data_dir)}
+        except registrations.RegistrationError as exc:
+            errors.print(f"[yellow]warning:[/yellow] {exc}")
     rows: list[dict[str, Any]] = []
     for spec in catalog.list(None):
         if local and not spec.id.startswith(ID_PREFIX):
             continue
         availability = catalog.availability(spec, sandbox=False)
-        rows.append(
-            {
-                "id": spec.id,
-                "type": spec.type,
-                "credits": catalog.price(spec),
-                "unit": spec.price_unit,
-                "available": availability.available,
-                "unavailable_reason": availability.reason,
-            }
-        )
+        row = {
+            "id": spec.id,
+            "type": spec.type,
+            "credits": catalog.price(spec),
+            "unit": spec.price_unit,
+            "available": availability.available,
+            "unavailable_reason": availability.reason,
+        }
+        if local:
+            row["serves"] = serves.get(spec.id)
+        rows.append(row)
     if as_json:
         print_json(rows)
         return
-    table = new_table("id", "type", "credits", "unit", "live", "why not")
+    columns = ("id", "type", "credits", "unit", "live", "why not")
+    table = new_table(*columns, *(("serves",) if local else ()))
     for row in rows:
-        table.add_row(
-            row["id"],
-            row["type"],
+        cells: list[str] = [
+            str(row["id"]),
+            str(row["type"]),
             str(row["credits"]),
-            row["unit"],
+            str(row["unit"]),
             "yes" if row["available"] else "no",
-            row["unavailable_reason"] or "",
-        )
+            str(row["unavailable_reason"] or ""),
+        ]
+        if local:
+            cells.append(str(row["serves"] or ""))
+        table.add_row(*cells)
     console.print(table)
 
 
