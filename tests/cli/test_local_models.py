@@ -50,3 +50,29 @@ def test_pull_refuses_a_folder_that_is_not_a_pipeline(tmp_path: Path) -> None:
     assert code == 1 and "model_index.json" in out
     code, out = invoke(tmp_path / "data", "models", "rm", "local/photos")
     assert code == 1 and "No local model" in out
+
+
+def test_pull_serves_an_alias_and_refuses_one_that_cannot_be_served(
+    tiny: Path, tmp_path: Path
+) -> None:
+    code, out = invoke(tmp_path, "models", "pull", str(tiny), "--serves", "flux-schnell")
+    assert code == 0 and "flux-schnell runs on it first" in out, out
+    stored = json.loads((tmp_path / "local-models.json").read_text())
+    assert [m["serves"] for m in stored["models"]] == ["flux-schnell"]
+    assert [row["serves"] for row in listed_local(tmp_path)] == ["flux-schnell"]
+    code, out = invoke(tmp_path, "models", "pull", str(tiny), "--serves", "openai/dall-e-3")
+    assert code == 1 and "cannot be served locally" in out and "flux-schnell" in out
+
+
+def test_a_video_pipeline_registers_as_a_video_model_and_serves_no_image_alias(
+    tmp_path: Path,
+) -> None:
+    from tests.engines.tiny_diffusion import build_tiny_video_pipeline
+
+    video = build_tiny_video_pipeline(tmp_path / "weights" / "tiny-ltx")
+    code, out = invoke(tmp_path, "models", "pull", str(video), "--serves", "flux-schnell")
+    assert code == 1 and "Only an image pipeline" in out, out
+    code, out = invoke(tmp_path, "models", "pull", str(video))
+    assert code == 0 and "LTXPipeline" in out, out
+    [row] = listed_local(tmp_path)
+    assert (row["id"], row["type"], row["available"]) == ("local/tiny-ltx", "video", True)

@@ -688,6 +688,26 @@ REGISTERED_CASES: dict[str, dict[str, Case]] = {
         },
         "image-to-image": lambda m: {"prompt": "a red disc", "steps": 2, "image_url": m.photo},
     },
+    "diffusers-video": {
+        "text": lambda m: {
+            "prompt": "a kite",
+            "steps": 1,
+            "width": 64,
+            "height": 32,
+            "num_frames": 9,
+            "fps": 8,
+            "seed": 3,
+        },
+        "image-height-only": lambda m: {
+            "first_frame_image": m.photo,
+            "prompt": "a red disc",
+            "steps": 1,
+            "height": 32,
+            "aspect_ratio": "1:1",
+            "num_frames": 6,
+            "seed": 4,
+        },
+    },
 }
 
 
@@ -702,7 +722,11 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """The catalog with a tiny model of each registration kind registered."""
     from mediastudio.engines.local import registrations
     from mediastudio.engines.local.registrations import ID_PREFIX
-    from tests.engines.tiny_diffusion import build_tiny_pipeline, require_local_extra
+    from tests.engines.tiny_diffusion import (
+        build_tiny_pipeline,
+        build_tiny_video_pipeline,
+        require_local_extra,
+    )
 
     require_local_extra()
     settings = make_settings(
@@ -710,6 +734,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     )
     weights = tmp_path_factory.mktemp("weights")
     registrations.register(settings.data_dir, build_tiny_pipeline(weights / "tiny-sd"))
+    registrations.register(settings.data_dir, build_tiny_video_pipeline(weights / "tiny-ltx"))
     registry = EngineRegistry.discover(settings)
     kinds = {model.id: model.kind for model in registrations.load(settings.data_dir)}
     listed = [spec.id for spec in registry.models() if spec.id.startswith(ID_PREFIX)]

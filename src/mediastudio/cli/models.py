@@ -35,39 +35,51 @@ def list_models(
 ) -> None:
     """Every model the installed engines declare, with price and live availability."""
     from mediastudio.catalog.service import Catalog
+    from mediastudio.engines.local import registrations
     from mediastudio.engines.local.registrations import ID_PREFIX
     from mediastudio.engines.registry import EngineRegistry
 
     settings = settings_from(data_dir, config)
     catalog = Catalog(EngineRegistry.discover(settings), settings)
+    serves: dict[str, str | None] = {}
+    if local:  # which alias each serves first (models pull --serves)
+        try:
+            serves = {model.id: model.serves for model in registrations.load(settings.data_dir)}
+        except registrations.RegistrationError as exc:
+            errors.print(f"[yellow]warning:[/yellow] {exc}")
     rows: list[dict[str, Any]] = []
     for spec in catalog.list(None):
         if local and not spec.id.startswith(ID_PREFIX):
             continue
         availability = catalog.availability(spec, sandbox=False)
-        rows.append(
-            {
-                "id": spec.id,
-                "type": spec.type,
-                "credits": catalog.price(spec),
-                "unit": spec.price_unit,
-                "available": availability.available,
-                "unavailable_reason": availability.reason,
-            }
-        )
+        row = {
+            "id": spec.id,
+            "type": spec.type,
+            "credits": catalog.price(spec),
+            "unit": spec.price_unit,
+            "available": availability.available,
+            "unavailable_reason": availability.reason,
+        }
+        if local:
+            row["serves"] = serves.get(spec.id)
+        rows.append(row)
     if as_json:
         print_json(rows)
         return
-    table = new_table("id", "type", "credits", "unit", "live", "why not")
+    columns = ("id", "type", "credits", "unit", "live", "why not")
+    table = new_table(*columns, *(("serves",) if local else ()))
     for row in rows:
-        table.add_row(
-            row["id"],
-            row["type"],
+        cells: list[str] = [
+            str(row["id"]),
+            str(row["type"]),
             str(row["credits"]),
-            row["unit"],
+            str(row["unit"]),
             "yes" if row["available"] else "no",
-            row["unavailable_reason"] or "",
-        )
+            str(row["unavailable_reason"] or ""),
+        ]
+        if local:
+            cells.append(str(row["serves"] or ""))
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -76,19 +88,44 @@ ModelFolder = Annotated[
 ]
 
 
-@app.command("pull")
-def pull(folder: ModelFolder, data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    """Register weights already on disk as the model local/<folder name>. The files stay where
-    they are; the kind is detected from them."""
-    from mediastudio.engines.local import registrations
+Serves = Annotated[
+    str | None,
+    typer.Option(
+        "--serves",
+        help="A catalog alias this model serves first, before its providers (flux-schnell)",
+    ),
+]
 
+
+@app.command("pull")
+def pull(
+    folder: ModelFolder, serves: Serves = None, data_dir: DataDir = None, config: ConfigFile = None
+) -> None:
+    """Register weights already on disk as the model local/<folder name>. The files stay where
+    they are; the kind is detected from them. With --serves (or a FLUX.1-schnell folder), the
+    alias runs on them first and fails over to its providers."""
+    from mediastudio.engines.local import registrations
+    from mediastudio.engines.providers.local import LOCAL_BUILDS
+
+    if serves is not None and serves not in LOCAL_BUILDS:
+        errors.print(
+            f"[red]error:[/red] {serves!r} cannot be served locally; aliases that can: "
+            f"{', '.join(sorted(LOCAL_BUILDS))}."
+        )
+        raise typer.Exit(1)
     settings = settings_from(data_dir, config)
     try:
-        model = registrations.register(settings.data_dir, folder)
+        if serves is not None and registrations.detect_kind(folder)[0] != registrations.DIFFUSERS:
+            raise registrations.RegistrationError(
+                f"Only an image pipeline can serve {serves}; {folder} holds a video pipeline."
+            )
+        model = registrations.register(settings.data_dir, folder, serves=serves)
     except registrations.RegistrationError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"registered [bold]{model.id}[/bold] ({model.pipeline}) from {model.path}")
+    if model.serves is not None:
+        console.print(f"{model.serves} runs on it first, then on its providers")
 
 
 @app.command("rm")

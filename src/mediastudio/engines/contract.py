@@ -368,6 +368,12 @@ class Engine(ABC):
         it names none). Such models are not listed. None by default."""
         return None
 
+    def serving(self, alias: str) -> Sequence[ModelSpec]:
+        """This engine's models that serve the catalog alias ``alias`` (``flux-schnell``) before
+        its provider routes: a local model registered as serving it. The alias's engine runs
+        them as its first routes, through this engine's ``run``. None by default."""
+        return ()
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the engine holds open (HTTP connections) when the platform stops."""
 

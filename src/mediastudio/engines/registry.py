@@ -63,6 +63,15 @@ class EngineRegistry:
                 return RegisteredModel(spec, engine)
         return None
 
+    def serving(self, alias: str) -> list[RegisteredModel]:
+        """The models other engines offer to serve ``alias`` first (see :meth:`Engine.serving`),
+        asked on each call: a model registered while the server runs serves at once."""
+        return [
+            RegisteredModel(spec, engine)
+            for engine in self._engines.values()
+            for spec in engine.serving(alias)
+        ]
+
     def models(self, type_: str | None = None) -> list[ModelSpec]:
         return [m.spec for m in self._models.values() if type_ is None or m.spec.type == type_]
 

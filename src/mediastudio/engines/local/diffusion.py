@@ -207,6 +207,96 @@ def generate(pipeline: Any, request: Request, on_step: StepHook) -> Image.Image:
     return image
 
 
+@dataclass(frozen=True)
+class VideoRequest:
+    prompt: str | None
+    negative_prompt: str | None
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int | None
+    guidance_scale: float | None
+    seed: int
+    image: Image.Image | None  # image to video when set (already at width x height)
+
+
+# A video pipeline's sibling for the other task over the same weights (from_pipe): LTX-Video's
+# text-to-video and image-to-video pipelines share every component.
+VIDEO_SIBLINGS = {
+    "LTXPipeline": "LTXImageToVideoPipeline",
+    "LTXImageToVideoPipeline": "LTXPipeline",
+}
+
+
+def generate_video(pipeline: Any, request: VideoRequest, on_step: StepHook) -> list[Image.Image]:
+    """The frames of one video from the resident ``pipeline``: text to video, or image to
+    video when the request has an image; like :func:`generate`, a view of its own with its own
+    scheduler, and noise drawn on the CPU."""
+    import torch
+
+    task = _video_task_pipeline(pipeline, request.image is not None)
+    task.scheduler = _scheduler(pipeline, None)
+    task.set_progress_bar_config(disable=True)
+
+    def step_end(
+        pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        on_step(step + 1, int(getattr(pipe, "num_timesteps", 0) or request.steps or 1))
+        return callback_kwargs
+
+    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+    arguments: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "width": request.width,
+        "height": request.height,
+        "num_frames": request.frames,
+        "frame_rate": request.fps,  # LTX-Video conditions on the rate
+        "fps": request.fps,  # SVD's name for it
+        "num_inference_steps": request.steps,
+        "guidance_scale": request.guidance_scale,
+        "image": request.image,
+        "generator": generator,
+        "output_type": "pil",
+        "callback_on_step_end": step_end,
+    }
+    with _out_of_memory_fails_the_job(), torch.inference_mode():
+        try:
+            result = task(**_accepted(task, arguments))
+        except ValueError as exc:  # the pipeline's own checks of the request (size, prompt)
+            raise InvalidInput(f"{type(task).__name__} refused the request: {exc}") from exc
+    return _frames(result.frames[0])
+
+
+def _video_task_pipeline(pipeline: Any, from_image: bool) -> Any:
+    """The pipeline that does the task: the registered one when its call takes (or needs) an
+    image as the task does, else its sibling over the same weights."""
+    import diffusers
+
+    takes_image = "image" in inspect.signature(pipeline.__call__).parameters
+    own = type(pipeline)
+    if takes_image == from_image:
+        return own.from_pipe(pipeline)
+    sibling = VIDEO_SIBLINGS.get(own.__name__)
+    if sibling is None or not hasattr(diffusers, sibling):
+        task = "animate an image" if from_image else "make a video without a first_frame_image"
+        raise InvalidInput(f"This model ({own.__name__}) cannot {task} here.")
+    return getattr(diffusers, sibling).from_pipe(pipeline)
+
+
+def _frames(frames: Any) -> list[Image.Image]:
+    """A video's frames as RGB images, whatever the pipeline handed back (PIL or arrays)."""
+    import numpy as np
+
+    if isinstance(frames, list) and all(isinstance(frame, Image.Image) for frame in frames):
+        return [frame.convert("RGB") for frame in frames]
+    array = np.asarray(frames)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    return [Image.fromarray(frame).convert("RGB") for frame in array]
+
+
 def _task_pipeline(pipeline: Any, from_image: bool) -> Any:
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 

@@ -1,5 +1,7 @@
-"""The local engine: image models whose weights are folders on this machine (registered with
-``mediastudio models pull <dir>``), run with diffusers on the GPU when there is one, else the CPU.
+"""The local engine: image and video models whose weights are folders on this machine
+(registered with ``mediastudio models pull <dir>``), run with diffusers on the GPU when there is
+one, else the CPU. A model registered as serving an alias (``--serves flux-schnell``) is also
+offered to the alias's engine as its first route (:meth:`LocalEngine.serving`).
 
 Nothing here imports torch until a job runs or the device must be known, so the server and the
 CLI start without the ``[local]`` extra; registered models are then listed unavailable, with
@@ -11,12 +13,21 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-from mediastudio.engines.contract import Availability, Engine, EngineError, ModelSpec, RunContext
+from mediastudio.engines.contract import (
+    Availability,
+    Engine,
+    EngineError,
+    ModelSpec,
+    OutputFile,
+    RunContext,
+)
 from mediastudio.engines.local import diffusion, registrations
 from mediastudio.engines.local.inputs import (
     MAX_INPUT_IMAGE_BYTES,
@@ -28,14 +39,23 @@ from mediastudio.engines.local.inputs import (
 )
 from mediastudio.engines.local.registrations import ID_PREFIX, LocalModel
 from mediastudio.engines.local.residency import Residency
+from mediastudio.engines.local.video_inputs import (
+    LocalVideoInput,
+    frame_count,
+    frame_size,
+    temporal_step,
+    video_planner,
+)
 from mediastudio.engines.media.images import ImageHeader, add_image_output, open_image
+from mediastudio.engines.media.video import VideoWriter
 from mediastudio.settings import Settings
 
 logger = logging.getLogger("mediastudio.engines.local")
 
-CREDITS_PER_IMAGE = (
-    1  # the operator's own hardware: a token price, MEDIASTUDIO_MODEL_PRICES sets it
-)
+# The operator's own hardware: token prices, MEDIASTUDIO_MODEL_PRICES sets them.
+CREDITS_PER_IMAGE = 1
+CREDITS_PER_VIDEO = 5
+SLOT_WAIT_S = 0.2  # how often a job waiting for the GPU checks whether it was cancelled
 TIMEOUT_S = 1800.0  # a first load from a slow disk plus a CPU's minutes per image
 
 
@@ -47,6 +67,9 @@ class LocalEngine(Engine):
         self._device: diffusion.Device | None = None
         self._cache: Residency[Any] | None = None
         self._setup = threading.Lock()
+        # Jobs on a GPU at once, whichever pool runs them: the gpu pool's own jobs and an
+        # alias's local route (which runs in the alias's io job) share the device's slots.
+        self._slots = threading.BoundedSemaphore(max(1, settings.workers_gpu))
 
     # The catalog ------------------------------------------------------------------------------
 
@@ -61,10 +84,24 @@ class LocalEngine(Engine):
     def resolve(self, model_id: str, type_: str | None) -> ModelSpec | None:
         """A model registered after the server started (the catalog lists it from the next
         start; it can run at once)."""
-        if not model_id.startswith(ID_PREFIX) or type_ not in (None, "image"):
+        if not model_id.startswith(ID_PREFIX):
             return None
         model = registrations.find(self.settings.data_dir, model_id)
-        return self._spec(model) if model is not None else None
+        if model is None:
+            return None
+        spec = self._spec(model)
+        return spec if type_ in (None, spec.type) else None
+
+    def serving(self, alias: str) -> Sequence[ModelSpec]:
+        """The models registered as serving ``alias`` (``models pull --serves``): the alias's
+        engine runs them, through :meth:`run`, before its provider routes."""
+        try:
+            return [
+                self._spec(model) for model in registrations.serving(self.settings.data_dir, alias)
+            ]
+        except registrations.RegistrationError:
+            logger.exception("local model registrations unreadable; none serves %s", alias)
+            return []
 
     def availability(self, model: ModelSpec) -> Availability:
         missing = diffusion.missing_modules()
@@ -93,6 +130,19 @@ class LocalEngine(Engine):
             return []
 
     def _spec(self, model: LocalModel) -> ModelSpec:
+        if model.kind == registrations.DIFFUSERS_VIDEO:
+            return ModelSpec(
+                id=model.id,
+                name=f"{model.folder.name} (local {model.pipeline})",
+                type="video",
+                input_model=LocalVideoInput,
+                credits=CREDITS_PER_VIDEO,
+                description=f"Weights in {model.path}, run here with diffusers.",
+                category="local",
+                pool=self._pool(),
+                timeout_s=TIMEOUT_S,
+                plan=video_planner(model.folder),
+            )
         return ModelSpec(
             id=model.id,
             name=f"{model.folder.name} (local {model.pipeline})",
@@ -135,11 +185,14 @@ class LocalEngine(Engine):
             return self._cache
 
     def run(self, ctx: RunContext) -> None:
-        validated = ctx.input
-        assert isinstance(validated, LocalImageInput)
         model = registrations.find(self.settings.data_dir, ctx.model.id)
         if model is None:
             raise EngineError(f"{ctx.model.id} is no longer registered.")
+        if isinstance(ctx.input, LocalVideoInput):
+            self._run_video(ctx, model, ctx.input)
+            return
+        validated = ctx.input
+        assert isinstance(validated, LocalImageInput)
         source = _source(validated, ctx)
         header = None if source is None else ImageHeader(source.width, source.height, False)
         width, height = output_size(validated, native_side(model.folder), header)
@@ -152,9 +205,12 @@ class LocalEngine(Engine):
 
         estimate = registrations.weight_bytes(model.folder)
         try:
-            with cache.use(
-                model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
-            ) as pipe:
+            with (
+                self._device_slot(ctx, device),
+                cache.use(
+                    model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
+                ) as pipe,
+            ):
                 for index, seed in enumerate(images):
                     ctx.check_cancelled()
                     request = _request(validated, (width, height), seed, source)
@@ -163,6 +219,74 @@ class LocalEngine(Engine):
         except diffusion.OutOfMemory:
             cache.clear()  # what is not in use goes, so the next job has the room
             raise
+
+    def _run_video(self, ctx: RunContext, model: LocalModel, validated: LocalVideoInput) -> None:
+        """One video: the frames denoised with progress per step, encoded to H.264 MP4."""
+        width, height = frame_size(validated)
+        frames = frame_count(validated, temporal_step(model.folder))
+        seed = validated.seed if validated.seed is not None else secrets.randbelow(2**32)
+        source = _video_source(validated, ctx, (width, height))
+        request = diffusion.VideoRequest(
+            prompt=validated.prompt,
+            negative_prompt=validated.negative_prompt,
+            width=width,
+            height=height,
+            frames=frames,
+            fps=validated.fps,
+            steps=validated.steps,
+            guidance_scale=validated.guidance_scale,
+            seed=seed,
+            image=source,
+        )
+        device, cache = self.device(), self.residency()
+
+        def load() -> tuple[Any, int]:
+            return diffusion.load_pipeline(model.folder, device)
+
+        estimate = registrations.weight_bytes(model.folder)
+        try:
+            with (
+                self._device_slot(ctx, device),
+                cache.use(
+                    model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
+                ) as pipe,
+            ):
+                ctx.check_cancelled()
+                made = diffusion.generate_video(pipe, request, _stepper(ctx, 0, 1))
+        except diffusion.OutOfMemory:
+            cache.clear()
+            raise
+        ctx.check_cancelled()
+        path = ctx.output_path(".mp4")
+        with VideoWriter(path, width, height, fps=validated.fps) as writer:
+            for frame in made:
+                if frame.size != (width, height):  # a pipeline that rounds differently
+                    frame = frame.resize((width, height))
+                writer.write(np.asarray(frame, dtype=np.uint8))
+        ctx.add_output(
+            OutputFile(
+                path,
+                "video/mp4",
+                width=width,
+                height=height,
+                duration_s=round(writer.duration_s, 3),
+                extra={"seed": seed},
+            )
+        )
+
+    @contextmanager
+    def _device_slot(self, ctx: RunContext, device: diffusion.Device) -> Iterator[None]:
+        """One of the GPU's job slots (MEDIASTUDIO_WORKERS_GPU), waited for while the job is not
+        cancelled; the CPU's jobs are bounded by the cpu pool alone."""
+        if not device.is_gpu:
+            yield
+            return
+        while not self._slots.acquire(timeout=SLOT_WAIT_S):
+            ctx.check_cancelled()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def aclose(self) -> None:
         if self._cache is not None:
@@ -175,6 +299,16 @@ def _source(validated: LocalImageInput, ctx: RunContext) -> Image.Image | None:
         return None
     path = ctx.fetcher.fetch(validated.image_url, max_bytes=MAX_INPUT_IMAGE_BYTES)
     return open_image(path, mode="RGB")
+
+
+def _video_source(
+    validated: LocalVideoInput, ctx: RunContext, size: tuple[int, int]
+) -> Image.Image | None:
+    """The first frame to animate, upright, in RGB, at the video's frame size."""
+    if validated.first_frame_image is None:
+        return None
+    path = ctx.fetcher.fetch(validated.first_frame_image, max_bytes=MAX_INPUT_IMAGE_BYTES)
+    return open_image(path, mode="RGB").resize(size)
 
 
 def _request(

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,13 @@ from typing import Any
 FILE_NAME = "local-models.json"
 ID_PREFIX = "local/"
 DIFFUSERS = "diffusers"  # a diffusers pipeline folder (model_index.json + one folder a component)
+DIFFUSERS_VIDEO = "diffusers-video"  # the same, of a video pipeline (text or image to video)
+KINDS = (DIFFUSERS, DIFFUSERS_VIDEO)
+# Video pipelines whose class and VAE names do not say so (see is_video).
+VIDEO_PIPELINES = frozenset(
+    {"LTXPipeline", "AnimateDiffPipeline", "WanPipeline", "CogVideoXPipeline", "MochiPipeline"}
+)
+FLUX_SCHNELL_ALIAS = "flux-schnell"  # the catalog alias a FLUX.1-schnell folder serves
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # The component folders that hold a diffusion pipeline's denoiser (SD/SDXL: unet; FLUX/SD3:
 # transformer): a pipeline without one is not an image generator this engine can run.
@@ -40,9 +47,13 @@ class RegistrationError(ValueError):
 class LocalModel:
     id: str  # local/<folder name>
     path: str  # absolute
-    kind: str  # what detect_kind found: DIFFUSERS
+    kind: str  # what detect_kind found: DIFFUSERS or DIFFUSERS_VIDEO
     pipeline: str  # the pipeline class model_index.json names, e.g. StableDiffusionPipeline
     registered_at: str
+    # The catalog alias this model serves first (its provider routes take over when it fails):
+    # ``models pull --serves flux-schnell``, or detected (a FLUX.1-schnell folder). None: only
+    # ``local/<name>`` reaches it. Registrations written before the field load as None.
+    serves: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -69,9 +80,10 @@ def find(data_dir: Path, model_id: str) -> LocalModel | None:
     return next((model for model in load(data_dir) if model.id == model_id), None)
 
 
-def register(data_dir: Path, folder: Path) -> LocalModel:
-    """Register ``folder`` as ``local/<folder name>``. Registering the same folder again is a
-    no-op; another folder under a name already taken is refused (``models rm`` it first)."""
+def register(data_dir: Path, folder: Path, *, serves: str | None = None) -> LocalModel:
+    """Register ``folder`` as ``local/<folder name>``, serving the alias ``serves`` (else the
+    one detected from the folder, if any). Registering the same folder again updates what it
+    serves; another folder under a name already taken is refused (``models rm`` it first)."""
     folder = folder.expanduser().resolve()
     name = folder.name
     if not _NAME.fullmatch(name):
@@ -86,19 +98,38 @@ def register(data_dir: Path, folder: Path) -> LocalModel:
         kind=kind,
         pipeline=pipeline,
         registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        serves=serves or detect_serves(folder, pipeline),
     )
     with _locked(data_dir):
         models = load(data_dir)
         existing = next((m for m in models if m.id == model.id), None)
         if existing is not None:
             if existing.path == model.path:
-                return existing
+                if existing.serves == model.serves:
+                    return existing
+                updated = replace(existing, serves=model.serves)
+                _write(data_dir, [updated if m.id == model.id else m for m in models])
+                return updated
             raise RegistrationError(
                 f"{model.id} is already registered for {existing.path}; "
                 f"`mediastudio models rm {model.id}` first."
             )
         _write(data_dir, [*models, model])
     return model
+
+
+def serving(data_dir: Path, alias: str) -> list[LocalModel]:
+    """The registrations that serve ``alias``, in the order they were made."""
+    return [model for model in load(data_dir) if model.serves == alias]
+
+
+def detect_serves(folder: Path, pipeline: str) -> str | None:
+    """The alias a folder obviously is: a FLUX pipeline named for schnell (the Hugging Face
+    snapshot ``black-forest-labs/FLUX.1-schnell``) serves ``flux-schnell``. FLUX.1-dev has the
+    same pipeline class, so the name decides; anything else serves an alias only when told."""
+    if pipeline == "FluxPipeline" and "schnell" in folder.name.lower():
+        return FLUX_SCHNELL_ALIAS
+    return None
 
 
 def remove(data_dir: Path, model_id: str) -> LocalModel:
@@ -113,8 +144,9 @@ def remove(data_dir: Path, model_id: str) -> LocalModel:
 
 
 def detect_kind(folder: Path) -> tuple[str, str]:
-    """What the files in ``folder`` are: ``(DIFFUSERS, pipeline class)`` for a diffusers
-    pipeline folder whose denoiser and VAE folders hold weights. Anything else is refused with
+    """What the files in ``folder`` are: ``(DIFFUSERS, pipeline class)`` for a diffusers image
+    pipeline folder whose denoiser and VAE folders hold weights, ``(DIFFUSERS_VIDEO, …)`` for a
+    video one. Anything else is refused with
     what was expected."""
     if not folder.is_dir():
         raise RegistrationError(f"{folder} is not a folder.")
@@ -129,7 +161,7 @@ def detect_kind(folder: Path) -> tuple[str, str]:
     denoiser = next((name for name in DENOISERS if name in index), None)
     if not pipeline.endswith("Pipeline") or denoiser is None or "vae" not in index:
         raise RegistrationError(
-            f"{folder}/model_index.json is not an image diffusion pipeline "
+            f"{folder}/model_index.json is not a diffusion pipeline "
             f"({pipeline or 'no _class_name'}): it needs a unet or transformer and a vae."
         )
     for component in (denoiser, "vae"):
@@ -138,7 +170,21 @@ def detect_kind(folder: Path) -> tuple[str, str]:
                 f"{folder / component} holds no weights (*.safetensors or *.bin): "
                 "download the whole pipeline, not only its configs."
             )
-    return DIFFUSERS, pipeline
+    return (DIFFUSERS_VIDEO if is_video(index) else DIFFUSERS), pipeline
+
+
+def is_video(index: dict[str, Any]) -> bool:
+    """Whether model_index.json describes a video pipeline: its class or its VAE's says so
+    (``LTXImageToVideoPipeline``, ``AutoencoderKLLTXVideo``, SVD's
+    ``AutoencoderKLTemporalDecoder``), or it is one of :data:`VIDEO_PIPELINES`."""
+    pipeline = str(index.get("_class_name", ""))
+    vae = index.get("vae")
+    vae_class = str(vae[1]) if isinstance(vae, list) and len(vae) == 2 else ""
+    return (
+        pipeline in VIDEO_PIPELINES
+        or "Video" in pipeline
+        or any(word in vae_class for word in ("Video", "Temporal"))
+    )
 
 
 def pipeline_index(folder: Path) -> dict[str, Any] | None:

@@ -12,4 +12,4 @@ from mediastudio.settings import Settings
 
 
 def register(registry: EngineRegistry, settings: Settings) -> None:
-    registry.add(ProvidersEngine(settings))
+    registry.add(ProvidersEngine(settings, registry=registry))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from mediastudio.engines.contract import (
@@ -43,6 +44,7 @@ from mediastudio.engines.providers.jobs import (
     pauser,
     run_remote,
 )
+from mediastudio.engines.providers.local import LOCAL, LocalRoutes, local_routes, run_local
 from mediastudio.engines.providers.media import (
     Delivered,
     Uploader,
@@ -57,6 +59,7 @@ from mediastudio.engines.providers.openai import transcription, translation
 from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
 from mediastudio.engines.providers.routing import plan, run_routes
+from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import ProviderSettings, Settings
 
 KEY_SETTINGS = {
@@ -98,7 +101,19 @@ Adapter = JobAdapter | CallAdapter
 class ProvidersEngine(Engine):
     name = "providers"
 
-    def __init__(self, settings: Settings, adapters: Mapping[str, Adapter] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        adapters: Mapping[str, Adapter] | None = None,
+        registry: EngineRegistry | None = None,
+    ) -> None:
+        # The registry finds the models other engines offer to serve an alias first (local
+        # weights: see .local); without one, the aliases have their provider routes only.
+        self._registry = registry
+        # Local routes' blocking runs (see .local), one thread per io job at most.
+        self._local_threads = ThreadPoolExecutor(
+            max_workers=max(1, settings.workers_io), thread_name_prefix="local-route"
+        )
         self._adapters = dict(adapters) if adapters is not None else _configured(settings)
         self._polling = {
             REPLICATE: _polling(settings.providers.replicate),
@@ -118,9 +133,12 @@ class ProvidersEngine(Engine):
         return found.spec if found is not None else None
 
     def availability(self, model: ModelSpec) -> Availability:
-        providers = self._model(model).providers
+        provider_model = self._model(model)
+        providers = provider_model.providers
         if any(name in self._adapters for name in providers):
             return Availability.ok()
+        if local_routes(provider_model, self._registry).routes:
+            return Availability.ok()  # served here, on local weights
         settings = " or ".join(KEY_SETTINGS[name] for name in providers)
         names = " or ".join(display_name(name) for name in providers)
         return Availability.missing(f"no {names} API key on this server: set {settings}")
@@ -143,11 +161,20 @@ class ProvidersEngine(Engine):
             return ()
 
     async def run(self, ctx: RunContext) -> None:
-        routes = plan(self._model(ctx.model), ctx.input, self._adapters, KEY_SETTINGS)
-        await run_routes(ctx, routes, lambda route: self._attempt(ctx, route))
+        model = self._model(ctx.model)
+        # In a thread: asking a local engine may read its files, or import torch the first time.
+        local = await asyncio.to_thread(local_routes, model, self._registry)
+        routed = ProviderModel(model.spec, local.routes + model.routes)
+        configured = {*self._adapters, LOCAL} if local.routes else self._adapters
+        routes = plan(routed, ctx.input, configured, KEY_SETTINGS)
+        await run_routes(ctx, routes, lambda route: self._attempt(ctx, route, local))
 
-    async def _attempt(self, ctx: RunContext, route: Route) -> None:
-        """One route: submit (or resume) the provider's job, wait for it, copy its outputs."""
+    async def _attempt(self, ctx: RunContext, route: Route, local: LocalRoutes) -> None:
+        """One route: submit (or resume) the provider's job, wait for it, copy its outputs;
+        or run the local model that serves the alias."""
+        if route.provider == LOCAL:
+            await run_local(ctx, route, local.model(route), self._local_threads)
+            return
         adapter = self._adapters[route.provider]
         if isinstance(adapter, CallAdapter):
             await _call(ctx, route, adapter)
@@ -164,6 +191,7 @@ class ProvidersEngine(Engine):
     async def aclose(self) -> None:
         for adapter in self._adapters.values():
             await adapter.aclose()
+        self._local_threads.shutdown(wait=False)  # a local run still going sees its job stop
 
     def _model(self, spec: ModelSpec) -> ProviderModel:
         model = self._curated.get(spec.id) or resolve_generic(spec.id, spec.type)
