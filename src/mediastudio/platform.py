@@ -17,6 +17,7 @@ from mediastudio.chat.service import ChatService
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.files.service import FileService
 from mediastudio.generations.service import GenerationService
+from mediastudio.keys.cache import KeyCache
 from mediastudio.kit.db import Database
 from mediastudio.kit.disk import DiskGuard
 from mediastudio.kit.events import EventBus, InProcessBus
@@ -51,6 +52,7 @@ class Platform:
     sender: WebhookSender
     disk: DiskGuard
     chat: ChatService
+    key_cache: KeyCache
     workers_started: bool = False
 
     @classmethod
@@ -93,6 +95,7 @@ class Platform:
             sender=WebhookSender(db, settings, outbox, runner.worker_id),
             disk=disk,
             chat=ChatService(db, settings, ChatModels(settings)),
+            key_cache=KeyCache(db.changes),
         )
 
     def signed_urls(self, client_base_url: str) -> Callable[[str], str]:
