@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.generations.models import Generation, Status
 
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
+_COLUMNS = tuple(inspect(Generation).column_attrs)
+_INSERT = insert(cast(Table, Generation.__table__))
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,19 @@ class Filters:
 
 
 async def add(session: AsyncSession, generation: Generation) -> Generation:
-    session.add(generation)
-    await session.flush()
+    """Insert a new generation with one Core INSERT rather than the ORM's unit of work, which
+    cost more than the statement on every create. The object stays out of the session (nothing
+    else in the transaction changes it) with its column defaults filled in, as a flush would."""
+    values: dict[str, Any] = {}
+    for attribute in _COLUMNS:
+        value = getattr(generation, attribute.key)
+        column = attribute.columns[0]
+        if value is None and column.default is not None:
+            default = column.default
+            value = default.arg(None) if default.is_callable else default.arg
+            setattr(generation, attribute.key, value)
+        values[column.key] = value
+    await session.execute(_INSERT, values)  # a constant statement: compiled once, cached
     return generation
 
 
