@@ -116,6 +116,7 @@ class Options:
     command: str
     open_loop_rates: tuple[float, ...] = ()
     duration_s: float = 60.0
+    no_jobs: bool = False
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -132,6 +133,12 @@ def parse_options(argv: list[str]) -> Options:
     )
     parser.add_argument(
         "--duration", type=float, default=60.0, help="Open loop: seconds per scenario and rate"
+    )
+    parser.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="MediaStudio without CPU workers: the created jobs stay queued, so only the "
+        "request path is measured, not PNG rendering on the same cores",
     )
     parser.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -154,6 +161,7 @@ def parse_options(argv: list[str]) -> Options:
         command,
         rates,
         args.duration,
+        args.no_jobs,
     )
 
 
@@ -259,9 +267,13 @@ def running_server(
             stop_process(process)
 
 
-def start_mediastudio(stack: ExitStack, workdir: Path) -> tuple[Server, str]:
+def start_mediastudio(
+    stack: ExitStack, workdir: Path, *, run_jobs: bool = True
+) -> tuple[Server, str]:
     data_dir = workdir / "mediastudio"
     env = clean_environment(MEDIASTUDIO_BOOTSTRAP="false", MEDIASTUDIO_LOG_LEVEL="warning")
+    if not run_jobs:
+        env["MEDIASTUDIO_WORKERS_CPU"] = "0"  # the sandbox image jobs stay queued
     key = prepare_sandbox_key(data_dir, env)
     port = free_port()
     command = [sys.executable, "-m", "mediastudio", "serve", "--port", str(port)]
@@ -465,7 +477,12 @@ async def measure(mediastudio: Server, baseline: Server, key: str, options: Opti
         ms_create, base_create = create_scenarios()
         create = await run_pair(
             [
-                Side(mediastudio, ms_client, ms_create, drain_mediastudio),
+                Side(
+                    mediastudio,
+                    ms_client,
+                    ms_create,
+                    None if options.no_jobs else drain_mediastudio,
+                ),
                 Side(baseline, base_client, base_create),
             ],
             options,
@@ -582,6 +599,7 @@ def build_report(raw: Raw, options: Options, machine: dict[str, str]) -> Report:
             "concurrency": options.concurrency,
             "warmup": options.warmup,
             "rounds": options.rounds,
+            "no_jobs": int(options.no_jobs),
         },
         machine=machine,
         create={
@@ -676,7 +694,16 @@ def rounds_line(report: Report) -> str:
     return "; ".join(parts)
 
 
+NO_JOBS = (
+    "MediaStudio ran without CPU workers (`--no-jobs`, `MEDIASTUDIO_WORKERS_CPU=0`): its "
+    "sandbox jobs stayed queued, so these figures are the request path alone, as the "
+    "baseline's are, without 256x256 PNGs rendered on the same two cores."
+)
+
+
 def jobs_line(report: Report) -> str:
+    if report.options.get("no_jobs"):
+        return NO_JOBS
     jobs = report.jobs
     failed = " Some jobs failed: look at the server log." if jobs.any_failed else ""
     return (
@@ -795,7 +822,8 @@ def history_row(report: Report) -> str:
     ms_c, base_c = report.create[MEDIASTUDIO], report.create[BASELINE]
     ms_r, base_r = report.read[MEDIASTUDIO], report.read[BASELINE]
     return (
-        f"| {report.date} | {report.options['requests']} x {report.options['concurrency']} "
+        f"| {report.date} | {report.options['requests']} x {report.options['concurrency']}"
+        f"{', no jobs' if report.options.get('no_jobs') else ''} "
         f"| {ms_c.rps:.0f} / {base_c.rps:.0f} = {times(create.rps)} "
         f"| {times(create.p50)} / {times(create.p99)} | {times(create.server_cpu)} "
         f"| {ms_r.rps:.0f} / {base_r.rps:.0f} = {times(read.rps)} "
@@ -971,7 +999,8 @@ async def measure_open_loop(
         # Warm-up, uncounted: connections opened, code paths and caches warm.
         await drive(ms_client, mediastudio, ms_create, options.warmup, options.concurrency)
         await drive(base_client, baseline, base_create, options.warmup, options.concurrency)
-        await drain_jobs(ms_client, mediastudio, Drain())
+        if not options.no_jobs:
+            await drain_jobs(ms_client, mediastudio, Drain())
         for rate in options.open_loop_rates:
             created = {}
             for label, server, client, scenario, expect in (
@@ -982,7 +1011,7 @@ async def measure_open_loop(
                 created[label] = measured.ids
                 rows.append(open_row(rate, "create", label, measured, expect))
                 print(f"{rate:g}/s create {label}: p99 {rows[-1].summary.p99_ms:.1f} ms")
-                if label == MEDIASTUDIO:
+                if label == MEDIASTUDIO and not options.no_jobs:
                     await drain_jobs(ms_client, mediastudio, Drain())
             ms_read, base_read = read_scenarios(created[MEDIASTUDIO], created[BASELINE])
             for label, server, client, scenario in (
@@ -1038,9 +1067,13 @@ def open_section(rows: list[OpenRow], options: Options, machine: dict[str, str])
     )
     load_text = (
         f"- Load: {options.duration_s:g} s per scenario, server and rate, after "
-        f"{options.warmup} uncounted closed-loop requests per server. MediaStudio's sandbox "
-        "jobs run in its workers during its create runs (its create CPU/req includes them) "
-        "and are drained before the next run."
+        f"{options.warmup} uncounted closed-loop requests per server. "
+        + (
+            NO_JOBS
+            if options.no_jobs
+            else "MediaStudio's sandbox jobs run in its workers during its create runs (its "
+            "create CPU/req includes them) and are drained before the next run."
+        )
     )
     return f"""{OPEN_BEGIN}
 ## API latency at a fixed offered rate
@@ -1076,7 +1109,7 @@ def run_open_loop(options: Options) -> list[OpenRow]:
         ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        mediastudio, key = start_mediastudio(stack, workdir)
+        mediastudio, key = start_mediastudio(stack, workdir, run_jobs=not options.no_jobs)
         baseline = start_baseline(stack, workdir)
         print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")
         with asyncio.Runner(loop_factory=client_loop_factory()) as runner:
@@ -1120,7 +1153,7 @@ def run(options: Options) -> Report:
         ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        mediastudio, key = start_mediastudio(stack, workdir)
+        mediastudio, key = start_mediastudio(stack, workdir, run_jobs=not options.no_jobs)
         baseline = start_baseline(stack, workdir)
         print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")
         with asyncio.Runner(loop_factory=client_loop_factory()) as runner:
