@@ -137,7 +137,7 @@ def parse_options(argv: list[str]) -> Options:
     parser.add_argument(
         "--no-jobs",
         action="store_true",
-        help="MediaStudio without CPU workers: the created jobs stay queued, so only the "
+        help="MediaStudio without workers: the created jobs stay queued, so only the "
         "request path is measured, not PNG rendering on the same cores",
     )
     parser.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
@@ -273,7 +273,11 @@ def start_mediastudio(
     data_dir = workdir / "mediastudio"
     env = clean_environment(MEDIASTUDIO_BOOTSTRAP="false", MEDIASTUDIO_LOG_LEVEL="warning")
     if not run_jobs:
-        env["MEDIASTUDIO_WORKERS_CPU"] = "0"  # the sandbox image jobs stay queued
+        # No worker in any pool (the sandbox engine runs a model in the pool of the real one it
+        # stands in for): the jobs stay queued.
+        env.update(
+            MEDIASTUDIO_WORKERS_CPU="0", MEDIASTUDIO_WORKERS_GPU="0", MEDIASTUDIO_WORKERS_IO="0"
+        )
         # ...and the sweeper, which offers every queued job to the dispatcher every 5 s, would
         # read thousands of them each time: only its start-up sweep runs.
         env["MEDIASTUDIO_SWEEP_INTERVAL_S"] = "86400"
@@ -698,7 +702,7 @@ def rounds_line(report: Report) -> str:
 
 
 NO_JOBS = (
-    "MediaStudio ran without CPU workers (`--no-jobs`: `MEDIASTUDIO_WORKERS_CPU=0`, and "
+    "MediaStudio ran without workers (`--no-jobs`: `MEDIASTUDIO_WORKERS_CPU/GPU/IO=0`, and "
     "`MEDIASTUDIO_SWEEP_INTERVAL_S=86400` so that the sweeper does not re-read the growing "
     "queue every 5 s): its sandbox jobs stayed queued, so these figures are the request path "
     "alone, as the baseline's are, without 256x256 PNGs rendered on the same two cores."

@@ -206,6 +206,10 @@ def plans(timings: list[Timing], size: int) -> str:
 
 def section(timings: list[Timing], sizes: list[int], command: str) -> str:
     load = os.getloadavg()
+    machine = (
+        f"- Machine: {len(os.sched_getaffinity(0))} CPUs (`nproc`), {cpu_model()}; load "
+        f"average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end"
+    )
     return f"""{SECTION_BEGIN}
 ## Listing at scale
 
@@ -215,8 +219,7 @@ account (sandbox; the rows written straight into SQLite by the script), in-proce
 
 - Command (repository root): `{command}`
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
-- Machine: {len(os.sched_getaffinity(0))} CPUs (`nproc`), {cpu_model()}; load average
-  {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end
+{machine}
 
 {table(timings, sizes)}
 
