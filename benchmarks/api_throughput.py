@@ -759,10 +759,10 @@ What each request does, read from the code (sandbox key, `unlimited` plan, no
   the job id is put on the in-memory queue and the generation is rendered (`GenerationRead`,
   about 0.6 KB of JSON).
 - **MediaStudio read**: the same middlewares and key cache, then one read transaction
-  selecting the generation by id, account and mode (primary key); a key-cache miss reads the
-  key in that same transaction (`Database.shared_reads`). The response is rendered with a
-  signed URL (HMAC-SHA256) per output, then passed through FastAPI's `response_model`
-  validation and serialisation (about 1 KB of JSON).
+  selecting the generation by id, account and mode (primary key; a statement built once, its
+  parameters bound per request). The response is rendered with a signed URL (HMAC-SHA256) per
+  output, then passed through FastAPI's `response_model` validation and serialisation (about
+  1 KB of JSON).
 - **Baseline**: `benchmarks/baseline_app.py`, the same uvicorn, SQLite settings and
   writer/reader split; the create parses the same body into a 4-field model and runs one
   `INSERT … RETURNING` in a `BEGIN IMMEDIATE` transaction (SQLAlchemy Core, no ORM); the read

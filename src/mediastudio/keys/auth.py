@@ -9,7 +9,7 @@ because browsers cannot set headers on them.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
@@ -164,24 +164,6 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-async def shared_reads(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[None]:
-    """One read transaction for the whole of a read request: the key's lookup and the reads of
-    the route share it (kit/db.py). Ended when the route function returns (``scope="function"``),
-    before the response is sent, so a streamed download never holds it."""
-    async with platform.db.shared_reads():
-        yield
-
-
-async def reader(
-    _reads: Annotated[None, Depends(shared_reads, scope="function")],
-    principal: Annotated[Principal, Depends(authenticate)],
-) -> Principal:
-    """A read route's caller: the ``read`` scope, its reads and the key's in one transaction.
-    ``_reads`` comes first so that it is open before ``authenticate`` reads."""
-    ensure_scope(principal, "read")
-    return principal
-
-
 async def controlling(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """Uploading inputs and controlling jobs: any ``generate:*`` scope (the job's own kind is
     checked again against the job)."""
@@ -222,7 +204,7 @@ def generating(scope: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-ReadPrincipal = Annotated[Principal, Depends(reader)]
+ReadPrincipal = Annotated[Principal, Depends(require("read"))]
 WebhooksPrincipal = Annotated[Principal, Depends(require("webhooks"))]
 StreamPrincipal = Annotated[Principal, Depends(stream_reader)]
 ControllingPrincipal = Annotated[Principal, Depends(controlling)]

@@ -9,20 +9,13 @@ their own pool and, thanks to WAL, never wait for the writer. PostgreSQL uses on
 Sessions never commit inside services: :meth:`Database.write` commits at the boundary, then runs
 the callbacks registered with :func:`after_commit` (e.g. handing a job to the dispatcher), so no
 worker ever sees a row that does not exist yet.
-
-A request can share one read transaction among all its reads (:meth:`Database.shared_reads`):
-authenticating it and reading what it asked for then cost one ``BEGIN``/``COMMIT`` rather than
-two. Any write in the same context ends the sharing for the reads after it, which open a new
-transaction and so see what was just written.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from contextvars import ContextVar
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,25 +74,6 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
-class _SharedReads:
-    """The read transaction the reads of one context share, opened by the first of them."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        # Only the task that opened the scope shares: tasks it starts copy its context, and
-        # must neither use one session concurrently nor outlive the scope with it.
-        self.task = asyncio.current_task()
-        self.session: AsyncSession | None = None
-        self.opened = AsyncExitStack()
-        self.closed = False
-
-    def applies_to(self, database: Database) -> bool:
-        return not self.closed and database is self.database and asyncio.current_task() is self.task
-
-
-_shared_reads: ContextVar[_SharedReads | None] = ContextVar("shared_reads", default=None)
-
-
 class Database:
     """The two session factories every repository call goes through."""
 
@@ -124,11 +98,6 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One write transaction: commit on success, roll back on error, then after-commit hooks."""
-        shared = _shared_reads.get()
-        if shared is not None and shared.applies_to(self):
-            # Reads after this write must see it: they get a transaction of their own. The
-            # earlier snapshot stays open (a caller may still hold it) until the scope ends.
-            shared.session = None
         async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
             async with session.begin():
                 yield session
@@ -145,37 +114,6 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """One read transaction, or the context's shared one (see :meth:`shared_reads`)."""
-        shared = _shared_reads.get()
-        if shared is None or not shared.applies_to(self):
-            async with self._read_transaction() as session:
-                yield session
-            return
-        if shared.session is None:
-            shared.session = await shared.opened.enter_async_context(self._read_transaction())
-        try:
-            yield shared.session
-        except BaseException:
-            shared.session = None  # whatever failed, the reads after it start afresh
-            raise
-
-    @asynccontextmanager
-    async def shared_reads(self) -> AsyncIterator[None]:
-        """Until the block ends, the reads of this context (this task and what it awaits) share
-        one read transaction, opened lazily by the first, ended with the block. For requests
-        that answer quickly: a read transaction held open keeps a pooled connection and holds
-        back SQLite's WAL checkpoints, so never around a streamed response or a long wait."""
-        shared = _SharedReads(self)
-        token = _shared_reads.set(shared)
-        try:
-            async with shared.opened:
-                yield
-        finally:
-            shared.closed = True
-            _shared_reads.reset(token)
-
-    @asynccontextmanager
-    async def _read_transaction(self) -> AsyncIterator[AsyncSession]:
         async with (
             AsyncSession(self.read_engine, expire_on_commit=False) as session,
             session.begin(),
