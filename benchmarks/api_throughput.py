@@ -816,13 +816,14 @@ def caveats(report: Report) -> str:
 def interpretation(report: Report) -> str:
     create, read = report.ratios("create"), report.ratios("read")
     ms_create, ms_read = report.create[MEDIASTUDIO], report.read[MEDIASTUDIO]
+    jobs_note = "" if report.options.get("no_jobs") else "jobs running meanwhile included; "
     return (
         f"In this run MediaStudio accepted {ms_create.rps:.0f} sandbox generations/s "
         f"({times(create.rps)} the baseline's insert rate, p50 {times(create.p50)}, "
         f"p99 {times(create.p99)}) and served {ms_read.rps:.0f} reads/s ({times(read.rps)} the "
         f"baseline's, p50 {times(read.p50)}, p99 {times(read.p99)}). Per request its server "
-        f"spent {ms_create.server_cpu_ms:.2f} ms of CPU on a create (jobs running meanwhile "
-        f"included; {times(create.server_cpu)} the baseline's) and {ms_read.server_cpu_ms:.2f} ms "
+        f"spent {ms_create.server_cpu_ms:.2f} ms of CPU on a create ({jobs_note}"
+        f"{times(create.server_cpu)} the baseline's) and {ms_read.server_cpu_ms:.2f} ms "
         f'on a read ({times(read.server_cpu)}). Where that CPU goes: see "API request path '
         f'profile" below, when present.'
     )
