@@ -114,9 +114,8 @@ async def create(
 async def authenticate(
     session: AsyncSession, secret: str, client_ip: str | None, now: datetime
 ) -> Credentials:
-    """The key with its account's plan, or the precise reason it is refused. Read from the
-    database on every request: a key revoked, expired or rescoped by any process (the CLI
-    included) is refused by the very next request."""
+    """The key with its account's plan, read from the database, or the precise reason it is
+    refused. Requests reach it through the key cache (keys/auth.py, keys/cache.py)."""
     if not looks_like_key(secret):
         raise InvalidApiKey()
     key = await repository.find_credentials(session, hash_secret(secret))
