@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from mediastudio.kit.changes import touches_watched
+from mediastudio.kit.changes import ChangeCounter, touches_watched
 from mediastudio.kit.db import Base, Database
 from mediastudio.migrations import upgrade
 
@@ -54,8 +54,21 @@ async def test_the_counter_moves_after_the_commit_of_a_watched_change(tmp_path: 
     async with db.write() as session:
         await session.execute(text("UPDATE accounts SET plan = 'pro' WHERE id = 'acc_1'"))
         assert db.changes.version() == start  # not before the commit
-    assert db.changes.version() == start + 1
+    assert db.changes.version() == (start[0] + 1, start[1] + 1)
     await db.dispose()
+
+
+def test_a_change_the_file_cannot_count_still_moves_this_process_s_version(
+    tmp_path: Path,
+) -> None:
+    """A full disk (here: a directory where the file should be) refuses the append; this
+    process's own caches must still see its change."""
+    counter = ChangeCounter(tmp_path / "changes")
+    (tmp_path / "changes").unlink()
+    (tmp_path / "changes").mkdir()
+    before = counter.version()
+    counter.bump()
+    assert counter.version() != before
 
 
 def test_another_process_moves_the_counter_this_one_reads(tmp_path: Path) -> None:

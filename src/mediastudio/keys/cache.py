@@ -32,7 +32,7 @@ MAX_ENTRIES = 10_000
 @dataclass(frozen=True, slots=True)
 class _Entry:
     credentials: Credentials
-    version: int
+    version: tuple[int, int]
     fresh_until: float  # time.monotonic()
 
 
@@ -45,11 +45,11 @@ class KeyCache:
         self.max_entries = max_entries
         self._entries: dict[str, _Entry] = {}
 
-    def version(self) -> int | None:
+    def version(self) -> tuple[int, int] | None:
         """The change counter now; read it before the row, and pass it to :meth:`put`."""
         return self.changes.version() if self.changes is not None else None
 
-    def get(self, key_hash: str, version: int | None) -> Credentials | None:
+    def get(self, key_hash: str, version: tuple[int, int] | None) -> Credentials | None:
         entry = self._entries.get(key_hash)
         if entry is None or version is None:
             return None
@@ -58,7 +58,7 @@ class KeyCache:
             return None
         return entry.credentials
 
-    def put(self, key_hash: str, credentials: Credentials, version: int | None) -> None:
+    def put(self, key_hash: str, credentials: Credentials, version: tuple[int, int] | None) -> None:
         if version is None:
             return
         if len(self._entries) >= self.max_entries and key_hash not in self._entries:

@@ -14,7 +14,8 @@ test's raw ``UPDATE``, goes through an engine that carries the listener).
 The byte is written once the connection goes back to the pool, which is after its transaction
 has committed: a reader who sees the old size may have read the old row (and will look again
 once the size moves), but no reader can see the new size with the old row. A process that dies
-between its commit and the append leaves caches stale until their TTL.
+between its commit and the append, or a full disk that refuses the byte, leaves other processes'
+caches stale until their TTL (this process's own count is also kept in memory).
 
 PostgreSQL deployments share no file: there :attr:`Database.changes` is ``None`` and caches
 that depend on it stay off.
@@ -22,6 +23,7 @@ that depend on it stay off.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 
 CONNECTION_FLAG = "mediastudio.watched_change"
+logger = logging.getLogger("mediastudio.db")
 
 _WRITE = re.compile(
     r"""^\s*(?:(?P<update>UPDATE)|DELETE\s+FROM)\s+"?(?P<table>\w+)"?(?:\s+SET\s+(?P<set>.*?)(?:\s+WHERE\b|\s+RETURNING\b|$))?""",
@@ -44,18 +47,33 @@ class ChangeCounter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.touch(exist_ok=True)
-
-    def version(self) -> int:
+        # This process's own changes, counted in memory too: on a full disk the append fails,
+        # and this process's caches must still see its own writes (others' catch up by TTL).
+        self.local = 0
         try:
-            return os.stat(self.path).st_size
+            path.touch(exist_ok=True)
+        except OSError as exc:  # a full disk: the first bump that finds room creates it
+            logger.warning("cannot create %s: %s", path, exc)
+
+    def version(self) -> tuple[int, int]:
+        try:
+            size = os.stat(self.path).st_size
         except FileNotFoundError:
-            return -1  # removed under us: every reader reads again, the next bump recreates it
+            size = -1  # removed under us: every reader reads again, the next bump recreates it
+        return size, self.local
 
     def bump(self) -> None:
-        # O_APPEND: concurrent appends from several processes each add their byte.
-        with open(self.path, "ab") as counter:
-            counter.write(b".")
+        self.local += 1
+        try:
+            # O_APPEND: concurrent appends from several processes each add their byte.
+            with open(self.path, "ab") as counter:
+                counter.write(b".")
+        except OSError as exc:
+            logger.warning(
+                "change not counted in %s (%s): other processes' caches catch up within their TTL",
+                self.path,
+                exc,
+            )
 
 
 def touches_watched(statement: str, metadata: MetaData) -> bool:
