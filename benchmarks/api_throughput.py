@@ -1,6 +1,7 @@
 """API throughput: MediaStudio's create and read requests against a bare FastAPI + SQLite baseline.
 
     python benchmarks/api_throughput.py [--requests N] [--concurrency C] [--write-docs]
+    python benchmarks/api_throughput.py --open-loop-rate R[,R2...] [--duration S] [--write-docs]
 
 Starts two servers as subprocesses on this machine, in the same run:
 
@@ -24,6 +25,18 @@ latency, server and client CPU per request, and the MediaStudio / baseline ratio
 Markdown table, saves the raw figures under ``benchmarks/results/`` and, with ``--write-docs``,
 updates the "API throughput" section of ``docs/benchmarks.md``. A run in which any request got an
 unexpected status is reported as invalid (exit status 1) and writes no docs.
+
+Open-loop mode (``--open-loop-rate``): instead of a fixed number of connections that each wait
+for their answer before sending again (a closed loop, which slows down with the server and so
+hides its stalls), requests are sent at a constant offered rate, one every 1/R s whatever the
+answers, each on its own, for ``--duration`` seconds per scenario, server and rate. A request's
+latency is counted from the time it was *scheduled* to be sent, not from when it was sent: if
+the client or the server falls behind, the wait counts (no coordinated omission). For each rate
+(several, comma-separated, make a sweep) it runs MediaStudio then the baseline for creates,
+drains MediaStudio's jobs, then both for reads of what was created; it reports p50/p90/p99/max,
+errors, the rate achieved and server CPU per request, and the lowest rate at which MediaStudio's
+p99 reached 50 ms. ``--write-docs`` then updates the "API latency at a fixed offered rate"
+section of ``docs/benchmarks.md``.
 
 Both servers, their data and the temporary directory are removed on exit, Ctrl-C included.
 ``MEDIASTUDIO_*`` variables of the calling environment are not passed on, for reproducibility.
@@ -101,6 +114,9 @@ class Options:
     write_docs: bool
     docs: Path
     command: str
+    open_loop_rates: tuple[float, ...] = ()
+    duration_s: float = 60.0
+    no_jobs: bool = False
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -110,10 +126,30 @@ def parse_options(argv: list[str]) -> Options:
     parser.add_argument("--warmup", type=int, default=100, help="Uncounted requests/scenario")
     parser.add_argument("--rounds", type=int, default=4, help="Alternating rounds per scenario")
     parser.add_argument("--write-docs", action="store_true", help=f"Update {DOCS.name}")
+    parser.add_argument(
+        "--open-loop-rate",
+        default="",
+        help="Open-loop mode: offered requests/s, several comma-separated for a sweep",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=60.0, help="Open loop: seconds per scenario and rate"
+    )
+    parser.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="MediaStudio without workers: the created jobs stay queued, so only the "
+        "request path is measured, not PNG rendering on the same cores",
+    )
     parser.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.requests < args.rounds * 2 or args.concurrency < 1 or args.rounds < 1:
         parser.error("need --requests >= 2 * --rounds, --concurrency >= 1 and --rounds >= 1")
+    try:
+        rates = tuple(float(rate) for rate in args.open_loop_rate.split(",") if rate.strip())
+    except ValueError:
+        parser.error("--open-loop-rate takes numbers, e.g. 50 or 25,50,100")
+    if any(rate <= 0 for rate in rates) or args.duration <= 0:
+        parser.error("open-loop rates and --duration must be positive")
     command = shlex.join(["python", "benchmarks/api_throughput.py", *argv])
     return Options(
         args.requests,
@@ -123,6 +159,9 @@ def parse_options(argv: list[str]) -> Options:
         args.write_docs,
         args.docs,
         command,
+        rates,
+        args.duration,
+        args.no_jobs,
     )
 
 
@@ -228,9 +267,20 @@ def running_server(
             stop_process(process)
 
 
-def start_mediastudio(stack: ExitStack, workdir: Path) -> tuple[Server, str]:
+def start_mediastudio(
+    stack: ExitStack, workdir: Path, *, run_jobs: bool = True
+) -> tuple[Server, str]:
     data_dir = workdir / "mediastudio"
     env = clean_environment(MEDIASTUDIO_BOOTSTRAP="false", MEDIASTUDIO_LOG_LEVEL="warning")
+    if not run_jobs:
+        # No worker in any pool (the sandbox engine runs a model in the pool of the real one it
+        # stands in for): the jobs stay queued.
+        env.update(
+            MEDIASTUDIO_WORKERS_CPU="0", MEDIASTUDIO_WORKERS_GPU="0", MEDIASTUDIO_WORKERS_IO="0"
+        )
+        # ...and the sweeper, which offers every queued job to the dispatcher every 5 s, would
+        # read thousands of them each time: only its start-up sweep runs.
+        env["MEDIASTUDIO_SWEEP_INTERVAL_S"] = "86400"
     key = prepare_sandbox_key(data_dir, env)
     port = free_port()
     command = [sys.executable, "-m", "mediastudio", "serve", "--port", str(port)]
@@ -434,7 +484,12 @@ async def measure(mediastudio: Server, baseline: Server, key: str, options: Opti
         ms_create, base_create = create_scenarios()
         create = await run_pair(
             [
-                Side(mediastudio, ms_client, ms_create, drain_mediastudio),
+                Side(
+                    mediastudio,
+                    ms_client,
+                    ms_create,
+                    None if options.no_jobs else drain_mediastudio,
+                ),
                 Side(baseline, base_client, base_create),
             ],
             options,
@@ -551,6 +606,7 @@ def build_report(raw: Raw, options: Options, machine: dict[str, str]) -> Report:
             "concurrency": options.concurrency,
             "warmup": options.warmup,
             "rounds": options.rounds,
+            "no_jobs": int(options.no_jobs),
         },
         machine=machine,
         create={
@@ -645,7 +701,17 @@ def rounds_line(report: Report) -> str:
     return "; ".join(parts)
 
 
+NO_JOBS = (
+    "MediaStudio ran without workers (`--no-jobs`: `MEDIASTUDIO_WORKERS_CPU/GPU/IO=0`, and "
+    "`MEDIASTUDIO_SWEEP_INTERVAL_S=86400` so that the sweeper does not re-read the growing "
+    "queue every 5 s): its sandbox jobs stayed queued, so these figures are the request path "
+    "alone, as the baseline's are, without 256x256 PNGs rendered on the same two cores."
+)
+
+
 def jobs_line(report: Report) -> str:
+    if report.options.get("no_jobs"):
+        return NO_JOBS
     jobs = report.jobs
     failed = " Some jobs failed: look at the server log." if jobs.any_failed else ""
     return (
@@ -679,29 +745,32 @@ What each request does, read from the code (sandbox key, `unlimited` plan, no
 `Idempotency-Key`):
 
 - **MediaStudio create**: three pure-ASGI middlewares (request id, rate-limit headers, error
-  boundary); the body parsed into `ImageRequest`; authentication: SHA-256 of the key and one read
-  transaction (`api_keys` joined to `accounts` by the unique `key_hash`), plus a write
-  transaction updating `last_used_at` at most once a minute per key; no rate-limit check (the
-  `unlimited` plan has none; other plans add two in-memory moving-window hits); catalog
-  resolution and a second validation of the input by the model's own schema; no idempotency
-  claim and no body fingerprint (no key sent); then one write transaction on the single writer
-  connection: `BEGIN IMMEDIATE`, insert the generation (ORM flush), commit. A sandbox job costs
-  nothing, so the account lock, the daily-quota count and the credit reservation (conditional
-  UPDATE + ledger row) are skipped: a live create does those too and costs more than this. After
-  the commit the job id is put on the in-memory queue and the generation is rendered
-  (`GenerationRead`, about 0.6 KB of JSON).
-- **MediaStudio read**: the same middlewares and authentication read transaction, then a second
-  read transaction selecting the generation by id, account and mode (primary key), and the
-  response rendered with a signed URL (HMAC-SHA256) per output, then passed through FastAPI's
-  `response_model` validation and serialisation (about 1 KB of JSON).
+  boundary); the body parsed into `ImageRequest`; authentication: SHA-256 of the key, then the
+  key cache (`keys/cache.py`): one `stat` of the change counter next to the SQLite file and no
+  SQL while nothing changed (on a miss, one read transaction selecting nine columns of
+  `api_keys` joined to `accounts`), plus a write updating `last_used_at` at most once a minute
+  per key; no rate-limit check (the `unlimited` plan has none; other plans add two in-memory
+  moving-window hits); catalog resolution, which validates the input against the candidate
+  models and keeps the chosen one's result; no idempotency claim and no body fingerprint (no
+  key sent); then one write transaction on the single writer connection: `BEGIN IMMEDIATE`,
+  one cached Core `INSERT` of the generation, commit. A sandbox job costs nothing, so the
+  account lock, the daily-quota count and the credit reservation (conditional UPDATE + ledger
+  row) are skipped: a live create does those too and costs more than this. After the commit
+  the job id is put on the in-memory queue and the generation is rendered (`GenerationRead`,
+  about 0.6 KB of JSON).
+- **MediaStudio read**: the same middlewares and key cache, then one read transaction
+  selecting the generation by id, account and mode (primary key; a statement built once, its
+  parameters bound per request). The response is rendered with a signed URL (HMAC-SHA256) per
+  output, then passed through FastAPI's `response_model` validation and serialisation (about
+  1 KB of JSON).
 - **Baseline**: `benchmarks/baseline_app.py`, the same uvicorn, SQLite settings and
   writer/reader split; the create parses the same body into a 4-field model and runs one
   `INSERT … RETURNING` in a `BEGIN IMMEDIATE` transaction (SQLAlchemy Core, no ORM); the read
   runs one `SELECT` by primary key in a read transaction.
 
-So per create MediaStudio runs two transactions and 6 SQL statements (counting `BEGIN` and
-`COMMIT`) to the baseline's one and 3, and per read two transactions and 6 statements to one and 3;
-every SQLite call goes through aiosqlite's thread, a round trip between threads each time."""
+So, the key known, a MediaStudio create runs one transaction of 3 SQL statements (counting
+`BEGIN` and `COMMIT`), as the baseline does, and so does a read; every SQLite call goes through
+aiosqlite's thread, a round trip between threads each time."""
 
 
 def machine_line(report: Report) -> str:
@@ -747,13 +816,14 @@ def caveats(report: Report) -> str:
 def interpretation(report: Report) -> str:
     create, read = report.ratios("create"), report.ratios("read")
     ms_create, ms_read = report.create[MEDIASTUDIO], report.read[MEDIASTUDIO]
+    jobs_note = "" if report.options.get("no_jobs") else "jobs running meanwhile included; "
     return (
         f"In this run MediaStudio accepted {ms_create.rps:.0f} sandbox generations/s "
         f"({times(create.rps)} the baseline's insert rate, p50 {times(create.p50)}, "
         f"p99 {times(create.p99)}) and served {ms_read.rps:.0f} reads/s ({times(read.rps)} the "
         f"baseline's, p50 {times(read.p50)}, p99 {times(read.p99)}). Per request its server "
-        f"spent {ms_create.server_cpu_ms:.2f} ms of CPU on a create (jobs running meanwhile "
-        f"included; {times(create.server_cpu)} the baseline's) and {ms_read.server_cpu_ms:.2f} ms "
+        f"spent {ms_create.server_cpu_ms:.2f} ms of CPU on a create ({jobs_note}"
+        f"{times(create.server_cpu)} the baseline's) and {ms_read.server_cpu_ms:.2f} ms "
         f'on a read ({times(read.server_cpu)}). Where that CPU goes: see "API request path '
         f'profile" below, when present.'
     )
@@ -764,7 +834,8 @@ def history_row(report: Report) -> str:
     ms_c, base_c = report.create[MEDIASTUDIO], report.create[BASELINE]
     ms_r, base_r = report.read[MEDIASTUDIO], report.read[BASELINE]
     return (
-        f"| {report.date} | {report.options['requests']} x {report.options['concurrency']} "
+        f"| {report.date} | {report.options['requests']} x {report.options['concurrency']}"
+        f"{', no jobs' if report.options.get('no_jobs') else ''} "
         f"| {ms_c.rps:.0f} / {base_c.rps:.0f} = {times(create.rps)} "
         f"| {times(create.p50)} / {times(create.p99)} | {times(create.server_cpu)} "
         f"| {ms_r.rps:.0f} / {base_r.rps:.0f} = {times(read.rps)} "
@@ -844,6 +915,232 @@ def save_raw(report: Report) -> Path:
     return path
 
 
+# --- Open loop -------------------------------------------------------------------------------
+
+OPEN_LOOP_CONNECTIONS = 256  # enough that the pool is not what holds requests back
+P99_TARGET_MS = 50.0
+OPEN_BEGIN = (
+    "<!-- BEGIN api_open_loop (written by benchmarks/api_throughput.py --open-loop-rate) -->"
+)
+OPEN_END = "<!-- END api_open_loop -->"
+
+
+@dataclass
+class OpenLoop(Measurement):
+    """A Measurement whose latencies count from each request's scheduled send time."""
+
+    offered_rate: float = 0.0
+    max_send_lag_s: float = 0.0  # how late the client itself sent, at worst
+
+
+async def drive_open_loop(
+    client: httpx.AsyncClient, server: Server, scenario: Scenario, rate: float, duration_s: float
+) -> OpenLoop:
+    """``rate`` requests/s for ``duration_s``, each sent at its scheduled time without waiting
+    for the others; latency = answer time - scheduled time."""
+    result = OpenLoop(offered_rate=rate)
+    # perf_counter, not clock(): uvloop's clock moves in whole milliseconds.
+    clock = time.perf_counter
+    count = max(1, round(rate * duration_s))
+
+    async def one(index: int, scheduled: float) -> None:
+        result.max_send_lag_s = max(result.max_send_lag_s, clock() - scheduled)
+        try:
+            response = await send(client, scenario, index)
+        except httpx.HTTPError:
+            result.statuses[0] += 1
+            return
+        result.latencies_s.append(clock() - scheduled)
+        result.statuses[response.status_code] += 1
+        if scenario.collect_ids and response.status_code == scenario.expect:
+            result.ids.append(str(response.json()["id"]))
+
+    server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
+    start = clock() + 0.05
+    tasks = []
+    for index in range(count):
+        scheduled = start + index / rate
+        delay = scheduled - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, scheduled)))
+    await asyncio.gather(*tasks)
+    result.wall_s = clock() - start
+    result.server_cpu_s = process_cpu_s(server.pid) - server_cpu
+    result.client_cpu_s = time.process_time() - client_cpu
+    return result
+
+
+@dataclass(frozen=True)
+class OpenRow:
+    rate: float
+    scenario: str
+    label: str
+    summary: Summary
+    p90_ms: float
+    max_ms: float
+    max_send_lag_ms: float
+
+
+def open_row(rate: float, scenario: str, label: str, measured: OpenLoop, expect: int) -> OpenRow:
+    latencies = sorted(measured.latencies_s)
+    p90 = statistics.quantiles(latencies, n=10)[8] * 1000 if len(latencies) > 1 else float("nan")
+    return OpenRow(
+        rate=rate,
+        scenario=scenario,
+        label=label,
+        summary=summarise(measured, expect),
+        p90_ms=p90,
+        max_ms=latencies[-1] * 1000 if latencies else float("nan"),
+        max_send_lag_ms=measured.max_send_lag_s * 1000,
+    )
+
+
+async def measure_open_loop(
+    mediastudio: Server, baseline: Server, key: str, options: Options
+) -> list[OpenRow]:
+    """Per rate: creates on each server, MediaStudio's jobs drained, then reads of them."""
+    auth = {"Authorization": f"Bearer {key}"}
+    wide = Options(**{**asdict(options), "concurrency": OPEN_LOOP_CONNECTIONS})
+    rows: list[OpenRow] = []
+    async with (
+        http_client(mediastudio.base_url, wide, headers=auth) as ms_client,
+        http_client(baseline.base_url, wide) as base_client,
+    ):
+        ms_create, base_create = create_scenarios()
+        # Warm-up, uncounted: connections opened, code paths and caches warm.
+        await drive(ms_client, mediastudio, ms_create, options.warmup, options.concurrency)
+        await drive(base_client, baseline, base_create, options.warmup, options.concurrency)
+        if not options.no_jobs:
+            await drain_jobs(ms_client, mediastudio, Drain())
+        for rate in options.open_loop_rates:
+            created = {}
+            for label, server, client, scenario, expect in (
+                (MEDIASTUDIO, mediastudio, ms_client, ms_create, 202),
+                (BASELINE, baseline, base_client, base_create, 200),
+            ):
+                measured = await drive_open_loop(client, server, scenario, rate, options.duration_s)
+                created[label] = measured.ids
+                rows.append(open_row(rate, "create", label, measured, expect))
+                print(f"{rate:g}/s create {label}: p99 {rows[-1].summary.p99_ms:.1f} ms")
+                if label == MEDIASTUDIO and not options.no_jobs:
+                    await drain_jobs(ms_client, mediastudio, Drain())
+            ms_read, base_read = read_scenarios(created[MEDIASTUDIO], created[BASELINE])
+            for label, server, client, scenario in (
+                (MEDIASTUDIO, mediastudio, ms_client, ms_read),
+                (BASELINE, baseline, base_client, base_read),
+            ):
+                measured = await drive_open_loop(client, server, scenario, rate, options.duration_s)
+                rows.append(open_row(rate, "read", label, measured, 200))
+                print(f"{rate:g}/s read {label}: p99 {rows[-1].summary.p99_ms:.1f} ms")
+    return rows
+
+
+OPEN_HEADER = (
+    "| offered req/s | scenario | server | achieved req/s | p50 ms | p90 ms | p99 ms | max ms "
+    "| errors | server CPU ms/req | client's worst send lag ms |\n"
+    "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
+
+
+def open_table(rows: list[OpenRow]) -> str:
+    lines = [OPEN_HEADER]
+    for row in rows:
+        s = row.summary
+        lines.append(
+            f"| {row.rate:g} | {row.scenario} | {row.label} {REQUESTS[row.scenario, row.label]} "
+            f"| {s.rps:.0f} | {s.p50_ms:.1f} | {row.p90_ms:.1f} | {s.p99_ms:.1f} "
+            f"| {row.max_ms:.0f} | {s.errors} | {s.server_cpu_ms:.2f} | {row.max_send_lag_ms:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def crossing_line(rows: list[OpenRow]) -> str:
+    """The lowest offered rate at which MediaStudio's p99 reached the target, per scenario."""
+    parts = []
+    for scenario in ("create", "read"):
+        ours = [r for r in rows if r.scenario == scenario and r.label == MEDIASTUDIO]
+        over = [r.rate for r in ours if r.summary.p99_ms >= P99_TARGET_MS]
+        highest = max((r.rate for r in ours), default=0.0)
+        parts.append(
+            f"{scenario}: p99 reached {P99_TARGET_MS:g} ms at {min(over):g} req/s"
+            if over
+            else f"{scenario}: p99 stayed under {P99_TARGET_MS:g} ms up to {highest:g} req/s"
+        )
+    return "; ".join(parts)
+
+
+def open_section(rows: list[OpenRow], options: Options, machine: dict[str, str]) -> str:
+    load = os.getloadavg()
+    machine_text = (
+        f"- Machine: {machine['cpus']} CPUs (`nproc`), {machine['cpu_model']}, Python "
+        f"{machine['python']}; load average {machine['load_average_at_start']} at start, "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end"
+    )
+    load_text = (
+        f"- Load: {options.duration_s:g} s per scenario, server and rate, after "
+        f"{options.warmup} uncounted closed-loop requests per server. "
+        + (
+            NO_JOBS
+            if options.no_jobs
+            else "MediaStudio's sandbox jobs run in its workers during its create runs (its "
+            "create CPU/req includes them) and are drained before the next run."
+        )
+    )
+    return f"""{OPEN_BEGIN}
+## API latency at a fixed offered rate
+
+Requests sent at a constant rate whatever the answers (an open loop), each one's latency counted
+from the time it was scheduled to leave, so a stall of the server (or of the client) shows in
+full rather than slowing the load down; MediaStudio and the baseline in the same run.
+
+- Command (repository root): `{options.command}`
+- Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+{wrap(machine_text, indent="  ")}
+{wrap(load_text, indent="  ")}
+
+{open_table(rows)}
+
+{wrap(crossing_line(rows) + ".")}
+
+{
+        wrap(
+            "The client's worst send lag is how late the load generator itself sent a request; a "
+            "lag near the latencies means the client, sharing the machine's cores, was the "
+            "bottleneck, and the latencies count that wait too."
+        )
+    }
+{OPEN_END}
+"""
+
+
+def run_open_loop(options: Options) -> list[OpenRow]:
+    machine = describe_machine()
+    with (
+        tempfile.TemporaryDirectory(prefix="mediastudio-bench-") as tmp,
+        ExitStack() as stack,
+    ):
+        workdir = Path(tmp)
+        mediastudio, key = start_mediastudio(stack, workdir, run_jobs=not options.no_jobs)
+        baseline = start_baseline(stack, workdir)
+        print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")
+        with asyncio.Runner(loop_factory=client_loop_factory()) as runner:
+            rows = runner.run(measure_open_loop(mediastudio, baseline, key, options))
+    text = open_section(rows, options, machine)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    raw = RESULTS / f"api_open_loop-{stamp}.json"
+    raw.write_text(json.dumps([asdict(row) for row in rows], indent=2, default=str) + "\n")
+    errors = sum(row.summary.errors for row in rows)
+    if errors:
+        print(f"INVALID RUN: {errors} requests got an unexpected status", file=sys.stderr)
+    elif options.write_docs:
+        write_section(options.docs, OPEN_BEGIN, OPEN_END, text, new_document=INTRO)
+        print(f"updated {options.docs}")
+    return rows
+
+
 # --- Main ------------------------------------------------------------------------------------
 
 
@@ -868,7 +1165,7 @@ def run(options: Options) -> Report:
         ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        mediastudio, key = start_mediastudio(stack, workdir)
+        mediastudio, key = start_mediastudio(stack, workdir, run_jobs=not options.no_jobs)
         baseline = start_baseline(stack, workdir)
         print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")
         with asyncio.Runner(loop_factory=client_loop_factory()) as runner:
@@ -879,6 +1176,13 @@ def run(options: Options) -> Report:
 def main(argv: list[str]) -> int:
     options = parse_options(argv)
     signal.signal(signal.SIGTERM, exit_on_sigterm)
+    if options.open_loop_rates:
+        try:
+            rows = run_open_loop(options)
+        except KeyboardInterrupt:
+            print("interrupted; servers stopped", file=sys.stderr)
+            return 130
+        return 1 if any(row.summary.errors for row in rows) else 0
     try:
         report = run(options)
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from mediastudio.chat.service import ChatService
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.files.service import FileService
 from mediastudio.generations.service import GenerationService
+from mediastudio.keys.cache import KeyCache
 from mediastudio.kit.db import Database
 from mediastudio.kit.disk import DiskGuard
 from mediastudio.kit.events import EventBus, InProcessBus
@@ -53,6 +54,7 @@ class Platform:
     disk: DiskGuard
     chat: ChatService
     voices: VoiceService
+    key_cache: KeyCache
     workers_started: bool = False
 
     @classmethod
@@ -96,6 +98,7 @@ class Platform:
             disk=disk,
             chat=ChatService(db, settings, ChatModels(settings)),
             voices=VoiceService(db, settings, files, storage),
+            key_cache=KeyCache(db.changes),
         )
 
     def signed_urls(self, client_base_url: str) -> Callable[[str], str]:

@@ -38,7 +38,7 @@ async def key_and_id(live: LiveApi, **options: Any) -> tuple[str, str]:
     account = await live.account()
     secret = await live.key(account, **options)
     async with live.platform.db.read() as session:
-        key, _ = await keys.authenticate(session, secret, None, utcnow())
+        key = await keys.authenticate(session, secret, None, utcnow())
     return secret, key.id
 
 

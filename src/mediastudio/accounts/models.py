@@ -14,6 +14,10 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint("credit_balance >= 0", name="balance_not_negative"),
         CheckConstraint("credits_reserved >= 0", name="reserved_not_negative"),
+        # The plan is copied by the principal cache (keys/cache.py; kit/changes.py): changing
+        # it, or deleting an account, must reach every process's cache at once. Balances are
+        # not copied, so the credit updates of every live create do not count.
+        {"info": {"watched": frozenset({"id", "plan"})}},
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

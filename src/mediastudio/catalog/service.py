@@ -134,16 +134,19 @@ class Catalog:
         type_: str | None,
         principal: Principal,
         payload: dict[str, Any] | None = None,
+        validated: dict[str, BaseModel] | None = None,
     ) -> ModelSpec:
         """The model for a request, checked against the plan and, for live keys, availability.
 
         With no model named, the default is the first runnable model of the type that can take
-        ``payload`` (a text-only video request skips an image-to-video model).
+        ``payload`` (a text-only video request skips an image-to-video model). Choosing it
+        validates ``payload`` against candidates; pass ``validated`` to get back the inputs that
+        validated, by model id, so that :meth:`validate` need not do it again.
         """
         spec = (
             self._lookup(model_id, type_)
             if model_id
-            else self._default(type_, principal, payload or {})
+            else self._default(type_, principal, payload or {}, validated)
         )
         if type_ is not None and spec.type != type_:
             raise InvalidRequest(
@@ -191,7 +194,11 @@ class Catalog:
         return self.availability(spec, sandbox=False).available
 
     def _default(
-        self, type_: str | None, principal: Principal, payload: dict[str, Any]
+        self,
+        type_: str | None,
+        principal: Principal,
+        payload: dict[str, Any],
+        validated: dict[str, BaseModel] | None = None,
     ) -> ModelSpec:
         if type_ is None:
             raise InvalidRequest(
@@ -201,7 +208,7 @@ class Catalog:
         every = self.default_order(type_)
         if self.settings.default_models.get(type_):
             return every[0]
-        candidates = [s for s in every if _takes(s, payload)]
+        candidates = [s for s in every if _takes(s, payload, validated)]
         real = [spec for spec in candidates if not self.is_sandbox_model(spec)]
         runnable = [s for s in real if self.availability(s, sandbox=principal.sandbox).available]
         if principal.sandbox:
@@ -267,23 +274,30 @@ class Catalog:
         return entry
 
 
-def _missing(spec: ModelSpec, payload: dict[str, Any]) -> list[str]:
-    """Required fields of ``spec``'s input that ``payload`` lacks."""
+def _missing(
+    spec: ModelSpec, payload: dict[str, Any], validated: dict[str, BaseModel] | None = None
+) -> list[str]:
+    """Required fields of ``spec``'s input that ``payload`` lacks; a valid input is kept in
+    ``validated``."""
     try:
-        spec.input_model.model_validate(payload)
+        model = spec.input_model.model_validate(payload)
     except ValidationError as exc:
         return [
             ".".join(str(part) for part in error["loc"])
             for error in exc.errors()
             if error["type"] == "missing"
         ]
+    if validated is not None:
+        validated[spec.id] = model
     return []
 
 
-def _takes(spec: ModelSpec, payload: dict[str, Any]) -> bool:
+def _takes(
+    spec: ModelSpec, payload: dict[str, Any], validated: dict[str, BaseModel] | None = None
+) -> bool:
     """Whether ``payload`` has every field ``spec`` requires. Other errors (a bad value) do not
     exclude the model: validating against it later gives the user a precise 400."""
-    return not _missing(spec, payload)
+    return not _missing(spec, payload, validated)
 
 
 def _allowed(spec: ModelSpec, principal: Principal) -> bool:

@@ -9,14 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.generations.models import Generation, Status
 
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
+_COLUMNS = tuple(inspect(Generation).column_attrs)
+_INSERT = insert(cast(Table, Generation.__table__))
+_GET_FOR_ACCOUNT = select(Generation).where(
+    Generation.id == bindparam("id"),
+    Generation.account_id == bindparam("account_id"),
+    Generation.sandbox.is_(bindparam("sandbox")),
+)
 
 
 @dataclass(frozen=True)
@@ -28,8 +35,19 @@ class Filters:
 
 
 async def add(session: AsyncSession, generation: Generation) -> Generation:
-    session.add(generation)
-    await session.flush()
+    """Insert a new generation with one Core INSERT rather than the ORM's unit of work, which
+    cost more than the statement on every create. The object stays out of the session (nothing
+    else in the transaction changes it) with its column defaults filled in, as a flush would."""
+    values: dict[str, Any] = {}
+    for attribute in _COLUMNS:
+        value = getattr(generation, attribute.key)
+        column = attribute.columns[0]
+        if value is None and column.default is not None:
+            default = column.default
+            value = default.arg(None) if default.is_callable else default.arg
+            setattr(generation, attribute.key, value)
+        values[column.key] = value
+    await session.execute(_INSERT, values)  # a constant statement: compiled once, cached
     return generation
 
 
@@ -52,14 +70,17 @@ async def get_for_account(
 ) -> Generation | None:
     """A generation of this account *and mode*: sandbox keys see only sandbox jobs, live keys
     only live ones (as test and live modes are separate in payment APIs)."""
+    if not for_update:
+        # The hot read: one statement built once, its parameters bound at execution, so no
+        # request pays for building, coercing and keying it again.
+        parameters = {"id": generation_id, "account_id": account_id, "sandbox": sandbox}
+        return (await session.execute(_GET_FOR_ACCOUNT, parameters)).scalar_one_or_none()
     query = select(Generation).where(
         Generation.id == generation_id,
         Generation.account_id == account_id,
         Generation.sandbox.is_(sandbox),
     )
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    return (await session.execute(query.with_for_update())).scalar_one_or_none()
 
 
 async def page(

@@ -104,9 +104,18 @@ class GenerationService:
         idempotency_key: str | None = None,
         fingerprint: str = "",
     ) -> Created:
-        spec = self.catalog.resolve(request.model, request.type, principal, payload=request.input)
+        # Choosing a default model validates the input against the candidates: the chosen
+        # one's result is kept rather than validated a second time.
+        inputs: dict[str, BaseModel] = {}
+        spec = self.catalog.resolve(
+            request.model, request.type, principal, payload=request.input, validated=inputs
+        )
         ensure_scope(principal, scope_for(spec.kind, spec.type))
-        validated = self.catalog.validate(spec, request.input, field_prefix=request.field_prefix)
+        validated = inputs.get(spec.id)
+        if validated is None:
+            validated = self.catalog.validate(
+                spec, request.input, field_prefix=request.field_prefix
+            )
         if request.webhook_url is not None:
             # Refused now if it can be without DNS; a name is checked at every delivery.
             check_without_dns(

@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mediastudio.keys import service, tokens
 from mediastudio.keys.principal import Principal
+from mediastudio.keys.repository import Credentials
 from mediastudio.keys.service import GENERATE_SCOPES, ensure_any_scope, ensure_scope
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.disk import is_disk_full
@@ -51,22 +52,40 @@ async def principal_for(
 ) -> Principal:
     """Who an API key (``secret``) or an event token is; raises the precise refusal."""
     now = utcnow()
-    async with platform.db.read() as session:
-        if secret is not None:
-            key, account = await service.authenticate(session, secret, client_ip, now)
-        else:
+    key_hash = None
+    if secret is not None:
+        key_hash = service.hash_secret(secret)
+        key = await _by_secret(platform, secret, key_hash, client_ip, now)
+    else:
+        async with platform.db.read() as session:
             key_id = tokens.verify(platform.settings.signing_key(), token, now.timestamp())
-            key, account = await service.authenticate_id(session, key_id, client_ip, now)
-    if service.needs_touch(key, now):
-        await _touch(platform, key.id, now)
+            key = await service.authenticate_id(session, key_id, client_ip, now)
+    if service.needs_touch(key, now) and await _touch(platform, key.id, now) and key_hash:
+        platform.key_cache.touched(key_hash, now)
     return Principal(
-        account_id=account.id,
+        account_id=key.account_id,
         key_id=key.id,
         sandbox=key.sandbox,
         scopes=frozenset(key.scopes),
-        plan_name=account.plan,
-        plan=platform.settings.plan(account.plan),
+        plan_name=key.plan,
+        plan=platform.settings.plan(key.plan),
     )
+
+
+async def _by_secret(
+    platform: Platform, secret: str, key_hash: str, client_ip: str | None, now: datetime
+) -> Credentials:
+    """The key from the key cache while nothing changed (keys/cache.py), else the database."""
+    cache = platform.key_cache
+    version = cache.version()  # before the row: see keys/cache.py
+    cached = cache.get(key_hash, version)
+    if cached is not None:
+        service.check_usable(cached, client_ip, now)
+        return cached
+    async with platform.db.read() as session:
+        key = await service.authenticate(session, secret, client_ip, now)
+    cache.put(key_hash, key, version)
+    return key
 
 
 async def recheck_reader(platform: Platform, principal: Principal, client_ip: str | None) -> None:
@@ -75,13 +94,14 @@ async def recheck_reader(platform: Platform, principal: Principal, client_ip: st
     key revoked through any process ends the streams of every process."""
     now = utcnow()
     async with platform.db.read() as session:
-        key, _ = await service.authenticate_id(session, principal.key_id, client_ip, now)
+        key = await service.authenticate_id(session, principal.key_id, client_ip, now)
     ensure_scope(replace(principal, scopes=frozenset(key.scopes)), "read")
 
 
-async def _touch(platform: Platform, key_id: str, now: datetime) -> None:
-    """Record the key's use. A hint for people: a full disk must not turn every read into an
-    error, so a write that finds no room is skipped (the next request tries again)."""
+async def _touch(platform: Platform, key_id: str, now: datetime) -> bool:
+    """Record the key's use; whether it was saved. A hint for people: a full disk must not turn
+    every read into an error, so a write that finds no room is skipped (the next request tries
+    again)."""
     try:
         async with platform.db.write() as session:
             await service.touch(session, key_id, now)
@@ -89,6 +109,8 @@ async def _touch(platform: Platform, key_id: str, now: datetime) -> None:
         if not is_disk_full(exc):
             raise
         logger.debug("last_used_at of %s not saved: %s", key_id, exc)
+        return False
+    return True
 
 
 async def authenticate_stream(

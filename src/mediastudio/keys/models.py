@@ -11,6 +11,24 @@ from mediastudio.kit.db import Base, JSONType
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    # What the principal cache (keys/cache.py) copies: a change to any of these reaches every
+    # process's cache at once (kit/changes.py). last_used_at is a hint it keeps itself.
+    __table_args__ = {
+        "info": {
+            "watched": frozenset(
+                {
+                    "id",
+                    "account_id",
+                    "key_hash",
+                    "sandbox",
+                    "scopes",
+                    "ip_allowlist",
+                    "expires_at",
+                    "revoked_at",
+                }
+            )
+        }
+    }
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(

@@ -21,6 +21,7 @@ from mediastudio.accounts.models import Account
 from mediastudio.keys import repository
 from mediastudio.keys.models import ApiKey
 from mediastudio.keys.principal import Principal
+from mediastudio.keys.repository import Credentials
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import (
     ExpiredApiKey,
@@ -112,31 +113,30 @@ async def create(
 
 async def authenticate(
     session: AsyncSession, secret: str, client_ip: str | None, now: datetime
-) -> tuple[ApiKey, Account]:
-    """The key and its account, or the precise reason it is refused."""
+) -> Credentials:
+    """The key with its account's plan, read from the database, or the precise reason it is
+    refused. Requests reach it through the key cache (keys/auth.py, keys/cache.py)."""
     if not looks_like_key(secret):
         raise InvalidApiKey()
-    found = await repository.find_with_account(session, hash_secret(secret))
-    if found is None:
+    key = await repository.find_credentials(session, hash_secret(secret))
+    if key is None:
         raise InvalidApiKey()
-    key, account = found
-    _check_usable(key, client_ip, now)
-    return key, account
+    check_usable(key, client_ip, now)
+    return key
 
 
 async def authenticate_id(
     session: AsyncSession, key_id: str, client_ip: str | None, now: datetime
-) -> tuple[ApiKey, Account]:
+) -> Credentials:
     """Like :func:`authenticate`, for a key named by id (by a signed short-lived token)."""
-    found = await repository.get_with_account(session, key_id)
-    if found is None:
+    key = await repository.get_credentials(session, key_id)
+    if key is None:
         raise InvalidApiKey("The API key behind this token no longer exists.")
-    key, account = found
-    _check_usable(key, client_ip, now)
-    return key, account
+    check_usable(key, client_ip, now)
+    return key
 
 
-def _check_usable(key: ApiKey, client_ip: str | None, now: datetime) -> None:
+def check_usable(key: Credentials, client_ip: str | None, now: datetime) -> None:
     if key.revoked_at is not None:
         raise InvalidApiKey("The API key has been revoked.")
     if key.expires_at is not None and key.expires_at <= now:
@@ -157,7 +157,7 @@ def ip_allowed(client_ip: str | None, allowlist: Sequence[str]) -> bool:
     return any(address in ipaddress.ip_network(entry) for entry in allowlist)
 
 
-def needs_touch(key: ApiKey, now: datetime) -> bool:
+def needs_touch(key: Credentials, now: datetime) -> bool:
     return key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
 
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
@@ -25,6 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from mediastudio.kit.changes import ChangeCounter, watch
 
 logger = logging.getLogger("mediastudio.db")
 
@@ -77,9 +80,15 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # Counts committed changes to watched columns (kit/changes.py); None where it cannot.
+        self.changes: ChangeCounter | None = None
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1, echo=echo)
             self.read_engine = _sqlite_engine(url, immediate=False, pool_size=8, echo=echo)
+            path = self.write_engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self.changes = ChangeCounter(Path(f"{path}-changes"))
+                watch(self.write_engine.sync_engine, Base.metadata, self.changes.bump)
         else:
             engine = create_async_engine(
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo
