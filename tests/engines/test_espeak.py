@@ -4,7 +4,6 @@ and pitch, in the asked voice, per sentence with progress and cancellation, safe
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,7 @@ from mediastudio.engines.builtin.espeak.inputs import EspeakInput
 from mediastudio.engines.builtin.espeak.library import LOCK, Settings, espeak
 from mediastudio.engines.builtin.espeak.voices import catalogue
 from mediastudio.engines.contract import InvalidInput, JobCancelled
-from mediastudio.kit.fetch import NetPolicy
-from mediastudio.runtime.context import JobContext
-from mediastudio.runtime.inputs import SafeFetcher
+from tests.engines.recorder import Recorder
 
 ENGINE = EspeakEngine()
 PANGRAM = "The quick brown fox jumps over the lazy dog."
@@ -30,33 +27,10 @@ FIVE = "One apple fell. Two birds sang. Three cats slept. Four dogs ran. Five ee
 FRAME_S = 0.02
 
 
-class Recorder(JobContext):
-    """A JobContext that records progress and can run a hook on each report."""
-
-    def __init__(self, tmp_path: Path, validated: EspeakInput, hook: Callable[[Any], None]):
-        workdir = tmp_path / f"job-{uuid.uuid4().hex[:8]}"
-        workdir.mkdir()
-        super().__init__(
-            generation_id="gen_test",
-            model=SPEC,
-            input=validated,
-            sandbox=False,
-            workdir=workdir,
-            fetcher=SafeFetcher(workdir, NetPolicy()),
-        )
-        self.reports: list[float] = []
-        self.hook = hook
-
-    def progress(self, fraction: float) -> None:
-        super().progress(fraction)
-        self.reports.append(fraction)
-        self.hook(self)
-
-
 def speak(
     tmp_path: Path, hook: Callable[[Any], None] = lambda ctx: None, **fields: Any
 ) -> Recorder:
-    ctx = Recorder(tmp_path, EspeakInput(**fields), hook)
+    ctx = Recorder(tmp_path, SPEC, EspeakInput(**fields), hook)
     ENGINE.run(ctx)
     return ctx
 
@@ -158,7 +132,7 @@ def test_a_cancelled_job_stops_between_sentences_and_writes_nothing(tmp_path: Pa
             ctx.cancel("cancelled")
 
     validated = EspeakInput(text=FIVE, output_format="wav")
-    ctx = Recorder(tmp_path, validated, cancel_after_two)
+    ctx = Recorder(tmp_path, SPEC, validated, cancel_after_two)
     with pytest.raises(JobCancelled):
         ENGINE.run(ctx)
     assert len(ctx.reports) == 2 and ctx.outputs == []

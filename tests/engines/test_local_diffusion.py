@@ -19,16 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mediastudio.engines.contract import EngineError, InvalidInput, JobCancelled, ModelSpec
+from mediastudio.engines.contract import EngineError, InvalidInput, JobCancelled
 from mediastudio.engines.local import diffusion, registrations
 from mediastudio.engines.local.engine import LocalEngine
 from mediastudio.engines.local.inputs import LocalImageInput
 from mediastudio.engines.local.registrations import RegistrationError
 from mediastudio.engines.local.residency import Residency
-from mediastudio.kit.fetch import NetPolicy
-from mediastudio.runtime.context import JobContext
-from mediastudio.runtime.inputs import SafeFetcher
 from tests.conftest import make_settings
+from tests.engines.recorder import Recorder
 from tests.engines.tiny_diffusion import NATIVE_SIDE, build_tiny_pipeline, require_local_extra
 
 PROMPT = "a red fox in the snow"
@@ -50,35 +48,6 @@ def engine_with(tmp_path: Path, *folders: Path, **overrides: Any) -> LocalEngine
     for folder in folders:
         registrations.register(settings.data_dir, folder)
     return LocalEngine(settings)
-
-
-class Recorder(JobContext):
-    """A JobContext that records progress and runs a hook on each report."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        spec: ModelSpec,
-        validated: LocalImageInput,
-        hook: Callable[[Recorder], None] = lambda ctx: None,
-    ) -> None:
-        workdir = tmp_path / f"job-{uuid.uuid4().hex[:8]}"
-        workdir.mkdir()
-        super().__init__(
-            generation_id="gen_test",
-            model=spec,
-            input=validated,
-            sandbox=False,
-            workdir=workdir,
-            fetcher=SafeFetcher(workdir, NetPolicy()),
-        )
-        self.reports: list[float] = []
-        self.hook = hook
-
-    def progress(self, fraction: float) -> None:
-        super().progress(fraction)
-        self.reports.append(fraction)
-        self.hook(self)
 
 
 def generate(

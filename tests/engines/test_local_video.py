@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import uuid
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -18,14 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mediastudio.engines.contract import JobCancelled, ModelSpec
+from mediastudio.engines.contract import JobCancelled
 from mediastudio.engines.local import registrations
 from mediastudio.engines.local.engine import LocalEngine
 from mediastudio.engines.local.video_inputs import LocalVideoInput, frame_count, temporal_step
-from mediastudio.kit.fetch import NetPolicy
-from mediastudio.runtime.context import JobContext
-from mediastudio.runtime.inputs import SafeFetcher
 from tests.conftest import make_settings
+from tests.engines.recorder import Recorder
 from tests.engines.tiny_diffusion import (
     VIDEO_TIME_STEP,
     build_tiny_video_pipeline,
@@ -47,33 +44,6 @@ def engine(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> LocalEngine:
     settings = make_settings(tmp_path_factory.mktemp("data"))
     registrations.register(settings.data_dir, tiny)
     return LocalEngine(settings)
-
-
-class Recorder(JobContext):
-    def __init__(
-        self,
-        tmp_path: Path,
-        spec: ModelSpec,
-        validated: LocalVideoInput,
-        hook: Callable[[Recorder], None] = lambda ctx: None,
-    ) -> None:
-        workdir = tmp_path / f"job-{uuid.uuid4().hex[:8]}"
-        workdir.mkdir()
-        super().__init__(
-            generation_id="gen_test",
-            model=spec,
-            input=validated,
-            sandbox=False,
-            workdir=workdir,
-            fetcher=SafeFetcher(workdir, NetPolicy()),
-        )
-        self.reports: list[float] = []
-        self.hook = hook
-
-    def progress(self, fraction: float) -> None:
-        super().progress(fraction)
-        self.reports.append(fraction)
-        self.hook(self)
 
 
 def generate(
