@@ -198,27 +198,12 @@ class LocalEngine(Engine):
         width, height = output_size(validated, native_side(model.folder), header)
         first = validated.seed if validated.seed is not None else secrets.randbelow(2**32)
         images = seeds(validated, first)
-        device, cache = self.device(), self.residency()
-
-        def load() -> tuple[Any, int]:
-            return diffusion.load_pipeline(model.folder, device)
-
-        estimate = registrations.weight_bytes(model.folder)
-        try:
-            with (
-                self._device_slot(ctx, device),
-                cache.use(
-                    model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
-                ) as pipe,
-            ):
-                for index, seed in enumerate(images):
-                    ctx.check_cancelled()
-                    request = _request(validated, (width, height), seed, source)
-                    image = diffusion.generate(pipe, request, _stepper(ctx, index, len(images)))
-                    add_image_output(ctx, image.convert("RGB"), validated.output_format, seed=seed)
-        except diffusion.OutOfMemory:
-            cache.clear()  # what is not in use goes, so the next job has the room
-            raise
+        with self._pipeline(ctx, model) as pipe:
+            for index, seed in enumerate(images):
+                ctx.check_cancelled()
+                request = _request(validated, (width, height), seed, source)
+                image = diffusion.generate(pipe, request, _stepper(ctx, index, len(images)))
+                add_image_output(ctx, image.convert("RGB"), validated.output_format, seed=seed)
 
     def _run_video(self, ctx: RunContext, model: LocalModel, validated: LocalVideoInput) -> None:
         """One video: the frames denoised with progress per step, encoded to H.264 MP4."""
@@ -238,24 +223,9 @@ class LocalEngine(Engine):
             seed=seed,
             image=source,
         )
-        device, cache = self.device(), self.residency()
-
-        def load() -> tuple[Any, int]:
-            return diffusion.load_pipeline(model.folder, device)
-
-        estimate = registrations.weight_bytes(model.folder)
-        try:
-            with (
-                self._device_slot(ctx, device),
-                cache.use(
-                    model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
-                ) as pipe,
-            ):
-                ctx.check_cancelled()
-                made = diffusion.generate_video(pipe, request, _stepper(ctx, 0, 1))
-        except diffusion.OutOfMemory:
-            cache.clear()
-            raise
+        with self._pipeline(ctx, model) as pipe:
+            ctx.check_cancelled()
+            made = diffusion.generate_video(pipe, request, _stepper(ctx, 0, 1))
         ctx.check_cancelled()
         path = ctx.output_path(".mp4")
         with VideoWriter(path, width, height, fps=validated.fps) as writer:
@@ -273,6 +243,29 @@ class LocalEngine(Engine):
                 extra={"seed": seed},
             )
         )
+
+    @contextmanager
+    def _pipeline(self, ctx: RunContext, model: LocalModel) -> Iterator[Any]:
+        """``model``'s pipeline, loaded once and kept warm (residency), held with a slot of its
+        device for the job; a CUDA out-of-memory empties the cache of what is not in use, so
+        the next job has the room."""
+        device, cache = self.device(), self.residency()
+
+        def load() -> tuple[Any, int]:
+            return diffusion.load_pipeline(model.folder, device)
+
+        estimate = registrations.weight_bytes(model.folder)
+        try:
+            with (
+                self._device_slot(ctx, device),
+                cache.use(
+                    model.id, load, estimate=estimate, should_stop=ctx.check_cancelled
+                ) as pipe,
+            ):
+                yield pipe
+        except diffusion.OutOfMemory:
+            cache.clear()
+            raise
 
     @contextmanager
     def _device_slot(self, ctx: RunContext, device: diffusion.Device) -> Iterator[None]:
