@@ -664,14 +664,32 @@ How to read it, and what changed:
   requests to the provider (`MEDIASTUDIO_PROVIDERS__REPLICATE__POLL_INTERVAL_S`,
   `__POLL_MAX_INTERVAL_S`; `__WAIT_S` holds the create open instead, at the cost of resuming
   after a restart) and is left as it is.
-- **The platform's own cost** is MediaStudio minus the bare client with 10 ms polling: tens of
-  ms per job here, above the 20 ms goal. Where it goes (timers around the runner's steps, one
-  job at a time, in-process, same fake; medians): the claim transaction ~5 ms, copying the
-  output through the SSRF-safe fetcher in a thread ~2.5 ms, decoding the output to prove it is
-  the image it claims to be and measuring it ~12-16 ms for a 1024x1024 WebP (the largest part:
-  a deliberate check, docs/providers.md), storing it ~1 ms, the finish transaction ~5 ms.
-  Submitting and storing the provider's job id overlap the provider's work. On this shared
-  machine these figures move by 2x from run to run (compare the bare client's own spread).
+- **The platform's own cost** is MediaStudio minus the bare client with 10 ms polling: ~33 ms
+  per job after the change below (~36 ms before), still above the 20 ms goal. Where it goes
+  (timers around the runner's steps, one job at a time, 10 ms polling, medians of 20, before →
+  after): the claim transaction 7.9 → 6.5 ms, copying the output through the SSRF-safe fetcher
+  and checking it 23.7 → 21.8 ms, of which decoding it to prove it is the image it claims to be
+  19.4 → 16.9 ms (a 1024x1024 WebP; a deliberate check, docs/providers.md), storing it ~1 ms,
+  the finish transaction 7.7 → 7.3 ms. Submitting and storing the provider's job id overlap the
+  provider's work; the job reaches a worker through an in-process queue right after its create
+  commits (no polling to cut there).
+- **What this change did** (`after` above): the output check opens the file once and decodes
+  its pixels in the file's own mode (`engines/media/images.py: verify_image`), instead of a
+  decode converted to RGBA and rotated upright plus a second open for the format; the upright
+  size comes from the EXIF orientation, as `read_header` does, and a truncated or corrupt file
+  still fails (tests/engines/test_provider_outputs.py). The claim no longer reloads the row it
+  has just updated (the ORM's UPDATE already sets the claimed values on the object), and a
+  job's end reads its account's webhook endpoints first and reloads its row only when a
+  delivery may be queued, so a job without webhooks ends in one statement fewer. Per job that
+  is a few ms (within this machine's run-to-run spread one at a time); at 200 at once the
+  server's CPU per job fell by ~a fifth and the makespan and time in queue with it.
+- **What is left, not taken here**: the decode runs ~8 ms hot (a tight loop) but ~17 ms in a
+  server between jobs, on cold caches and fresh pages for its 4 MiB of pixels; Pillow's block
+  cache (`Image.core.set_blocks_max`) saved ~3 ms of that in a microbenchmark but keeps freed
+  pixel memory in the process, against the image memory budgets (docs/security.md), so it is
+  not set. Skipping the decode for trusted providers (header only) would save the most but gives
+  up the check that a truncated file fails the job instead of a user's viewer. Each SQLite
+  statement is a hand-off to aiosqlite's thread (~1 ms); claim and finish are a few each.
 - **200 at once**: the `remote` pool removed the queue (before it, provider jobs waited for one
   of the 8 `io` slots: minutes of time in queue, at most 8 in flight). What is left is the
   machine: 200 jobs running at once on a shared 2-core machine are CPU-bound (server CPU ms per
@@ -689,9 +707,8 @@ How to read it, and what changed:
   `/healthz` p95 grows with the CPU load: see the rows above. A profile of the loop during
   such a run found no one call that blocks it (its time is spread over SQLAlchemy, httpx and
   hand-offs to threads); it is busy. Next steps, not taken here: claims and finishes ahead of
-  other writes, a cheaper output check (header only for trusted providers), an async output
-  copy, PostgreSQL for many writers, and `MEDIASTUDIO_WORKERS_REMOTE` to cap provider jobs in
-  flight on a small machine.
+  other writes, an async output copy, PostgreSQL for many writers, and
+  `MEDIASTUDIO_WORKERS_REMOTE` to cap provider jobs in flight on a small machine.
 """
 
 

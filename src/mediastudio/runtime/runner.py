@@ -219,8 +219,9 @@ class JobRunner:
                 return RunResult.DEFERRED
             if not await lifecycle.claim(session, generation, self.worker_id, lease_until):
                 return RunResult.SKIPPED
+            # No refresh: the ORM UPDATE has already set the claimed values on ``generation``
+            # (its session synchronises the objects it matches), which saves a SELECT.
             announce(session, self.bus, generation, Status.PROCESSING, generation.progress)
-            await session.refresh(generation)
         registered = self.registry.get(generation.model, generation.type)
         engine = self.registry.sandbox if generation.sandbox else None
         if registered is not None and engine is None:

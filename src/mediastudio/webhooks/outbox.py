@@ -60,17 +60,22 @@ class WebhookOutbox:
 
     async def generation_ended(self, session: AsyncSession, ended: Generation) -> None:
         """Queue the deliveries of a generation that has just become terminal."""
+        # Endpoints first: a job with nowhere to deliver to (the usual case) ends here, without
+        # reloading its row. Its account and webhook URL never change, so ``ended`` tells.
+        enabled = [
+            endpoint
+            for endpoint in await repository.endpoints_of(session, ended.account_id)
+            if endpoint.enabled
+        ]
+        if not enabled and not ended.webhook_url:
+            return
         generation = await generations.reload(session, ended.id)
         if generation is None:
             return
         event_type = event_for(generation.type, Status(generation.status))
         if event_type is None:
             return
-        endpoints = [
-            endpoint
-            for endpoint in await repository.endpoints_of(session, generation.account_id)
-            if endpoint.enabled and wants(endpoint.events, event_type)
-        ]
+        endpoints = [endpoint for endpoint in enabled if wants(endpoint.events, event_type)]
         if not endpoints and not generation.webhook_url:
             return
         now = utcnow()

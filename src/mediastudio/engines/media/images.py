@@ -39,6 +39,15 @@ _EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
+class VerifiedImage:
+    """An image file whose pixels decoded: its format (Pillow's name) and upright size."""
+
+    format: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class ImageHeader:
     """What :func:`open_image` would give, known without decoding the picture: its upright size
     and whether it has real transparency (an alpha channel that is not opaque everywhere)."""
@@ -136,6 +145,23 @@ def read_header(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS) -> ImageHeade
         declares_alpha = has_alpha(probe) or "transparency" in probe.info
         transparent = declares_alpha and _min_alpha(probe) < 255
         return ImageHeader(width, height, transparent)
+
+
+def verify_image(path: Path, *, max_pixels: int = MAX_INPUT_PIXELS) -> VerifiedImage:
+    """The format and upright size of the image at ``path``, after decoding its (first frame's)
+    pixels in the file's own mode: a truncated or corrupt file fails here, refusing what
+    :func:`open_image` refuses. One open and no conversion or rotation, which a check that
+    keeps no pixels has no use for (about a third cheaper than :func:`open_image`)."""
+    with _opened(path, max_pixels) as probe:
+        width, height = probe.size
+        if probe.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
+            width, height = height, width
+        image_format = probe.format or ""
+        try:
+            probe.load()
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise InvalidInput(f"The image could not be decoded: {exc}") from exc
+        return VerifiedImage(image_format, width, height)
 
 
 def _min_alpha(image: Image.Image) -> int:

@@ -34,7 +34,11 @@ from mediastudio.engines.contract import (
     RunContext,
 )
 from mediastudio.engines.media.files import INPUT_OPTIONS, content_type
-from mediastudio.engines.media.images import MAX_OUTPUT_PIXELS, open_image, read_header
+from mediastudio.engines.media.images import (
+    MAX_OUTPUT_PIXELS,
+    read_header,
+    verify_image,
+)
 from mediastudio.engines.media.video import probe
 from mediastudio.engines.providers.http import Pause, display_name
 from mediastudio.engines.providers.jobs import RUNNING_END
@@ -182,13 +186,12 @@ def describe(path: Path, kind: OutputKind, provider: str) -> OutputFile:
 
 
 def _image(path: Path) -> OutputFile:
-    decoded = open_image(path, max_pixels=MAX_OUTPUT_PIXELS, mode="RGBA")
-    with Image.open(path) as image:
-        media_type, suffix = _IMAGE_TYPES.get(image.format or "", (None, None))
+    verified = verify_image(path, max_pixels=MAX_OUTPUT_PIXELS)
+    media_type, suffix = _IMAGE_TYPES.get(verified.format, (None, None))
     if media_type is None or suffix is None:
         raise InvalidInput("not a PNG, JPEG, WebP or GIF image")
     return OutputFile(
-        _renamed(path, suffix), media_type, width=decoded.width, height=decoded.height
+        _renamed(path, suffix), media_type, width=verified.width, height=verified.height
     )
 
 
