@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What `make run` needs: the server alone, without the test tools and the [local] extra's GBs.
+RUN_STAMP := $(VENV)/.installed-run
 # Test processes: many tests wait on servers and workers rather than on the CPU, so a few more
 # processes than cores finish sooner; `make test TEST_WORKERS=0` runs them in this process.
 TEST_WORKERS ?= 4
@@ -25,6 +27,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 ## Debian's Chromium for the browser tests (tests/e2e/test_docs_browser.py), installed with apt
 ## when missing and we are root (CI is); elsewhere those tests skip, except under CI=true.
 CHROMIUM := /usr/bin/chromium
@@ -34,8 +42,9 @@ browser:
 	fi
 	@[ -x $(CHROMIUM) ] || echo "note: no $(CHROMIUM); install Debian's chromium as root for the browser tests"
 
-## Install, then start the server (API + workers) on http://127.0.0.1:$(PORT) (default 8000)
-run: $(STAMP)
+## Install (the server alone; `make install` adds the test tools and local models), then start
+## the server (API + workers) on http://127.0.0.1:$(PORT) (default 8000)
+run: $(RUN_STAMP)
 	$(BIN)/mediastudio serve --port $(PORT)
 
 ## Install, then lint, type-check and run every test
