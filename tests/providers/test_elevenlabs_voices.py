@@ -423,6 +423,29 @@ async def test_a_cloning_abandoned_by_a_dead_process_is_refunded_by_the_sweeper(
             assert await voices_repository.get_any(session, "voice_new") is not None
 
 
+async def test_a_voice_gone_at_elevenlabs_fails_the_job_naming_ours_not_theirs(
+    tmp_path: Path, elevenlabs_fake: FakeElevenLabs, samples: LoopbackServer
+) -> None:
+    async with open_api(_settings(tmp_path, elevenlabs_fake, samples)) as api:
+        key = await live_key(api, credits=1000)
+        upload = await _upload(api, key, UPLOADED, "me.wav", "audio/wav")
+        voice = await _clone(api, key, {"name": "V", "samples": [upload], "consent": True})
+        account_id = (await api.client.get("/api/v1/account", headers=auth(key))).json()["id"]
+        async with api.platform.db.read() as session:
+            row = await voices_repository.get(session, account_id, voice["id"], sandbox=False)
+        assert row is not None and row.provider_voice_id
+        theirs = row.provider_voice_id
+        # Deleted at ElevenLabs behind our back: its 404 names its own id.
+        elevenlabs_fake.script(
+            error(404, "voice_not_found", f"A voice with the voice_id {theirs} was not found.")
+        )
+        job = await _speak(api, key, voice["id"])
+        done = await api.wait(key, job["id"])
+        assert done["status"] == "failed" and done["error"]["code"] == "invalid_input"
+        assert voice["id"] in done["error"]["message"]
+        assert theirs not in done["error"]["message"]
+
+
 async def test_a_voice_deleted_before_its_speech_runs_fails_the_job_refunded(
     tmp_path: Path, elevenlabs_fake: FakeElevenLabs, samples: LoopbackServer
 ) -> None:

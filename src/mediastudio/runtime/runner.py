@@ -146,6 +146,24 @@ class HeldWrites:
                     future.set_result(result)
 
 
+def _voice_named_as_asked(outcome: Outcome, sent: BaseModel, asked: BaseModel) -> Outcome:
+    """An error that names the provider's id of a cloned voice (ElevenLabs' 404 for a voice
+    deleted there meanwhile) names the account's ``voice_…`` instead: the provider's id is
+    never shown."""
+    sent_voice, asked_voice = getattr(sent, "voice", None), getattr(asked, "voice", None)
+    message = outcome.error.get("message") if outcome.error else None
+    if (
+        outcome.error is None
+        or not isinstance(message, str)
+        or not isinstance(sent_voice, str)
+        or not isinstance(asked_voice, str)
+        or sent_voice == asked_voice
+    ):
+        return outcome
+    outcome.error = {**outcome.error, "message": message.replace(sent_voice, asked_voice)}
+    return outcome
+
+
 class JobRunner:
     def __init__(
         self,
@@ -244,6 +262,7 @@ class JobRunner:
             )
             await self._finish(generation, outcome, [])
             return
+        asked = validated
         try:
             validated = await self._with_voice(generation, validated)
         except InvalidInput as exc:
@@ -267,7 +286,9 @@ class JobRunner:
         stop_heartbeat = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(generation, context, stop_heartbeat))
         try:
-            outcome = await self._execute(engine, context, spec.timeout_s, executor)
+            outcome = _voice_named_as_asked(
+                await self._execute(engine, context, spec.timeout_s, executor), validated, asked
+            )
         finally:
             stop_heartbeat.set()
             await heartbeat
