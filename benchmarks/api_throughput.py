@@ -53,7 +53,6 @@ import random
 import re
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -72,7 +71,17 @@ from typing import Any
 
 import httpx
 
-from common import CREATE_BODY, DOCS, RESULTS, ROOT, cpu_model, write_section
+from common import (
+    CREATE_BODY,
+    DOCS,
+    RESULTS,
+    ROOT,
+    clean_environment,
+    cpu_model,
+    free_port,
+    mediastudio_cli,
+    write_section,
+)
 
 BASELINE_APP = ROOT / "benchmarks" / "baseline_app.py"
 
@@ -173,28 +182,6 @@ class Server:
     label: str
     base_url: str
     pid: int
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIASTUDIO_")}
-    env.update(extra)
-    return env
-
-
-def mediastudio_cli(args: list[str], env: dict[str, str]) -> str:
-    """Run one ``mediastudio`` command; its stdout, or the error with its output."""
-    command = [sys.executable, "-m", "mediastudio", *args]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 def prepare_sandbox_key(data_dir: Path, env: dict[str, str]) -> str:

@@ -1,10 +1,16 @@
 """What the benchmark scripts share: paths, the create request they all measure, the machine's
-CPU model, and writing one marked section of docs/benchmarks.md."""
+CPU model, a free port, the ``mediastudio`` CLI in a clean environment, and writing one marked
+section of docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import os
 import platform
 import re
+import shlex
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,30 @@ CREATE_BODY: dict[str, Any] = {
     "width": 256,
     "height": 256,
 }
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without ``MEDIASTUDIO_*`` (for reproducible figures), plus
+    ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIASTUDIO_")}
+    env.update(extra)
+    return env
+
+
+def mediastudio_cli(args: list[str], env: dict[str, str]) -> str:
+    """Run one ``mediastudio`` command; its stdout, or the error with its output."""
+    command = [sys.executable, "-m", "mediastudio", *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def cpu_model() -> str:

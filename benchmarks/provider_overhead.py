@@ -29,9 +29,7 @@ import asyncio
 import json
 import os
 import platform as host_platform
-import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,7 +44,17 @@ from typing import Any
 
 import httpx
 
-from common import CREATE_BODY, DOCS, RESULTS, ROOT, cpu_model, write_section
+from common import (
+    CREATE_BODY,
+    DOCS,
+    RESULTS,
+    ROOT,
+    clean_environment,
+    cpu_model,
+    free_port,
+    mediastudio_cli,
+    write_section,
+)
 
 SECTION_BEGIN = "<!-- BEGIN provider_overhead (written by benchmarks/provider_overhead.py) -->"
 SECTION_END = "<!-- END provider_overhead -->"
@@ -169,34 +177,15 @@ uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", backlog=2048)
 # --- Processes -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIASTUDIO_")}
-    env.update(extra)
-    return env
-
-
-def cli(args: list[str], env: dict[str, str]) -> str:
-    command = [sys.executable, "-m", "mediastudio", *args]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
 def make_key(data_dir: Path, env: dict[str, str], email: str, *, sandbox: bool) -> str:
     """An ``unlimited`` account with credits and a key, made with the CLI as an operator would."""
     where = ["--data-dir", str(data_dir)]
     account = ["accounts", "create", "--email", email, "--plan", "unlimited"]
-    cli([*account, "--credits", "100000000", *where], env)
+    mediastudio_cli([*account, "--credits", "100000000", *where], env)
     test = ["--test"] if sandbox else []
-    output = cli(["keys", "create", "--account", email, "--name", "bench", *test, *where], env)
+    output = mediastudio_cli(
+        ["keys", "create", "--account", email, "--name", "bench", *test, *where], env
+    )
     return [line.strip() for line in output.splitlines() if line.strip()][-1]
 
 

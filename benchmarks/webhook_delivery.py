@@ -19,7 +19,6 @@ import asyncio
 import os
 import platform as host_platform
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import DOCS, ROOT, cpu_model, write_section
+from common import DOCS, ROOT, cpu_model, free_port, write_section
 
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -92,13 +91,6 @@ class Run:
     @property
     def rate(self) -> float:
         return self.deliveries / self.seconds
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def sample_data(index: int) -> dict[str, object]:
