@@ -26,8 +26,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,8 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from common import DOCS, ROOT, cpu_model, write_section
+from compositions import timed_parts
 from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
-from mediastudio.engines.compose import Composition
 from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, probe
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.runtime.context import JobContext
@@ -95,37 +94,6 @@ def source_video(path: Path, seconds: float, width: int, height: int) -> str:
             frame[height // 3 : height // 3 + 60, left : left + 60] = (230, 200, 40)
             writer.write(frame)
     return "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
-@contextmanager
-def timed_parts() -> Iterator[dict[str, float]]:
-    """Wall seconds per part of the composition, by wrapping its step runners."""
-    spent: dict[str, float] = defaultdict(float)
-    run_model, stage = Composition.run_model, Composition.stage
-
-    def timed_run_model(self: Composition, step: str, model_id: str, payload: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return run_model(self, step, model_id, payload)
-        finally:
-            spent[step.split("-")[0]] += time.perf_counter() - started
-
-    @contextmanager
-    def timed_stage(self: Composition, step: str) -> Iterator[Any]:
-        started = time.perf_counter()
-        try:
-            with stage(self, step) as progress:
-                yield progress
-        finally:
-            spent[step] += time.perf_counter() - started
-
-    Composition.run_model = timed_run_model  # type: ignore[method-assign]
-    Composition.stage = timed_stage  # type: ignore[assignment,method-assign]
-    try:
-        yield spent
-    finally:
-        Composition.run_model = run_model  # type: ignore[method-assign]
-        Composition.stage = stage  # type: ignore[method-assign]
 
 
 def measure(seconds: float, latency: float, width: int, height: int) -> dict[str, Any]:

@@ -21,9 +21,7 @@ import base64
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +29,9 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from common import DOCS, ROOT, cpu_model, write_section
+from compositions import timed_parts
 from mediastudio.engines.builtin.compositions import CompositionsEngine
 from mediastudio.engines.builtin.compositions.commercial import Commercial, StepModels
-from mediastudio.engines.compose import Composition
 from mediastudio.engines.inputs import CommercialInput
 from mediastudio.engines.media.video import probe
 from mediastudio.engines.registry import EngineRegistry
@@ -56,37 +54,6 @@ def product_photo(path: Path, hue: int) -> str:
     draw.ellipse((480, 330, 720, 570), fill=(250, 250, 250))
     image.save(path)
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
-@contextmanager
-def timed_parts() -> Iterator[dict[str, float]]:
-    """Wall seconds per part, by wrapping the composition's step runners."""
-    spent: dict[str, float] = defaultdict(float)
-    run_model, stage = Composition.run_model, Composition.stage
-
-    def timed_run_model(self: Composition, step: str, model_id: str, payload: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return run_model(self, step, model_id, payload)
-        finally:
-            spent[step.split("-")[0]] += time.perf_counter() - started
-
-    @contextmanager
-    def timed_stage(self: Composition, step: str) -> Iterator[Any]:
-        started = time.perf_counter()
-        try:
-            with stage(self, step) as progress:
-                yield progress
-        finally:
-            spent[step.split("-")[0]] += time.perf_counter() - started
-
-    Composition.run_model = timed_run_model  # type: ignore[method-assign]
-    Composition.stage = timed_stage  # type: ignore[assignment,method-assign]
-    try:
-        yield spent
-    finally:
-        Composition.run_model = run_model  # type: ignore[method-assign]
-        Composition.stage = stage  # type: ignore[method-assign]
 
 
 def registry_and_steps(choice: str, data_dir: Path) -> tuple[EngineRegistry, StepModels, str]:
