@@ -174,27 +174,17 @@ def generate(pipeline: Any, request: Request, on_step: StepHook) -> Image.Image:
     timestep state must not be shared."""
     import torch
 
-    task = _task_pipeline(pipeline, request.image is not None)
-    task.scheduler = _scheduler(pipeline, request.scheduler)
-    task.set_progress_bar_config(disable=True)
-
-    def step_end(
-        pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
-        on_step(step + 1, int(getattr(pipe, "num_timesteps", 0) or request.steps or 1))
-        return callback_kwargs
-
-    # The noise is drawn on the CPU whatever the device: the same seed starts from the same
-    # latents everywhere, and the same seed on the same device gives the same image.
-    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+    task = _prepared(
+        _task_pipeline(pipeline, request.image is not None), pipeline, request.scheduler
+    )
     arguments: dict[str, Any] = {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
         "num_inference_steps": request.steps,
         "guidance_scale": request.guidance_scale,
-        "generator": generator,
+        "generator": _cpu_generator(request.seed),
         "output_type": "pil",
-        "callback_on_step_end": step_end,
+        "callback_on_step_end": _step_end(on_step, request.steps),
     }
     if request.image is None:
         arguments |= {"width": request.width, "height": request.height}
@@ -205,6 +195,34 @@ def generate(pipeline: Any, request: Request, on_step: StepHook) -> Image.Image:
     image = result.images[0]
     assert isinstance(image, Image.Image)
     return image
+
+
+def _prepared(task: Any, pipeline: Any, scheduler: str | None) -> Any:
+    """``task`` (a view of the resident ``pipeline``) with a scheduler instance of its own,
+    whose timestep state must not be shared with other jobs, and no progress bar."""
+    task.scheduler = _scheduler(pipeline, scheduler)
+    task.set_progress_bar_config(disable=True)
+    return task
+
+
+def _step_end(on_step: StepHook, steps: int | None) -> Callable[..., dict[str, Any]]:
+    """diffusers' ``callback_on_step_end``, reporting (steps done, steps in all)."""
+
+    def step_end(
+        pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        on_step(step + 1, int(getattr(pipe, "num_timesteps", 0) or steps or 1))
+        return callback_kwargs
+
+    return step_end
+
+
+def _cpu_generator(seed: int) -> Any:
+    """The noise is drawn on the CPU whatever the device: the same seed starts from the same
+    latents everywhere, and the same seed on the same device gives the same output."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(seed)
 
 
 @dataclass(frozen=True)
@@ -235,17 +253,7 @@ def generate_video(pipeline: Any, request: VideoRequest, on_step: StepHook) -> l
     scheduler, and noise drawn on the CPU."""
     import torch
 
-    task = _video_task_pipeline(pipeline, request.image is not None)
-    task.scheduler = _scheduler(pipeline, None)
-    task.set_progress_bar_config(disable=True)
-
-    def step_end(
-        pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
-        on_step(step + 1, int(getattr(pipe, "num_timesteps", 0) or request.steps or 1))
-        return callback_kwargs
-
-    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+    task = _prepared(_video_task_pipeline(pipeline, request.image is not None), pipeline, None)
     arguments: dict[str, Any] = {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
@@ -257,9 +265,9 @@ def generate_video(pipeline: Any, request: VideoRequest, on_step: StepHook) -> l
         "num_inference_steps": request.steps,
         "guidance_scale": request.guidance_scale,
         "image": request.image,
-        "generator": generator,
+        "generator": _cpu_generator(request.seed),
         "output_type": "pil",
-        "callback_on_step_end": step_end,
+        "callback_on_step_end": _step_end(on_step, request.steps),
     }
     with _out_of_memory_fails_the_job(), torch.inference_mode():
         try:
