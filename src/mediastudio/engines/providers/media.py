@@ -7,8 +7,9 @@ SSRF-safe one) and sent inline as a ``data:`` URI; a file above :data:`DATA_URI_
 uploaded to the provider's file API instead (Replicate recommends data URIs under 1 MB).
 
 Outputs: provider URLs expire (Replicate's within an hour), so each output is copied through
-the same fetcher into the job's work directory before the job completes, decoded to prove it is
-the media it claims to be (size and length measured), and handed to the runner, which stores it
+the same fetcher into the job's work directory before the job completes, checked to prove it is
+the whole media it claims to be (an image's structure read to its end, a video or sound
+decoded; size and length measured), and handed to the runner, which stores it
 like any engine's output.
 """
 
@@ -170,7 +171,7 @@ async def keep_delivered(ctx: RunContext, provider: str, delivered: Sequence[Del
 
 
 def describe(path: Path, kind: OutputKind, provider: str) -> OutputFile:
-    """An output file, decoded and measured; a file that is not the promised media is the
+    """An output file, proven whole and measured; a file that is not the promised media is the
     provider's failure."""
     try:
         if kind == "image":
