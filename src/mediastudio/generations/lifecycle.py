@@ -54,22 +54,24 @@ def error(code: str, message: str) -> dict[str, str]:
     return {"code": code, "message": message}
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A job this worker has just claimed, and its account's plan (None: the account is gone)."""
+
+    generation: Generation
+    plan: str | None
+
+
 async def claim(
-    session: AsyncSession, generation: Generation, worker_id: str, lease_until: datetime
-) -> bool:
-    now = utcnow()
-    return await repository.transition(
-        session,
-        generation.id,
-        from_statuses=[Status.QUEUED],
-        values={
-            "status": Status.PROCESSING,
-            "worker_id": worker_id,
-            "lease_expires_at": lease_until,
-            "attempts": generation.attempts + 1,
-            "started_at": generation.started_at or now,
-        },
+    session: AsyncSession, generation_id: str, worker_id: str, lease_until: datetime
+) -> Claim | None:
+    """Move a queued job to processing, held by ``worker_id`` until ``lease_until``; None when
+    it is not queued any more. One statement: the job's row comes back from its UPDATE, so a
+    claim reads nothing first."""
+    claimed = await repository.claim_queued(
+        session, generation_id, worker_id, lease_until, utcnow()
     )
+    return None if claimed is None else Claim(*claimed)
 
 
 async def finish(

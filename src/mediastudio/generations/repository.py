@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediastudio.accounts.models import Account
 from mediastudio.generations.models import Generation, Status
 
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
@@ -138,6 +139,29 @@ async def count_of_type_since(
         )
     )
     return int(result.scalar_one())
+
+
+async def claim_queued(
+    session: AsyncSession, generation_id: str, worker_id: str, lease_until: datetime, now: datetime
+) -> tuple[Generation, str | None] | None:
+    """Move a queued job to processing for ``worker_id`` in one statement, which returns the
+    claimed row and its account's plan (None when the account is gone); None when the job was
+    not queued any more (someone else claimed, cancelled or deleted it)."""
+    plan = select(Account.plan).where(Account.id == Generation.account_id).scalar_subquery()
+    query = (
+        update(Generation)
+        .where(Generation.id == generation_id, Generation.status == Status.QUEUED)
+        .values(
+            status=Status.PROCESSING,
+            worker_id=worker_id,
+            lease_expires_at=lease_until,
+            attempts=Generation.attempts + 1,
+            started_at=func.coalesce(Generation.started_at, now),
+        )
+        .returning(Generation, plan)
+    )
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def count_processing(session: AsyncSession, account_id: str) -> int:

@@ -80,6 +80,14 @@ class Claimed:
     engine: Engine | None
 
 
+class _Undo(Exception):
+    """Rolls back a claim made in the same transaction; the run ends with ``result``."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.name)
+        self.result = result
+
+
 async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
     """Sleep up to ``seconds``; True as soon as ``event`` is set."""
     with contextlib.suppress(TimeoutError):
@@ -225,21 +233,25 @@ class JobRunner:
 
     async def _claim(self, generation_id: str) -> Claimed | RunResult:
         lease_until = utcnow() + timedelta(seconds=self.settings.job_lease_s)
-        async with self.db.write() as session:
-            generation = await repository.get(session, generation_id)
-            if generation is None or generation.status != Status.QUEUED:
-                return RunResult.SKIPPED
-            account = await accounts.lock(session, generation.account_id)
-            if account is None:
-                return RunResult.SKIPPED
-            cap = self.settings.plan(account.plan).max_concurrent_jobs
-            if cap is not None and await repository.count_processing(session, account.id) >= cap:
-                return RunResult.DEFERRED
-            if not await lifecycle.claim(session, generation, self.worker_id, lease_until):
-                return RunResult.SKIPPED
-            # No refresh: the ORM UPDATE has already set the claimed values on ``generation``
-            # (its session synchronises the objects it matches), which saves a SELECT.
-            announce(session, self.bus, generation, Status.PROCESSING, generation.progress)
+        try:
+            async with self.db.write() as session:
+                claim = await lifecycle.claim(session, generation_id, self.worker_id, lease_until)
+                if claim is None:
+                    return RunResult.SKIPPED
+                generation = claim.generation
+                if claim.plan is None:
+                    raise _Undo(RunResult.SKIPPED)  # its account is being deleted
+                cap = self.settings.plan(claim.plan).max_concurrent_jobs
+                if cap is not None:
+                    # Counted after the claim, so this job is among those processing. The lock
+                    # makes this account's claims take turns (on PostgreSQL; SQLite already
+                    # serialises writers), so two cannot both count before either commits.
+                    await accounts.lock(session, generation.account_id)
+                    if await repository.count_processing(session, generation.account_id) > cap:
+                        raise _Undo(RunResult.DEFERRED)
+                announce(session, self.bus, generation, Status.PROCESSING, generation.progress)
+        except _Undo as undo:
+            return undo.result  # the claim is rolled back: the job is queued as it was
         registered = self.registry.get(generation.model, generation.type)
         engine = self.registry.sandbox if generation.sandbox else None
         if registered is not None and engine is None:
