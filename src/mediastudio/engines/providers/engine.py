@@ -44,7 +44,14 @@ from mediastudio.engines.providers.jobs import (
     pauser,
     run_remote,
 )
-from mediastudio.engines.providers.local import LOCAL, LocalRoutes, local_routes, run_local
+from mediastudio.engines.providers.local import (
+    LOCAL,
+    LOCAL_BUILDS,
+    NONE,
+    LocalRoutes,
+    local_routes,
+    run_local,
+)
 from mediastudio.engines.providers.media import (
     Delivered,
     Uploader,
@@ -162,8 +169,11 @@ class ProvidersEngine(Engine):
 
     async def run(self, ctx: RunContext) -> None:
         model = self._model(ctx.model)
-        # In a thread: asking a local engine may read its files, or import torch the first time.
-        local = await asyncio.to_thread(local_routes, model, self._registry)
+        local = NONE
+        if model.spec.id in LOCAL_BUILDS:
+            # In a thread: asking a local engine may read its files, or import torch the first
+            # time. Only an alias a local model can serve asks (no hand-off for the others).
+            local = await asyncio.to_thread(local_routes, model, self._registry)
         routed = ProviderModel(model.spec, local.routes + model.routes)
         configured = {*self._adapters, LOCAL} if local.routes else self._adapters
         routes = plan(routed, ctx.input, configured, KEY_SETTINGS)
