@@ -81,6 +81,8 @@ FORMATS = {"jpg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"),
            "webp": ("WEBP", "image/webp")}
 predictions = {}
 stats = {"created": 0, "max_in_flight": 0}
+# Wall-clock moments of each prediction, in creation order, for the benchmark's breakdown.
+timelines = []
 rendered = {}
 
 def in_flight(now):
@@ -112,7 +114,9 @@ async def create(request: Request):
     values = (await request.json())["input"]
     pid = secrets.token_hex(13)
     now = time.monotonic()
+    timelines.append({"asked": time.time(), "done": time.time() + LATENCY[0]})
     predictions[pid] = {"created": now, "done_at": now + LATENCY[0], "latency": LATENCY[0],
+                        "timeline": timelines[-1],
                         "input": values,
                         "model": request.path_params["owner"] + "/" + request.path_params["name"],
                         "format": values.get("output_format", "jpg"), "canceled": False,
@@ -152,13 +156,18 @@ def render(size, suffix):
 
 async def deliver(request: Request):
     p = predictions[request.path_params["pid"]]
+    p["timeline"].setdefault("fetched", time.time())
     return Response(render(p["size"], p["format"]), media_type=FORMATS[p["format"]][1])
 
 async def read_stats(request: Request):
     return JSONResponse(stats)
 
+async def read_timelines(request: Request):
+    return JSONResponse(timelines)
+
 async def reset(request: Request):
     stats.update(created=0, max_in_flight=0)
+    timelines.clear()
     LATENCY[0] = float(request.query_params.get("latency", LATENCY[0]))
     return JSONResponse(stats)
 
@@ -168,6 +177,7 @@ app = Starlette(routes=[
     Route("/v1/predictions/{pid}/cancel", cancel, methods=["POST"]),
     Route("/delivery/{pid}/{name}", deliver, methods=["GET"]),
     Route("/stats", read_stats, methods=["GET"]),
+    Route("/timelines", read_timelines, methods=["GET"]),
     Route("/stats/reset", reset, methods=["POST"]),
 ])
 uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", backlog=2048)
@@ -309,15 +319,58 @@ def added_s(job: dict[str, Any], latency: float) -> float:
     return stamp(job["completed_at"]) - stamp(job["created_at"]) - latency
 
 
-async def serial(client: httpx.AsyncClient, server: Server, count: int, latency: float) -> Any:
-    added, failed = [], 0
+async def wait_streamed(client: httpx.AsyncClient, key: str, generation_id: str) -> dict[str, Any]:
+    """Wait for a job's end on its event stream (``GET /generations/{id}/events``), as a client
+    that wants the result at once does, then read it. Polling the job every 10 ms instead would
+    add a request every 10 ms to the server being measured."""
+    path = f"/api/v1/generations/{generation_id}/events"
+    async with client.stream("GET", path, headers=auth(key)) as events:
+        async for _ in events.aiter_lines():
+            pass  # the stream ends after the job's final event
+    body: dict[str, Any] = (
+        await client.get(f"/api/v1/generations/{generation_id}", headers=auth(key))
+    ).json()
+    return body
+
+
+# Where one job's added time goes: (figure, from, to), the moments from the server's own
+# timestamps (created, started, completed) and the fake's (asked: the prediction was created,
+# done: it succeeded, fetched: its output was first requested), all wall clock on this machine.
+STAGES = (
+    ("created → claimed (create's commit, hand-off to a worker, claim)", "created", "started"),
+    ("claimed → provider asked (routing, the provider's create call)", "started", "asked"),
+    ("provider done → output fetched (polling granularity, seen done)", "done", "fetched"),
+    ("output fetched → completed (copy, check, store, finish)", "fetched", "completed"),
+)
+
+
+async def serial(
+    client: httpx.AsyncClient, server: Server, count: int, latency: float, fake_url: str
+) -> Any:
+    added, failed, jobs = [], 0, []
+    await client.post(f"{fake_url}/stats/reset", params={"latency": latency})
     for _ in range(count):
-        job = await wait_done(client, server.live_key, await create_provider_job(client, server))
+        job_id = await create_provider_job(client, server)
+        job = await wait_streamed(client, server.live_key, job_id)
+        jobs.append(job)
         if job["status"] != "completed":
             failed += 1
             continue
         added.append(added_s(job, latency))
-    return {"added_ms": spread_ms(added), "failed": failed}
+    timelines = (await client.get(f"{fake_url}/timelines")).json()
+    stages: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
+    for job, moments in zip(jobs, timelines, strict=False):  # one prediction per job, in order
+        if job["status"] != "completed":
+            continue
+        server = {k: stamp(job[f"{k}_at"]) for k in ("created", "started", "completed")}
+        when = {**moments, **server}
+        for name, start, end in STAGES:
+            stages[name].append(when[end] - when[start])
+    return {
+        "added_ms": spread_ms(added),
+        "failed": failed,
+        "stages_ms": {name: spread_ms(values) for name, values in stages.items()},
+    }
 
 
 async def create_provider_job(client: httpx.AsyncClient, server: Server) -> str:
@@ -345,6 +398,18 @@ async def bare_client(
             (await client.get(prediction["output"])).raise_for_status()
             added.append(time.perf_counter() - started - latency)
     return {"added_ms": spread_ms(added)}
+
+
+async def bare_measured(
+    fake_url: str, count: int, latency: float, first_poll: float, longest: float
+) -> Any:
+    """:func:`bare_client`, with its polling granularity from the fake's timeline."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        await client.post(f"{fake_url}/stats/reset", params={"latency": latency})
+        figures = await bare_client(fake_url, count, latency, first_poll, longest)
+        timelines = (await client.get(f"{fake_url}/timelines")).json()
+    seen = [t["fetched"] - t["done"] for t in timelines if "fetched" in t]
+    return {**figures, "seen_done_ms": spread_ms(seen)}
 
 
 @dataclass
@@ -451,11 +516,11 @@ async def measure(
         async with httpx.AsyncClient(
             base_url=server.base_url, timeout=120, limits=limits, trust_env=False
         ) as client:
-            await serial(client, server, 2, options.latency)  # warm-up, not counted
+            await serial(client, server, 2, options.latency, fake_url)  # warm-up, not counted
             figures = {
                 "first_poll_s": first_poll,
-                "serial": await serial(client, server, options.serial, options.latency),
-                "bare": await bare_client(
+                "serial": await serial(client, server, options.serial, options.latency, fake_url),
+                "bare": await bare_measured(
                     fake_url, options.serial, options.latency, first_poll, longest
                 ),
             }
@@ -545,12 +610,25 @@ def table(report: dict[str, Any], name: str) -> str:
             ("1 at a time", "added ms: MediaStudio", serial_["added_ms"]),
             ("1 at a time", "added ms: bare client, same polling", bare["added_ms"]),
         ]
+        # The breakdown (runs saved before it was measured have none).
+        lines += [
+            ("1 at a time", f"MediaStudio: {stage}", spread)
+            for stage, spread in serial_.get("stages_ms", {}).items()
+        ]
+        if "seen_done_ms" in bare:
+            seen = "bare client: provider done → output fetched"
+            lines.append(("1 at a time", seen, bare["seen_done_ms"]))
         conc = run_.get("concurrent")
         for scenario, figure, spread in lines:
             rows.append(
                 f"| {poll} | {scenario} | {figure} ({spread.get('n', 1)}) | {ms(spread['p50'])} "
                 f"| {ms(spread['p95'])} | {ms(spread['max'])} |"
             )
+        own = serial_["added_ms"]["p50"] - bare["added_ms"]["p50"]
+        rows.append(
+            f"| {poll} | 1 at a time | **the platform's own ms: MediaStudio minus bare client, "
+            f"p50** | **{ms(own)}** | | |"
+        )
         if conc is None:
             continue
         lines = [
