@@ -229,3 +229,17 @@ def test_a_cuda_device_ctranslate2_does_not_see_is_unavailable(tiny: Path, tmp_p
     [spec] = engine.models()
     availability = engine.availability(spec)
     assert not availability.available and "cuda:7" in str(availability.reason)
+
+
+def test_a_budget_too_small_to_keep_it_unloads_the_model_after_each_job(
+    tiny: Path, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path / "data", local_memory_bytes=1)
+    registrations.register(settings.data_dir, tiny)
+    engine = LocalEngine(settings)
+    for index in range(2):
+        (tmp_path / f"job{index}").mkdir()
+        ctx = transcribe(engine, tmp_path / f"job{index}", output_formats=["json"])
+        assert len(ctx.outputs) == 1
+    cache = engine.whisper_residency()
+    assert cache.loads == 2 and cache.resident() == []
