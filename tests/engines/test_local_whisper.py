@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -243,3 +245,20 @@ def test_a_budget_too_small_to_keep_it_unloads_the_model_after_each_job(
         assert len(ctx.outputs) == 1
     cache = engine.whisper_residency()
     assert cache.loads == 2 and cache.resident() == []
+
+
+def test_a_whisper_registration_starts_the_server_without_torch_or_faster_whisper(
+    tiny: Path, tmp_path: Path
+) -> None:
+    """Listing a registered Whisper asks CTranslate2 for the device, and loads nothing else:
+    torch (the diffusion models') and faster-whisper wait for a job."""
+    registrations.register(tmp_path, tiny)
+    script = (
+        "import sys\n"
+        "from mediastudio.engines.registry import EngineRegistry\n"
+        "from mediastudio.settings import load_settings\n"
+        f"registry = EngineRegistry.discover(load_settings(data_dir={str(tmp_path)!r}))\n"
+        f"assert registry.availability({MODEL!r}).available\n"
+        "assert 'torch' not in sys.modules and 'faster_whisper' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
