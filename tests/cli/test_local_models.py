@@ -76,3 +76,22 @@ def test_a_video_pipeline_registers_as_a_video_model_and_serves_no_image_alias(
     assert code == 0 and "LTXPipeline" in out, out
     [row] = listed_local(tmp_path)
     assert (row["id"], row["type"], row["available"]) == ("local/tiny-ltx", "video", True)
+
+
+def test_pull_registers_a_faster_whisper_folder_as_a_transcription_model(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    from tests.engines.tiny_whisper import tiny_whisper
+
+    folder = tiny_whisper(tmp_path_factory)
+    code, out = invoke(tmp_path, "models", "pull", str(folder))
+    assert code == 0, out
+    assert "local/tiny-whisper" in out and "whisper" in out
+    [row] = listed_local(tmp_path)
+    assert (row["id"], row["type"], row["available"]) == (
+        "local/tiny-whisper",
+        "transcription",
+        True,
+    )
+    code, out = invoke(tmp_path, "models", "pull", str(folder), "--serves", "flux-schnell")
+    assert code == 1 and "faster-whisper model" in out

@@ -708,6 +708,14 @@ REGISTERED_CASES: dict[str, dict[str, Case]] = {
             "seed": 4,
         },
     },
+    "faster-whisper": {
+        "video-all": lambda m: {"audio_url": m.video},
+        "wav-json-srt-de": lambda m: {
+            "audio_url": tone_wav(2.5),
+            "output_formats": ["json", "srt"],
+            "language": "de",
+        },
+    },
 }
 
 
@@ -727,6 +735,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
         build_tiny_video_pipeline,
         require_local_extra,
     )
+    from tests.engines.tiny_whisper import tiny_whisper
 
     require_local_extra()
     settings = make_settings(
@@ -735,6 +744,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     weights = tmp_path_factory.mktemp("weights")
     registrations.register(settings.data_dir, build_tiny_pipeline(weights / "tiny-sd"))
     registrations.register(settings.data_dir, build_tiny_video_pipeline(weights / "tiny-ltx"))
+    registrations.register(settings.data_dir, tiny_whisper(tmp_path_factory))
     registry = EngineRegistry.discover(settings)
     kinds = {model.id: model.kind for model in registrations.load(settings.data_dir)}
     listed = [spec.id for spec in registry.models() if spec.id.startswith(ID_PREFIX)]

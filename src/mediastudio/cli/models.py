@@ -84,7 +84,11 @@ def list_models(
 
 
 ModelFolder = Annotated[
-    Path, typer.Argument(help="A diffusers pipeline folder (model_index.json, unet/, vae/, …)")
+    Path,
+    typer.Argument(
+        help="A diffusers pipeline folder (model_index.json, unet/, vae/, …) or a faster-whisper "
+        "folder (model.bin, config.json, tokenizer.json)"
+    ),
 ]
 
 
@@ -115,9 +119,12 @@ def pull(
         raise typer.Exit(1)
     settings = settings_from(data_dir, config)
     try:
-        if serves is not None and registrations.detect_kind(folder)[0] != registrations.DIFFUSERS:
+        kind = registrations.detect_kind(folder)[0] if serves is not None else None
+        if kind is not None and kind != registrations.DIFFUSERS:
+            video = kind == registrations.DIFFUSERS_VIDEO
+            what = "a video pipeline" if video else f"a {kind} model"
             raise registrations.RegistrationError(
-                f"Only an image pipeline can serve {serves}; {folder} holds a video pipeline."
+                f"Only an image pipeline can serve {serves}; {folder} holds {what}."
             )
         model = registrations.register(settings.data_dir, folder, serves=serves)
     except registrations.RegistrationError as exc:

@@ -1,11 +1,12 @@
 """The local engine: image and video models whose weights are folders on this machine
 (registered with ``mediastudio models pull <dir>``), run with diffusers on the GPU when there is
-one, else the CPU. A model registered as serving an alias (``--serves flux-schnell``) is also
-offered to the alias's engine as its first route (:meth:`LocalEngine.serving`).
+one, else the CPU; and transcription models, faster-whisper folders (:mod:`.transcription`). A
+model registered as serving an alias (``--serves flux-schnell``) is also offered to the alias's
+engine as its first route (:meth:`LocalEngine.serving`).
 
-Nothing here imports torch until a job runs or the device must be known, so the server and the
-CLI start without the ``[local]`` extra; registered models are then listed unavailable, with
-the command that installs it.
+Nothing here imports torch or faster-whisper until a job runs or the device must be known, so
+the server and the CLI start without the ``[local]`` extra; registered models are then listed
+unavailable, with the command that installs it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from mediastudio.engines.contract import (
     OutputFile,
     RunContext,
 )
-from mediastudio.engines.local import diffusion, registrations
+from mediastudio.engines.inputs import TranscriptionInput
+from mediastudio.engines.local import diffusion, registrations, transcription, whisper
 from mediastudio.engines.local.inputs import (
     MAX_INPUT_IMAGE_BYTES,
     LocalImageInput,
@@ -66,6 +68,9 @@ class LocalEngine(Engine):
         self.settings = settings
         self._device: diffusion.Device | None = None
         self._cache: Residency[Any] | None = None
+        # Whisper runs on CTranslate2, not torch: its own device and its own models' budget.
+        self._whisper_device: diffusion.Device | None = None
+        self._whisper_cache: Residency[Any] | None = None
         self._setup = threading.Lock()
         # Jobs on a GPU at once, whichever pool runs them: the gpu pool's own jobs and an
         # alias's local route (which runs in the alias's io job) share the device's slots.
@@ -75,7 +80,8 @@ class LocalEngine(Engine):
 
     def models(self) -> Sequence[ModelSpec]:
         registered = self._registered()
-        if registered and not diffusion.missing_modules():
+        diffusers = [model for model in registered if model.kind != registrations.FASTER_WHISPER]
+        if diffusers and not diffusion.missing_modules():
             # Called once while the registry is built, before any request: torch and diffusers
             # are imported now (seconds) rather than by the first catalog request, on the loop.
             diffusion.import_modules()
@@ -104,6 +110,8 @@ class LocalEngine(Engine):
             return []
 
     def availability(self, model: ModelSpec) -> Availability:
+        if model.type == transcription.TYPE:
+            return self._whisper_availability(model)
         missing = diffusion.missing_modules()
         if missing:
             return Availability.missing(
@@ -122,6 +130,22 @@ class LocalEngine(Engine):
         unknown = diffusion.unknown_pipeline(pipeline)
         return Availability.ok() if unknown is None else Availability.missing(unknown)
 
+    def _whisper_availability(self, model: ModelSpec) -> Availability:
+        missing = whisper.missing_modules()
+        if missing:
+            return Availability.missing(f"{', '.join(missing)} not installed: {whisper.EXTRA_HINT}")
+        problem = whisper.device_problem(self.whisper_device())
+        if problem is not None:
+            return Availability.missing(problem)
+        registered = registrations.find(self.settings.data_dir, model.id)
+        if registered is None:
+            return Availability.missing(f"{model.id} is no longer registered.")
+        try:
+            registrations.detect_kind(registered.folder)
+        except registrations.RegistrationError as exc:
+            return Availability.missing(str(exc))
+        return Availability.ok()
+
     def _registered(self) -> list[LocalModel]:
         try:
             return registrations.load(self.settings.data_dir)
@@ -130,6 +154,21 @@ class LocalEngine(Engine):
             return []
 
     def _spec(self, model: LocalModel) -> ModelSpec:
+        if model.kind == registrations.FASTER_WHISPER:
+            return ModelSpec(
+                id=model.id,
+                name=f"{model.folder.name} (local Whisper)",
+                type=transcription.TYPE,
+                input_model=TranscriptionInput,
+                credits=transcription.CREDITS_PER_TRANSCRIPT,
+                description=f"Weights in {model.path}, run here with faster-whisper: segments "
+                "with their times, SRT and WebVTT captions.",
+                category="local",
+                pool=self._whisper_pool(),
+                timeout_s=transcription.TIMEOUT_S,
+                output_kind="file",
+                plan=transcription.plan,
+            )
         if model.kind == registrations.DIFFUSERS_VIDEO:
             return ModelSpec(
                 id=model.id,
@@ -164,6 +203,11 @@ class LocalEngine(Engine):
             return "cpu"
         return "gpu" if self.device().is_gpu else "cpu"
 
+    def _whisper_pool(self) -> str:
+        if whisper.missing_modules():
+            return "cpu"
+        return "gpu" if self.whisper_device().is_gpu else "cpu"
+
     # Running ----------------------------------------------------------------------------------
 
     def device(self) -> diffusion.Device:
@@ -184,10 +228,27 @@ class LocalEngine(Engine):
                 self._cache = Residency(budget, release=diffusion.release)
             return self._cache
 
+    def whisper_device(self) -> diffusion.Device:
+        with self._setup:
+            if self._whisper_device is None:
+                self._whisper_device = whisper.pick_device(self.settings.local_device)
+            return self._whisper_device
+
+    def whisper_residency(self) -> Residency[Any]:
+        device = self.whisper_device()
+        with self._setup:
+            if self._whisper_cache is None:
+                budget = self.settings.local_memory_bytes or int(0.8 * whisper.memory_bytes(device))
+                self._whisper_cache = Residency(budget, release=whisper.release)
+            return self._whisper_cache
+
     def run(self, ctx: RunContext) -> None:
         model = registrations.find(self.settings.data_dir, ctx.model.id)
         if model is None:
             raise EngineError(f"{ctx.model.id} is no longer registered.")
+        if model.kind == registrations.FASTER_WHISPER:
+            self._run_transcription(ctx, model)
+            return
         if isinstance(ctx.input, LocalVideoInput):
             self._run_video(ctx, model, ctx.input)
             return
@@ -244,6 +305,22 @@ class LocalEngine(Engine):
             )
         )
 
+    def _run_transcription(self, ctx: RunContext, model: LocalModel) -> None:
+        """The input decoded first (no device slot held meanwhile), then transcribed by the
+        resident model with a slot of its device."""
+        request = transcription.request(ctx)
+        device, cache = self.whisper_device(), self.whisper_residency()
+
+        def load() -> tuple[Any, int]:
+            return whisper.load_model(model.folder, device)
+
+        estimate = registrations.weight_bytes(model.folder)
+        with (
+            self._device_slot(ctx, device),
+            cache.use(model.id, load, estimate=estimate, should_stop=ctx.check_cancelled) as found,
+        ):
+            transcription.run(ctx, found, request)
+
     @contextmanager
     def _pipeline(self, ctx: RunContext, model: LocalModel) -> Iterator[Any]:
         """``model``'s pipeline, loaded once and kept warm (residency), held with a slot of its
@@ -282,8 +359,9 @@ class LocalEngine(Engine):
             self._slots.release()
 
     async def aclose(self) -> None:
-        if self._cache is not None:
-            self._cache.clear()
+        for cache in (self._cache, self._whisper_cache):
+            if cache is not None:
+                cache.clear()
 
 
 def _source(validated: LocalImageInput, ctx: RunContext) -> Image.Image | None:

@@ -25,7 +25,10 @@ FILE_NAME = "local-models.json"
 ID_PREFIX = "local/"
 DIFFUSERS = "diffusers"  # a diffusers pipeline folder (model_index.json + one folder a component)
 DIFFUSERS_VIDEO = "diffusers-video"  # the same, of a video pipeline (text or image to video)
-KINDS = (DIFFUSERS, DIFFUSERS_VIDEO)
+FASTER_WHISPER = "faster-whisper"  # a CTranslate2 Whisper folder (speech to text, whisper.py)
+KINDS = (DIFFUSERS, DIFFUSERS_VIDEO, FASTER_WHISPER)
+# What faster-whisper reads from a model folder; without tokenizer.json it would download one.
+WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json")
 # Video pipelines whose class and VAE names do not say so (see is_video).
 VIDEO_PIPELINES = frozenset(
     {"LTXPipeline", "AnimateDiffPipeline", "WanPipeline", "CogVideoXPipeline", "MochiPipeline"}
@@ -47,8 +50,10 @@ class RegistrationError(ValueError):
 class LocalModel:
     id: str  # local/<folder name>
     path: str  # absolute
-    kind: str  # what detect_kind found: DIFFUSERS or DIFFUSERS_VIDEO
-    pipeline: str  # the pipeline class model_index.json names, e.g. StableDiffusionPipeline
+    kind: str  # what detect_kind found: one of KINDS
+    # The pipeline class model_index.json names, e.g. StableDiffusionPipeline; "whisper" for a
+    # faster-whisper folder.
+    pipeline: str
     registered_at: str
     # The catalog alias this model serves first (its provider routes take over when it fails):
     # ``models pull --serves flux-schnell``, or detected (a FLUX.1-schnell folder). None: only
@@ -146,16 +151,18 @@ def remove(data_dir: Path, model_id: str) -> LocalModel:
 def detect_kind(folder: Path) -> tuple[str, str]:
     """What the files in ``folder`` are: ``(DIFFUSERS, pipeline class)`` for a diffusers image
     pipeline folder whose denoiser and VAE folders hold weights, ``(DIFFUSERS_VIDEO, …)`` for a
-    video one. Anything else is refused with
-    what was expected."""
+    video one, ``(FASTER_WHISPER, "whisper")`` for a CTranslate2 Whisper folder. Anything else
+    is refused with what was expected."""
     if not folder.is_dir():
         raise RegistrationError(f"{folder} is not a folder.")
+    if is_whisper(folder):
+        return whisper_kind(folder)
     index = pipeline_index(folder)
     if index is None:
         raise RegistrationError(
-            f"{folder} holds no model_index.json: only diffusers pipeline folders (what "
-            "`DiffusionPipeline.save_pretrained` or a Hugging Face snapshot writes) can be "
-            "registered so far."
+            f"{folder} holds no model_index.json and no model.bin: only diffusers pipeline "
+            "folders (what `DiffusionPipeline.save_pretrained` or a Hugging Face snapshot "
+            "writes) and faster-whisper folders (Systran/faster-whisper-*) can be registered."
         )
     pipeline = str(index.get("_class_name", ""))
     denoiser = next((name for name in DENOISERS if name in index), None)
@@ -171,6 +178,35 @@ def detect_kind(folder: Path) -> tuple[str, str]:
                 "download the whole pipeline, not only its configs."
             )
     return (DIFFUSERS_VIDEO if is_video(index) else DIFFUSERS), pipeline
+
+
+def is_whisper(folder: Path) -> bool:
+    """Whether ``folder`` looks like a CTranslate2 model (a model.bin beside its config.json
+    and no diffusers index): a faster-whisper snapshot such as Systran/faster-whisper-small."""
+    return (folder / "model.bin").is_file() and not (folder / "model_index.json").exists()
+
+
+def whisper_kind(folder: Path) -> tuple[str, str]:
+    """``(FASTER_WHISPER, "whisper")``, or why the folder is not a whole faster-whisper model:
+    a missing file, or a config.json that is not a CTranslate2 Whisper's (its language ids)."""
+    missing = [name for name in WHISPER_FILES if not (folder / name).is_file()]
+    if missing:
+        raise RegistrationError(
+            f"{folder} holds a model.bin but not {', '.join(missing)}: a faster-whisper model "
+            "folder needs model.bin, config.json and tokenizer.json (download the whole "
+            "snapshot, e.g. Systran/faster-whisper-small)."
+        )
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RegistrationError(f"{folder}/config.json cannot be read: {exc}") from exc
+    if not isinstance(config, dict) or "lang_ids" not in config:
+        raise RegistrationError(
+            f"{folder}/config.json is not a CTranslate2 Whisper model's (it has no lang_ids): "
+            "convert Whisper with ct2-transformers-converter, or download a faster-whisper "
+            "snapshot."
+        )
+    return FASTER_WHISPER, "whisper"
 
 
 def is_video(index: dict[str, Any]) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mediastudio.engines.contract import OutputFile
+from mediastudio.engines.contract import OutputFile, PlannedOutput
 
 TranscriptFormat = Literal["json", "srt", "vtt"]
 FORMAT_TYPES: dict[str, str] = {
@@ -180,3 +180,20 @@ def write_outputs(
             )
         )
     return outputs
+
+
+def planned_outputs(
+    formats: Sequence[str], duration_s: float, language: str | None
+) -> list[PlannedOutput]:
+    """What a transcription of ``duration_s`` seconds of sound will hand back (the plan every
+    transcription model shares, so its sandbox twin writes the same files): one file per
+    format, each as long as the sound; the JSON one with the text and language fields."""
+    placeholder_transcript = placeholder(duration_s, language)
+    return [
+        PlannedOutput(
+            FORMAT_TYPES[fmt],
+            duration_s=round(duration_s, 3),
+            extra=output_fields(placeholder_transcript) if fmt == "json" else {},
+        )
+        for fmt in formats
+    ]

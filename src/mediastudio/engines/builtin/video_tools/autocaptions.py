@@ -1,8 +1,10 @@
 """Captions made from a video's own speech, for the subtitles and auto-clip tools.
 
-The video's sound is transcribed by a transcription model of the catalog (a hosted provider's:
-``openai/whisper-1`` by default, ``openai/gpt-transcribe`` once whisper-1 retires on its
-shutdown day, see ``catalog/lifecycle.py``) run as a step of the job
+The video's sound is transcribed by a transcription model of the catalog (by default a
+registered local faster-whisper model when one can run, since the local engine's models come
+first in the catalog's default order; else a hosted provider's: ``openai/whisper-1``, then
+``openai/gpt-transcribe`` once whisper-1 retires on its shutdown day, see
+``catalog/lifecycle.py``) run as a step of the job
 (:mod:`mediastudio.engines.compose`); its timed segments become the cues that
 :mod:`~mediastudio.engines.media.captions` burns in.
 The model is named by the input's ``transcription_model``: the catalog writes its default there

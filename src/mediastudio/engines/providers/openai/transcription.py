@@ -124,15 +124,7 @@ def plan(validated: BaseModel, fetcher: InputFetcher) -> Sequence[PlannedOutput]
     headers and frames); the JSON one with the text and language fields."""
     assert isinstance(validated, TranscriptionInput)
     _, _, seconds = speech_audio.probe(fetcher.fetch(validated.audio_url))
-    placeholder = transcripts.placeholder(seconds, validated.language)
-    return [
-        PlannedOutput(
-            transcripts.FORMAT_TYPES[fmt],
-            duration_s=round(seconds, 3),
-            extra=transcripts.output_fields(placeholder) if fmt == "json" else {},
-        )
-        for fmt in validated.output_formats
-    ]
+    return transcripts.planned_outputs(validated.output_formats, seconds, validated.language)
 
 
 def _first_language(languages: Any) -> str | None:
