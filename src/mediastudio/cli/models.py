@@ -84,7 +84,11 @@ def list_models(
 
 
 ModelFolder = Annotated[
-    Path, typer.Argument(help="A diffusers pipeline folder (model_index.json, unet/, vae/, …)")
+    Path,
+    typer.Argument(
+        help="A diffusers pipeline folder (model_index.json, unet/, vae/, …) or a folder of "
+        "Piper voices (<name>.onnx + <name>.onnx.json)"
+    ),
 ]
 
 
@@ -101,9 +105,10 @@ Serves = Annotated[
 def pull(
     folder: ModelFolder, serves: Serves = None, data_dir: DataDir = None, config: ConfigFile = None
 ) -> None:
-    """Register weights already on disk as the model local/<folder name>. The files stay where
-    they are; the kind is detected from them. With --serves (or a FLUX.1-schnell folder), the
-    alias runs on them first and fails over to its providers."""
+    """Register weights already on disk as the model local/<folder name> (a folder of one Piper
+    voice: local/<voice name>). The files stay where they are; the kind is detected from them.
+    With --serves (or a FLUX.1-schnell folder), the alias runs on them first and fails over to
+    its providers."""
     from mediastudio.engines.local import registrations
     from mediastudio.engines.providers.local import LOCAL_BUILDS
 
@@ -117,7 +122,7 @@ def pull(
     try:
         if serves is not None and registrations.detect_kind(folder)[0] != registrations.DIFFUSERS:
             raise registrations.RegistrationError(
-                f"Only an image pipeline can serve {serves}; {folder} holds a video pipeline."
+                f"Only an image pipeline can serve {serves}; {folder} holds no image pipeline."
             )
         model = registrations.register(settings.data_dir, folder, serves=serves)
     except registrations.RegistrationError as exc:
