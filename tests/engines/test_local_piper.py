@@ -289,3 +289,34 @@ def test_espeak_still_speaks_after_piper_phonemized_in_this_process(
     samples, _, _ = decode(ctx.outputs[0].path)
     assert float(np.max(np.abs(samples))) > 0.5
     speak(engine, tmp_path, SINGLE, text="And piper again.")
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        ({"text": "Hi."}, True),
+        ({"text": "Hi.", "voice": "en_US-pair-low:bob"}, True),
+        ({"text": "Hi.", "voice": "en_US-pair-low"}, True),
+        ({"text": "Hi.", "language": "de"}, True),
+        ({"text": "Hi.", "language": "en-us-x-test"}, True),
+        ({"text": "Hi.", "voice": "de_DE-tiny-low", "language": "de-de"}, True),
+        ({"text": "Hi.", "voice": "nobody"}, False),
+        ({"text": "Hi.", "language": "fr"}, False),
+        ({"text": "Hi.", "language": "en-gb"}, False),
+        ({"text": "Hi.", "voice": "de_DE-tiny-low", "language": "en"}, False),
+        ({"text": "Hi.", "voice": "en_US-pair-low:alice", "language": "de"}, False),
+    ],
+)
+def test_the_published_schema_says_what_the_validators_check(
+    engine: PiperEngine, body: dict[str, str], accepted: bool
+) -> None:
+    import jsonschema_rs
+
+    model = spec_of(engine, MULTI).input_model
+    try:
+        model.model_validate(body)
+        validated = True
+    except ValidationError:
+        validated = False
+    assert validated == accepted
+    assert jsonschema_rs.validator_for(model.model_json_schema()).is_valid(body) == accepted

@@ -35,9 +35,25 @@ class PiperInput(SpeechInput):
 
     @classmethod
     def schema_rules(cls) -> list[JsonSchema]:
-        pattern = f"^(?:{one_of_words(cls.voices.ids)})$"
-        known = {"anyOf": [null("voice"), {"properties": {"voice": {"pattern": pattern}}}]}
-        return [*super().schema_rules(), known]
+        """The voices and languages of the folder, and a voice and a language given together
+        only when the voice speaks it (one branch per language: a folder has few)."""
+        spoken: dict[str, list[str]] = {}
+        for speaker in cls.voices.speakers():
+            spoken.setdefault(speaker.language, []).append(speaker.id)
+        for file in cls.voices.files:
+            if file.default_speaker() is not None:
+                spoken[file.language].append(file.name)
+        known = {"properties": {"language": {"pattern": language_pattern(list(spoken))}}}
+        agree = [
+            {"properties": {"voice": {"pattern": words(ids)}, "language": {"pattern": pattern}}}
+            for pattern, ids in ((language_pattern([code]), ids) for code, ids in spoken.items())
+        ]
+        rule = {
+            "description": "a voice of this model; a language it speaks; both only when they agree",
+            "anyOf": [null("voice"), {"properties": {"language": False}}, *agree],
+        }
+        voice = {"properties": {"voice": {"pattern": words(cls.voices.ids)}}}
+        return [*super().schema_rules(), voice, known, rule]
 
     @field_validator("voice")
     @classmethod
@@ -76,6 +92,21 @@ class PiperInput(SpeechInput):
         if "language" not in self.model_fields_set:
             self.language = chosen.language  # say what is really spoken
         return self
+
+
+def words(ids: list[str]) -> str:
+    """A pattern for exactly one of ``ids``."""
+    return f"^(?:{one_of_words(ids)})$"
+
+
+def language_pattern(codes: list[str]) -> str:
+    """The language codes ``covers`` matches with one of ``codes`` (lower case): a code, a
+    shorter form of it (en for en-us), or a dialect of it (en-us-x-…)."""
+    shorter = {"-".join(c.split("-")[:n]) for c in codes for n in range(1, c.count("-") + 1)}
+    forms = [f"(?:{one_of_words(codes)})(?:-[a-z0-9]+)*"]
+    if shorter:
+        forms.insert(0, f"(?:{one_of_words(shorter)})")
+    return f"^(?:{'|'.join(forms)})$"
 
 
 def input_model(model_id: str, voices: VoiceSet) -> type[PiperInput]:
