@@ -6,6 +6,8 @@ cancel between sentences, one load for concurrent jobs, and espeak-ng still spea
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -320,3 +322,21 @@ def test_the_published_schema_says_what_the_validators_check(
         validated = False
     assert validated == accepted
     assert jsonschema_rs.validator_for(model.model_json_schema()).is_valid(body) == accepted
+
+
+def test_listing_registered_voices_imports_neither_piper_nor_onnxruntime_nor_torch(
+    settings: Settings,
+) -> None:
+    """The server and the CLI start with voices registered, and a lean install (no [local]
+    extra) lists them: only a job (or availability) looks for piper."""
+    script = (
+        "import sys\n"
+        "from mediastudio.engines.registry import EngineRegistry\n"
+        "from mediastudio.settings import load_settings\n"
+        f"settings = load_settings(data_dir={str(settings.data_dir)!r})\n"
+        "registry = EngineRegistry.discover(settings)\n"
+        f"assert {{m.id for m in registry.models('speech')}} >= {{{SINGLE!r}, {MULTI!r}}}\n"
+        "loaded = {'piper', 'onnxruntime', 'torch', 'diffusers'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)

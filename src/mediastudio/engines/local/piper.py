@@ -134,9 +134,10 @@ class PiperEngine(Engine):
         if voices is None:
             return None
         count = len(voices.speakers())
+        plural = "" if count == 1 else "s"
         return ModelSpec(
             id=model.id,
-            name=f"{model.id.removeprefix(ID_PREFIX)} (local Piper, {count} voice(s))",
+            name=f"{model.id.removeprefix(ID_PREFIX)} (local Piper, {count} voice{plural})",
             type="speech",
             input_model=input_model(model.id, voices),
             credits=CREDITS,
