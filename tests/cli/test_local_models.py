@@ -95,3 +95,16 @@ def test_pull_registers_a_faster_whisper_folder_as_a_transcription_model(
     )
     code, out = invoke(tmp_path, "models", "pull", str(folder), "--serves", "flux-schnell")
     assert code == 1 and "faster-whisper model" in out
+
+
+def test_a_piper_voice_folder_registers_under_its_voices_name(tmp_path: Path) -> None:
+    from tests.engines.tiny_piper import build_tiny_voice, require_piper
+
+    require_piper()
+    folder = build_tiny_voice(tmp_path / "weights" / "en" / "medium", "en_US-tiny-medium")
+    code, out = invoke(tmp_path, "models", "pull", str(folder))
+    assert code == 0 and "local/en_US-tiny-medium" in out and "PiperVoice" in out, out
+    [row] = listed_local(tmp_path)
+    assert (row["id"], row["type"], row["available"]) == ("local/en_US-tiny-medium", "speech", True)
+    code, out = invoke(tmp_path, "models", "pull", str(folder), "--serves", "flux-schnell")
+    assert code == 1 and "Only an image pipeline" in out, out

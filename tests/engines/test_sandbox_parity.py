@@ -716,6 +716,15 @@ REGISTERED_CASES: dict[str, dict[str, Case]] = {
             "language": "de",
         },
     },
+    "piper": {
+        "wav": lambda m: {"text": "Good morning. How are you today?", "output_format": "wav"},
+        "speaker-mp3-fast": lambda m: {
+            "text": "A second speaker.\n\nAnd a new paragraph, read faster.",
+            "voice": "xx_XX-tiny-low:bob",
+            "speed": 1.5,
+        },
+        "opus": lambda m: {"text": "Opus runs at forty eight kilohertz.", "output_format": "ogg"},
+    },
 }
 
 
@@ -735,9 +744,11 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
         build_tiny_video_pipeline,
         require_local_extra,
     )
+    from tests.engines.tiny_piper import build_tiny_voice, require_piper
     from tests.engines.tiny_whisper import tiny_whisper
 
     require_local_extra()
+    require_piper()
     settings = make_settings(
         tmp_path_factory.mktemp("registered"), engine_modules=[], disabled_engines=[]
     )
@@ -745,6 +756,8 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     registrations.register(settings.data_dir, build_tiny_pipeline(weights / "tiny-sd"))
     registrations.register(settings.data_dir, build_tiny_video_pipeline(weights / "tiny-ltx"))
     registrations.register(settings.data_dir, tiny_whisper(tmp_path_factory))
+    voice = build_tiny_voice(weights / "piper", speakers=("alice", "bob"))
+    registrations.register(settings.data_dir, voice)
     registry = EngineRegistry.discover(settings)
     kinds = {model.id: model.kind for model in registrations.load(settings.data_dir)}
     listed = [spec.id for spec in registry.models() if spec.id.startswith(ID_PREFIX)]

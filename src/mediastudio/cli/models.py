@@ -86,8 +86,9 @@ def list_models(
 ModelFolder = Annotated[
     Path,
     typer.Argument(
-        help="A diffusers pipeline folder (model_index.json, unet/, vae/, …) or a faster-whisper "
-        "folder (model.bin, config.json, tokenizer.json)"
+        help="A diffusers pipeline folder (model_index.json, unet/, vae/, …), a faster-whisper "
+        "folder (model.bin, config.json, tokenizer.json) or a folder of Piper voices "
+        "(<name>.onnx + <name>.onnx.json)"
     ),
 ]
 
@@ -105,9 +106,10 @@ Serves = Annotated[
 def pull(
     folder: ModelFolder, serves: Serves = None, data_dir: DataDir = None, config: ConfigFile = None
 ) -> None:
-    """Register weights already on disk as the model local/<folder name>. The files stay where
-    they are; the kind is detected from them. With --serves (or a FLUX.1-schnell folder), the
-    alias runs on them first and fails over to its providers."""
+    """Register weights already on disk as the model local/<folder name> (a folder of one Piper
+    voice: local/<voice name>). The files stay where they are; the kind is detected from them.
+    With --serves (or a FLUX.1-schnell folder), the alias runs on them first and fails over to
+    its providers."""
     from mediastudio.engines.local import registrations
     from mediastudio.engines.providers.local import LOCAL_BUILDS
 

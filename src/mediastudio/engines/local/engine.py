@@ -59,6 +59,8 @@ CREDITS_PER_IMAGE = 1
 CREDITS_PER_VIDEO = 5
 SLOT_WAIT_S = 0.2  # how often a job waiting for the GPU checks whether it was cancelled
 TIMEOUT_S = 1800.0  # a first load from a slow disk plus a CPU's minutes per image
+# The registration kinds this engine runs; the others have engines of their own (piper.py).
+KINDS = (registrations.DIFFUSERS, registrations.DIFFUSERS_VIDEO, registrations.FASTER_WHISPER)
 
 
 class LocalEngine(Engine):
@@ -93,7 +95,7 @@ class LocalEngine(Engine):
         if not model_id.startswith(ID_PREFIX):
             return None
         model = registrations.find(self.settings.data_dir, model_id)
-        if model is None:
+        if model is None or model.kind not in KINDS:
             return None
         spec = self._spec(model)
         return spec if type_ in (None, spec.type) else None
@@ -148,10 +150,11 @@ class LocalEngine(Engine):
 
     def _registered(self) -> list[LocalModel]:
         try:
-            return registrations.load(self.settings.data_dir)
+            found = registrations.load(self.settings.data_dir)
         except registrations.RegistrationError:
             logger.exception("local model registrations unreadable; none listed")
             return []
+        return [model for model in found if model.kind in KINDS]
 
     def _spec(self, model: LocalModel) -> ModelSpec:
         if model.kind == registrations.FASTER_WHISPER:

@@ -21,12 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mediastudio.engines.local import piper_voices
+
 FILE_NAME = "local-models.json"
 ID_PREFIX = "local/"
 DIFFUSERS = "diffusers"  # a diffusers pipeline folder (model_index.json + one folder a component)
 DIFFUSERS_VIDEO = "diffusers-video"  # the same, of a video pipeline (text or image to video)
 FASTER_WHISPER = "faster-whisper"  # a CTranslate2 Whisper folder (speech to text, whisper.py)
-KINDS = (DIFFUSERS, DIFFUSERS_VIDEO, FASTER_WHISPER)
+PIPER = "piper"  # Piper voices: <name>.onnx + <name>.onnx.json, one or several (piper_voices.py)
+KINDS = (DIFFUSERS, DIFFUSERS_VIDEO, FASTER_WHISPER, PIPER)
 # What faster-whisper reads from a model folder; without tokenizer.json it would download one.
 WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json")
 # Video pipelines whose class and VAE names do not say so (see is_video).
@@ -48,11 +51,11 @@ class RegistrationError(ValueError):
 
 @dataclass(frozen=True)
 class LocalModel:
-    id: str  # local/<folder name>
+    id: str  # local/<folder name> (a folder of one Piper voice: local/<voice name>)
     path: str  # absolute
     kind: str  # what detect_kind found: one of KINDS
     # The pipeline class model_index.json names, e.g. StableDiffusionPipeline; "whisper" for a
-    # faster-whisper folder.
+    # faster-whisper folder, "PiperVoice" for Piper voices.
     pipeline: str
     registered_at: str
     # The catalog alias this model serves first (its provider routes take over when it fails):
@@ -90,13 +93,13 @@ def register(data_dir: Path, folder: Path, *, serves: str | None = None) -> Loca
     one detected from the folder, if any). Registering the same folder again updates what it
     serves; another folder under a name already taken is refused (``models rm`` it first)."""
     folder = folder.expanduser().resolve()
-    name = folder.name
+    kind, pipeline = detect_kind(folder)
+    name = piper_voices.model_name(folder) if kind == PIPER else folder.name
     if not _NAME.fullmatch(name):
         raise RegistrationError(
             f"The folder name {name!r} cannot be a model id: use letters, digits, '.', '_' "
             "and '-' (rename the folder)."
         )
-    kind, pipeline = detect_kind(folder)
     model = LocalModel(
         id=ID_PREFIX + name,
         path=str(folder),
@@ -151,18 +154,26 @@ def remove(data_dir: Path, model_id: str) -> LocalModel:
 def detect_kind(folder: Path) -> tuple[str, str]:
     """What the files in ``folder`` are: ``(DIFFUSERS, pipeline class)`` for a diffusers image
     pipeline folder whose denoiser and VAE folders hold weights, ``(DIFFUSERS_VIDEO, …)`` for a
-    video one, ``(FASTER_WHISPER, "whisper")`` for a CTranslate2 Whisper folder. Anything else
-    is refused with what was expected."""
+    video one, ``(FASTER_WHISPER, "whisper")`` for a CTranslate2 Whisper folder,
+    ``(PIPER, "PiperVoice")`` for a folder of Piper voices. Anything else is refused with what
+    was expected."""
     if not folder.is_dir():
         raise RegistrationError(f"{folder} is not a folder.")
     if is_whisper(folder):
         return whisper_kind(folder)
+    if piper_voices.holds_voices(folder):
+        try:
+            piper_voices.read_voices(folder)
+        except piper_voices.VoiceFolderError as exc:
+            raise RegistrationError(str(exc)) from exc
+        return PIPER, piper_voices.PIPELINE
     index = pipeline_index(folder)
     if index is None:
         raise RegistrationError(
-            f"{folder} holds no model_index.json and no model.bin: only diffusers pipeline "
-            "folders (what `DiffusionPipeline.save_pretrained` or a Hugging Face snapshot "
-            "writes) and faster-whisper folders (Systran/faster-whisper-*) can be registered."
+            f"{folder} holds no model_index.json, no model.bin and no Piper voice: only diffusers "
+            "pipeline folders (what `DiffusionPipeline.save_pretrained` or a Hugging Face "
+            "snapshot writes), faster-whisper folders (Systran/faster-whisper-*) and Piper voices "
+            "(<name>.onnx + <name>.onnx.json) can be registered."
         )
     pipeline = str(index.get("_class_name", ""))
     denoiser = next((name for name in DENOISERS if name in index), None)
