@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.accounts.models import Account
 from mediastudio.credits.models import LedgerEntry
+from mediastudio.kit.clock import utcnow
+
+_TABLE = cast(Table, LedgerEntry.__table__)
+_INSERT = insert(_TABLE)  # a constant statement: compiled once, cached
+_COLUMNS = tuple(column.key for column in _TABLE.columns)
 
 
 async def take_available(session: AsyncSession, account_id: str, amount: int) -> int | None:
@@ -48,8 +54,14 @@ async def available(session: AsyncSession, account_id: str) -> int:
 
 
 async def append(session: AsyncSession, entry: LedgerEntry) -> None:
-    session.add(entry)
-    await session.flush()
+    """Insert a ledger row with one constant Core INSERT rather than the ORM's unit of work
+    (which costs more than the statement, and every create and every job's end writes one).
+    The object stays out of the session with its defaults filled in, as a flush would."""
+    if entry.created_at is None:
+        entry.created_at = utcnow()
+    if entry.description is None:
+        entry.description = ""
+    await session.execute(_INSERT, {column: getattr(entry, column) for column in _COLUMNS})
 
 
 async def page(
