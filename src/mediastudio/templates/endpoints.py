@@ -34,7 +34,10 @@ from mediastudio.templates.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"], responses=ERROR_RESPONSES)
-TemplateId = Annotated[str, Path(max_length=63, description="The template's id")]
+TemplateId = Annotated[
+    str,
+    Path(max_length=63, description="The template's id", examples=["product-announcement"]),
+]
 
 
 def library(platform: Platform) -> TemplateLibrary:
