@@ -158,6 +158,7 @@ async def test_title_card_mp4(api: Api) -> None:
     [
         ("quote-card", {"texts": {"quote": "x", "subtitle": "y"}}, "texts"),
         ("quote-card", {"texts": {"author": "only"}}, "texts"),
+        ("quote-card", {}, "texts"),
         ("quote-card", {"texts": {"quote": "x"}, "images": {"logo": "file_x"}}, "images"),
         ("quote-card", {"texts": {"quote": "x"}, "colors": {"pink": "#ff00ff"}}, "colors"),
         ("quote-card", {"texts": {"quote": "x"}, "colors": {"accent": "red"}}, "colors.accent"),

@@ -45,6 +45,7 @@ from mediastudio.engines.media.images import (
 )
 from mediastudio.engines.media.video import CANCEL_CHECK_FRAMES, VideoWriter, planned_video
 from mediastudio.engines.registry import EngineRegistry
+from mediastudio.engines.schema import JsonSchema, not_blank
 from mediastudio.settings import Settings
 
 TEMPLATE_TYPE = "template"
@@ -62,11 +63,15 @@ class TemplateInput(StrictInput):
 
     template_id: str = Field(pattern=TEMPLATE_ID, description="The template's id")
     texts: dict[SlotName, Annotated[str, Field(max_length=MAX_TEXT)]] = Field(
-        default_factory=dict, max_length=MAX_SLOTS, description="Text per text slot"
+        default_factory=dict,
+        max_length=MAX_SLOTS,
+        validate_default=True,  # a required slot is missing when ``texts`` is left out too
+        description="Text per text slot",
     )
     images: dict[SlotName, ImageUrl] = Field(
         default_factory=dict,
         max_length=MAX_SLOTS,
+        validate_default=True,
         description="Image per image slot: an https URL, a data: URI or an uploaded file's id",
     )
     colors: dict[SlotName, HexColor] = Field(
@@ -78,6 +83,18 @@ class TemplateInput(StrictInput):
     # Set on the subclass the engine builds (bound_input): the templates it may name.
     library: ClassVar[TemplateLibrary | None] = None
     kind: ClassVar[Literal["image", "video"]] = "image"
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        """The library's rules in JSON Schema: ``template_id`` names a template of this kind,
+        and the slots and colour variables are that template's."""
+        rules = super().schema_rules()
+        if cls.library is None:
+            return rules
+        mine = [template for template in cls.library if template.type == cls.kind]
+        if not mine:
+            return [*rules, {"required": ["template_id"], "properties": {"template_id": False}}]
+        return [*rules, {"anyOf": [_template_rule(template) for template in mine]}]
 
     @field_validator("template_id")
     @classmethod
@@ -132,6 +149,40 @@ class TemplateInput(StrictInput):
                 known = ", ".join(sorted(template.colors)) or "none"
                 raise ValueError(f"unknown colour variable(s) {unknown}; this template's: {known}")
         return value
+
+
+def _names(names: list[str]) -> JsonSchema:
+    """An object whose keys are among ``names``."""
+    return {"propertyNames": {"enum": names}} if names else {"maxProperties": 0}
+
+
+def _template_rule(template: Template) -> JsonSchema:
+    """What :class:`TemplateInput`'s validators accept for ``template``."""
+    texts: JsonSchema = {
+        **_names([t.slot for t in template.text_slots]),
+        "properties": {
+            t.slot: {"type": "string", "maxLength": t.max_chars}
+            | ({"pattern": not_blank(1)} if t.required else {})
+            for t in template.text_slots
+        },
+        "required": [t.slot for t in template.text_slots if t.required],
+    }
+    images: JsonSchema = {
+        **_names([i.slot for i in template.image_slots]),
+        "required": [i.slot for i in template.image_slots if i.required],
+    }
+    needs = [name for name, rule in (("texts", texts), ("images", images)) if rule["required"]]
+    return {
+        "properties": {
+            "template_id": {"const": template.id},
+            "texts": texts,
+            "images": images,
+            "colors": _names(sorted(template.colors)),
+        },
+        # template_id is required by the input itself; left out here so that the body of
+        # POST /templates/{id}/render, whose id is in the path, matches its template's branch.
+        "required": needs,
+    }
 
 
 def _check_slots(kind: str, given: set[str], slots: dict[str, Any], filled: set[str]) -> None:
