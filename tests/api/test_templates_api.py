@@ -18,6 +18,7 @@ from tests.conftest import Api, auth, make_settings, open_api
 from tests.engines.image_scenes import data_uri
 
 PHOTO_RGB = (20, 180, 60)
+OTHER_RGB = (200, 30, 160)
 
 
 @pytest.fixture
@@ -85,10 +86,17 @@ async def test_the_catalog_is_public_and_filters(api: Api) -> None:
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
+def two_halves(width: int, height: int) -> str:
+    """Left half PHOTO_RGB, right half OTHER_RGB: where each lands shows the crop."""
+    image = Image.new("RGB", (width, height), PHOTO_RGB)
+    image.paste(OTHER_RGB, (width // 2, 0, width, height))
+    return data_uri(image)
+
+
 async def test_product_announcement_png(api: Api) -> None:
     body = {
         "texts": {"headline": "Meet the Aero 2", "cta": "Buy"},
-        "images": {"product": photo()},
+        "images": {"product": two_halves(960, 560)},
         "colors": {"accent": "#ff0000"},
     }
     job, balance, content = await render(api, "product-announcement", body)
@@ -102,7 +110,8 @@ async def test_product_announcement_png(api: Api) -> None:
     assert image.format == "PNG" and image.size == (1080, 1080)
     pixels = np.asarray(image.convert("RGB"))
     # The image slot (60, 60, 960x560) shows the photo; the headline's white is in its box.
-    assert share_near(box(pixels, 100, 100, 880, 480), PHOTO_RGB) > 0.99
+    assert share_near(box(pixels, 100, 100, 420, 480), PHOTO_RGB) > 0.99
+    assert share_near(box(pixels, 560, 100, 420, 480), OTHER_RGB) > 0.99
     assert share_near(box(pixels, 60, 745, 960, 150), (255, 255, 255)) > 0.03
     assert share_near(box(pixels, 0, 0, 1080, 740), (255, 255, 255)) == 0.0
     # The accent variable overridden: the call-to-action pill is red.
@@ -209,3 +218,18 @@ async def test_the_generic_route_renders_a_template_too(api: Api) -> None:
     refused = await api.client.post("/api/v1/generations", json=wrong, headers=auth(key))
     assert refused.status_code == 400
     assert "builtin/template" in refused.json()["error"]["details"]["fields"][0]["message"]
+
+
+async def test_a_sandbox_key_gets_the_live_shape(api: Api) -> None:
+    key = await api.key(await api.account(credits=10), sandbox=True)
+    created = await api.client.post(
+        "/api/v1/templates/title-card/render",
+        json={"texts": {"title": "Test"}},
+        headers=auth(key),
+    )
+    assert created.status_code == 202, created.text
+    job = await api.wait(key, created.json()["id"], timeout=60)
+    assert job["status"] == "completed" and job["sandbox"] is True
+    output = job["outputs"][0]
+    assert (output["content_type"], output["width"], output["height"]) == ("video/mp4", 1080, 1920)
+    assert output["duration_s"] == pytest.approx(5.0, abs=0.05)
