@@ -74,6 +74,8 @@ async def test_an_operator_template_is_listed_and_rendered(tmp_path: Path) -> No
         (badge(colors={}), "colour variable $background is not declared"),
         (badge(type="video"), "needs duration_s and fps"),
         (badge(id="Bad Id"), "id"),
+        (badge(layers=[{"kind": "rect", "box": [0, 0, 0, 10], "fill": "#000000"}]), "layers.0"),
+        (badge(layers=[{"kind": "blob", "box": [0, 0, 5, 5]}]), "layers.0"),
     ],
 )
 def test_a_broken_template_file_is_refused_with_its_path(

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 BUILTIN_DIR = Path(__file__).parent / "library"
 TEMPLATE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -53,6 +60,16 @@ class _Layer(_Strict):
     box: Box
     opacity: float = Field(1.0, ge=0.0, le=1.0)
     animate: Animation | None = None
+
+    @field_validator("box")
+    @classmethod
+    def _bounded(cls, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        x, y, width, height = box
+        if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+            raise ValueError(f"a box is 1 to {MAX_SIDE} pixels wide and high")
+        if not (-MAX_SIDE <= x <= MAX_SIDE and -MAX_SIDE <= y <= MAX_SIDE):
+            raise ValueError(f"a box starts within {MAX_SIDE} pixels of the canvas")
+        return box
 
 
 class ShapeLayer(_Layer):
