@@ -38,6 +38,7 @@ from mediastudio.openai_compat.errors import PREFIX as OPENAI_PREFIX
 from mediastudio.openai_compat.errors import render_openai_error
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from mediastudio.templates.endpoints import router as templates_router
 from mediastudio.transcriptions.endpoints import router as transcriptions_router
 from mediastudio.videos.endpoints import router as videos_router
 from mediastudio.voices.endpoints import router as voices_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         enhancements_router,
         voices_router,
         catalog_router,
+        templates_router,
         account_router,
         files_router,
         webhooks_router,

@@ -336,6 +336,12 @@ class Settings(BaseSettings):
         " creates (503) are refused and /readyz answers 503, so accepted jobs and the"
         " database's own commits still have room",
     )
+    templates_dir: Path | None = Field(
+        None,
+        description="A directory of your own template files (*.json, docs/templates.md), offered"
+        " beside the built-in ones; every file is validated at start-up and a broken one stops"
+        " the start with its path and the failing field",
+    )
     image_memory_bytes: int = Field(
         1024 * 1024 * 1024,
         gt=0,

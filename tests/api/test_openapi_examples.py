@@ -114,7 +114,9 @@ def example_request(
     headers: dict[str, str] = {}
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "path":
-            path = path.replace("{" + parameter["name"] + "}", ids[parameter["name"]])
+            # An id made by an earlier example's create, else the parameter's own example.
+            value = ids.get(parameter["name"]) or parameter["schema"]["examples"][0]
+            path = path.replace("{" + parameter["name"] + "}", value)
         elif parameter["in"] == "header" and parameter.get("required"):
             value = header_example(parameter)
             assert value is not None, f"{path}: required header {parameter['name']} has no example"

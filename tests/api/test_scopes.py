@@ -43,6 +43,8 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/files/{key:path}"): PUBLIC,
     ("HEAD", "/files/{key:path}"): PUBLIC,
     ("GET", "/api/v1/product-image-enhancements/presets"): PUBLIC,
+    ("GET", "/api/v1/templates"): PUBLIC,
+    ("GET", "/api/v1/templates/{template_id}"): PUBLIC,
     # Creating jobs: the scope of the job's kind.
     ("POST", "/api/v1/generate/image"): IMAGE,
     ("POST", "/api/v1/generate/image-edit"): IMAGE,
@@ -70,6 +72,8 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/chat/completions"): CHAT,
     # The kind comes from the body or the job: any generate scope at the door, then the kind's.
     ("POST", "/api/v1/generations"): ANY_GENERATE,
+    # A template's render: image or video as the template says, checked once it is found.
+    ("POST", "/api/v1/templates/{template_id}/render"): ANY_GENERATE,
     ("POST", "/api/v1/generations/{generation_id}/cancel"): ANY_GENERATE,
     ("POST", "/api/v1/generations/{generation_id}/retry"): ANY_GENERATE,
     ("DELETE", "/api/v1/generations/{generation_id}"): ANY_GENERATE,
@@ -145,6 +149,7 @@ def concrete(path: str) -> str:
         "{file_id}": "file_nope",
         "{webhook_id}": "whk_nope",
         "{delivery_id}": "whd_nope",
+        "{template_id}": "tmpl-nope",
     }.items():
         path = path.replace(name, value)
     return path

@@ -162,6 +162,26 @@ CASES: dict[str, dict[str, Case]] = {
         "alpha": lambda m: {"image_url": m.sticker, "transformation": "grayscale"},
         "exif-rotated": lambda m: {"image_url": m.rotated, "transformation": "vintage"},
     },
+    "builtin/template": {
+        "photo-png": lambda m: {
+            "template_id": "product-announcement",
+            "texts": {"headline": "New"},
+            "images": {"product": m.photo},
+        },
+        "webp": lambda m: {
+            "template_id": "quote-card",
+            "texts": {"quote": "Less, but better."},
+            "output_format": "webp",
+        },
+        "jpg": lambda m: {
+            "template_id": "sale-banner",
+            "texts": {"discount": "50%", "headline": "Summer"},
+            "output_format": "jpg",
+        },
+    },
+    "builtin/template-video": {
+        "title": lambda m: {"template_id": "title-card", "texts": {"title": "Hello"}},
+    },
     "builtin/product-enhance": {
         "one-unreadable": lambda m: {
             "preset": "single_product_white_background",

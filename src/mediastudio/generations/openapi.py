@@ -34,11 +34,17 @@ from mediastudio.generations.schemas import CreateGeneration, Envelope
 from mediastudio.kit.openapi import REF_PREFIX, Document, Pass, add_models, operations
 
 TYPE_KEY = "x-generation-type"
+PATH_FIELDS_KEY = "x-generation-path-fields"
 
 
-def creates(type_: str) -> dict[str, Any]:
-    """``openapi_extra`` of a typed create route: the type of generation its body makes."""
-    return {TYPE_KEY: type_}
+def creates(type_: str, *, path_fields: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``openapi_extra`` of a typed create route: the type of generation its body makes.
+    ``path_fields`` are input fields the route fills from its path (``template_id`` of
+    ``POST /templates/{template_id}/render``): the documented body leaves them out."""
+    extra: dict[str, Any] = {TYPE_KEY: type_}
+    if path_fields:
+        extra[PATH_FIELDS_KEY] = list(path_fields)
+    return extra
 
 
 def document_bodies(catalog: Callable[[], Catalog]) -> Pass:
@@ -58,7 +64,8 @@ def document_bodies(catalog: Callable[[], Catalog]) -> Pass:
                 continue
             done[body] = kind
             if kind:
-                _document_typed(document, current, kind, body)
+                omit = tuple(operation.get(PATH_FIELDS_KEY, ()))
+                _document_typed(document, current, kind, body, omit)
             else:
                 _document_generic(document, current)
 
@@ -76,18 +83,20 @@ def _body_component(operation: dict[str, Any]) -> str | None:
     return str(ref).removeprefix(REF_PREFIX) if ref else None
 
 
-def _document_typed(document: Document, catalog: Catalog, type_: str, body: str) -> None:
+def _document_typed(
+    document: Document, catalog: Catalog, type_: str, body: str, omit: tuple[str, ...] = ()
+) -> None:
     named = [
         {
             "title": spec.id,
-            "allOf": [_request(document, body, spec)],
+            "allOf": [_request(document, body, spec, omit)],
             "properties": {"model": {"const": spec.id, "description": spec.name}},
             "required": ["model"],
         }
         for spec in _runnable(catalog, catalog.list(type_))
     ]
     request = document["components"]["schemas"][body]
-    branches = [*named, *_default_branches(document, catalog, type_, body)]
+    branches = [*named, *_default_branches(document, catalog, type_, body, omit)]
     if branches:
         request["anyOf"] = branches
         note = (
@@ -101,20 +110,20 @@ def _document_typed(document: Document, catalog: Catalog, type_: str, body: str)
 
 
 def _default_branches(
-    document: Document, catalog: Catalog, type_: str, body: str
+    document: Document, catalog: Catalog, type_: str, body: str, omit: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
     """One branch per model a body without ``model`` may get, for the bodies that reach it."""
     branches: list[dict[str, Any]] = []
     earlier: list[frozenset[str]] = []
     for spec in catalog.default_order(type_):
-        required = _required(spec)
+        required = _required(spec) - frozenset(omit)
         if any(before <= required for before in earlier):
             continue  # every body this model takes, an earlier one takes first
         skipped = [lacks_one_of(before) for before in earlier]
         branches.append(
             {
                 "title": f"default: {spec.id}",
-                "allOf": [_request(document, body, spec), *skipped],
+                "allOf": [_request(document, body, spec, omit), *skipped],
                 "properties": {"model": {"type": "null", "description": "Left out: the default"}},
             }
         )
@@ -126,12 +135,20 @@ def _required(spec: ModelSpec) -> frozenset[str]:
     return frozenset(name for name, f in spec.input_model.model_fields.items() if f.is_required())
 
 
-def _request(document: Document, body: str, spec: ModelSpec) -> dict[str, Any]:
-    """A ``$ref`` to the body for ``spec``: its input plus the envelope fields."""
+def _request(
+    document: Document, body: str, spec: ModelSpec, omit: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A ``$ref`` to the body for ``spec``: its input plus the envelope fields, less the
+    fields the route fills from its path (``omit``)."""
     name = "_".join(re.sub(r"[^A-Za-z0-9]+", "_", part) for part in (body, spec.id))
-    if name not in document["components"]["schemas"]:
+    schemas = document["components"]["schemas"]
+    if name not in schemas:
         request: type[BaseModel] = create_model(name, __base__=(spec.input_model, Envelope))
         add_models(document, [request])
+        for field in omit:
+            schemas[name].get("properties", {}).pop(field, None)
+            if field in schemas[name].get("required", []):
+                schemas[name]["required"].remove(field)
     return {"$ref": REF_PREFIX + name}
 
 

@@ -15,6 +15,7 @@ ENGINE_MODULES: list[str] = [
     "mediastudio.engines.builtin.espeak",
     "mediastudio.engines.builtin.composer",
     "mediastudio.engines.builtin.image_tools",
+    "mediastudio.engines.builtin.templates",
     "mediastudio.engines.builtin.video_tools.engine",
     "mediastudio.engines.builtin.video_tools.autoclip",
     "mediastudio.engines.builtin.compositions",
