@@ -286,6 +286,16 @@ CASES: dict[str, dict[str, Case]] = {
             "seed": 7,
         },
     },
+    # Lip-sync on Replicate (the fake; fal has no key here): the video's frame and rate, as
+    # long as the sync mode makes it, the speech as its sound.
+    "sync-lipsync": {
+        "loop-longer-speech": lambda m: {"video_url": m.video, "audio_url": tone_wav(1.5)},
+        "cut-off": lambda m: {
+            "video_url": m.silent_video,
+            "audio_url": tone_wav(1.6),
+            "sync_mode": "cut_off",
+        },
+    },
     # Hosted on OpenAI (the fake): synchronous calls.
     "openai/gpt-image-1.5-edit": {
         "tall-two-webp": lambda m: {

@@ -33,6 +33,7 @@ PriceUnit = Literal["generation", "output", "second"]
 _OUTPUT_KIND_BY_TYPE: dict[str, OutputKind] = {
     "image": "image",
     "image-edit": "image",
+    "lipsync": "video",
     "video": "video",
     "speech": "audio",
     "music": "audio",

@@ -147,6 +147,30 @@ class ImageEditInput(StrictInput):
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Fixes the randomness")
 
 
+LIPSYNC_TYPE = "lipsync"
+
+
+class LipsyncInput(StrictInput):
+    """Lip-sync: a video of a face and a sound in, the video speaking that sound out."""
+
+    video_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The video whose lips to move: an uploaded file's id (file_…), an https URL, one "
+            "of this server's output URLs or a data: URI (MP4, QuickTime or WebM)"
+        ),
+    )
+    audio_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The speech the video will say: an upload's id, a URL or a data: URI (WAV, MP3, "
+            "Ogg, FLAC, AAC or M4A)"
+        ),
+    )
+
+
 class SpeechInput(StrictInput):
     text: str = Field(min_length=1, max_length=10_000, description="What to say")
     voice: str | None = Field(None, max_length=100, description="Voice id; default per language")
