@@ -296,6 +296,16 @@ CASES: dict[str, dict[str, Case]] = {
             "sync_mode": "cut_off",
         },
     },
+    # Talking avatars on Replicate (the fake): Fabric's frame for the image's shape, as long
+    # as the sound (a text is spoken by a step: tests/providers/test_avatar_jobs.py).
+    "veed-fabric": {
+        "portrait-480p": lambda m: {"image_url": m.frame, "audio_url": tone_wav(1.5)},
+        "turned-720p": lambda m: {
+            "image_url": m.rotated,
+            "audio_url": tone_wav(1.0),
+            "resolution": "720p",
+        },
+    },
     # Hosted on OpenAI (the fake): synchronous calls.
     "openai/gpt-image-1.5-edit": {
         "tall-two-webp": lambda m: {

@@ -18,7 +18,7 @@ uvicorn, in a thread), faithful enough that the official ``fal-client`` works ag
   everything received is recorded.
 - Outputs are served without auth at ``/files/…`` (as fal's CDN serves them): a PNG of the
   requested ``image_size``, or a tiny MP4; ``fal-ai/sync-lipsync/v2`` the input video speaking
-  the input sound (tests/providers/fake_lipsync.py).
+  the input sound, ``veed/fabric-1.0`` the input image saying it (tests/providers/fake_lipsync.py).
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ SCHEDULING_FAILURE = (
 )
 NAMESPACES = ("workflows", "comfy")
 LIPSYNC = "fal-ai/sync-lipsync/v2"
+TALKING = (LIPSYNC, fake_lipsync.FABRIC)  # endpoints whose video follows the inputs
 
 
 @dataclass
@@ -196,6 +197,14 @@ class FakeFal:
             if found is not None:
                 detail = [{"loc": ["body"], "msg": found, "type": "value_error"}]
                 return JSONResponse({"detail": detail}, status_code=422)
+        if endpoint == fake_lipsync.FABRIC:
+            # fal's Fabric requires its resolution (no default there).
+            found = fake_lipsync.fabric_refusal(
+                body.get("image_url"), body.get("audio_url"), body.get("resolution")
+            )
+            if found is not None:
+                detail = [{"loc": ["body"], "msg": found, "type": "value_error"}]
+                return JSONResponse({"detail": detail}, status_code=422)
         with self.lock:
             plan = self.plans.popleft() if self.plans else Plan()
             queued = Queued(str(uuid.uuid4()), endpoint, body, plan)
@@ -262,7 +271,7 @@ class FakeFal:
         queued = self.queued.get(request.path_params["rid"])
         if queued is None:
             return Response(status_code=404)
-        if queued.plan.kind == "video" or queued.endpoint == LIPSYNC:
+        if queued.plan.kind == "video" or queued.endpoint in TALKING:
             return Response(_video(queued), media_type="video/mp4")
         width, height = _size(queued.input)
         return Response(image(width, height, "PNG"), media_type="image/png")
@@ -297,7 +306,7 @@ class FakeFal:
 
     def _output(self, request: Request, queued: Queued) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
-        if queued.plan.kind == "video" or queued.endpoint == LIPSYNC:
+        if queued.plan.kind == "video" or queued.endpoint in TALKING:
             video = {"url": f"{base}/files/{queued.id}/out.mp4", "content_type": "video/mp4"}
             size = len(_video(queued))
             return {"video": {**video, "file_name": "out.mp4", "file_size": size}}
@@ -322,9 +331,15 @@ class FakeFal:
 
 def _video(queued: Queued) -> bytes:
     """Sync's lip-synced video for its endpoint (inputs sent as data: URIs), else a tiny MP4."""
+    values = queued.input
+    if queued.endpoint == fake_lipsync.FABRIC:
+        return fake_lipsync.talking_head(
+            data_uri_bytes(values["image_url"]),
+            data_uri_bytes(values["audio_url"]),
+            values["resolution"],
+        )
     if queued.endpoint != LIPSYNC:
         return tiny_mp4()
-    values = queued.input
     return fake_lipsync.lipsynced(
         data_uri_bytes(values["video_url"]),
         data_uri_bytes(values["audio_url"]),

@@ -3,18 +3,21 @@ fake Replicate (``sync/lipsync-2``), written from Sync's documentation independe
 plan: an MP4 at the input video's frame and frame rate whose sound is the input speech, as long
 as the ``sync_mode`` makes it (loop, bounce, remap: the speech's length; cut_off: the shorter;
 silence: the video's, quiet after the speech). The fake draws flat frames; the sound is the
-speech itself, looped or cut to the length, as mono AAC at 48 kHz."""
+speech itself, looped or cut to the length, as mono AAC at 48 kHz. Also what VEED's Fabric 1.0
+delivers (``veed/fabric-1.0`` on both): :func:`talking_head`."""
 
 from __future__ import annotations
 
 import functools
 import io
+import math
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image, ImageOps
 
 from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter
 
@@ -74,3 +77,40 @@ def _samples(audio: bytes) -> np.ndarray:
             parts.extend(part.to_ndarray().reshape(-1) for part in resampler.resample(frame))
         parts.extend(part.to_ndarray().reshape(-1) for part in resampler.resample(None))
     return np.concatenate(parts).astype(np.float32)
+
+
+# VEED's Fabric 1.0 (fal's and Replicate's veed/fabric-1.0): the image animated to the sound,
+# as long as the sound, in the image's shape at the resolution's area (VEED's 16:9 examples:
+# 864x480 and 1312x736), sides in 16-pixel steps, 25 fps (assumed: not published).
+FABRIC = "veed/fabric-1.0"
+FABRIC_AREAS = {"480p": 864 * 480, "720p": 1312 * 736}
+FABRIC_FPS = 25
+
+
+def fabric_refusal(image: object, audio: object, resolution: object) -> str | None:
+    if not isinstance(image, str) or not image:
+        return "image is required"
+    if not isinstance(audio, str) or not audio:
+        return "audio is required"
+    if resolution not in FABRIC_AREAS:
+        return "resolution must be one of the following: 480p, 720p"
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def talking_head(image: bytes, audio: bytes, resolution: str) -> bytes:
+    """The MP4 Fabric would hand back for this face and this sound."""
+    with Image.open(io.BytesIO(image)) as face:
+        across, down = ImageOps.exif_transpose(face).size
+    area = FABRIC_AREAS[resolution]
+    width = 16 * round(math.sqrt(area * across / down) / 16)
+    height = 16 * round(area / math.sqrt(area * across / down) / 16)
+    speech = _samples(audio)
+    seconds = len(speech) / AUDIO_RATE
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "avatar.mp4"
+        with VideoWriter(path, width, height, fps=FABRIC_FPS, audio=speech) as writer:
+            for index in range(round(seconds * FABRIC_FPS)):
+                shade = 80 + (index * 5) % 100
+                writer.write(np.full((height, width, 3), shade, dtype=np.uint8))
+        return path.read_bytes()

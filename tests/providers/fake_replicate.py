@@ -20,9 +20,10 @@ uvicorn, in a thread), faithful enough that the official ``replicate`` client wo
   ratio with that many lines on the short side from an image; ``black-forest-labs/flux-kontext-pro``
   one image at Kontext's frame nearest the aspect ratio sent (the input image's by default), in
   its ``output_format`` (png by default); ``sync/lipsync-2`` the input video speaking the input
-  sound (tests/providers/fake_lipsync.py). Their inputs are validated as
-  Replicate validates them (422). Any other model delivers a PNG of the requested width and
-  height; :attr:`Plan.kind` may ask for a plain PNG or a tiny MP4 whatever the model.
+  sound, ``veed/fabric-1.0`` the input image saying it (tests/providers/fake_lipsync.py).
+  Their inputs are validated as Replicate validates them (422). Any other model delivers a PNG
+  of the requested width and height; :attr:`Plan.kind` may ask for a plain PNG or a tiny MP4
+  whatever the model.
 """
 
 from __future__ import annotations
@@ -351,6 +352,12 @@ class FakeReplicate:
             mode = values.get("sync_mode", "loop")
             render = functools.partial(fake_lipsync.lipsynced, video, audio, mode)
             return Delivery("mp4", "video/mp4", render)
+        if plan.kind is None and model == fake_lipsync.FABRIC:
+            face, audio = self._first_frame(values["image"]), self._first_frame(values["audio"])
+            assert face is not None and audio is not None
+            resolution = values.get("resolution", "720p")
+            render = functools.partial(fake_lipsync.talking_head, face, audio, resolution)
+            return Delivery("mp4", "video/mp4", render)
         if plan.kind is None and model in (HAILUO_FAST, HAILUO):
             return hailuo_delivery(values, self._first_frame(values.get("first_frame_image")))
         width = int(values.get("width") or 64)
@@ -432,6 +439,11 @@ def refusal(model: str, values: dict[str, Any]) -> str | None:
         )
     if model == KONTEXT:
         return _kontext_refusal(values)
+    if model == fake_lipsync.FABRIC:
+        found = fake_lipsync.fabric_refusal(
+            values.get("image"), values.get("audio"), values.get("resolution", "720p")
+        )
+        return f"- input: {found}" if found else None
     if model == LIPSYNC:
         found = fake_lipsync.refusal(
             values.get("video"), values.get("audio"), values.get("sync_mode", "loop")

@@ -34,6 +34,7 @@ _OUTPUT_KIND_BY_TYPE: dict[str, OutputKind] = {
     "image": "image",
     "image-edit": "image",
     "lipsync": "video",
+    "avatar": "video",
     "video": "video",
     "speech": "audio",
     "music": "audio",

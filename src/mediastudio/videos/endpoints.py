@@ -10,7 +10,7 @@ from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
 from mediastudio.engines.builtin.video_tools.social import SocialVariantsInput
 from mediastudio.engines.builtin.video_tools.subtitles import SubtitlesInput
-from mediastudio.engines.inputs import LIPSYNC_TYPE, LipsyncInput
+from mediastudio.engines.inputs import AVATAR_TYPE, LIPSYNC_TYPE, AvatarInput, LipsyncInput
 from mediastudio.generations.endpoints import (
     CREATE_RESPONSES,
     IdempotencyKey,
@@ -203,3 +203,46 @@ async def lipsync_video(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     return await create_typed(request, platform, principal, LIPSYNC_TYPE, body, idempotency_key)
+
+
+# Talking avatars ---------------------------------------------------------------------------------
+
+
+class AvatarRequest(AvatarInput, Envelope):
+    # Extra fields are the chosen model's own (resolution…), validated against its schema.
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "image_url": EXAMPLE_IMAGE,
+                    "text": "Hello! Here is what is new this week.",
+                    "resolution": "480p",
+                }
+            ]
+        },
+    )
+
+
+@router.post(
+    "/avatars/animate",
+    summary="Make a face talk (a talking-head video from an image and a sound or a text)",
+    description=(
+        "The image (an upload's id, a URL or a data: URI) animated to say audio_url, or text "
+        "spoken first by a speech model of the catalog (speech_model, voice), by a hosted "
+        "model (veed-fabric: VEED's Fabric 1.0 on fal or Replicate); one MP4 as long as the "
+        "speech. Given text, the price includes the speech model's."
+    ),
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates(AVATAR_TYPE),
+    tags=["avatars"],
+)
+async def animate_avatar(
+    request: Request,
+    body: AvatarRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, AVATAR_TYPE, body, idempotency_key)

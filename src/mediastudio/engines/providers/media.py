@@ -95,6 +95,12 @@ async def input_reference(
     of :data:`INPUT_KINDS`) the provider can read: a ``data:`` URI, or a URL of the provider's
     own file storage for a large file."""
     path = await asyncio.to_thread(ctx.fetcher.fetch, reference)
+    return await file_reference(path, field, uploader, pause)
+
+
+async def file_reference(path: Path, field: str, uploader: Uploader, pause: Pause) -> str:
+    """A local file (an input fetched, or a step's output) as :func:`input_reference` sends
+    it, checked as the kind its field names."""
     media_type, suffix = await asyncio.to_thread(input_type, path, field)
     data = await asyncio.to_thread(path.read_bytes)
     if len(data) <= DATA_URI_MAX_BYTES:
