@@ -244,3 +244,40 @@ async def test_without_keys_avatars_are_unavailable_and_a_text_needs_a_speech_mo
         assert refused.status_code == 503, refused.text
         assert refused.json()["error"]["details"]["step"] == "speech"
         assert fal.received == []
+
+
+async def test_a_voice_the_speech_model_lacks_is_a_400(
+    tmp_path: Path, fake: FakeReplicate, fal: FakeFal, openai_fake: FakeOpenAI
+) -> None:
+    async with open_api(all_settings(tmp_path / "data", fake, fal, openai_fake)) as api:
+        key = await live_key(api, credits=10_000)
+        body = {"image_url": "file_x", "text": "hello", "voice": "nobody-at-all"}
+        response = await api.client.post(ANIMATE, json=body, headers=auth(key))
+        assert response.status_code == 400, response.text
+        assert "speech_model" in response.text
+        assert openai_fake.received == [] and fal.received == []
+
+
+async def test_a_restart_mid_avatar_resumes_fals_request_without_speaking_again(
+    tmp_path: Path, fake: FakeReplicate, fal: FakeFal, openai_fake: FakeOpenAI
+) -> None:
+    fal.plans.append(Plan(stall=True))
+    settings = all_settings(tmp_path / "data", fake, fal, openai_fake)
+    body = {"image_url": data_uri(png(640, 360), "image/png"), "text": "Hello again."}
+    async with open_api(settings) as api:
+        key = await live_key(api, credits=10_000)
+        job = await create(api, key, ANIMATE, body)
+        await api.wait(key, job["id"], until=lambda found: found["progress"] >= 30)
+    # Stopped: fal's request keeps running, remembered with the job; the speech was said once.
+    assert len(fal.submits) == 1 and fal.cancelled == []
+    fal.release()
+    async with open_api(settings) as api:
+        done = await api.wait(key, job["id"])
+        assert done["status"] == "completed", done
+        assert len(fal.submits) == 1  # resumed, not submitted again
+        assert len(openai_fake.calls(SPEECH)) == 1  # and not spoken again
+        charged = job["credits_reserved"]
+        assert await ledger_kinds(api, key, job["id"]) == {
+            "reserve": [charged],
+            "capture": [-charged],
+        }
