@@ -281,3 +281,19 @@ async def test_a_restart_mid_avatar_resumes_fals_request_without_speaking_again(
             "reserve": [charged],
             "capture": [-charged],
         }
+
+
+async def test_a_failover_sends_the_same_speech_without_speaking_again(
+    tmp_path: Path, fake: FakeReplicate, fal: FakeFal, openai_fake: FakeOpenAI
+) -> None:
+    fal.script("submit", 500, {"detail": "Internal Server Error"})
+    async with open_api(all_settings(tmp_path / "data", fake, fal, openai_fake)) as api:
+        key = await live_key(api, credits=10_000)
+        body = {"image_url": data_uri(png(360, 640), "image/png"), "text": "One more time."}
+        done = await api.wait(key, (await create(api, key, ANIMATE, body))["id"])
+        assert done["status"] == "completed" and done["provider"] == "replicate", done
+        assert len(openai_fake.calls(SPEECH)) == 1
+        [prediction] = fake.creates
+        spoken = data_uri_bytes(prediction.input["audio"])
+        _, picture_s, _ = await decoded_video(api, done["outputs"][0])
+        assert picture_s == pytest.approx(seconds_of(spoken), abs=1 / 25)
