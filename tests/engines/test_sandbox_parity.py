@@ -306,6 +306,26 @@ CASES: dict[str, dict[str, Case]] = {
             "seed": 7,
         },
     },
+    # Lip-sync on Replicate (the fake; fal has no key here): the video's frame and rate, as
+    # long as the sync mode makes it, the speech as its sound.
+    "sync-lipsync": {
+        "loop-longer-speech": lambda m: {"video_url": m.video, "audio_url": tone_wav(1.5)},
+        "cut-off": lambda m: {
+            "video_url": m.silent_video,
+            "audio_url": tone_wav(1.6),
+            "sync_mode": "cut_off",
+        },
+    },
+    # Talking avatars on Replicate (the fake): Fabric's frame for the image's shape, as long
+    # as the sound (a text is spoken by a step: tests/providers/test_avatar_jobs.py).
+    "veed-fabric": {
+        "portrait-480p": lambda m: {"image_url": m.frame, "audio_url": tone_wav(1.5)},
+        "turned-720p": lambda m: {
+            "image_url": m.rotated,
+            "audio_url": tone_wav(1.0),
+            "resolution": "720p",
+        },
+    },
     # Hosted on OpenAI (the fake): synchronous calls.
     "openai/gpt-image-1.5-edit": {
         "tall-two-webp": lambda m: {

@@ -17,7 +17,8 @@ uvicorn, in a thread), faithful enough that the official ``fal-client`` works ag
   ``result``, ``cancel``: a 429 with Retry-After, a 500…) before it behaves normally;
   everything received is recorded.
 - Outputs are served without auth at ``/files/…`` (as fal's CDN serves them): a PNG of the
-  requested ``image_size``, or a tiny MP4.
+  requested ``image_size``, or a tiny MP4; ``fal-ai/sync-lipsync/v2`` the input video speaking
+  the input sound, ``veed/fabric-1.0`` the input image saying it (tests/providers/fake_lipsync.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.providers.fake_replicate import Received, image, tiny_mp4
+from tests.providers import fake_lipsync
+from tests.providers.fake_replicate import Received, data_uri_bytes, image, tiny_mp4
 from tests.providers.loopback import Loopback
 
 KEY = "00000000-fake-fal-key-id:0123456789abcdef0123456789abcdef"
@@ -67,6 +69,8 @@ SCHEDULING_FAILURE = (
     {"detail": "No runner could be allocated", "error_type": "runner_scheduling_failure"},
 )
 NAMESPACES = ("workflows", "comfy")
+LIPSYNC = "fal-ai/sync-lipsync/v2"
+TALKING = (LIPSYNC, fake_lipsync.FABRIC)  # endpoints whose video follows the inputs
 
 
 @dataclass
@@ -186,6 +190,21 @@ class FakeFal:
             detail = [{"loc": ["body"], "msg": "Input should be an object", "type": "dict_type"}]
             return JSONResponse({"detail": detail}, status_code=422)
         endpoint = request.path_params["endpoint"]
+        if endpoint == LIPSYNC:
+            found = fake_lipsync.refusal(
+                body.get("video_url"), body.get("audio_url"), body.get("sync_mode", "cut_off")
+            )
+            if found is not None:
+                detail = [{"loc": ["body"], "msg": found, "type": "value_error"}]
+                return JSONResponse({"detail": detail}, status_code=422)
+        if endpoint == fake_lipsync.FABRIC:
+            # fal's Fabric requires its resolution (no default there).
+            found = fake_lipsync.fabric_refusal(
+                body.get("image_url"), body.get("audio_url"), body.get("resolution")
+            )
+            if found is not None:
+                detail = [{"loc": ["body"], "msg": found, "type": "value_error"}]
+                return JSONResponse({"detail": detail}, status_code=422)
         with self.lock:
             plan = self.plans.popleft() if self.plans else Plan()
             queued = Queued(str(uuid.uuid4()), endpoint, body, plan)
@@ -252,8 +271,8 @@ class FakeFal:
         queued = self.queued.get(request.path_params["rid"])
         if queued is None:
             return Response(status_code=404)
-        if queued.plan.kind == "video":
-            return Response(tiny_mp4(), media_type="video/mp4")
+        if queued.plan.kind == "video" or queued.endpoint in TALKING:
+            return Response(_video(queued), media_type="video/mp4")
         width, height = _size(queued.input)
         return Response(image(width, height, "PNG"), media_type="image/png")
 
@@ -287,9 +306,10 @@ class FakeFal:
 
     def _output(self, request: Request, queued: Queued) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
-        if queued.plan.kind == "video":
+        if queued.plan.kind == "video" or queued.endpoint in TALKING:
             video = {"url": f"{base}/files/{queued.id}/out.mp4", "content_type": "video/mp4"}
-            return {"video": {**video, "file_name": "out.mp4", "file_size": len(tiny_mp4())}}
+            size = len(_video(queued))
+            return {"video": {**video, "file_name": "out.mp4", "file_size": size}}
         width, height = _size(queued.input)
         images = [
             {
@@ -307,6 +327,24 @@ class FakeFal:
             "has_nsfw_concepts": [queued.plan.nsfw] * len(images),
             "prompt": queued.input.get("prompt", ""),
         }
+
+
+def _video(queued: Queued) -> bytes:
+    """Sync's lip-synced video for its endpoint (inputs sent as data: URIs), else a tiny MP4."""
+    values = queued.input
+    if queued.endpoint == fake_lipsync.FABRIC:
+        return fake_lipsync.talking_head(
+            data_uri_bytes(values["image_url"]),
+            data_uri_bytes(values["audio_url"]),
+            values["resolution"],
+        )
+    if queued.endpoint != LIPSYNC:
+        return tiny_mp4()
+    return fake_lipsync.lipsynced(
+        data_uri_bytes(values["video_url"]),
+        data_uri_bytes(values["audio_url"]),
+        values.get("sync_mode", "cut_off"),
+    )
 
 
 def app_root(endpoint: str) -> str:

@@ -19,9 +19,11 @@ uvicorn, in a thread), faithful enough that the official ``replicate`` client wo
   by default) at its ``resolution`` (768p by default): 16:9 from text, the first frame's aspect
   ratio with that many lines on the short side from an image; ``black-forest-labs/flux-kontext-pro``
   one image at Kontext's frame nearest the aspect ratio sent (the input image's by default), in
-  its ``output_format`` (png by default). Their inputs are validated as
-  Replicate validates them (422). Any other model delivers a PNG of the requested width and
-  height; :attr:`Plan.kind` may ask for a plain PNG or a tiny MP4 whatever the model.
+  its ``output_format`` (png by default); ``sync/lipsync-2`` the input video speaking the input
+  sound, ``veed/fabric-1.0`` the input image saying it (tests/providers/fake_lipsync.py).
+  Their inputs are validated as Replicate validates them (422). Any other model delivers a PNG
+  of the requested width and height; :attr:`Plan.kind` may ask for a plain PNG or a tiny MP4
+  whatever the model.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mediastudio.engines.sandbox import media
+from tests.providers import fake_lipsync
 from tests.providers.loopback import Loopback
 
 TOKEN = "r8_FakeTestToken0000000000000000000000000"
@@ -63,6 +66,7 @@ Z_IMAGE_FORMATS = {
 HAILUO_FAST, HAILUO = "minimax/hailuo-2.3-fast", "minimax/hailuo-2.3"
 FLUX_SCHNELL = "black-forest-labs/flux-schnell"
 KONTEXT = "black-forest-labs/flux-kontext-pro"
+LIPSYNC = "sync/lipsync-2"
 # FLUX.1 Kontext's frames (about a megapixel, sides in 16-pixel steps): it renders the one whose
 # shape is nearest the aspect ratio sent, or the input image's with match_input_image.
 KONTEXT_FRAMES = (
@@ -342,6 +346,18 @@ class FakeReplicate:
             return flux_delivery(values)
         if plan.kind is None and model == KONTEXT:
             return kontext_delivery(values, self._first_frame(values.get("input_image")))
+        if plan.kind is None and model == LIPSYNC:
+            video, audio = self._first_frame(values["video"]), self._first_frame(values["audio"])
+            assert video is not None and audio is not None
+            mode = values.get("sync_mode", "loop")
+            render = functools.partial(fake_lipsync.lipsynced, video, audio, mode)
+            return Delivery("mp4", "video/mp4", render)
+        if plan.kind is None and model == fake_lipsync.FABRIC:
+            face, audio = self._first_frame(values["image"]), self._first_frame(values["audio"])
+            assert face is not None and audio is not None
+            resolution = values.get("resolution", "720p")
+            render = functools.partial(fake_lipsync.talking_head, face, audio, resolution)
+            return Delivery("mp4", "video/mp4", render)
         if plan.kind is None and model in (HAILUO_FAST, HAILUO):
             return hailuo_delivery(values, self._first_frame(values.get("first_frame_image")))
         width = int(values.get("width") or 64)
@@ -423,6 +439,16 @@ def refusal(model: str, values: dict[str, Any]) -> str | None:
         )
     if model == KONTEXT:
         return _kontext_refusal(values)
+    if model == fake_lipsync.FABRIC:
+        found = fake_lipsync.fabric_refusal(
+            values.get("image"), values.get("audio"), values.get("resolution", "720p")
+        )
+        return f"- input: {found}" if found else None
+    if model == LIPSYNC:
+        found = fake_lipsync.refusal(
+            values.get("video"), values.get("audio"), values.get("sync_mode", "loop")
+        )
+        return f"- input: {found}" if found else None
     if model not in (HAILUO_FAST, HAILUO):
         return None
     if model == HAILUO_FAST and not values.get("first_frame_image"):

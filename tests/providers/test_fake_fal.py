@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Iterator
 from types import ModuleType
 
+import av
 import httpx
 import pytest
 from PIL import Image
@@ -26,6 +27,8 @@ from tests.providers.fake_fal import (
     RunningFal,
     Tls,
 )
+from tests.providers.test_image_edit_jobs import png
+from tests.providers.test_lipsync_jobs import data_uri, speech_wav, talking_video
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +153,49 @@ def test_a_video_result_is_a_file_object(official: ModuleType, fake: FakeFal, tl
     assert result["video"]["content_type"] == "video/mp4"
     assert fetch(result["video"]["url"], tls)[4:8] == b"ftyp"
     assert fake.requests("GET")[0].path.startswith("/fal-ai/minimax/requests/")
+
+
+def _length(content: bytes) -> tuple[tuple[int, int], float, float]:
+    """A video's frame, its picture's length and its sound's."""
+    with av.open(io.BytesIO(content)) as container:
+        video = container.streams.video[0]
+        frames = list(container.decode(video))
+        picture_s = len(frames) / float(video.average_rate or 1)
+    with av.open(io.BytesIO(content)) as container:
+        audio = container.streams.audio[0]
+        sound_s = sum(frame.samples for frame in container.decode(audio)) / (audio.rate or 1)
+    return (frames[0].width, frames[0].height), picture_s, sound_s
+
+
+def test_sync_lipsync_and_fabric_follow_the_sound_through_the_official_client(
+    official: ModuleType, fake: FakeFal, tls: Tls
+) -> None:
+    speech = data_uri(speech_wav(1.5), "audio/wav")
+    synced = official.SyncClient().subscribe(
+        "fal-ai/sync-lipsync/v2",
+        arguments={
+            "model": "lipsync-2",
+            "video_url": data_uri(talking_video(1.0), "video/mp4"),
+            "audio_url": speech,
+            "sync_mode": "bounce",
+        },
+    )
+    size, picture_s, sound_s = _length(fetch(synced["video"]["url"], tls))
+    assert size == (96, 64) and picture_s == pytest.approx(1.5, abs=1 / 12)
+    assert sound_s == pytest.approx(1.5, abs=0.05)
+    talking = official.SyncClient().subscribe(
+        "veed/fabric-1.0",
+        arguments={
+            "image_url": data_uri(png(640, 360), "image/png"),
+            "audio_url": speech,
+            "resolution": "480p",
+        },
+    )
+    size, picture_s, _ = _length(fetch(talking["video"]["url"], tls))
+    assert size == (864, 480) and picture_s == pytest.approx(1.5, abs=1 / 25)
+    # fal's Fabric has no default resolution: leaving it out is the client's 422.
+    with pytest.raises(official.FalClientHTTPError) as refused:
+        official.SyncClient().subscribe(
+            "veed/fabric-1.0", arguments={"image_url": "data:,", "audio_url": speech}
+        )
+    assert refused.value.status_code == 422

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import av
 import httpx
 import pytest
 import replicate
@@ -13,6 +14,7 @@ from PIL import Image
 from replicate.exceptions import ModelError, ReplicateError
 
 from tests.providers.fake_replicate import FakeReplicate, Plan, RunningFake
+from tests.providers.test_lipsync_jobs import speech_wav, talking_video
 
 
 @pytest.fixture
@@ -132,3 +134,48 @@ def test_kontext_refuses_a_safety_tolerance_above_2_with_an_image(fake: FakeRepl
             },
         )
     assert refused.value.status == 422 and "safety_tolerance" in str(refused.value.detail)
+
+
+def test_lipsync_and_fabric_read_uploaded_files_through_the_official_client(
+    fake: FakeReplicate,
+) -> None:
+    def named(content: bytes, name: str) -> io.BytesIO:
+        buffer = io.BytesIO(content)
+        buffer.name = name
+        return buffer
+
+    client = official(fake)
+    url = client.run(
+        "sync/lipsync-2",
+        input={
+            "video": named(talking_video(2.0), "face.mp4"),
+            "audio": named(speech_wav(1.25), "speech.wav"),
+            "sync_mode": "cut_off",
+        },
+        use_file_output=False,
+    )
+    with av.open(io.BytesIO(httpx.get(url).content)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        assert (frames[0].width, frames[0].height) == (96, 64)
+        assert len(frames) / float(stream.average_rate or 1) == pytest.approx(1.25, abs=1 / 12)
+    assert len(fake.files) == 2  # both sent with the file API, the client's default
+    image = io.BytesIO()
+    Image.new("RGB", (360, 640)).save(image, format="PNG")
+    url = client.run(
+        "veed/fabric-1.0",
+        input={
+            "image": named(image.getvalue(), "face.png"),
+            "audio": named(speech_wav(1.0), "a.wav"),
+        },
+        use_file_output=False,
+    )
+    with av.open(io.BytesIO(httpx.get(url).content)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+    assert (frames[0].width, frames[0].height) == (736, 1312)  # 9:16 at 720p, Replicate's default
+    with pytest.raises(ReplicateError) as refused:
+        client.models.predictions.create(
+            model="sync/lipsync-2", input={"video": "data:,", "audio": "data:,", "sync_mode": "x"}
+        )
+    assert refused.value.status == 422 and "sync_mode" in str(refused.value.detail)

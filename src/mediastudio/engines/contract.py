@@ -33,6 +33,8 @@ PriceUnit = Literal["generation", "output", "second"]
 _OUTPUT_KIND_BY_TYPE: dict[str, OutputKind] = {
     "image": "image",
     "image-edit": "image",
+    "lipsync": "video",
+    "avatar": "video",
     "video": "video",
     "speech": "audio",
     "music": "audio",

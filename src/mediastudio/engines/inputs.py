@@ -147,6 +147,90 @@ class ImageEditInput(StrictInput):
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Fixes the randomness")
 
 
+LIPSYNC_TYPE = "lipsync"
+
+
+class LipsyncInput(StrictInput):
+    """Lip-sync: a video of a face and a sound in, the video speaking that sound out."""
+
+    video_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The video whose lips to move: an uploaded file's id (file_…), an https URL, one "
+            "of this server's output URLs or a data: URI (MP4, QuickTime or WebM)"
+        ),
+    )
+    audio_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The speech the video will say: an upload's id, a URL or a data: URI (WAV, MP3, "
+            "Ogg, FLAC, AAC or M4A)"
+        ),
+    )
+
+
+AVATAR_TYPE = "avatar"
+AVATAR_MAX_TEXT = 1000  # about a minute of speech; the sound may be 30 s at most anyway
+
+
+class AvatarInput(StrictInput):
+    """A talking head: a face and what it says (a sound, or a text spoken first by a speech
+    model of the catalog) in, a video of the face saying it out."""
+
+    image_url: str = Field(
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The face: an uploaded file's id (file_…), an https URL, one of this server's output "
+            "URLs or a data: URI (PNG, JPEG, WebP or GIF)"
+        ),
+    )
+    audio_url: str | None = Field(
+        None,
+        min_length=1,
+        max_length=8_000_000,
+        description=(
+            "The speech the face will say: an upload's id, a URL or a data: URI (WAV, MP3, Ogg, "
+            "FLAC, AAC or M4A); or give text instead"
+        ),
+    )
+    text: str | None = Field(
+        None,
+        min_length=1,
+        max_length=AVATAR_MAX_TEXT,
+        description="What the face will say, spoken first by speech_model; or give audio_url",
+    )
+    voice: str | None = Field(
+        None,
+        max_length=100,
+        description="The speech model's voice for text (GET /api/v1/voices); its default",
+    )
+    speech_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The speech model that says text (GET /api/v1/models?type=speech); the "
+        "catalog's default when left out",
+    )
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        sound = {"allOf": [present("audio_url", "string"), null("text"), null("voice")]}
+        words = {"allOf": [present("text", "string"), null("audio_url")]}
+        rule = {"description": "audio_url, or text (with a voice)", "anyOf": [sound, words]}
+        return [*super().schema_rules(), rule]
+
+    @model_validator(mode="after")
+    def _audio_or_text(self) -> Self:
+        if (self.audio_url is None) == (self.text is None):
+            raise ValueError("give audio_url or text, not both")
+        if self.voice is not None and self.text is None:
+            raise ValueError("voice is for text: the audio_url already has one")
+        return self
+
+
 class SpeechInput(StrictInput):
     text: str = Field(min_length=1, max_length=10_000, description="What to say")
     voice: str | None = Field(None, max_length=100, description="Voice id; default per language")

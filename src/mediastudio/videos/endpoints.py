@@ -10,6 +10,7 @@ from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
 from mediastudio.engines.builtin.video_tools.social import SocialVariantsInput
 from mediastudio.engines.builtin.video_tools.subtitles import SubtitlesInput
+from mediastudio.engines.inputs import AVATAR_TYPE, LIPSYNC_TYPE, AvatarInput, LipsyncInput
 from mediastudio.generations.endpoints import (
     CREATE_RESPONSES,
     IdempotencyKey,
@@ -20,7 +21,7 @@ from mediastudio.generations.endpoints import (
 from mediastudio.generations.openapi import creates
 from mediastudio.generations.schemas import Envelope
 from mediastudio.kit.errors import ERROR_RESPONSES
-from mediastudio.kit.examples import EXAMPLE_IMAGE, EXAMPLE_VIDEO_URL
+from mediastudio.kit.examples import EXAMPLE_AUDIO, EXAMPLE_IMAGE, EXAMPLE_VIDEO_URL
 
 router = APIRouter(prefix="/api/v1", tags=["videos"], responses=ERROR_RESPONSES)
 
@@ -165,3 +166,83 @@ async def clip_video(
     """Finds shots, scores segments by loudness, loudness peaks, motion and pace (``score``
     0-100 on each clip), and returns up to ``max_clips`` clips reframed to ``aspect_ratio``."""
     return await create_typed(request, platform, principal, "auto-clip", body, idempotency_key)
+
+
+# Lip-sync ----------------------------------------------------------------------------------------
+
+
+class LipsyncRequest(LipsyncInput, Envelope):
+    # Extra fields are the chosen model's own (sync_mode…), validated against its schema.
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"video_url": EXAMPLE_VIDEO_URL, "audio_url": EXAMPLE_AUDIO, "sync_mode": "loop"}
+            ]
+        },
+    )
+
+
+@router.post(
+    "/videos/lipsync",
+    summary="Make a video's face say a sound (lip-sync)",
+    description=(
+        "The video (an upload's id, a URL or a data: URI) with its lips moved to the speech in "
+        "audio_url, by a hosted model (sync-lipsync: Sync Labs' lipsync-2 on fal or Replicate); "
+        "one MP4 whose sound is the speech."
+    ),
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates(LIPSYNC_TYPE),
+)
+async def lipsync_video(
+    request: Request,
+    body: LipsyncRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, LIPSYNC_TYPE, body, idempotency_key)
+
+
+# Talking avatars ---------------------------------------------------------------------------------
+
+
+class AvatarRequest(AvatarInput, Envelope):
+    # Extra fields are the chosen model's own (resolution…), validated against its schema.
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "image_url": EXAMPLE_IMAGE,
+                    "text": "Hello! Here is what is new this week.",
+                    "resolution": "480p",
+                }
+            ]
+        },
+    )
+
+
+@router.post(
+    "/avatars/animate",
+    summary="Make a face talk (a talking-head video from an image and a sound or a text)",
+    description=(
+        "The image (an upload's id, a URL or a data: URI) animated to say audio_url, or text "
+        "spoken first by a speech model of the catalog (speech_model, voice), by a hosted "
+        "model (veed-fabric: VEED's Fabric 1.0 on fal or Replicate); one MP4 as long as the "
+        "speech. Given text, the price includes the speech model's."
+    ),
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates(AVATAR_TYPE),
+    tags=["avatars"],
+)
+async def animate_avatar(
+    request: Request,
+    body: AvatarRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(request, platform, principal, AVATAR_TYPE, body, idempotency_key)

@@ -25,8 +25,9 @@ from mediastudio.engines.contract import (
     Planned,
     PlannedOutput,
 )
-from mediastudio.engines.inputs import IMAGE_EDIT_TYPE
+from mediastudio.engines.inputs import AVATAR_TYPE, IMAGE_EDIT_TYPE, LIPSYNC_TYPE
 from mediastudio.engines.media.files import content_type
+from mediastudio.engines.providers import avatar, lipsync
 from mediastudio.engines.providers.elevenlabs import mapping as elevenlabs_mapping
 from mediastudio.engines.providers.fal import mapping as fal_mapping
 from mediastudio.engines.providers.inputs import (
@@ -510,7 +511,85 @@ ELEVEN_FLASH_V2_5 = _elevenlabs(
 )
 ELEVENLABS_MODELS = (ELEVEN_MULTILINGUAL_V2, ELEVEN_FLASH_V2_5)
 
-CURATED: tuple[ProviderModel, ...] = JOB_MODELS + OPENAI_MODELS + ELEVENLABS_MODELS
+# Lip-sync: Sync Labs' lipsync-2, fal first (its queue is the model's home there), Replicate
+# taking over. Both bill about $0.05 a second of output; a job takes up to 30 s of video and
+# sound (MEDIA_INPUT_MAX_S), so it is priced as 30 s: $1.50, at the rate Kontext's 70 credits
+# for $0.04 set. See docs/providers.md#lip-sync.
+SYNC_LIPSYNC = provider_model(
+    ModelSpec(
+        id="sync-lipsync",
+        name="Sync lipsync-2",
+        type=LIPSYNC_TYPE,
+        input_model=lipsync.SyncLipsyncInput,
+        credits=2600,
+        description=(
+            "Sync Labs' lipsync-2: a video of a face made to say a sound (up to 30 s each), on "
+            "fal or on Replicate (the other takes over when one fails)."
+        ),
+        category="lipsync",
+        pool=REMOTE_POOL,
+        timeout_s=1800,
+        output_kind="video",
+    ),
+    Route(
+        FAL,
+        "fal-ai/sync-lipsync/v2",
+        lipsync.fal_build,
+        media=("video_url", "audio_url"),
+        plan=lipsync.plan,
+    ),
+    Route(
+        REPLICATE,
+        "sync/lipsync-2",
+        lipsync.replicate_build,
+        media=("video_url", "audio_url"),
+        plan=lipsync.plan,
+    ),
+)
+LIPSYNC_MODELS = (SYNC_LIPSYNC,)
+
+# Talking avatars: VEED's Fabric 1.0, fal first, Replicate taking over. fal bills $0.08 a second
+# at 480p and $0.15 at 720p; a job's sound is 30 s at most, so it is priced as 30 s at 720p
+# ($4.50). Given text, the job also pays its speech step (ModelSpec.uses). See
+# docs/providers.md#talking-avatars.
+VEED_FABRIC = provider_model(
+    ModelSpec(
+        id="veed-fabric",
+        name="VEED Fabric 1.0",
+        type=AVATAR_TYPE,
+        input_model=avatar.FabricInput,
+        credits=7900,
+        description=(
+            "VEED's Fabric 1.0: an image of a face made to say a sound or a text (spoken first "
+            "by a speech model), up to 30 s, on fal or on Replicate (the other takes over when "
+            "one fails)."
+        ),
+        category="avatar",
+        pool=REMOTE_POOL,
+        timeout_s=1800,
+        output_kind="video",
+        uses=avatar.uses,
+    ),
+    Route(
+        FAL,
+        "veed/fabric-1.0",
+        avatar.fal_build,
+        media=("image_url", "audio_url"),
+        plan=avatar.plan,
+    ),
+    Route(
+        REPLICATE,
+        "veed/fabric-1.0",
+        avatar.replicate_build,
+        media=("image_url", "audio_url"),
+        plan=avatar.plan,
+    ),
+)
+AVATAR_MODELS = (VEED_FABRIC,)
+
+CURATED: tuple[ProviderModel, ...] = (
+    JOB_MODELS + OPENAI_MODELS + ELEVENLABS_MODELS + LIPSYNC_MODELS + AVATAR_MODELS
+)
 
 
 def resolve_generic(model_id: str, type_: str | None) -> ProviderModel | None:

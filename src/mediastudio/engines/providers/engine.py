@@ -56,6 +56,7 @@ from mediastudio.engines.providers.media import (
     Delivered,
     Uploader,
     collect_outputs,
+    file_reference,
     image_suffix,
     input_reference,
     keep_delivered,
@@ -66,6 +67,7 @@ from mediastudio.engines.providers.openai import transcription, translation
 from mediastudio.engines.providers.replicate import client as replicate
 from mediastudio.engines.providers.routes import ProviderModel, Route
 from mediastudio.engines.providers.routing import plan, run_routes
+from mediastudio.engines.providers.steps import SpokenText, spoken_text
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.settings import ProviderSettings, Settings
 
@@ -82,6 +84,7 @@ OPENAI_MODEL_VOICES = {
     "openai/tts-1": OPENAI_TTS_1_VOICES,
 }
 T = TypeVar("T")
+SPOKEN_FIELD = "audio_url"  # where an avatar's spoken text goes
 logger = logging.getLogger("mediastudio.providers")
 
 
@@ -177,9 +180,12 @@ class ProvidersEngine(Engine):
         routed = ProviderModel(model.spec, local.routes + model.routes)
         configured = {*self._adapters, LOCAL} if local.routes else self._adapters
         routes = plan(routed, ctx.input, configured, KEY_SETTINGS)
-        await run_routes(ctx, routes, lambda route: self._attempt(ctx, route, local))
+        spoken = spoken_text(ctx, self._registry)
+        await run_routes(ctx, routes, lambda route: self._attempt(ctx, route, local, spoken))
 
-    async def _attempt(self, ctx: RunContext, route: Route, local: LocalRoutes) -> None:
+    async def _attempt(
+        self, ctx: RunContext, route: Route, local: LocalRoutes, spoken: SpokenText | None = None
+    ) -> None:
         """One route: submit (or resume) the provider's job, wait for it, copy its outputs;
         or run the local model that serves the alias."""
         if route.provider == LOCAL:
@@ -193,7 +199,7 @@ class ProvidersEngine(Engine):
             ctx,
             adapter,
             route.target,
-            lambda: _payload(ctx, route, adapter),
+            lambda: _payload(ctx, route, adapter, spoken),
             self._polling[route.provider],
         )
         await collect_outputs(ctx, adapter.name, job.outputs)
@@ -300,13 +306,18 @@ async def _unless_cancelled(ctx: RunContext, work: Awaitable[T]) -> T:
             await asyncio.gather(task, return_exceptions=True)
 
 
-async def _payload(ctx: RunContext, route: Route, adapter: JobAdapter) -> dict[str, object]:
-    """The provider's input: media sent along (see :mod:`.media`), then the route's mapping."""
+async def _payload(
+    ctx: RunContext, route: Route, adapter: JobAdapter, spoken: SpokenText | None = None
+) -> dict[str, object]:
+    """The provider's input: media sent along (see :mod:`.media`; a text spoken by the job's
+    speech step is its sound), then the route's mapping."""
     pause = pauser(ctx)
     media: dict[str, str] = {}
     for field in route.media:
         reference = getattr(ctx.input, field, None)
-        if isinstance(reference, str):
+        if field == SPOKEN_FIELD and spoken is not None:
+            media[field] = await file_reference(await spoken.path(), field, adapter, pause)
+        elif isinstance(reference, str):
             media[field] = await input_reference(ctx, reference, adapter, pause, field)
     return route.build(ctx.input, media)
 

@@ -34,6 +34,7 @@ from mediastudio.engines.contract import (
     ProviderError,
     RunContext,
 )
+from mediastudio.engines.media import speech_audio
 from mediastudio.engines.media.files import INPUT_OPTIONS, content_type
 from mediastudio.engines.media.images import (
     MAX_OUTPUT_PIXELS,
@@ -46,6 +47,10 @@ from mediastudio.engines.providers.jobs import RUNNING_END
 
 DATA_URI_MAX_BYTES = 1024 * 1024
 OUTPUT_MAX_SECONDS = 3600.0
+# The longest video or sound input sent to a provider (lip-sync is priced per job for this much).
+MEDIA_INPUT_MAX_S = 30.0
+# The request fields that name a video or a sound; every other media field names an image.
+INPUT_KINDS = {"video_url": "video", "audio_url": "audio"}
 _IMAGE_TYPES = {
     "PNG": ("image/png", ".png"),
     "JPEG": ("image/jpeg", ".jpg"),
@@ -86,14 +91,95 @@ async def input_reference(
     pause: Pause,
     field: str = "first_frame_image",
 ) -> str:
-    """An image input (the request's ``field``) the provider can read: a ``data:`` URI, or a URL
-    of the provider's own file storage for a large file."""
+    """A media input (the request's ``field``: an image, or a video or a sound for the fields
+    of :data:`INPUT_KINDS`) the provider can read: a ``data:`` URI, or a URL of the provider's
+    own file storage for a large file."""
     path = await asyncio.to_thread(ctx.fetcher.fetch, reference)
-    media_type = await asyncio.to_thread(image_type, path, field)
+    return await file_reference(path, field, uploader, pause)
+
+
+async def file_reference(path: Path, field: str, uploader: Uploader, pause: Pause) -> str:
+    """A local file (an input fetched, or a step's output) as :func:`input_reference` sends
+    it, checked as the kind its field names."""
+    media_type, suffix = await asyncio.to_thread(input_type, path, field)
     data = await asyncio.to_thread(path.read_bytes)
     if len(data) <= DATA_URI_MAX_BYTES:
         return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
-    return await uploader.upload(f"input{image_suffix(media_type)}", data, media_type, pause)
+    return await uploader.upload(f"input{suffix}", data, media_type, pause)
+
+
+def input_type(path: Path, field: str) -> tuple[str, str]:
+    """The input's real media type and suffix, read from its content and checked as the kind
+    its field names (a video must have a picture, a sound must be one, neither longer than
+    :data:`MEDIA_INPUT_MAX_S`): refused here rather than by the provider, after the credits
+    were reserved."""
+    kind = INPUT_KINDS.get(field, "image")
+    if kind == "video":
+        video = input_video(path, field)
+        return video.media_type, video.suffix
+    if kind == "audio":
+        audio = input_audio(path, field)
+        return audio.media_type, audio.suffix
+    media_type = image_type(path, field)
+    return media_type, image_suffix(media_type)
+
+
+@dataclass(frozen=True)
+class InputMedia:
+    """A video or a sound input, checked: what it is and how long."""
+
+    media_type: str
+    suffix: str
+    duration_s: float
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+
+
+def input_video(path: Path, field: str) -> InputMedia:
+    """A video input: an MP4, QuickTime or WebM file with a picture, at most
+    :data:`MEDIA_INPUT_MAX_S` long."""
+    try:
+        info = probe(path, max_seconds=MEDIA_INPUT_MAX_S)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"The {field} is not a video this server can use: {exc.message}"
+        ) from exc
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    found = _container_type(head)
+    if found is None:
+        raise InvalidInput(f"The {field} must be an MP4, QuickTime or WebM video.")
+    media_type, suffix = found
+    return InputMedia(media_type, suffix, info.duration_s, info.width, info.height, info.fps)
+
+
+def input_audio(path: Path, field: str) -> InputMedia:
+    """A sound input: an audio file (no picture) of one of the types outputs may be, decoded
+    to its last sample and at most :data:`MEDIA_INPUT_MAX_S` long."""
+    try:
+        demuxer, has_video, duration = speech_audio.probe(path)
+    except InvalidInput as exc:
+        raise InvalidInput(f"The {field} is not audio this server can use: {exc.message}") from exc
+    found = _AUDIO_TYPES.get(demuxer)
+    if found is None or has_video:
+        raise InvalidInput(f"The {field} must be a WAV, MP3, Ogg, FLAC, AAC or M4A sound file.")
+    if duration > MEDIA_INPUT_MAX_S:
+        raise InvalidInput(
+            f"The {field} is {duration:.1f} s long; at most {MEDIA_INPUT_MAX_S:g} s."
+        )
+    return InputMedia(found[0], found[1], duration)
+
+
+def _container_type(head: bytes) -> tuple[str, str] | None:
+    """A video file's (content type, suffix), from its first bytes."""
+    if head[4:8] == b"ftyp" and head[8:12] == b"qt  ":
+        return "video/quicktime", ".mov"
+    if head[4:8] == b"ftyp":
+        return "video/mp4", ".mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm", ".webm"
+    return None
 
 
 def image_type(path: Path, field: str = "first_frame_image") -> str:
@@ -199,15 +285,10 @@ def _image(path: Path) -> OutputFile:
 def _video(path: Path) -> OutputFile:
     info = probe(path, max_seconds=OUTPUT_MAX_SECONDS, max_pixels=MAX_OUTPUT_PIXELS)
     with path.open("rb") as handle:
-        head = handle.read(12)
-    if head[4:8] == b"ftyp" and head[8:12] == b"qt  ":
-        media_type, suffix = "video/quicktime", ".mov"
-    elif head[4:8] == b"ftyp":
-        media_type, suffix = "video/mp4", ".mp4"
-    elif head.startswith(b"\x1a\x45\xdf\xa3"):
-        media_type, suffix = "video/webm", ".webm"
-    else:
+        found = _container_type(handle.read(12))
+    if found is None:
         raise InvalidInput("not an MP4, QuickTime or WebM video")
+    media_type, suffix = found
     return OutputFile(
         _renamed(path, suffix),
         media_type,
