@@ -17,6 +17,7 @@ import pytest
 
 from mediastudio.engines.local.hub import parse_hub_id, select_files
 from tests.cli.fake_hub import FakeHub, serve_hub
+from tests.cli.test_cli import invoke
 from tests.cli.test_local_models import listed_local
 from tests.engines.tiny_diffusion import build_tiny_pipeline, require_local_extra
 
@@ -115,6 +116,8 @@ def test_a_repository_that_does_not_exist_fails_in_one_line_and_registers_nothin
     assert "HF_TOKEN" in line
     assert listed_local(data_dir) == []
     assert not (data_dir / "models").exists()
+    code, out = invoke(data_dir, "models", "pull", "no-such-folder")
+    assert code == 1 and "neither a folder nor a Hugging Face hub id" in out
 
 
 def test_a_gated_repository_or_a_missing_revision_fails_with_what_to_do(

@@ -145,6 +145,10 @@ def pull(
     folder, name = Path(source), None
     hub_id = None if folder.is_dir() else hub.parse_hub_id(source)
     try:
+        if hub_id is None and not folder.is_dir():
+            raise registrations.RegistrationError(
+                f"{source} is neither a folder nor a Hugging Face hub id (owner/name)."
+            )
         if hub_id is not None:
             console.print(f"pulling [bold]{hub_id}[/bold] from the Hugging Face Hub")
             fetched = hub.download(
