@@ -20,7 +20,7 @@ Then:
   per pair, in ms and % of the direct call. Each pair's pixels are compared: the same seed
   must give the same image.
 - **throughput, warm**: ``--concurrent`` jobs created at once; jobs/min from the first create to
-  the last download, against the direct calls' jobs/min one after another.
+  the last download, against the same jobs one after another and the direct calls' jobs/min.
 
     python benchmarks/local_diffusion.py [--model DIR_OR_HUB_ID] [--serial 10] [--concurrent 4]
         [--steps 5] [--size 256] [--guidance 7.5] [--save NAME] [--compare FILE] [--write-docs]
@@ -228,7 +228,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
 
             direct = Direct(model_folder)
             direct.image(options, 0)  # warm-up, as the server's first job was
-            direct_s, job_s, server_s = [], [], []
+            direct_s, job_s, server_s, queue_s = [], [], [], []
             identical, server_idle_cpu_s = True, 0.0
             for index in range(options.serial):
                 seed = index + 1
@@ -243,14 +243,20 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                     seconds, job_png, job = run_job(client, key, job_body(model_id, options, seed))
                     job_s.append(seconds)
                 server_s.append(stamp(job["completed_at"]) - stamp(job["created_at"]))
+                queue_s.append(stamp(job["started_at"]) - stamp(job["created_at"]))
                 identical = identical and same_pixels(direct_png, job_png)
             added = [job - own for job, own in zip(job_s, direct_s, strict=True)]
 
             bodies = [job_body(model_id, options, 100 + i) for i in range(options.concurrent)]
             started_all = time.perf_counter()
+            for body in bodies:  # the same jobs one after another, no direct call between
+                run_job(client, key, body)
+            one_by_one = time.perf_counter() - started_all
+            started_all = time.perf_counter()
             with ThreadPoolExecutor(options.concurrent) as pool:
-                list(pool.map(lambda body: run_job(client, key, body), bodies))
+                at_once = list(pool.map(lambda body: run_job(client, key, body), bodies))
             makespan = time.perf_counter() - started_all
+            at_once_run_s = [stamp(j["completed_at"]) - stamp(j["started_at"]) for *_, j in at_once]
         weights = weights_mb(model_folder)
     direct_p50 = statistics.median(direct_s)
     return {
@@ -273,6 +279,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             "direct_ms": spread(direct_s),
             "job_ms": spread(job_s),
             "server_ms": spread(server_s),
+            "queue_ms": spread(queue_s),
             "added_ms": spread(added),
             "added_pct_p50": 100 * statistics.median(added) / direct_p50,
             "identical_pixels": identical,
@@ -283,6 +290,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             "jobs": options.concurrent,
             "makespan_s": makespan,
             "jobs_per_min": 60 * options.concurrent / makespan,
+            "one_by_one_per_min": 60 * options.concurrent / one_by_one,
+            "at_once_run_ms": spread(at_once_run_s),
             "direct_per_min": 60 / direct_p50,
         },
     }
@@ -334,10 +343,13 @@ def table(report: dict[str, Any], name: str) -> str:
         f"| one image, warm, ms min / max | {job['min']:.1f} / {job['max']:.1f} |"
         f" {own['min']:.1f} / {own['max']:.1f} | {added['min']:.1f} / {added['max']:.1f} |",
         f"| job created → completed (server's timestamps), ms p50 |"
-        f" {serial['server_ms']['p50']:.1f} | | |",
+        f" {serial['server_ms']['p50']:.1f} (created → started"
+        f" {serial.get('queue_ms', {}).get('p50', float('nan')):.1f}) | | |",
         f"| throughput, {through['jobs']} jobs at once, jobs/min | {through['jobs_per_min']:.1f}"
-        f" (makespan {through['makespan_s']:.2f} s) | {through['direct_per_min']:.1f} (one after"
-        " another) | |",
+        f" (makespan {through['makespan_s']:.2f} s); {through.get('one_by_one_per_min', 0):.1f}"
+        f" one after another; started → completed at once, ms p50"
+        f" {through.get('at_once_run_ms', {}).get('p50', float('nan')):.1f}"
+        f" | {through['direct_per_min']:.1f} (one after another) | |",
         "",
         f"Same seed, same pixels (job vs direct call, every pair): "
         f"{'yes' if serial['identical_pixels'] else 'NO'}. The idle server's CPU while the "
@@ -387,32 +399,30 @@ server), called with the same prompt, size, steps, guidance and seed, its image 
   --guidance 0` (or a folder) on a GPU host for the figure the goal is about; the default (a
   tiny model on the CPU) checks the path, not the goal.
 - **throughput**: jobs created at once with a warm model, jobs/min from the first create to the
-  last download; the CPU pool runs `MEDIASTUDIO_WORKERS_CPU` (2) local jobs at once, a GPU one
-  per device.
+  last download, and the same number of jobs one after another (no direct call between them);
+  the CPU pool runs `MEDIASTUDIO_WORKERS_CPU` (2) local jobs at once, a GPU one per device.
 """
 
 
 CAVEAT = """\
-**How far to trust the CPU figures above**: they were taken on a 2-core machine shared with
-other work (see the load average: several CPU-bound processes of other sessions ran at the same
-time), so one image of the same job takes anything from under a second to several seconds from
-one pair to the next, and the medians move by tens of % between runs. What they do show: the
-job's image is the direct call's, pixel for pixel; the idle server costs next to no CPU (the
-share above, while the direct calls ran); a job added about 0.2 s to an image (the pairs'
-median: 0.18 s and 0.20 s in the two full runs made here), whatever the image took; and the
-time to first image is dominated by the server's start (engine discovery
-imports torch and diffusers, then migrations and workers) plus the cold load, as for the direct
-process. Jobs at once: the cpu pool runs 2 local jobs at once (`MEDIASTUDIO_WORKERS_CPU`), and
-the tiny model's small tensors leave cores idle between operations, so two jobs at once use the
-machine better than one after another (not investigated further); on a GPU host the pool runs
-one local job per device.
+**How far to trust the CPU figures above**: not far. They were taken on a 2-core machine shared
+with other sessions' CPU-bound work (load average 5-9 during the runs), so the same job's image
+took anything from 0.5 s to 12 s from one pair to the next. The pairs' median difference (job
+minus direct call) was +0.18 s, +0.20 s, -0.60 s, -0.31 s in four full runs of this command:
+within the noise, so it cannot be read as the platform's cost per image; "Provider job overhead"
+above (fixed 10 ms polling: ~33 ms per job for create, claim, output check and store, finish) is
+the better estimate of that fixed cost. What the runs do show: the job's image is the direct
+call's, pixel for pixel, in every pair; the idle server takes under 1 % of a core; a job waits
+~10 ms between created and started; and the time to first image is the server's start (engine
+discovery imports torch and diffusers, then the workers start) plus the cold load, a few seconds
+more than a bare Python process doing the same. Jobs at once ran several times faster per job
+(started → completed) than the same jobs one after another in every run: not explained (2
+cpu-pool workers on 2 busy cores should not do that); not investigated further.
 
-The time a job adds is a fixed cost per job (the create request, the claim, a progress report
-per step, the PNG checked and stored, the 10 ms polling, the download), not a share of the
-denoising: small against an image of a few seconds (SDXL, FLUX), but a distilled model on a fast
-GPU (SD-Turbo at 1-4 steps, a fraction of a second an image) may exceed 3 % by it. The goal is
-to be measured with a real model on a GPU (command above); not done here (no GPU and no weights
-on this machine).
+The time a job adds is a fixed cost per job, not a share of the denoising: small against an
+image of a few seconds (SDXL, FLUX), but a distilled model on a fast GPU (SD-Turbo at 1-4 steps,
+a fraction of a second an image) may exceed 3 % by it. The goal is to be measured with a real
+model on a GPU (command above); not done here (no GPU and no weights on this machine).
 """
 
 
