@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mediastudio.cli.common import (
     AsJson,
@@ -83,12 +84,14 @@ def list_models(
     console.print(table)
 
 
-ModelFolder = Annotated[
-    Path,
+ModelSource = Annotated[
+    str,
     typer.Argument(
         help="A diffusers pipeline folder (model_index.json, unet/, vae/, …), a faster-whisper "
-        "folder (model.bin, config.json, tokenizer.json) or a folder of Piper voices "
-        "(<name>.onnx + <name>.onnx.json)"
+        "folder (model.bin, config.json, tokenizer.json), a folder of Piper voices "
+        "(<name>.onnx + <name>.onnx.json), or a Hugging Face hub id to download: owner/name or "
+        "owner/name@revision",
+        metavar="FOLDER_OR_HUB_ID",
     ),
 ]
 
@@ -100,17 +103,39 @@ Serves = Annotated[
         help="A catalog alias this model serves first, before its providers (flux-schnell)",
     ),
 ]
+Variant = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        help="Hub downloads: the weights variant to fetch where the repository has it (fp16)",
+    ),
+]
+UseHfCache = Annotated[
+    bool,
+    typer.Option(
+        "--use-hf-cache",
+        help="Hub downloads: into the Hugging Face cache (HF_HOME), shared with other tools, "
+        "instead of <data dir>/models",
+    ),
+]
 
 
 @app.command("pull")
 def pull(
-    folder: ModelFolder, serves: Serves = None, data_dir: DataDir = None, config: ConfigFile = None
+    source: ModelSource,
+    serves: Serves = None,
+    variant: Variant = None,
+    use_hf_cache: UseHfCache = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
 ) -> None:
-    """Register weights already on disk as the model local/<folder name> (a folder of one Piper
-    voice: local/<voice name>). The files stay where they are; the kind is detected from them.
-    With --serves (or a FLUX.1-schnell folder), the alias runs on them first and fails over to
-    its providers."""
-    from mediastudio.engines.local import registrations
+    """Register weights as the model local/<name>: a folder already on disk (the files stay
+    where they are; a folder of one Piper voice is named for the voice), or a Hugging Face hub
+    id, downloaded into the data directory first (a complete copy in the Hugging Face cache is
+    used where it is; HF_TOKEN is sent; run it again to resume an interrupted download). The
+    kind is detected from the files. With --serves (or a FLUX.1-schnell folder), the alias runs
+    on them first and fails over to its providers."""
+    from mediastudio.engines.local import hub, registrations
     from mediastudio.engines.providers.local import LOCAL_BUILDS
 
     if serves is not None and serves not in LOCAL_BUILDS:
@@ -120,7 +145,23 @@ def pull(
         )
         raise typer.Exit(1)
     settings = settings_from(data_dir, config)
+    folder, name = Path(source), None
+    hub_id = None if folder.is_dir() else hub.parse_hub_id(source)
     try:
+        if hub_id is None and not folder.is_dir():
+            raise registrations.RegistrationError(
+                f"{source} is neither a folder nor a Hugging Face hub id (owner/name)."
+            )
+        if hub_id is not None:
+            console.print(f"pulling [bold]{hub_id}[/bold] from the Hugging Face Hub")
+            fetched = hub.download(
+                hub_id, settings.data_dir, variant=variant, use_hf_cache=use_hf_cache
+            )
+            how = "found complete in the Hugging Face cache" if fetched.reused else "downloaded"
+            console.print(
+                f"{how}: {fetched.files} files, {fetched.bytes / 1e6:.1f} MB in {fetched.folder}"
+            )
+            folder, name = fetched.folder, hub_id.name
         kind = registrations.detect_kind(folder)[0] if serves is not None else None
         if kind is not None and kind != registrations.DIFFUSERS:
             video = kind == registrations.DIFFUSERS_VIDEO
@@ -128,9 +169,9 @@ def pull(
             raise registrations.RegistrationError(
                 f"Only an image pipeline can serve {serves}; {folder} holds {what}."
             )
-        model = registrations.register(settings.data_dir, folder, serves=serves)
-    except registrations.RegistrationError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        model = registrations.register(settings.data_dir, folder, serves=serves, name=name)
+    except (hub.HubError, registrations.RegistrationError) as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
     console.print(f"registered [bold]{model.id}[/bold] ({model.pipeline}) from {model.path}")
     if model.serves is not None:

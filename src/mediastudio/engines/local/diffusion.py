@@ -17,7 +17,9 @@ from typing import Any
 from PIL import Image
 
 from mediastudio.engines.contract import EngineError, InvalidInput
+from mediastudio.engines.local.hub import variant_of
 from mediastudio.engines.local.inputs import SCHEDULERS
+from mediastudio.engines.local.registrations import DENOISERS, WEIGHT_SUFFIXES
 
 logger = logging.getLogger("mediastudio.engines.local")
 
@@ -105,13 +107,32 @@ def load_pipeline(folder: Path, device: Device) -> tuple[Any, int]:
             # torch_dtype: the keyword every diffusers of the extra's range takes (newer ones
             # also take dtype, and warn that torch_dtype goes in 1.0).
             pipeline = DiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
-                str(folder), torch_dtype=getattr(torch, device.dtype), local_files_only=True
+                str(folder),
+                torch_dtype=getattr(torch, device.dtype),
+                local_files_only=True,
+                variant=saved_variant(folder),
             )
         except (OSError, ValueError, KeyError) as exc:  # missing or unreadable files, bad configs
             raise EngineError(f"The weights in {folder} could not be loaded: {exc}") from exc
         pipeline.set_progress_bar_config(disable=True)
         pipeline.to(device.name)
     return pipeline, module_bytes(pipeline)
+
+
+def saved_variant(folder: Path) -> str | None:
+    """The weights variant a pipeline folder holds instead of plain weights (``fp16`` after
+    ``models pull --variant fp16``: ``unet/diffusion_pytorch_model.fp16.safetensors``), which
+    diffusers loads only when asked for it; None for plain weights."""
+    for component in DENOISERS:
+        names = [
+            path.name
+            for path in (folder / component).glob("*")
+            if path.name.endswith(WEIGHT_SUFFIXES)
+        ]
+        variants = {variant_of(name) for name in names}
+        if names and None not in variants:
+            return sorted(v for v in variants if v is not None)[0]
+    return None
 
 
 def unknown_pipeline(pipeline_class: str) -> str | None:

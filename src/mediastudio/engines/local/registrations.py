@@ -88,13 +88,17 @@ def find(data_dir: Path, model_id: str) -> LocalModel | None:
     return next((model for model in load(data_dir) if model.id == model_id), None)
 
 
-def register(data_dir: Path, folder: Path, *, serves: str | None = None) -> LocalModel:
-    """Register ``folder`` as ``local/<folder name>``, serving the alias ``serves`` (else the
-    one detected from the folder, if any). Registering the same folder again updates what it
+def register(
+    data_dir: Path, folder: Path, *, serves: str | None = None, name: str | None = None
+) -> LocalModel:
+    """Register ``folder`` as ``local/<folder name>`` (``local/<name>`` when given: a hub
+    download's folder is named for its owner too), serving the alias ``serves`` (else the one
+    detected from the folder, if any). Registering the same folder again updates what it
     serves; another folder under a name already taken is refused (``models rm`` it first)."""
     folder = folder.expanduser().resolve()
     kind, pipeline = detect_kind(folder)
-    name = piper_voices.model_name(folder) if kind == PIPER else folder.name
+    if name is None:
+        name = piper_voices.model_name(folder) if kind == PIPER else folder.name
     if not _NAME.fullmatch(name):
         raise RegistrationError(
             f"The folder name {name!r} cannot be a model id: use letters, digits, '.', '_' "
@@ -106,7 +110,7 @@ def register(data_dir: Path, folder: Path, *, serves: str | None = None) -> Loca
         kind=kind,
         pipeline=pipeline,
         registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        serves=serves or detect_serves(folder, pipeline),
+        serves=serves or detect_serves(Path(name), pipeline),
     )
     with _locked(data_dir):
         models = load(data_dir)
