@@ -291,3 +291,15 @@ def test_an_offloaded_pipeline_is_not_retried(
     with pytest.raises(diffusion.OutOfMemory):
         generate(engine, tmp_path, "local/tiny-a")
     assert len(calls) == 1
+
+
+def test_models_list_local_says_how_each_model_runs(tiny: Path, tmp_path: Path) -> None:
+    import json
+
+    from tests.cli.test_cli import invoke
+
+    assert invoke(tmp_path, "models", "pull", str(tiny))[0] == 0
+    code, out = invoke(tmp_path, "models", "list", "--local", "--json")
+    assert code == 0, out
+    [row] = json.loads(out)
+    assert (row["id"], row["runs"]) == ("local/tiny-sd", "runs on the CPU: 0.4 MB of weights")

@@ -204,16 +204,31 @@ class LocalEngine(Engine):
         )
 
     def _placement_note(self, model: LocalModel) -> str:
-        """ " It runs with model offload: …" for the description, or nothing where the device
-        cannot be known (no extra, a CUDA device torch does not see)."""
+        """ " It runs with model offload: …" for the description, or nothing."""
+        summary = self._placement_summary(model)
+        return "" if summary is None else f" It {summary}."
+
+    def placement_summary(self, model_id: str) -> str | None:
+        """How the registered diffusers model ``model_id`` will sit on the device ("runs with
+        model offload: 9.1 GB of weights, 8.0 GB budget"), or None for another kind."""
+        model = registrations.find(self.settings.data_dir, model_id)
+        if model is None or model.kind not in (
+            registrations.DIFFUSERS,
+            registrations.DIFFUSERS_VIDEO,
+        ):
+            return None
+        return self._placement_summary(model)
+
+    def _placement_summary(self, model: LocalModel) -> str | None:
+        """None where the device cannot be known (no extra, a CUDA device torch does not
+        see) or the files cannot be read."""
         try:
             if diffusion.missing_modules() or diffusion.device_problem(self.device()):
-                return ""
-            summary = self.placement_of(model).summary()
+                return None
+            return self.placement_of(model).summary()
         except (OSError, RuntimeError) as exc:  # unreadable files, a device that cannot answer
             logger.warning("placement of %s unknown: %s", model.id, exc)
-            return ""
-        return f" It {summary}."
+            return None
 
     def placement_of(self, model: LocalModel) -> placement.Placement:
         """How ``model``'s pipeline will sit on the device (MEDIASTUDIO_LOCAL_OFFLOAD), from
