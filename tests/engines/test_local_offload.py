@@ -109,6 +109,15 @@ def test_a_variant_beside_the_default_weights_is_not_counted(tiny: Path, tmp_pat
     assert estimate(folder, "float32") == estimate(tiny, "float32")
 
 
+def test_files_diffusers_does_not_load_are_not_counted(tiny: Path, tmp_path: Path) -> None:
+    """A hub snapshot may hold a single-file checkpoint at its root and spare folders."""
+    folder = Path(shutil.copytree(tiny, tmp_path / "snapshot"))
+    unet = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    shutil.copy(unet, folder / "checkpoint.safetensors")
+    shutil.copytree(folder / "vae", folder / "vae_1_0")
+    assert estimate(folder, "float32") == estimate(tiny, "float32")
+
+
 def test_a_pickled_checkpoint_counts_at_its_file_size(tmp_path: Path) -> None:
     (tmp_path / "unet").mkdir()
     (tmp_path / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"\0" * 1234)

@@ -116,8 +116,10 @@ def decide(
 def estimate(folder: Path, dtype: str) -> Weights:
     """The bytes each component folder's weights take once loaded in ``dtype``: from the
     safetensors headers (floating tensors cast to ``dtype``), else from the files' sizes (a
-    pickled .bin cannot be read without unpickling it). Of a component's files only those
-    diffusers loads by default count: non-variant safetensors, else non-variant .bin files."""
+    pickled .bin cannot be read without unpickling it). Only what diffusers loads counts: the
+    folders model_index.json names (a hub snapshot may also hold a single-file checkpoint at
+    its root, or spare VAEs), and of their files non-variant safetensors, else non-variant
+    .bin files."""
     target = DTYPE_BYTES.get(dtype, 4)
     components: dict[str, int] = {}
     for component, files in _weight_files(folder).items():
@@ -126,12 +128,14 @@ def estimate(folder: Path, dtype: str) -> Weights:
 
 
 def _weight_files(folder: Path) -> dict[str, list[Path]]:
+    named = _components(folder)
     found: dict[str, list[Path]] = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.suffix in (".safetensors", ".bin"):
             relative = path.relative_to(folder)
             component = relative.parts[0] if len(relative.parts) > 1 else ""
-            found.setdefault(component, []).append(path)
+            if named is None or component in named:
+                found.setdefault(component, []).append(path)
     chosen: dict[str, list[Path]] = {}
     for component, files in found.items():
         plain = [path for path in files if "." not in path.stem]  # model.fp16.safetensors: not
@@ -143,6 +147,17 @@ def _weight_files(folder: Path) -> dict[str, list[Path]]:
         else:
             chosen[component] = files  # only variants saved: the operator's choice, count all
     return chosen
+
+
+def _components(folder: Path) -> set[str] | None:
+    """The component folders model_index.json names, or None without a readable one."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(index, dict):
+        return None
+    return {name for name in index if not name.startswith("_")}
 
 
 def _file_bytes(path: Path, target: int) -> int:
