@@ -372,6 +372,14 @@ class Settings(BaseSettings):
         " least recently used is unloaded to fit another. Default: 80% of the GPU's memory, or"
         " of the machine's RAM on the CPU",
     )
+    local_offload: Literal["auto", "none", "model", "sequential"] = Field(
+        "auto",
+        description="How a local diffusers pipeline sits on a GPU: auto keeps it wholly on the"
+        " GPU when its weights (with room for activations) fit MEDIASTUDIO_LOCAL_MEMORY_BYTES,"
+        " else moves its components to the GPU one at a time (model), or its layers when even"
+        " the largest component does not fit (sequential, slow); none, model or sequential"
+        " force one. The CPU has nothing to offload",
+    )
 
     webhook_retry_schedule: str = Field(
         "10,60,300,1800,7200,21600",

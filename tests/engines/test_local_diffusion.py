@@ -217,9 +217,9 @@ def test_ten_jobs_asking_at_once_load_the_model_once(
     loads: list[Path] = []
     real = diffusion.load_pipeline
 
-    def counted(folder: Path, device: diffusion.Device) -> tuple[Any, int]:
+    def counted(folder: Path, device: diffusion.Device, *offload: Any) -> tuple[Any, int]:
         loads.append(folder)
-        return real(folder, device)
+        return real(folder, device, *offload)
 
     monkeypatch.setattr(diffusion, "load_pipeline", counted)
     start = threading.Barrier(10)

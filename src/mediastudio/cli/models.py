@@ -37,12 +37,14 @@ def list_models(
     """Every model the installed engines declare, with price and live availability."""
     from mediastudio.catalog.service import Catalog
     from mediastudio.engines.local import registrations
+    from mediastudio.engines.local.engine import LocalEngine
     from mediastudio.engines.local.registrations import ID_PREFIX
     from mediastudio.engines.registry import EngineRegistry
 
     settings = settings_from(data_dir, config)
     catalog = Catalog(EngineRegistry.discover(settings), settings)
     serves: dict[str, str | None] = {}
+    local_engine = LocalEngine(settings)  # how each diffusers model sits on the GPU (offload)
     if local:  # which alias each serves first (models pull --serves)
         try:
             serves = {model.id: model.serves for model in registrations.load(settings.data_dir)}
@@ -63,12 +65,13 @@ def list_models(
         }
         if local:
             row["serves"] = serves.get(spec.id)
+            row["runs"] = local_engine.placement_summary(spec.id)
         rows.append(row)
     if as_json:
         print_json(rows)
         return
     columns = ("id", "type", "credits", "unit", "live", "why not")
-    table = new_table(*columns, *(("serves",) if local else ()))
+    table = new_table(*columns, *(("serves", "runs") if local else ()))
     for row in rows:
         cells: list[str] = [
             str(row["id"]),
@@ -80,6 +83,7 @@ def list_models(
         ]
         if local:
             cells.append(str(row["serves"] or ""))
+            cells.append(str(row["runs"] or ""))
         table.add_row(*cells)
     console.print(table)
 

@@ -19,6 +19,7 @@ from PIL import Image
 from mediastudio.engines.contract import EngineError, InvalidInput
 from mediastudio.engines.local.hub import variant_of
 from mediastudio.engines.local.inputs import SCHEDULERS
+from mediastudio.engines.local.placement import Placed
 from mediastudio.engines.local.registrations import DENOISERS, WEIGHT_SUFFIXES
 
 logger = logging.getLogger("mediastudio.engines.local")
@@ -96,9 +97,12 @@ def device_memory_bytes(device: Device) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def load_pipeline(folder: Path, device: Device) -> tuple[Any, int]:
+def load_pipeline(folder: Path, device: Device, offload: Placed = "none") -> tuple[Any, int]:
     """The pipeline saved in ``folder``, on ``device`` in its precision, and the bytes its
-    weights take there. Only files on disk are read: no hub, no network."""
+    weights take there. Only files on disk are read: no hub, no network. ``offload`` (see
+    :mod:`.placement`): ``none`` moves every component to the device; ``model`` leaves them in
+    RAM and moves each to the device while it runs (the device holds the largest); and
+    ``sequential`` streams them layer by layer (the device holds next to none of them)."""
     import torch
     from diffusers import DiffusionPipeline
 
@@ -115,6 +119,12 @@ def load_pipeline(folder: Path, device: Device) -> tuple[Any, int]:
         except (OSError, ValueError, KeyError) as exc:  # missing or unreadable files, bad configs
             raise EngineError(f"The weights in {folder} could not be loaded: {exc}") from exc
         pipeline.set_progress_bar_config(disable=True)
+        if offload == "model":
+            pipeline.enable_model_cpu_offload(device=device.name)
+            return pipeline, max(component_bytes(pipeline).values(), default=0)
+        if offload == "sequential":
+            pipeline.enable_sequential_cpu_offload(device=device.name)
+            return pipeline, 0
         pipeline.to(device.name)
     return pipeline, module_bytes(pipeline)
 
@@ -150,14 +160,19 @@ def unknown_pipeline(pipeline_class: str) -> str | None:
 
 def module_bytes(pipeline: Any) -> int:
     """What the pipeline's torch modules hold: every parameter and buffer."""
+    return sum(component_bytes(pipeline).values())
+
+
+def component_bytes(pipeline: Any) -> dict[str, int]:
+    """What each of the pipeline's torch modules holds: its parameters and buffers."""
     import torch
 
-    total = 0
-    for component in pipeline.components.values():
+    sizes: dict[str, int] = {}
+    for name, component in pipeline.components.items():
         if isinstance(component, torch.nn.Module):
-            for tensor in [*component.parameters(), *component.buffers()]:
-                total += tensor.numel() * tensor.element_size()
-    return total
+            tensors = [*component.parameters(), *component.buffers()]
+            sizes[name] = sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+    return sizes
 
 
 def release(pipeline: Any) -> None:

@@ -11,12 +11,13 @@ unavailable, with the command that installs it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -30,7 +31,7 @@ from mediastudio.engines.contract import (
     RunContext,
 )
 from mediastudio.engines.inputs import TranscriptionInput
-from mediastudio.engines.local import diffusion, registrations, transcription, whisper
+from mediastudio.engines.local import diffusion, placement, registrations, transcription, whisper
 from mediastudio.engines.local.inputs import (
     MAX_INPUT_IMAGE_BYTES,
     LocalImageInput,
@@ -53,6 +54,7 @@ from mediastudio.engines.media.video import VideoWriter
 from mediastudio.settings import Settings
 
 logger = logging.getLogger("mediastudio.engines.local")
+R = TypeVar("R")
 
 # The operator's own hardware: token prices, MEDIASTUDIO_MODEL_PRICES sets them.
 CREDITS_PER_IMAGE = 1
@@ -179,7 +181,8 @@ class LocalEngine(Engine):
                 type="video",
                 input_model=LocalVideoInput,
                 credits=CREDITS_PER_VIDEO,
-                description=f"Weights in {model.path}, run here with diffusers.",
+                description=f"Weights in {model.path}, run here with diffusers."
+                + self._placement_note(model),
                 category="local",
                 pool=self._pool(),
                 timeout_s=TIMEOUT_S,
@@ -191,12 +194,50 @@ class LocalEngine(Engine):
             type="image",
             input_model=LocalImageInput,
             credits=CREDITS_PER_IMAGE,
-            description=f"Weights in {model.path}, run here with diffusers.",
+            description=f"Weights in {model.path}, run here with diffusers."
+            + self._placement_note(model),
             category="local",
             price_unit="output",
             pool=self._pool(),
             timeout_s=TIMEOUT_S,
             plan=planner(model.folder),
+        )
+
+    def _placement_note(self, model: LocalModel) -> str:
+        """ " It runs with model offload: …" for the description, or nothing."""
+        summary = self._placement_summary(model)
+        return "" if summary is None else f" It {summary}."
+
+    def placement_summary(self, model_id: str) -> str | None:
+        """How the registered diffusers model ``model_id`` will sit on the device ("runs with
+        model offload: 9.1 GB of weights, 8.0 GB budget"), or None for another kind."""
+        model = registrations.find(self.settings.data_dir, model_id)
+        if model is None or model.kind not in (
+            registrations.DIFFUSERS,
+            registrations.DIFFUSERS_VIDEO,
+        ):
+            return None
+        return self._placement_summary(model)
+
+    def _placement_summary(self, model: LocalModel) -> str | None:
+        """None where the device cannot be known (no extra, a CUDA device torch does not
+        see) or the files cannot be read."""
+        try:
+            if diffusion.missing_modules() or diffusion.device_problem(self.device()):
+                return None
+            return self.placement_of(model).summary()
+        except (OSError, RuntimeError) as exc:  # unreadable files, a device that cannot answer
+            logger.warning("placement of %s unknown: %s", model.id, exc)
+            return None
+
+    def placement_of(self, model: LocalModel) -> placement.Placement:
+        """How ``model``'s pipeline will sit on the device (MEDIASTUDIO_LOCAL_OFFLOAD), from
+        its weight files, without loading it."""
+        device = self.device()
+        weights = placement.estimate(model.folder, device.dtype)
+        budget = self.residency().budget_bytes
+        return placement.decide(
+            weights, budget, on_gpu=device.is_gpu, setting=self.settings.local_offload
         )
 
     def _pool(self) -> str:
@@ -262,11 +303,15 @@ class LocalEngine(Engine):
         width, height = output_size(validated, native_side(model.folder), header)
         first = validated.seed if validated.seed is not None else secrets.randbelow(2**32)
         images = seeds(validated, first)
-        with self._pipeline(ctx, model) as pipe:
+        placed = self.placement_of(model)
+        with self._pipeline(ctx, model, placed) as pipe:
             for index, seed in enumerate(images):
                 ctx.check_cancelled()
                 request = _request(validated, (width, height), seed, source)
-                image = diffusion.generate(pipe, request, _stepper(ctx, index, len(images)))
+                hook = _stepper(ctx, index, len(images))
+                image = self._retrying_out_of_memory(
+                    model, placed, functools.partial(diffusion.generate, pipe, request, hook)
+                )
                 add_image_output(ctx, image.convert("RGB"), validated.output_format, seed=seed)
 
     def _run_video(self, ctx: RunContext, model: LocalModel, validated: LocalVideoInput) -> None:
@@ -287,9 +332,14 @@ class LocalEngine(Engine):
             seed=seed,
             image=source,
         )
-        with self._pipeline(ctx, model) as pipe:
+        placed = self.placement_of(model)
+        with self._pipeline(ctx, model, placed) as pipe:
             ctx.check_cancelled()
-            made = diffusion.generate_video(pipe, request, _stepper(ctx, 0, 1))
+            made = self._retrying_out_of_memory(
+                model,
+                placed,
+                lambda: diffusion.generate_video(pipe, request, _stepper(ctx, 0, 1)),
+            )
         ctx.check_cancelled()
         path = ctx.output_path(".mp4")
         with VideoWriter(path, width, height, fps=validated.fps) as writer:
@@ -325,16 +375,20 @@ class LocalEngine(Engine):
             transcription.run(ctx, found, request)
 
     @contextmanager
-    def _pipeline(self, ctx: RunContext, model: LocalModel) -> Iterator[Any]:
+    def _pipeline(
+        self, ctx: RunContext, model: LocalModel, placed: placement.Placement
+    ) -> Iterator[Any]:
         """``model``'s pipeline, loaded once and kept warm (residency), held with a slot of its
         device for the job; a CUDA out-of-memory empties the cache of what is not in use, so
-        the next job has the room."""
+        the next job has the room. The residency counts what it holds on the device: all its
+        weights, or under offload the largest component (or none)."""
         device, cache = self.device(), self.residency()
 
         def load() -> tuple[Any, int]:
-            return diffusion.load_pipeline(model.folder, device)
+            logger.info("loading %s: it %s", model.id, placed.summary())
+            return diffusion.load_pipeline(model.folder, device, placed.mode)
 
-        estimate = registrations.weight_bytes(model.folder)
+        estimate = placed.device_bytes
         try:
             with (
                 self._device_slot(ctx, device),
@@ -346,6 +400,28 @@ class LocalEngine(Engine):
         except diffusion.OutOfMemory:
             cache.clear()
             raise
+
+    def _retrying_out_of_memory(
+        self, model: LocalModel, placed: placement.Placement, attempt: Callable[[], R]
+    ) -> R:
+        """``attempt()``; when it runs out of device memory with the pipeline wholly on the
+        device, the other resident pipelines are evicted and it is tried once more (they were
+        the likeliest holders of the missing memory). An offloaded pipeline, or nothing else to
+        evict, fails at once; a second out-of-memory fails the job as before."""
+        try:
+            return attempt()
+        except diffusion.OutOfMemory:
+            if placed.mode != "none":
+                raise
+            evicted = self.residency().clear()
+            if not evicted:
+                raise
+            logger.warning(
+                "out of memory running %s: evicted %s and trying once more",
+                model.id,
+                ", ".join(evicted),
+            )
+            return attempt()
 
     @contextmanager
     def _device_slot(self, ctx: RunContext, device: diffusion.Device) -> Iterator[None]:

@@ -87,9 +87,10 @@ class Residency(Generic[T]):
                 entry.users -= 1
             self._evict()
 
-    def clear(self) -> None:
-        """Release every model not in use (the engine is closing, or memory ran out)."""
-        self._evict(limit=0)
+    def clear(self) -> list[str]:
+        """Release every model not in use (the engine is closing, or memory ran out); the
+        models released."""
+        return self._evict(limit=0)
 
     def _claim(self, key: str, estimate: int) -> tuple[_Entry[T], bool]:
         with self._lock:
@@ -120,7 +121,7 @@ class Residency(Generic[T]):
         logger.info("loaded %s (%d MiB)", key, size // 2**20)
         self._evict()
 
-    def _evict(self, limit: int | None = None) -> None:
+    def _evict(self, limit: int | None = None) -> list[str]:
         budget = self.budget_bytes if limit is None else limit
         evicted: list[tuple[str, T]] = []
         with self._lock:
@@ -135,3 +136,4 @@ class Residency(Generic[T]):
         for key, value in evicted:  # outside the lock: freeing device memory takes a moment
             logger.info("evicted %s to stay within the memory budget", key)
             self._release(value)
+        return [key for key, _ in evicted]
