@@ -107,6 +107,8 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
             fps=fps,
             has_audio=info.has_audio,
             extra=_fields(clip, rank, "centre", _clip_cues(spoken, clip.segment)),
+            # Captions time the words: each end may move into a pause (see word_cuts).
+            duration_tolerance_s=2 * word_cuts.TOLERANCE_S if spoken is not None else 0.0,
         )
         for rank, clip in enumerate(chosen, start=1)
     ]

@@ -25,9 +25,9 @@ gpt-4o-transcribe and gpt-4o-mini-transcribe.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, field_validator
 
 from mediastudio.engines.contract import (
     InputFetcher,
@@ -36,7 +36,7 @@ from mediastudio.engines.contract import (
     ProviderError,
     RunContext,
 )
-from mediastudio.engines.inputs import TranscriptionInput
+from mediastudio.engines.inputs import TimestampGranularity, TranscriptionInput
 from mediastudio.engines.media import speech_audio, transcripts
 from mediastudio.engines.media.speech_audio import SpeechAudio
 from mediastudio.engines.providers.http import Pause
@@ -68,15 +68,16 @@ class TextOnlyTranscriptionInput(OpenAITranscriptionInput):
         }
         return [*super().schema_rules(), segments_only]
 
-    @model_validator(mode="after")
-    def _no_word_times(self) -> Self:
-        if self.wants_words:
+    @field_validator("timestamp_granularities")
+    @classmethod
+    def _no_word_times(cls, value: list[TimestampGranularity]) -> list[TimestampGranularity]:
+        if "word" in value:
             raise ValueError(
                 "this model answers text only, without word times: leave "
                 "timestamp_granularities at ['segment'], or use openai/whisper-1 or a local "
                 "Whisper model for words"
             )
-        return self
+        return value
 
 
 def input_model(target: str) -> type[OpenAITranscriptionInput]:
