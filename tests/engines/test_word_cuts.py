@@ -74,3 +74,22 @@ def test_without_words_or_with_estimated_times_the_clip_is_as_chosen() -> None:
     assert _between_words(clip, Transcript("one two", "en", 5.0, segments), DURATION) == clip
     estimated = Transcript("a", "en", DURATION, segments, timed=False, words=WORDS)
     assert _between_words(clip, estimated, DURATION) == clip
+
+
+def test_a_long_segment_is_burnt_as_pieces_cut_where_a_word_starts() -> None:
+    from mediastudio.engines.builtin.video_tools.autocaptions import cues_of
+    from mediastudio.engines.media.transcripts import MAX_CUE_CHARS
+
+    said = [f"word{n:02d}" for n in range(30)]  # 30 words of 6 letters: 209 characters
+    timed = tuple(Word(w, 1 + 0.3 * n, 1 + 0.3 * n + 0.2) for n, w in enumerate(said))
+    segment = Spoken(1.0, 10.0, " ".join(said))
+    cues = cues_of(Transcript(segment.text, "en", 12.0, (segment,), words=timed))
+    assert len(cues) == 3 and all(len(cue.text) <= MAX_CUE_CHARS for cue in cues)
+    assert " ".join(cue.text for cue in cues) == segment.text
+    assert (cues[0].start, cues[-1].end) == (1.0, 10.0)
+    for before, after in zip(cues, cues[1:], strict=False):
+        first = said.index(after.text.split()[0])
+        assert before.end == after.start == timed[first].start  # shown until the next word
+    # Without words (or with words that do not match the text) it stays one cue.
+    assert len(cues_of(Transcript(segment.text, "en", 12.0, (segment,)))) == 1
+    assert len(cues_of(Transcript(segment.text, "en", 12.0, (segment,), words=timed[1:]))) == 1

@@ -110,16 +110,44 @@ def transcript_of(
 
 
 def cues_of(transcript: transcripts.Transcript) -> list[Cue]:
-    """The transcript's segments as cues: empty and zero-length ones left out; none at all
-    (a silent or wordless video) fails the job, with nothing to burn in."""
+    """The transcript's segments as cues: empty and zero-length ones left out, a long one cut
+    at its words when their times are known (:func:`_split`); none at all (a silent or
+    wordless video) fails the job, with nothing to burn in."""
+    words = transcript.words if transcript.timed else None
     cues = [
-        Cue(segment.start, segment.end, segment.text[:MAX_CUE_CHARS])
+        cue
         for segment in transcript.segments
         if segment.text.strip() and segment.end > segment.start >= 0
+        for cue in _split(segment, words or ())
     ]
     if not cues:
         raise InvalidInput("No speech was found in the video's sound to make captions of.")
     return sorted(cues, key=lambda cue: (cue.start, cue.end))
+
+
+def _split(segment: transcripts.Segment, words: Sequence[transcripts.Word]) -> list[Cue]:
+    """A segment as cues: one, or, when it is longer than a caption reads well
+    (:data:`~mediastudio.engines.media.transcripts.MAX_CUE_CHARS`) and its words are timed one
+    for one with its text, pieces of that length cut where a word starts (each piece shown
+    until the next one's first word, so the cues still cover the segment)."""
+    whole = [Cue(segment.start, segment.end, segment.text[:MAX_CUE_CHARS])]
+    tokens = segment.text.split()
+    heard = [w for w in words if segment.start <= w.start < segment.end]
+    if len(segment.text) <= transcripts.MAX_CUE_CHARS or len(heard) != len(tokens):
+        return whole
+    pieces: list[list[int]] = [[]]
+    for index, token in enumerate(tokens):
+        current = " ".join(tokens[i] for i in pieces[-1])
+        if pieces[-1] and len(current) + 1 + len(token) > transcripts.MAX_CUE_CHARS:
+            pieces.append([])
+        pieces[-1].append(index)
+    starts = [segment.start, *(heard[piece[0]].start for piece in pieces[1:])]
+    ends = [*starts[1:], segment.end]
+    return [
+        Cue(start, end, " ".join(tokens[i] for i in piece)[:MAX_CUE_CHARS])
+        for start, end, piece in zip(starts, ends, pieces, strict=True)
+        if end > start
+    ]
 
 
 def within(cues: Sequence[Cue], start: float, end: float) -> list[Cue]:
