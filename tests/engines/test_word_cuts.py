@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from mediastudio.engines.builtin.video_tools import word_cuts
@@ -87,7 +89,7 @@ def test_a_long_segment_is_burnt_as_pieces_cut_where_a_word_starts() -> None:
     assert len(cues) == 3 and all(len(cue.text) <= MAX_CUE_CHARS for cue in cues)
     assert " ".join(cue.text for cue in cues) == segment.text
     assert (cues[0].start, cues[-1].end) == (1.0, 10.0)
-    for before, after in zip(cues, cues[1:], strict=False):
+    for before, after in pairwise(cues):
         first = said.index(after.text.split()[0])
         assert before.end == after.start == timed[first].start  # shown until the next word
     # Without words (or with words that do not match the text) it stays one cue.
