@@ -202,6 +202,7 @@ class TranscriptionInput(StrictInput):
         max_length=2,
         description="The times wanted, as OpenAI's API takes them: segment (always given: the "
         "captions need them) and word (the JSON transcript then has words: [{word, start, end}])",
+        json_schema_extra={"uniqueItems": True},  # what _distinct_formats checks
     )
     # Whether the model can time each word; a model that cannot refuses ``word`` at create.
     GIVES_WORDS: ClassVar[bool] = True
