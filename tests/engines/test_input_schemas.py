@@ -15,7 +15,11 @@ from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
 from mediastudio.engines.builtin.video_tools.social import SocialVariantsInput
 from mediastudio.engines.builtin.video_tools.subtitles import SubtitlesInput
-from mediastudio.engines.inputs import ImageInput, MusicInput, VideoInput
+from mediastudio.engines.inputs import ImageInput, MusicInput, TranscriptionInput, VideoInput
+from mediastudio.engines.providers.openai.transcription import (
+    OpenAITranscriptionInput,
+    TextOnlyTranscriptionInput,
+)
 
 COMMERCIAL = {
     "product": "Aurora shoes",
@@ -91,6 +95,13 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (AutoClipInput, {"video_url": "v", "add_captions": True, "language": "en"}, True),
     (AutoClipInput, {"video_url": "v", "add_captions": False, "language": "en"}, False),
     (AutoClipInput, {"video_url": "v", "transcription_model": "m"}, False),
+    (TranscriptionInput, {"audio_url": "a", "timestamp_granularities": ["word"]}, True),
+    (TranscriptionInput, {"audio_url": "a", "timestamp_granularities": ["word"] * 2}, False),
+    (TranscriptionInput, {"audio_url": "a", "timestamp_granularities": []}, False),
+    (OpenAITranscriptionInput, {"audio_url": "a", "timestamp_granularities": ["word"]}, True),
+    (TextOnlyTranscriptionInput, {"audio_url": "a", "timestamp_granularities": ["word"]}, False),
+    (TextOnlyTranscriptionInput, {"audio_url": "a", "timestamp_granularities": ["segment"]}, True),
+    (TextOnlyTranscriptionInput, {"audio_url": "a"}, True),
 ]
 
 

@@ -109,6 +109,23 @@ def test_a_transcript_in_every_format_within_the_audio_with_progress_by_audio_ti
     assert ctx.reports == sorted(ctx.reports)
 
 
+def test_word_times_when_asked_lie_within_the_audio_in_order(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    ctx = transcribe(engine, tmp_path, output_formats=["json"], timestamp_granularities=["word"])
+    transcript = json.loads(ctx.outputs[0].path.read_text())
+    words = transcript["words"]
+    assert words, "the random model always says something, and times what it says"
+    assert all(w["word"] == w["word"].strip() and w["word"] for w in words)
+    assert all(0 <= w["start"] < w["end"] <= 4.0 for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    assert transcript["segments"]  # the segments still come
+    # Not asked: no words key (as OpenAI's verbose_json without word granularity).
+    (tmp_path / "plain").mkdir()
+    plain = transcribe(engine, tmp_path / "plain", output_formats=["json"])
+    assert "words" not in json.loads(plain.outputs[0].path.read_text())
+
+
 def whisper_languages() -> list[str]:
     from tests.engines.tiny_whisper import languages
 

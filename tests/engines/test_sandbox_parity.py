@@ -392,6 +392,11 @@ CASES: dict[str, dict[str, Case]] = {
     "openai/whisper-1": {
         "video-all": lambda m: {"audio_url": m.video, "language": "en"},
         "wav-vtt": lambda m: {"audio_url": tone_wav(2.5), "output_formats": ["vtt"]},
+        "wav-words": lambda m: {
+            "audio_url": tone_wav(2.5),
+            "output_formats": ["json"],
+            "timestamp_granularities": ["segment", "word"],
+        },
     },
     "openai/gpt-4o-transcribe": {
         "wav-json-srt": lambda m: {"audio_url": tone_wav(2.5), "output_formats": ["json", "srt"]},
@@ -531,6 +536,9 @@ def _transcript_shape(output: OutputFile, kind: str, fields: frozenset[str]) -> 
     if kind == "application/json":
         found = json.loads(text)
         keys = frozenset(found) | {f"segment.{key}" for s in found["segments"] for key in s}
+        keys |= {f"word.{key}" for w in found.get("words", []) for key in w}
+        words = [(w["start"], w["end"]) for w in found.get("words", [])]
+        assert words == sorted(words) and all(0 <= a < b for a, b in words)
         cues = [(s["start"], s["end"]) for s in found["segments"]]
         duration = float(found["duration"])
     else:
@@ -754,6 +762,11 @@ REGISTERED_CASES: dict[str, dict[str, Case]] = {
             "audio_url": tone_wav(2.5),
             "output_formats": ["json", "srt"],
             "language": "de",
+        },
+        "wav-words": lambda m: {
+            "audio_url": tone_wav(2.5),
+            "output_formats": ["json"],
+            "timestamp_granularities": ["word"],
         },
     },
     "piper": {

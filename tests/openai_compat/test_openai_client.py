@@ -221,6 +221,34 @@ async def test_transcriptions_on_the_fake_openai_in_every_format(
         assert len(uploads) == 3  # each audio file is an upload, as POST /api/v1/files makes
 
 
+async def test_word_timestamps_pass_through_to_the_clients_words(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    async with server(with_openai(tmp_path / "data", openai_fake)) as live:
+        key = await key_of(live, credits=200)
+        ms = client(live, key)
+        audio = tone_wav(tmp_path, 2.0)
+        verbose = await ms.audio.transcriptions.create(
+            model="whisper-1", file=("talk.wav", audio, "audio/wav"),
+            response_format="verbose_json", timestamp_granularities=["word", "segment"],
+        )  # fmt: skip
+        [call] = openai_fake.calls("/v1/audio/transcriptions")
+        assert call.body["timestamp_granularities"] == ["segment", "word"]
+        words = verbose.words or []
+        assert [w.word for w in words] == ["Fake", "sentence", "number", "1"]
+        assert [(w.start, w.end) for w in words] == [(0, 0.2), (0.3, 0.7), (0.8, 1.2), (1.3, 1.7)]
+        segments = verbose.segments or []
+        assert [(s.start, s.end) for s in segments] == [(0, 2)]
+
+        with pytest.raises(openai.BadRequestError) as refused:
+            await ms.audio.transcriptions.create(
+                model="gpt-4o-transcribe", file=("talk.wav", audio, "audio/wav"),
+                response_format="json", timestamp_granularities=["word"],
+            )  # fmt: skip
+        assert refused.value.param == "timestamp_granularities"
+        assert len(openai_fake.calls("/v1/audio/transcriptions")) == 1
+
+
 async def test_errors_are_openais_shape_and_raise_the_clients_exceptions(tmp_path: Path) -> None:
     async with server(make_settings(tmp_path / "data")) as live:
         with pytest.raises(openai.AuthenticationError) as bad_key:

@@ -24,7 +24,9 @@ server uses (a Starlette app under uvicorn, in a thread), faithful enough that t
   400 ``Invalid file format``, one over 25 MB a 413) and transcribed deterministically, one
   segment per two seconds of its sound (:func:`fake_transcript`), answered as ``json``,
   ``verbose_json`` (whisper-1 only, with segments), ``text``, ``srt`` or ``vtt`` (whisper-1
-  only), as OpenAI does; timestamps without ``verbose_json`` are a 400. ``gpt-transcribe``'s
+  only), as OpenAI does; timestamps without ``verbose_json`` are a 400; ``word`` granularity
+  adds ``words`` (:func:`fake_words`), and ``segments`` come only when ``segment`` is asked
+  for or no granularity is. ``gpt-transcribe``'s
   ``json`` adds the detected ``languages`` (``[{"code"}]``), as the official client types it.
 - ``POST /v1/chat/completions``: a deterministic ``chat.completion`` (:func:`chat_completion`)
   with usage, ``finish_reason: length`` under a token bound, a ``refusal`` for a message
@@ -57,6 +59,7 @@ import base64
 import io
 import json
 import math
+import re
 import secrets
 import tempfile
 import time
@@ -375,16 +378,19 @@ class FakeOpenAI:
         if fmt == "json":
             usage = {"type": "duration", "seconds": math.ceil(seconds)}
             return JSONResponse({"text": text, "usage": usage})
-        return JSONResponse(
-            {
-                "task": "transcribe",
-                "language": language,
-                "duration": round(seconds, 3),
-                "text": text,
-                "segments": segments,
-                "usage": {"type": "duration", "seconds": math.ceil(seconds)},
-            }
-        )
+        granularities = body.get("timestamp_granularities") or ["segment"]
+        verbose: dict[str, Any] = {
+            "task": "transcribe",
+            "language": language,
+            "duration": round(seconds, 3),
+            "text": text,
+            "usage": {"type": "duration", "seconds": math.ceil(seconds)},
+        }
+        if "segment" in granularities:
+            verbose["segments"] = segments
+        if "word" in granularities:
+            verbose["words"] = fake_words(segments)
+        return JSONResponse(verbose)
 
     async def _chat(self, request: Request) -> Response:
         body, answered = await self._received(request)
@@ -478,6 +484,27 @@ def fake_transcript(seconds: float) -> list[dict[str, Any]]:
         }
         for index in range(count)
     ]
+
+
+def fake_words(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """whisper-1's ``words`` for :func:`fake_transcript`'s segments: each segment's words
+    (punctuation left out, as Whisper's word timestamps have it) on an equal share of its time
+    each, heard over 80 % of a share centred on the share's start, so the segment's quarter
+    points fall inside words and the pauses between words lie off them."""
+    words = []
+    for segment in segments:
+        start, end = float(segment["start"]), float(segment["end"])
+        names = [re.sub(r"[^\w']", "", name) for name in segment["text"].split()]
+        share = (end - start) / len(names)
+        for index, name in enumerate(names):
+            words.append(
+                {
+                    "word": name,
+                    "start": round(max(start, start + share * (index - 0.4)), 3),
+                    "end": round(start + share * (index + 0.4), 3),
+                }
+            )
+    return words
 
 
 def _captions(segments: list[dict[str, Any]], fmt: str) -> str:

@@ -173,6 +173,44 @@ def test_whisper_answers_timed_segments_in_verbose_json(
     assert call.body["file"]["filename"] == "talk.wav"
 
 
+def test_whisper_answers_words_when_asked_as_the_client_types_them(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    answer = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("talk.wav", _tone_wav(3.0), "audio/wav"),
+        response_format="verbose_json",
+        timestamp_granularities=["segment", "word"],
+    )
+    assert answer.words is not None and answer.segments is not None
+    spoken = ["Fake", "sentence", "number", "1", "Fake", "sentence", "number", "2"]
+    assert [w.word for w in answer.words] == spoken
+    # Four words on each segment's quarters, heard over 80 % of each: the quarter points lie
+    # inside words and a pause of a fifth of a quarter lies between two words.
+    assert [(w.start, w.end) for w in answer.words[:4]] == [
+        (0, 0.2),
+        (0.3, 0.7),
+        (0.8, 1.2),
+        (1.3, 1.7),
+    ]
+    assert [(w.start, w.end) for w in answer.words[4:]] == [
+        (2, 2.1),
+        (2.15, 2.35),
+        (2.4, 2.6),
+        (2.65, 2.85),
+    ]
+    call = fake.calls("/v1/audio/transcriptions")[-1]
+    assert call.body["timestamp_granularities"] == ["segment", "word"]
+    words_only = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("talk.wav", _tone_wav(1.0), "audio/wav"),
+        response_format="verbose_json",
+        timestamp_granularities=["word"],
+    )
+    assert words_only.segments is None and words_only.words is not None
+    assert len(words_only.words) == 4
+
+
 def test_transcripts_come_as_json_text_srt_and_vtt(client: openai.OpenAI) -> None:
     audio = _tone_wav(3.0)
     plain = client.audio.transcriptions.create(

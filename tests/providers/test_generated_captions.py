@@ -280,3 +280,59 @@ async def test_sandbox_keys_get_the_live_shape_without_calling_openai(
         assert (output["width"], output["height"]) == (160, 120)
         assert len(frames(await download(api, output["url"]))) == SECONDS * FPS
         assert openai_fake.received == []
+
+
+# Words heard over 0.4 s around each half second from 0.5 to 3.5 s: whole and half seconds (where
+# the candidate clips begin and end) fall inside words; the pauses are 0.1 s wide.
+WORDS = [(0.5 * k - 0.2, 0.5 * k + 0.2) for k in range(1, 8)]
+
+
+def decoded_lengths(data: bytes) -> tuple[int, float]:
+    """The MP4's video frame count and its sound's length in seconds."""
+    with av.open(io.BytesIO(data), mode="r") as container:
+        count = sum(1 for _ in container.decode(video=0))
+    with av.open(io.BytesIO(data), mode="r") as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return count, samples / stream.rate
+
+
+async def test_auto_clip_cuts_between_the_words_of_its_transcription(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    url = video(tmp_path / "long.mp4", 320, 240, block=True)
+    answer = whisper_answer().body
+    words = [
+        {"word": f"w{k}", "start": round(start, 3), "end": round(end, 3)}
+        for k, (start, end) in enumerate(WORDS)
+    ]
+    openai_fake.script(TRANSCRIPTIONS, Answer(200, {**answer, "words": words}))
+    body = {
+        "video_url": url,
+        "min_duration": 1,
+        "max_duration": 2,
+        "aspect_ratio": "1:1",
+        "max_clips": 2,
+        "add_captions": True,
+    }
+    async with open_api(live_settings(tmp_path, openai_fake)) as api:
+        key = await live_key(api, credits=100)
+        job = await create(api, key, CLIP, body)
+        assert job["credits_reserved"] == AUTO_CLIP_PRICE + WHISPER_PRICE  # the same price
+        done = await api.wait(key, job["id"], timeout=90)
+        assert done["status"] == "completed", done
+        [call] = openai_fake.calls(TRANSCRIPTIONS)
+        assert call.body["timestamp_granularities"] == ["segment", "word"]
+        assert done["credits_charged"] == AUTO_CLIP_PRICE + WHISPER_PRICE
+        moved = 0
+        for output in done["outputs"]:
+            start, end = output["start_s"], output["end_s"]
+            for cut in (start, end):
+                assert not any(a < cut < b for a, b in WORDS), (cut, output)
+            # Whole and half seconds are inside words: a cut there moved to a pause's middle.
+            moved += sum(round(cut * 100) % 50 == 25 for cut in (start, end))
+            count, sound_s = decoded_lengths(await download(api, output["url"]))
+            assert count == round((end - start) * FPS), (count, start, end)
+            assert output["duration_s"] == pytest.approx(count / FPS)
+            assert sound_s == pytest.approx(end - start, abs=0.05)
+        assert moved > 0

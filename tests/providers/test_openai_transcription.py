@@ -204,6 +204,51 @@ async def test_the_default_moves_to_gpt_transcribe_when_whisper_retires(
         ]
 
 
+async def test_whisper_gives_word_times_when_asked_and_text_only_models_refuse_them(
+    tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    async with open_api(openai_settings(tmp_path / "data", openai_fake)) as api:
+        key = await live_key(api, credits=100)
+        file_id = await upload(api, key, tone(tmp_path, 3.0))
+        body = {
+            "audio_url": file_id,
+            "output_formats": ["json", "srt"],
+            "timestamp_granularities": ["segment", "word"],
+        }
+        done = await api.wait(key, (await create(api, key, PATH, body))["id"])
+        assert done["status"] == "completed", done
+        [call] = openai_fake.calls(TRANSCRIPTIONS)
+        assert call.body["response_format"] == "verbose_json"
+        assert call.body["timestamp_granularities"] == ["segment", "word"]
+        files = await files_of(api, done)
+        transcript = json.loads(files["application/json"])
+        # The fake's scripted words (tests/providers/fake_openai.py:fake_words), as they came.
+        assert transcript["words"][:4] == [
+            {"word": "Fake", "start": 0, "end": 0.2},
+            {"word": "sentence", "start": 0.3, "end": 0.7},
+            {"word": "number", "start": 0.8, "end": 1.2},
+            {"word": "1", "start": 1.3, "end": 1.7},
+        ]
+        assert [w["word"] for w in transcript["words"][4:]] == ["Fake", "sentence", "number", "2"]
+        assert len(transcript["segments"]) == 2  # segments still come: the captions need them
+        assert len(parse_srt(files["application/x-subrip"])) == 2
+        assert await ledger_kinds(api, key, done["id"]) == {"reserve": [20], "capture": [-20]}
+
+        # Without asking, no words (the JSON has no key for them).
+        plain = await api.wait(key, (await create(api, key, PATH, {"audio_url": file_id}))["id"])
+        assert "words" not in json.loads((await files_of(api, plain))["application/json"])
+
+        for model in ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe"):
+            refused = await api.client.post(
+                PATH,
+                json={**body, "model": f"openai/{model}"},
+                headers=auth(key),
+            )
+            assert refused.status_code == 400, refused.text
+            assert "without word times" in refused.text
+        assert len(openai_fake.calls(TRANSCRIPTIONS)) == 2
+
+
 @pytest.mark.parametrize(
     ("answer", "code"),
     [

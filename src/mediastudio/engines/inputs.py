@@ -8,7 +8,7 @@ Every field is described and bounded, because the schema is the API's documentat
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.json_schema import JsonSchemaValue
@@ -242,6 +242,11 @@ class SpeechInput(StrictInput):
 
 
 TranscriptFormat = Literal["json", "srt", "vtt"]
+TimestampGranularity = Literal["segment", "word"]
+
+
+def segment_times() -> list[TimestampGranularity]:
+    return ["segment"]
 
 
 def every_transcript_format() -> list[TranscriptFormat]:
@@ -275,11 +280,27 @@ class TranscriptionInput(StrictInput):
         max_length=3,
         description="The files wanted, in this order: json (the transcript), srt, vtt",
     )
+    timestamp_granularities: list[TimestampGranularity] = Field(
+        default_factory=segment_times,
+        min_length=1,
+        max_length=2,
+        description="The times wanted, as OpenAI's API takes them: segment (always given: the "
+        "captions need them) and word (the JSON transcript then has words: [{word, start, end}])",
+        json_schema_extra={"uniqueItems": True},  # what _distinct_formats checks
+    )
+    # Whether the model can time each word; a model that cannot refuses ``word`` at create.
+    GIVES_WORDS: ClassVar[bool] = True
+
+    @property
+    def wants_words(self) -> bool:
+        return "word" in self.timestamp_granularities
 
     @model_validator(mode="after")
     def _distinct_formats(self) -> Self:
         if len(set(self.output_formats)) != len(self.output_formats):
             raise ValueError("output_formats must not repeat a format")
+        if len(set(self.timestamp_granularities)) != len(self.timestamp_granularities):
+            raise ValueError("timestamp_granularities must not repeat a value")
         return self
 
 

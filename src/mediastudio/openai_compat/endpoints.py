@@ -225,7 +225,10 @@ async def create_transcription(
     temperature: Annotated[float | None, Form(ge=0, le=1)] = None,
     timestamp_granularities: Annotated[
         list[str] | None,
-        Form(alias="timestamp_granularities[]", description="Accepted; segments are always"),
+        Form(
+            alias="timestamp_granularities[]",
+            description="segment (always given) and word (verbose_json then has words)",
+        ),
     ] = None,
 ) -> Response:
     stored = await store_upload(platform, principal, file)
@@ -237,6 +240,7 @@ async def create_transcription(
         language=language,
         prompt=prompt,
         temperature=temperature,
+        timestamp_granularities=timestamp_granularities,
     )
     generation = await service.run(platform, principal, new)
     content = await service.output_bytes(platform, generation.outputs[0]["key"])
@@ -338,6 +342,7 @@ def _transcription_response(content: str, response_format: str) -> Response:
             "duration": transcript.get("duration"),
             "text": transcript["text"],
             "segments": transcript.get("segments", []),
+            **({"words": transcript["words"]} if "words" in transcript else {}),
         }
     )
 

@@ -116,6 +116,7 @@ class TranscriptionJson(BaseModel):
     language: str | None = None
     duration: float | None = None
     segments: list[dict[str, Any]] | None = None
+    words: list[dict[str, Any]] | None = None
 
 
 class ChatContentPart(BaseModel):

@@ -113,9 +113,13 @@ def transcription_job(
     language: str | None,
     prompt: str | None,
     temperature: float | None,
+    timestamp_granularities: list[str] | None = None,
 ) -> NewGeneration:
     wanted = response_format if response_format in ("srt", "vtt") else "json"
     data: dict[str, Any] = {"audio_url": file_id, "output_formats": [wanted]}
+    if timestamp_granularities:
+        # The job's own input checks the values (and refuses word on a text-only model).
+        data["timestamp_granularities"] = list(dict.fromkeys(timestamp_granularities))
     if language is not None:
         data["language"] = language
     if prompt is not None:

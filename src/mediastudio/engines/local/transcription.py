@@ -37,7 +37,7 @@ def request(ctx: RunContext) -> whisper.Request:
     audio = read_audio(source, rate=whisper.RATE, mono=True, check_cancelled=ctx.check_cancelled)
     if audio.size == 0:
         raise InvalidInput("The input has no sound to transcribe.")
-    return whisper.Request(audio, validated.language, validated.prompt)
+    return whisper.Request(audio, validated.language, validated.prompt, validated.wants_words)
 
 
 def run(ctx: RunContext, model: Any, found: whisper.Request) -> None:

@@ -9,7 +9,9 @@ faster_whisper or ctranslate2, and only inside its functions, so the server star
 - faster-whisper decodes lazily, one segment at a time: the job reports progress as the audio
   time reached and checks for cancellation between segments.
 - The transcript is the one every transcription model writes (:mod:`..media.transcripts`):
-  segments with the model's own times, the detected language when none was given.
+  segments with the model's own times, the detected language when none was given; with
+  ``word`` granularity, faster-whisper's ``word_timestamps`` (its cross-attention alignment
+  after each segment, a little more CPU) give each word's times.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class Request:
     audio: Samples  # 16 kHz mono float32
     language: str | None
     prompt: str | None
+    words: bool = False  # time each word too (faster-whisper's word_timestamps)
 
 
 def transcribe(model: Any, request: Request, on_segment: SegmentHook) -> transcripts.Transcript:
@@ -119,17 +122,24 @@ def transcribe(model: Any, request: Request, on_segment: SegmentHook) -> transcr
         initial_prompt=request.prompt,
         beam_size=BEAM_SIZE,
         vad_filter=False,
+        word_timestamps=request.words,
     )
     found: list[transcripts.Segment] = []
+    words: list[transcripts.Word] = []
     for segment in segments:
         start, end = min(float(segment.start), duration), min(float(segment.end), duration)
         text = str(segment.text).strip()
         if text and end > start:
             found.append(transcripts.Segment(round(start, 3), round(end, 3), text))
+        words.extend(
+            transcripts.Word(str(w.word), float(w.start), float(w.end))
+            for w in (segment.words or ())
+        )
         on_segment(end)
     text = " ".join(segment.text for segment in found)
     language = request.language or str(info.language)
-    return transcripts.Transcript(text, language, duration, tuple(found))
+    timed_words = transcripts.ordered_words(words, duration) if request.words else None
+    return transcripts.Transcript(text, language, duration, tuple(found), words=timed_words)
 
 
 def _index(device: Device) -> int:

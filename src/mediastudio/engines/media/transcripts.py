@@ -39,15 +39,27 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Word:
+    """One spoken word and when it is heard (OpenAI's ``TranscriptionWord``: word, start, end)."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Transcript:
     text: str
     language: str | None
     duration_s: float
     segments: tuple[Segment, ...]
     timed: bool = True  # False: the engine gave no times; they are spread by length (see below)
+    # The words with their times when ``timestamp_granularities`` asked for them, else None
+    # (the JSON then has no ``words`` key, as OpenAI's verbose_json has none).
+    words: tuple[Word, ...] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "text": self.text,
             "language": self.language,
             "duration": round(self.duration_s, 3),
@@ -57,6 +69,24 @@ class Transcript:
                 for index, s in enumerate(self.segments)
             ],
         }
+        if self.words is not None:
+            found["words"] = [
+                {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
+                for w in self.words
+            ]
+        return found
+
+
+def ordered_words(words: Sequence[Word], duration_s: float) -> tuple[Word, ...]:
+    """``words`` as a transcript holds them: text stripped, times within the audio, empty and
+    zero-length ones left out, in time order (a model may give a word past the end)."""
+    kept = []
+    for w in words:
+        start, end = max(0.0, min(w.start, duration_s)), max(0.0, min(w.end, duration_s))
+        text = w.word.strip()
+        if text and end > start:
+            kept.append(Word(text, round(start, 3), round(end, 3)))
+    return tuple(sorted(kept, key=lambda w: (w.start, w.end)))
 
 
 def spread(text: str, duration_s: float, language: str | None) -> Transcript:
@@ -88,9 +118,10 @@ def _cut(sentence: str) -> list[str]:
     return pieces
 
 
-def placeholder(duration_s: float, language: str | None) -> Transcript:
+def placeholder(duration_s: float, language: str | None, *, words: bool = False) -> Transcript:
     """The sandbox's transcript: one numbered placeholder sentence every two seconds (or less)
-    of the audio, so its files have the live shapes."""
+    of the audio, so its files have the live shapes; with ``words``, each sentence's words
+    spread over its time with a pause between two."""
     count = max(1, round(duration_s / 2.0))
     step = duration_s / count
     segments = tuple(
@@ -98,7 +129,22 @@ def placeholder(duration_s: float, language: str | None) -> Transcript:
         for i in range(count)
     )
     text = " ".join(segment.text for segment in segments)
-    return Transcript(text, language, duration_s, segments)
+    timed_words = tuple(w for s in segments for w in _spoken(s)) if words else None
+    return Transcript(text, language, duration_s, segments, words=timed_words)
+
+
+def _spoken(segment: Segment) -> list[Word]:
+    """The segment's words, each in the middle 80 % of an equal share of its time."""
+    names = segment.text.split()
+    share = (segment.end - segment.start) / len(names)
+    return [
+        Word(
+            name,
+            round(segment.start + share * (i + 0.1), 3),
+            round(segment.start + share * (i + 0.9), 3),
+        )
+        for i, name in enumerate(names)
+    ]
 
 
 def srt(transcript: Transcript) -> str:
@@ -145,12 +191,16 @@ def read_json(path: Path) -> Transcript:
         segments = tuple(
             Segment(float(s["start"]), float(s["end"]), str(s["text"])) for s in found["segments"]
         )
+        words = found.get("words")
         return Transcript(
             str(found.get("text") or ""),
             found.get("language"),
             float(found["duration"]),
             segments,
             found.get("timestamps") != "estimated",
+            None
+            if words is None
+            else tuple(Word(str(w["word"]), float(w["start"]), float(w["end"])) for w in words),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a transcript: {exc}") from exc

@@ -382,7 +382,7 @@ def _transcriber(
         id=f"{OPENAI}/{model}",
         name=name,
         type=transcription.TYPE,
-        input_model=transcription.OpenAITranscriptionInput,
+        input_model=transcription.input_model(model),
         credits=credits,
         description=description,
         category="transcription",

@@ -273,7 +273,8 @@ async def _transcribe(ctx: RunContext, route: Route, adapter: transcription.Tran
     )
     ctx.progress(0.9)
     language = getattr(ctx.input, "language", None)
-    found = transcription.transcript(answer, audio, language)
+    words = bool(getattr(ctx.input, "wants_words", False))
+    found = transcription.transcript(answer, audio, language, words=words)
     for output in await asyncio.to_thread(transcription.outputs, ctx, found):
         ctx.add_output(output)
 

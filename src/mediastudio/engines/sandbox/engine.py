@@ -181,7 +181,8 @@ def _transcript(ctx: RunContext, planned: PlannedOutput) -> Path:
     WebVTT): the same file shapes a live transcription writes."""
     fmt = transcripts.CONTENT_FORMATS[planned.content_type]
     language = planned.extra.get("language")
-    found = transcripts.placeholder(_seconds(planned), language if language else None)
+    words = bool(getattr(ctx.input, "wants_words", False))
+    found = transcripts.placeholder(_seconds(planned), language if language else None, words=words)
     path = ctx.output_path(f".{fmt}")
     path.write_text(transcripts.render(found, fmt), encoding="utf-8")
     return path

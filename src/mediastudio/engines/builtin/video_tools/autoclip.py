@@ -12,7 +12,10 @@
 With ``add_captions`` the source's speech is transcribed once, by a transcription model run as a
 step (:mod:`.autocaptions`), after the analysis; each clip gets the cues of its own time range,
 cut to it and timed from its start, burned in at the bottom (the subtitles tool's default
-style), and a ``cues`` field counting them.
+style), and a ``cues`` field counting them. The transcription asks for word times (whisper-1
+and local Whisper models give them; the price is the same) and each clip's start and end move
+into the nearest pause between words, at most half a second away (:mod:`.word_cuts`), so no clip
+starts or stops mid-word; ``start_s`` and ``end_s`` are the cut's.
 
 No segment at or above the threshold fails the job with ``invalid_input`` (the threshold asked for
 more than the video has; nothing was made, so the full price is refunded).
@@ -22,12 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
 
-from mediastudio.engines.builtin.video_tools import autocaptions
+from mediastudio.engines.builtin.video_tools import autocaptions, word_cuts
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.reframe import (
     Track,
@@ -63,7 +67,7 @@ from mediastudio.engines.contract import (
     RunContext,
     StepUse,
 )
-from mediastudio.engines.media import captions
+from mediastudio.engines.media import captions, transcripts
 from mediastudio.engines.media.audio import Samples, read_audio
 from mediastudio.engines.media.captions import Cue
 from mediastudio.engines.media.video import AUDIO_RATE, VideoWriter, iter_frames, probe
@@ -103,6 +107,8 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
             fps=fps,
             has_audio=info.has_audio,
             extra=_fields(clip, rank, "centre", _clip_cues(spoken, clip.segment)),
+            # Captions time the words: each end may move into a pause (see word_cuts).
+            duration_tolerance_s=2 * word_cuts.TOLERANCE_S if spoken is not None else 0.0,
         )
         for rank, clip in enumerate(chosen, start=1)
     ]
@@ -209,7 +215,9 @@ class AutoClipEngine(Engine):
         ctx.check_cancelled()
         chosen = _choose(params, analysis, sound, duration)
         ctx.progress(ANALYSIS_SHARE)
-        spoken = self._transcribe(ctx, params, source, info.has_audio)
+        transcript = self._transcribe(ctx, params, source, info.has_audio)
+        spoken = autocaptions.cues_of(transcript) if transcript is not None else None
+        chosen = [_between_words(clip, transcript, duration) for clip in chosen]
         clips_from = ANALYSIS_SHARE + (TRANSCRIBE_SHARE if spoken is not None else 0.0)
         crop = crop_size(analysis.width, analysis.height, params.aspect_ratio)
         out_w, out_h = output_size(analysis.width, analysis.height, params.aspect_ratio)
@@ -261,8 +269,9 @@ class AutoClipEngine(Engine):
 
     def _transcribe(
         self, ctx: RunContext, params: AutoClipInput, source: Path, has_audio: bool
-    ) -> list[Cue] | None:
-        """The source's speech as cues, once for every clip (None without add_captions)."""
+    ) -> transcripts.Transcript | None:
+        """The source's transcript, with its words' times when the model gives them, once for
+        every clip (None without add_captions)."""
         if not params.add_captions:
             return None
         _check_sound(has_audio)
@@ -273,9 +282,27 @@ class AutoClipEngine(Engine):
             self.registry,
             {"analysis": ANALYSIS_SHARE, autocaptions.STEP: TRANSCRIBE_SHARE, "clips": 0.45},
         )
-        return autocaptions.transcribe(
-            steps, params.transcription_model, params.video_url, source, params.language
+        return autocaptions.transcript_of(
+            steps,
+            params.transcription_model,
+            params.video_url,
+            source,
+            params.language,
+            words=True,
         )
+
+
+def _between_words(
+    clip: Scored, transcript: transcripts.Transcript | None, duration: float
+) -> Scored:
+    """``clip`` with its ends moved into the pauses between the transcript's words
+    (:mod:`.word_cuts`); as it is without words, or when their times are estimated."""
+    if transcript is None or not transcript.words or not transcript.timed:
+        return clip
+    start, end = word_cuts.cut_between_words(
+        clip.segment.start_s, clip.segment.end_s, transcript.words, duration
+    )
+    return replace(clip, segment=Segment(start, end))
 
 
 def _choose(

@@ -14,6 +14,10 @@ gpt-4o-transcribe and gpt-4o-mini-transcribe.
   (text and the detected ``languages``) and no verbose one (whose usage is billed by
   duration, whisper's way), so it is asked for ``json`` and its first detected language is
   the transcript's when none was given.
+- ``timestamp_granularities: ["word"]`` asks whisper-1 for ``timestamp_granularities[]=word``
+  too (with ``segment``: the captions need segments) and the JSON transcript carries its
+  ``words``. The text-only models refuse ``word`` when the job is created: OpenAI takes
+  timestamp granularities with ``verbose_json`` only, which they do not answer.
 - The outputs are the formats asked for (:mod:`mediastudio.engines.media.transcripts`); the
   JSON one carries the text and the language on the generation itself.
 """
@@ -21,9 +25,9 @@ gpt-4o-transcribe and gpt-4o-mini-transcribe.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from mediastudio.engines.contract import (
     InputFetcher,
@@ -32,11 +36,12 @@ from mediastudio.engines.contract import (
     ProviderError,
     RunContext,
 )
-from mediastudio.engines.inputs import TranscriptionInput
+from mediastudio.engines.inputs import TimestampGranularity, TranscriptionInput
 from mediastudio.engines.media import speech_audio, transcripts
 from mediastudio.engines.media.speech_audio import SpeechAudio
 from mediastudio.engines.providers.http import Pause
 from mediastudio.engines.providers.inputs import Options, options_field
+from mediastudio.engines.schema import JsonSchema
 
 TYPE = "transcription"
 MAX_FILE_BYTES = 25 * 1024 * 1024  # OpenAI: "Maximum content size limit (26214400) exceeded"
@@ -46,6 +51,37 @@ TIMED_MODELS = frozenset({"whisper-1"})
 
 class OpenAITranscriptionInput(TranscriptionInput):
     options: Options = options_field()
+
+
+class TextOnlyTranscriptionInput(OpenAITranscriptionInput):
+    """The input of a model that answers text only (gpt-transcribe, the gpt-4o models): OpenAI
+    takes ``timestamp_granularities`` with ``verbose_json`` alone, which these models do not
+    give, so asking one for word times is refused when the job is created."""
+
+    GIVES_WORDS: ClassVar[bool] = False
+
+    @classmethod
+    def schema_rules(cls) -> list[JsonSchema]:
+        segments_only = {
+            "description": "this model gives no word times",
+            "properties": {"timestamp_granularities": {"items": {"const": "segment"}}},
+        }
+        return [*super().schema_rules(), segments_only]
+
+    @field_validator("timestamp_granularities")
+    @classmethod
+    def _no_word_times(cls, value: list[TimestampGranularity]) -> list[TimestampGranularity]:
+        if "word" in value:
+            raise ValueError(
+                "this model answers text only, without word times: leave "
+                "timestamp_granularities at ['segment'], or use openai/whisper-1 or a local "
+                "Whisper model for words"
+            )
+        return value
+
+
+def input_model(target: str) -> type[OpenAITranscriptionInput]:
+    return OpenAITranscriptionInput if target in TIMED_MODELS else TextOnlyTranscriptionInput
 
 
 @runtime_checkable
@@ -67,7 +103,9 @@ def fields_for(target: str) -> Any:
         form = {k: v for k, v in options.items() if k not in ("file", "model")}
         if target in TIMED_MODELS:
             form["response_format"] = "verbose_json"
-            form["timestamp_granularities"] = ["segment"]
+            # Segments always: the captions (srt, vtt) are cut from them.
+            words = ["word"] if validated.wants_words else []
+            form["timestamp_granularities"] = ["segment", *words]
         else:
             form["response_format"] = "json"
         if validated.language is not None:
@@ -92,15 +130,17 @@ def prepare(ctx: RunContext) -> SpeechAudio:
 
 
 def transcript(
-    answer: Mapping[str, Any], audio: SpeechAudio, language: str | None
+    answer: Mapping[str, Any], audio: SpeechAudio, language: str | None, *, words: bool = False
 ) -> transcripts.Transcript:
-    """OpenAI's answer as a transcript of ``audio``: whisper's timed segments, or the text
-    spread over the audio's length when the model gave no times."""
+    """OpenAI's answer as a transcript of ``audio``: whisper's timed segments (and its timed
+    words when ``words`` were asked for), or the text spread over the audio's length when the
+    model gave no times."""
     text = str(answer.get("text") or "").strip()
     spoken = language or _str(answer.get("language")) or _first_language(answer.get("languages"))
     segments = answer.get("segments")
     if not isinstance(segments, list):
         return transcripts.spread(text, audio.duration_s, spoken)
+    timed_words = _words(answer.get("words"), audio.duration_s) if words else None
     timed = []
     for item in segments:
         if not isinstance(item, dict):
@@ -109,9 +149,26 @@ def transcript(
             start, end = float(item["start"]), float(item["end"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ProviderError("OpenAI answered a transcript segment without times.") from exc
-        words = str(item.get("text") or "").strip()
-        timed.append(transcripts.Segment(round(start, 3), round(end, 3), words))
-    return transcripts.Transcript(text, spoken, audio.duration_s, tuple(timed))
+        said = str(item.get("text") or "").strip()
+        timed.append(transcripts.Segment(round(start, 3), round(end, 3), said))
+    return transcripts.Transcript(text, spoken, audio.duration_s, tuple(timed), words=timed_words)
+
+
+def _words(answer: Any, duration_s: float) -> tuple[transcripts.Word, ...]:
+    """whisper-1's ``words: [{word, start, end}]`` (none when it heard no speech)."""
+    if answer is None:
+        return ()
+    if not isinstance(answer, list):
+        raise ProviderError("OpenAI answered words that are not a list.")
+    found = []
+    for item in answer:
+        try:
+            found.append(
+                transcripts.Word(str(item["word"]), float(item["start"]), float(item["end"]))
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderError("OpenAI answered a word without its text or times.") from exc
+    return transcripts.ordered_words(found, duration_s)
 
 
 def outputs(ctx: RunContext, found: transcripts.Transcript) -> list[OutputFile]:
