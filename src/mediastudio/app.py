@@ -16,6 +16,9 @@ from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
 from mediastudio.catalog.service import Catalog
 from mediastudio.chat.endpoints import router as chat_router
+from mediastudio.compat.seed001.endpoints import router as seed001_router
+from mediastudio.compat.seed001.errors import PREFIXES as SEED001_PREFIXES
+from mediastudio.compat.seed001.errors import render_seed001_error
 from mediastudio.compat.seed002.endpoints import router as seed002_router
 from mediastudio.compat.seed002.errors import PREFIXES as SEED002_PREFIXES
 from mediastudio.compat.seed002.errors import render_seed002_error
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     )
     renderers: dict[str, ErrorRenderer] = {OPENAI_PREFIX: render_openai_error}
     # The first matching prefix renders: a longer seed prefix goes before one it extends.
+    renderers |= {prefix: render_seed001_error for prefix in SEED001_PREFIXES}
     renderers |= {prefix: render_seed002_error for prefix in SEED002_PREFIXES}
     install_error_handlers(app, renderers)
     # Added innermost first: ErrorBoundary inside BodyLimit inside RateLimitHeaders inside
@@ -123,6 +127,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     app.include_router(openai_compat_router, include_in_schema=False)
     # The seeds' surfaces likewise: their documents are their contract, and their error shapes
     # are not the envelope /openapi.json promises on every route (docs/compat.md).
+    app.include_router(seed001_router, include_in_schema=False)
     app.include_router(seed002_router, include_in_schema=False)
     install_docs(app)
     _add_health(app)

@@ -121,6 +121,12 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/generate"): ANY_GENERATE,
     ("GET", "/api/status/{job_id}"): READ,
     ("POST", "/api/chat"): CHAT,
+    # Seed 001's surface (docs/compat.md): likewise.
+    ("POST", "/api/generate/image"): IMAGE,
+    ("POST", "/api/generate/video"): VIDEO,
+    ("POST", "/api/generate/voice"): AUDIO,
+    ("GET", "/api/jobs"): READ,
+    ("GET", "/api/usage"): READ,
 }
 
 # Streams that stay open when the key may read them: opened, status read, closed.

@@ -1,0 +1,1 @@
+"""Seed 001 ("Apex Studio"): POST /api/generate/{image,video,voice}, GET /api/jobs, /usage."""
