@@ -127,6 +127,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/generate/voice"): AUDIO,
     ("GET", "/api/jobs"): READ,
     ("GET", "/api/usage"): READ,
+    ("PATCH", "/api/settings"): WEBHOOKS,
 }
 
 # Streams that stay open when the key may read them: opened, status read, closed.

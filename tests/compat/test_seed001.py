@@ -146,6 +146,11 @@ async def test_errors_are_the_seeds_shape_with_its_codes(api: Api) -> None:
     )
     missing = await api.client.get("/api/jobs?id=gen_nope", headers=auth(key))
     assert_seed_error(missing, 404, "NOT_FOUND")
+    unknown = {**IMAGE_EXAMPLE, "model": "no-such-model"}
+    answer = await api.client.post(route, json=unknown, headers=auth(key))
+    assert "no-such-model" in assert_seed_error(answer, 400, "BAD_REQUEST")["error"]
+    not_served = await api.client.post("/api/generate/instant-ad", json={}, headers=auth(key))
+    assert_seed_error(not_served, 404, "NOT_FOUND")
 
 
 async def test_the_generation_rate_limit_answers_rate_limited(tmp_path: Path) -> None:
@@ -167,3 +172,23 @@ async def test_the_generation_rate_limit_answers_rate_limited(tmp_path: Path) ->
         assert answers[1].headers["X-RateLimit-Remaining"] == "0"
         limited = assert_seed_error(answers[2], 429, "RATE_LIMITED")
         assert limited["reason"] == "rate_limited" and int(answers[2].headers["Retry-After"]) > 0
+
+
+async def test_the_webhook_url_is_set_and_checked_against_ssrf(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", net_allow_hosts="127.0.0.1")
+    async with open_api(settings) as api:
+        key = await api.key(await api.account())
+        url = "http://127.0.0.1:9/hook"
+        first = await api.client.patch("/api/settings", json={"webhookUrl": url}, headers=auth(key))
+        assert first.status_code == 200, first.text
+        assert first.json()["data"]["webhookUrl"] == url
+        assert first.json()["data"]["webhookSecret"].startswith("whsec_")
+        native = await api.client.get("/api/v1/settings", headers=auth(key))
+        assert native.json()["webhook_url"] == url
+        private = {"webhookUrl": "https://169.254.169.254/latest/meta-data/"}
+        refused = await api.client.patch("/api/settings", json=private, headers=auth(key))
+        assert_seed_error(refused, 400, "BAD_REQUEST")
+        cleared = await api.client.patch(
+            "/api/settings", json={"webhookUrl": None}, headers=auth(key)
+        )
+        assert cleared.json() == {"data": {"webhookUrl": None}}

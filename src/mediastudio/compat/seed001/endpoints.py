@@ -18,6 +18,7 @@ from mediastudio.compat.seed001.schemas import (
     ImageRequest,
     Job,
     Queued,
+    SettingsRequest,
     VideoRequest,
     VoiceRequest,
 )
@@ -32,7 +33,7 @@ from mediastudio.generations.repository import Filters
 from mediastudio.generations.schemas import GenerationRead
 from mediastudio.generations.service import NewGeneration
 from mediastudio.idempotency.service import check_key, request_hash
-from mediastudio.keys.auth import ReadPrincipal
+from mediastudio.keys.auth import ReadPrincipal, WebhooksPrincipal
 from mediastudio.keys.principal import Principal
 from mediastudio.platform import Platform, get_platform
 
@@ -225,4 +226,20 @@ async def usage(platform: PlatformDep, principal: ReadPrincipal) -> JSONResponse
         "dailyQuotas": quotas,
         "plan": summary["plan"],
     }
+    return JSONResponse({"data": data})
+
+
+@router.patch("/settings", summary="Set the webhook URL (seed 001)")
+async def update_settings(
+    body: SettingsRequest, platform: PlatformDep, principal: WebhooksPrincipal
+) -> JSONResponse:
+    """``{webhookUrl}`` → ``{"data": {"webhookUrl"}}``: the account's default webhook endpoint,
+    as ``PATCH /api/v1/settings`` sets it (checked against SSRF; null removes it). The first
+    time, the answer adds ``webhookSecret``, the key to verify deliveries' signatures with,
+    shown only then."""
+    before = await platform.webhooks.default_url(principal)
+    endpoint = await platform.webhooks.set_default_url(principal, body.webhookUrl)
+    data: dict[str, Any] = {"webhookUrl": endpoint.url if endpoint is not None else None}
+    if endpoint is not None and before is None:
+        data["webhookSecret"] = endpoint.secret
     return JSONResponse({"data": data})

@@ -66,3 +66,7 @@ class Job(BaseModel):
     sandbox: bool
     createdAt: str
     completedAt: str | None
+
+
+class SettingsRequest(_Strict):
+    webhookUrl: str | None = Field(max_length=2048)
