@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from tests.api.test_video_tools_api import small_video
 from tests.conftest import Api, auth, make_settings, open_api
+from tests.fetch_servers import LoopbackServer, ok
 
 # The documentation's "Generate an Image" example, verbatim.
 IMAGE_EXAMPLE = {
@@ -192,3 +194,53 @@ async def test_the_webhook_url_is_set_and_checked_against_ssrf(tmp_path: Path) -
             "/api/settings", json={"webhookUrl": None}, headers=auth(key)
         )
         assert cleared.json() == {"data": {"webhookUrl": None}}
+
+
+async def test_text_to_video_and_b_roll_from_their_parameter_tables(api: Api) -> None:
+    account = await api.account(credits=1000)
+    key = await api.key(account)
+    for route, body in (
+        ("/api/generate/text2video", {"script": "A drone over a glacier", "duration": 6}),
+        ("/api/generate/b-roll", {"prompt": "Coffee poured in slow motion", "duration": 4}),
+    ):
+        answer = await api.client.post(route, json=body, headers=auth(key))
+        assert answer.status_code == 200, answer.text
+        job = await poll(api, key, answer.json()["data"]["jobId"])
+        assert job["status"] == "completed" and job["type"] == "video"
+        assert job["outputType"] == "video/mp4"
+        assert job["metadata"]["durationSeconds"] == pytest.approx(body["duration"], abs=0.5)
+    too_long = {"prompt": "Coffee", "duration": 7}  # the seed's b-roll: 3-6 s
+    refused = await api.client.post("/api/generate/b-roll", json=too_long, headers=auth(key))
+    assert_seed_error(refused, 400, "BAD_REQUEST")
+
+
+async def test_clip_runs_an_auto_clip_job_with_the_seeds_score_scale(tmp_path: Path) -> None:
+    video = small_video(tmp_path / "talk.mp4")
+    with LoopbackServer({"/talk.mp4": ok(video, "video/mp4")}) as server:
+        settings = make_settings(
+            tmp_path / "data", disabled_engines=[], net_allow_hosts=f"127.0.0.1:{server.port}"
+        )
+        async with open_api(settings) as api:
+            key = await api.key(await api.account(), sandbox=True)
+            body = {
+                "sourceVideoUrl": server.url("/talk.mp4"),
+                "maxClips": 2,
+                "minDuration": 1,
+                "maxDuration": 2,
+                "aspectRatio": "1:1",
+                "viralScoreThreshold": 5,
+            }
+            answer = await api.client.post("/api/generate/clip", json=body, headers=auth(key))
+            assert answer.status_code == 200, answer.text
+            job_id = answer.json()["data"]["jobId"]
+            native = await api.client.get(f"/api/v1/generations/{job_id}", headers=auth(key))
+            assert native.json()["type"] == "auto-clip"
+            assert native.json()["input"]["viral_score_threshold"] == 50
+            assert native.json()["input"]["max_clips"] == 2
+            job = await poll(api, key, job_id)
+            assert job["status"] == "completed" and job["type"] == "clip", job["error"]
+            private = {**body, "sourceVideoUrl": "https://169.254.169.254/latest/meta-data/"}
+            queued = await api.client.post("/api/generate/clip", json=private, headers=auth(key))
+            # The same fetcher as /api/v1: a private address is never fetched, the job fails.
+            refused = await poll(api, key, queued.json()["data"]["jobId"])
+            assert refused["status"] == "failed" and "may not be fetched" in refused["error"]

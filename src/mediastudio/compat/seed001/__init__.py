@@ -1,1 +1,1 @@
-"""Seed 001 ("Apex Studio"): POST /api/generate/{image,video,voice}, GET /api/jobs, /usage."""
+"""Seed 001 ("Apex Studio"): its /api/generate/*, /api/jobs, /api/usage and /api/settings."""

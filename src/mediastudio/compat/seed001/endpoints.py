@@ -15,10 +15,13 @@ from mediastudio.compat.seed001.schemas import (
     SEED_STATUS,
     SEED_TYPES,
     USAGE_KEYS,
+    BRollRequest,
+    ClipRequest,
     ImageRequest,
     Job,
     Queued,
     SettingsRequest,
+    TextToVideoRequest,
     VideoRequest,
     VoiceRequest,
 )
@@ -132,6 +135,75 @@ async def generate_video(
     )
     return await _queue(
         request, platform, principal, body, new, idempotency_key, "Video generation job queued"
+    )
+
+
+@router.post("/generate/text2video", summary="Text to video (seed 001)")
+async def generate_text_to_video(
+    request: Request,
+    body: TextToVideoRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = _set(
+        {"prompt": body.script},
+        duration=body.duration,
+        resolution=body.resolution,
+        style=body.style,
+    )
+    new = NewGeneration(
+        input=data, type="video", model=catalog_model(platform, body.model, "video")
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Video generation job queued"
+    )
+
+
+@router.post("/generate/b-roll", summary="B-roll footage (seed 001)")
+async def generate_b_roll(
+    request: Request,
+    body: BRollRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = _set({"prompt": body.prompt}, duration=body.duration, resolution=body.resolution)
+    new = NewGeneration(
+        input=data, type="video", model=catalog_model(platform, body.model, "video")
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "B-roll generation job queued"
+    )
+
+
+# The seed scores clips 1-10; MediaStudio's auto-clip scores them 0-100 (relative to the video).
+CLIP_SCORE_SCALE = 10
+
+
+@router.post("/generate/clip", summary="Auto-clip a long video (seed 001)")
+async def generate_clip(
+    request: Request,
+    body: ClipRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """An ``auto-clip`` job, as ``POST /api/v1/videos/clip``: the source is fetched by the
+    SSRF-safe fetcher (or is an upload's id); ``viralScoreThreshold`` 1-10 is the native 0-100."""
+    threshold = body.viralScoreThreshold
+    data = _set(
+        {"video_url": body.sourceVideoUrl},
+        max_clips=body.maxClips,
+        min_duration=body.minDuration,
+        max_duration=body.maxDuration,
+        add_captions=body.addCaptions,
+        aspect_ratio=body.aspectRatio,
+        viral_score_threshold=threshold * CLIP_SCORE_SCALE if threshold is not None else None,
+    )
+    new = NewGeneration(input=data, type="auto-clip")
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Clip extraction job queued"
     )
 
 

@@ -37,6 +37,31 @@ class VideoRequest(_Strict):
     model: str | None = Field(None, max_length=200)
 
 
+class TextToVideoRequest(_Strict):
+    script: str = Field(min_length=1, max_length=5000)
+    duration: int | None = Field(None, ge=1, le=60)
+    resolution: Literal["720p", "1080p"] | None = None
+    style: Literal["cinematic", "documentary", "animation", "aerial"] | None = None
+    model: str | None = Field(None, max_length=200)
+
+
+class BRollRequest(_Strict):
+    prompt: str = Field(min_length=1, max_length=2000)
+    duration: int | None = Field(None, ge=3, le=6)
+    resolution: Literal["480p", "720p"] | None = None
+    model: str | None = Field(None, max_length=200)
+
+
+class ClipRequest(_Strict):
+    sourceVideoUrl: str = Field(min_length=1, max_length=2048)
+    maxClips: int | None = Field(None, ge=1, le=20)
+    minDuration: float | None = Field(None, ge=1, le=180)
+    maxDuration: float | None = Field(None, ge=1, le=180)
+    addCaptions: bool | None = None
+    aspectRatio: Literal["9:16", "1:1", "16:9"] | None = None
+    viralScoreThreshold: float | None = Field(None, ge=1, le=10)
+
+
 class VoiceRequest(_Strict):
     text: str = Field(min_length=1, max_length=10_000)
     voiceId: str | None = Field(None, max_length=100)
