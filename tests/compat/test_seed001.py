@@ -244,3 +244,15 @@ async def test_clip_runs_an_auto_clip_job_with_the_seeds_score_scale(tmp_path: P
             # The same fetcher as /api/v1: a private address is never fetched, the job fails.
             refused = await poll(api, key, queued.json()["data"]["jobId"])
             assert refused["status"] == "failed" and "may not be fetched" in refused["error"]
+
+
+async def test_a_failed_job_reads_failed_and_its_credits_come_back(api: Api) -> None:
+    account = await api.account(credits=100)
+    key = await api.key(account)
+    body = {**IMAGE_EXAMPLE, "prompt": "A skyline [fail:provider_error]"}
+    answer = await api.client.post("/api/generate/image", json=body, headers=auth(key))
+    job = await poll(api, key, answer.json()["data"]["jobId"])
+    assert job["status"] == "failed" and job["error"] and job["outputUrl"] is None
+    assert (job["creditsCharged"], job["creditsRefunded"]) == (0, 10)
+    usage = (await api.client.get("/api/usage", headers=auth(key))).json()["data"]
+    assert usage["credits"] == 100

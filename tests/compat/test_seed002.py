@@ -185,3 +185,14 @@ async def test_without_credits_a_live_key_is_refused_402(api: Api) -> None:
     key = await api.key(account)
     answer = await api.client.post("/api/generate", json=IMAGE_EXAMPLE, headers=auth(key))
     assert assert_seed_error(answer, 402)["reason"] == "insufficient_credits"
+
+
+async def test_a_failed_job_reads_failed_with_its_error_and_is_refunded(api: Api) -> None:
+    account = await api.account(credits=100)
+    key = await api.key(account)
+    body = {**IMAGE_EXAMPLE, "prompt": "A city [fail:provider_error]"}
+    answer = await api.client.post("/api/generate", json=body, headers=auth(key))
+    done = await poll(api, key, answer.json()["jobId"])
+    assert done["status"] == "failed" and done["errorCode"] == "provider_error" and done["error"]
+    assert done["outputUrl"] is None and done["creditsCharged"] == 0
+    assert done["creditsRefunded"] > 0 and await balance(api, key) == 100
