@@ -16,6 +16,12 @@ from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
 from mediastudio.catalog.service import Catalog
 from mediastudio.chat.endpoints import router as chat_router
+from mediastudio.compat.seed001.endpoints import router as seed001_router
+from mediastudio.compat.seed001.errors import PREFIXES as SEED001_PREFIXES
+from mediastudio.compat.seed001.errors import render_seed001_error
+from mediastudio.compat.seed002.endpoints import router as seed002_router
+from mediastudio.compat.seed002.errors import PREFIXES as SEED002_PREFIXES
+from mediastudio.compat.seed002.errors import render_seed002_error
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.events.endpoints import router as events_router
@@ -29,7 +35,11 @@ from mediastudio.kit import openapi
 from mediastudio.kit.accesslog import redact_access_log
 from mediastudio.kit.apidocs import install_docs
 from mediastudio.kit.bodies import BodyLimitMiddleware
-from mediastudio.kit.errors import ErrorBoundaryMiddleware, install_error_handlers
+from mediastudio.kit.errors import (
+    ErrorBoundaryMiddleware,
+    ErrorRenderer,
+    install_error_handlers,
+)
 from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
 from mediastudio.kit.requestid import RequestIdMiddleware
 from mediastudio.migrations import upgrade
@@ -78,7 +88,11 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         docs_url=None,
         redoc_url=None,
     )
-    install_error_handlers(app, {OPENAI_PREFIX: render_openai_error})
+    renderers: dict[str, ErrorRenderer] = {OPENAI_PREFIX: render_openai_error}
+    # The first matching prefix renders: a longer seed prefix goes before one it extends.
+    renderers |= {prefix: render_seed001_error for prefix in SEED001_PREFIXES}
+    renderers |= {prefix: render_seed002_error for prefix in SEED002_PREFIXES}
+    install_error_handlers(app, renderers)
     # Added innermost first: ErrorBoundary inside BodyLimit inside RateLimitHeaders inside
     # RequestId.
     app.add_middleware(ErrorBoundaryMiddleware)
@@ -111,6 +125,10 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     # /v1 speaks OpenAI's API, whose reference and official clients are its contract: it is
     # kept out of /openapi.json, which schemathesis holds to MediaStudio's own (docs/api.md).
     app.include_router(openai_compat_router, include_in_schema=False)
+    # The seeds' surfaces likewise: their documents are their contract, and their error shapes
+    # are not the envelope /openapi.json promises on every route (docs/compat.md).
+    app.include_router(seed001_router, include_in_schema=False)
+    app.include_router(seed002_router, include_in_schema=False)
     install_docs(app)
     _add_health(app)
     _finish_document(app, settings)

@@ -117,6 +117,20 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/settings"): WEBHOOKS,
     ("GET", "/api/v1/settings"): WEBHOOKS,
     ("GET", "/api/v1/product-image-enhancements"): READ,
+    # Seed 002's surface (docs/compat.md): the scopes of the native routes it calls.
+    ("POST", "/api/generate"): ANY_GENERATE,
+    ("GET", "/api/status/{job_id}"): READ,
+    ("POST", "/api/chat"): CHAT,
+    # Seed 001's surface (docs/compat.md): likewise.
+    ("POST", "/api/generate/image"): IMAGE,
+    ("POST", "/api/generate/video"): VIDEO,
+    ("POST", "/api/generate/voice"): AUDIO,
+    ("POST", "/api/generate/text2video"): VIDEO,
+    ("POST", "/api/generate/b-roll"): VIDEO,
+    ("POST", "/api/generate/clip"): VIDEO,
+    ("GET", "/api/jobs"): READ,
+    ("GET", "/api/usage"): READ,
+    ("PATCH", "/api/settings"): WEBHOOKS,
 }
 
 # Streams that stay open when the key may read them: opened, status read, closed.
@@ -187,7 +201,10 @@ async def call(live: LiveApi, key: str, method: str, path: str) -> tuple[int, st
             await response.aread()
     else:
         response = await live.client.request(method, url, headers=headers, json=body)
-    code = response.json().get("error", {}).get("code") if response.content else None
+    payload = response.json() if response.content else {}
+    error = payload.get("error")
+    # A seed surface's error is a string: MediaStudio's own code is its ``reason``.
+    code = error.get("code") if isinstance(error, dict) else payload.get("reason")
     return response.status_code, code
 
 

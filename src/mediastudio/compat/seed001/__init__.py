@@ -1,0 +1,1 @@
+"""Seed 001 ("Apex Studio"): its /api/generate/*, /api/jobs, /api/usage and /api/settings."""

@@ -1,0 +1,317 @@
+"""HTTP for seed 001 (docs/compat.md): its paths and camelCase shapes over the generations and
+accounts services, so keys, scopes, rate limits, quotas, credits, idempotency and sandbox keys
+are the native API's. Errors are the seed's ``{error, code}`` (errors.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from mediastudio.accounts import service as accounts
+from mediastudio.compat.seed001.schemas import (
+    SEED_STATUS,
+    SEED_TYPES,
+    USAGE_KEYS,
+    BRollRequest,
+    ClipRequest,
+    ImageRequest,
+    Job,
+    Queued,
+    SettingsRequest,
+    TextToVideoRequest,
+    VideoRequest,
+    VoiceRequest,
+)
+from mediastudio.compat.seed002.endpoints import timestamp
+from mediastudio.generations.endpoints import (
+    AudioPrincipal,
+    ImagePrincipal,
+    VideoPrincipal,
+    read_model,
+)
+from mediastudio.generations.repository import Filters
+from mediastudio.generations.schemas import GenerationRead
+from mediastudio.generations.service import NewGeneration
+from mediastudio.idempotency.service import check_key, request_hash
+from mediastudio.keys.auth import ReadPrincipal, WebhooksPrincipal
+from mediastudio.keys.principal import Principal
+from mediastudio.platform import Platform, get_platform
+
+router = APIRouter(prefix="/api", tags=["compat: seed 001"])
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+REPLAYED = {"Idempotent-Replayed": "true"}
+LIST_LIMIT = 100  # GET /api/jobs: the newest jobs (the seed's list has no paging)
+
+
+def catalog_model(platform: Platform, name: str | None, type_: str) -> str | None:
+    """A catalog id for the seed's ``model``: the id itself, or the one model of this type whose
+    id ends in ``/<name>`` (``flux-2-pro`` for ``<provider>/flux-2-pro``); any other name goes
+    to the service as it is, which refuses it as it would on /api/v1."""
+    if name is None or platform.catalog.registry.get(name) is not None:
+        return name
+    matches = [
+        spec.id for spec in platform.catalog.list(type_) if spec.id.rsplit("/", 1)[-1] == name
+    ]
+    return matches[0] if len(matches) == 1 else name
+
+
+async def _queue(
+    request: Request,
+    platform: Platform,
+    principal: Principal,
+    body: BaseModel,
+    new: NewGeneration,
+    idempotency_key: str | None,
+    message: str,
+) -> JSONResponse:
+    key = check_key(idempotency_key) if idempotency_key is not None else None
+    dumped = body.model_dump(mode="json", exclude_unset=True)
+    fingerprint = request_hash(request.method, request.url.path, dumped) if key else ""
+    created = await platform.generations.create(
+        principal, new, idempotency_key=key, fingerprint=fingerprint
+    )
+    if created.replay is not None:  # the stored body is the native one: answered in ours
+        body_ = created.replay.body
+        queued = Queued(jobId=str(body_["id"]), status=str(body_["status"]), message=message)
+        return JSONResponse({"data": queued.model_dump(exclude_none=True)}, headers=REPLAYED)
+    assert created.generation is not None
+    queued = Queued(jobId=created.generation.id, status=created.generation.status, message=message)
+    return JSONResponse({"data": queued.model_dump(exclude_none=True)})
+
+
+def _set(data: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """The given fields that the client sent (None: left to the model's default)."""
+    data.update({name: value for name, value in values.items() if value is not None})
+    return data
+
+
+@router.post("/generate/image", summary="Generate an image (seed 001)")
+async def generate_image(
+    request: Request,
+    body: ImageRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """``steps`` and ``style`` go to the model's input as they are: a model that takes no such
+    field refuses them (400), as on /api/v1."""
+    data = _set(
+        {"prompt": body.prompt},
+        width=body.width,
+        height=body.height,
+        seed=body.seed,
+        negative_prompt=body.negativePrompt,
+        steps=body.steps,
+        style=body.style,
+    )
+    new = NewGeneration(
+        input=data, type="image", model=catalog_model(platform, body.model, "image")
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Image generation job queued"
+    )
+
+
+@router.post("/generate/video", summary="Generate a video from a script (seed 001)")
+async def generate_video(
+    request: Request,
+    body: VideoRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = _set(
+        {"prompt": body.script},
+        duration=body.duration,
+        resolution=body.resolution,
+        style=body.style,
+    )
+    new = NewGeneration(
+        input=data, type="video", model=catalog_model(platform, body.model, "video")
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Video generation job queued"
+    )
+
+
+@router.post("/generate/text2video", summary="Text to video (seed 001)")
+async def generate_text_to_video(
+    request: Request,
+    body: TextToVideoRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = _set(
+        {"prompt": body.script},
+        duration=body.duration,
+        resolution=body.resolution,
+        style=body.style,
+    )
+    new = NewGeneration(
+        input=data, type="video", model=catalog_model(platform, body.model, "video")
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Video generation job queued"
+    )
+
+
+@router.post("/generate/b-roll", summary="B-roll footage (seed 001)")
+async def generate_b_roll(
+    request: Request,
+    body: BRollRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = _set({"prompt": body.prompt}, duration=body.duration, resolution=body.resolution)
+    new = NewGeneration(
+        input=data, type="video", model=catalog_model(platform, body.model, "video")
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "B-roll generation job queued"
+    )
+
+
+# The seed scores clips 1-10; MediaStudio's auto-clip scores them 0-100 (relative to the video).
+CLIP_SCORE_SCALE = 10
+
+
+@router.post("/generate/clip", summary="Auto-clip a long video (seed 001)")
+async def generate_clip(
+    request: Request,
+    body: ClipRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """An ``auto-clip`` job, as ``POST /api/v1/videos/clip``: the source is fetched by the
+    SSRF-safe fetcher (or is an upload's id); ``viralScoreThreshold`` 1-10 is the native 0-100."""
+    threshold = body.viralScoreThreshold
+    data = _set(
+        {"video_url": body.sourceVideoUrl},
+        max_clips=body.maxClips,
+        min_duration=body.minDuration,
+        max_duration=body.maxDuration,
+        add_captions=body.addCaptions,
+        aspect_ratio=body.aspectRatio,
+        viral_score_threshold=threshold * CLIP_SCORE_SCALE if threshold is not None else None,
+    )
+    new = NewGeneration(input=data, type="auto-clip")
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Clip extraction job queued"
+    )
+
+
+@router.post("/generate/voice", summary="Text to speech (seed 001)")
+async def generate_voice(
+    request: Request,
+    body: VoiceRequest,
+    platform: PlatformDep,
+    principal: AudioPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = _set({"text": body.text}, voice=body.voiceId, speed=body.speed, language=body.language)
+    new = NewGeneration(
+        input=data, type="speech", model=catalog_model(platform, body.model, "speech")
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Voice generation job queued"
+    )
+
+
+def _job(native: GenerationRead) -> Job:
+    first = native.outputs[0] if native.outputs else None
+    metadata: dict[str, Any] = {"model": native.model}
+    if first is not None:
+        metadata |= {
+            name: value
+            for name, value in (
+                ("width", first.width),
+                ("height", first.height),
+                ("durationSeconds", first.duration_s),
+            )
+            if value is not None
+        }
+    return Job(
+        jobId=native.id,
+        type=SEED_TYPES.get(native.type, native.type),
+        status=SEED_STATUS.get(native.status, native.status),
+        outputUrl=native.output_url,
+        outputUrls=[output.url for output in native.outputs],
+        outputType=first.content_type if first is not None else None,
+        metadata=metadata,
+        error=native.error.message if native.error is not None else None,
+        creditsCharged=native.credits_charged,
+        creditsRefunded=native.credits_refunded,
+        sandbox=native.sandbox,
+        createdAt=timestamp(native.created_at),
+        completedAt=timestamp(native.completed_at) if native.completed_at else None,
+    )
+
+
+@router.get("/jobs", summary="List jobs, or one with ?id= (seed 001)")
+async def jobs(
+    request: Request,
+    platform: PlatformDep,
+    principal: ReadPrincipal,
+    id: Annotated[str | None, Query(max_length=40)] = None,
+) -> JSONResponse:
+    """``{"data": [jobs]}``, newest first; ``?id=`` answers ``{"data": job}`` (404 if none).
+    A job's status is the seed's: a cancelled job is ``failed``, a partly completed one
+    ``completed``, so a seed client's poll ends."""
+    if id is not None:
+        generation = await platform.generations.get(principal, id)
+        job = _job(read_model(request, platform, generation))
+        return JSONResponse({"data": job.model_dump()})
+    page = await platform.generations.list(
+        principal, Filters(), limit=LIST_LIMIT, offset=0, starting_after=None
+    )
+    listed = [_job(read_model(request, platform, item)).model_dump() for item in page.items]
+    return JSONResponse({"data": listed})
+
+
+@router.get("/usage", summary="Credits, today's usage and plan (seed 001)")
+async def usage(platform: PlatformDep, principal: ReadPrincipal) -> JSONResponse:
+    """``{"data": {credits, used: {images, …}, plan}}``: the account as GET /api/v1/account
+    reads it; ``used`` counts today's (UTC) jobs of this key's mode per type."""
+    async with platform.db.read() as session:
+        summary = await accounts.summary(
+            session, platform.settings, principal.account_id, sandbox=principal.sandbox
+        )
+    used = {
+        USAGE_KEYS.get(type_, type_): counts["today"] for type_, counts in summary["usage"].items()
+    }
+    quotas = {
+        USAGE_KEYS.get(type_, type_): counts["daily_quota"]
+        for type_, counts in summary["usage"].items()
+        if counts["daily_quota"] is not None
+    }
+    data = {
+        "credits": summary["credit_balance"],
+        "creditsReserved": summary["credits_reserved"],
+        "used": used,
+        "dailyQuotas": quotas,
+        "plan": summary["plan"],
+    }
+    return JSONResponse({"data": data})
+
+
+@router.patch("/settings", summary="Set the webhook URL (seed 001)")
+async def update_settings(
+    body: SettingsRequest, platform: PlatformDep, principal: WebhooksPrincipal
+) -> JSONResponse:
+    """``{webhookUrl}`` → ``{"data": {"webhookUrl"}}``: the account's default webhook endpoint,
+    as ``PATCH /api/v1/settings`` sets it (checked against SSRF; null removes it). The first
+    time, the answer adds ``webhookSecret``, the key to verify deliveries' signatures with,
+    shown only then."""
+    before = await platform.webhooks.default_url(principal)
+    endpoint = await platform.webhooks.set_default_url(principal, body.webhookUrl)
+    data: dict[str, Any] = {"webhookUrl": endpoint.url if endpoint is not None else None}
+    if endpoint is not None and before is None:
+        data["webhookSecret"] = endpoint.secret
+    return JSONResponse({"data": data})
