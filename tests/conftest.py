@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +18,7 @@ from mediastudio.app import create_app
 from mediastudio.keys import service as keys
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from tests.postgres import PostgresServer
 
 TERMINAL = {"completed", "partially_completed", "failed", "cancelled"}
 
@@ -39,9 +40,49 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return load_settings(**values)
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``databases`` runs once per database, wherever ``database_url`` reaches it
+    (through ``settings``, ``api`` or a module's own fixture)."""
+    if metafunc.definition.get_closest_marker("databases") and (
+        "database_url" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("database_url", DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "data")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``None`` (the embedded SQLite in the data directory) unless the test is marked
+    ``databases`` and this is its PostgreSQL run: then a fresh database copied from the
+    session's migrated template (tests/postgres.py), dropped afterwards."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name, url = server.create()
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def on_postgres(database_url: str | None) -> bool:
+    return database_url is not None
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return make_settings(tmp_path / "data", database_url=database_url)
 
 
 @dataclass

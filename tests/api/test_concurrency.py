@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from mediastudio.credits.models import LedgerEntry
 from mediastudio.generations.models import Generation
 from tests.api.test_generations import assert_ledger_balanced
 from tests.conftest import Api, auth
+
+pytestmark = pytest.mark.databases
 
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image"}  # 5 credits
 

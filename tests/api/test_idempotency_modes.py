@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from mediastudio.kit.db import Database
 from mediastudio.migrations import upgrade
 from tests.conftest import Api, auth
+
+pytestmark = pytest.mark.databases
 
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image", "width": 256, "height": 256}
 

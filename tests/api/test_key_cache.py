@@ -23,6 +23,8 @@ from mediastudio.keys.models import ApiKey
 from mediastudio.kit.clock import utcnow
 from tests.conftest import Api, auth
 
+pytestmark = pytest.mark.databases
+
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image"}
 
 
