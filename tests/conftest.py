@@ -46,10 +46,10 @@ DATABASES = ("sqlite", "postgresql")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test marked ``databases`` runs once per database, wherever ``database_url`` reaches it
     (through ``settings``, ``api`` or a module's own fixture)."""
-    if metafunc.definition.get_closest_marker("databases") and (
-        "database_url" in metafunc.fixturenames
-    ):
-        metafunc.parametrize("database_url", DATABASES, indirect=True)
+    if metafunc.definition.get_closest_marker("databases"):
+        for fixture in ("database_url", "blank_database_url"):
+            if fixture in metafunc.fixturenames:
+                metafunc.parametrize(fixture, DATABASES, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -76,8 +76,18 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 
 @pytest.fixture
-def on_postgres(database_url: str | None) -> bool:
-    return database_url is not None
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, not migrated (for migration tests): a SQLite file, or on the
+    PostgreSQL run of a ``databases`` test a fresh empty PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name, url = server.create(migrated=False)
+    try:
+        yield url
+    finally:
+        server.drop(name)
 
 
 @pytest.fixture

@@ -125,11 +125,12 @@ class PostgresServer:
         )
         _in_thread(lambda: _migrate(self.url(self.template)))
 
-    def create(self) -> tuple[str, str]:
-        """A fresh, migrated database: its name and its URL."""
+    def create(self, *, migrated: bool = True) -> tuple[str, str]:
+        """A fresh database, migrated or empty (for migration tests): its name and its URL."""
         self.require()
         name = f"{PREFIX}{os.getpid()}_{next(self._names)}"
-        _in_thread(lambda: self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        template = self.template if migrated else "template0"
+        _in_thread(lambda: self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
         return name, self.url(name)
 
     def drop(self, name: str) -> None:
