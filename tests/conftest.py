@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 DATABASES = ("sqlite", "postgresql")
+# The database of tests not marked ``databases``: `MEDIASTUDIO_TEST_DATABASE=postgresql pytest …`
+# runs every test that takes ``settings``, ``api`` or ``database_url`` on PostgreSQL.
+DEFAULT_DATABASE = os.environ.get("MEDIASTUDIO_TEST_DATABASE", "sqlite")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -64,7 +68,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """``None`` (the embedded SQLite in the data directory) unless the test is marked
     ``databases`` and this is its PostgreSQL run: then a fresh database copied from the
     session's migrated template (tests/postgres.py), dropped afterwards."""
-    if getattr(request, "param", "sqlite") == "sqlite":
+    if getattr(request, "param", DEFAULT_DATABASE) == "sqlite":
         yield None
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
