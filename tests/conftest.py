@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,7 @@ from mediastudio.app import create_app
 from mediastudio.keys import service as keys
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from tests.postgres import PostgresServer
 
 TERMINAL = {"completed", "partially_completed", "failed", "cancelled"}
 
@@ -39,9 +41,62 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return load_settings(**values)
 
 
+DATABASES = ("sqlite", "postgresql")
+# The database of tests not marked ``databases``: `MEDIASTUDIO_TEST_DATABASE=postgresql pytest …`
+# runs every test that takes ``settings``, ``api`` or ``database_url`` on PostgreSQL.
+DEFAULT_DATABASE = os.environ.get("MEDIASTUDIO_TEST_DATABASE", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``databases`` runs once per database, wherever ``database_url`` reaches it
+    (through ``settings``, ``api`` or a module's own fixture)."""
+    if metafunc.definition.get_closest_marker("databases"):
+        for fixture in ("database_url", "blank_database_url"):
+            if fixture in metafunc.fixturenames:
+                metafunc.parametrize(fixture, DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "data")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``None`` (the embedded SQLite in the data directory) unless the test is marked
+    ``databases`` and this is its PostgreSQL run: then a fresh database copied from the
+    session's migrated template (tests/postgres.py), dropped afterwards."""
+    if getattr(request, "param", DEFAULT_DATABASE) == "sqlite":
+        yield None
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name, url = server.create()
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, not migrated (for migration tests): a SQLite file, or on the
+    PostgreSQL run of a ``databases`` test a fresh empty PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name, url = server.create(migrated=False)
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return make_settings(tmp_path / "data", database_url=database_url)
 
 
 @dataclass

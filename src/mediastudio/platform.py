@@ -60,7 +60,7 @@ class Platform:
     @classmethod
     def build(cls, settings: Settings) -> Platform:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         registry = EngineRegistry.discover(settings)
         catalog = Catalog(registry, settings)
         signer = UrlSigner(settings.signing_key())

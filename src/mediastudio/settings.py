@@ -231,7 +231,15 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path(".mediastudio"), description="Where the embedded deployment lives")
-    database_url: str | None = Field(None, description="Default: SQLite (WAL) in data_dir")
+    database_url: str | None = Field(
+        None,
+        description="Default: SQLite (WAL) in data_dir; postgresql://user@host/db for PostgreSQL",
+    )
+    database_pool_size: int = Field(
+        10,
+        gt=0,
+        description="PostgreSQL: connections each process keeps (no overflow); SQLite ignores it",
+    )
     storage_url: str | None = Field(None, description="Default: file:// under data_dir/files")
     secret_key: str | None = Field(
         None, description="Signs output URLs; default: generated once into data_dir/secret_key"
@@ -482,6 +490,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
+            # A plain PostgreSQL URL (what psql and most hosts hand out) means the asyncpg driver.
+            for prefix in ("postgresql://", "postgres://"):
+                if self.database_url.startswith(prefix):
+                    return "postgresql+asyncpg://" + self.database_url[len(prefix) :]
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'mediastudio.db').resolve()}"
 

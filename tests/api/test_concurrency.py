@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 
+from mediastudio.accounts import service as accounts
 from mediastudio.credits.models import LedgerEntry
-from mediastudio.generations.models import Generation
+from mediastudio.generations.models import Generation, Status
+from mediastudio.kit.clock import utcnow
+from mediastudio.kit.ids import new_id
+from mediastudio.migrations import upgrade
+from mediastudio.platform import Platform
+from mediastudio.runtime.runner import Claimed, JobRunner, RunResult
 from tests.api.test_generations import assert_ledger_balanced
-from tests.conftest import Api, auth
+from tests.conftest import Api, auth, make_settings, open_api
+
+pytestmark = pytest.mark.databases
 
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image"}  # 5 credits
 
@@ -87,7 +98,19 @@ async def test_failed_create_releases_its_idempotency_key(api: Api) -> None:
     assert "idempotent-replayed" not in accepted.headers
 
 
-async def test_concurrency_cap_holds_jobs_back_until_a_slot_frees(api: Api) -> None:
+@pytest.fixture
+async def unthrottled_free(tmp_path: Path, database_url: str | None) -> AsyncIterator[Api]:
+    """The ``free`` plan's cap without its 60 requests a minute, which polling two jobs on a
+    busy machine can exceed (the cap, not the rate limit, is under test)."""
+    settings = make_settings(
+        tmp_path / "data", database_url=database_url, plans={"free": {"rate_limit": None}}
+    )
+    async with open_api(settings) as opened:
+        yield opened
+
+
+async def test_concurrency_cap_holds_jobs_back_until_a_slot_frees(unthrottled_free: Api) -> None:
+    api = unthrottled_free
     account = await api.account(plan="free", credits=1000)  # free: one job at a time
     key = await api.key(account)
     slow = {**IMAGE, "prompt": "[slow:1]"}
@@ -99,3 +122,78 @@ async def test_concurrency_cap_holds_jobs_back_until_a_slot_frees(api: Api) -> N
     assert held["status"] == "queued"
     await api.wait(key, first["id"])
     assert (await api.wait(key, second["id"]))["status"] == "completed"
+
+
+async def test_workers_claiming_one_capped_accounts_jobs_at_once_never_exceed_the_cap(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Eight queued jobs of a ``free`` account (one job at a time), offered to eight workers at
+    once, round after round: each round exactly one claim stands and the rest are deferred with
+    the job queued as it was. On PostgreSQL the claims are concurrent transactions; the account
+    row lock taken after the claim is what makes them count in turn (runtime/runner.py)."""
+    settings = make_settings(tmp_path / "data", database_url=database_url)
+    platform = Platform.build(settings)  # no workers of its own: only the runners below claim
+    try:
+        await upgrade(platform.db)
+        async with platform.db.write() as session:
+            owner = await accounts.create(session, settings, email="cap@example.com", plan="free")
+            jobs = [
+                Generation(
+                    id=new_id("gen"),
+                    account_id=owner.id,
+                    type="image",
+                    model="fake/image",
+                    status=Status.QUEUED,
+                    input={"prompt": "a lighthouse"},
+                    created_at=utcnow(),
+                )
+                for _ in range(8)
+            ]
+            session.add_all(jobs)
+        cap = settings.plan("free").max_concurrent_jobs
+        assert cap == 1
+        queued = {job.id for job in jobs}
+        while queued:
+            runners = [
+                JobRunner(
+                    platform.db,
+                    platform.registry,
+                    platform.storage,
+                    settings,
+                    platform.bus,
+                    worker_id=f"worker-{index}",
+                    notify=platform.outbox,
+                )
+                for index in range(len(queued))
+            ]
+            results = await asyncio.gather(
+                *(
+                    runner._claim(job_id)
+                    for runner, job_id in zip(runners, sorted(queued), strict=True)
+                )
+            )
+            claimed = [result for result in results if isinstance(result, Claimed)]
+            assert len(claimed) == cap
+            deferred = [result for result in results if not isinstance(result, Claimed)]
+            assert deferred == [RunResult.DEFERRED] * (len(queued) - cap)
+            async with platform.db.read() as session:
+                statuses = Counter(
+                    (
+                        await session.execute(
+                            select(Generation.status).where(Generation.id.in_(queued))
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            assert statuses == Counter({Status.PROCESSING: cap, Status.QUEUED: len(queued) - cap})
+            done = claimed[0].generation.id
+            async with platform.db.write() as session:
+                await session.execute(
+                    update(Generation)
+                    .where(Generation.id == done)
+                    .values(status=Status.COMPLETED, completed_at=utcnow())
+                )
+            queued.discard(done)
+    finally:
+        await platform.close()

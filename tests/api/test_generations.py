@@ -6,12 +6,15 @@ import asyncio
 import io
 from typing import Any
 
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
 from mediastudio.credits import repository as ledger
 from mediastudio.credits.models import LedgerEntry
 from tests.conftest import Api, auth
+
+pytestmark = pytest.mark.databases
 
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image"}
 

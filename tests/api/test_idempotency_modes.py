@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from mediastudio.kit.db import Database
 from mediastudio.migrations import upgrade
 from tests.conftest import Api, auth
+
+pytestmark = pytest.mark.databases
 
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image", "width": 256, "height": 256}
 
@@ -104,9 +106,9 @@ def _old_records(connection: sa.Connection) -> None:
 
 
 async def test_the_migration_gives_old_records_the_mode_of_their_generation(
-    tmp_path: Path,
+    blank_database_url: str,
 ) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    db = Database(blank_database_url)
     await upgrade(db, "0003")
     async with db.write_engine.begin() as connection:
         await connection.run_sync(_old_records)

@@ -16,6 +16,8 @@ from tests.conftest import Api, auth, make_settings, open_api
 from tests.fetch_servers import LoopbackServer
 from tests.webhooks.receivers import Script
 
+pytestmark = pytest.mark.databases
+
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image"}
 FAST_WEBHOOKS = {
     "net_allow_hosts": "127.0.0.1",
@@ -25,8 +27,9 @@ FAST_WEBHOOKS = {
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with open_api(make_settings(tmp_path / "data", **FAST_WEBHOOKS)) as opened:
+async def api(tmp_path: Path, database_url: str | None) -> AsyncIterator[Api]:
+    settings = make_settings(tmp_path / "data", database_url=database_url, **FAST_WEBHOOKS)
+    async with open_api(settings) as opened:
         yield opened
 
 

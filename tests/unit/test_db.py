@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from mediastudio.kit.db import Database, after_commit
+from tests.postgres import PostgresServer
 
 
 async def test_a_failing_after_commit_hook_does_not_undo_or_hide_the_commit(tmp_path: Path) -> None:
@@ -25,3 +26,21 @@ async def test_a_failing_after_commit_hook_does_not_undo_or_hide_the_commit(tmp_
     async with db.read() as session:
         assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
     await db.dispose()
+
+
+async def test_postgresql_gets_one_sized_read_committed_pool(
+    postgres_server: PostgresServer,
+) -> None:
+    name, url = postgres_server.create()
+    db = Database(url, pool_size=4)
+    try:
+        assert db.read_engine is db.write_engine
+        pool = db.write_engine.pool
+        assert (pool.size(), pool.overflow()) == (4, -4)  # QueuePool: overflow starts at -size
+        async with db.write() as session:
+            isolation = await session.scalar(text("SHOW transaction_isolation"))
+        assert isolation == "read committed"
+        assert db.changes is None  # no shared file: caches that need it stay off
+    finally:
+        await db.dispose()
+        postgres_server.drop(name)

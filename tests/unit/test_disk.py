@@ -95,3 +95,16 @@ def test_free_space_is_the_volume_s_and_is_read_again_after_a_second(tmp_path: P
         now[0] = 1.0
         assert guard.space().free_bytes == free_bytes(volume) < 2 * MIB
         assert not guard.space().ok
+
+
+def test_postgresqls_disk_full_is_recognised_through_sqlalchemys_wrapper() -> None:
+    """asyncpg's ``disk_full`` (SQLSTATE 53100), as a PostgreSQL deployment's commit meets it."""
+    import asyncpg
+    from sqlalchemy.exc import OperationalError
+
+    raised = asyncpg.exceptions.DiskFullError("could not extend file: No space left on device")
+    assert is_disk_full(raised)
+    assert is_disk_full(OperationalError("COMMIT", None, raised))
+    assert not is_disk_full(
+        OperationalError("COMMIT", None, asyncpg.exceptions.DeadlockDetectedError("x"))
+    )

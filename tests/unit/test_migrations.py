@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
@@ -13,8 +14,10 @@ from mediastudio.kit.db import Base, Database
 from mediastudio.migrations import upgrade
 
 
-async def test_migrations_match_the_models(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+@pytest.mark.databases
+async def test_migrations_match_the_models(blank_database_url: str) -> None:
+    """Every migration applies to an empty database, on SQLite and on PostgreSQL alike."""
+    db = Database(blank_database_url)
     await upgrade(db)
     await upgrade(db)  # idempotent
 

@@ -57,3 +57,20 @@ def test_a_malformed_plan_limit_stops_start_up(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("MEDIASTUDIO_PLANS__FREE__RATE_LIMIT", "60 per fortnight-ish")
     with pytest.raises(ValueError, match="rate_limit"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://ms:pw@db:5432/media", "postgresql+asyncpg://ms:pw@db:5432/media"),
+        ("postgres://ms@db/media", "postgresql+asyncpg://ms@db/media"),
+        (
+            "postgresql+asyncpg://ms@db/media?ssl=require",
+            "postgresql+asyncpg://ms@db/media?ssl=require",
+        ),
+    ],
+)
+def test_a_plain_postgresql_url_uses_asyncpg(tmp_path: Path, given: str, used: str) -> None:
+    settings = load_settings(data_dir=tmp_path, database_url=given, database_pool_size=4)
+    assert settings.resolved_database_url == used
+    assert not settings.is_sqlite

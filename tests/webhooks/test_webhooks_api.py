@@ -34,6 +34,8 @@ from tests.unit.test_fetch import FakeDns
 from tests.webhooks.node_verify import NODE, node_verify
 from tests.webhooks.receivers import Script
 
+pytestmark = pytest.mark.databases
+
 IMAGE = {"prompt": "Crème brûlée, Zoë's café 🌅🚀", "model": "fake/image"}
 FAST = {
     "net_allow_hosts": "127.0.0.1",
@@ -43,8 +45,10 @@ FAST = {
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with open_api(make_settings(tmp_path / "data", **FAST)) as opened:
+async def api(tmp_path: Path, database_url: str | None) -> AsyncIterator[Api]:
+    async with open_api(
+        make_settings(tmp_path / "data", database_url=database_url, **FAST)
+    ) as opened:
         yield opened
 
 

@@ -69,7 +69,7 @@ async def opened(settings: Settings) -> AsyncIterator[Store]:
     from mediastudio.migrations import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     try:
         await upgrade(db)
         yield Store(settings, db)

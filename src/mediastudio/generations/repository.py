@@ -23,7 +23,7 @@ _INSERT = insert(cast(Table, Generation.__table__))
 _GET_FOR_ACCOUNT = select(Generation).where(
     Generation.id == bindparam("id"),
     Generation.account_id == bindparam("account_id"),
-    Generation.sandbox.is_(bindparam("sandbox")),
+    Generation.sandbox == bindparam("sandbox"),
 )
 
 
@@ -79,7 +79,7 @@ async def get_for_account(
     query = select(Generation).where(
         Generation.id == generation_id,
         Generation.account_id == account_id,
-        Generation.sandbox.is_(sandbox),
+        Generation.sandbox == sandbox,
     )
     return (await session.execute(query.with_for_update())).scalar_one_or_none()
 
@@ -96,7 +96,7 @@ async def page(
 ) -> Sequence[Generation]:
     """Newest first. Fetches ``limit + 1`` rows so the caller can tell whether more exist."""
     query = select(Generation).where(
-        Generation.account_id == account_id, Generation.sandbox.is_(sandbox)
+        Generation.account_id == account_id, Generation.sandbox == sandbox
     )
     for column, value in (
         (Generation.type, filters.type),
@@ -120,7 +120,7 @@ async def count_by_type_since(
         .where(
             Generation.account_id == account_id,
             Generation.created_at >= since,
-            Generation.sandbox.is_(sandbox),
+            Generation.sandbox == sandbox,
         )
         .group_by(Generation.type)
     )

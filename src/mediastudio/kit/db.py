@@ -4,7 +4,14 @@ SQLite (the embedded default) allows one writer at a time. Rather than let many 
 fight over the write lock with busy-waits, write transactions go through a pool of exactly one
 connection that opens each transaction with ``BEGIN IMMEDIATE``: writers queue in-process, in
 order, and a conditional UPDATE can never be overtaken between its read and its write. Reads use
-their own pool and, thanks to WAL, never wait for the writer. PostgreSQL uses one pool for both.
+their own pool and, thanks to WAL, never wait for the writer.
+
+PostgreSQL (asyncpg) uses one pool for both, of ``database_pool_size`` connections and no
+overflow, so a deployment's connection count is known in advance (docs/deployment.md). Every
+transaction runs at ``READ COMMITTED``, PostgreSQL's default, set explicitly because the money
+paths rely on it: a conditional ``UPDATE … WHERE balance >= cost`` that waited on another
+writer's row lock re-checks its WHERE against the committed row, and ``SELECT … FOR UPDATE``
+(``accounts.lock``) serialises the writers of one account.
 
 Sessions never commit inside services: :meth:`Database.write` commits at the boundary, then runs
 the callbacks registered with :func:`after_commit` (e.g. handing a job to the dispatcher), so no
@@ -77,7 +84,7 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 class Database:
     """The two session factories every repository call goes through."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         # Counts committed changes to watched columns (kit/changes.py); None where it cannot.
@@ -91,7 +98,14 @@ class Database:
                 watch(self.write_engine.sync_engine, Base.metadata, self.changes.bump)
         else:
             engine = create_async_engine(
-                url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo
+                url,
+                pool_size=pool_size,
+                max_overflow=0,
+                # A burst of requests queues for a connection rather than failing at once.
+                pool_timeout=60,
+                pool_pre_ping=True,
+                isolation_level="READ COMMITTED",
+                echo=echo,
             )
             self.write_engine = self.read_engine = engine
 

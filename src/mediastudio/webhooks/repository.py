@@ -84,7 +84,7 @@ async def get_delivery(
     if account_id is not None:
         query = query.where(WebhookDelivery.account_id == account_id)
     if sandbox is not None:
-        query = query.where(WebhookDelivery.sandbox.is_(sandbox))
+        query = query.where(WebhookDelivery.sandbox == sandbox)
     return (
         await session.execute(query.execution_options(populate_existing=True))
     ).scalar_one_or_none()
@@ -100,7 +100,7 @@ async def deliveries_of(
 ) -> Sequence[WebhookDelivery]:
     """An endpoint's deliveries of one mode, newest first."""
     query = select(WebhookDelivery).where(
-        WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.sandbox.is_(sandbox)
+        WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.sandbox == sandbox
     )
     if starting_after is not None:
         query = query.where(WebhookDelivery.id < starting_after)
