@@ -706,8 +706,8 @@ succeeds a fixed time after it was created and delivers a 1024x1024 WebP) and th
 - Command (repository root): `python benchmarks/provider_overhead.py --save after --compare
   benchmarks/results/provider_overhead-before.json --write-docs`, after the same command with
   `--save before` (no `--compare`) on the commit before the change (`PYTHONPATH` at a copy of
-  its `src/`). Defaults: 1 s per prediction, 20 jobs one at a time (after 2 uncounted), 200 at
-  once at 5 s per prediction.
+  its `src/`: `git archive 30ffc04 src | tar -x -C /tmp/before`). Defaults: 1 s per
+  prediction, 20 jobs one at a time (after 2 uncounted), 200 at once at 5 s per prediction.
 - **added ms** = wall time (created → completed) minus the fake's latency. The **bare client**
   does the same protocol with no platform (create, poll on the same schedule, download) against
   the same fake: what it adds is the protocol's (polling granularity, HTTP), so **MediaStudio minus
@@ -726,56 +726,43 @@ ANALYSIS = """\
 How to read it, and what changed:
 
 - **Polling granularity is not the platform's cost.** One at a time with the default schedule,
-  MediaStudio and the bare client both add ~0.25-0.3 s to a 1 s prediction: the poll that sees
+  MediaStudio and the bare client both add ~0.26-0.29 s to a 1 s prediction: the poll that sees
   it done comes up to a third of its run time late. The schedule trades that for fewer status
   requests to the provider (`MEDIASTUDIO_PROVIDERS__REPLICATE__POLL_INTERVAL_S`,
   `__POLL_MAX_INTERVAL_S`; `__WAIT_S` holds the create open instead, at the cost of resuming
   after a restart) and is left as it is.
-- **The platform's own cost** is MediaStudio minus the bare client with 10 ms polling: ~33 ms
-  per job after the change below (~36 ms before), still above the 20 ms goal. Where it goes
-  (timers around the runner's steps, one job at a time, 10 ms polling, medians of 20, before →
-  after): the claim transaction 7.9 → 6.5 ms, copying the output through the SSRF-safe fetcher
-  and checking it 23.7 → 21.8 ms, of which decoding it to prove it is the image it claims to be
-  19.4 → 16.9 ms (a 1024x1024 WebP; a deliberate check, docs/providers.md), storing it ~1 ms,
-  the finish transaction 7.7 → 7.3 ms. Submitting and storing the provider's job id overlap the
-  provider's work; the job reaches a worker through an in-process queue right after its create
-  commits (no polling to cut there).
-- **What this change did** (`after` above): the output check opens the file once and decodes
-  its pixels in the file's own mode (`engines/media/images.py: verify_image`), instead of a
-  decode converted to RGBA and rotated upright plus a second open for the format; the upright
-  size comes from the EXIF orientation, as `read_header` does, and a truncated or corrupt file
-  still fails (tests/engines/test_provider_outputs.py). The claim no longer reloads the row it
-  has just updated (the ORM's UPDATE already sets the claimed values on the object), and a
-  job's end reads its account's webhook endpoints first and reloads its row only when a
-  delivery may be queued, so a job without webhooks ends in one statement fewer. Per job that
-  is a few ms (within this machine's run-to-run spread one at a time); at 200 at once the
-  server's CPU per job fell by ~a fifth and the makespan and time in queue with it.
-- **What is left, not taken here**: the decode runs ~8 ms hot (a tight loop) but ~17 ms in a
-  server between jobs, on cold caches and fresh pages for its 4 MiB of pixels; Pillow's block
-  cache (`Image.core.set_blocks_max`) saved ~3 ms of that in a microbenchmark but keeps freed
-  pixel memory in the process, against the image memory budgets (docs/security.md), so it is
-  not set. Skipping the decode for trusted providers (header only) would save the most but gives
-  up the check that a truncated file fails the job instead of a user's viewer. Each SQLite
-  statement is a hand-off to aiosqlite's thread (~1 ms); claim and finish are a few each.
-- **200 at once**: the `remote` pool removed the queue (before it, provider jobs waited for one
-  of the 8 `io` slots: minutes of time in queue, at most 8 in flight). What is left is the
-  machine: 200 jobs running at once on a shared 2-core machine are CPU-bound (server CPU ms per
-  job above: the create request, claim, polls, output copy and decode, finish), and with SQLite
-  every write transaction goes through one writer connection and takes several turns of the
-  busy event loop. Two changes cut the writes: a job's successful attempt is stored by its
-  finish transaction (`RunContext.note`) instead of a write of its own between its outputs and
-  its finish, and the heartbeats and checkpoints of all held jobs are grouped into one
-  transaction per turn of the writer (`runtime/runner.py: HeldWrites`), so a provider job
-  writes create, claim and finish of its own and shares the rest.
-- **Not fixed: work running at once competes.** Before, the 8 `io` slots throttled provider
-  work, so a cpu-pool job made during the run and `/healthz` barely noticed it (the provider
-  jobs waited instead). With 200 provider jobs running, a cpu-pool job's claim and finish
-  queue behind their creates, claims and finishes on the one writer and the event loop, and
-  `/healthz` p95 grows with the CPU load: see the rows above. A profile of the loop during
-  such a run found no one call that blocks it (its time is spread over SQLAlchemy, httpx and
-  hand-offs to threads); it is busy. Next steps, not taken here: claims and finishes ahead of
-  other writes, an async output copy, PostgreSQL for many writers, and
-  `MEDIASTUDIO_WORKERS_REMOTE` to cap provider jobs in flight on a small machine.
+- **The platform's own cost** (the bold rows: MediaStudio minus the bare client, medians of 20)
+  is now **~11 ms with 10 ms polling and ~14 ms with the default schedule, against ~29 ms
+  before: the goal of under 20 ms is met.** The breakdown rows say where a job's time goes, from
+  the server's own timestamps and the fake's (when the prediction was asked for, when it was
+  done, when its output was first requested): the create's commit and the hand-off to a worker
+  and its claim ~3 ms (was ~8 ms); routing and the provider's create call ~5-6 ms (the bare
+  client pays its own create call too); seeing the prediction done is the same as the bare
+  client's; copying, checking and storing the output and the finish ~3 ms (was ~14 ms).
+- **What changed** (`after` above, three changes): (1) provider image outputs are proven whole
+  from their structure (PNG chunks and CRCs to `IEND`, JPEG segments and scans to end-of-image,
+  WebP's RIFF size) instead of decoded: ~0.5 ms instead of ~17 ms for this 1024x1024 WebP, and
+  every cut of a file is still refused (`engines/media/image_structure.py`,
+  tests/engines/test_provider_outputs.py, docs/providers.md); (2) a job's claim is one
+  `UPDATE … RETURNING` (the row and its account's plan) instead of reading the job and the
+  account first, the concurrency cap counted after the claim and rolled back when over it
+  (`generations/repository.py: claim_queued`); (3) ledger rows are one constant Core INSERT
+  instead of the ORM's unit of work (every create reserves, every end captures or refunds).
+  Also, only an alias a local model can serve asks the local engine, without a thread hand-off
+  on every provider job.
+- **How one job is awaited.** The serial jobs are awaited on their event stream
+  (`GET /generations/{id}/events`), as a client that wants the result at once does, then read
+  once; the server's `created_at` and `completed_at` time them. The earlier version of this
+  benchmark polled each job every 10 ms, which added a request every 10 ms to the server it
+  measured; `before` was re-measured here with the same script.
+- **200 at once**: all 200 in flight at the fake in both. The one-statement claim removed the
+  queue in front of the provider jobs (time in queue p50 ~0.7 s → ~3 ms), the makespan and
+  server CPU per job fell, and `/healthz` p95 during the run fell from ~55 ms to ~13-23 ms. A
+  cpu-pool job made during the run still waits behind the provider jobs' creates, claims and
+  finishes on the one SQLite writer and the busy event loop (3 samples each: its figures swing
+  from run to run). Next steps, not taken here: claims and finishes ahead of other writes,
+  PostgreSQL for many writers (docs/deployment.md), and `MEDIASTUDIO_WORKERS_REMOTE` to cap
+  provider jobs in flight on a small machine.
 """
 
 
