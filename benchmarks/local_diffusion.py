@@ -12,13 +12,12 @@ Then:
   cold load included. Baseline: a fresh Python process that imports diffusers, loads the same
   folder and makes the same image.
 - **one at a time, warm**: ``--serial`` pairs of a direct call and a job (every other pair the
-  job first): the direct call is
-  the pipeline (loaded once in this process, same device and precision as the server's) called
-  with the job's prompt, size, steps, guidance and seed, and its image encoded as PNG; the job is
-  created over HTTP, polled every 10 ms and its PNG downloaded. Interleaving the two keeps a
-  drifting machine load from favouring either. Overhead = job wall time minus the direct call's,
-  per pair, in ms and % of the direct call. Each pair's pixels are compared: the same seed
-  must give the same image.
+  job first): the direct call is the pipeline (loaded once in this process, same device and
+  precision as the server's) called with the job's prompt, size, steps, guidance and seed, and
+  its image encoded as PNG; the job is created over HTTP, awaited on its event stream and its
+  PNG downloaded. Interleaving the two keeps a drifting machine load from favouring either.
+  Overhead = job wall time minus the direct call's, per pair, in ms and % of the direct call.
+  Each pair's pixels are compared: the same seed must give the same image.
 - **throughput, warm**: ``--concurrent`` jobs created at once; jobs/min from the first create to
   the last download, against the same jobs one after another and the direct calls' jobs/min.
 
@@ -51,7 +50,6 @@ sys.path.insert(0, str(ROOT))
 SECTION_BEGIN = "<!-- BEGIN local_diffusion (written by benchmarks/local_diffusion.py) -->"
 SECTION_END = "<!-- END local_diffusion -->"
 PROMPT = "a lighthouse at dusk"
-POLL_S = 0.01
 DONE = ("completed", "partially_completed", "failed", "cancelled")
 
 # A fresh process: import, load, one image; prints its phases' seconds as JSON.
@@ -172,11 +170,12 @@ def run_job(client: httpx.Client, key: str, body: dict[str, Any]) -> tuple[float
     if created.status_code != 202:
         raise RuntimeError(f"create answered {created.status_code}: {created.text}")
     generation_id = created.json()["id"]
-    while True:
-        job = client.get(f"/api/v1/generations/{generation_id}", headers=headers).json()
-        if job["status"] in DONE:
-            break
-        time.sleep(POLL_S)
+    # Awaited on its event stream, as a client that wants the result at once does: polling every
+    # 10 ms would add a request every 10 ms to the server whose cost is being measured.
+    with client.stream("GET", f"/api/v1/generations/{generation_id}/events", headers=headers) as s:
+        for _ in s.iter_lines():
+            pass  # the stream ends after the job's final event
+    job = client.get(f"/api/v1/generations/{generation_id}", headers=headers).json()
     if job["status"] != "completed":
         raise RuntimeError(f"the job ended {job['status']}: {job.get('error')}")
     image = client.get(job["outputs"][0]["url"])
@@ -385,8 +384,8 @@ What the platform adds to an image made by a local model (docs/local-models.md),
 same pipeline called directly with diffusers, on the same machine and device. The model is
 registered with `mediastudio models pull` in a temporary data directory and served by the real
 server (`python -m mediastudio serve`, SQLite, a live key); jobs are `POST
-/api/v1/generate/image`, polled every 10 ms, their PNG downloaded. The direct call is the same
-folder loaded by diffusers in the benchmark's process (same device and precision as the
+/api/v1/generate/image`, awaited on their event stream, their PNG downloaded. The direct call is
+the same folder loaded by diffusers in the benchmark's process (same device and precision as the
 server), called with the same prompt, size, steps, guidance and seed, its image encoded as PNG.
 
 - **time to first image**: server process started → `/readyz` → first job done and its PNG
@@ -405,24 +404,21 @@ server), called with the same prompt, size, steps, guidance and seed, its image 
 
 
 CAVEAT = """\
-**How far to trust the CPU figures above**: not far. They were taken on a 2-core machine shared
-with other sessions' CPU-bound work (load average 5-9 during the runs), so the same job's image
-took anything from 0.5 s to 12 s from one pair to the next. The pairs' median difference (job
-minus direct call) was +0.18 s, +0.20 s, -0.60 s, -0.31 s in four full runs of this command:
-within the noise, so it cannot be read as the platform's cost per image; "Provider job overhead"
-above (fixed 10 ms polling: ~33 ms per job for create, claim, output check and store, finish) is
-the better estimate of that fixed cost. What the runs do show: the job's image is the direct
-call's, pixel for pixel, in every pair; the idle server takes under 1 % of a core; a job waits
-~10 ms between created and started; and the time to first image is the server's start (engine
-discovery imports torch and diffusers, then the workers start) plus the cold load, a few seconds
-more than a bare Python process doing the same. Jobs at once ran several times faster per job
-(started → completed) than the same jobs one after another in every run: not explained (2
-cpu-pool workers on 2 busy cores should not do that); not investigated further.
-
-The time a job adds is a fixed cost per job, not a share of the denoising: small against an
-image of a few seconds (SDXL, FLUX), but a distilled model on a fast GPU (SD-Turbo at 1-4 steps,
-a fraction of a second an image) may exceed 3 % by it. The goal is to be measured with a real
-model on a GPU (command above); not done here (no GPU and no weights on this machine).
+**How to read the CPU figures above** (a quiet 2-core machine, nothing else running; a tiny
+model whose image takes ~55 ms): the job's image is the direct call's, pixel for pixel, in every
+pair, and the idle server takes under 1 % of a core. A job adds a fixed ~30-40 ms to the direct
+call: ~27 ms inside the server (created → completed against the direct call: the create's
+commit, the claim, the hand-off to a cpu worker's thread, the PNG written into the job and
+stored, the finish) and the rest over HTTP (the create's answer, the final event, the PNG's
+download). Against a 55 ms image that is most of it; it is not a share of the denoising, so
+against an image of a few seconds (SDXL, FLUX on a GPU) it is ~1 %, and a distilled model on a
+fast GPU (SD-Turbo at 1-4 steps, ~0.1-0.3 s an image) would be above the 3 % goal by it. The
+goal is to be measured with a real model on a GPU (the command above); not done here: no GPU was
+lent to this work and there are no weights on this machine. Time to first image is the
+server's start (engine discovery imports torch and diffusers, then the workers start) plus the
+cold load, about a second more than a bare Python process doing the same. Jobs are awaited on
+their event stream: an earlier version polled every 10 ms, which added ~30 ms per job here by
+loading the server being measured.
 """
 
 
