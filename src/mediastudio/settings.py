@@ -388,6 +388,13 @@ class Settings(BaseSettings):
         " the largest component does not fit (sequential, slow); none, model or sequential"
         " force one. The CPU has nothing to offload",
     )
+    local_whisper_fallback: bool = Field(
+        True,
+        description="Whether a local Whisper decodes a window again at higher temperatures"
+        " when its text looks wrong (repetitive, or unlikely: faster-whisper's fallback). Off,"
+        " each window is decoded once: up to six times less CPU on hard audio, at some cost in"
+        " quality",
+    )
 
     webhook_retry_schedule: str = Field(
         "10,60,300,1800,7200,21600",

@@ -279,3 +279,25 @@ def test_a_whisper_registration_starts_the_server_without_torch_or_faster_whispe
         "assert 'torch' not in sys.modules and 'faster_whisper' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+@pytest.mark.parametrize(
+    ("fallback", "sent"), [(True, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), (False, 0.0)]
+)
+def test_the_temperature_fallback_follows_the_setting(fallback: bool, sent: object) -> None:
+    import numpy as np
+
+    from mediastudio.engines.local import whisper
+
+    asked: dict[str, object] = {}
+
+    class Model:
+        supported_languages = ("en",)
+
+        def transcribe(self, audio: object, **options: object) -> tuple[list[object], object]:
+            asked.update(options)
+            return [], type("Info", (), {"language": "en"})()
+
+    request = whisper.Request(np.zeros(16_000, dtype=np.float32), "en", None, fallback=fallback)
+    whisper.transcribe(Model(), request, lambda _: None)
+    assert asked["temperature"] == sent

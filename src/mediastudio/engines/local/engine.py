@@ -17,6 +17,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -361,7 +362,7 @@ class LocalEngine(Engine):
     def _run_transcription(self, ctx: RunContext, model: LocalModel) -> None:
         """The input decoded first (no device slot held meanwhile), then transcribed by the
         resident model with a slot of its device."""
-        request = transcription.request(ctx)
+        request = replace(transcription.request(ctx), fallback=self.settings.local_whisper_fallback)
         device, cache = self.whisper_device(), self.whisper_residency()
 
         def load() -> tuple[Any, int]:

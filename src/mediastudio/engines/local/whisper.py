@@ -35,6 +35,9 @@ RATE = 16_000  # Whisper's sample rate
 COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
 # Greedy decoding: the best of five beams costs about five times the CPU for a small gain.
 BEAM_SIZE = 1
+# faster-whisper's (and OpenAI's reference) temperatures, tried in turn while a window's text
+# fails the compression-ratio or log-probability checks.
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 SegmentHook = Callable[[float], None]  # (audio seconds transcribed) → may raise to stop
 
@@ -106,6 +109,7 @@ class Request:
     language: str | None
     prompt: str | None
     words: bool = False  # time each word too (faster-whisper's word_timestamps)
+    fallback: bool = True  # decode a window again, hotter, when its text looks wrong
 
 
 def transcribe(model: Any, request: Request, on_segment: SegmentHook) -> transcripts.Transcript:
@@ -121,6 +125,7 @@ def transcribe(model: Any, request: Request, on_segment: SegmentHook) -> transcr
         language=request.language,
         initial_prompt=request.prompt,
         beam_size=BEAM_SIZE,
+        temperature=list(FALLBACK_TEMPERATURES) if request.fallback else 0.0,
         vad_filter=False,
         word_timestamps=request.words,
     )
