@@ -116,6 +116,20 @@ async def generate_image(
     )
 
 
+def _scripted_video(platform: Platform, body: VideoRequest | TextToVideoRequest) -> NewGeneration:
+    """A video job from a script: seed 001's /generate/video and /generate/text2video take the
+    same fields."""
+    data = _set(
+        {"prompt": body.script},
+        duration=body.duration,
+        resolution=body.resolution,
+        style=body.style,
+    )
+    return NewGeneration(
+        input=data, type="video", model=catalog_model(platform, body.model, "video")
+    )
+
+
 @router.post("/generate/video", summary="Generate a video from a script (seed 001)")
 async def generate_video(
     request: Request,
@@ -124,15 +138,7 @@ async def generate_video(
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    data = _set(
-        {"prompt": body.script},
-        duration=body.duration,
-        resolution=body.resolution,
-        style=body.style,
-    )
-    new = NewGeneration(
-        input=data, type="video", model=catalog_model(platform, body.model, "video")
-    )
+    new = _scripted_video(platform, body)
     return await _queue(
         request, platform, principal, body, new, idempotency_key, "Video generation job queued"
     )
@@ -146,15 +152,7 @@ async def generate_text_to_video(
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    data = _set(
-        {"prompt": body.script},
-        duration=body.duration,
-        resolution=body.resolution,
-        style=body.style,
-    )
-    new = NewGeneration(
-        input=data, type="video", model=catalog_model(platform, body.model, "video")
-    )
+    new = _scripted_video(platform, body)
     return await _queue(
         request, platform, principal, body, new, idempotency_key, "Video generation job queued"
     )
