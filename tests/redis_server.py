@@ -29,7 +29,7 @@ def require_redis(url: str = REDIS_URL) -> None:
         with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as client:
             client.ping()
     except Exception as exc:  # redis' errors, OSError, a timeout
-        reason = f"Redis is not reachable at {_where(url)}: {exc!r}"
+        reason = f"Redis is not reachable at {_where(url)}: {type(exc).__name__}: {exc}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
