@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = Platform.build(settings)
+        await platform.limiter.ensure_reachable()
         await upgrade(platform.db)
         if run_workers:
             await platform.start_workers()

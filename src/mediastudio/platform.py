@@ -83,7 +83,9 @@ class Platform:
             catalog=catalog,
             signer=signer,
             storage=storage,
-            limiter=RateLimiter(settings.rate_limit_storage),
+            limiter=RateLimiter(
+                settings.rate_limit_storage, key_prefix=settings.resolved_rate_limit_key_prefix()
+            ),
             bus=bus,
             runner=runner,
             dispatcher=dispatcher,

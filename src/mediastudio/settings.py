@@ -8,6 +8,7 @@ package reads ``os.environ``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -257,7 +258,16 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
 
-    rate_limit_storage: str = Field("memory://", description="limits storage URI")
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="limits storage URI: memory:// counts in each process; redis://host:6379/0 "
+        "shares the counters between every API process (the redis extra)",
+    )
+    rate_limit_key_prefix: str | None = Field(
+        None,
+        description="Prefix of the rate-limit keys in Redis; default: derived from the database, "
+        "so processes on one database share windows and two deployments on one Redis do not",
+    )
     plans: dict[str, Plan] = Field(default_factory=_default_plans)
     default_plan: str = "free"
     model_prices: dict[str, int] = Field(
@@ -503,6 +513,15 @@ class Settings(BaseSettings):
                     return "postgresql+asyncpg://" + self.database_url[len(prefix) :]
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'mediastudio.db').resolve()}"
+
+    def resolved_rate_limit_key_prefix(self) -> str:
+        if self.rate_limit_key_prefix:
+            return self.rate_limit_key_prefix
+        # The database is what makes processes one deployment; its password is left out so
+        # that rotating it keeps the windows.
+        database = make_url(self.resolved_database_url).set(password=None)
+        digest = hashlib.sha256(database.render_as_string().encode()).hexdigest()[:16]
+        return f"mediastudio:{digest}"
 
     @property
     def resolved_storage_url(self) -> str:

@@ -77,7 +77,7 @@ async def authenticate(platform: Platform, websocket: WebSocket, token: str | No
     expression = principal.plan.rate_limit
     if expression is not None:
         decision = await platform.limiter.hit(expression, "general", principal.key_id)
-        if not decision.allowed:
+        if decision is not None and not decision.allowed:
             raise RateLimited(details={"limit": decision.limit, "reset": decision.reset_at})
     return principal
 

@@ -144,6 +144,8 @@ async def _limit(
     if expression is None:
         return
     decision = await platform.limiter.hit(expression, bucket, key_id)
+    if decision is None:  # the store is down: fail open (kit/ratelimit.py)
+        return
     request.state.__setattr__(STATE_KEY, decision)
     if not decision.allowed:
         raise RateLimited(
