@@ -25,7 +25,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     process = ServerProcess(tmp_path_factory.mktemp("sdk"))
     try:
         process.create_account("sdk@example.com", credits=100)
-        process.start(wait=False)
+        # The built-in engines too, so that docs/sdk.md's examples name real models (a sandbox
+        # key runs their sandbox twins: placeholders of the same shapes, nothing heavy).
+        process.start({"MEDIASTUDIO_DISABLED_ENGINES": "[]"}, wait=False)
         key = process.create_key("sdk@example.com", name="sdk", test=True)[1]
         process.wait_ready()
         yield Served(process, key)
