@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def client(served: Served) -> Client:
-    return Client(api_key=served.key, base_url=served.url)
+def client(served: Served) -> Iterator[Client]:
+    with Client(api_key=served.key, base_url=served.url) as sdk:
+        yield sdk
 
 
 def test_importing_the_sdk_loads_none_of_the_server() -> None:
