@@ -1,0 +1,192 @@
+"""What the sync and async clients share: configuration, requests, answers, retries, events.
+
+Nothing here does I/O, so :mod:`.sync` and :mod:`.aio` differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import uuid
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from time import time
+from typing import Any
+
+import httpx
+
+from mediastudio.client.errors import APIConnectionError, MediaStudioError, error_for
+
+DEFAULT_BASE_URL = "http://localhost:8000"
+API_PREFIX = "/api/v1"
+TERMINAL = frozenset({"completed", "partially_completed", "failed", "cancelled"})
+FAILED = frozenset({"failed", "cancelled"})
+# 503: overloaded, low on disk or a model that cannot run now; 502/504: a proxy in front of us.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A create retried while its first try is still being handled; the key makes the wait safe.
+RETRY_CODES = frozenset({"idempotency_key_in_use"})
+MAX_DELAY_S = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    api_key: str
+    base_url: str
+    timeout: float
+    max_retries: int
+    backoff_s: float
+
+
+def configure(
+    api_key: str | None,
+    base_url: str | None,
+    *,
+    timeout: float,
+    max_retries: int,
+    backoff_s: float,
+) -> Config:
+    """Arguments win over ``MEDIASTUDIO_API_KEY`` / ``MEDIASTUDIO_URL``; a key is required."""
+    key = api_key or os.environ.get("MEDIASTUDIO_API_KEY")
+    if not key:
+        raise MediaStudioError(
+            "No API key: pass api_key=… or set MEDIASTUDIO_API_KEY (ms_live_… or ms_test_…)."
+        )
+    url = (base_url or os.environ.get("MEDIASTUDIO_URL") or DEFAULT_BASE_URL).rstrip("/")
+    return Config(key, url, timeout, max_retries, backoff_s)
+
+
+@dataclass
+class Call:
+    """One API call, built once and sent as many times as retries need (same idempotency key)."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Safe to send again after the request may have reached the server.
+    idempotent: bool = True
+
+    def url(self, config: Config) -> str:
+        return config.base_url + API_PREFIX + self.path
+
+    def all_headers(self, config: Config) -> dict[str, str]:
+        # Per call, not on the httpx client: output URLs may point at another host.
+        return {"Authorization": f"Bearer {config.api_key}", **self.headers}
+
+
+def get(path: str, params: dict[str, Any] | None = None) -> Call:
+    clean = {k: v for k, v in (params or {}).items() if v is not None}
+    return Call("GET", path, params=clean or None)
+
+
+def create(path: str, body: dict[str, Any]) -> Call:
+    """A POST that makes a job: it carries a fresh ``Idempotency-Key``, so a retry of a create
+    whose answer was lost gets the first job back instead of making a second one."""
+    return Call("POST", path, json=body, headers={"Idempotency-Key": f"sdk-{uuid.uuid4().hex}"})
+
+
+def action(path: str) -> Call:
+    """A POST without a body and without a key (cancel): retried only if it never got out."""
+    return Call("POST", path, idempotent=False)
+
+
+def parse(response: httpx.Response) -> Any:
+    """The answer's JSON, or the typed exception for an error answer."""
+    body: Any
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    if response.is_success:
+        return body
+    raise error_for(response.status_code, body, dict(response.headers))
+
+
+def backoff(config: Config, attempt: int) -> float:
+    """Exponential with full jitter, so that many clients do not retry in step."""
+    ceiling: float = min(MAX_DELAY_S, config.backoff_s * (2**attempt))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not a secret)
+
+
+def retry_delay(config: Config, attempt: int, response: httpx.Response) -> float | None:
+    """Seconds to wait before retrying this answer, or None to stop here."""
+    if attempt >= config.max_retries:
+        return None
+    retryable = response.status_code in RETRY_STATUSES
+    if response.status_code == 409:
+        try:
+            retryable = response.json()["error"]["code"] in RETRY_CODES
+        except (ValueError, KeyError, TypeError):
+            retryable = False
+    if not retryable:
+        return None
+    header = response.headers.get("retry-after")
+    if header is not None:
+        return min(MAX_DELAY_S, max(0.0, _seconds(header)))
+    return backoff(config, attempt)
+
+
+def _seconds(retry_after: str) -> float:
+    """``Retry-After`` is seconds or an HTTP date."""
+    try:
+        return float(retry_after)
+    except ValueError:
+        try:
+            return parsedate_to_datetime(retry_after).timestamp() - time()
+        except (TypeError, ValueError):
+            return 0.0
+
+
+def transport_retryable(
+    config: Config, attempt: int, call: Call, exc: httpx.TransportError
+) -> bool:
+    """A connection that never opened is always safe to retry; one that broke after sending only
+    for idempotent calls (GETs, and creates thanks to their key)."""
+    if attempt >= config.max_retries:
+        return False
+    never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return never_sent or call.idempotent
+
+
+def connection_error(exc: httpx.TransportError) -> APIConnectionError:
+    return APIConnectionError(f"Could not reach the server: {exc!r}")
+
+
+class SseDecoder:
+    """Server-Sent Events, one line at a time; enough of the spec for the API's streams."""
+
+    def __init__(self) -> None:
+        self._event = "message"
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, Any] | None:
+        """The ``(event type, parsed data)`` this line completes, if any."""
+        if line == "":
+            event, data = self._event, self._data
+            self._event, self._data = "message", []
+            return (event, json.loads("\n".join(data))) if data else None
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        return None
+
+
+def event_update(event: str, data: Any) -> dict[str, Any] | None:
+    """What an event of ``/generations/{id}/events`` changes: the whole generation when it
+    carries one, else its status and progress. An ``error`` event raises its envelope."""
+    if event == "error":
+        raise error_for(500, data, {})
+    if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+        return None
+    payload: dict[str, Any] = data["data"]
+    whole = payload.get("generation")
+    if isinstance(whole, dict):
+        return whole
+    return {key: payload[key] for key in ("status", "progress") if key in payload}

@@ -1,0 +1,38 @@
+"""One real ``mediastudio serve`` process for the module's SDK tests, with a sandbox key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.e2e.server import ServerProcess
+
+
+@dataclass(frozen=True)
+class Served:
+    process: ServerProcess
+    key: str  # a sandbox key (ms_test_…): placeholder media, no credits spent
+
+    @property
+    def url(self) -> str:
+        return self.process.base_url
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    process = ServerProcess(tmp_path_factory.mktemp("sdk"))
+    try:
+        process.create_account("sdk@example.com", credits=100)
+        # The built-in engines too, so that docs/sdk.md's examples name real models (a sandbox
+        # key runs their sandbox twins: placeholders of the same shapes, nothing heavy).
+        process.start({"MEDIASTUDIO_DISABLED_ENGINES": "[]"}, wait=False)
+        key = process.create_key("sdk@example.com", name="sdk", test=True)[1]
+        process.wait_ready()
+        yield Served(process, key)
+    except BaseException:
+        print(process.logs())
+        raise
+    finally:
+        process.stop()
