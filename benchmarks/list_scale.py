@@ -12,7 +12,10 @@ types mixed. Then ``--requests`` requests of each kind, one at a time, through
 
 - the first page, ``GET /api/v1/generations?limit=20``;
 - a deep page, ``?limit=20&starting_after=<the id in the middle>`` (cursor paging);
-- a filtered first page, ``?limit=20&status=completed`` and ``?limit=20&type=image``.
+- a filtered first page, ``?limit=20&status=completed``, ``?limit=20&type=image`` and
+  ``?limit=20&model=sandbox/video``;
+- a lookup by the client's own id, ``?external_id=order-<n>`` (every row has one; the middle
+  row's, so one row answers).
 
 Prints the median and p99 ms per request for each size, the ratio largest / smallest, and
 SQLite's query plan of each (``EXPLAIN QUERY PLAN``), which shows the index that serves it.
@@ -42,7 +45,14 @@ from common import DOCS, cpu_model, write_section
 SECTION_BEGIN = "<!-- BEGIN list_scale (written by benchmarks/list_scale.py) -->"
 SECTION_END = "<!-- END list_scale -->"
 BATCH = 20_000
-KINDS = ("first page", "deep cursor page", "status filter", "type filter")
+KINDS = (
+    "first page",
+    "deep cursor page",
+    "status filter",
+    "type filter",
+    "model filter",
+    "external_id lookup",
+)
 STATUSES = ("completed", "completed", "completed", "failed", "cancelled", "queued")
 TYPES = ("image", "image", "video", "speech")
 
@@ -77,9 +87,9 @@ def fill(database: Path, account_id: str, size: int) -> list[str]:
     columns = (
         "id, account_id, api_key_id, type, model, status, input, prompt, progress, outputs, "
         "credits_reserved, credits_charged, credits_refunded, sandbox, metadata, pool, attempts, "
-        "created_at"
+        "created_at, external_id"
     )
-    insert = f"INSERT INTO generations ({columns}) VALUES ({', '.join('?' * 18)})"
+    insert = f"INSERT INTO generations ({columns}) VALUES ({', '.join('?' * 19)})"
     ids: list[str] = []
     with sqlite3.connect(database) as connection:
         for offset in range(0, size, BATCH):
@@ -109,6 +119,7 @@ def fill(database: Path, account_id: str, size: int) -> list[str]:
                         "cpu",
                         1,
                         created.isoformat(sep=" "),
+                        f"order-{index}",
                     )
                 )
             connection.executemany(insert, rows)
@@ -127,13 +138,15 @@ def query_plan(database: Path, account_id: str, extra: str, params: tuple[Any, .
     return "; ".join(str(row[-1]) for row in rows)
 
 
-async def time_requests(client: httpx.AsyncClient, url: str, count: int) -> tuple[float, float]:
+async def time_requests(
+    client: httpx.AsyncClient, url: str, count: int, expected: int = 20
+) -> tuple[float, float]:
     latencies = []
     for _ in range(count):
         started = time.perf_counter()
         response = await client.get(url)
         latencies.append(time.perf_counter() - started)
-        if response.status_code != 200 or len(response.json()["data"]) != 20:
+        if response.status_code != 200 or len(response.json()["data"]) != expected:
             raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return statistics.median(latencies) * 1000, cuts[98] * 1000
@@ -169,6 +182,16 @@ async def measure(data_dir: Path, size: int, requests: int) -> list[Timing]:
                 " AND type = ?",
                 ("image",),
             ),
+            "model filter": (
+                "/api/v1/generations?limit=20&model=sandbox/video",
+                " AND model = ?",
+                ("sandbox/video",),
+            ),
+            "external_id lookup": (
+                f"/api/v1/generations?limit=20&external_id=order-{len(ids) // 2}",
+                " AND external_id = ?",
+                (f"order-{len(ids) // 2}",),
+            ),
         }
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {key}"}
@@ -178,8 +201,9 @@ async def measure(data_dir: Path, size: int, requests: int) -> list[Timing]:
         ) as client:
             for kind in KINDS:
                 url, extra, params = cases[kind]
-                await time_requests(client, url, 5)  # warm
-                median, p99 = await time_requests(client, url, requests)
+                expected = 1 if kind == "external_id lookup" else 20
+                await time_requests(client, url, 5, expected)  # warm
+                median, p99 = await time_requests(client, url, requests, expected)
                 plan = query_plan(database, account_id, extra, params)
                 timings.append(Timing(size, kind, median, p99, plan))
     return timings

@@ -31,10 +31,25 @@ class Generation(Base):
         Index("ix_generations_account_id_sandbox_id", "account_id", "sandbox", "id"),
         # The same, filtered by type (?type=, and the product-image-enhancements list).
         Index("ix_generations_account_id_sandbox_type_id", "account_id", "sandbox", "type", "id"),
+        # One per other list filter (?status=, ?model=, ?external_id=): each page is then read in
+        # index order and stops after limit + 1 rows. Without one, SQLite walks the mode's index
+        # above and checks every row: a rare value (an external_id names one job) read the
+        # whole account (0.6 s with 1 M rows, docs/benchmarks.md "Listing at scale").
+        Index(
+            "ix_generations_account_id_sandbox_status_id", "account_id", "sandbox", "status", "id"
+        ),
+        Index("ix_generations_account_id_sandbox_model_id", "account_id", "sandbox", "model", "id"),
+        Index(
+            "ix_generations_account_id_sandbox_external_id_id",
+            "account_id",
+            "sandbox",
+            "external_id",
+            "id",
+        ),
+        # The concurrency cap counts an account's processing jobs in both modes.
         Index("ix_generations_account_id_status_id", "account_id", "status", "id"),
         # Daily quotas count an account's generations of one type since midnight.
         Index("ix_generations_account_id_type_created_at", "account_id", "type", "created_at"),
-        Index("ix_generations_account_id_external_id", "account_id", "external_id"),
         # Recovery and the concurrency cap look jobs up by status.
         Index("ix_generations_status_lease_expires_at", "status", "lease_expires_at"),
     )
