@@ -50,6 +50,15 @@ DATABASES = ("sqlite", "postgresql")
 DEFAULT_DATABASE = os.environ.get("MEDIASTUDIO_TEST_DATABASE", "sqlite")
 
 
+# The longest tests, started first: with pytest-xdist a test that takes a minute and is handed
+# out last runs alone at the end of the suite while the other workers sit idle.
+LONGEST_FIRST = ("tests/e2e/test_openapi_contract.py",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test marked ``databases`` runs once per database, wherever ``database_url`` reaches it
     (through ``settings``, ``api`` or a module's own fixture)."""
