@@ -189,3 +189,15 @@ async def test_every_documented_example_is_valid_by_its_schema(tmp_path: Path) -
     for where, schema, example in examples_in(spec):
         check = jsonschema_rs.validator_for({**schema, "components": spec["components"]})
         assert check.is_valid(example), (where, example)
+
+
+async def test_every_operation_has_one_tag(api: Api) -> None:
+    # Swagger UI and ReDoc list an operation once under each of its tags: with two, the pages
+    # show it twice (tests/e2e/test_docs_browser.py counts what they render).
+    spec = (await api.client.get("/openapi.json")).json()
+    tagged = {
+        f"{method.upper()} {path}": operation.get("tags", [])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert {name: tags for name, tags in tagged.items() if len(tags) != 1} == {}

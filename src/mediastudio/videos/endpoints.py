@@ -236,7 +236,6 @@ class AvatarRequest(AvatarInput, Envelope):
     status_code=202,
     responses=CREATE_RESPONSES,
     openapi_extra=creates(AVATAR_TYPE),
-    tags=["avatars"],
 )
 async def animate_avatar(
     request: Request,
