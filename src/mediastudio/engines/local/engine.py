@@ -77,6 +77,9 @@ class LocalEngine(Engine):
         self._whisper_device: diffusion.Device | None = None
         self._whisper_cache: Residency[Any] | None = None
         self._setup = threading.Lock()
+        # Weight sizes read from the files' headers, per registration and precision: every job
+        # places its pipeline, and a folder's files do not change under one registration.
+        self._weights: dict[tuple[str, str, str], placement.Weights] = {}
         # Jobs on a GPU at once, whichever pool runs them: the gpu pool's own jobs and an
         # alias's local route (which runs in the alias's io job) share the device's slots.
         self._slots = threading.BoundedSemaphore(max(1, settings.workers_gpu))
@@ -235,7 +238,10 @@ class LocalEngine(Engine):
         """How ``model``'s pipeline will sit on the device (MEDIASTUDIO_LOCAL_OFFLOAD), from
         its weight files, without loading it."""
         device = self.device()
-        weights = placement.estimate(model.folder, device.dtype)
+        key = (model.path, model.registered_at, device.dtype)
+        weights = self._weights.get(key)
+        if weights is None:
+            weights = self._weights[key] = placement.estimate(model.folder, device.dtype)
         budget = self.residency().budget_bytes
         return placement.decide(
             weights, budget, on_gpu=device.is_gpu, setting=self.settings.local_offload
