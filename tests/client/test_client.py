@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +87,40 @@ def test_cancel(client: Client) -> None:
     assert cancelled.status == "cancelled"
     assert client.generations.get(generation.id).status == "cancelled"
     assert generation.wait(timeout=30).status == "cancelled"
+
+
+def test_music_and_the_account(client: Client, tmp_path: Path) -> None:
+    music = client.generate.music(prompt="calm piano", duration=5, output_format="wav").wait(60)
+    assert music.status == "completed" and music.type == "music"
+    with wave.open(str(music.outputs[0].download(tmp_path / "calm.wav"))) as audio:
+        assert audio.getnframes() > 0
+    account = client.account()
+    assert account["email"] == "sdk@example.com" and account["sandbox"] is True
+
+
+def test_a_tool_route_by_its_path(client: Client, tmp_path: Path) -> None:
+    source = client.generate.image(prompt="a cat", output_format="png").wait(timeout=60)
+    image_url = source.outputs[0].url
+    generation = client.generate.tool(
+        "images/transform", image_url=image_url, transformation="grayscale"
+    ).wait(timeout=60)
+    assert generation.status == "completed", generation.raw.get("error")
+    assert generation.type == "image-transform"
+    with Image.open(generation.outputs[0].download(tmp_path / "grey")) as image:
+        assert image.width > 0
+
+
+def test_retry_runs_a_failed_job_again(client: Client) -> None:
+    failed = client.generate.image(prompt="x [fail:provider_error]").wait(timeout=60)
+    assert failed.status == "failed"
+
+    retried = client.generations.retry(failed.id)
+
+    assert retried.id == failed.id and retried.status in ("queued", "processing", "failed")
+    assert retried.wait(timeout=60).status == "failed"  # the magic prompt fails it again
+    with pytest.raises(InvalidRequestError) as conflict:
+        client.generate.image(prompt="fine").wait(timeout=60).retry()
+    assert conflict.value.status_code == 409
 
 
 def test_a_bad_key_is_an_authentication_error(served: Served) -> None:

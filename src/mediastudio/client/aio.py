@@ -47,6 +47,10 @@ class AsyncGeneration(GenerationData):
         self._update(await self._client._send(core.action(f"/generations/{self.id}/cancel")))
         return self
 
+    async def retry(self) -> AsyncGeneration:
+        self._update(await self._client._send(core.action(f"/generations/{self.id}/retry")))
+        return self
+
     async def wait(
         self,
         timeout: float | None = None,  # noqa: ASYNC109 (the same call as the sync twin)
@@ -117,6 +121,13 @@ class AsyncGenerate:
     async def speech(self, *, text: str, **options: Any) -> AsyncGeneration:
         return await self._create("speech", {"text": text, **options})
 
+    async def music(self, *, prompt: str, **options: Any) -> AsyncGeneration:
+        return await self._create("music", {"prompt": prompt, **options})
+
+    async def tool(self, route: str, **body: Any) -> AsyncGeneration:
+        created = await self._client._send(core.create(core.tool_path(route), body))
+        return AsyncGeneration(self._client, created)
+
 
 class AsyncGenerations:
     def __init__(self, client: AsyncClient) -> None:
@@ -134,6 +145,10 @@ class AsyncGenerations:
 
     async def cancel(self, generation_id: str) -> AsyncGeneration:
         body = await self._client._send(core.action(f"/generations/{generation_id}/cancel"))
+        return AsyncGeneration(self._client, body)
+
+    async def retry(self, generation_id: str) -> AsyncGeneration:
+        body = await self._client._send(core.action(f"/generations/{generation_id}/retry"))
         return AsyncGeneration(self._client, body)
 
     async def list(self, *, limit: int = 20, **filters: Any) -> AsyncIterator[AsyncGeneration]:
@@ -190,6 +205,10 @@ class AsyncClient:
                 message, generation=generation, code=error.code if error else generation.status
             )
         return generation
+
+    async def account(self) -> dict[str, Any]:
+        body: dict[str, Any] = await self._send(core.get("/account"))
+        return body
 
     async def _send(self, call: core.Call) -> Any:
         attempt = 0

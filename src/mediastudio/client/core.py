@@ -87,6 +87,12 @@ def create(path: str, body: dict[str, Any]) -> Call:
     return Call("POST", path, json=body, headers={"Idempotency-Key": f"sdk-{uuid.uuid4().hex}"})
 
 
+def tool_path(route: str) -> str:
+    """``images/upscale`` or ``/api/v1/images/upscale`` → ``/images/upscale``."""
+    path = "/" + route.strip("/")
+    return path.removeprefix(API_PREFIX) or "/"
+
+
 def action(path: str) -> Call:
     """A POST without a body and without a key (cancel): retried only if it never got out."""
     return Call("POST", path, idempotent=False)

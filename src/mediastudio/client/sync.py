@@ -46,6 +46,11 @@ class Generation(GenerationData):
         self._update(self._client._send(core.action(f"/generations/{self.id}/cancel")))
         return self
 
+    def retry(self) -> Generation:
+        """Run this failed job again (same id; its price is reserved again)."""
+        self._update(self._client._send(core.action(f"/generations/{self.id}/retry")))
+        return self
+
     def wait(
         self,
         timeout: float | None = None,
@@ -119,6 +124,15 @@ class Generate:
     def speech(self, *, text: str, **options: Any) -> Generation:
         return self._create("speech", {"text": text, **options})
 
+    def music(self, *, prompt: str, **options: Any) -> Generation:
+        return self._create("music", {"prompt": prompt, **options})
+
+    def tool(self, route: str, **body: Any) -> Generation:
+        """Any other typed create by its route under ``/api/v1``: ``tool("images/upscale",
+        image_url=…, scale=2)``, ``tool("videos/subtitles", video_url=…)``."""
+        created = self._client._send(core.create(core.tool_path(route), body))
+        return Generation(self._client, created)
+
 
 class Generations:
     def __init__(self, client: Client) -> None:
@@ -136,6 +150,11 @@ class Generations:
 
     def cancel(self, generation_id: str) -> Generation:
         body = self._client._send(core.action(f"/generations/{generation_id}/cancel"))
+        return Generation(self._client, body)
+
+    def retry(self, generation_id: str) -> Generation:
+        """Run a failed job again: ``POST /generations/{id}/retry`` (the same job, queued)."""
+        body = self._client._send(core.action(f"/generations/{generation_id}/retry"))
         return Generation(self._client, body)
 
     def list(self, *, limit: int = 20, **filters: Any) -> Iterator[Generation]:
@@ -198,6 +217,11 @@ class Client:
                 message, generation=generation, code=error.code if error else generation.status
             )
         return generation
+
+    def account(self) -> dict[str, Any]:
+        """The key's account: plan, credits and today's usage (``GET /account``)."""
+        body: dict[str, Any] = self._send(core.get("/account"))
+        return body
 
     def _send(self, call: core.Call) -> Any:
         attempt = 0
