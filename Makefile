@@ -14,7 +14,7 @@ TORCH ?= torch==2.13.0
 # `make run PORT=8080` serves on another port.
 PORT ?= 8000
 
-.PHONY: install browser run test lint fmt typecheck unit bench clean
+.PHONY: install browser terminal run test lint fmt typecheck unit bench clean
 
 # torch first, pinned to the CPU wheel, so that the [local] extra's range is already met and pip
 # does not fetch the multi-GB CUDA build (docs/local-models.md).
@@ -42,13 +42,20 @@ browser:
 	fi
 	@[ -x $(CHROMIUM) ] || echo "note: no $(CHROMIUM); install Debian's chromium as root for the browser tests"
 
+## Debian's tmux for the CLI's real-terminal test (tests/client/test_cli.py), the same way.
+terminal:
+	@if ! command -v tmux >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tmux; \
+	fi
+	@command -v tmux >/dev/null || echo "note: no tmux; install Debian's tmux as root for the CLI terminal test"
+
 ## Install (the server alone; `make install` adds the test tools and local models), then start
 ## the server (API + workers) on http://127.0.0.1:$(PORT) (default 8000)
 run: $(RUN_STAMP)
 	$(BIN)/mediastudio serve --port $(PORT)
 
 ## Install, then lint, type-check and run every test
-test: $(STAMP) lint typecheck browser
+test: $(STAMP) lint typecheck browser terminal
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)

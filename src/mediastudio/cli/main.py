@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from mediastudio import __version__
-from mediastudio.cli import accounts, keys, models, serve
+from mediastudio.cli import accounts, generate, jobs, keys, models, serve
 
 app = typer.Typer(
     name="mediastudio",
@@ -47,3 +47,8 @@ app.command("migrate")(serve.migrate)
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
+# Client commands: they talk to a server over HTTP with the SDK (docs/cli.md).
+app.add_typer(generate.app, name="generate")
+app.command("run")(generate.run)
+app.add_typer(jobs.app, name="jobs")
+app.command("login")(jobs.login)
