@@ -50,3 +50,24 @@ async def test_errors_and_a_retried_create(served: Served) -> None:
         assert proxy.creates == 2
         jobs = [g.id async for g in client.generations.list(external_id="async-drop")]
         assert jobs == [generation.id]
+
+
+async def test_music_a_tool_retry_and_the_account(served: Served) -> None:
+    async with AsyncClient(api_key=served.key, base_url=served.url) as client:
+        music = await client.generate.music(prompt="calm piano", duration=5)
+        assert (await music.wait(timeout=60)).status == "completed" and music.type == "music"
+        tool = await client.generate.tool(
+            "/api/v1/images/transform", image_url=music.outputs[0].url, transformation="sepia"
+        )
+        assert tool.type == "image-transform"  # created; an audio URL is the engine's to refuse
+        await tool.wait(timeout=60)
+
+        failed = await client.generate.image(prompt="x [fail:provider_error]")
+        await failed.wait(timeout=60)
+        retried = await client.generations.retry(failed.id)
+        assert retried.id == failed.id
+        assert (await retried.wait(timeout=60)).status == "failed"
+        with pytest.raises(InvalidRequestError):
+            await music.retry()  # a completed job is not retried (409)
+
+        assert (await client.account())["sandbox"] is True

@@ -148,6 +148,18 @@ def test_no_wait_then_jobs_get_list_cancel_and_wait(cli: Cli) -> None:
     assert "cancelled" in waited.stderr
 
 
+def test_a_wait_past_its_timeout_exits_124_naming_the_job(cli: Cli) -> None:
+    timed = cli("generate", "image", "a late lighthouse [slow:30]", "--timeout", "1", "--json")
+
+    assert timed.returncode == 124
+    error = json.loads(timed.stdout)["error"]
+    assert error["code"] == "timeout"
+    match = re.search(r"gen_\w+", error["message"])
+    assert match, error
+    # The job kept running: it is still there to cancel.
+    assert ok(cli("jobs", "cancel", match.group())).strip() == f"{match.group()} cancelled"
+
+
 def test_a_failed_job_exits_1_and_retry_runs_it_again(cli: Cli) -> None:
     failed = cli("generate", "image", "a crash [fail:provider_error]", "--json")
 

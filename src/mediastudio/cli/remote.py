@@ -32,6 +32,7 @@ DEFAULT_URL = "http://localhost:8000"
 # timed out (as timeout(1) does; the job keeps running).
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 124
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 out = Console(soft_wrap=True)  # results: never wrapped, so ids and paths stay copyable
 err = Console(stderr=True, soft_wrap=True)  # an error line and its request id stay whole
@@ -136,6 +137,14 @@ def connected(api_key: str | None, url: str | None, *, as_json: bool = False) ->
         fail(str(exc), code=EXIT_TIMEOUT, as_json=as_json, error_code="timeout")
     except OSError as exc:  # an output that cannot be written
         fail(str(exc), as_json=as_json)
+    except KeyboardInterrupt:
+        # Ctrl-C stops the waiting, not the job: say so instead of a traceback.
+        fail(
+            "interrupted; a job already submitted keeps running (mediastudio jobs list)",
+            code=EXIT_INTERRUPTED,
+            as_json=as_json,
+            error_code="interrupted",
+        )
 
 
 # Errors ---------------------------------------------------------------------------------------
