@@ -130,6 +130,23 @@ def test_several_outputs_are_numbered(cli: Cli) -> None:
             assert image.format == "PNG"
 
 
+def test_a_tool_takes_its_fields_as_inputs(cli: Cli) -> None:
+    source = json.loads(ok(cli("generate", "image", "a cat", "--format", "png", "--json")))
+    fields = json.dumps({"image_url": source["outputs"][0]["url"]})
+
+    stdout = ok(
+        cli("generate", "transform", "--input-json", fields, "-i", "transformation=grayscale")
+    )
+
+    [name] = stdout.split()
+    with Image.open(cli.cwd / name) as image:
+        assert image.width > 0
+    assert name.startswith("gen_")  # no -o: the job's id, in the current directory
+
+    malformed = cli("generate", "transform", "-i", "no-equals-sign")
+    assert malformed.returncode == 2 and "key=value" in malformed.stderr
+
+
 # --no-wait and jobs -------------------------------------------------------------------------
 
 
