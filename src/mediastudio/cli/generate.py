@@ -6,6 +6,7 @@ prints their paths (docs/cli.md). Only typer is imported here: the SDK loads whe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,7 +15,7 @@ from mediastudio.cli.remote import (
     ApiKey,
     AsJson,
     NoWait,
-    Output,
+    OutputPath,
     ServerUrl,
     Timeout,
     create_and_finish,
@@ -58,21 +59,6 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Fixes the randomness")
 Format = Annotated[str | None, typer.Option("--format", help="Output file format")]
 
 
-def _submit(
-    api_key: str | None,
-    url: str | None,
-    make: Any,
-    *,
-    output: Any,
-    no_wait: bool,
-    as_json: bool,
-    timeout: float | None,
-) -> None:
-    create_and_finish(
-        api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout
-    )
-
-
 @app.command("image")
 def image(
     prompt: Annotated[str, typer.Argument(help="What to draw")],
@@ -88,7 +74,7 @@ def image(
     model: Model = None,
     inputs: Inputs = None,
     input_json: InputJson = None,
-    output: Output = None,
+    output: OutputPath = None,
     no_wait: NoWait = False,
     timeout: Timeout = None,
     as_json: AsJson = False,
@@ -114,7 +100,9 @@ def image(
     def make(client: Client) -> Generation:
         return client.generate.image(prompt=prompt, **body)
 
-    _submit(api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout)
+    create_and_finish(
+        api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout
+    )
 
 
 @app.command("video")
@@ -132,7 +120,7 @@ def video(
     model: Model = None,
     inputs: Inputs = None,
     input_json: InputJson = None,
-    output: Output = None,
+    output: OutputPath = None,
     no_wait: NoWait = False,
     timeout: Timeout = None,
     as_json: AsJson = False,
@@ -155,7 +143,9 @@ def video(
     def make(client: Client) -> Generation:
         return client.generate.video(prompt=prompt, **body)
 
-    _submit(api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout)
+    create_and_finish(
+        api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout
+    )
 
 
 @app.command("speech")
@@ -168,7 +158,7 @@ def speech(
     model: Model = None,
     inputs: Inputs = None,
     input_json: InputJson = None,
-    output: Output = None,
+    output: OutputPath = None,
     no_wait: NoWait = False,
     timeout: Timeout = None,
     as_json: AsJson = False,
@@ -187,7 +177,9 @@ def speech(
     def make(client: Client) -> Generation:
         return client.generate.speech(text=text, **body)
 
-    _submit(api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout)
+    create_and_finish(
+        api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout
+    )
 
 
 @app.command("music")
@@ -201,7 +193,7 @@ def music(
     model: Model = None,
     inputs: Inputs = None,
     input_json: InputJson = None,
-    output: Output = None,
+    output: OutputPath = None,
     no_wait: NoWait = False,
     timeout: Timeout = None,
     as_json: AsJson = False,
@@ -225,7 +217,9 @@ def music(
     def make(client: Client) -> Generation:
         return client.generate.music(prompt=prompt, **body)
 
-    _submit(api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout)
+    create_and_finish(
+        api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout
+    )
 
 
 def _tool_command(route: str, summary: str) -> Any:
@@ -233,7 +227,7 @@ def _tool_command(route: str, summary: str) -> Any:
         inputs: Inputs = None,
         input_json: InputJson = None,
         model: Model = None,
-        output: Output = None,
+        output: OutputPath = None,
         no_wait: NoWait = False,
         timeout: Timeout = None,
         as_json: AsJson = False,
@@ -245,7 +239,7 @@ def _tool_command(route: str, summary: str) -> Any:
         def make(client: Client) -> Generation:
             return client.generate.tool(route, **body)
 
-        _submit(
+        create_and_finish(
             api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout
         )
 
@@ -261,7 +255,7 @@ def run(
     model: Annotated[str, typer.Argument(help="Any catalog model id (mediastudio models list)")],
     inputs: Inputs = None,
     input_json: InputJson = None,
-    output: Output = None,
+    output: OutputPath = None,
     no_wait: NoWait = False,
     timeout: Timeout = None,
     as_json: AsJson = False,
@@ -274,14 +268,16 @@ def run(
     def make(client: Client) -> Generation:
         return client.generations.create(model, body)
 
-    _submit(api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout)
+    create_and_finish(
+        api_key, url, make, output=output, no_wait=no_wait, as_json=as_json, timeout=timeout
+    )
 
 
-def _format_of(output: Any, allowed: tuple[str, ...]) -> str | None:
+def _format_of(output: Path | None, allowed: tuple[str, ...]) -> str | None:
     """``-o bicycle.png`` asks for a PNG: the file's suffix picks the format when it is one the
     route knows and ``--format`` is not given (``.jpeg`` counts as ``jpg``)."""
     if output is None:
         return None
-    suffix = str(output).rsplit(".", 1)[-1].lower() if "." in str(output) else ""
+    suffix = output.suffix.lower().lstrip(".")
     suffix = "jpg" if suffix == "jpeg" else suffix
     return suffix if suffix in allowed else None

@@ -13,7 +13,7 @@ from mediastudio.cli.remote import (
     ApiKey,
     AsJson,
     NoWait,
-    Output,
+    OutputPath,
     ServerUrl,
     Timeout,
     connected,
@@ -105,7 +105,7 @@ def cancel(
 @app.command("retry")
 def retry(
     job_id: JobId,
-    output: Output = None,
+    output: OutputPath = None,
     no_wait: NoWait = False,
     timeout: Timeout = None,
     as_json: AsJson = False,
@@ -122,7 +122,7 @@ def retry(
 @app.command("wait")
 def wait(
     job_id: JobId,
-    output: Output = None,
+    output: OutputPath = None,
     timeout: Timeout = None,
     as_json: AsJson = False,
     api_key: ApiKey = None,

@@ -12,14 +12,11 @@ notices and errors go to stderr, so ``$(mediastudio generate … --no-wait)`` ca
 from __future__ import annotations
 
 import json
-import mimetypes
 import os
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
-from urllib.parse import urlparse
 
 import typer
 from rich.console import Console
@@ -58,7 +55,7 @@ ServerUrl = Annotated[
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there")
 ]
-Output = Annotated[
+OutputPath = Annotated[
     Path | None,
     typer.Option(
         "--output",
@@ -87,6 +84,8 @@ def config_path() -> Path:
 
 
 def read_config() -> dict[str, str]:
+    import tomllib
+
     path = config_path()
     try:
         data = tomllib.loads(path.read_text())
@@ -248,6 +247,9 @@ def download_all(generation: Generation, target: Path | None) -> list[Path]:
 
 
 def _path_for(job_id: str, url: str, content_type: str, target: Path | None, index: int) -> Path:
+    import mimetypes
+    from urllib.parse import urlparse
+
     suffix = Path(urlparse(url).path).suffix or mimetypes.guess_extension(content_type) or ""
     numbered = f"-{index}" if index > 1 else ""
     if target is None or target.is_dir() or str(target).endswith(os.sep):
