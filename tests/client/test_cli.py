@@ -19,6 +19,7 @@ from pathlib import Path
 
 import av
 import pytest
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -376,3 +377,18 @@ def test_in_a_terminal_the_progress_bar_is_drawn_and_the_file_lands(
     assert "out.png" in pane
     with Image.open(cli.cwd / "out.png") as image:
         assert image.format == "PNG"
+
+
+def test_an_error_message_is_printed_as_is_never_as_markup() -> None:
+    from mediastudio.cli.remote import fail
+
+    app = typer.Typer()
+
+    @app.command()
+    def failing() -> None:
+        fail("prompt [slow:30] [bold]x[/]", error_code="invalid_prompt", request_id="req_1")
+
+    result = CliRunner().invoke(app, [])
+
+    assert result.exit_code == 1
+    assert result.stderr == "error: invalid_prompt: prompt [slow:30] [bold]x[/] (request req_1)\n"

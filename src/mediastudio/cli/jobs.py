@@ -159,5 +159,5 @@ def login(
         print_json({"config": str(path), "url": url.rstrip("/"), "account": account})
         return
     who = account.get("email") or account.get("id") or "your account"
-    err.print(f"logged in to {url.rstrip('/')} as {who}", highlight=False)
+    err.print(f"logged in to {url.rstrip('/')} as {who}", highlight=False, markup=False)
     typer.echo(str(path))

@@ -166,7 +166,10 @@ def fail(
         )
     where = f" (request {request_id})" if request_id else ""
     label = f"{error_code}: " if error_code else ""
-    err.print(f"[red]error:[/red] {label}{message}{where}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    # Escaped: a message may quote a prompt, and "[slow:30]" is not a style.
+    err.print(f"[red]error:[/red] {escape(label + message + where)}", highlight=False)
     raise typer.Exit(code)
 
 
