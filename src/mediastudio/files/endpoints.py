@@ -202,6 +202,10 @@ async def delete_file(
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file, with its own media type", "content": {"*/*": _FILE}},
+    307: {
+        "description": "On object storage (S3): Location is a presigned URL on the bucket, "
+        "valid for minutes, that serves the file and Range requests"
+    },
     206: {"description": "The byte range a Range header asked for", "content": {"*/*": _FILE}},
     400: {"model": ErrorEnvelope, "description": "invalid_request: expires or signature missing"},
     403: {"model": ErrorEnvelope, "description": "invalid_signature: wrong or expired"},
@@ -222,12 +226,15 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def download(
     key: str,
+    request: Request,
     platform: Annotated[Platform, Depends(get_platform)],
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=64)],
-) -> StoredFileResponse:
+) -> Response:
     """An output file, at the signed URL found in a generation's ``outputs``. A ``Range``
-    header serves part of it (206); a malformed one is ignored (the whole file)."""
+    header serves part of it (206); a malformed one is ignored (the whole file). On object
+    storage (S3) the answer is a 307 to a short-lived presigned URL on the bucket, which
+    serves the bytes and the ``Range``."""
     if not platform.signer.verify(key, expires, signature):
         raise InvalidSignature()
     try:
@@ -235,7 +242,7 @@ async def download(
     except ValueError:
         path = None
     if path is None:
-        raise NotFound("This file no longer exists.")
+        return await _from_object_store(platform, key, head=request.method == "HEAD")
     return StoredFileResponse(
         path,
         # The table the runner and uploads record content_type with, so the two agree.
@@ -245,3 +252,24 @@ async def download(
 
 
 router.add_api_route("/files/{key:path}", download, methods=["HEAD"], include_in_schema=False)
+
+
+async def _from_object_store(platform: Platform, key: str, *, head: bool) -> Response:
+    """The signature was checked: send the client to the bucket for the bytes. A missing file
+    is still the API's 404 (an object store would answer in its own XML). HEAD is answered
+    here, since a presigned URL is signed for GET only."""
+    try:
+        size = await platform.storage.size(key)
+        direct = None if size is None else platform.storage.direct_url(key)
+    except ValueError:  # a key that could escape the storage root
+        size = direct = None
+    if size is None or direct is None:
+        raise NotFound("This file no longer exists.")
+    if head:
+        headers = {"Content-Length": str(size), "Accept-Ranges": "bytes"}
+        return Response(status_code=200, media_type=media_type(key), headers=headers)
+    # 307: a client repeats the same GET (with its Range) at the new address. The presigned
+    # URL expires within minutes, so the answer must not be cached past it.
+    return Response(
+        status_code=307, headers={"Location": direct, "Cache-Control": "private, no-store"}
+    )
