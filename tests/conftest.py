@@ -20,6 +20,7 @@ from mediastudio.keys import service as keys
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
 from tests.postgres import PostgresServer
+from tests.s3_server import S3Server, start_s3_server
 
 TERMINAL = {"completed", "partially_completed", "failed", "cancelled"}
 
@@ -71,6 +72,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS) for this session, with an empty bucket."""
+    server = start_s3_server()
     yield server
     server.close()
 
