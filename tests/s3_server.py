@@ -81,8 +81,9 @@ class S3Server:
         pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
-    def settings(self, prefix: str) -> dict[str, Any]:
-        """Settings overrides that put a deployment's storage under ``prefix`` in the bucket."""
+    def settings(self, prefix: str, **storage: Any) -> dict[str, Any]:
+        """Settings overrides that put a deployment's storage under ``prefix`` in the bucket;
+        ``storage`` overrides the S3 settings (e.g. ``downloads="proxy"``)."""
         return {
             "storage_url": f"s3://{self.bucket}/{prefix}",
             "storage": {
@@ -93,6 +94,7 @@ class S3Server:
                 # The minimum S3 allows, so that a test's few MiB already go in parts.
                 "multipart_threshold_bytes": 5 * 1024 * 1024,
                 "multipart_part_bytes": 5 * 1024 * 1024,
+                **storage,
             },
         }
 

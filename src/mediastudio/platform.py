@@ -159,4 +159,5 @@ def s3_options(settings: Settings) -> S3Options | None:
         download_ttl_s=storage.download_ttl_s,
         multipart_threshold_bytes=storage.multipart_threshold_bytes,
         multipart_part_bytes=storage.multipart_part_bytes,
+        downloads=storage.downloads,
     )

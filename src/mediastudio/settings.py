@@ -79,6 +79,12 @@ class StorageSettings(BaseModel):
     addressing_style: Literal["auto", "path", "virtual"] = Field(
         "auto", description="path for most self-hosted servers; virtual for AWS buckets"
     )
+    downloads: Literal["redirect", "proxy"] = Field(
+        "redirect",
+        description="redirect: a signed /files/ URL answers 307 to a presigned bucket URL (the "
+        "object store serves the bytes and Range); proxy: the API streams them from the bucket, "
+        "for a bucket clients cannot reach",
+    )
     download_ttl_s: int = Field(
         300,
         gt=0,

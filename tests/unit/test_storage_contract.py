@@ -49,6 +49,19 @@ async def test_a_stored_file_comes_back_whole_and_its_source_is_taken(
     assert target.read_bytes() == content
 
 
+async def test_a_byte_range_is_read_in_chunks(storage: Storage, tmp_path: Path) -> None:
+    content = os.urandom(600_000)  # a few chunks
+    await storage.put_file("acct/gen_1/0.mp4", a_file(tmp_path / "work", content))
+
+    async def read(start: int, end: int) -> bytes:
+        return b"".join([chunk async for chunk in storage.read("acct/gen_1/0.mp4", start, end)])
+
+    assert await read(0, len(content)) == content
+    assert await read(1000, 300_000) == content[1000:300_000]
+    assert await read(len(content) - 1, len(content)) == content[-1:]
+    assert await read(5, 5) == b""
+
+
 async def test_missing_files_have_no_size_and_cannot_be_copied(
     storage: Storage, tmp_path: Path
 ) -> None:

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
 from mediastudio.files.models import StoredFile
-from mediastudio.files.responses import StoredFileResponse
+from mediastudio.files.responses import StoredFileResponse, single_range
 from mediastudio.files.schemas import FileList, FileRead
 from mediastudio.files.sniff import ACCEPTED
 from mediastudio.keys.auth import ControllingPrincipal, CreatingPrincipal, ReadPrincipal
@@ -234,7 +235,8 @@ async def download(
     """An output file, at the signed URL found in a generation's ``outputs``. A ``Range``
     header serves part of it (206); a malformed one is ignored (the whole file). On object
     storage (S3) the answer is a 307 to a short-lived presigned URL on the bucket, which
-    serves the bytes and the ``Range``."""
+    serves the bytes and the ``Range`` (or, with ``storage.downloads=proxy``, the API streams
+    them from the bucket)."""
     if not platform.signer.verify(key, expires, signature):
         raise InvalidSignature()
     try:
@@ -242,7 +244,7 @@ async def download(
     except ValueError:
         path = None
     if path is None:
-        return await _from_object_store(platform, key, head=request.method == "HEAD")
+        return await _from_object_store(platform, key, request)
     return StoredFileResponse(
         path,
         # The table the runner and uploads record content_type with, so the two agree.
@@ -254,22 +256,36 @@ async def download(
 router.add_api_route("/files/{key:path}", download, methods=["HEAD"], include_in_schema=False)
 
 
-async def _from_object_store(platform: Platform, key: str, *, head: bool) -> Response:
-    """The signature was checked: send the client to the bucket for the bytes. A missing file
-    is still the API's 404 (an object store would answer in its own XML). HEAD is answered
-    here, since a presigned URL is signed for GET only."""
+async def _from_object_store(platform: Platform, key: str, request: Request) -> Response:
+    """The signature was checked: send the client to the bucket for the bytes, or stream them
+    from it. A missing file is still the API's 404 (an object store would answer in its own
+    XML). HEAD is answered here, since a presigned URL is signed for GET only."""
     try:
         size = await platform.storage.size(key)
-        direct = None if size is None else platform.storage.direct_url(key)
     except ValueError:  # a key that could escape the storage root
-        size = direct = None
-    if size is None or direct is None:
+        size = None
+    if size is None:
         raise NotFound("This file no longer exists.")
-    if head:
-        headers = {"Content-Length": str(size), "Accept-Ranges": "bytes"}
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600"}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(size)
         return Response(status_code=200, media_type=media_type(key), headers=headers)
-    # 307: a client repeats the same GET (with its Range) at the new address. The presigned
-    # URL expires within minutes, so the answer must not be cached past it.
-    return Response(
-        status_code=307, headers={"Location": direct, "Cache-Control": "private, no-store"}
+    direct = platform.storage.direct_url(key)
+    if direct is not None:
+        # 307: the client repeats the same GET (with its Range) at the new address. The
+        # presigned URL expires within minutes, so the answer must not be cached past it.
+        redirect = {"Location": direct, "Cache-Control": "private, no-store"}
+        return Response(status_code=307, headers=redirect)
+    wanted = single_range(request.headers.get("range"), size)
+    if isinstance(wanted, Response):
+        return wanted
+    start, end = wanted or (0, size)
+    headers["Content-Length"] = str(end - start)
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return StreamingResponse(
+        platform.storage.read(key, start, end),
+        status_code=200 if wanted is None else 206,
+        media_type=media_type(key),
+        headers=headers,
     )

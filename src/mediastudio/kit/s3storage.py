@@ -7,13 +7,15 @@ into place, so no file is ever held whole in memory (docs/dependencies.md says w
 Downloads keep the platform's contract: :meth:`S3Storage.url` is the same HMAC-signed
 ``/files/...`` URL as on local disk; that route checks the signature and redirects to a
 short-lived presigned GET on the bucket (see :meth:`S3Storage.direct_url`), which serves ``Range``
-itself. The bucket is never public and the API never carries the bytes.
+itself, so the API never carries the bytes; or, with ``downloads="proxy"`` (a bucket clients
+cannot reach), streams the asked range from the bucket (:meth:`S3Storage.read`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from mediastudio.kit.mediatypes import media_type
-from mediastudio.kit.storage import LocalStorage, UrlSigner, check_key
+from mediastudio.kit.storage import READ_CHUNK, LocalStorage, UrlSigner, check_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class S3Options:
     download_ttl_s: int = 300
     multipart_threshold_bytes: int = 16 * 1024 * 1024
     multipart_part_bytes: int = 16 * 1024 * 1024
+    downloads: str = "redirect"
 
 
 def _client(options: S3Options, endpoint_url: str | None) -> Any:
@@ -152,12 +155,36 @@ class S3Storage:
             raise
         return int(head["ContentLength"])
 
+    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        if end <= start:
+            return
+        try:
+            answer = await asyncio.to_thread(
+                self._client.get_object,
+                Bucket=self.bucket,
+                Key=self._object(key),
+                Range=f"bytes={start}-{end - 1}",
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(f"no stored file {key!r}") from exc
+            raise
+        body = answer["Body"]
+        try:
+            chunks = body.iter_chunks(READ_CHUNK)
+            while chunk := await asyncio.to_thread(next, chunks, b""):
+                yield chunk
+        finally:
+            body.close()
+
     def url(self, key: str, *, base_url: str, ttl_s: int) -> str:
         # The platform's own signed URL, as on local disk: its lifetime, its 403 and 404 stay
         # the API's, and the object store's short-lived URL is only made when it is fetched.
         return LocalStorage.signed_url(self.signer, key, base_url=base_url, ttl_s=ttl_s)
 
     def direct_url(self, key: str, *, ttl_s: int | None = None) -> str | None:
+        if self.options.downloads == "proxy":
+            return None  # the API streams from the bucket (read) instead
         return str(
             self._presigner.generate_presigned_url(
                 "get_object",

@@ -15,12 +15,18 @@ import hmac
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlparse
 
 if TYPE_CHECKING:
     from mediastudio.kit.s3storage import S3Options
+
+
+# What one read of a streamed file hands over: large enough that a thread hop per chunk is
+# cheap, small enough that many downloads at once stay small in memory.
+READ_CHUNK = 256 * 1024
 
 
 class Storage(Protocol):
@@ -38,6 +44,10 @@ class Storage(Protocol):
 
     async def size(self, key: str) -> int | None:
         """The stored file's size in bytes; ``None`` when there is no such file."""
+        ...
+
+    def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``[start, end)`` of the stored file, streamed in chunks."""
         ...
 
     def url(self, key: str, *, base_url: str, ttl_s: int) -> str:
@@ -114,6 +124,17 @@ class LocalStorage:
     async def size(self, key: str) -> int | None:
         path = self.local_path(key)
         return None if path is None else path.stat().st_size
+
+    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        with await asyncio.to_thread(self._path(key).open, "rb") as file:
+            await asyncio.to_thread(file.seek, start)
+            left = end - start
+            while left > 0:
+                chunk = await asyncio.to_thread(file.read, min(READ_CHUNK, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
 
     def url(self, key: str, *, base_url: str, ttl_s: int) -> str:
         return self.signed_url(self.signer, key, base_url=base_url, ttl_s=ttl_s)
