@@ -16,6 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from mediastudio import AsyncClient
 from tests.api.test_uploads import png_bytes
 from tests.conftest import auth, make_settings
 from tests.live_server import LiveApi, serve_live
@@ -56,7 +57,7 @@ async def run(api: LiveApi, key: str, path: str, body: dict[str, Any]) -> dict[s
 
 
 async def test_an_upload_runs_a_builtin_job_whose_output_downloads_with_range(
-    s3api: S3Api,
+    s3api: S3Api, tmp_path: Path
 ) -> None:
     api = s3api.live
     account = await api.account(credits=50)
@@ -89,6 +90,12 @@ async def test_an_upload_runs_a_builtin_job_whose_output_downloads_with_range(
     assert part.status_code == 206 and part.content == whole.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert part.headers["content-range"] == f"bytes 0-7/{len(whole.content)}"
     assert head.status_code == 200 and head.headers["content-length"] == str(len(whole.content))
+
+    # MediaStudio's own client follows the redirect to the bucket.
+    async with AsyncClient(api_key=key, base_url=api.base_url) as sdk:
+        generation = await sdk.generations.get(job["id"])
+        saved = await generation.outputs[0].download(tmp_path / "saved.png")
+    assert saved.read_bytes() == whole.content
 
     # The output URL chains into another job: the runner copies it from the bucket.
     again = await run(api, key, "/api/v1/images/upscale", {"image_url": url, "scale": 2})
