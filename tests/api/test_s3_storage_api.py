@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -79,6 +79,11 @@ async def test_an_upload_runs_a_builtin_job_whose_output_downloads_with_range(
     location = redirect.headers["location"]
     assert location.startswith(s3api.server.endpoint_url)
     assert redirect.headers["cache-control"] == "private, no-store"
+    assert int(parse_qs(urlparse(location).query)["X-Amz-Expires"][0]) == 300  # download_ttl_s
+    output_key = urlparse(url).path.removeprefix("/files/")
+    soon = api.platform.storage.url(output_key, base_url=api.base_url, ttl_s=30)
+    shorter = (await api.client.get(soon)).headers["location"]
+    assert int(parse_qs(urlparse(shorter).query)["X-Amz-Expires"][0]) <= 30  # never outlives it
 
     async with httpx.AsyncClient(trust_env=False, follow_redirects=True) as client:
         whole = await client.get(url)

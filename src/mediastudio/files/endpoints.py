@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,11 +204,11 @@ async def delete_file(
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file, with its own media type", "content": {"*/*": _FILE}},
+    206: {"description": "The byte range a Range header asked for", "content": {"*/*": _FILE}},
     307: {
         "description": "On object storage (S3): Location is a presigned URL on the bucket, "
         "valid for minutes, that serves the file and Range requests"
     },
-    206: {"description": "The byte range a Range header asked for", "content": {"*/*": _FILE}},
     400: {"model": ErrorEnvelope, "description": "invalid_request: expires or signature missing"},
     403: {"model": ErrorEnvelope, "description": "invalid_signature: wrong or expired"},
     404: {"model": ErrorEnvelope, "description": "not_found: the file no longer exists"},
@@ -244,7 +245,7 @@ async def download(
     except ValueError:
         path = None
     if path is None:
-        return await _from_object_store(platform, key, request)
+        return await _from_object_store(platform, key, expires, request)
     return StoredFileResponse(
         path,
         # The table the runner and uploads record content_type with, so the two agree.
@@ -256,7 +257,9 @@ async def download(
 router.add_api_route("/files/{key:path}", download, methods=["HEAD"], include_in_schema=False)
 
 
-async def _from_object_store(platform: Platform, key: str, request: Request) -> Response:
+async def _from_object_store(
+    platform: Platform, key: str, expires: int, request: Request
+) -> Response:
     """The signature was checked: send the client to the bucket for the bytes, or stream them
     from it. A missing file is still the API's 404 (an object store would answer in its own
     XML). HEAD is answered here, since a presigned URL is signed for GET only."""
@@ -270,7 +273,8 @@ async def _from_object_store(platform: Platform, key: str, request: Request) -> 
     if request.method == "HEAD":
         headers["Content-Length"] = str(size)
         return Response(status_code=200, media_type=media_type(key), headers=headers)
-    direct = platform.storage.direct_url(key)
+    # Never outliving the signed URL it was made for.
+    direct = platform.storage.direct_url(key, ttl_s=max(1, expires - int(time.time())))
     if direct is not None:
         # 307: the client repeats the same GET (with its Range) at the new address. The
         # presigned URL expires within minutes, so the answer must not be cached past it.

@@ -189,7 +189,7 @@ class S3Storage:
             self._presigner.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self.bucket, "Key": self._object(key)},
-                ExpiresIn=ttl_s or self.options.download_ttl_s,
+                ExpiresIn=min(ttl_s or self.options.download_ttl_s, self.options.download_ttl_s),
             )
         )
 

@@ -56,7 +56,8 @@ class Storage(Protocol):
 
     def direct_url(self, key: str, *, ttl_s: int | None = None) -> str | None:
         """A short-lived URL on the backend itself (an object store's presigned GET, which
-        serves ``Range``), or ``None`` when the API serves the bytes (local disk)."""
+        serves ``Range``), valid the backend's own few minutes or ``ttl_s`` if shorter; or
+        ``None`` when the API serves the bytes (local disk)."""
         ...
 
     def local_path(self, key: str) -> Path | None:
@@ -122,8 +123,11 @@ class LocalStorage:
         return await asyncio.to_thread(copy)
 
     async def size(self, key: str) -> int | None:
-        path = self.local_path(key)
-        return None if path is None else path.stat().st_size
+        def stat() -> int | None:
+            path = self.local_path(key)
+            return None if path is None else path.stat().st_size
+
+        return await asyncio.to_thread(stat)
 
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         with await asyncio.to_thread(self._path(key).open, "rb") as file:
