@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from mediastudio.kit.storage import Storage, UrlSigner, storage_from_url
+from mediastudio.kit.storage import Storage, StorageUnreachable, UrlSigner, storage_from_url
 from mediastudio.platform import s3_options
-from tests.conftest import make_settings
+from tests.conftest import make_settings, open_api
 from tests.s3_server import S3Server
 
 SIGNER = UrlSigner(b"contract-secret")
@@ -167,3 +167,16 @@ def test_bad_storage_urls_stop_start_up() -> None:
         storage_from_url("s3:///prefix", SIGNER)
     with pytest.raises(ValueError, match="unsupported storage URL scheme"):
         storage_from_url("gs://bucket", SIGNER)
+
+
+async def test_a_wrong_bucket_or_key_stops_start_up(s3_server: S3Server, tmp_path: Path) -> None:
+    wrong_secret = s3_server.settings("x")
+    wrong_secret["storage"]["secret_access_key"] = "not-the-secret"
+    no_bucket = {**s3_server.settings("x"), "storage_url": "s3://no-such-bucket-here/x"}
+    for overrides in (wrong_secret, no_bucket):
+        with pytest.raises(StorageUnreachable, match="cannot be used") as stopped:
+            async with open_api(make_settings(tmp_path / "data", **overrides)):
+                pass
+        assert "not-the-secret" not in str(stopped.value)
+    async with open_api(make_settings(tmp_path / "data", **s3_server.settings("x"))) as api:
+        await api.platform.storage.ensure_reachable()

@@ -26,7 +26,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from mediastudio.kit.mediatypes import media_type
-from mediastudio.kit.storage import READ_CHUNK, LocalStorage, UrlSigner, check_key
+from mediastudio.kit.storage import (
+    READ_CHUNK,
+    LocalStorage,
+    StorageUnreachable,
+    UrlSigner,
+    check_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ def _client(options: S3Options, endpoint_url: str | None) -> Any:
         signature_version="s3v4",
         s3={"addressing_style": options.addressing_style},
         retries={"mode": "standard", "max_attempts": 4},
+        # A wrong or unreachable endpoint fails in seconds, not after botocore's 60 s.
+        connect_timeout=10,
         # Uploads run several parts at once and many jobs store at once.
         max_pool_connections=32,
     )
@@ -88,6 +96,16 @@ class S3Storage:
             multipart_chunksize=options.multipart_part_bytes,
             max_concurrency=4,
         )
+
+    async def ensure_reachable(self) -> None:
+        try:
+            await asyncio.to_thread(self._client.head_bucket, Bucket=self.bucket)
+        except Exception as exc:  # botocore's errors: refused, timeouts, 403, 404
+            where = self.options.endpoint_url or "AWS"
+            raise StorageUnreachable(
+                f"S3 bucket {self.bucket!r} at {where} cannot be used ({exc}); check "
+                "MEDIASTUDIO_STORAGE_URL and MEDIASTUDIO_STORAGE__* (endpoint, region, keys)."
+            ) from exc
 
     def _object(self, key: str) -> str:
         check_key(key)

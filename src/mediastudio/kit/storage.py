@@ -29,7 +29,16 @@ if TYPE_CHECKING:
 READ_CHUNK = 256 * 1024
 
 
+class StorageUnreachable(RuntimeError):
+    """The configured storage cannot be used (start-up stops with the reason)."""
+
+
 class Storage(Protocol):
+    async def ensure_reachable(self) -> None:
+        """Raise :class:`StorageUnreachable` with the reason when the storage cannot be used
+        (start-up: a wrong bucket or key stops the server instead of failing every job)."""
+        ...
+
     async def put_file(self, key: str, source: Path) -> int:
         """Take ownership of ``source`` (it may be moved) and store it under ``key``."""
         ...
@@ -98,6 +107,9 @@ class LocalStorage:
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    async def ensure_reachable(self) -> None:
+        return None  # the folder was made (or refused) in __init__
 
     async def put_file(self, key: str, source: Path) -> int:
         return await asyncio.to_thread(self._put_file, key, source)
