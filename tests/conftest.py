@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,11 +22,14 @@ from mediastudio.keys import service as keys
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
 from tests.postgres import PostgresServer
+from tests.s3_server import S3Server, start_s3_server
 
 TERMINAL = {"completed", "partially_completed", "failed", "cancelled"}
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    if DEFAULT_STORAGE == "s3" and "storage_url" not in overrides:
+        overrides = {**_suite_s3_settings(), **overrides}
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "bootstrap": False,
@@ -50,6 +55,20 @@ DATABASES = ("sqlite", "postgresql")
 DEFAULT_DATABASE = os.environ.get("MEDIASTUDIO_TEST_DATABASE", "sqlite")
 
 
+# The storage of tests whose settings come from make_settings: `MEDIASTUDIO_TEST_STORAGE=s3
+# pytest …` puts each one under its own prefix on the session's SeaweedFS (tests/s3_server.py),
+# downloads streamed through the API (proxy) so that in-process clients need not follow redirects.
+DEFAULT_STORAGE = os.environ.get("MEDIASTUDIO_TEST_STORAGE", "local")
+_suite_s3: list[S3Server] = []
+
+
+def _suite_s3_settings() -> dict[str, Any]:
+    if not _suite_s3:
+        _suite_s3.append(start_s3_server())
+        atexit.register(_suite_s3[0].close)
+    return _suite_s3[0].settings(f"suite-{uuid.uuid4().hex}", downloads="proxy")
+
+
 # The longest tests, started first: with pytest-xdist a test that takes a minute and is handed
 # out last runs alone at the end of the suite while the other workers sit idle.
 LONGEST_FIRST = ("tests/e2e/test_openapi_contract.py",)
@@ -71,6 +90,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS) for this session, with an empty bucket."""
+    server = start_s3_server()
     yield server
     server.close()
 

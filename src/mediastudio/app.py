@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = Platform.build(settings)
         await platform.limiter.ensure_reachable()
+        await platform.storage.ensure_reachable()
         await upgrade(platform.db)
         if run_workers:
             await platform.start_workers()

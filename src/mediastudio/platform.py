@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -31,6 +32,9 @@ from mediastudio.settings import Settings
 from mediastudio.voices.cloning import VoiceService
 from mediastudio.webhooks.outbox import WebhookOutbox
 from mediastudio.webhooks.service import WebhookService
+
+if TYPE_CHECKING:
+    from mediastudio.kit.s3storage import S3Options
 
 
 @dataclass
@@ -64,7 +68,7 @@ class Platform:
         registry = EngineRegistry.discover(settings)
         catalog = Catalog(registry, settings)
         signer = UrlSigner(settings.signing_key())
-        storage = storage_from_url(settings.resolved_storage_url, signer)
+        storage = storage_from_url(settings.resolved_storage_url, signer, s3_options(settings))
         # A listener's queue is half the replay buffer, so one that overflows can still be caught
         # up from the buffer instead of falling back to a snapshot.
         bus = InProcessBus(
@@ -134,3 +138,26 @@ async def get_platform(request: Request) -> Platform:
     # async so FastAPI calls it inline rather than through its thread pool on every request
     platform: Platform = request.app.state.platform
     return platform
+
+
+def s3_options(settings: Settings) -> S3Options | None:
+    """``settings.storage`` for kit's S3 backend, when the storage URL is ``s3://`` (boto3 is
+    only imported then)."""
+    if not settings.resolved_storage_url.startswith("s3://"):
+        return None
+    from mediastudio.kit.s3storage import S3Options
+
+    storage = settings.storage
+    secret = storage.secret_access_key
+    return S3Options(
+        endpoint_url=storage.endpoint_url,
+        public_endpoint_url=storage.public_endpoint_url,
+        region=storage.region,
+        access_key_id=storage.access_key_id,
+        secret_access_key=None if secret is None else secret.get_secret_value(),
+        addressing_style=storage.addressing_style,
+        download_ttl_s=storage.download_ttl_s,
+        multipart_threshold_bytes=storage.multipart_threshold_bytes,
+        multipart_part_bytes=storage.multipart_part_bytes,
+        downloads=storage.downloads,
+    )

@@ -58,6 +58,51 @@ class Plan(BaseModel):
         return value
 
 
+class StorageSettings(BaseModel):
+    """The object store behind ``storage_url=s3://bucket/prefix``
+    (``MEDIASTUDIO_STORAGE__<FIELD>``); unused by local-disk storage. Credentials left unset
+    come from boto3's own chain (the ``AWS_*`` variables, a profile, an instance or pod role)."""
+
+    endpoint_url: str | None = Field(
+        None, description="An S3-compatible server (MinIO, SeaweedFS, R2…); default: AWS"
+    )
+    public_endpoint_url: str | None = Field(
+        None,
+        description="Where clients reach the object store when that differs from where the "
+        "API does (presigned download URLs are made for it); default: endpoint_url",
+    )
+    region: str = Field("us-east-1", description="The bucket's region (signs every request)")
+    access_key_id: str | None = Field(None, description="Default: boto3's credential chain")
+    secret_access_key: SecretStr | None = Field(
+        None, description="Default: boto3's credential chain; never logged or returned"
+    )
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="path for most self-hosted servers; virtual for AWS buckets"
+    )
+    downloads: Literal["redirect", "proxy"] = Field(
+        "redirect",
+        description="redirect: a signed /files/ URL answers 307 to a presigned bucket URL (the "
+        "object store serves the bytes and Range); proxy: the API streams them from the bucket, "
+        "for a bucket clients cannot reach",
+    )
+    download_ttl_s: int = Field(
+        300,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="Life of the presigned object-store URL a signed /files/ URL redirects to",
+    )
+    multipart_threshold_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="Files from this size are uploaded in parts (streamed from disk)",
+    )
+    multipart_part_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="Size of one part of a multipart upload (S3's minimum is 5 MiB)",
+    )
+
+
 class ProviderSettings(BaseModel):
     """One hosted provider (``MEDIASTUDIO_PROVIDERS__<NAME>__<FIELD>``). Without an API key its
     models are listed as unavailable; sandbox keys never reach it either way."""
@@ -241,7 +286,12 @@ class Settings(BaseSettings):
         gt=0,
         description="PostgreSQL: connections each process keeps (no overflow); SQLite ignores it",
     )
-    storage_url: str | None = Field(None, description="Default: file:// under data_dir/files")
+    storage_url: str | None = Field(
+        None,
+        description="Default: file:// under data_dir/files; s3://bucket/prefix for an object "
+        "store (the s3 extra; see storage)",
+    )
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     secret_key: str | None = Field(
         None, description="Signs output URLs; default: generated once into data_dir/secret_key"
     )

@@ -1,15 +1,37 @@
-"""Signed output URLs: streamed, ranged, and refused when tampered with or expired."""
+"""Signed output URLs: streamed, ranged, and refused when tampered with or expired; on local
+disk and on S3 storage streamed through the API (``storage.downloads=proxy``, a real SeaweedFS;
+the redirect to the bucket is tests/api/test_s3_storage_api.py)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import time
+import uuid
 import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import pytest
+
+from mediastudio.settings import Settings
 from tests.api.test_uploads import png_bytes
-from tests.conftest import Api, auth
+from tests.conftest import Api, auth, make_settings, open_api
+from tests.s3_server import S3Server
+
+
+@pytest.fixture(params=["local", "s3"])
+async def api(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> AsyncIterator[Api]:
+    if request.param == "s3":
+        server: S3Server = request.getfixturevalue("s3_server")
+        prefix = f"files-{uuid.uuid4().hex}"
+        overrides = server.settings(prefix, downloads="proxy")
+        settings = make_settings(tmp_path / "s3", database_url=settings.database_url, **overrides)
+    async with open_api(settings) as opened:
+        yield opened
 
 
 async def completed_output_url(api: Api) -> str:

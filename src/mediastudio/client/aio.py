@@ -234,7 +234,7 @@ class AsyncClient:
             attempt += 1
 
     async def _download(self, url: str, path: Path) -> Path:
-        async with self._http.stream("GET", url) as response:
+        async with self._http.stream("GET", url, follow_redirects=True) as response:
             if not response.is_success:
                 await response.aread()
                 core.parse(response)

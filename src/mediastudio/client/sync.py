@@ -247,7 +247,7 @@ class Client:
             attempt += 1
 
     def _download(self, url: str, path: Path) -> Path:
-        with self._http.stream("GET", url) as response:
+        with self._http.stream("GET", url, follow_redirects=True) as response:
             if not response.is_success:
                 response.read()
                 core.parse(response)

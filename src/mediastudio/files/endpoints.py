@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
 from mediastudio.files.models import StoredFile
-from mediastudio.files.responses import StoredFileResponse
+from mediastudio.files.responses import StoredFileResponse, single_range
 from mediastudio.files.schemas import FileList, FileRead
 from mediastudio.files.sniff import ACCEPTED
 from mediastudio.keys.auth import ControllingPrincipal, CreatingPrincipal, ReadPrincipal
@@ -203,6 +205,10 @@ _FILE = {"schema": {"type": "string", "format": "binary"}}
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file, with its own media type", "content": {"*/*": _FILE}},
     206: {"description": "The byte range a Range header asked for", "content": {"*/*": _FILE}},
+    307: {
+        "description": "On object storage (S3): Location is a presigned URL on the bucket, "
+        "valid for minutes, that serves the file and Range requests"
+    },
     400: {"model": ErrorEnvelope, "description": "invalid_request: expires or signature missing"},
     403: {"model": ErrorEnvelope, "description": "invalid_signature: wrong or expired"},
     404: {"model": ErrorEnvelope, "description": "not_found: the file no longer exists"},
@@ -222,12 +228,16 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def download(
     key: str,
+    request: Request,
     platform: Annotated[Platform, Depends(get_platform)],
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=64)],
-) -> StoredFileResponse:
+) -> Response:
     """An output file, at the signed URL found in a generation's ``outputs``. A ``Range``
-    header serves part of it (206); a malformed one is ignored (the whole file)."""
+    header serves part of it (206); a malformed one is ignored (the whole file). On object
+    storage (S3) the answer is a 307 to a short-lived presigned URL on the bucket, which
+    serves the bytes and the ``Range`` (or, with ``storage.downloads=proxy``, the API streams
+    them from the bucket)."""
     if not platform.signer.verify(key, expires, signature):
         raise InvalidSignature()
     try:
@@ -235,7 +245,7 @@ async def download(
     except ValueError:
         path = None
     if path is None:
-        raise NotFound("This file no longer exists.")
+        return await _from_object_store(platform, key, expires, request)
     return StoredFileResponse(
         path,
         # The table the runner and uploads record content_type with, so the two agree.
@@ -245,3 +255,41 @@ async def download(
 
 
 router.add_api_route("/files/{key:path}", download, methods=["HEAD"], include_in_schema=False)
+
+
+async def _from_object_store(
+    platform: Platform, key: str, expires: int, request: Request
+) -> Response:
+    """The signature was checked: send the client to the bucket for the bytes, or stream them
+    from it. A missing file is still the API's 404 (an object store would answer in its own
+    XML). HEAD is answered here, since a presigned URL is signed for GET only."""
+    try:
+        size = await platform.storage.size(key)
+    except ValueError:  # a key that could escape the storage root
+        size = None
+    if size is None:
+        raise NotFound("This file no longer exists.")
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600"}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(size)
+        return Response(status_code=200, media_type=media_type(key), headers=headers)
+    # Never outliving the signed URL it was made for.
+    direct = platform.storage.direct_url(key, ttl_s=max(1, expires - int(time.time())))
+    if direct is not None:
+        # 307: the client repeats the same GET (with its Range) at the new address. The
+        # presigned URL expires within minutes, so the answer must not be cached past it.
+        redirect = {"Location": direct, "Cache-Control": "private, no-store"}
+        return Response(status_code=307, headers=redirect)
+    wanted = single_range(request.headers.get("range"), size)
+    if isinstance(wanted, Response):
+        return wanted
+    start, end = wanted or (0, size)
+    headers["Content-Length"] = str(end - start)
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return StreamingResponse(
+        platform.storage.read(key, start, end),
+        status_code=200 if wanted is None else 206,
+        media_type=media_type(key),
+        headers=headers,
+    )

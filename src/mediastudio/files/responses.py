@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
 from starlette.types import Receive, Scope, Send
 
 from mediastudio.kit.errors import error_response
@@ -40,10 +40,26 @@ class StoredFileResponse(FileResponse):
         try:
             await super().__call__(scope, receive, send)
         except _Unsatisfiable as exc:
-            response = error_response(
-                416,
-                RANGE_NOT_SATISFIABLE,
-                f"The Range header asks for bytes past the end of this {exc.size}-byte file.",
-                headers={"Content-Range": f"bytes */{exc.size}"},
-            )
-            await response(scope, receive, send)
+            await unsatisfiable(exc.size)(scope, receive, send)
+
+
+def unsatisfiable(size: int) -> Response:
+    return error_response(
+        416,
+        RANGE_NOT_SATISFIABLE,
+        f"The Range header asks for bytes past the end of this {size}-byte file.",
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+
+
+def single_range(http_range: str | None, size: int) -> tuple[int, int] | Response | None:
+    """For a file streamed from elsewhere (an object store), by the rules above: the one byte
+    range ``[start, end)`` asked for; ``None`` for the whole file (no header, a malformed one,
+    or several ranges, which RFC 9110 also lets a server answer whole); or the 416 response."""
+    if not http_range:
+        return None
+    try:
+        ranges = StoredFileResponse._parse_range_header(http_range, size)
+    except _Unsatisfiable as exc:
+        return unsatisfiable(exc.size)
+    return ranges[0] if len(ranges) == 1 else None

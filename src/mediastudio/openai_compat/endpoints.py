@@ -205,8 +205,13 @@ async def create_speech(
     local = platform.storage.local_path(output["key"])
     if local is not None:
         return FileResponse(local, media_type=output["content_type"])
-    content = await service.output_bytes(platform, output["key"])
-    return Response(content, media_type=output["content_type"])
+    # Object storage: streamed from it, never held whole.
+    size = int(output["bytes"])
+    return StreamingResponse(
+        platform.storage.read(output["key"], 0, size),
+        media_type=output["content_type"],
+        headers={"Content-Length": str(size)},
+    )
 
 
 @router.post(
