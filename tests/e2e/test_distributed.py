@@ -62,10 +62,10 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self) -> None:
-        """Until Celery says it consumes (its "ready." line)."""
+    def wait_ready(self, marker: str = " ready.") -> None:
+        """Until the log says it works (Celery's "ready." line by default)."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while " ready." not in self.log():
+        while marker not in self.log():
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
@@ -163,7 +163,7 @@ async def stored(database: str, job_id: str) -> tuple[str, str | None, int]:
 
 
 async def test_jobs_wait_for_a_worker_of_their_pool_and_cancels_reach_it(
-    cluster: tuple[ServerProcess, list[WorkerProcess]], queue_prefix: str
+    cluster: tuple[ServerProcess, list[WorkerProcess]], queue_prefix: str, database: str
 ) -> None:
     server, _ = cluster
     gpu = launch_worker(cluster, "gpu", "gpu")
@@ -188,7 +188,8 @@ async def test_jobs_wait_for_a_worker_of_their_pool_and_cancels_reach_it(
         job = (await http.get(f"/api/v1/generations/{job_id}", headers=auth(sandbox_key))).json()
         assert job["status"] == "queued", job
 
-        launch_worker(cluster, "cpu", "cpu").wait_ready()  # one slot
+        cpu = launch_worker(cluster, "cpu", "cpu")  # one slot
+        cpu.wait_ready()
         job = await wait_for(http, sandbox_key, job_id)
         assert job["status"] == "completed", job
         downloaded = await http.get(job["output_url"])
@@ -213,6 +214,17 @@ async def test_jobs_wait_for_a_worker_of_their_pool_and_cancels_reach_it(
         assert first["status"] == "cancelled", first
         assert (first["credits_charged"], first["credits_refunded"]) == (0, 5)
         assert await assert_books_balanced(http, key) == (95, 0)
+
+        # A worker stopped gracefully puts its running job back in the queue, not counted as
+        # an attempt.
+        slow = {"prompt": "a tower [slow:120]", "model": "fake/image"}
+        created = await http.post("/api/v1/generate/image", json=slow, headers=auth(key))
+        slow_id = created.json()["id"]
+        await wait_for(http, key, slow_id, until=lambda b: b["status"] == "processing")
+        assert cpu.stop(signal.SIGTERM) == 0, cpu.log()
+        job = await wait_for(http, key, slow_id, until=lambda b: b["status"] != "processing")
+        assert job["status"] == "queued", job
+        assert (await stored(database, slow_id))[2] == 0
 
 
 async def test_a_worker_killed_mid_job_loses_nothing_and_charges_once(
@@ -245,3 +257,22 @@ async def test_a_worker_killed_mid_job_loses_nothing_and_charges_once(
         entries = await entries_for(http, key, job_id)
         assert {kind: len(rows) for kind, rows in entries.items()} == {"reserve": 1, "capture": 1}
         assert await assert_books_balanced(http, key) == (95, 0)
+
+
+async def test_without_a_broker_a_worker_polls_the_database(server: ServerProcess) -> None:
+    """SQLite in the shared data directory, no broker: the API leaves the job queued and the
+    worker's sweeper finds it."""
+    server.args = ("--no-workers",)
+    key = server.start_with_account(credits=100)
+    worker = WorkerProcess(server, "cpu", "polling")
+    try:
+        worker.wait_ready(marker="polling the database")
+        async with client(server) as http:
+            body = {"prompt": "a lighthouse", "model": "fake/image"}
+            created = await http.post("/api/v1/generate/image", json=body, headers=auth(key))
+            job = await wait_for(http, key, created.json()["id"])
+            assert job["status"] == "completed", job
+            assert await assert_books_balanced(http, key) == (95, 0)
+        assert worker.stop(signal.SIGTERM) == 0, worker.log()
+    finally:
+        worker.stop(signal.SIGKILL)
