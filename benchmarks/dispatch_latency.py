@@ -31,6 +31,8 @@ from common import CREATE_BODY, ROOT, clean_environment, free_port, mediastudio_
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 READY_TIMEOUT_S = 120.0
+# The sandbox model by name: the default image model may be a hosted one, of the remote pool.
+BODY = {**CREATE_BODY, "model": "sandbox/image"}
 
 
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -66,7 +68,9 @@ def measure(mode: str, jobs: int, database_url: str | None, broker_url: str) -> 
             extra["MEDIASTUDIO_BROKER_QUEUE_PREFIX"] = f"bench.{os.getpid()}."
         env = clean_environment(**extra)
         email = f"{mode}-{os.getpid()}@bench.local"
-        mediastudio_cli(["accounts", "create", "--email", email, "--credits", "10"], env)
+        mediastudio_cli(
+            ["accounts", "create", "--email", email, "--plan", "unlimited", "--credits", "10"], env
+        )
         out = mediastudio_cli(
             ["keys", "create", "--account", email, "--name", "bench", "--test"], env
         )
@@ -90,7 +94,8 @@ def measure(mode: str, jobs: int, database_url: str | None, broker_url: str) -> 
                 except subprocess.TimeoutExpired:
                     process.kill()
             if mode == "broker":
-                _delete_queue(broker_url, f"bench.{os.getpid()}.cpu")
+                for pool in ("cpu", "gpu", "io", "remote"):
+                    _delete_queue(broker_url, f"bench.{os.getpid()}.{pool}")
 
 
 def _delete_queue(broker_url: str, name: str) -> None:
@@ -106,7 +111,7 @@ def _run_jobs(base_url: str, key: str, jobs: int) -> list[float]:
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
         for _ in range(jobs):
-            created = http.post("/api/v1/generate/image", json=CREATE_BODY)
+            created = http.post("/api/v1/generate/image", json=BODY)
             created.raise_for_status()
             job_id = created.json()["id"]
             while True:
