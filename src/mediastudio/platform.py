@@ -6,7 +6,7 @@ workers. Nothing here is created at import time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,9 @@ from mediastudio.kit.disk import DiskGuard
 from mediastudio.kit.events import EventBus, InProcessBus
 from mediastudio.kit.ratelimit import RateLimiter
 from mediastudio.kit.storage import Storage, UrlSigner, storage_from_url
+from mediastudio.runtime.celery_queue import CeleryQueue, celery_app
 from mediastudio.runtime.dispatch import InlineDispatcher
+from mediastudio.runtime.queue import JobQueue
 from mediastudio.runtime.runner import JobRunner
 from mediastudio.runtime.sweeper import Sweeper
 from mediastudio.runtime.webhooks import WebhookSender
@@ -48,7 +50,11 @@ class Platform:
     limiter: RateLimiter
     bus: EventBus
     runner: JobRunner
-    dispatcher: InlineDispatcher
+    # Where jobs are offered: the in-process dispatcher, or the broker when one is configured
+    # (then ``dispatcher`` is None: jobs run in `mediastudio worker` processes).
+    queue: JobQueue
+    dispatcher: InlineDispatcher | None
+    broker: CeleryQueue | None
     sweeper: Sweeper
     generations: GenerationService
     files: FileService
@@ -62,7 +68,8 @@ class Platform:
     workers_started: bool = False
 
     @classmethod
-    def build(cls, settings: Settings) -> Platform:
+    def build(cls, settings: Settings, *, pools: Collection[str] | None = None) -> Platform:
+        """``pools``: the only pools this process's in-process workers run (default all)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         registry = EngineRegistry.discover(settings)
@@ -77,7 +84,13 @@ class Platform:
         )
         outbox = WebhookOutbox(settings, storage)
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
-        dispatcher = InlineDispatcher(runner, settings)
+        dispatcher: InlineDispatcher | None = None
+        broker: CeleryQueue | None = None
+        queue: JobQueue
+        if settings.broker_url:
+            queue = broker = _broker(settings, registry)
+        else:
+            queue = dispatcher = InlineDispatcher(runner, settings, pools)
         disk = DiskGuard(settings.local_volumes(), settings.min_free_bytes)
         files = FileService(db, storage, disk)
         return cls(
@@ -92,10 +105,12 @@ class Platform:
             ),
             bus=bus,
             runner=runner,
+            queue=queue,
             dispatcher=dispatcher,
-            sweeper=Sweeper(db, dispatcher, settings, runner.worker_id, bus, notify=outbox),
+            broker=broker,
+            sweeper=Sweeper(db, queue, settings, runner.worker_id, bus, notify=outbox),
             generations=GenerationService(
-                db, settings, catalog, dispatcher, storage, files, bus, disk, notify=outbox
+                db, settings, catalog, queue, storage, files, bus, disk, notify=outbox
             ),
             files=files,
             outbox=outbox,
@@ -115,8 +130,10 @@ class Platform:
         return lambda key: self.storage.url(key, base_url=base_url, ttl_s=ttl)
 
     async def start_workers(self) -> None:
-        """Start the in-process workers, recover what a previous process left, keep sweeping."""
-        await self.dispatcher.start()
+        """Start the in-process workers (none when a broker carries jobs to worker processes),
+        recover what a previous process left, keep sweeping, send webhooks."""
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
         await self.sweeper.sweep(startup=True)
         self.sweeper.start()
         await self.sender.recover()
@@ -126,12 +143,31 @@ class Platform:
     async def close(self) -> None:
         if self.workers_started:
             await self.sweeper.stop()
-            await self.dispatcher.stop()
+            if self.dispatcher is not None:
+                await self.dispatcher.stop()
             await self.sender.stop()
+        if self.broker is not None:
+            self.broker.close()
         await self.registry.aclose()
         await self.chat.models.aclose()
         await self.voices.aclose()
         await self.db.dispose()
+
+
+def _broker(settings: Settings, registry: EngineRegistry) -> CeleryQueue:
+    """The broker queue. Redis hands an unacknowledged message out again after its visibility
+    timeout: twice the longest job's deadline, so that a running job's message never is."""
+    longest = max((spec.timeout_s for spec in registry.models()), default=600.0)
+    assert settings.broker_url is not None
+    prefix = settings.broker_queue_prefix
+    app = celery_app(
+        settings.broker_url,
+        queue_prefix=prefix,
+        visibility_timeout_s=2 * longest + settings.job_lease_s,
+    )
+    # An offer the sweeper repeats is sent again once per lease at most: a lost message delays
+    # its job by about a lease, and a backlog does not multiply its messages.
+    return CeleryQueue(app, queue_prefix=prefix, resend_after_s=settings.job_lease_s)
 
 
 async def get_platform(request: Request) -> Platform:

@@ -373,6 +373,18 @@ class Settings(BaseSettings):
         description="Slots for jobs that wait on a hosted provider: coroutines, not threads, so "
         "hundreds cost little",
     )
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker (amqp://guest:guest@127.0.0.1:5672// or redis://…) between "
+        "the API and `mediastudio worker` processes (the distributed extra); unset: jobs run in "
+        "the API process (docs/deployment.md#workers)",
+    )
+    broker_queue_prefix: str = Field(
+        "mediastudio.",
+        min_length=1,
+        description="Start of the broker's queue names (mediastudio.cpu, mediastudio.gpu…): two "
+        "deployments sharing one broker need different prefixes",
+    )
     job_lease_s: float = Field(30.0, gt=0, description="A running job's lease; renewed while alive")
     job_max_attempts: int = Field(2, ge=1, description="Runs of one job before it fails for good")
     sweep_interval_s: float = Field(5.0, gt=0, description="How often expired leases are reclaimed")

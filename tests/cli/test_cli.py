@@ -166,6 +166,13 @@ def test_serve_help_promises_only_what_exists() -> None:
     assert "/docs" in result.output
 
 
+def test_worker_refuses_an_unknown_pool_before_starting(tmp_path: Path) -> None:
+    code, out = invoke(tmp_path, "worker", "--pools", "cpu,tpu")
+    assert code == 2
+    assert "unknown pool tpu" in out
+    assert not tmp_path.joinpath("mediastudio.db").exists()  # nothing was opened
+
+
 def test_keys_create_warns_before_the_key_which_is_the_last_line(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path)]
     made = run_cli("-m", "mediastudio", "accounts", "create", "--email", "a@x.io", *data)

@@ -85,6 +85,9 @@ class ServerProcess:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_paths: list[Path] = []
+        # Settings every process on this data directory gets: servers, workers and the CLI.
+        self.env: dict[str, str] = {}
+        self.args: tuple[str, ...] = ()  # more `serve` options, e.g. --no-workers
         self._env: dict[str, str] = {}
         self._first_log = 0
         self._log_file: IO[bytes] | None = None
@@ -106,7 +109,7 @@ class ServerProcess:
         ``env`` adds or overrides variables; a value of ``None`` removes one (e.g.
         ``{"MEDIASTUDIO_ENGINE_MODULES": None}`` for a server with only the sandbox engine)."""
         assert not self.running, "stop the running server first"
-        merged = base_env(self.data_dir)
+        merged = base_env(self.data_dir) | self.env
         for name, value in (env or {}).items():
             if value is None:
                 merged.pop(name, None)
@@ -124,7 +127,7 @@ class ServerProcess:
         self.log_paths.append(log_path)
         self._log_file = log_path.open("wb")
         command = [sys.executable, "-m", "mediastudio", "serve", "--port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir)]
+        command += ["--data-dir", str(self.data_dir), *self.args]
         self.process = subprocess.Popen(
             command,
             cwd=self.root,
@@ -227,7 +230,7 @@ class ServerProcess:
         result = subprocess.run(
             command,
             cwd=self.root,
-            env=base_env(self.data_dir),
+            env=base_env(self.data_dir) | self.env,
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT_S,

@@ -43,6 +43,7 @@ def main(
 
 
 app.command("serve")(serve.serve)
+app.command("worker")(serve.worker)
 app.command("migrate")(serve.migrate)
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(keys.app, name="keys")

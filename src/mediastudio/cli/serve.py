@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mediastudio.settings import Settings
 
 BOOTSTRAP_EMAIL = "local@mediastudio.local"
+# engines/contract.py's POOLS, named here so that `--help` does not import the engines.
+POOL_NAMES = ("cpu", "gpu", "io", "remote")
 
 
 def serve(
@@ -37,10 +39,19 @@ def serve(
             "connection's",
         ),
     ] = None,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers",
+            help="Serve the API only: jobs, sweeps and webhooks are left to `mediastudio worker` "
+            "processes",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Run the API (interactive docs at /docs) and its job workers in one process."""
+    """Run the API (interactive docs at /docs) and its job workers in one process (with a broker,
+    MEDIASTUDIO_BROKER_URL, jobs run in `mediastudio worker` processes instead)."""
     import uvicorn
 
     from mediastudio.app import create_app
@@ -60,7 +71,7 @@ def serve(
         f"data: {settings.data_dir.resolve()}"
     )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_workers=not no_workers),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -89,6 +100,51 @@ def _ensure_port_free(host: str, port: int) -> None:
         except OSError as exc:
             errors.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}")
             raise typer.Exit(1) from exc
+
+
+def worker(
+    pools: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated pools whose jobs this process runs: cpu, gpu, io, remote"
+        ),
+    ] = ",".join(POOL_NAMES),
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Jobs of each named pool run at once; default: MEDIASTUDIO_WORKERS_<POOL>",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Run jobs apart from the API: from the broker's queues of POOLS when MEDIASTUDIO_BROKER_URL
+    is set, else from the database (polled every sweep interval)."""
+    from mediastudio.runtime.worker import run_worker
+
+    names = [name.strip() for name in pools.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(POOL_NAMES))
+    if unknown or not names:
+        errors.print(
+            f"[red]error:[/red] unknown pool {', '.join(unknown) or '(none)'}; "
+            f"choose among {', '.join(POOL_NAMES)}"
+        )
+        raise typer.Exit(2)
+    settings = settings_from(data_dir, config)
+    slots = {name: concurrency or settings.workers_for(name) for name in dict.fromkeys(names)}
+    if not any(slots.values()):
+        errors.print("[red]error:[/red] no slots: give --concurrency")
+        raise typer.Exit(2)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    where = "broker" if settings.broker_url else "database"
+    console.print(
+        f"MediaStudio worker: {', '.join(f'{p} x{n}' for p, n in slots.items())} "
+        f"(jobs from the {where})"
+    )
+    raise typer.Exit(run_worker(settings, slots))
 
 
 def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:

@@ -282,7 +282,8 @@ class GenerationService:
             validated, price = self.catalog.with_steps(spec, validated, principal)
             if await lifecycle.retry(session, generation, price):
                 announce(session, self.bus, generation, Status.QUEUED, 0)
-            after_commit(session, lambda: self.queue.enqueue(generation_id, spec.pool))
+            # Queued again: its earlier offer was used up by the run that failed.
+            after_commit(session, lambda: self.queue.enqueue(generation_id, spec.pool, again=True))
         return await self.get(principal, generation_id)
 
     async def delete(self, principal: Principal, generation_id: str) -> None:

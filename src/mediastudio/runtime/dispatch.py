@@ -4,8 +4,9 @@
 workers as asyncio tasks, one group per resource pool (cpu, gpu, io, remote), with a thread pool
 each for blocking engine code (a tiny one for ``remote``, whose engines are coroutines that wait
 on a provider's network: its hundreds of slots are tasks, not threads). The distributed one
-(Celery) implements the same interface in a later issue. Queues carry ids only; the database
-holds the state, so losing a queue loses nothing (the sweeper re-enqueues what is still queued).
+(Celery, runtime/celery_queue.py) implements the same interface. Queues carry ids only; the
+database holds the state, so losing a queue loses nothing (the sweeper re-enqueues what is still
+queued).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 
 from mediastudio.engines.contract import POOLS, REMOTE_POOL
@@ -29,9 +31,16 @@ DEFER_DELAY_S = 0.25
 
 
 class InlineDispatcher:
-    def __init__(self, runner: JobRunner, settings: Settings) -> None:
+    """``pools``: the only pools this process runs (``mediastudio worker --pools``); a job of
+    another pool is left to the worker that runs it. Default: every pool, and a pool without
+    slots hands its jobs to the cpu workers, as the embedded server always did."""
+
+    def __init__(
+        self, runner: JobRunner, settings: Settings, pools: Collection[str] | None = None
+    ) -> None:
         self.runner = runner
         self.settings = settings
+        self.pools = frozenset(pools) if pools is not None else None
         self._queues: dict[str, asyncio.Queue[str]] = {}
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -40,8 +49,10 @@ class InlineDispatcher:
         self._started = False
         self._stopping = False
 
-    def enqueue(self, generation_id: str, pool: str) -> None:
+    def enqueue(self, generation_id: str, pool: str, *, again: bool = False) -> None:
         if generation_id in self._known:
+            return
+        if self.pools is not None and pool not in self.pools:
             return
         queue = self._queues.get(pool) or self._queues.get("cpu")
         if queue is None:  # this process runs no workers for the pool: another one will
@@ -58,7 +69,7 @@ class InlineDispatcher:
         self._started = True
         for pool in POOLS:
             count = self.settings.workers_for(pool)
-            if count <= 0:
+            if count <= 0 or (self.pools is not None and pool not in self.pools):
                 continue
             self._queues[pool] = asyncio.Queue()
             threads = min(count, REMOTE_THREADS) if pool == REMOTE_POOL else count

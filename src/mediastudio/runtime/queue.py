@@ -6,8 +6,10 @@ from typing import Protocol
 
 
 class JobQueue(Protocol):
-    def enqueue(self, generation_id: str, pool: str) -> None:
-        """Offer a committed, queued job to a worker of ``pool``. Idempotent."""
+    def enqueue(self, generation_id: str, pool: str, *, again: bool = False) -> None:
+        """Offer a committed, queued job to a worker of ``pool``. Idempotent: an offer repeated
+        soon may be dropped, except one made with ``again`` (the job was queued again after a
+        run was lost, so any earlier offer has been used up)."""
         ...
 
     def cancel(self, generation_id: str) -> None:

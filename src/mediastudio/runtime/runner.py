@@ -485,6 +485,21 @@ class JobRunner:
                 saved_progress = percent
                 await self.bus.publish(progress_event(generation, percent))
 
+    async def stop_unheld(self) -> None:
+        """Stop the engines of the jobs this worker runs but no longer holds in the database:
+        cancelled (or taken over) through another process, which cannot reach this one's
+        engines. One query, whatever the number of running jobs; the heartbeat would notice
+        too, but only at its next lease renewal."""
+        running = set(self._running)
+        if not running:
+            return
+        async with self.db.read() as session:
+            held = {g.id for g in await repository.processing_held_by(session, self.worker_id)}
+        for generation_id in running - held:
+            context = self._running.get(generation_id)
+            if context is not None and context.cancel_reason is None:
+                context.cancel(await self._stop_reason(generation_id))
+
     def stop_all(self) -> None:
         """On shutdown: tell every running engine to stop."""
         for context in list(self._running.values()):

@@ -113,7 +113,7 @@ class Sweeper:
 
 
 def _offer(queue: JobQueue, generation: Generation) -> AfterCommit:
-    return lambda: queue.enqueue(generation.id, generation.pool)
+    return lambda: queue.enqueue(generation.id, generation.pool, again=True)
 
 
 def _alive(worker_id: str | None) -> bool:
