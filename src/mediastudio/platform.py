@@ -22,6 +22,7 @@ from mediastudio.kit.db import Database
 from mediastudio.kit.disk import DiskGuard
 from mediastudio.kit.events import EventBus, InProcessBus
 from mediastudio.kit.ratelimit import RateLimiter
+from mediastudio.kit.redis_events import RedisBus
 from mediastudio.kit.storage import Storage, UrlSigner, storage_from_url
 from mediastudio.runtime.dispatch import InlineDispatcher
 from mediastudio.runtime.runner import JobRunner
@@ -65,12 +66,7 @@ class Platform:
         catalog = Catalog(registry, settings)
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer)
-        # A listener's queue is half the replay buffer, so one that overflows can still be caught
-        # up from the buffer instead of falling back to a snapshot.
-        bus = InProcessBus(
-            buffer_size=settings.events_buffer_size,
-            queue_size=max(1, settings.events_buffer_size // 2),
-        )
+        bus = event_bus(settings)
         outbox = WebhookOutbox(settings, storage)
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher = InlineDispatcher(runner, settings)
@@ -84,7 +80,8 @@ class Platform:
             signer=signer,
             storage=storage,
             limiter=RateLimiter(
-                settings.rate_limit_storage, key_prefix=settings.resolved_rate_limit_key_prefix()
+                settings.resolved_rate_limit_storage,
+                key_prefix=settings.resolved_rate_limit_key_prefix(),
             ),
             bus=bus,
             runner=runner,
@@ -124,10 +121,29 @@ class Platform:
             await self.sweeper.stop()
             await self.dispatcher.stop()
             await self.sender.stop()
+        if isinstance(self.bus, RedisBus):
+            await self.bus.aclose()
         await self.registry.aclose()
         await self.chat.models.aclose()
         await self.voices.aclose()
         await self.db.dispose()
+
+
+def event_bus(settings: Settings) -> EventBus:
+    """The bus ``settings`` choose: this process's memory, or Redis for several processes."""
+    # A listener's queue is half the replay buffer, so one that overflows can still be caught
+    # up from the buffer instead of falling back to a snapshot.
+    queue_size = max(1, settings.events_buffer_size // 2)
+    if settings.resolved_event_bus == "memory":
+        return InProcessBus(buffer_size=settings.events_buffer_size, queue_size=queue_size)
+    if not settings.redis_url:
+        raise ValueError("MEDIASTUDIO_EVENT_BUS=redis needs MEDIASTUDIO_REDIS_URL")
+    return RedisBus(
+        settings.redis_url,
+        key_prefix=settings.resolved_redis_key_prefix(),
+        buffer_size=settings.events_buffer_size,
+        queue_size=queue_size,
+    )
 
 
 async def get_platform(request: Request) -> Platform:

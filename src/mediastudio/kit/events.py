@@ -77,7 +77,7 @@ class EventBus(Protocol):
         ...
 
 
-class _Queue:
+class SubscriberQueue:
     """One subscriber's pending events. Bounded: a subscriber that does not keep up loses its
     pending events and is told so, rather than slowing the publisher down."""
 
@@ -92,6 +92,13 @@ class _Queue:
             self._events.clear()
             self._lost = True
         self._events.append(event)
+        self._ready.set()
+
+    def lose(self) -> None:
+        """Events were missed upstream (the Redis bus lost its connection): drop what is
+        pending and tell the subscriber to resynchronise."""
+        self._events.clear()
+        self._lost = True
         self._ready.set()
 
     async def get(self, wait_s: float | None = None) -> Event | None:
@@ -124,7 +131,7 @@ class InProcessBus:
         self._buffer_size = buffer_size
         self._queue_size = queue_size
         self._max_accounts = max_accounts
-        self._subscribers: dict[str, set[_Queue]] = {}
+        self._subscribers: dict[str, set[SubscriberQueue]] = {}
         self._rings: OrderedDict[str, _Ring] = OrderedDict()
         # Events of accounts whose ring was evicted are forgotten up to this id.
         self._forgotten_through = (self._epoch, 0)
@@ -157,7 +164,7 @@ class InProcessBus:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, account_id: str) -> AsyncIterator[Subscription]:
-        queue = _Queue(self._queue_size)
+        queue = SubscriberQueue(self._queue_size)
         self._subscribers.setdefault(account_id, set()).add(queue)
         try:
             yield queue
