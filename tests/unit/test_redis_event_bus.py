@@ -144,3 +144,27 @@ async def test_settings_choose_the_bus_and_its_keys(prefix: str, tmp_path: Any) 
     assert kept.resolved_rate_limit_storage == "memory://"
     with pytest.raises(ValueError, match="MEDIASTUDIO_REDIS_URL"):
         event_bus(make_settings(tmp_path, event_bus="redis"))
+
+
+async def test_a_reader_whose_connection_is_cut_reconnects_and_delivers(
+    buses: list[RedisBus],
+) -> None:
+    import redis.asyncio
+
+    a, b = buses
+    async with b.subscribe("acc_1") as listener:
+        assert await listener.get(0.2) is None  # b's reader is blocked in XREAD now
+        async with redis.asyncio.Redis.from_url(REDIS_URL) as admin:
+            clients = await admin.client_list()
+            (reader,) = [c for c in clients if c["name"] == f"mediastudio-events-{b._process}"]
+            await admin.client_kill_filter(_id=reader["id"])
+        published = await a.publish(event())
+        received: list[Any] = []
+        for _ in range(2):  # an EventsLost first when the reader noticed the cut
+            try:
+                received.append(await listener.get(10))
+            except EventsLost:
+                received.append("lost")
+            if received[-1] == published:
+                break
+        assert received[-1] == published, received

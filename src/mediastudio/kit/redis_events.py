@@ -51,6 +51,7 @@ COMMAND_TIMEOUT_S = 1.0
 # The reader's blocking XREAD; its socket allows a margin on top.
 BLOCK_MS = 5000
 READ_COUNT = 500
+MIN_REDIS_MAJOR = 7
 RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 # KEYS: state, stream, epochs. ARGV: candidate epoch (ms), maxlen, payload, renew (0/1).
@@ -131,6 +132,7 @@ class RedisBus:
         from redis.asyncio import Redis  # the ``redis`` extra: only a Redis deployment needs it
 
         self.url = url
+        self._process = uuid.uuid4().hex
         self._prefix = key_prefix
         self._buffer_size = buffer_size
         self._queue_size = queue_size
@@ -143,13 +145,14 @@ class RedisBus:
             socket_timeout=BLOCK_MS / 1000 + 5,
             socket_connect_timeout=COMMAND_TIMEOUT_S,
             single_connection_client=True,
+            client_name=f"mediastudio-events-{self._process}",
         )
         self._publish = self._client.register_script(_PUBLISH)
         self._replay = self._client.register_script(_REPLAY)
         self._state_key = f"{key_prefix}:events:state"
         self._epochs_key = f"{key_prefix}:events:epochs"
         self._epochs_position: str | None = None
-        self._wake_key = f"{key_prefix}:events:wake:{uuid.uuid4().hex}"
+        self._wake_key = f"{key_prefix}:events:wake:{self._process}"
         self._subscribers: dict[str, set[SubscriberQueue]] = {}
         # Per followed account: the last id read from its stream (None: not known yet).
         self._positions: dict[str, str | None] = {}
@@ -166,12 +169,19 @@ class RedisBus:
         """Raise ConnectionError when Redis does not answer (at start-up: a wrong URL stops
         the server rather than every live event silently disappearing)."""
         try:
-            await self._client.ping()
+            server = await self._client.info("server")
         except Exception as exc:  # redis' errors, OSError, timeouts
             raise ConnectionError(
                 f"Event bus Redis {redacted(self.url)} is not reachable ({exc!r}); "
                 "check MEDIASTUDIO_REDIS_URL."
             ) from exc
+        version = str(server.get("redis_version", "0"))
+        if int(version.split(".")[0]) < MIN_REDIS_MAJOR:
+            # XINFO STREAM's entries-added (how replay knows that events were trimmed away).
+            raise ConnectionError(
+                f"Event bus Redis {redacted(self.url)} is version {version}; the event bus "
+                f"needs Redis {MIN_REDIS_MAJOR}.0 or later."
+            )
 
     # Publishing -------------------------------------------------------------------------------
 
