@@ -93,7 +93,10 @@ async def test_a_lost_publish_starts_a_new_epoch_and_listeners_resynchronise(
     before = await a.publish(event())
     working = a._publish
 
+    calls: list[int] = []
+
     async def failing(**_: Any) -> Any:
+        calls.append(1)
         raise ConnectionError("Redis went away")
 
     async with b.subscribe("acc_1") as listener:
@@ -102,8 +105,10 @@ async def test_a_lost_publish_starts_a_new_epoch_and_listeners_resynchronise(
         with caplog.at_level(logging.WARNING, "mediastudio.events"):
             lost = [await a.publish(event(progress=n)) for n in range(3)]  # no exception
         assert [e.id for e in lost] == ["", "", ""]
+        assert len(calls) == 1  # then dropped at once for a while: no timeout per event
         assert sum("publishing to Redis" in r.getMessage() for r in caplog.records) == 1
         monkeypatch.setattr(a, "_publish", working)
+        monkeypatch.setattr(a, "_publish_retry_at", 0.0)  # as if PUBLISH_RETRY_S had passed
         after = await a.publish(event(progress=9))
         assert key(after.id)[0] > key(before.id)[0]  # a new epoch
         with pytest.raises(EventsLost):  # the reader saw the epoch change

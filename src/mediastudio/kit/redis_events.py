@@ -47,7 +47,10 @@ logger = logging.getLogger("mediastudio.events")
 
 # Seconds a publish, cursor or replay may take before it counts as failed: a hung Redis must
 # not hang job execution behind it.
-COMMAND_TIMEOUT_S = 1.0
+COMMAND_TIMEOUT_S = 2.0
+# After a failed publish, publishes are dropped at once for this long (then one is tried
+# again): a job that publishes during an outage is not slowed by a timeout per event.
+PUBLISH_RETRY_S = 1.0
 # The reader's blocking XREAD; its socket allows a margin on top.
 BLOCK_MS = 5000
 READ_COUNT = 500
@@ -159,6 +162,7 @@ class RedisBus:
         self._wake_position = "0-0"
         self._reader: asyncio.Task[None] | None = None
         self._publish_down = False
+        self._publish_retry_at = 0.0
         self._renew = False  # a publish was lost: the next one starts a new epoch
         self._read_down = False
 
@@ -191,6 +195,8 @@ class RedisBus:
             at=time.time(),
         )  # fmt: skip
         renew = self._renew
+        if self._publish_down and time.monotonic() < self._publish_retry_at:
+            return stamped
         try:
             event_id = await self._publish(
                 keys=[self._state_key, self._stream(event.account_id), self._epochs_key],
@@ -198,6 +204,7 @@ class RedisBus:
             )
         except Exception as exc:  # best effort: never let the bus fail a job
             self._renew = True
+            self._publish_retry_at = time.monotonic() + PUBLISH_RETRY_S
             if not self._publish_down:
                 self._publish_down = True
                 logger.warning(
