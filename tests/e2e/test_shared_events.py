@@ -109,8 +109,10 @@ def _ids(events: list[Sse]) -> list[tuple[int, int]]:
 
 
 async def test_events_and_idempotency_hold_across_two_processes(
-    pair: list[ServerProcess], redis_prefix: str
+    redis_prefix: str, pair: list[ServerProcess]
 ) -> None:
+    # redis_prefix first: its keys are deleted after the servers stopped (a job still running
+    # at the end publishes until then).
     a, b = pair
     key = _start_both(pair, redis_prefix)
     async with client(a, timeout=60.0) as http:
