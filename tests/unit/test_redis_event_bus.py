@@ -173,3 +173,17 @@ async def test_a_reader_whose_connection_is_cut_reconnects_and_delivers(
             if received[-1] == published:
                 break
         assert received[-1] == published, received
+
+
+async def test_an_unreadable_entry_is_skipped_and_the_reader_goes_on(
+    buses: list[RedisBus], prefix: str
+) -> None:
+    import redis.asyncio
+
+    a, b = buses
+    async with b.subscribe("acc_1") as listener:
+        assert await listener.get(0.2) is None
+        async with redis.asyncio.Redis.from_url(REDIS_URL) as admin:
+            await admin.xadd(f"{prefix}:events:a:acc_1", {"e": "not json"})
+        published = await a.publish(event())
+        assert await listener.get(5) == published

@@ -368,7 +368,11 @@ class RedisBus:
 
     def _fan_out(self, account_id: str, entries: list[Any]) -> None:
         for entry_id, fields in entries:
-            event = decode(entry_id, fields)
+            try:
+                event = decode(entry_id, fields)
+            except (ValueError, KeyError, TypeError):  # not ours: never let it stop the reader
+                logger.warning("event bus: skipped an unreadable entry %r", entry_id)
+                continue
             for queue in self._subscribers.get(account_id, ()):
                 queue.put(event)
         self._positions[account_id] = _text(entries[-1][0])
