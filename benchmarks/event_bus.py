@@ -1,12 +1,14 @@
 """Live events: events per second through the bus, and end to end to one SSE / WebSocket client.
 
-    python benchmarks/event_bus.py [--events N] [--rounds R] [--write-docs]
+    python benchmarks/event_bus.py [--events N] [--rounds R] [--redis URL] [--write-docs]
 
 1. The bus alone (``InProcessBus``, in this process): publish N events of one account while S
    subscribers (0, 1, 10, 100) each drain their queue in their own task; the time runs from the
    first publish until every subscriber has every event. The publisher yields to the loop every
    100 events (as real publishers, which await a database commit between events, do), so the
-   subscribers' bounded queues never overflow.
+   subscribers' bounded queues never overflow. With ``--redis URL`` the same for ``RedisBus``:
+   one bus object publishes, another (standing for another process) holds the subscribers, so
+   every event goes through Redis (a Lua script per publish, one reader's XREAD per batch).
 2. End to end: a child process serves the real app with uvicorn on loopback (SQLite data
    directory, an account and a sandbox key made in it), with one extra benchmark-only route that
    publishes N ``status`` events of one generation on the bus. One client follows
@@ -36,7 +38,8 @@ from pathlib import Path
 import httpx
 
 from common import DOCS, cpu_model, write_section
-from mediastudio.kit.events import Event, InProcessBus
+from mediastudio.kit.events import Event, EventBus, InProcessBus
+from mediastudio.kit.redis_events import RedisBus
 
 SECTION_BEGIN = "<!-- BEGIN event_bus (written by benchmarks/event_bus.py) -->"
 SECTION_END = "<!-- END event_bus -->"
@@ -50,19 +53,31 @@ def bench_event(sandbox: bool = True) -> Event:
 # 1. The bus alone -------------------------------------------------------------------------------
 
 
-async def bus_round(events: int, subscribers: int) -> float:
-    bus = InProcessBus(queue_size=10_000)
+async def bus_round(events: int, subscribers: int, redis_url: str | None = None) -> float:
+    closing: list[RedisBus] = []
+    bus: EventBus
+    listening: EventBus
+    if redis_url is None:
+        bus = listening = InProcessBus(queue_size=10_000)
+    else:
+        prefix = f"mediastudio-bench:{os.getpid()}:{time.monotonic_ns()}"
+        closing = [RedisBus(redis_url, key_prefix=prefix, queue_size=10_000) for _ in range(2)]
+        bus, listening = closing
     received = [0] * subscribers
     done = asyncio.Event()
     ready = asyncio.Barrier(subscribers + 1)
 
     async def drain(index: int) -> None:
-        async with bus.subscribe("acc_bench") as subscription:
-            await ready.wait()
-            while received[index] < events:
-                if await subscription.get(5) is None:
-                    raise RuntimeError("subscriber starved")
-                received[index] += 1
+        try:
+            async with listening.subscribe("acc_bench") as subscription:
+                await ready.wait()
+                while received[index] < events:
+                    if await subscription.get(5) is None:
+                        raise RuntimeError("subscriber starved")
+                    received[index] += 1
+        except BaseException:
+            done.set()  # the round failed (EventsLost, starved): gather below raises it
+            raise
         if all(count >= events for count in received):
             done.set()
 
@@ -77,19 +92,31 @@ async def bus_round(events: int, subscribers: int) -> float:
         await done.wait()
     elapsed = time.perf_counter() - started
     await asyncio.gather(*tasks)
+    for made in closing:
+        await made.aclose()
+    if redis_url is not None:
+        import redis.asyncio
+
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            keys = [key async for key in client.scan_iter(f"{prefix}*")]
+            if keys:
+                await client.delete(*keys)
     return elapsed
 
 
-def measure_bus(events: int, rounds: int) -> list[tuple[int, float, float]]:
+def measure_bus(
+    events: int, rounds: int, redis_url: str | None = None
+) -> list[tuple[int, float, float]]:
     """Rows of (subscribers, events published per second, deliveries per second)."""
     rows = []
+    name = "in-process" if redis_url is None else "Redis"
     for subscribers in (0, 1, 10, 100):
-        times = [asyncio.run(bus_round(events, subscribers)) for _ in range(rounds)]
+        times = [asyncio.run(bus_round(events, subscribers, redis_url)) for _ in range(rounds)]
         seconds = statistics.median(times)
         rows.append((subscribers, events / seconds, events * subscribers / seconds))
         print(
-            f"bus, {subscribers:3} subscribers: {events / seconds:10,.0f} events/s published, "
-            f"{events * subscribers / seconds:12,.0f} deliveries/s"
+            f"{name} bus, {subscribers:3} subscribers: {events / seconds:10,.0f} events/s "
+            f"published, {events * subscribers / seconds:12,.0f} deliveries/s"
         )
     return rows
 
@@ -275,7 +302,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="measure the Redis bus alone instead (not written to the docs)",
+    )
     args = parser.parse_args()
+    if args.redis:
+        measure_bus(args.events, args.rounds, args.redis)
+        return
     bus_rows = measure_bus(args.events, args.rounds)
     e2e_rows = measure_end_to_end(args.events, args.rounds)
     if args.write_docs:

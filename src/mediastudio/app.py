@@ -41,6 +41,7 @@ from mediastudio.kit.errors import (
     install_error_handlers,
 )
 from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
+from mediastudio.kit.redis_events import RedisBus
 from mediastudio.kit.requestid import RequestIdMiddleware
 from mediastudio.migrations import upgrade
 from mediastudio.openai_compat.endpoints import router as openai_compat_router
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         platform = Platform.build(settings)
         await platform.limiter.ensure_reachable()
         await platform.storage.ensure_reachable()
+        if isinstance(platform.bus, RedisBus):
+            await platform.bus.ensure_reachable()
         await upgrade(platform.db)
         if run_workers:
             await platform.start_workers()

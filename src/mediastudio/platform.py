@@ -23,6 +23,7 @@ from mediastudio.kit.db import Database
 from mediastudio.kit.disk import DiskGuard
 from mediastudio.kit.events import EventBus, InProcessBus
 from mediastudio.kit.ratelimit import RateLimiter
+from mediastudio.kit.redis_events import RedisBus
 from mediastudio.kit.storage import Storage, UrlSigner, storage_from_url
 from mediastudio.runtime.celery_queue import CeleryQueue, celery_app
 from mediastudio.runtime.dispatch import InlineDispatcher
@@ -76,12 +77,7 @@ class Platform:
         catalog = Catalog(registry, settings)
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer, s3_options(settings))
-        # A listener's queue is half the replay buffer, so one that overflows can still be caught
-        # up from the buffer instead of falling back to a snapshot.
-        bus = InProcessBus(
-            buffer_size=settings.events_buffer_size,
-            queue_size=max(1, settings.events_buffer_size // 2),
-        )
+        bus = event_bus(settings)
         outbox = WebhookOutbox(settings, storage)
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher: InlineDispatcher | None = None
@@ -101,7 +97,8 @@ class Platform:
             signer=signer,
             storage=storage,
             limiter=RateLimiter(
-                settings.rate_limit_storage, key_prefix=settings.resolved_rate_limit_key_prefix()
+                settings.resolved_rate_limit_storage,
+                key_prefix=settings.resolved_rate_limit_key_prefix(),
             ),
             bus=bus,
             runner=runner,
@@ -148,6 +145,8 @@ class Platform:
             await self.sender.stop()
         if self.broker is not None:
             self.broker.close()
+        if isinstance(self.bus, RedisBus):
+            await self.bus.aclose()
         await self.registry.aclose()
         await self.chat.models.aclose()
         await self.voices.aclose()
@@ -168,6 +167,21 @@ def _broker(settings: Settings, registry: EngineRegistry) -> CeleryQueue:
     # An offer the sweeper repeats is sent again once per lease at most: a lost message delays
     # its job by about a lease, and a backlog does not multiply its messages.
     return CeleryQueue(app, queue_prefix=prefix, resend_after_s=settings.job_lease_s)
+def event_bus(settings: Settings) -> EventBus:
+    """The bus ``settings`` choose: this process's memory, or Redis for several processes."""
+    # A listener's queue is half the replay buffer, so one that overflows can still be caught
+    # up from the buffer instead of falling back to a snapshot.
+    queue_size = max(1, settings.events_buffer_size // 2)
+    if settings.resolved_event_bus == "memory":
+        return InProcessBus(buffer_size=settings.events_buffer_size, queue_size=queue_size)
+    if not settings.redis_url:
+        raise ValueError("MEDIASTUDIO_EVENT_BUS=redis needs MEDIASTUDIO_REDIS_URL")
+    return RedisBus(
+        settings.redis_url,
+        key_prefix=settings.resolved_redis_key_prefix(),
+        buffer_size=settings.events_buffer_size,
+        queue_size=queue_size,
+    )
 
 
 async def get_platform(request: Request) -> Platform:

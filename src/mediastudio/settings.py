@@ -508,6 +508,20 @@ class Settings(BaseSettings):
         description="Open event streams check this often that their key may still read "
         "(revoked, expired or rescoped keys end their streams)",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by every API process and worker (the redis extra): the event "
+        "bus, and the rate-limit storage unless rate_limit_storage is set",
+    )
+    event_bus: Literal["memory", "redis"] | None = Field(
+        None,
+        description="Where live events travel: memory (this process only) or redis (every "
+        "process; needs redis_url); default: redis when redis_url is set",
+    )
+    redis_key_prefix: str | None = Field(
+        None,
+        description="Prefix of the event-bus keys in Redis; default: the rate-limit prefix",
+    )
     ws_token_ttl_s: int = Field(
         60, gt=0, le=3600, description="Lifetime of a POST /ws/token token (WebSocket, SSE)"
     )
@@ -584,6 +598,22 @@ class Settings(BaseSettings):
         database = make_url(self.resolved_database_url).set(password=None)
         digest = hashlib.sha256(database.render_as_string().encode()).hexdigest()[:16]
         return f"mediastudio:{digest}"
+
+    @property
+    def resolved_rate_limit_storage(self) -> str:
+        """``rate_limit_storage`` when set, else ``redis_url`` when set, else ``memory://``."""
+        if "rate_limit_storage" in self.model_fields_set or not self.redis_url:
+            return self.rate_limit_storage
+        return self.redis_url
+
+    @property
+    def resolved_event_bus(self) -> Literal["memory", "redis"]:
+        if self.event_bus is not None:
+            return self.event_bus
+        return "redis" if self.redis_url else "memory"
+
+    def resolved_redis_key_prefix(self) -> str:
+        return self.redis_key_prefix or self.resolved_rate_limit_key_prefix()
 
     @property
     def resolved_storage_url(self) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.idempotency.models import IdempotencyRecord
@@ -19,6 +20,26 @@ async def get(
 async def add(session: AsyncSession, record: IdempotencyRecord) -> None:
     session.add(record)
     await session.flush()
+
+
+async def take_over(
+    session: AsyncSession, record: IdempotencyRecord, seen_locked_at: datetime, **values: Any
+) -> bool:
+    """Claim ``record`` again (its claim was abandoned, or it expired) only if nobody did since
+    it was read with ``seen_locked_at``: of two processes taking over one key at once, one wins
+    (on PostgreSQL the second UPDATE waits for the first and then matches no row)."""
+    result = await session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.account_id == record.account_id,
+            IdempotencyRecord.sandbox == record.sandbox,
+            IdempotencyRecord.key == record.key,
+            IdempotencyRecord.locked_at == seen_locked_at,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 async def remove(session: AsyncSession, account_id: str, sandbox: bool, key: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -91,7 +91,7 @@ async def _claim(
         )
         return None
     if record.expires_at <= now:
-        _reset(record, fingerprint, now, settings)
+        await _take_over(session, record, now, settings, request_hash=fingerprint)
         return None
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused()
@@ -99,17 +99,34 @@ async def _claim(
         return Replay(status=record.response_status or 200, body=record.response_body)
     if now - record.locked_at < timedelta(seconds=settings.idempotency_lock_s):
         raise IdempotencyKeyInUse()
-    record.locked_at = now  # the first request died without finishing: take it over
+    # The first request died without finishing: take its claim over.
+    await _take_over(session, record, now, settings, request_hash=record.request_hash)
     return None
 
 
-def _reset(record: IdempotencyRecord, fingerprint: str, now: Any, settings: Settings) -> None:
-    record.request_hash = fingerprint
-    record.state = "processing"
-    record.response_status = None
-    record.response_body = None
-    record.locked_at = now
-    record.expires_at = now + timedelta(seconds=settings.idempotency_ttl_s)
+async def _take_over(
+    session: AsyncSession,
+    record: IdempotencyRecord,
+    now: datetime,
+    settings: Settings,
+    *,
+    request_hash: str,
+) -> None:
+    """Claim an expired or abandoned record afresh; another request that took it over first
+    (another process, on PostgreSQL) means this one is in use."""
+    taken = await repository.take_over(
+        session,
+        record,
+        record.locked_at,
+        request_hash=request_hash,
+        state="processing",
+        response_status=None,
+        response_body=None,
+        locked_at=now,
+        expires_at=now + timedelta(seconds=settings.idempotency_ttl_s),
+    )
+    if not taken:
+        raise IdempotencyKeyInUse()
 
 
 async def complete(

@@ -1,17 +1,18 @@
 """The event bus: how job progress and status changes reach live listeners (SSE, WebSocket).
 
-In-process fan-out now; a Redis implementation of the same interface (a stream per account for
-replay, pub/sub for fan-out) lets many processes share events later. Events are hints for live
+:class:`InProcessBus` fans out in this process; :class:`~mediastudio.kit.redis_events.RedisBus`
+fills the same interface on Redis Streams so that every process of a deployment shares one bus
+(settings choose: ``MEDIASTUDIO_EVENT_BUS``, ``MEDIASTUDIO_REDIS_URL``). Events are hints for live
 listeners: the database stays the truth, and a listener that missed events reads the current
 state from it.
 
 Ids. The bus stamps every event with an id ``<epoch>-<seq>``: ``epoch`` is the bus's start time
 in milliseconds and ``seq`` counts the events it published, so ids increase within a process and
-across restarts, and compare as the pair of integers (the shape of a Redis stream id, so a Redis
-bus can hand out XADD ids). A listener resumes with the last id it saw: :meth:`EventBus.replay`
-returns what it missed from a bounded per-account ring buffer, or ``None`` when the id is unknown,
-from another process lifetime, or older than what the buffer still holds — then the listener
-must read the current state from the database.
+across restarts, and compare as the pair of integers (the shape of a Redis stream id: the Redis
+bus XADDs its events under ids of this same format). A listener resumes with the last id it
+saw: :meth:`EventBus.replay` returns what it missed from a bounded per-account buffer, or
+``None`` when the id is unknown, from another bus lifetime, or older than what the buffer still
+holds — then the listener must read the current state from the database.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class EventBus(Protocol):
         ...
 
 
-class _Queue:
+class SubscriberQueue:
     """One subscriber's pending events. Bounded: a subscriber that does not keep up loses its
     pending events and is told so, rather than slowing the publisher down."""
 
@@ -92,6 +93,13 @@ class _Queue:
             self._events.clear()
             self._lost = True
         self._events.append(event)
+        self._ready.set()
+
+    def lose(self) -> None:
+        """Events were missed upstream (the Redis bus lost its connection): drop what is
+        pending and tell the subscriber to resynchronise."""
+        self._events.clear()
+        self._lost = True
         self._ready.set()
 
     async def get(self, wait_s: float | None = None) -> Event | None:
@@ -124,7 +132,7 @@ class InProcessBus:
         self._buffer_size = buffer_size
         self._queue_size = queue_size
         self._max_accounts = max_accounts
-        self._subscribers: dict[str, set[_Queue]] = {}
+        self._subscribers: dict[str, set[SubscriberQueue]] = {}
         self._rings: OrderedDict[str, _Ring] = OrderedDict()
         # Events of accounts whose ring was evicted are forgotten up to this id.
         self._forgotten_through = (self._epoch, 0)
@@ -157,7 +165,7 @@ class InProcessBus:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, account_id: str) -> AsyncIterator[Subscription]:
-        queue = _Queue(self._queue_size)
+        queue = SubscriberQueue(self._queue_size)
         self._subscribers.setdefault(account_id, set()).add(queue)
         try:
             yield queue
