@@ -205,6 +205,36 @@ async def test_hosted_models_film_each_scene_with_a_failover_for_one_charge(
             assert inside and inside[-1]["end_s"] <= scene["end_s"] - SCENE_TAIL_S + 0.01
 
 
+async def test_an_image_model_draws_each_scene_for_an_image_to_video_model(
+    tmp_path: Path, fake: FakeReplicate, fal: FakeFal, openai_fake: FakeOpenAI
+) -> None:
+    """The image path: FLUX on Replicate draws each scene's still in the video's aspect, the
+    built-in image-to-video moves it; espeak says the scenes."""
+    async with open_api(hosted_settings(tmp_path / "data", fake, fal, openai_fake)) as api:
+        key = await live_key(api, credits=10_000)
+        body = {
+            "scenes": TWO_SCENES,
+            "aspect_ratio": "1:1",
+            "resolution": "240p",
+            "speech_model": "builtin/espeak",
+            "image_model": "flux-schnell",
+            "video_model": "builtin/image-to-video",
+        }
+        job = await create(api, key, SCRIPT, body)
+        done = await api.wait(key, job["id"], timeout=120)
+        assert done["status"] == "completed", done
+        price = job["credits_reserved"]
+        assert done["credits_charged"] == price
+        assert await ledger_kinds(api, key, job["id"]) == {"reserve": [price], "capture": [-price]}
+        drawn = [(p.input["prompt"], p.input["aspect_ratio"]) for p in fake.creates]
+        assert drawn == [("empty street, sunrise", "1:1"), ("The city wakes up slowly.", "1:1")]
+        [output] = done["outputs"]
+        assert output["visuals"] == "image-to-video"
+        video = Decoded(await download(api, output["url"]))
+        assert (video.width, video.height) == (240, 240)
+        assert_follows_the_voice(video, output["scenes"])
+
+
 async def test_a_failed_speech_step_refunds_the_whole_price(
     tmp_path: Path, fake: FakeReplicate, fal: FakeFal, openai_fake: FakeOpenAI
 ) -> None:
