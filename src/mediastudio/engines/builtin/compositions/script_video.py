@@ -46,6 +46,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from mediastudio.engines.builtin.compositions import assembly
 from mediastudio.engines.builtin.compositions.cues import caption_overlay, sentence_cues
 from mediastudio.engines.builtin.compositions.script import split_sentences
+from mediastudio.engines.builtin.video_tools.image_to_video import (
+    RESOLUTIONS as IMAGE_TO_VIDEO_SIDES,
+)
 from mediastudio.engines.compose import Composition
 from mediastudio.engines.contract import (
     Availability,
@@ -503,10 +506,8 @@ def _hints(
     registered = registry.get(model_id)
     if registered is None:
         return {}
-    from mediastudio.engines.builtin.video_tools.image_to_video import RESOLUTIONS as STEP_SIDES
-
     hints: dict[str, object] = {
-        "resolution": assembly.step_resolution(*size, STEP_SIDES),
+        "resolution": assembly.step_resolution(*size, IMAGE_TO_VIDEO_SIDES),
         "silent_audio": False,
     }
     kept: dict[str, Any] = {}
@@ -521,7 +522,9 @@ def _hints(
 def card(index: int, aspect: str) -> Image.Image:
     """A painted still for scene ``index``: a diagonal gradient in a hue of its own (the golden
     angle apart, so neighbouring scenes differ), for an image-to-video model to move over."""
-    width, height = assembly._fit_within(aspect, CARD_LONG_SIDE)
+    across, down = (int(part) for part in aspect.split(":"))
+    scale = CARD_LONG_SIDE / max(across, down)
+    width, height = round(across * scale), round(down * scale)
     hue = (0.58 + index * 0.381966) % 1.0
     light = np.array(colorsys.hsv_to_rgb(hue, 0.55, 0.95)) * 255
     dark = np.array(colorsys.hsv_to_rgb((hue + 0.08) % 1.0, 0.85, 0.35)) * 255
