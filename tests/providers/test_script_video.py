@@ -272,6 +272,9 @@ async def test_a_cancel_reaches_the_providers_prediction(
         job = await create(api, key, SCRIPT, body)
         await _until(lambda: len(fake.creates) == 1, timeout=30)
         [queued] = fake.creates
+        # Both voice-overs are said (2 of the bar's 12 shares: a clip weighs 4, the render 2).
+        running = await api.wait(key, job["id"], until=lambda found: found["progress"] >= 16)
+        assert running["status"] == "processing" and running["progress"] < 50
         cancelled = await api.client.post(
             f"/api/v1/generations/{job['id']}/cancel", headers=auth(key)
         )
