@@ -142,6 +142,7 @@ GAPS: list[tuple[type[BaseModel], dict[str, Any]]] = [
     (AutoClipInput, {"video_url": "v", "min_duration": 40, "max_duration": 30}),
     (SubtitlesInput, {"video_url": "v", "segments": [{**SEGMENT, "start": 2, "end": 1}]}),
     (SubtitlesInput, {"video_url": "v", "subtitles": "not subtitles"}),
+    (ScriptVideoInput, {"scenes": [{"text": "w" * 400}] * 4}),
 ]
 
 

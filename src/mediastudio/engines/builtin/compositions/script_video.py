@@ -72,7 +72,10 @@ TYPE = "script-video"
 CREDITS = 10
 FPS = 24
 MAX_SCENES = 12
-MAX_SCRIPT_CHARS = 6000
+# About 80 s of speech at a usual pace: a short-form video, and a bound on the render (and on
+# the sandbox's placeholder) that the estimated length puts on every request.
+MAX_SCRIPT_CHARS = 1200
+MAX_SCENE_CHARS = 400
 SCENE_TAIL_S = 0.3  # a breath after each scene's voice-over, before the cut
 SILENCE_LEVEL = 10 ** (-45 / 20)  # trimmed from the ends of each voice-over
 MAX_CLIP_S = 10  # the longest clip a video step is asked for (VideoInput's bound)
@@ -98,7 +101,9 @@ VisualPath = Literal["text-to-video", "image-to-video", "card"]
 
 
 class Scene(StrictInput):
-    text: str = Field(min_length=1, max_length=1000, description="What the voice-over says")
+    text: str = Field(
+        min_length=1, max_length=MAX_SCENE_CHARS, description="What the voice-over says"
+    )
     visual_prompt: str | None = Field(
         None,
         min_length=1,
@@ -119,8 +124,8 @@ class ScriptVideoInput(StrictInput):
         None,
         min_length=1,
         max_length=MAX_SCENES,
-        description="The scenes, each with its voice-over text and optional visual_prompt. "
-        "Not together with script",
+        description="The scenes, each with its voice-over text and optional visual_prompt "
+        f"(their texts {MAX_SCRIPT_CHARS} characters at most in all). Not together with script",
     )
     aspect_ratio: Aspect = Field("9:16", description="Shape of the video")
     resolution: Resolution = Field("720p", description="The frame's short side")
@@ -172,22 +177,46 @@ class ScriptVideoInput(StrictInput):
     def _script_or_scenes(self) -> Self:
         if (self.script is None) == (self.scenes is None):
             raise ValueError("give a script or scenes, not both")
+        if self.scenes is not None and sum(len(s.text) for s in self.scenes) > MAX_SCRIPT_CHARS:
+            raise ValueError(f"the scenes' texts are {MAX_SCRIPT_CHARS} characters at most in all")
         return self
 
 
 def scenes_of(job: ScriptVideoInput) -> list[Scene]:
-    """The scenes: as given; else the script's paragraphs; else, for one paragraph, its
-    sentences, consecutive ones grouped evenly when there are more than :data:`MAX_SCENES`."""
+    """The scenes: as given; else the script's paragraphs, or, for one paragraph, its sentences.
+    A part too long for one scene is cut at sentence ends (then words); past
+    :data:`MAX_SCENES` parts, the shortest neighbouring pair is merged until they fit (the
+    script's length bounds a merged pair well under a scene's)."""
     if job.scenes is not None:
         return list(job.scenes)
     assert job.script is not None
     parts = [" ".join(p.split()) for p in _PARAGRAPHS.split(job.script) if p.strip()]
     if len(parts) < 2:
-        parts = split_sentences(" ".join(job.script.split())) or [job.script]
-    if len(parts) > MAX_SCENES:
-        size = math.ceil(len(parts) / MAX_SCENES)
-        parts = [" ".join(parts[i : i + size]) for i in range(0, len(parts), size)]
-    return [Scene(text=part[:1000]) for part in parts]
+        parts = split_sentences(" ".join(job.script.split()))
+    parts = [piece for part in parts for piece in _pieces(part)] or [job.script.strip()]
+    while len(parts) > MAX_SCENES:
+        at = min(range(len(parts) - 1), key=lambda i: len(parts[i]) + len(parts[i + 1]))
+        parts[at : at + 2] = [f"{parts[at]} {parts[at + 1]}"]
+    return [Scene(text=part) for part in parts]
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` in pieces of at most :data:`MAX_SCENE_CHARS`: whole sentences where they fit,
+    else words (a word longer than that is cut)."""
+    if len(text) <= MAX_SCENE_CHARS:
+        return [text]
+    units = split_sentences(text)
+    if len(units) < 2:
+        units = [w[:MAX_SCENE_CHARS] for w in text.split()]
+    pieces: list[str] = []
+    for unit in units:
+        if len(unit) > MAX_SCENE_CHARS:
+            pieces += _pieces(unit)
+        elif pieces and len(pieces[-1]) + 1 + len(unit) <= MAX_SCENE_CHARS:
+            pieces[-1] = f"{pieces[-1]} {unit}"
+        else:
+            pieces.append(unit)
+    return pieces
 
 
 def visual_prompt(job: ScriptVideoInput, scene: Scene) -> str:
