@@ -72,9 +72,9 @@ TYPE = "script-video"
 CREDITS = 10
 FPS = 24
 MAX_SCENES = 12
-# About 80 s of speech at a usual pace: a short-form video, and a bound on the render (and on
-# the sandbox's placeholder) that the estimated length puts on every request.
-MAX_SCRIPT_CHARS = 1200
+# About 60 s of speech at a usual pace (the longest commercial): a short-form video, and a bound
+# on the render (and on the sandbox's placeholder, whose length is the estimated one).
+MAX_SCRIPT_CHARS = 900
 MAX_SCENE_CHARS = 400
 SCENE_TAIL_S = 0.3  # a breath after each scene's voice-over, before the cut
 SILENCE_LEVEL = 10 ** (-45 / 20)  # trimmed from the ends of each voice-over
