@@ -63,6 +63,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/videos/clip"): VIDEO,
     ("POST", "/api/v1/videos/lipsync"): VIDEO,
     ("POST", "/api/v1/avatars/animate"): VIDEO,
+    ("POST", "/api/v1/videos/script"): VIDEO,
     ("POST", "/api/v1/product-image-enhancements"): IMAGE,
     # Chat answers in the request (no job): its own scope.
     ("POST", "/api/v1/chat"): CHAT,

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from mediastudio.engines.builtin.compositions.commercial import CommercialJobInput
+from mediastudio.engines.builtin.compositions.script_video import ScriptVideoInput
 from mediastudio.engines.builtin.espeak.inputs import EspeakInput
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
@@ -58,6 +59,11 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     # Neither text: the captions are generated (language and model only then).
     (SubtitlesInput, {"video_url": "https://e.com/v.mp4"}, True),
     (DubbingInput, {"video_url": "v", "target_language": "es"}, True),
+    (ScriptVideoInput, {"script": "Hello there."}, True),
+    (ScriptVideoInput, {"scenes": [{"text": "Hi.", "visual_prompt": "a beach"}]}, True),
+    (ScriptVideoInput, {"script": "Hi.", "scenes": [{"text": "Hi."}]}, False),
+    (ScriptVideoInput, {"script": None, "scenes": None}, False),
+    (ScriptVideoInput, {"aspect_ratio": "1:1"}, False),
     (DubbingInput, {"video_url": "v", "target_language": "es", "output_formats": []}, True),
     (DubbingInput, {"video_url": "v", "target_language": "es", "output_formats": ["vtt"]}, True),
     (
@@ -136,6 +142,7 @@ GAPS: list[tuple[type[BaseModel], dict[str, Any]]] = [
     (AutoClipInput, {"video_url": "v", "min_duration": 40, "max_duration": 30}),
     (SubtitlesInput, {"video_url": "v", "segments": [{**SEGMENT, "start": 2, "end": 1}]}),
     (SubtitlesInput, {"video_url": "v", "subtitles": "not subtitles"}),
+    (ScriptVideoInput, {"scenes": [{"text": "w" * 400}] * 4}),
 ]
 
 

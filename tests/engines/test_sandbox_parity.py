@@ -271,6 +271,16 @@ CASES: dict[str, dict[str, Case]] = {
             "resolution": "480p",
         },
     },
+    # Built-in steps only: espeak says each scene, image-to-video moves a painted still.
+    "builtin/script-video": {
+        "cards": lambda m: {
+            "script": "Waves roll in. Gulls circle above.",
+            "aspect_ratio": "9:16",
+            "resolution": "240p",
+            "speech_model": "builtin/espeak",
+            "video_model": "builtin/image-to-video",
+        },
+    },
     # Hosted on Replicate (the fake); the providers' own minimums: Hailuo renders 6 s at least.
     "prunaai/z-image-turbo": {
         "webp": lambda m: {"prompt": "a red bicycle", "width": 256, "height": 256},

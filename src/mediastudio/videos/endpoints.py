@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
+from mediastudio.engines.builtin.compositions.script_video import TYPE as SCRIPT_VIDEO_TYPE
+from mediastudio.engines.builtin.compositions.script_video import ScriptVideoInput
 from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.dubbing import DubbingInput
 from mediastudio.engines.builtin.video_tools.social import SocialVariantsInput
@@ -245,3 +247,48 @@ async def animate_avatar(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     return await create_typed(request, platform, principal, AVATAR_TYPE, body, idempotency_key)
+
+
+# Script to video ---------------------------------------------------------------------------------
+
+
+class ScriptVideoRequest(ScriptVideoInput, Envelope):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "script": "Morning light over the harbour.\n\nThe boats head out to sea.",
+                    "aspect_ratio": "9:16",
+                    "resolution": "720p",
+                    "captions": True,
+                }
+            ]
+        },
+    )
+
+
+@router.post(
+    "/videos/script",
+    summary="Make a script into a narrated video (one generated clip a scene)",
+    description=(
+        "The script cut into scenes (paragraphs, else sentences; or the scenes given), each "
+        "said by a speech model and shown by a generated clip: a text-to-video model, or an "
+        "image-to-video model on a still from an image model (or painted here when none can "
+        "run), with captions timed to the speech; one MP4 in aspect_ratio as long as the "
+        "voice-over. The price includes one job of each step model per scene."
+    ),
+    status_code=202,
+    responses=CREATE_RESPONSES,
+    openapi_extra=creates(SCRIPT_VIDEO_TYPE),
+)
+async def script_video(
+    request: Request,
+    body: ScriptVideoRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await create_typed(
+        request, platform, principal, SCRIPT_VIDEO_TYPE, body, idempotency_key
+    )

@@ -1,8 +1,10 @@
-"""The ``compositions`` engine: models made of other models' steps (a commercial today; an
-instant ad, b-roll from stills or a slideshow are each one more small module beside it).
+"""The ``compositions`` engine: models made of other models' steps (a commercial, a script
+made into a narrated video; an instant ad or a slideshow are each one more small module beside
+them).
 
 A composition is an object with a ``spec`` (its :class:`ModelSpec`), ``step_models()`` (the
-model ids it runs, so it is unavailable until they are) and ``run(ctx, registry)``, which uses
+model ids it runs, so it is unavailable until they are; a composition whose step models are
+chosen per request also has an ``availability()`` of its own) and ``run(ctx, registry)``, which uses
 :class:`~mediastudio.engines.compose.Composition` to run the steps. Shared pieces live beside
 them: :mod:`.mixing` (voice over a ducked music bed), :mod:`.assembly` (stills, image-to-video
 shots, the crossfaded timeline, the MP4), :mod:`.cues` (captions timed to speech).
@@ -37,7 +39,13 @@ class CompositionsEngine(Engine):
         return [recipe.spec for recipe in self.recipes.values()]
 
     def availability(self, model: ModelSpec) -> Availability:
-        for step_model in self.recipes[model.id].step_models():
+        recipe = self.recipes[model.id]
+        own = getattr(recipe, "availability", None)
+        if own is not None:
+            found: Availability = own()
+            if not found.available:
+                return found
+        for step_model in recipe.step_models():
             if self.registry.get(step_model) is None:
                 return Availability.missing(f"it needs the model {step_model}, not installed")
             if not self.registry.availability(step_model).available:
@@ -50,5 +58,6 @@ class CompositionsEngine(Engine):
 
 def engine(settings: Settings, registry: EngineRegistry) -> Engine:
     from mediastudio.engines.builtin.compositions.commercial import Commercial
+    from mediastudio.engines.builtin.compositions.script_video import ScriptVideo
 
-    return CompositionsEngine(registry, [Commercial()])
+    return CompositionsEngine(registry, [Commercial(), ScriptVideo(registry)])
