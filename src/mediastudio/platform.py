@@ -167,6 +167,8 @@ def _broker(settings: Settings, registry: EngineRegistry) -> CeleryQueue:
     # An offer the sweeper repeats is sent again once per lease at most: a lost message delays
     # its job by about a lease, and a backlog does not multiply its messages.
     return CeleryQueue(app, queue_prefix=prefix, resend_after_s=settings.job_lease_s)
+
+
 def event_bus(settings: Settings) -> EventBus:
     """The bus ``settings`` choose: this process's memory, or Redis for several processes."""
     # A listener's queue is half the replay buffer, so one that overflows can still be caught
