@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from mediastudio import __version__
-from mediastudio.cli import accounts, keys, models, serve
+from mediastudio.cli import accounts, keys, models, serve, users
 
 app = typer.Typer(
     name="mediastudio",
@@ -47,3 +47,4 @@ app.command("migrate")(serve.migrate)
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
+app.add_typer(users.app, name="users")
