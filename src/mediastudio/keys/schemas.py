@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mediastudio.keys.models import ApiKey
 from mediastudio.keys.service import ALL_SCOPES, status_of
@@ -12,6 +12,10 @@ from mediastudio.kit.clock import utcnow
 
 
 class KeyCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "production server", "scopes": ["read"]}]}
+    )
+
     name: str = Field(min_length=1, max_length=200, description="Display name for the key")
     scopes: list[str] = Field(
         default_factory=lambda: ["read"],
