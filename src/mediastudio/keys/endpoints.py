@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
 from mediastudio.accounts import service as accounts
 from mediastudio.keys import service
 from mediastudio.keys.schemas import KeyCreate, KeyList, KeyRead, KeyWithSecret
-from mediastudio.kit.errors import ERROR_RESPONSES
+from mediastudio.kit.errors import ERROR_RESPONSES, ErrorEnvelope
 from mediastudio.platform import Platform, get_platform
 from mediastudio.users.auth import SessionUser
 
-router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
+_SESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    401: {"model": ErrorEnvelope, "description": "session_required (no session, or an API key)"},
+    403: {"model": ErrorEnvelope, "description": "csrf_failed (no or a wrong X-CSRF-Token)"},
+}
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=_SESSION_RESPONSES)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 KeyId = Annotated[str, Path(max_length=40)]
 
