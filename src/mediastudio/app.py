@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from mediastudio import __version__
@@ -22,6 +23,8 @@ from mediastudio.compat.seed001.errors import render_seed001_error
 from mediastudio.compat.seed002.endpoints import router as seed002_router
 from mediastudio.compat.seed002.errors import PREFIXES as SEED002_PREFIXES
 from mediastudio.compat.seed002.errors import render_seed002_error
+from mediastudio.dashboard.endpoints import router as dashboard_router
+from mediastudio.dashboard.pages import STATIC_DIR, STATIC_URL
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.events.endpoints import router as events_router
@@ -31,6 +34,7 @@ from mediastudio.files.endpoints import router as files_router
 from mediastudio.generations.endpoints import router as generations_router
 from mediastudio.generations.openapi import document_bodies
 from mediastudio.images.endpoints import router as images_router
+from mediastudio.keys.endpoints import router as keys_router
 from mediastudio.kit import openapi
 from mediastudio.kit.accesslog import redact_access_log
 from mediastudio.kit.apidocs import install_docs
@@ -125,8 +129,12 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         account_router,
         files_router,
         webhooks_router,
+        keys_router,
     ):
         app.include_router(router)
+    # The dashboard (docs/dashboard.md): pages, not API operations, so not in /openapi.json.
+    app.include_router(dashboard_router)
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     # /v1 speaks OpenAI's API, whose reference and official clients are its contract: it is
     # kept out of /openapi.json, which schemathesis holds to MediaStudio's own (docs/api.md).
     app.include_router(openai_compat_router, include_in_schema=False)

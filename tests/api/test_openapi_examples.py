@@ -17,6 +17,8 @@ from PIL import Image
 from mediastudio.app import create_app
 from mediastudio.kit.examples import EXAMPLE_IMAGE
 from tests.conftest import Api, auth, make_settings, open_api
+from tests.dashboard.conftest import cheap_password_hashes  # noqa: F401 (autouse)
+from tests.dashboard.helpers import make_user, signed_in
 from tests.unit.test_fetch import FakeDns
 
 CREATES = {
@@ -132,12 +134,16 @@ def example_request(
 
 async def test_every_request_body_example_is_accepted_as_is(api: Api, dns: FakeDns) -> None:
     key = await api.key(await api.account(), sandbox=True)
+    await make_user(api, "owner@example.com")
+    # Key management takes the dashboard's session and its CSRF header, never a key.
+    session = {"X-CSRF-Token": await signed_in(api.client, "owner@example.com")}
     spec = (await api.client.get("/openapi.json")).json()
     ids: dict[str, str] = {}
     accepted: set[str] = set()
     for path, method, operation in operations_with_bodies(spec):
         request = example_request(spec, path, operation, ids)
-        request["headers"].update(auth(key))
+        takes_session = {"APIKeyCookie": []} in operation.get("security", [])
+        request["headers"].update(session if takes_session else auth(key))
         response = await api.client.request(method.upper(), **request)
         assert response.status_code == success_code(operation), (method, path, response.text)
         accepted.add(path)
@@ -146,6 +152,7 @@ async def test_every_request_body_example_is_accepted_as_is(api: Api, dns: FakeD
                 ids[name] = response.json()["id"]
     assert accepted >= CREATES, CREATES - accepted
     assert "/api/v1/webhooks/{webhook_id}" in accepted
+    assert "/api/v1/keys" in accepted
 
 
 async def test_generation_examples_run_on_their_documented_route(api: Api, dns: FakeDns) -> None:

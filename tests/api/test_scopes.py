@@ -31,6 +31,7 @@ VIDEO = frozenset({"generate:video"})
 AUDIO = frozenset({"generate:audio"})
 CHAT = frozenset({"chat"})
 ANY_GENERATE = IMAGE | VIDEO | AUDIO
+SESSION: frozenset[str] = frozenset()  # no scope: a dashboard session instead (checked below)
 
 ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/openapi.json"): PUBLIC,
@@ -132,6 +133,22 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/jobs"): READ,
     ("GET", "/api/usage"): READ,
     ("PATCH", "/api/settings"): WEBHOOKS,
+    # A web session's, never a key's (docs/dashboard.md): key management (seed 000) and the
+    # dashboard's pages refuse or ignore API keys, so no scope opens them.
+    ("POST", "/api/v1/keys"): SESSION,
+    ("GET", "/api/v1/keys"): SESSION,
+    ("DELETE", "/api/v1/keys/{key_id}"): SESSION,
+    ("GET", "/"): SESSION,
+    ("GET", "/dashboard"): SESSION,
+    ("GET", "/dashboard/login"): SESSION,
+    ("POST", "/dashboard/login"): SESSION,
+    ("POST", "/dashboard/logout"): SESSION,
+    ("GET", "/dashboard/keys"): SESSION,
+    ("POST", "/dashboard/keys"): SESSION,
+    ("POST", "/dashboard/keys/{key_id}/revoke"): SESSION,
+    ("GET", "/dashboard/password"): SESSION,
+    ("POST", "/dashboard/password"): SESSION,
+    ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 
 # Streams that stay open when the key may read them: opened, status read, closed.

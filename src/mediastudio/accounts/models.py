@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mediastudio.kit.clock import utcnow
@@ -27,18 +27,4 @@ class Account(Base):
     # Both are caches of the ledger's sums, updated in the same transaction as each entry.
     credit_balance: Mapped[int] = mapped_column(default=0)
     credits_reserved: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class User(Base):
-    """A person who logs in to the dashboard; API calls authenticate with keys instead."""
-
-    __tablename__ = "users"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    account_id: Mapped[str] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
-    )
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

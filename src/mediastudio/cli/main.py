@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from mediastudio import __version__
-from mediastudio.cli import accounts, generate, jobs, keys, models, serve
+from mediastudio.cli import accounts, generate, jobs, keys, models, serve, users
 
 app = typer.Typer(
     name="mediastudio",
@@ -48,6 +48,7 @@ app.command("migrate")(serve.migrate)
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
+app.add_typer(users.app, name="users")
 # Client commands: they talk to a server over HTTP with the SDK (docs/cli.md).
 app.add_typer(generate.app, name="generate")
 app.command("run")(generate.run)

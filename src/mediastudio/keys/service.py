@@ -165,9 +165,10 @@ async def touch(session: AsyncSession, key_id: str, now: datetime) -> None:
     await repository.touch(session, key_id, now)
 
 
-async def revoke(session: AsyncSession, key_id: str) -> ApiKey:
+async def revoke(session: AsyncSession, key_id: str, account_id: str | None = None) -> ApiKey:
+    """Revoke a key; with ``account_id``, only that account's (another's is not found)."""
     key = await repository.get(session, key_id)
-    if key is None:
+    if key is None or (account_id is not None and key.account_id != account_id):
         raise NotFound(f"No API key {key_id!r}.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
@@ -177,6 +178,15 @@ async def revoke(session: AsyncSession, key_id: str) -> ApiKey:
 
 async def list_keys(session: AsyncSession, account_id: str | None = None) -> Sequence[ApiKey]:
     return await repository.list_for(session, account_id)
+
+
+def status_of(key: ApiKey, now: datetime) -> str:
+    """``active``, ``revoked`` or ``expired``, as people are shown it."""
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        return "expired"
+    return "active"
 
 
 _SCOPE_BY_KIND = {

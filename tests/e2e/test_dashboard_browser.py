@@ -1,0 +1,189 @@
+"""The dashboard in a real browser: Debian's headless Chromium, driven by Playwright, against a
+real ``mediastudio serve``. Sign in, create a key and copy it from the clipboard, call the API
+with it, revoke it in the page and see the API refuse it; every request stays on this server.
+
+Chromium comes from ``make browser``; without it the test skips on a developer's machine and
+fails under CI. ``UPDATE_DOCS_SCREENSHOTS=1`` also writes each page's screenshot to
+docs/images/dashboard/ (docs/dashboard.md shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.server import REPO_ROOT, TERMINAL, ServerProcess, auth, base_env
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+UI_TIMEOUT_MS = 30_000
+SHOTS = REPO_ROOT / "docs" / "images" / "dashboard"
+EMAIL = "ada@example.com"
+PASSWORD = "a long dashboard password"
+KEY_NAME = "playwright"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: `make browser` installs Debian's chromium (as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _create_user(server: ServerProcess) -> None:
+    """``mediastudio users create``, the password on standard input as an operator pipes it."""
+    command = [sys.executable, "-m", "mediastudio", "users", "create", "--email", EMAIL]
+    command += ["--account", EMAIL, "--data-dir", str(server.data_dir)]
+    result = subprocess.run(
+        command,
+        input=PASSWORD + "\n",
+        cwd=server.root,
+        env=base_env(server.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server with one account of 500 credits and its user; its log printed on failure."""
+    process = ServerProcess(tmp_path)
+    failed_before = request.session.testsfailed
+    try:
+        process.create_account(EMAIL, credits=500)
+        process.start(wait=False)  # the user is made while the server starts
+        _create_user(process)
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+        if request.session.testsfailed != failed_before:
+            print(process.logs())
+
+
+def _wait_terminal(base: str, key: str, job_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{base}/api/v1/generations/{job_id}", headers=auth(key), timeout=30)
+        if body.json()["status"] in TERMINAL:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{job_id} did not finish: {body.text}")
+
+
+class Shots:
+    """Each page's screenshot: in the test's folder, and in docs/ when asked to update them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.update = os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1"
+
+    def take(self, page: Page, name: str) -> None:
+        path = self.folder / f"{name}.png"
+        assert page.screenshot(path=path, full_page=True).startswith(b"\x89PNG")
+        if self.update:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, SHOTS / path.name)
+
+
+def test_sign_in_create_copy_use_and_revoke_a_key(
+    browser: Browser, server: ServerProcess, tmp_path: Path
+) -> None:
+    base = server.base_url
+    shots = Shots(tmp_path)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    page.goto(base + "/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    shots.take(page, "login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#balance")).to_have_text("500")
+
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name").fill(KEY_NAME)
+    page.get_by_role("button", name="Create key").click()
+    shown = page.locator("#new-secret").inner_text().strip()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator(".copied")).to_have_text("Copied to the clipboard.")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == shown and copied.startswith("ms_live_")
+    shots.take(page, "key-created")
+
+    account = httpx.get(f"{base}/api/v1/account", headers=auth(copied), timeout=30)
+    assert account.status_code == 200, account.text
+    job = httpx.post(
+        f"{base}/api/v1/generate/image",
+        json={"prompt": "a lighthouse at dusk", "model": "fake/image"},
+        headers=auth(copied),
+        timeout=30,
+    )
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+    _wait_terminal(base, copied, job_id)
+
+    page.goto(base + "/dashboard/keys")
+    row = page.locator("tr", has_text=KEY_NAME)
+    expect(row).to_contain_text("active")
+    page.get_by_role("button", name=f"Revoke {KEY_NAME}").click()
+    expect(row).to_contain_text("revoked")  # swapped in place by htmx
+    expect(page.get_by_role("button", name=f"Revoke {KEY_NAME}")).to_have_count(0)
+    shots.take(page, "keys")
+    refused = httpx.get(f"{base}/api/v1/account", headers=auth(copied), timeout=30)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+
+    page.get_by_role("link", name="Home").click()
+    expect(page.get_by_role("cell", name=job_id)).to_be_visible()
+    shots.take(page, "home")
+    page.get_by_role("link", name="Password").click()
+    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    shots.take(page, "password")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.get_by_role("link", name="Home").click()
+    expect(page.locator("#balance")).to_be_visible()
+    shots.take(page, "home-phone")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    foreign = [url for url in requested if not url.startswith((base + "/", "data:"))]
+    assert foreign == []
+    context.close()
