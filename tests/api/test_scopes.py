@@ -30,6 +30,7 @@ IMAGE = frozenset({"generate:image"})
 VIDEO = frozenset({"generate:video"})
 AUDIO = frozenset({"generate:audio"})
 CHAT = frozenset({"chat"})
+KEYS = frozenset({"keys"})
 ANY_GENERATE = IMAGE | VIDEO | AUDIO
 SESSION: frozenset[str] = frozenset()  # no scope: a dashboard session instead (checked below)
 
@@ -133,6 +134,12 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/jobs"): READ,
     ("GET", "/api/usage"): READ,
     ("PATCH", "/api/settings"): WEBHOOKS,
+    ("POST", "/api/generate/avatar"): VIDEO,
+    ("POST", "/api/generate/translate"): VIDEO,
+    ("POST", "/api/generate/commercial"): VIDEO,
+    ("POST", "/api/generate/voice-clone"): AUDIO,
+    ("GET", "/api/keys"): KEYS,
+    ("POST", "/api/keys"): KEYS,
     # A web session's, never a key's (docs/dashboard.md): key management (seed 000) and the
     # dashboard's pages refuse or ignore API keys, so no scope opens them.
     ("POST", "/api/v1/keys"): SESSION,

@@ -43,7 +43,9 @@ def create(
     account: Annotated[str, typer.Option("--account", help="Email or id of the account")],
     name: Annotated[str, typer.Option("--name", help="What the key is for")],
     test: Annotated[bool, typer.Option("--test", help="A sandbox key (ms_test_)")] = False,
-    scopes: Annotated[str | None, typer.Option(help="Comma-separated; default every scope")] = None,
+    scopes: Annotated[
+        str | None, typer.Option(help="Comma-separated; default every scope but keys")
+    ] = None,
     expires: Annotated[str | None, typer.Option(help="ISO-8601 expiry, e.g. 2027-01-01")] = None,
     ip: Annotated[str | None, typer.Option(help="Comma-separated addresses or CIDRs")] = None,
     data_dir: DataDir = None,

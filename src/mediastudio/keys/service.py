@@ -36,7 +36,20 @@ from mediastudio.kit.ids import new_id
 LIVE_PREFIX = "ms_live_"
 TEST_PREFIX = "ms_test_"
 SECRET_LENGTH = 40
-ALL_SCOPES = ("read", "generate:image", "generate:video", "generate:audio", "chat", "webhooks")
+ALL_SCOPES = (
+    "read",
+    "generate:image",
+    "generate:video",
+    "generate:audio",
+    "chat",
+    "webhooks",
+    "keys",
+)
+# ``keys`` lets a key list the account's keys and mint keys (seed 001's /api/keys): only ever
+# granted by name, so a key made with the defaults cannot outlive its own revocation by
+# minting copies of itself.
+KEYS_SCOPE = "keys"
+DEFAULT_SCOPES = tuple(scope for scope in ALL_SCOPES if scope != KEYS_SCOPE)
 # Any one of these lets a key upload inputs and control (cancel, retry, delete) its jobs; which
 # jobs exactly is checked against the job's own kind.
 GENERATE_SCOPES = frozenset({"generate:image", "generate:video", "generate:audio"})
@@ -72,7 +85,7 @@ def parse_networks(entries: Sequence[str]) -> list[str]:
 
 def parse_scopes(scopes: Sequence[str] | None) -> list[str]:
     if scopes is None:
-        return list(ALL_SCOPES)
+        return list(DEFAULT_SCOPES)
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if unknown:
         raise InvalidRequest(f"Unknown scopes {unknown}; valid scopes: {list(ALL_SCOPES)}")
@@ -109,6 +122,26 @@ async def create(
         ),
     )
     return NewKey(key=key, secret=secret)
+
+
+async def create_from_key(
+    session: AsyncSession, account: Account, creator_id: str, *, name: str
+) -> NewKey:
+    """A key minted by another key (seed 001's ``POST /api/keys``), never worth more than its
+    creator: the creator's scopes less ``keys`` (a minted key mints nothing), its mode (a
+    sandbox key mints sandbox keys), its IP allowlist and its expiry."""
+    creator = await repository.get_credentials(session, creator_id)
+    if creator is None or creator.account_id != account.id:
+        raise InvalidApiKey()
+    return await create(
+        session,
+        account,
+        name=name,
+        sandbox=creator.sandbox,
+        scopes=[scope for scope in creator.scopes if scope != KEYS_SCOPE],
+        ip_allowlist=creator.ip_allowlist,
+        expires_at=creator.expires_at,
+    )
 
 
 async def authenticate(

@@ -15,17 +15,23 @@ from mediastudio.compat.seed001.schemas import (
     SEED_STATUS,
     SEED_TYPES,
     USAGE_KEYS,
+    AvatarRequest,
     BRollRequest,
     ClipRequest,
+    CommercialRequest,
     ImageRequest,
     Job,
+    KeyCreateRequest,
     Queued,
     SettingsRequest,
     TextToVideoRequest,
+    TranslateRequest,
     VideoRequest,
+    VoiceCloneRequest,
     VoiceRequest,
 )
 from mediastudio.compat.seed002.endpoints import timestamp
+from mediastudio.engines.inputs import AVATAR_TYPE
 from mediastudio.generations.endpoints import (
     AudioPrincipal,
     ImagePrincipal,
@@ -36,14 +42,20 @@ from mediastudio.generations.repository import Filters
 from mediastudio.generations.schemas import GenerationRead
 from mediastudio.generations.service import NewGeneration
 from mediastudio.idempotency.service import check_key, request_hash
-from mediastudio.keys.auth import ReadPrincipal, WebhooksPrincipal
+from mediastudio.keys import service as keys
+from mediastudio.keys.auth import ReadPrincipal, WebhooksPrincipal, require
+from mediastudio.keys.models import ApiKey
 from mediastudio.keys.principal import Principal
+from mediastudio.kit.clock import utcnow
+from mediastudio.kit.errors import InvalidRequest
 from mediastudio.platform import Platform, get_platform
+from mediastudio.voices.cloning import NewVoice
 
 router = APIRouter(prefix="/api", tags=["compat: seed 001"])
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 REPLAYED = {"Idempotent-Replayed": "true"}
+KeysPrincipal = Annotated[Principal, Depends(require(keys.KEYS_SCOPE))]
 LIST_LIMIT = 100  # GET /api/jobs: the newest jobs (the seed's list has no paging)
 
 
@@ -312,4 +324,151 @@ async def update_settings(
     data: dict[str, Any] = {"webhookUrl": endpoint.url if endpoint is not None else None}
     if endpoint is not None and before is None:
         data["webhookSecret"] = endpoint.secret
+    return JSONResponse({"data": data})
+
+
+@router.post("/generate/avatar", summary="A talking-head video (seed 001)")
+async def generate_avatar(
+    request: Request,
+    body: AvatarRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """An ``avatar`` job, as ``POST /api/v1/avatars/animate``: ``image`` the face, ``audio``
+    the speech or ``text`` spoken first (``voiceId`` its voice). ``model`` is a catalog id
+    (``veed-fabric``); the seed's others are not in the catalog and are refused as unknown
+    models, and ``resolution`` is checked by the model (veed-fabric: 480p or 720p)."""
+    data = _set(
+        {"image_url": body.image, "resolution": body.resolution},
+        audio_url=body.audio,
+        text=body.text,
+        voice=body.voiceId,
+    )
+    new = NewGeneration(
+        input=data, type=AVATAR_TYPE, model=catalog_model(platform, body.model, AVATAR_TYPE)
+    )
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Avatar video job queued"
+    )
+
+
+@router.post("/generate/translate", summary="Translate a video's speech (seed 001)")
+async def generate_translate(
+    request: Request,
+    body: TranslateRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A ``dubbing`` job, as ``POST /api/v1/videos/translate``. ``preserveOriginalVoice: true``
+    is refused (400): MediaStudio's dubbing speaks with a catalog voice, and cloning the
+    speaker's would need their consent, which this request cannot state."""
+    if body.preserveOriginalVoice:
+        raise InvalidRequest(
+            "preserveOriginalVoice is not supported: the dubbed speech uses a stock voice. "
+            "Clone the speaker's voice with their consent (POST /api/v1/voices) and dub with "
+            "POST /api/v1/videos/translate and that voice."
+        )
+    data = {"video_url": body.videoUrl, "target_language": body.outputLanguage}
+    new = NewGeneration(input=data, type="dubbing")
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Translation job queued"
+    )
+
+
+@router.post("/generate/commercial", summary="A product commercial (seed 001)")
+async def generate_commercial(
+    request: Request,
+    body: CommercialRequest,
+    platform: PlatformDep,
+    principal: VideoPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A ``commercial`` job, as ``POST /api/v1/generate/commercial``, which animates the
+    product's images: the seed makes ``productImages`` optional, MediaStudio needs 1-10 (400
+    without). The seed's fields MediaStudio has no counterpart for are refused (400) rather than
+    dropped; ``musicMood`` is the native ``music_genre``."""
+    if not body.productImages:
+        raise InvalidRequest(
+            "productImages is required: MediaStudio's commercial is made from 1-10 product "
+            "images (https URLs, data: URIs or uploaded file ids)."
+        )
+    unsupported = [
+        name
+        for name in ("spokespersonImage", "voiceModel", "videoModel")
+        if getattr(body, name) is not None
+    ]
+    if unsupported:
+        raise InvalidRequest(f"Not supported here: {', '.join(unsupported)}.")
+    data = _set(
+        {
+            "product": body.product,
+            "platform": body.platform,
+            "duration": body.duration,
+            "tone": body.tone,
+            "product_images": body.productImages,
+        },
+        target_audience=body.targetAudience,
+        voice=body.voiceId,
+        music_genre=body.musicMood,
+    )
+    new = NewGeneration(input=data, type="commercial")
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Commercial job queued"
+    )
+
+
+@router.post("/generate/voice-clone", summary="Clone a voice (seed 001)")
+async def generate_voice_clone(
+    body: VoiceCloneRequest, platform: PlatformDep, principal: AudioPrincipal
+) -> JSONResponse:
+    """``{voiceId, message}`` (the seed's answer, not wrapped in ``data``): the voice cloned as
+    ``POST /api/v1/voices`` clones it, from one sample. The seed's request has no consent; a
+    client adds ``"consent": true``, its statement that it owns the voice or has the speaker's
+    consent, or is refused (400) with that explained."""
+    if body.consent is not True:
+        raise InvalidRequest(
+            'Cloning a voice needs "consent": true in the request: your statement that you '
+            "own this voice or have its speaker's explicit consent to clone it (it is stored "
+            "with the voice)."
+        )
+    new = NewVoice(name=body.name, samples=[body.sampleAudioUrl], consent=True)
+    voice = await platform.voices.clone(principal, new)
+    return JSONResponse({"voiceId": voice.id, "message": "Voice cloned successfully"})
+
+
+def _key(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "lastFour": key.last_four,
+        "sandbox": key.sandbox,
+        "scopes": list(key.scopes),
+        "status": keys.status_of(key, utcnow()),
+        "createdAt": timestamp(key.created_at),
+        "expiresAt": timestamp(key.expires_at) if key.expires_at else None,
+        "lastUsedAt": timestamp(key.last_used_at) if key.last_used_at else None,
+    }
+
+
+@router.get("/keys", summary="List the account's API keys (seed 001)")
+async def list_keys(platform: PlatformDep, principal: KeysPrincipal) -> JSONResponse:
+    """Every key of the account (never a secret): needs the ``keys`` scope."""
+    async with platform.db.read() as session:
+        listed = await keys.list_keys(session, principal.account_id)
+    return JSONResponse({"data": [_key(key) for key in listed]})
+
+
+@router.post("/keys", summary="Create an API key (seed 001)")
+async def create_key(
+    body: KeyCreateRequest, platform: PlatformDep, principal: KeysPrincipal
+) -> JSONResponse:
+    """``{"data": {id, key, name, …}}``, the key shown once. Needs the ``keys`` scope; the new
+    key is never worth more than the calling one (keys/service.py ``create_from_key``)."""
+    async with platform.db.write() as session:
+        account = await accounts.require(session, principal.account_id)
+        new = await keys.create_from_key(session, account, principal.key_id, name=body.name)
+        data = {**_key(new.key), "key": new.secret}
     return JSONResponse({"data": data})

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 # The paths whose errors take this shape; before seed 002's ``/api/generate``, which they extend.
-PREFIXES = ("/api/generate/", "/api/jobs", "/api/usage", "/api/settings")
+PREFIXES = ("/api/generate/", "/api/jobs", "/api/usage", "/api/settings", "/api/keys")
 
 CODES: dict[int, str] = {
     400: "BAD_REQUEST",

@@ -95,3 +95,44 @@ class Job(BaseModel):
 
 class SettingsRequest(_Strict):
     webhookUrl: str | None = Field(max_length=2048)
+
+
+class KeyCreateRequest(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class AvatarRequest(_Strict):
+    image: str = Field(min_length=1, max_length=2048)
+    resolution: Literal["480p", "720p", "1080p"]
+    model: str = Field(min_length=1, max_length=200)
+    audio: str | None = Field(None, min_length=1, max_length=2048)
+    text: str | None = Field(None, min_length=1, max_length=10_000)
+    voiceId: str | None = Field(None, max_length=100)
+
+
+class TranslateRequest(_Strict):
+    videoUrl: str = Field(min_length=1, max_length=2048)
+    outputLanguage: str = Field(min_length=2, max_length=16)
+    preserveOriginalVoice: bool | None = None
+
+
+class CommercialRequest(_Strict):
+    product: str = Field(min_length=1, max_length=120)
+    platform: Literal["tiktok", "youtube", "instagram", "tv"]
+    duration: Literal[15, 30, 60]
+    tone: Literal["professional", "energetic", "casual", "luxury", "funny"]
+    targetAudience: str | None = Field(None, min_length=1, max_length=120)
+    spokespersonImage: str | None = Field(None, min_length=1, max_length=2048)
+    productImages: list[str] | None = Field(None, max_length=10)
+    voiceId: str | None = Field(None, max_length=100)
+    voiceModel: str | None = Field(None, max_length=200)
+    musicMood: str | None = Field(None, max_length=100)
+    videoModel: str | None = Field(None, max_length=200)
+
+
+class VoiceCloneRequest(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    sampleAudioUrl: str = Field(min_length=1, max_length=2048)
+    # Not in the seed: MediaStudio clones a voice only on the caller's explicit statement that
+    # they own it or have its speaker's consent (docs/compat.md).
+    consent: bool | None = None
