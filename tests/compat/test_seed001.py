@@ -5,7 +5,9 @@ client's loop (``GET /api/jobs?id=`` until completed or failed), ``{"data": …}
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import math
 import wave
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from mediastudio.webhooks.verify import verify_webhook
 from tests.api.test_video_tools_api import small_video
 from tests.conftest import Api, auth, make_settings, open_api
 from tests.fetch_servers import LoopbackServer, ok
@@ -392,3 +395,75 @@ async def test_avatar_translate_commercial_and_voice_clone_from_their_tables(
             voice_id = cloned.json()["voiceId"]
             mine = await api.client.get(f"/api/v1/voices/{voice_id}", headers=auth(key))
             assert mine.status_code == 200 and mine.json()["name"] == "Narrator"
+
+
+# The seed's webhook examples: the fields of each a seed client reads.
+SEED_COMPLETED_DATA = {
+    "jobId", "type", "status", "outputUrl", "outputType", "metadata", "createdAt", "completedAt"
+}  # fmt: skip
+SEED_COMPLETED_METADATA = {"model", "width", "height", "durationMs"}
+SEED_FAILED_DATA = {"jobId", "type", "status", "error", "creditsRefunded", "createdAt", "failedAt"}
+
+
+async def _received(server: LoopbackServer, count: int) -> list[tuple[dict[str, Any], Any]]:
+    """The first ``count`` deliveries the receiver got, verified and parsed, in order."""
+    for _ in range(400):
+        if len(server.seen) >= count:
+            break
+        await asyncio.sleep(0.05)
+    assert len(server.seen) >= count, server.seen
+    return [(json.loads(seen.body), seen) for seen in server.seen[:count]]
+
+
+async def test_an_endpoint_set_through_settings_gets_the_seeds_webhook_payload(
+    tmp_path: Path,
+) -> None:
+    with (
+        LoopbackServer({"/seed": ok(b"ok", "text/plain")}) as seed_hook,
+        LoopbackServer({"/native": ok(b"ok", "text/plain")}) as native_hook,
+    ):
+        settings = make_settings(
+            tmp_path / "data",
+            engine_modules=["tests.fakes", "tests.compat.seed_engine"],
+            net_allow_hosts="127.0.0.1",
+            webhook_poll_interval_s=0.1,
+        )
+        async with open_api(settings) as api:
+            key = await api.key(await api.account(credits=100))
+            body = {"webhookUrl": seed_hook.url("/seed")}
+            patched = await api.client.patch("/api/settings", json=body, headers=auth(key))
+            secret = patched.json()["data"]["webhookSecret"]
+            native = await api.client.post(
+                "/api/v1/webhooks", json={"url": native_hook.url("/native")}, headers=auth(key)
+            )
+            assert native.status_code == 201, native.text
+
+            answer = await api.client.post(
+                "/api/generate/image", json=IMAGE_EXAMPLE, headers=auth(key)
+            )
+            job = await poll(api, key, answer.json()["data"]["jobId"])
+            [(event, seen)] = await _received(seed_hook, 1)
+            headers = {name: value for name, value in seen.headers}
+            assert verify_webhook(seen.body, headers, secret) == event  # signed as natively
+            assert event["event"] == "job.completed" and event["timestamp"].endswith("Z")
+            data = event["data"]
+            assert set(data) >= SEED_COMPLETED_DATA and data["jobId"] == job["jobId"]
+            assert set(data["metadata"]) >= SEED_COMPLETED_METADATA
+            assert (data["metadata"]["width"], data["metadata"]["height"]) == (1024, 1024)
+            assert data["type"] == "image" and data["status"] == "completed"
+            assert data["outputType"] == job["outputType"] and data["creditsRefunded"] == 0
+            picture = await api.client.get(data["outputUrl"])
+            assert Image.open(io.BytesIO(picture.content)).size == (1024, 1024)
+            # The same job, to an endpoint registered natively: MediaStudio's own event.
+            [(native_event, _)] = await _received(native_hook, 1)
+            assert native_event["event"] == "generation.completed"
+            assert native_event["data"]["id"] == job["jobId"]
+
+            failing = {**IMAGE_EXAMPLE, "prompt": "A skyline [fail:provider_error]"}
+            answer = await api.client.post("/api/generate/image", json=failing, headers=auth(key))
+            await poll(api, key, answer.json()["data"]["jobId"])
+            (event, seen) = (await _received(seed_hook, 2))[1]
+            verify_webhook(seen.body, {name: value for name, value in seen.headers}, secret)
+            assert event["event"] == "job.failed" and set(event["data"]) >= SEED_FAILED_DATA
+            assert event["data"]["creditsRefunded"] == 10 and event["data"]["status"] == "failed"
+            assert event["data"]["outputUrl"] is None

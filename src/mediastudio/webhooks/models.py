@@ -32,6 +32,12 @@ class WebhookEndpoint(Base):
     description: Mapped[str] = mapped_column(String(500), default="")
     # The account's default endpoint, as set by PATCH /api/v1/settings {webhook_url}.
     is_default: Mapped[bool] = mapped_column(default=False)
+    # The body its deliveries carry: ``mediastudio`` (the native event) or ``seed001`` (seed
+    # 001's job.completed / job.failed, for an endpoint set through seed 001's PATCH
+    # /api/settings; webhooks/formats.py).
+    payload_format: Mapped[str] = mapped_column(
+        String(16), default="mediastudio", server_default="mediastudio"
+    )
     secret: Mapped[str] = mapped_column(String(100))
     # After a rotation the old secret keeps signing, beside the new one, until it expires.
     previous_secret: Mapped[str | None] = mapped_column(String(100))

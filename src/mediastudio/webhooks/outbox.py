@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediastudio.compat.seed001.jobs import webhook_payload
 from mediastudio.generations import repository as generations
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.schemas import present
@@ -25,6 +26,7 @@ from mediastudio.kit.storage import Storage
 from mediastudio.settings import Settings
 from mediastudio.webhooks import repository
 from mediastudio.webhooks.events import event_for, wants
+from mediastudio.webhooks.formats import SEED001_FORMAT
 from mediastudio.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSigningSecret
 from mediastudio.webhooks.signing import new_secret, serialise
 
@@ -80,9 +82,12 @@ class WebhookOutbox:
             return
         now = utcnow()
         event_id = new_id("evt")
-        data = present(generation, self._url_for).model_dump(mode="json")
-        payload = event_payload(event_id, event_type, data, now)
+        presented = present(generation, self._url_for)
+        payload = event_payload(event_id, event_type, presented.model_dump(mode="json"), now)
         for endpoint in endpoints:
+            sent_type, sent = event_type, payload
+            if endpoint.payload_format == SEED001_FORMAT:
+                sent_type, sent = webhook_payload(presented, now)
             await self.queue(
                 session,
                 account_id=generation.account_id,
@@ -90,8 +95,8 @@ class WebhookOutbox:
                 target=endpoint.id,
                 endpoint_id=endpoint.id,
                 event_id=event_id,
-                event_type=event_type,
-                payload=payload,
+                event_type=sent_type,
+                payload=sent,
                 generation_id=generation.id,
                 sandbox=generation.sandbox,
             )

@@ -13,6 +13,7 @@ from mediastudio.kit.ids import new_id
 from mediastudio.settings import Settings
 from mediastudio.webhooks import repository
 from mediastudio.webhooks.events import EVENT_TYPES, WEBHOOK_TEST
+from mediastudio.webhooks.formats import NATIVE_FORMAT
 from mediastudio.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from mediastudio.webhooks.outbox import WebhookOutbox, event_payload
 from mediastudio.webhooks.signing import new_secret
@@ -38,6 +39,7 @@ class WebhookService:
         description: str | None,
         *,
         is_default: bool = False,
+        payload_format: str = NATIVE_FORMAT,
     ) -> WebhookEndpoint:
         checked = await self.check_url(url)
         now = utcnow()
@@ -48,6 +50,7 @@ class WebhookService:
             events=_checked_events(events),
             description=description or "",
             is_default=is_default,
+            payload_format=payload_format,
             secret=new_secret(),
             enabled=True,
             created_at=now,
@@ -83,6 +86,7 @@ class WebhookService:
         events: Sequence[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
+        payload_format: str | None = None,
     ) -> WebhookEndpoint:
         checked = await self.check_url(url) if url is not None else None
         async with self.db.write() as session:
@@ -97,6 +101,8 @@ class WebhookService:
                 endpoint.events = _checked_events(events)
             if description is not None:
                 endpoint.description = description
+            if payload_format is not None:
+                endpoint.payload_format = payload_format
             if enabled is not None:
                 endpoint.enabled = enabled
                 # Enabled again by its owner: a fresh start. Disabled by its owner: say so.
@@ -193,18 +199,26 @@ class WebhookService:
             return await repository.default_endpoint(session, principal.account_id)
 
     async def set_default_url(
-        self, principal: Principal, url: str | None
+        self, principal: Principal, url: str | None, payload_format: str = NATIVE_FORMAT
     ) -> WebhookEndpoint | None:
         """Seed 001's ``PATCH /settings {webhook_url}``: the account's default endpoint (every
-        event), created, moved or (with ``null``) removed."""
+        event), created, moved or (with ``null``) removed. Its deliveries take the format of
+        whoever set it last (the native ``PATCH /api/v1/settings``, or seed 001's)."""
         current = await self.default_url(principal)
         if url is None:
             if current is not None:
                 await self.delete(principal, current.id)
             return None
         if current is None:
-            return await self.create(principal, url, None, "Default endpoint", is_default=True)
-        return await self.update(principal, current.id, url=url)
+            return await self.create(
+                principal,
+                url,
+                None,
+                "Default endpoint",
+                is_default=True,
+                payload_format=payload_format,
+            )
+        return await self.update(principal, current.id, url=url, payload_format=payload_format)
 
 
 def _found(endpoint: WebhookEndpoint | None) -> WebhookEndpoint:

@@ -11,16 +11,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from mediastudio.accounts import service as accounts
+from mediastudio.compat.seed001.jobs import job_of, timestamp
 from mediastudio.compat.seed001.schemas import (
-    SEED_STATUS,
-    SEED_TYPES,
     USAGE_KEYS,
     AvatarRequest,
     BRollRequest,
     ClipRequest,
     CommercialRequest,
     ImageRequest,
-    Job,
     KeyCreateRequest,
     Queued,
     SettingsRequest,
@@ -30,7 +28,6 @@ from mediastudio.compat.seed001.schemas import (
     VoiceCloneRequest,
     VoiceRequest,
 )
-from mediastudio.compat.seed002.endpoints import timestamp
 from mediastudio.engines.inputs import AVATAR_TYPE
 from mediastudio.generations.endpoints import (
     AudioPrincipal,
@@ -39,7 +36,6 @@ from mediastudio.generations.endpoints import (
     read_model,
 )
 from mediastudio.generations.repository import Filters
-from mediastudio.generations.schemas import GenerationRead
 from mediastudio.generations.service import NewGeneration
 from mediastudio.idempotency.service import check_key, request_hash
 from mediastudio.keys import service as keys
@@ -50,6 +46,7 @@ from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import InvalidRequest
 from mediastudio.platform import Platform, get_platform
 from mediastudio.voices.cloning import NewVoice
+from mediastudio.webhooks.formats import SEED001_FORMAT
 
 router = APIRouter(prefix="/api", tags=["compat: seed 001"])
 PlatformDep = Annotated[Platform, Depends(get_platform)]
@@ -234,36 +231,6 @@ async def generate_voice(
     )
 
 
-def _job(native: GenerationRead) -> Job:
-    first = native.outputs[0] if native.outputs else None
-    metadata: dict[str, Any] = {"model": native.model}
-    if first is not None:
-        metadata |= {
-            name: value
-            for name, value in (
-                ("width", first.width),
-                ("height", first.height),
-                ("durationSeconds", first.duration_s),
-            )
-            if value is not None
-        }
-    return Job(
-        jobId=native.id,
-        type=SEED_TYPES.get(native.type, native.type),
-        status=SEED_STATUS.get(native.status, native.status),
-        outputUrl=native.output_url,
-        outputUrls=[output.url for output in native.outputs],
-        outputType=first.content_type if first is not None else None,
-        metadata=metadata,
-        error=native.error.message if native.error is not None else None,
-        creditsCharged=native.credits_charged,
-        creditsRefunded=native.credits_refunded,
-        sandbox=native.sandbox,
-        createdAt=timestamp(native.created_at),
-        completedAt=timestamp(native.completed_at) if native.completed_at else None,
-    )
-
-
 @router.get("/jobs", summary="List jobs, or one with ?id= (seed 001)")
 async def jobs(
     request: Request,
@@ -276,12 +243,12 @@ async def jobs(
     ``completed``, so a seed client's poll ends."""
     if id is not None:
         generation = await platform.generations.get(principal, id)
-        job = _job(read_model(request, platform, generation))
+        job = job_of(read_model(request, platform, generation))
         return JSONResponse({"data": job.model_dump()})
     page = await platform.generations.list(
         principal, Filters(), limit=LIST_LIMIT, offset=0, starting_after=None
     )
-    listed = [_job(read_model(request, platform, item)).model_dump() for item in page.items]
+    listed = [job_of(read_model(request, platform, item)).model_dump() for item in page.items]
     return JSONResponse({"data": listed})
 
 
@@ -320,7 +287,9 @@ async def update_settings(
     time, the answer adds ``webhookSecret``, the key to verify deliveries' signatures with,
     shown only then."""
     before = await platform.webhooks.default_url(principal)
-    endpoint = await platform.webhooks.set_default_url(principal, body.webhookUrl)
+    endpoint = await platform.webhooks.set_default_url(
+        principal, body.webhookUrl, payload_format=SEED001_FORMAT
+    )
     data: dict[str, Any] = {"webhookUrl": endpoint.url if endpoint is not None else None}
     if endpoint is not None and before is None:
         data["webhookSecret"] = endpoint.secret
