@@ -83,3 +83,30 @@ async def test_0005_gives_existing_deliveries_the_mode_of_their_generation(tmp_p
         modes = {row.id: bool(row.sandbox) for row in rows}
     assert modes == {"whd_live": False, "whd_test": True, "whd_ping": False, "whd_gone": False}
     await db.dispose()
+
+
+async def test_0011_keeps_existing_endpoints_on_mediastudios_payload(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    await upgrade(db, "0010")
+    now = "2026-01-01 00:00:00.000000"
+    async with db.write_engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO accounts (id, email, name, plan, credit_balance, credits_reserved,"
+                " created_at) VALUES ('acc_1', 'a@x.io', '', 'free', 0, 0, :now)"
+            ),
+            {"now": now},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO webhook_endpoints (id, account_id, url, events, description,"
+                " is_default, secret, enabled, created_at, updated_at) VALUES ('whk_1', 'acc_1',"
+                " 'https://x.io', '[]', '', 1, 'whsec_x', 1, :now, :now)"
+            ),
+            {"now": now},
+        )
+    await upgrade(db)
+    async with db.write_engine.connect() as connection:
+        rows = await connection.execute(text("SELECT id, payload_format FROM webhook_endpoints"))
+        assert {row.id: row.payload_format for row in rows} == {"whk_1": "mediastudio"}
+    await db.dispose()
