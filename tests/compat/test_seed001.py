@@ -365,6 +365,9 @@ async def test_avatar_translate_commercial_and_voice_clone_from_their_tables(
                 job_id = answer.json()["data"]["jobId"]
                 native = await api.client.get(f"/api/v1/generations/{job_id}", headers=auth(key))
                 assert native.json()["type"] == native_type
+                if native_type == "commercial":
+                    # Its native tests run it to the end; composing one is the slow part here.
+                    continue
                 job = await poll(api, key, job_id)
                 assert job["status"] == "completed" and job["type"] == seed_type, job["error"]
                 assert job["outputType"] == "video/mp4"
@@ -372,6 +375,8 @@ async def test_avatar_translate_commercial_and_voice_clone_from_their_tables(
             inputs = {item["type"]: item["input"] for item in native.json()["data"]}
             assert inputs["avatar"]["image_url"] == face and inputs["avatar"]["text"]
             assert inputs["dubbing"]["target_language"] == "es"
+            assert inputs["commercial"]["product_images"] == [face]
+            assert inputs["commercial"]["platform"] == "tiktok"
 
             # Where the seed and MediaStudio differ, a 400 that says why (docs/compat.md).
             no_images = {k: v for k, v in commercial.items() if k != "productImages"}
