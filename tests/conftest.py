@@ -19,6 +19,7 @@ from mediastudio.app import create_app
 from mediastudio.keys import service as keys
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from tests.engines import tiny_cache
 from tests.postgres import PostgresServer
 
 TERMINAL = {"completed", "partially_completed", "failed", "cancelled"}
@@ -66,6 +67,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for fixture in ("database_url", "blank_database_url"):
             if fixture in metafunc.fixturenames:
                 metafunc.parametrize(fixture, DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tiny local models are built once per session and shared by the xdist workers
+    (tests/engines/tiny_cache.py)."""
+    tiny_cache.configure(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
