@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,8 +22,11 @@ import pytest
 from mediastudio.accounts import service as accounts
 from mediastudio.app import create_app
 from mediastudio.keys import service as keys
+from mediastudio.kit.db import Database
+from mediastudio.migrations import upgrade
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from tests.engines import tiny_cache
 from tests.postgres import PostgresServer
 from tests.s3_server import S3Server, start_s3_server
 
@@ -85,6 +91,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for fixture in ("database_url", "blank_database_url"):
             if fixture in metafunc.fixturenames:
                 metafunc.parametrize(fixture, DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tiny local models are built once per session and shared by the xdist workers
+    (tests/engines/tiny_cache.py)."""
+    tiny_cache.configure(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -186,8 +199,42 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+_migrated: dict[str, Path] = {}  # "template" → this process's migrated SQLite database
+
+
+async def start_migrated(settings: Settings) -> None:
+    """Give a new embedded database the schema before the app starts: a copy of a database this
+    process migrated once (a file copy is milliseconds; running the migrations is a large share
+    of an app's start-up). The app's start-up still runs the migrations, which find nothing to
+    do. A database that exists already, or PostgreSQL, is left alone; tests of the migrations
+    themselves migrate their own (tests/unit/test_migrations.py, the e2e servers)."""
+    if not settings.is_sqlite or settings.database_url:
+        return
+    target = settings.data_dir / "mediastudio.db"
+    if target.exists():
+        return
+    if "template" not in _migrated:
+        folder = Path(tempfile.mkdtemp(prefix="mediastudio-migrated-"))
+        atexit.register(shutil.rmtree, folder, True)
+        db = Database(f"sqlite+aiosqlite:///{folder / 'migrating.db'}")
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+        # The backup API writes one consistent file, whatever the journal mode left beside it.
+        with (
+            closing(sqlite3.connect(folder / "migrating.db")) as source,
+            closing(sqlite3.connect(folder / "template.db")) as copy,
+        ):
+            source.backup(copy)
+        _migrated["template"] = folder / "template.db"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_migrated["template"], target)
+
+
 @asynccontextmanager
 async def open_api(settings: Settings) -> AsyncIterator[Api]:
+    await start_migrated(settings)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -19,7 +19,7 @@ import uvicorn
 
 from mediastudio.app import create_app
 from mediastudio.settings import Settings
-from tests.conftest import Api
+from tests.conftest import Api, start_migrated
 
 
 @dataclass
@@ -40,6 +40,7 @@ class LiveApi(Api):
 @asynccontextmanager
 async def serve_live(settings: Settings, **options: Any) -> AsyncIterator[LiveApi]:
     """``options`` go to ``uvicorn.Config`` (e.g. what ``mediastudio serve`` adds)."""
+    await start_migrated(settings)
     app = create_app(settings)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options

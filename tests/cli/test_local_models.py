@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import invoke
+from mediastudio.cli import common
+from mediastudio.cli.main import app
+from tests.cli.test_cli import invoke, runner
 from tests.engines.tiny_diffusion import build_tiny_pipeline, require_local_extra
 
 
@@ -19,9 +21,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def listed_local(data_dir: Path) -> list[dict[str, object]]:
-    code, out = invoke(data_dir, "models", "list", "--local", "--json")
-    assert code == 0, out
-    return list(json.loads(out))
+    """The JSON on stdout: a library's warning on stderr (transformers warns once per process,
+    when it first loads a pipeline's image processor) is not part of it."""
+    common.console.width = 200
+    result = runner.invoke(
+        app, ["models", "list", "--local", "--json", "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    return list(json.loads(result.stdout))
 
 
 def test_pull_lists_and_removes_a_local_folder(tiny: Path, tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.engines.tiny_cache import cached
+
 NATIVE_SIDE = 64  # the UNet's sample size 32 times the VAE's scale 2
 
 
@@ -58,6 +60,18 @@ def write_tokenizer(folder: Path) -> None:
 
 
 def build_tiny_pipeline(folder: Path, *, seed: int = 0, attention: bool = True) -> Path:
+    """Save a tiny StableDiffusionPipeline into ``folder``, built once per test session
+    (tests/engines/tiny_cache.py): see :func:`_build_tiny_pipeline`."""
+    return cached(
+        folder,
+        lambda target: _build_tiny_pipeline(target, seed=seed, attention=attention),
+        builder="pipeline",
+        seed=seed,
+        attention=attention,
+    )
+
+
+def _build_tiny_pipeline(folder: Path, *, seed: int, attention: bool) -> Path:
     """Save a tiny StableDiffusionPipeline into ``folder`` (model_index.json, unet/, vae/,
     text_encoder/, tokenizer/, scheduler/): what ``models pull`` registers.
 
@@ -144,6 +158,17 @@ VIDEO_TIME_STEP = 4  # the tiny LTX VAE compresses time 4x: 4k + 1 frames
 
 
 def build_tiny_video_pipeline(folder: Path, *, seed: int = 0) -> Path:
+    """Save a tiny LTXPipeline into ``folder``, built once per test session
+    (tests/engines/tiny_cache.py): see :func:`_build_tiny_video_pipeline`."""
+    return cached(
+        folder,
+        lambda target: _build_tiny_video_pipeline(target, seed=seed),
+        builder="video",
+        seed=seed,
+    )
+
+
+def _build_tiny_video_pipeline(folder: Path, *, seed: int) -> Path:
     """Save a tiny LTXPipeline (text to video; its image-to-video sibling shares the weights)
     into ``folder``: diffusers' own test components (``get_dummy_components`` in
     tests/pipelines/ltx/test_ltx.py: a one-layer transformer of width 32, a four-block VAE of 8

@@ -10,6 +10,7 @@ pitch rising with the speaker id (so speakers differ)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines.tiny_cache import cached
+
 SAMPLE_RATE = 16_000
 # About 32 ms a phoneme id: a phoneme and its pad, ~64 ms, about espeak-ng's (and a real Piper
 # voice's) normal pace, so the output plan's estimate holds for it.
@@ -25,12 +28,19 @@ SAMPLES_PER_ID = 512
 
 
 def require_piper() -> None:
-    """Skip without torch, onnx or piper-tts, except under CI (make install installs them)."""
-    for module in ("torch", "onnx", "piper", "onnxruntime"):
+    """Skip without torch, onnx or piper-tts, except under CI (make install installs them).
+    Found, not imported: torch only builds the voice, once per session (tiny_cache.py), and
+    importing it costs seconds in every worker that only runs a copy of the voice."""
+    missing = [
+        module
+        for module in ("torch", "onnx", "piper", "onnxruntime")
+        if importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        message = f"{', '.join(missing)} missing: `make install`"
         if os.environ.get("CI") == "true":
-            __import__(module)
-        else:
-            pytest.importorskip(module)
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def build_tiny_voice(
@@ -42,7 +52,21 @@ def build_tiny_voice(
     language: str = "en_US",
 ) -> Path:
     """Write ``<name>.onnx`` and ``<name>.onnx.json`` into ``folder``; returns ``folder``.
-    ``speakers`` makes a multi-speaker voice with those speaker names."""
+    ``speakers`` makes a multi-speaker voice with those speaker names. Built once per test
+    session (tests/engines/tiny_cache.py): a worker that only copies it never imports torch."""
+    return cached(
+        folder,
+        lambda target: _build_tiny_voice(target, name, speakers, espeak_voice, language),
+        name=name,
+        speakers=speakers,
+        espeak_voice=espeak_voice,
+        language=language,
+    )
+
+
+def _build_tiny_voice(
+    folder: Path, name: str, speakers: tuple[str, ...], espeak_voice: str, language: str
+) -> Path:
     import torch
     from piper.phoneme_ids import DEFAULT_PHONEME_ID_MAP
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mediastudio.engines.local import whisper
+from tests.engines.tiny_cache import cached
 
 TEXT_TOKENS = 50_257
 TASK_TOKENS = (
@@ -105,7 +106,12 @@ def write_tokenizer(folder: Path) -> int:
 
 def build(target: Path) -> Path:
     """Write the CTranslate2 folder ``target`` (model.bin, config.json, vocabulary.json,
-    tokenizer.json, preprocessor_config.json) and return it."""
+    tokenizer.json, preprocessor_config.json) and return it. Built once per test session
+    (tests/engines/tiny_cache.py): a worker that only copies it never imports torch."""
+    return cached(target, _build)
+
+
+def _build(target: Path) -> Path:
     import ctranslate2
     import torch
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
