@@ -4,7 +4,7 @@ so a screen reader (or a browser without SVG) reads the same numbers as the bars
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 WIDTH = 600
@@ -13,6 +13,7 @@ TOP = 12  # room for the largest bar's value
 BOTTOM = 24  # room for the labels under the bars
 LEFT = 8
 GAP = 0.2  # of each bar's slot left empty
+MAX_BAR = 48  # a chart of two types still draws bars, not walls
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Bar:
     y: float
     width: float
     height: float
-    show_label: bool  # 30 daily labels do not fit under 30 thin bars: every fifth one does
+    tick: str | None  # the text under the bar: 30 dates do not fit under 30 thin bars
 
 
 @dataclass(frozen=True)
@@ -49,24 +50,32 @@ class Chart:
 
 
 def bar_chart(
-    chart_id: str, title: str, unit: str, points: Sequence[tuple[str, int]], *, label_every: int = 1
+    chart_id: str,
+    title: str,
+    unit: str,
+    points: Sequence[tuple[str, int]],
+    *,
+    tick_every: int = 1,
+    tick: Callable[[str], str] = str,
 ) -> Chart:
-    """A chart of ``points`` (label, value) in their order, scaled to the largest value."""
+    """A chart of ``points`` (label, value) in their order, scaled to the largest value. Every
+    ``tick_every``-th bar, counted back from the last (today), gets ``tick(label)`` under it."""
     slot = (WIDTH - 2 * LEFT) / max(len(points), 1)
     tallest = max((value for _, value in points), default=0)
     room = HEIGHT - TOP - BOTTOM
     bars = []
     for index, (label, value) in enumerate(points):
         height = room * value / tallest if tallest else 0.0
+        width = min(slot * (1 - GAP), MAX_BAR)
         bars.append(
             Bar(
                 label=label,
                 value=value,
-                x=round(LEFT + index * slot + slot * GAP / 2, 2),
+                x=round(LEFT + index * slot + (slot - width) / 2, 2),
                 y=round(TOP + room - height, 2),
-                width=round(slot * (1 - GAP), 2),
+                width=round(width, 2),
                 height=round(height, 2),
-                show_label=index % label_every == 0 or index == len(points) - 1,
+                tick=tick(label) if (len(points) - 1 - index) % tick_every == 0 else None,
             )
         )
     return Chart(

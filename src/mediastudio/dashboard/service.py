@@ -88,14 +88,16 @@ async def usage(
             f"Generations per day, last {USAGE_DAYS} days",
             "generations",
             [(day, jobs_per_day.get(day, 0)) for day in days],
-            label_every=7,
+            tick_every=7,
+            tick=_month_day,
         ),
         bar_chart(
             "credits-per-day",
             f"Credits charged per day, last {USAGE_DAYS} days",
             "credits",
             [(day, charged_per_day.get(day, 0)) for day in days],
-            label_every=7,
+            tick_every=7,
+            tick=_month_day,
         ),
         bar_chart(
             "jobs-per-type",
@@ -111,3 +113,7 @@ async def usage(
         ),
     ]
     return Usage(account=summary, ledger=rows[:LEDGER_PAGE], older=older, charts=charts)
+
+
+def _month_day(day: str) -> str:
+    return day[5:]  # 2026-12-02 → 12-02: five characters fit under a week of bars
