@@ -174,6 +174,9 @@ def test_sign_in_create_copy_use_and_revoke_a_key(
     page.get_by_role("link", name="Home").click()
     expect(page.get_by_role("cell", name=job_id)).to_be_visible()
     shots.take(page, "home")
+    page.get_by_role("link", name="Usage").click()  # the job, drawn as one bar of today's
+    expect(page.locator("#jobs-per-day svg rect.bar[data-value='1']")).to_have_count(1)
+    shots.take(page, "usage")
     page.get_by_role("link", name="Password").click()
     expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
     shots.take(page, "password")

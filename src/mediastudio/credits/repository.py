@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.accounts.models import Account
 from mediastudio.credits.models import LedgerEntry
+from mediastudio.generations.models import Generation
 from mediastudio.kit.clock import utcnow
+from mediastudio.kit.db import utc_day
+from mediastudio.kit.ids import first_id_at
 
 _TABLE = cast(Table, LedgerEntry.__table__)
 _INSERT = insert(_TABLE)  # a constant statement: compiled once, cached
@@ -84,3 +88,43 @@ async def sums(session: AsyncSession, account_id: str) -> tuple[int, int]:
     )
     amount, reserved = result.one()
     return int(amount), int(reserved)
+
+
+def _captures_since(account_id: str, since: datetime) -> ColumnElement[bool]:
+    """An account's captures (the credits actually charged) since ``since``. The id bound walks
+    the (account_id, id) index from ``since`` on; created_at keeps the exact bound."""
+    return and_(
+        LedgerEntry.account_id == account_id,
+        LedgerEntry.kind == "capture",
+        LedgerEntry.id >= first_id_at("txn", int(since.timestamp() * 1000)),
+        LedgerEntry.created_at >= since,
+    )
+
+
+async def charged_per_day_since(
+    session: AsyncSession, account_id: str, since: datetime
+) -> dict[str, int]:
+    """Credits charged per UTC day (``YYYY-MM-DD``) since ``since``: one GROUP BY."""
+    day = utc_day(session, LedgerEntry.created_at)
+    result = await session.execute(
+        select(day, func.sum(-LedgerEntry.reserved_delta))
+        .where(_captures_since(account_id, since))
+        .group_by(day)
+    )
+    return {str(day_): int(total) for day_, total in result.all()}
+
+
+async def charged_per_type_since(
+    session: AsyncSession, account_id: str, since: datetime
+) -> dict[str | None, int]:
+    """Credits charged per generation type since ``since``: one GROUP BY over the ledger joined
+    to its generations. An outer join, so that a deleted generation's charge (the ledger keeps
+    it) still counts, under ``None``."""
+    result = await session.execute(
+        select(Generation.type, func.sum(-LedgerEntry.reserved_delta))
+        .select_from(LedgerEntry)
+        .outerjoin(Generation, Generation.id == LedgerEntry.generation_id)
+        .where(_captures_since(account_id, since))
+        .group_by(Generation.type)
+    )
+    return {type_: int(total) for type_, total in result.all()}

@@ -12,7 +12,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.accounts import service as accounts
@@ -262,3 +262,31 @@ async def change_password(
         context = _page(request, user, "password", error=exc.message, done=False)
         return render(request, "password.html", context, status_code=400)
     return render(request, "password.html", _page(request, user, "password", error=None, done=True))
+
+
+@router.get("/dashboard/usage", response_class=HTMLResponse)
+async def usage_page(
+    request: Request,
+    platform: PlatformDep,
+    user: MaybeSessionUser,
+    after: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """Balance, quotas, the ledger (``?after=`` pages it, as ``starting_after`` does the API's)
+    and the last 30 days in charts."""
+    if user is None:
+        return redirect(LOGIN)
+    async with platform.db.read() as session:
+        usage = await service.usage(
+            session, platform.settings, user.account_id, utcnow(), ledger_after=after or None
+        )
+    context = _page(
+        request,
+        user,
+        "usage",
+        account=usage.account,
+        ledger=usage.ledger,
+        older=usage.older,
+        charts=usage.charts,
+        paged=bool(after),
+    )
+    return render(request, "usage.html", context)

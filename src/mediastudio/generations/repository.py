@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.accounts.models import Account
 from mediastudio.generations.models import Generation, Status
+from mediastudio.kit.db import utc_day
+from mediastudio.kit.ids import first_id_at
 
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
 _COLUMNS = tuple(inspect(Generation).column_attrs)
@@ -221,3 +223,23 @@ async def queued(session: AsyncSession) -> Sequence[tuple[str, str]]:
 
 async def remove(session: AsyncSession, generation_id: str) -> None:
     await session.execute(delete(Generation).where(Generation.id == generation_id))
+
+
+async def count_per_day_since(
+    session: AsyncSession, account_id: str, since: datetime, *, sandbox: bool = False
+) -> dict[str, int]:
+    """Generations created per UTC day (``YYYY-MM-DD``) since ``since``: one GROUP BY. The id
+    bound walks the (account_id, sandbox, id) index from ``since`` on instead of the account's
+    whole history; created_at keeps the exact bound."""
+    day = utc_day(session, Generation.created_at)
+    result = await session.execute(
+        select(day, func.count())
+        .where(
+            Generation.account_id == account_id,
+            Generation.sandbox == sandbox,
+            Generation.id >= first_id_at("gen", int(since.timestamp() * 1000)),
+            Generation.created_at >= since,
+        )
+        .group_by(day)
+    )
+    return {str(day_): int(count) for day_, count in result.all()}

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -170,3 +170,12 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, echo: bool) -> 
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def utc_day(session: AsyncSession, column: Any) -> Any:
+    """A SQL expression for the UTC calendar day (``YYYY-MM-DD`` text) of a UTCDateTime column,
+    for GROUP BY. SQLite stores naive UTC text; PostgreSQL's timestamptz would otherwise be cut
+    at the session's time zone."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d", column)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")

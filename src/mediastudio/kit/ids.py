@@ -27,3 +27,9 @@ def new_id(prefix: str, *, now_ms: int | None = None) -> str:
 
 def has_prefix(value: str, prefix: str) -> bool:
     return value.startswith(prefix + "_") and len(value) == len(prefix) + 27
+
+
+def first_id_at(prefix: str, moment_ms: int) -> str:
+    """The smallest id ``new_id`` can make at ``moment_ms`` or later: ``id >= first_id_at(…)``
+    selects rows created since then through an index on ids (time-sortable, see above)."""
+    return f"{prefix}_{_encode(moment_ms, 10)}{'0' * 16}"
