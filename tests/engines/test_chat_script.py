@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from mediastudio.engines.builtin import compositions
 from mediastudio.engines.builtin.compositions.chat_script import (
     ScriptRefused,
     ScriptWriter,
     messages,
     parse_script,
 )
+from mediastudio.engines.registry import EngineRegistry
 from tests.conftest import make_settings
 from tests.engines.test_commercial import commercial_input
 
@@ -61,3 +63,16 @@ def test_a_writer_exists_only_when_a_chat_model_is_configured(tmp_path: Path) ->
     assert writer.credits(job.model_copy(update={"script": "Buy it."})) == 0
     asked = messages(job)[-1].content
     assert job.product in asked and "weekend runners" in asked and f"{job.duration} s" in asked
+
+
+def test_the_builtin_commercial_prices_the_message_only_where_a_chat_model_is_configured(
+    tmp_path: Path,
+) -> None:
+    job = commercial_input()
+    plain = compositions.engine(make_settings(tmp_path), EngineRegistry())
+    [commercial] = [m for m in plain.models() if m.id == "builtin/commercial"]
+    assert commercial.extra_credits is None  # today's commercial, unchanged
+    keyed = make_settings(tmp_path, providers={"openai": {"api_key": "sk-test"}})
+    chatty = compositions.engine(keyed, EngineRegistry())
+    [commercial] = [m for m in chatty.models() if m.id == "builtin/commercial"]
+    assert commercial.extra_credits is not None and commercial.extra_credits(job) == 1
