@@ -70,12 +70,16 @@ class Catalog:
         """The input as the job will run it, and its full price (zero under a sandbox key).
 
         A composition that runs other models as steps for this input (``spec.uses``) costs
-        its own price plus each step model's price for the step's input. Each step model is
-        resolved as a request of its type would be (the one named in the input's field, else
-        the catalog's default, which is written into that field), so a live key gets 503
-        ``model_unavailable`` now, naming the setting to set, rather than a failed job later.
+        its own price plus each step model's price for the step's input (and its
+        ``extra_credits``: steps that are not catalog models, such as a chat message). Each
+        step model is resolved as a request of its type would be (the one named in the input's
+        field, else the catalog's default, which is written into that field), so a live key
+        gets 503 ``model_unavailable`` now, naming the setting to set, rather than a failed job
+        later.
         """
         price = self.credits_for(spec, validated)
+        if spec.extra_credits is not None:
+            price += spec.extra_credits(validated)
         updates: dict[str, str] = {}
         for use in spec.uses(validated) if spec.uses is not None else ():
             step_spec = self._step_model(spec, use, validated, principal)

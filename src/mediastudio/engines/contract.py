@@ -192,6 +192,9 @@ class ModelSpec:
     the job then costs its own price plus theirs, and a live key is refused at once (503
     ``model_unavailable``) when one of them cannot run here.
 
+    ``extra_credits`` prices steps that are not catalog models (a commercial's script written
+    by a chat model): credits added to the job's price for an input, quoted and reserved with it.
+
     ``deprecation`` is the provider's announced shutdown (:class:`Deprecation`), if any.
     """
 
@@ -208,6 +211,7 @@ class ModelSpec:
     output_kind: OutputKind | None = None
     plan: OutputPlanner | None = None
     uses: StepPlanner | None = None
+    extra_credits: Callable[[BaseModel], int] | None = None
     deprecation: Deprecation | None = None
 
     @property

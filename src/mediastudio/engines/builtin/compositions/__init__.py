@@ -57,7 +57,9 @@ class CompositionsEngine(Engine):
 
 
 def engine(settings: Settings, registry: EngineRegistry) -> Engine:
+    from mediastudio.engines.builtin.compositions.chat_script import ScriptWriter
     from mediastudio.engines.builtin.compositions.commercial import Commercial
     from mediastudio.engines.builtin.compositions.script_video import ScriptVideo
 
-    return CompositionsEngine(registry, [Commercial(), ScriptVideo(registry)])
+    commercial = Commercial(writer=ScriptWriter.configured(settings))
+    return CompositionsEngine(registry, [commercial, ScriptVideo(registry)])

@@ -1,6 +1,8 @@
 """``builtin/commercial``: a product commercial composed from other models' steps.
 
-1. the script: the user's, or written from templates (:mod:`.script`);
+1. the script: the user's; else, when a chat model is configured here, written by it
+   (:mod:`.chat_script`: its one message is part of the price, and its failure fails the job,
+   refunded); else written from templates (:mod:`.script`);
 2. the voice: one speech step per sentence, so each sentence's timing is exact;
 3. the music: one music step as long as the commercial, ducked under the voice and mixed to the
    platform's loudness (:mod:`.mixing`);
@@ -20,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from mediastudio.engines.builtin.compositions import assembly, mixing
+from mediastudio.engines.builtin.compositions.chat_script import ScriptWriter
 from mediastudio.engines.builtin.compositions.cues import caption_overlay, sentence_cues
 from mediastudio.engines.builtin.compositions.script import split_sentences, write_script
 from mediastudio.engines.builtin.espeak.inputs import known_voice, voice_schema_rules
@@ -143,7 +146,9 @@ class Speech:
 
 class Commercial:
     """The commercial composition. Tests and benchmarks may run its steps on other models, under
-    another model id, with ``short_side`` overriding the input's resolution."""
+    another model id, with ``short_side`` overriding the input's resolution. With a ``writer``
+    (a chat model configured here), a request without a script gets one written by it, and
+    pays for its message."""
 
     spec = SPEC
 
@@ -154,9 +159,13 @@ class Commercial:
         fps: int = FPS,
         short_side: int | None = None,
         model_id: str | None = None,
+        writer: ScriptWriter | None = None,
     ) -> None:
         # The plan is this instance's: its frame rate and size are what it renders.
         self.spec = replace(SPEC, id=model_id or SPEC.id, plan=self.plan_outputs)
+        if writer is not None:
+            self.spec = replace(self.spec, extra_credits=writer.credits)
+        self.writer = writer
         self.models = models or StepModels()
         self.fps = fps
         self.short_side = short_side
@@ -204,8 +213,13 @@ class Commercial:
         aspect = job.aspect_ratio
         style = TONES[job.tone]
         width, height = self.frame_size(job)
-        sentences = script_of(job)
         images, shots = shot_plan(job)
+        if job.script or self.writer is None:
+            sentences = script_of(job)
+        else:
+            # Before the steps are weighed: their voice steps are the chat model's sentences.
+            ctx.check_cancelled()
+            sentences = self.writer.write(job)
         steps = Composition(ctx, registry, _weights(len(sentences), len(shots)))
 
         with steps.stage("stills") as progress:
