@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.dashboard import service

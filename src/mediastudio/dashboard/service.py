@@ -133,7 +133,9 @@ async def history(
     )
 
 
-async def find(platform: Platform, user: Current, generation_id: str) -> tuple[Generation, Principal]:
+async def find(
+    platform: Platform, user: Current, generation_id: str
+) -> tuple[Generation, Principal]:
     """The account's generation of either mode, and the principal of that mode to act on it
     with. Another account's, like a missing one, raises NotFound (404)."""
     generation_id = generation_id[:40]

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.dashboard import service
-from mediastudio.dashboard.history import error_text
 from mediastudio.dashboard.endpoints import LOGIN, OptionalField, PlatformDep, _check_csrf, _page
+from mediastudio.dashboard.history import error_text
 from mediastudio.dashboard.pages import redirect, render
 from mediastudio.kit.errors import InvalidRequest
 from mediastudio.users.auth import MaybeSessionUser
@@ -21,7 +21,9 @@ SETTINGS = "/dashboard/settings"
 
 
 @router.get(SETTINGS, response_class=HTMLResponse)
-async def settings_page(request: Request, platform: PlatformDep, user: MaybeSessionUser) -> Response:
+async def settings_page(
+    request: Request, platform: PlatformDep, user: MaybeSessionUser
+) -> Response:
     if user is None:
         return redirect(LOGIN)
     current = await service.account_settings(platform, user)
@@ -47,7 +49,9 @@ async def save_settings(
         )
     except InvalidRequest as exc:
         typed = service.AccountSettings(name=name, webhook_url=webhook_url)
-        context = _page(request, user, "settings", settings=typed, error=error_text(exc), saved=False)
+        context = _page(
+            request, user, "settings", settings=typed, error=error_text(exc), saved=False
+        )
         return render(request, "settings.html", context, status_code=400)
     context = _page(request, user, "settings", settings=saved, error=None, saved=True)
     return render(request, "settings.html", context)
