@@ -97,7 +97,7 @@ async def generation_page(
     if user is None:
         return redirect(LOGIN)
     generation, _ = await service.find(platform, user, generation_id)
-    row = service.row(platform, _urls(request, platform), generation)
+    row = service.row(_urls(request, platform), generation)
     context = _page(request, user, "generations", row=row, back=f"{HISTORY}/{generation.id}")
     return render(request, "generation.html", context)
 
@@ -130,7 +130,7 @@ async def _act(
     if changed is None:  # deleted: htmx swaps the row for nothing
         return HTMLResponse("") if htmx else redirect(_back(next_url, HISTORY))
     if htmx:
-        row = service.row(platform, _urls(request, platform), changed)
+        row = service.row(_urls(request, platform), changed)
         context = _page(request, user, "generations", row=row, back=_back(next_url, HISTORY))
         return render(request, "generation_row.html", context)
     return redirect(_back(next_url, f"{HISTORY}/{changed.id}"))

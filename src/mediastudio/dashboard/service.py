@@ -109,7 +109,7 @@ def check_history_query(platform: Platform, query: HistoryQuery) -> HistoryQuery
     return query
 
 
-def row(platform: Platform, urls: Callable[[str], str], generation: Generation) -> Row:
+def row(urls: Callable[[str], str], generation: Generation) -> Row:
     return Row(
         job=present(generation, urls),
         can_cancel=cancellable(generation),
@@ -128,9 +128,7 @@ async def history(
     page = await platform.generations.list(
         principal, filters, limit=HISTORY_PAGE, offset=0, starting_after=query.after
     )
-    return History(
-        rows=[row(platform, urls, item) for item in page.items], next_cursor=page.next_cursor
-    )
+    return History(rows=[row(urls, item) for item in page.items], next_cursor=page.next_cursor)
 
 
 async def find(
