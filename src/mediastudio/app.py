@@ -24,7 +24,9 @@ from mediastudio.compat.seed002.endpoints import router as seed002_router
 from mediastudio.compat.seed002.errors import PREFIXES as SEED002_PREFIXES
 from mediastudio.compat.seed002.errors import render_seed002_error
 from mediastudio.dashboard.endpoints import router as dashboard_router
+from mediastudio.dashboard.history import router as dashboard_history_router
 from mediastudio.dashboard.pages import STATIC_DIR, STATIC_URL
+from mediastudio.dashboard.settings_page import router as dashboard_settings_router
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
 from mediastudio.events.endpoints import router as events_router
@@ -134,6 +136,8 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         app.include_router(router)
     # The dashboard (docs/dashboard.md): pages, not API operations, so not in /openapi.json.
     app.include_router(dashboard_router)
+    app.include_router(dashboard_history_router)
+    app.include_router(dashboard_settings_router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     # /v1 speaks OpenAI's API, whose reference and official clients are its contract: it is
     # kept out of /openapi.json, which schemathesis holds to MediaStudio's own (docs/api.md).

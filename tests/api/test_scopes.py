@@ -155,6 +155,13 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/dashboard/keys/{key_id}/revoke"): SESSION,
     ("GET", "/dashboard/password"): SESSION,
     ("POST", "/dashboard/password"): SESSION,
+    ("GET", "/dashboard/generations"): SESSION,
+    ("GET", "/dashboard/generations/{generation_id}"): SESSION,
+    ("POST", "/dashboard/generations/{generation_id}/cancel"): SESSION,
+    ("POST", "/dashboard/generations/{generation_id}/retry"): SESSION,
+    ("POST", "/dashboard/generations/{generation_id}/delete"): SESSION,
+    ("GET", "/dashboard/settings"): SESSION,
+    ("POST", "/dashboard/settings"): SESSION,
     ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's headless Chromium, driven by Playwright, against a
 real ``mediastudio serve``. Sign in, create a key and copy it from the clipboard, call the API
-with it, revoke it in the page and see the API refuse it; every request stays on this server.
+with it, revoke it in the page and see the API refuse it, see the job's image in History;
+every request stays on this server.
 
 Chromium comes from ``make browser``; without it the test skips on a developer's machine and
 fails under CI. ``UPDATE_DOCS_SCREENSHOTS=1`` also writes each page's screenshot to
@@ -177,6 +178,12 @@ def test_sign_in_create_copy_use_and_revoke_a_key(
     page.get_by_role("link", name="Usage").click()  # the job, drawn as one bar of today's
     expect(page.locator("#jobs-per-day svg rect.bar[data-value='1']")).to_have_count(1)
     shots.take(page, "usage")
+    page.get_by_role("link", name="History").click()  # the job's image, decoded by the browser
+    thumb = page.get_by_role("img", name=f"Output 1 of {job_id}")
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle()
+    )
+    shots.take(page, "history")
     page.get_by_role("link", name="Password").click()
     expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
     shots.take(page, "password")

@@ -87,3 +87,27 @@ async def summary(
         "usage": usage,
         "created_at": account.created_at,
     }
+
+
+MAX_NAME_LENGTH = 200  # the column's size
+
+
+def check_name(name: str) -> str:
+    """An account's display name as it will be stored, or InvalidRequest; blank is allowed."""
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidRequest(f"An account name has at most {MAX_NAME_LENGTH} characters.")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise InvalidRequest("An account name cannot contain control characters.")
+    return name
+
+
+async def rename(session: AsyncSession, account_id: str, name: str) -> Account:
+    """Set the account's display name (the dashboard's Settings page); blank clears it."""
+    name = check_name(name)
+    account = await repository.get(session, account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id!r}.")
+    account.name = name
+    await session.flush()
+    return account

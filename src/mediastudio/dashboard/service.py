@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -15,8 +15,16 @@ from mediastudio.credits import service as credits
 from mediastudio.credits.models import LedgerEntry
 from mediastudio.dashboard.charts import Chart, bar_chart
 from mediastudio.generations import repository as generations
-from mediastudio.generations.models import Generation
+from mediastudio.generations.models import Generation, Status
+from mediastudio.generations.repository import Filters
+from mediastudio.generations.schemas import GenerationRead, present
+from mediastudio.generations.service import cancellable, retryable
+from mediastudio.keys.principal import Principal
+from mediastudio.keys.service import ALL_SCOPES
+from mediastudio.kit.errors import InvalidRequest, NotFound
+from mediastudio.platform import Platform
 from mediastudio.settings import Settings
+from mediastudio.users.service import Current
 
 RECENT = 10
 LEDGER_PAGE = 25
@@ -117,3 +125,138 @@ async def usage(
 
 def _month_day(day: str) -> str:
     return day[5:]  # 2026-12-02 → 12-02: five characters fit under a week of bars
+
+
+# --- History (issue 14): the account's generations through the API's GenerationService ----
+
+HISTORY_PAGE = 20
+MODES = ("live", "test")
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """The History page's filters, as the list route's: all optional but the mode."""
+
+    mode: str = "live"
+    status: str | None = None
+    type: str | None = None
+    model: str | None = None
+    after: str | None = None  # the cursor: the last id of the previous page
+
+
+@dataclass(frozen=True)
+class Row:
+    """One generation as the API presents it, and which actions the API would accept on it."""
+
+    job: GenerationRead
+    can_cancel: bool
+    can_retry: bool
+
+
+@dataclass(frozen=True)
+class History:
+    rows: Sequence[Row]
+    next_cursor: str | None
+
+
+async def acting_as(platform: Platform, user: Current, *, sandbox: bool) -> Principal:
+    """The principal a signed-in user acts as: their account, in one mode, with every scope
+    (a person of the account may do what any of its keys may). ``key_id`` names the session's
+    user, never a key, so nothing can mistake it for one."""
+    async with platform.db.read() as session:
+        account = await accounts.require(session, user.account_id)
+    return Principal(
+        account_id=account.id,
+        key_id=f"web:{user.user_id}",
+        sandbox=sandbox,
+        scopes=frozenset(ALL_SCOPES),
+        plan_name=account.plan,
+        plan=platform.settings.plan(account.plan),
+    )
+
+
+def check_history_query(platform: Platform, query: HistoryQuery) -> HistoryQuery:
+    """Refuse what the list route refuses: an unknown status, type or mode (400)."""
+    if query.mode not in MODES:
+        raise InvalidRequest(f"Unknown mode {query.mode!r}; modes: live, test.")
+    if query.status is not None and query.status not in set(Status):
+        known = ", ".join(status.value for status in Status)
+        raise InvalidRequest(f"Unknown status {query.status!r}; known statuses: {known}")
+    if query.type is not None:
+        platform.catalog.check_type(query.type, field="type")
+    return query
+
+
+def row(urls: Callable[[str], str], generation: Generation) -> Row:
+    return Row(
+        job=present(generation, urls),
+        can_cancel=cancellable(generation),
+        can_retry=retryable(generation),
+    )
+
+
+async def history(
+    platform: Platform, user: Current, query: HistoryQuery, urls: Callable[[str], str]
+) -> History:
+    """One page of the account's generations of one mode, newest first, through the same
+    ``GenerationService.list`` as ``GET /api/v1/generations``."""
+    query = check_history_query(platform, query)
+    principal = await acting_as(platform, user, sandbox=query.mode == "test")
+    filters = Filters(type=query.type, status=query.status, model=query.model)
+    page = await platform.generations.list(
+        principal, filters, limit=HISTORY_PAGE, offset=0, starting_after=query.after
+    )
+    return History(rows=[row(urls, item) for item in page.items], next_cursor=page.next_cursor)
+
+
+async def find(
+    platform: Platform, user: Current, generation_id: str
+) -> tuple[Generation, Principal]:
+    """The account's generation of either mode, and the principal of that mode to act on it
+    with. Another account's, like a missing one, raises NotFound (404)."""
+    generation_id = generation_id[:40]
+    for sandbox in (False, True):
+        principal = await acting_as(platform, user, sandbox=sandbox)
+        try:
+            return await platform.generations.get(principal, generation_id), principal
+        except NotFound:
+            continue
+    raise NotFound(f"No generation {generation_id!r}.")
+
+
+# --- Settings (issue 14): the account's name and seed 001's default webhook URL -------------
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    name: str
+    webhook_url: str | None
+    new_secret: str | None = None  # the default endpoint's secret, only when it was just made
+
+
+async def account_settings(platform: Platform, user: Current) -> AccountSettings:
+    principal = await acting_as(platform, user, sandbox=False)
+    async with platform.db.read() as session:
+        account = await accounts.require(session, user.account_id)
+    endpoint = await platform.webhooks.default_url(principal)
+    return AccountSettings(name=account.name, webhook_url=endpoint.url if endpoint else None)
+
+
+async def save_settings(
+    platform: Platform, user: Current, *, name: str, webhook_url: str | None
+) -> AccountSettings:
+    """The name through ``accounts.rename``, the URL through ``WebhookService.set_default_url``
+    (what seed 001's ``PATCH /api/settings`` calls: the same SSRF checks, made before it writes;
+    ``None`` removes the endpoint). The name is checked first, so bad input changes nothing."""
+    name = accounts.check_name(name)
+    principal = await acting_as(platform, user, sandbox=False)
+    before = await platform.webhooks.default_url(principal)
+    endpoint = await platform.webhooks.set_default_url(principal, webhook_url)
+    async with platform.db.write() as session:
+        account = await accounts.rename(session, user.account_id, name)
+    created = endpoint is not None and before is None
+    return AccountSettings(
+        name=account.name,
+        webhook_url=endpoint.url if endpoint else None,
+        new_secret=endpoint.secret if endpoint is not None and created else None,
+    )

@@ -256,7 +256,7 @@ class GenerationService:
     async def cancel(self, principal: Principal, generation_id: str) -> Generation:
         async with self.db.write() as session:
             generation = await self._owned(session, principal, generation_id, write=True)
-            if Status(generation.status).is_terminal:
+            if not cancellable(generation):
                 raise Conflict(
                     f"Generation {generation_id} is already {generation.status}; only queued "
                     "or processing generations can be cancelled."
@@ -271,7 +271,7 @@ class GenerationService:
     async def retry(self, principal: Principal, generation_id: str) -> Generation:
         async with self.db.write() as session:
             generation = await self._owned(session, principal, generation_id, write=True)
-            if generation.status != Status.FAILED:
+            if not retryable(generation):
                 raise Conflict(
                     f"Generation {generation_id} is {generation.status}; only failed "
                     "generations can be retried."
@@ -319,6 +319,17 @@ class GenerationService:
     def _kind(self, generation: Generation) -> str:
         registered = self.catalog.registry.get(generation.model, generation.type)
         return registered.spec.kind if registered else generation.type
+
+
+def cancellable(generation: Generation) -> bool:
+    """Whether :meth:`GenerationService.cancel` accepts this job (pages show the button only
+    then)."""
+    return not Status(generation.status).is_terminal
+
+
+def retryable(generation: Generation) -> bool:
+    """Whether :meth:`GenerationService.retry` accepts this job: only a failed one."""
+    return generation.status == Status.FAILED
 
 
 def _stored_body(generation: Generation) -> dict[str, Any]:
