@@ -7,7 +7,7 @@ The two API processes share a data directory only for the secret key that signs 
 disk. What a user sees: a job created on A is visible from B, streamed from B to ``completed``
 and downloaded through B; a job created on B is cancelled through A and the worker running it
 stops (refunded); one rate-limit window for A and B; one Idempotency-Key sent to both at once
-makes one job. One test, because starting the seven processes is most of its time.
+makes one job. One test, because starting the four processes is most of its time.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ async def test_two_apis_and_two_workers_share_jobs_events_limits_and_keys(
     a.create_account("limited@example.com", credits=0, plan="free")
     limited = a.create_key("limited@example.com")[1]
     b.wait_ready()
-    # Started one after the other: side by side, seven processes importing at once on a small
-    # machine take longer than the helpers' ready timeouts.
+    # The workers after the APIs: four processes importing at once on a small, busy machine
+    # took longer than the helpers' ready timeout.
     stack.workers += [WorkerProcess(a, "cpu", "one"), WorkerProcess(a, "cpu", "two")]
     for worker in stack.workers:
         worker.wait_ready()
