@@ -162,6 +162,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/dashboard/generations/{generation_id}/delete"): SESSION,
     ("GET", "/dashboard/settings"): SESSION,
     ("POST", "/dashboard/settings"): SESSION,
+    ("GET", "/dashboard/usage"): SESSION,
     ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 
