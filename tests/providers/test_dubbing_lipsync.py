@@ -8,6 +8,7 @@ without a fal or Replicate key answers 503 for a lip-synced dub."""
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from tests.providers.test_dubbing import (
     whisper_answer,
 )
 from tests.providers.test_generated_captions import download, live_settings, video
-from tests.providers.test_lipsync_jobs import data_uri, decoded_video, talking_video
+from tests.providers.test_lipsync_jobs import data_uri, decoded_video, talking_video, upload
 from tests.providers.test_replicate_jobs import balance, create, ledger_kinds, live_key
 
 LIPSYNC_PRICE = 2600
@@ -70,6 +71,12 @@ def scripted(openai_fake: FakeOpenAI) -> FakeOpenAI:
     openai_fake.script(TRANSCRIPTIONS, whisper_answer())
     openai_fake.glossary.update(SPANISH)
     return openai_fake
+
+
+@functools.cache
+def too_long_video() -> bytes:
+    """31 s of a tiny video with sound: past lip-sync's 30 s."""
+    return talking_video(31.0, width=32, height=32, fps=2)
 
 
 def wav_seconds(data: bytes) -> float:
@@ -154,13 +161,28 @@ async def test_a_fal_failure_hands_the_lipsync_step_to_replicate_for_one_charge(
 async def test_a_video_too_long_to_lipsync_is_a_400_at_create_and_calls_nobody(
     tmp_path: Path, scripted: FakeOpenAI, fal: FakeFal, fake: FakeReplicate
 ) -> None:
-    long_video = data_uri(talking_video(31.0, width=32, height=32, fps=2), "video/mp4")
+    long_video = data_uri(too_long_video(), "video/mp4")
     async with open_api(all_settings(tmp_path / "data", scripted, fal, fake)) as api:
         key = await live_key(api, credits=3000)
         body = {"video_url": long_video, **BODY, "lipsync": True}
         response = await api.client.post(TRANSLATE, json=body, headers=auth(key))
         assert response.status_code == 400, response.text
         assert "at most 30 s" in response.text
+        assert await balance(api, key) == (3000, 0)
+        assert scripted.calls(TRANSCRIPTIONS) == [] and fal.submits == [] and fake.creates == []
+
+
+async def test_an_uploaded_video_too_long_to_lipsync_fails_before_any_step_refunded(
+    tmp_path: Path, scripted: FakeOpenAI, fal: FakeFal, fake: FakeReplicate
+) -> None:
+    async with open_api(all_settings(tmp_path / "data", scripted, fal, fake)) as api:
+        key = await live_key(api, credits=3000)
+        file_id = await upload(api, key, too_long_video(), "long.mp4", "video/mp4")
+        job = await create(api, key, TRANSLATE, {"video_url": file_id, **BODY, "lipsync": True})
+        done = await api.wait(key, job["id"], timeout=60)
+        assert done["status"] == "failed" and done["error"]["code"] == "invalid_input", done
+        assert "at most 30 s" in done["error"]["message"]
+        assert await ledger_kinds(api, key, job["id"]) == {"reserve": [TOTAL], "refund": [-TOTAL]}
         assert await balance(api, key) == (3000, 0)
         assert scripted.calls(TRANSCRIPTIONS) == [] and fal.submits == [] and fake.creates == []
 
