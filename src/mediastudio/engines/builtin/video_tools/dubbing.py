@@ -7,7 +7,9 @@ in another language, on the same timing, as a composition of other models' steps
 2. ``translate``: a translation model (``translation_model``; ``openai/gpt-5.4-mini-translate``
    by default) translates every segment in one message, keeping its times;
 3. ``speak-N``: a speech model (``speech_model``, with ``voice``: a cloned ``voice_…`` with an
-   ElevenLabs model) says each translated segment, one step a segment;
+   ElevenLabs model) says each translated segment, one step a segment, up to
+   :data:`SPEECH_PARALLEL` at once (each is placed by its own segment's times, so the order
+   they finish in does not matter);
 4. ``mix``: each segment's speech is fitted into its *slot* — from its start to the next
    segment's start (the video's end for the last) — by :func:`fit`: shorter speech is padded
    with silence, longer speech is sped up (pitch kept, FFmpeg's ``atempo``) by up to
@@ -33,6 +35,7 @@ dub adds one job of the lip-sync model. See docs/engines/dubbing.md.
 
 from __future__ import annotations
 
+import concurrent.futures
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -78,6 +81,7 @@ TYPE = "dubbing"
 MAX_SECONDS = 600.0  # ten minutes of source video
 MAX_PIXELS = 1920 * 1080
 MAX_FPS = 60
+SPEECH_PARALLEL = 4  # segments said at once: a provider's rate limit is the bound, not us
 MAX_TEMPO = 1.35  # the most a segment's speech is sped up to fit its slot; past it, it is cut
 FADE_S = 0.05  # the fade where speech too long for its slot is cut
 SPEECH, SPEECH_FIELD = "speech", "speech_model"
@@ -340,7 +344,7 @@ def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     heard = _hear(first, job, source)
     steps = Composition(ctx, registry, progress_weights(len(heard), lipsync=job.lipsync))
     said = _translate(steps, job, heard)
-    spoken = [_speak(steps, registry, job, index, cue.text) for index, cue in enumerate(said)]
+    spoken = _speak_all(steps, registry, job, said)
     with steps.stage("mix"):
         track = dub_track(said, _decoded(spoken, ctx.check_cancelled), info.duration_s)
     with steps.stage("render") as progress:
@@ -438,6 +442,24 @@ def _translate(steps: Composition, job: DubbingInput, heard: Sequence[Cue]) -> l
         Cue(cue.start, cue.end, segment.text)
         for cue, segment in zip(heard, translated.segments, strict=True)
     ]
+
+
+def _speak_all(
+    steps: Composition, registry: EngineRegistry, job: DubbingInput, said: Sequence[Cue]
+) -> list[Path | None]:
+    """Every segment said, :data:`SPEECH_PARALLEL` at a time, in the segments' order. A failed
+    or cancelled step stops the segments not yet started; those in flight finish first."""
+    with concurrent.futures.ThreadPoolExecutor(SPEECH_PARALLEL, "dub-speak") as pool:
+        futures = [
+            pool.submit(_speak, steps, registry, job, index, cue.text)
+            for index, cue in enumerate(said)
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _speak(
