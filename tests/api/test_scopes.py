@@ -47,6 +47,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/product-image-enhancements/presets"): PUBLIC,
     ("GET", "/api/v1/templates"): PUBLIC,
     ("GET", "/api/v1/templates/{template_id}"): PUBLIC,
+    ("GET", "/api/v1/templates/{template_id}/preview.png"): PUBLIC,
     # Creating jobs: the scope of the job's kind.
     ("POST", "/api/v1/generate/image"): IMAGE,
     ("POST", "/api/v1/generate/image-edit"): IMAGE,

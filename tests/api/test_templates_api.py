@@ -233,3 +233,29 @@ async def test_a_sandbox_key_gets_the_live_shape(api: Api) -> None:
     output = job["outputs"][0]
     assert (output["content_type"], output["width"], output["height"]) == ("video/mp4", 1080, 1920)
     assert output["duration_s"] == pytest.approx(5.0, abs=0.05)
+
+
+async def test_each_template_has_a_public_png_preview_of_its_size_rendered_once(
+    api: Api, tmp_path: Path
+) -> None:
+    listed = (await api.client.get("/api/v1/templates?limit=100")).json()["data"]
+    assert {t["type"] for t in listed} == {"image", "video"}
+    for template in listed:
+        one = (await api.client.get(f"/api/v1/templates/{template['id']}")).json()
+        assert one["preview_url"] == template["preview_url"]
+        response = await api.client.get(template["preview_url"])  # no key at all
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        with Image.open(io.BytesIO(response.content)) as image:
+            assert image.format == "PNG"
+            assert image.size == (template["width"], template["height"])
+            image.load()
+    # Rendered once each, kept on disk keyed by the template's content.
+    cached = sorted((tmp_path / "data" / "template-previews").iterdir())
+    assert len(cached) == len(listed) and all(p.suffix == ".png" for p in cached)
+    before = [p.stat().st_mtime_ns for p in cached]
+    again = await api.client.get(listed[0]["preview_url"])
+    assert again.status_code == 200
+    assert [p.stat().st_mtime_ns for p in cached] == before
+    missing = await api.client.get("/api/v1/templates/no-such-template/preview.png")
+    assert missing.status_code == 404

@@ -240,6 +240,16 @@ CASES: dict[str, dict[str, Case]] = {
             "speech_model": "openai/gpt-4o-mini-tts",
             "subtitles": True,
         },
+        # Then lip-synced by the fake fal.
+        "es-lipsync": lambda m: {
+            "video_url": m.video,
+            "target_language": "es",
+            "transcription_model": "openai/whisper-1",
+            "translation_model": "openai/gpt-5.4-mini-translate",
+            "speech_model": "openai/gpt-4o-mini-tts",
+            "lipsync": True,
+            "lipsync_model": "sync-lipsync",
+        },
     },
     "builtin/social-variants": {
         "video": lambda m: {"source_url": m.video, "platforms": ["tiktok", "linkedin"]},

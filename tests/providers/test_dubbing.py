@@ -129,7 +129,8 @@ async def test_a_video_is_dubbed_in_order_and_on_time_with_captions_charged_once
         sent = json.loads(chat.body["messages"][-1]["content"])
         assert sent == {"lines": [text for _, _, text in HEARD]}
         speech = scripted.calls(SPEECH)
-        assert [call.body["input"] for call in speech] == [SPANISH[t] for _, _, t in HEARD]
+        # Said in parallel: every segment once, in whatever order the requests arrived.
+        assert sorted(call.body["input"] for call in speech) == sorted(SPANISH.values())
         assert {call.body["voice"] for call in speech} == {"nova"}
 
         video_out, srt, vtt = done["outputs"]
@@ -164,7 +165,8 @@ async def test_a_failed_speech_step_refunds_the_whole_price(
         key = await live_key(api, credits=100)
         done = await dubbed_job(api, key, url)
         assert done["status"] == "failed" and done["outputs"] == []
-        assert "speak-1" in done["error"]["message"]
+        # Whichever segment's request got the error (they are said in parallel) names itself.
+        assert "Step 'speak-" in done["error"]["message"]
         assert await ledger_kinds(api, key, done["id"]) == {"reserve": [PRICE], "refund": [-PRICE]}
         assert await balance(api, key) == (100, 0)
 
@@ -179,7 +181,7 @@ async def test_a_cancel_stops_the_speech_step_in_flight(
     async with open_api(live_settings(tmp_path, scripted)) as api:
         key = await live_key(api, credits=100)
         job = await create(api, key, TRANSLATE, {"video_url": url, **BODY})
-        await _until(lambda: len(scripted.calls(SPEECH)) == 1, timeout=30)
+        await _until(lambda: len(scripted.calls(SPEECH)) >= 1, timeout=30)
         cancelled = await api.client.post(
             f"/api/v1/generations/{job['id']}/cancel", headers=auth(key)
         )
@@ -188,7 +190,8 @@ async def test_a_cancel_stops_the_speech_step_in_flight(
         await _until(lambda: not work.exists(), timeout=15)
         done = await api.wait(key, job["id"])
         assert done["status"] == "cancelled" and done["outputs"] == []
-        assert len(scripted.calls(SPEECH)) == 1  # no segment after the cancelled one
+        # The segments said at once (all three here) were in flight; none started after.
+        assert 1 <= len(scripted.calls(SPEECH)) <= len(HEARD)
         assert await balance(api, key) == (100, 0)
 
 

@@ -6,7 +6,8 @@ import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
 
 from mediastudio.engines.builtin.templates.engine import (
     IMAGE_MODEL,
@@ -25,6 +26,7 @@ from mediastudio.generations.openapi import creates
 from mediastudio.keys.auth import CreatingPrincipal
 from mediastudio.kit.errors import ERROR_RESPONSES, InvalidRequest, NotFound
 from mediastudio.platform import Platform
+from mediastudio.templates.previews import preview_path
 from mediastudio.templates.schemas import (
     TemplateJob,
     TemplateList,
@@ -52,9 +54,10 @@ def model_of(template: Template) -> str:
     return VIDEO_MODEL if template.type == "video" else IMAGE_MODEL
 
 
-def read(platform: Platform, template: Template) -> TemplateRead:
+def read(request: Request, platform: Platform, template: Template) -> TemplateRead:
     model = model_of(template)
-    return present(template, model, platform.catalog.price(platform.catalog.get(model)))
+    preview = str(request.url_for("template_preview", template_id=template.id))
+    return present(template, model, platform.catalog.price(platform.catalog.get(model)), preview)
 
 
 def find(platform: Platform, template_id: str) -> Template:
@@ -70,6 +73,7 @@ def find(platform: Platform, template_id: str) -> Template:
     summary="List templates (public, no API key)",
 )
 async def list_templates(
+    request: Request,
     platform: PlatformDep,
     type: Annotated[Literal["image", "video"] | None, Query(description="image or video")] = None,
     category: Annotated[str | None, Query(max_length=60)] = None,
@@ -92,7 +96,7 @@ async def list_templates(
     page = after[:limit]
     has_more = len(after) > limit
     return TemplateList(
-        data=[read(platform, t) for t in page],
+        data=[read(request, platform, t) for t in page],
         total=len(matching),
         has_more=has_more,
         next_cursor=page[-1].id if has_more else None,
@@ -100,8 +104,27 @@ async def list_templates(
 
 
 @router.get("/{template_id}", response_model=TemplateRead, summary="One template (public)")
-async def get_template(template_id: TemplateId, platform: PlatformDep) -> TemplateRead:
-    return read(platform, find(platform, template_id))
+async def get_template(
+    request: Request, template_id: TemplateId, platform: PlatformDep
+) -> TemplateRead:
+    return read(request, platform, find(platform, template_id))
+
+
+@router.get(
+    "/{template_id}/preview.png",
+    name="template_preview",
+    summary="A template's preview (public)",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}, "description": "The preview PNG"}},
+)
+async def template_preview(template_id: TemplateId, platform: PlatformDep) -> FileResponse:
+    """The template drawn with its defaults, at its canvas's size (a video template settled:
+    every layer in its final place); rendered once, then served from disk."""
+    template = find(platform, template_id)
+    path = await run_in_threadpool(preview_path, platform.settings.data_dir, template)
+    return FileResponse(
+        path, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 @router.post(

@@ -45,6 +45,9 @@ class TemplateRead(BaseModel):
     texts: list[TextSlotRead]
     images: list[ImageSlotRead]
     colors: dict[str, str] = Field(description="Colour variables with their defaults (#rrggbb)")
+    preview_url: str = Field(
+        description="A PNG of the template drawn with its defaults, at its size (public)"
+    )
 
 
 class TemplateList(BaseModel):
@@ -54,7 +57,7 @@ class TemplateList(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as starting_after for the next page")
 
 
-def present(template: Template, model: str, credits: int) -> TemplateRead:
+def present(template: Template, model: str, credits: int, preview_url: str) -> TemplateRead:
     video = template.type == "video"
     return TemplateRead(
         id=template.id,
@@ -88,6 +91,7 @@ def present(template: Template, model: str, credits: int) -> TemplateRead:
             for i in template.image_slots
         ],
         colors=dict(template.colors),
+        preview_url=preview_url,
     )
 
 

@@ -7,7 +7,9 @@ in another language, on the same timing, as a composition of other models' steps
 2. ``translate``: a translation model (``translation_model``; ``openai/gpt-5.4-mini-translate``
    by default) translates every segment in one message, keeping its times;
 3. ``speak-N``: a speech model (``speech_model``, with ``voice``: a cloned ``voice_…`` with an
-   ElevenLabs model) says each translated segment, one step a segment;
+   ElevenLabs model) says each translated segment, one step a segment, up to
+   :data:`SPEECH_PARALLEL` at once (each is placed by its own segment's times, so the order
+   they finish in does not matter);
 4. ``mix``: each segment's speech is fitted into its *slot* — from its start to the next
    segment's start (the video's end for the last) — by :func:`fit`: shorter speech is padded
    with silence, longer speech is sped up (pitch kept, FFmpeg's ``atempo``) by up to
@@ -15,16 +17,26 @@ in another language, on the same timing, as a composition of other models' steps
 5. ``render``: the video re-encoded with the dubbed track *replacing* its sound (the original
    is not ducked under it: without separating the voice from the background, any of it left
    would carry the source language too), the translated captions burnt in when ``subtitles``
-   is true. The translation is also handed back as SRT / WebVTT (``output_formats``).
+   is true. The translation is also handed back as SRT / WebVTT (``output_formats``);
+6. ``lipsync`` (only with ``lipsync: true``): the rendered video and the dubbed track (as WAV)
+   sent through a lip-sync model (``lipsync_model``; the catalog's ``sync-lipsync``, on fal then
+   Replicate, by default), whose video replaces the rendered one, so the mouths move with the
+   new speech. Lip-sync takes at most :data:`LIPSYNC_MAX_S` of video, so a longer video is
+   refused: at create (a 400 on ``video_url``) when the video is a ``data:`` URI, else when the
+   job starts, before any step has run (the job fails ``invalid_input``, refunded). Splitting a
+   long video into chunks was not chosen: each chunk would be a lip-sync job of its own, so the
+   price could not be known at create.
 
 Pricing is the catalog's (:class:`~mediastudio.engines.contract.StepUse`): this model's own
 price plus one job of each step model. A speech model is priced once for the whole dub, however
-many segments it says (as a transcription is priced once however long the sound). Lip-sync is
-not done (the mouths keep the source language's timing); see docs/engines/dubbing.md.
+many segments it says (as a transcription is priced once however long the sound); a lip-synced
+dub adds one job of the lip-sync model. See docs/engines/dubbing.md.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, Self
@@ -55,22 +67,29 @@ from mediastudio.engines.contract import (
     RunContext,
     StepUse,
 )
-from mediastudio.engines.inputs import StrictInput
+from mediastudio.engines.inputs import LIPSYNC_TYPE, StrictInput
 from mediastudio.engines.media import captions, transcripts
-from mediastudio.engines.media.audio import Samples, read_audio
+from mediastudio.engines.media.audio import Samples, read_audio, write_audio
 from mediastudio.engines.media.captions import Cue
 from mediastudio.engines.media.video import AUDIO_RATE, VideoInfo, VideoWriter, planned_video, probe
+from mediastudio.engines.providers.media import MEDIA_INPUT_MAX_S
 from mediastudio.engines.providers.openai import translation
 from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
+from mediastudio.kit.fetch.client import decode_data_uri
 
 TYPE = "dubbing"
 MAX_SECONDS = 600.0  # ten minutes of source video
 MAX_PIXELS = 1920 * 1080
 MAX_FPS = 60
+SPEECH_PARALLEL = 4  # segments said at once: a provider's rate limit is the bound, not us
 MAX_TEMPO = 1.35  # the most a segment's speech is sped up to fit its slot; past it, it is cut
 FADE_S = 0.05  # the fade where speech too long for its slot is cut
 SPEECH, SPEECH_FIELD = "speech", "speech_model"
 TRANSLATION_FIELD = "translation_model"
+LIPSYNC_FIELD, LIPSYNC_STEP = "lipsync_model", "lipsync"
+LIPSYNC_MAX_S = MEDIA_INPUT_MAX_S  # the most video (and sound) a lip-sync job takes
+# The names the lip-sync step reads the rendered video and the dubbed track by (shared files).
+_DUBBED_VIDEO, _DUBBED_SOUND = "dubbing:video.mp4", "dubbing:speech.wav"
 SubtitleFormat = Literal["srt", "vtt"]
 # What the steps are priced and checked with at create: the real text is only known later.
 _PRICED_TEXT = "Dubbing."
@@ -131,12 +150,53 @@ class DubbingInput(StrictInput):
         description="The translation's caption files handed back besides the video",
         json_schema_extra={"uniqueItems": True},  # what _distinct checks
     )
+    lipsync: bool = Field(
+        False,
+        description="Move the speakers' lips to the dubbed speech with a lip-sync model (its "
+        "price is added); the video may then be 30 s at most",
+    )
+    lipsync_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The lip-sync model used with lipsync (GET /api/v1/models?type=lipsync); "
+        "the catalog's default (sync-lipsync) when left out",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
         if len(set(self.output_formats)) != len(self.output_formats):
             raise ValueError("output_formats must not repeat a format")
         return self
+
+    @model_validator(mode="after")
+    def _short_enough_to_lipsync(self) -> Self:
+        """A ``data:`` video is already here: one too long to lip-sync is the request's 400
+        (a URL's or an upload's length is only known once fetched: see :func:`run`)."""
+        if self.lipsync and self.video_url.startswith("data:"):
+            seconds = _data_video_seconds(self.video_url)
+            if seconds is not None and seconds > LIPSYNC_MAX_S:
+                raise ValueError(_too_long(seconds))
+        return self
+
+
+def _too_long(seconds: float) -> str:
+    return (
+        f"video_url is {seconds:.1f} s long; lip-sync takes at most {LIPSYNC_MAX_S:g} s "
+        "(dub it without lipsync, or cut it first)"
+    )
+
+
+def _data_video_seconds(url: str) -> float | None:
+    """A ``data:`` video's length, or None when it does not decode (the job says why)."""
+    try:
+        data, suffix = decode_data_uri(url, max_bytes=8_000_000)
+        with tempfile.NamedTemporaryFile(suffix=suffix or ".mp4") as handle:
+            handle.write(data)
+            handle.flush()
+            return probe(Path(handle.name), max_seconds=MAX_SECONDS).duration_s
+    except Exception:  # an unreadable video is the job's invalid_input, said there
+        return None
 
 
 def speech_input(text: str, voice: str | None) -> dict[str, object]:
@@ -171,6 +231,19 @@ def uses(validated: BaseModel) -> list[StepUse]:
             input=translation_input([_PRICED_SEGMENT], validated),
         ),
         StepUse(type=SPEECH, field=SPEECH_FIELD, input=speech_input(_PRICED_TEXT, validated.voice)),
+        *(
+            # Priced and checked with the request's video for both inputs: the dubbed track
+            # is only made later (a lip-sync model is priced per job, not by its inputs).
+            [
+                StepUse(
+                    type=LIPSYNC_TYPE,
+                    field=LIPSYNC_FIELD,
+                    input={"video_url": validated.video_url, "audio_url": validated.video_url},
+                )
+            ]
+            if validated.lipsync
+            else []
+        ),
     ]
 
 
@@ -181,10 +254,13 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
     assert isinstance(validated, DubbingInput)
     info = probe(fetcher.fetch(validated.video_url), max_seconds=MAX_SECONDS)
     _check_sound(info)
+    _check_lipsync(validated, info)
     cues = autocaptions.planned(info.duration_s, validated.target_language)
     width, height = fit_size(info.width, info.height, MAX_PIXELS)
     fps = output_rate(info.fps, MAX_FPS)
     frames = grid_frames(info.picture_s, fps)
+    # A lip-synced dub is the lip-sync model's video of the same frame, rate and length.
+    synced = {"lipsync_model": validated.lipsync_model} if validated.lipsync else {}
     video = planned_video(
         width,
         height,
@@ -194,6 +270,7 @@ def plan_outputs(validated: BaseModel, fetcher: InputFetcher) -> list[PlannedOut
         audio_channels=1,
         language=validated.target_language,
         segments=len(cues),
+        **synced,
     )
     captions_files = [
         PlannedOutput(transcripts.FORMAT_TYPES[fmt], duration_s=round(info.duration_s, 3))
@@ -242,6 +319,11 @@ def _check_sound(info: VideoInfo) -> None:
         raise InvalidInput("The video has no sound to dub.")
 
 
+def _check_lipsync(job: DubbingInput, info: VideoInfo) -> None:
+    if job.lipsync and info.duration_s > LIPSYNC_MAX_S:
+        raise InvalidInput(_too_long(info.duration_s))
+
+
 def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     job = ctx.input
     assert isinstance(job, DubbingInput)
@@ -253,17 +335,21 @@ def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     ctx.check_cancelled()
     info = probe(source, max_seconds=MAX_SECONDS)
     _check_sound(info)
+    _check_lipsync(job, info)  # before any step is paid for
+    if job.lipsync and job.lipsync_model is None:
+        raise EngineError("No lip-sync model was chosen for this job.")
     # The segments' count (one speech step each) is known after the transcription: the bar is
     # laid out again then, with the transcription's share the same in both layouts.
     first = Composition(ctx, registry, {autocaptions.STEP: 2, "rest": 8})
     heard = _hear(first, job, source)
-    steps = Composition(ctx, registry, progress_weights(len(heard)))
+    steps = Composition(ctx, registry, progress_weights(len(heard), lipsync=job.lipsync))
     said = _translate(steps, job, heard)
-    spoken = [_speak(steps, registry, job, index, cue.text) for index, cue in enumerate(said)]
+    spoken = _speak_all(steps, registry, job, said)
     with steps.stage("mix"):
         track = dub_track(said, _decoded(spoken, ctx.check_cancelled), info.duration_s)
     with steps.stage("render") as progress:
-        ctx.add_output(_render(ctx, job, source, info, said, track, progress))
+        rendered = _render(ctx, job, source, info, said, track, progress)
+    ctx.add_output(_lipsynced(ctx, steps, job, rendered, track) if job.lipsync else rendered)
     found = transcripts.Transcript(
         " ".join(cue.text for cue in said),
         job.target_language,
@@ -275,13 +361,42 @@ def run(ctx: RunContext, registry: EngineRegistry | None = None) -> None:
     ctx.progress(1.0)
 
 
-def progress_weights(segments: int) -> dict[str, float]:
+def progress_weights(segments: int, *, lipsync: bool = False) -> dict[str, float]:
     """Shares of the bar, roughly as the time each part takes (a tenth of it per step: 8
-    after the transcription's 2, as the first layout has it)."""
+    after the transcription's 2, as the first layout has it; lip-sync takes 2 of the 8)."""
     weights: dict[str, float] = {autocaptions.STEP: 2, "translate": 1}
     weights.update({f"speak-{i + 1}": 3 / segments for i in range(segments)})
-    weights.update({"mix": 0.5, "render": 3.5})
+    weights.update({"mix": 0.5, "render": 1.5 if lipsync else 3.5})
+    if lipsync:
+        weights[LIPSYNC_STEP] = 2
     return weights
+
+
+def _lipsynced(
+    ctx: RunContext, steps: Composition, job: DubbingInput, rendered: OutputFile, track: Samples
+) -> OutputFile:
+    """The rendered dub with its speakers' lips moved to the dubbed track by the lip-sync
+    model (its sound is that track, as long as the video: the model's default ``loop`` mode
+    then gives the video's length)."""
+    assert job.lipsync_model is not None
+    sound = ctx.output_path(".wav")
+    write_audio(sound, track, AUDIO_RATE, "wav")
+    steps.share(_DUBBED_VIDEO, rendered.path)
+    steps.share(_DUBBED_SOUND, sound)
+    payload = {"video_url": _DUBBED_VIDEO, "audio_url": _DUBBED_SOUND}
+    outputs = steps.run_model(LIPSYNC_STEP, job.lipsync_model, payload)
+    videos = [output for output in outputs if output.content_type == "video/mp4"]
+    if not videos:
+        raise EngineError(f"{job.lipsync_model} gave no MP4 video.")
+    synced = videos[0]
+    return OutputFile(
+        synced.path,
+        "video/mp4",
+        width=synced.width,
+        height=synced.height,
+        duration_s=synced.duration_s,
+        extra={**rendered.extra, "lipsync_model": job.lipsync_model},
+    )
 
 
 def _hear(steps: Composition, job: DubbingInput, source: Path) -> list[Cue]:
@@ -327,6 +442,24 @@ def _translate(steps: Composition, job: DubbingInput, heard: Sequence[Cue]) -> l
         Cue(cue.start, cue.end, segment.text)
         for cue, segment in zip(heard, translated.segments, strict=True)
     ]
+
+
+def _speak_all(
+    steps: Composition, registry: EngineRegistry, job: DubbingInput, said: Sequence[Cue]
+) -> list[Path | None]:
+    """Every segment said, :data:`SPEECH_PARALLEL` at a time, in the segments' order. A failed
+    or cancelled step stops the segments not yet started; those in flight finish first."""
+    with concurrent.futures.ThreadPoolExecutor(SPEECH_PARALLEL, "dub-speak") as pool:
+        futures = [
+            pool.submit(_speak, steps, registry, job, index, cue.text)
+            for index, cue in enumerate(said)
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _speak(
