@@ -183,16 +183,22 @@ class Api:
     ) -> dict[str, Any]:
         done = until or (lambda body: body["status"] in TERMINAL)
         deadline = asyncio.get_running_loop().time() + timeout
+        # Polls back off (50 ms growing to 0.5 s) and a 429 waits as a client would: a free-plan
+        # key's 60 requests a minute would otherwise run out while a slow machine renders.
+        pause = 0.05
         while True:
             response = await self.client.get(
                 f"/api/v1/generations/{generation_id}", headers=auth(key)
             )
             body = response.json()
-            if done(body):
+            if response.status_code == 429:
+                pause = min(float(response.headers.get("Retry-After", "1")), 5.0)
+            elif done(body):
                 return body
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"generation did not get there in time: {body}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
 
 
 def auth(key: str) -> dict[str, str]:

@@ -118,8 +118,10 @@ def open_page(browser: Browser, server: ServerProcess, path: str) -> tuple[Page,
 def authorize(page: Page, key: str) -> None:
     page.locator(".auth-wrapper button.authorize").click()
     page.locator(".modal-ux input#auth-bearer-value").fill(key)
-    page.locator(".modal-ux button.authorize").click()
-    page.locator(".modal-ux button.btn-done").click()
+    # The bearer scheme's form: the dashboard's session cookie is a second scheme in the modal.
+    bearer = page.locator(".modal-ux form").filter(has=page.locator("input#auth-bearer-value"))
+    bearer.locator("button.authorize").click()
+    page.locator(".modal-ux button.btn-done").first.click()  # either closes the modal
 
 
 def try_it_out(page: Page, path: str) -> tuple[str, str]:
