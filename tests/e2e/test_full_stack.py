@@ -38,7 +38,6 @@ from tests.postgres import PostgresServer
 from tests.rabbitmq_server import RABBITMQ_URL, require_rabbitmq
 from tests.rabbitmq_server import unique_prefix as unique_queue_prefix
 from tests.redis_server import REDIS_URL, count_prefixed
-from tests.redis_server import unique_prefix as unique_redis_prefix
 from tests.s3_server import S3Server
 
 pytestmark = pytest.mark.e2e
@@ -59,11 +58,6 @@ class Stack:
         self.b.data_dir = self.a.data_dir
         self.workers: list[WorkerProcess] = []
         self.storage_prefix = f"stack-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    yield from unique_redis_prefix()
 
 
 @pytest.fixture

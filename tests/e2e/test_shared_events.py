@@ -8,44 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from mediastudio.kit.events import parse_id
-from tests.e2e.conftest import FAILED
 from tests.e2e.server import ServerProcess, auth, client, wait_for
 from tests.live_server import Sse, read_sse
-from tests.redis_server import REDIS_URL, count_prefixed, unique_prefix
+from tests.redis_server import REDIS_URL, count_prefixed
 
 pytestmark = pytest.mark.e2e
 
 IMAGE = {"prompt": "a lighthouse [slow:0.6]", "model": "fake/image", "width": 256, "height": 256}
-
-
-@pytest.fixture
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Two servers, not started, on ONE data directory (so one database), each with its log."""
-    first, second = ServerProcess(tmp_path / "a"), ServerProcess(tmp_path / "b")
-    for process in (first, second):
-        process.root.mkdir()
-    second.data_dir = first.data_dir
-    try:
-        yield [first, second]
-    finally:
-        for process in (first, second):
-            process.stop()
-        if request.node.stash.get(FAILED, False):
-            for process in (first, second):
-                print(process.logs())
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    yield from unique_prefix()
 
 
 def _start_both(pair: list[ServerProcess], prefix: str) -> str:

@@ -6,40 +6,14 @@ several processes needs Redis (docs/deployment.md#redis)."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.e2e.conftest import FAILED
 from tests.e2e.server import ServerProcess, auth
-from tests.redis_server import REDIS_URL, count_prefixed, unique_prefix
+from tests.redis_server import REDIS_URL, count_prefixed
 
 LIMIT = 5
 EMAIL = "limited@example.com"
-
-
-@pytest.fixture
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Two servers, not started, on ONE data directory (so one database), each with its log."""
-    first, second = ServerProcess(tmp_path / "a"), ServerProcess(tmp_path / "b")
-    for process in (first, second):
-        process.root.mkdir()
-    second.data_dir = first.data_dir
-    try:
-        yield [first, second]
-    finally:
-        for process in (first, second):
-            process.stop()
-        if request.node.stash.get(FAILED, False):
-            for process in (first, second):
-                print(process.logs())
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    yield from unique_prefix()
 
 
 def _env(storage: str, prefix: str | None = None) -> dict[str, str | None]:
