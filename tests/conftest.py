@@ -179,7 +179,7 @@ class Api:
         generation_id: str,
         *,
         until: Callable[[dict[str, Any]], bool] | None = None,
-        timeout: float = 20.0,
+        timeout: float = 60.0,
     ) -> dict[str, Any]:
         done = until or (lambda body: body["status"] in TERMINAL)
         deadline = asyncio.get_running_loop().time() + timeout

@@ -50,7 +50,7 @@ async def make_jobs(api: Api, key: str, count: int) -> list[str]:
 
 
 async def delivered(api: Api, key: str, webhook_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:
         path = f"/api/v1/webhooks/{webhook_id}/deliveries"
         rows: list[dict[str, Any]] = (await get(api, key, path))["data"]

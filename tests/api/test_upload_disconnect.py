@@ -31,7 +31,7 @@ def open_deleted_files() -> set[str]:
     return targets
 
 
-async def until(condition: Callable[[], object], timeout: float = 20.0) -> None:
+async def until(condition: Callable[[], object], timeout: float = 60.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)

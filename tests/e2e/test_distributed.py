@@ -35,7 +35,7 @@ from tests.rabbitmq_server import RABBITMQ_URL, require_rabbitmq, unique_prefix
 
 pytestmark = pytest.mark.e2e
 
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 90.0
 # A short lease: a killed worker's job comes back after it expires (the sweeper of a surviving
 # worker re-offers it), so the test waits seconds, not the default 30.
 LEASE_S = "3"
@@ -179,7 +179,7 @@ async def test_jobs_wait_for_a_worker_of_their_pool_and_cancels_reach_it(
 
         # The offer waits in the cpu queue, which nobody consumes; the gpu worker leaves it
         # (its sweeper may offer it once more: offers are ids, a duplicate is skipped).
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while queue_depth(f"{queue_prefix}cpu")[0] == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         waiting, consumers = queue_depth(f"{queue_prefix}cpu")

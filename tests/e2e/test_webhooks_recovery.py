@@ -25,7 +25,7 @@ ENV = {
 IMAGE = {"prompt": "a lighthouse, Zoë 🌅", "model": "fake/image"}
 
 
-async def until(check: Any, timeout: float = 30.0) -> None:
+async def until(check: Any, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out"

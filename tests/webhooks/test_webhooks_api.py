@@ -92,7 +92,7 @@ async def deliveries(api: Api, key: str, webhook_id: str) -> list[dict[str, Any]
 
 
 async def settled(
-    api: Api, key: str, webhook_id: str, count: int, *, timeout: float = 20.0
+    api: Api, key: str, webhook_id: str, count: int, *, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
     """The endpoint's deliveries once ``count`` exist and none is pending."""
     deadline = time.monotonic() + timeout
