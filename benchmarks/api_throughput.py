@@ -263,7 +263,10 @@ def start_mediastudio(
         # No worker in any pool (the sandbox engine runs a model in the pool of the real one it
         # stands in for): the jobs stay queued.
         env.update(
-            MEDIASTUDIO_WORKERS_CPU="0", MEDIASTUDIO_WORKERS_GPU="0", MEDIASTUDIO_WORKERS_IO="0"
+            MEDIASTUDIO_WORKERS_CPU="0",
+            MEDIASTUDIO_WORKERS_GPU="0",
+            MEDIASTUDIO_WORKERS_IO="0",
+            MEDIASTUDIO_WORKERS_REMOTE="0",
         )
         # ...and the sweeper, which offers every queued job to the dispatcher every 5 s, would
         # read thousands of them each time: only its start-up sweep runs.
@@ -487,7 +490,18 @@ async def measure(mediastudio: Server, baseline: Server, key: str, options: Opti
             options,
         )
         failed_jobs = await has_jobs(ms_client, "failed")
+        if options.no_jobs:
+            await require_all_queued(ms_client)
     return Raw(create, read, drain, failed_jobs)
+
+
+async def require_all_queued(client: httpx.AsyncClient) -> None:
+    """Without workers every job stays queued; one that ran means some pool still had workers,
+    and its rendering would be counted as the request path's CPU (a pool added to the settings
+    must be turned off in start_mediastudio too)."""
+    for status in ("processing", "completed", "failed"):
+        if await has_jobs(client, status):
+            raise RuntimeError(f"--no-jobs: a job reached {status!r}; some pool has workers")
 
 
 # --- Summaries -------------------------------------------------------------------------------
@@ -689,7 +703,7 @@ def rounds_line(report: Report) -> str:
 
 
 NO_JOBS = (
-    "MediaStudio ran without workers (`--no-jobs`: `MEDIASTUDIO_WORKERS_CPU/GPU/IO=0`, and "
+    "MediaStudio ran without workers (`--no-jobs`: `MEDIASTUDIO_WORKERS_CPU/GPU/IO/REMOTE=0`, and "
     "`MEDIASTUDIO_SWEEP_INTERVAL_S=86400` so that the sweeper does not re-read the growing "
     "queue every 5 s): its sandbox jobs stayed queued, so these figures are the request path "
     "alone, as the baseline's are, without 256x256 PNGs rendered on the same two cores."
