@@ -15,6 +15,7 @@ from fastapi import Request
 from mediastudio.catalog.service import Catalog
 from mediastudio.chat.catalog import ChatModels
 from mediastudio.chat.service import ChatService
+from mediastudio.compat.seed001.jobs import webhook_payload as seed001_webhook_payload
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.files.service import FileService
 from mediastudio.generations.service import GenerationService
@@ -33,6 +34,7 @@ from mediastudio.runtime.sweeper import Sweeper
 from mediastudio.runtime.webhooks import WebhookSender
 from mediastudio.settings import Settings
 from mediastudio.voices.cloning import VoiceService
+from mediastudio.webhooks.formats import SEED001_FORMAT
 from mediastudio.webhooks.outbox import WebhookOutbox
 from mediastudio.webhooks.service import WebhookService
 
@@ -78,7 +80,7 @@ class Platform:
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer, s3_options(settings))
         bus = event_bus(settings)
-        outbox = WebhookOutbox(settings, storage)
+        outbox = WebhookOutbox(settings, storage, {SEED001_FORMAT: seed001_webhook_payload})
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher: InlineDispatcher | None = None
         broker: CeleryQueue | None = None

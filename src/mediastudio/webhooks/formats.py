@@ -8,6 +8,19 @@ sent the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TypeAlias
+
+from mediastudio.generations.schemas import GenerationRead
+
 NATIVE_FORMAT = "mediastudio"
 SEED001_FORMAT = "seed001"
 PAYLOAD_FORMATS = (NATIVE_FORMAT, SEED001_FORMAT)
+
+# A format other than the native one: the generation as the API shows it and the delivery's
+# time in, its event name and serialised body out. The compatibility packages own their shapes;
+# the composition root (platform.py) hands them to the outbox, so that webhooks/ depends on no
+# compat package.
+PayloadFormatter: TypeAlias = Callable[[GenerationRead, datetime], tuple[str, str]]
+PayloadFormatters: TypeAlias = Mapping[str, PayloadFormatter]

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediastudio.compat.seed001.jobs import webhook_payload
 from mediastudio.generations import repository as generations
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.schemas import present
@@ -26,7 +25,7 @@ from mediastudio.kit.storage import Storage
 from mediastudio.settings import Settings
 from mediastudio.webhooks import repository
 from mediastudio.webhooks.events import event_for, wants
-from mediastudio.webhooks.formats import SEED001_FORMAT
+from mediastudio.webhooks.formats import PayloadFormatters
 from mediastudio.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSigningSecret
 from mediastudio.webhooks.signing import new_secret, serialise
 
@@ -46,9 +45,13 @@ def event_payload(event_id: str, event_type: str, data: dict[str, Any], at: date
 
 
 class WebhookOutbox:
-    def __init__(self, settings: Settings, storage: Storage) -> None:
+    def __init__(
+        self, settings: Settings, storage: Storage, formats: PayloadFormatters | None = None
+    ) -> None:
         self.settings = settings
         self.storage = storage
+        # An endpoint whose format is not here gets the native event.
+        self.formats: PayloadFormatters = formats or {}
         self.poke: Callable[[], None] = lambda: None  # the sender's, once it exists
 
     @property
@@ -86,8 +89,9 @@ class WebhookOutbox:
         payload = event_payload(event_id, event_type, presented.model_dump(mode="json"), now)
         for endpoint in endpoints:
             sent_type, sent = event_type, payload
-            if endpoint.payload_format == SEED001_FORMAT:
-                sent_type, sent = webhook_payload(presented, now)
+            formatter = self.formats.get(endpoint.payload_format)
+            if formatter is not None:
+                sent_type, sent = formatter(presented, now)
             await self.queue(
                 session,
                 account_id=generation.account_id,
