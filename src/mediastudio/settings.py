@@ -661,6 +661,10 @@ class Settings(BaseSettings):
     def webhook_retry_delays(self) -> tuple[float, ...]:
         return _parse_schedule(self.webhook_retry_schedule)
 
+    def price_of(self, model_id: str, default: int) -> int:
+        """Credits per unit of a model: the operator's ``model_prices`` over the engine's."""
+        return self.model_prices.get(model_id, default)
+
     def workers_for(self, pool: str) -> int:
         return {
             "cpu": self.workers_cpu,

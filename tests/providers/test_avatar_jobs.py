@@ -8,6 +8,7 @@ refunded; a sandbox twin calling nobody; no key, no model."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from tests.providers.test_replicate_jobs import _until, balance, create, ledger_
 ANIMATE = "/api/v1/avatars/animate"
 FAL_ROUTE = "fal/veed/fabric-1.0"
 REPLICATE_ROUTE = "replicate/veed/fabric-1.0"
-PRICE = 7900
+RATE = 264  # credits a second of output
+PRICE = RATE * 30  # reserved: the longest job (30 s); the seconds not made come back at its end
 SPEECH = "/v1/audio/speech"
 
 
@@ -75,7 +77,7 @@ async def test_an_uploaded_face_says_the_sound_on_fal(
     assert job["credits_reserved"] == PRICE
     done = await both.wait(key, job["id"])
     assert done["status"] == "completed", done
-    assert done["provider"] == "fal" and done["credits_charged"] == PRICE
+    assert done["provider"] == "fal"
     [submit] = fal.submits
     assert submit.endpoint == "veed/fabric-1.0"
     sent = dict(submit.input)
@@ -87,7 +89,13 @@ async def test_an_uploaded_face_says_the_sound_on_fal(
     assert size == (528, 784) == (output["width"], output["height"])  # 2:3 at 480p's area
     assert picture_s == pytest.approx(1.75, abs=1 / 25)
     assert sound_s == pytest.approx(1.75, abs=0.05)
-    assert await ledger_kinds(both, key, job["id"]) == {"reserve": [PRICE], "capture": [-PRICE]}
+    charged = RATE * math.ceil(output["duration_s"])  # 1.75 s: 2 s
+    assert done["credits_charged"] == charged == RATE * 2
+    assert await ledger_kinds(both, key, job["id"]) == {
+        "reserve": [PRICE],
+        "capture": [-charged],
+        "refund": [-(PRICE - charged)],
+    }
     assert fake.creates == []
 
 
@@ -105,7 +113,6 @@ async def test_a_text_is_spoken_first_and_priced_with_the_speech_step(
         assert job["credits_reserved"] == PRICE + step_price
         done = await api.wait(key, job["id"])
         assert done["status"] == "completed", done
-        assert done["credits_charged"] == PRICE + step_price
         [said] = openai_fake.calls(SPEECH)
         assert said.body["input"] == text and said.body["voice"] == "ash"
         [submit] = fal.submits
@@ -115,10 +122,13 @@ async def test_a_text_is_spoken_first_and_priced_with_the_speech_step(
         assert size == (864, 480)  # 16:9 at 480p: VEED's own example
         assert picture_s == pytest.approx(seconds_of(spoken), abs=1 / 25)
         assert sound_s == pytest.approx(seconds_of(spoken), abs=0.05)
-        charged = PRICE + step_price
+        # The speech step in full, the talking head by the second of what it made.
+        charged = step_price + RATE * math.ceil(output["duration_s"])
+        assert done["credits_charged"] == charged
         assert await ledger_kinds(api, key, job["id"]) == {
-            "reserve": [charged],
+            "reserve": [PRICE + step_price],
             "capture": [-charged],
+            "refund": [-(PRICE + step_price - charged)],
         }
 
 
@@ -136,7 +146,7 @@ async def test_a_fal_failure_hands_the_avatar_to_replicate_for_one_charge(
     }
     done = await both.wait(key, (await create(both, key, ANIMATE, body))["id"])
     assert done["status"] == "completed", done
-    assert done["provider"] == "replicate" and done["credits_charged"] == PRICE
+    assert done["provider"] == "replicate"
     assert [(a["route"], a["outcome"]) for a in done["attempts"]] == [
         (FAL_ROUTE, "failed_over"),
         (REPLICATE_ROUTE, "succeeded"),
@@ -149,7 +159,13 @@ async def test_a_fal_failure_hands_the_avatar_to_replicate_for_one_charge(
     size, picture_s, _ = await decoded_video(both, done["outputs"][0])
     assert size == (976, 976)  # square at 720p's area
     assert picture_s == pytest.approx(1.0, abs=1 / 25)
-    assert await ledger_kinds(both, key, done["id"]) == {"reserve": [PRICE], "capture": [-PRICE]}
+    charged = RATE * math.ceil(done["outputs"][0]["duration_s"])  # one charge, for 1 s
+    assert done["credits_charged"] == charged
+    assert await ledger_kinds(both, key, done["id"]) == {
+        "reserve": [PRICE],
+        "capture": [-charged],
+        "refund": [-(PRICE - charged)],
+    }
 
 
 async def test_cancelling_an_avatar_cancels_fals_request(both: Api, fal: FakeFal) -> None:
@@ -276,10 +292,12 @@ async def test_a_restart_mid_avatar_resumes_fals_request_without_speaking_again(
         assert done["status"] == "completed", done
         assert len(fal.submits) == 1  # resumed, not submitted again
         assert len(openai_fake.calls(SPEECH)) == 1  # and not spoken again
-        charged = job["credits_reserved"]
+        reserved, charged = job["credits_reserved"], done["credits_charged"]
+        assert charged == reserved - RATE * (30 - math.ceil(done["outputs"][0]["duration_s"]))
         assert await ledger_kinds(api, key, job["id"]) == {
-            "reserve": [charged],
+            "reserve": [reserved],
             "capture": [-charged],
+            "refund": [-(reserved - charged)],
         }
 
 

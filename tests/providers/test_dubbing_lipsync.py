@@ -40,7 +40,7 @@ from tests.providers.test_generated_captions import download, live_settings, vid
 from tests.providers.test_lipsync_jobs import data_uri, decoded_video, talking_video, upload
 from tests.providers.test_replicate_jobs import balance, create, ledger_kinds, live_key
 
-LIPSYNC_PRICE = 2600
+LIPSYNC_PRICE = 87 * 30  # a step is charged as quoted: 30 s of lip-sync
 TOTAL = PRICE + LIPSYNC_PRICE
 
 

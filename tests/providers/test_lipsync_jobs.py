@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +28,8 @@ from tests.providers.test_replicate_jobs import _until, balance, create, ledger_
 LIPSYNC = "/api/v1/videos/lipsync"
 FAL_ROUTE = "fal/fal-ai/sync-lipsync/v2"
 REPLICATE_ROUTE = "replicate/sync/lipsync-2"
-PRICE = 2600
+RATE = 87  # credits a second of output
+PRICE = RATE * 30  # reserved: the longest job (30 s); the seconds not made come back at its end
 
 
 def talking_video(seconds: float, *, width: int = 96, height: int = 64, fps: int = 12) -> bytes:
@@ -83,6 +85,16 @@ async def decoded_video(api: Api, output: dict[str, Any]) -> tuple[tuple[int, in
     return size, picture_s, sound_s
 
 
+async def refund_reasons(api: Api, key: str, generation_id: str) -> list[str]:
+    """The descriptions of one generation's refunds in the account's ledger."""
+    page = (await api.client.get("/api/v1/account/ledger?limit=100", headers=auth(key))).json()
+    return [
+        entry["description"]
+        for entry in page["data"]
+        if entry["generation_id"] == generation_id and entry["kind"] == "refund"
+    ]
+
+
 @pytest.fixture
 async def both(tmp_path: Path, fake: FakeReplicate, fal: FakeFal) -> AsyncIterator[Api]:
     async with open_api(providers_settings(tmp_path / "data", replicate=fake, fal=fal)) as opened:
@@ -106,7 +118,7 @@ async def test_an_uploaded_video_says_the_speech_on_fal(
     )
     done = await both.wait(key, job["id"])
     assert done["status"] == "completed", done
-    assert done["provider"] == "fal" and done["credits_charged"] == PRICE
+    assert done["provider"] == "fal"
     [submit] = fal.submits
     assert submit.endpoint == "fal-ai/sync-lipsync/v2"
     sent = dict(submit.input)
@@ -120,8 +132,16 @@ async def test_an_uploaded_video_says_the_speech_on_fal(
     assert picture_s == pytest.approx(2.25, abs=1 / 12)  # the speech's length, looped video
     assert sound_s == pytest.approx(2.25, abs=0.05)
     assert output["duration_s"] == pytest.approx(2.25, abs=0.1)
-    assert await ledger_kinds(both, key, job["id"]) == {"reserve": [PRICE], "capture": [-PRICE]}
-    assert await balance(both, key) == (3000 - PRICE, 0)
+    # Paid by the second of what was made (2.25 s: 3 s), the rest of the 30 s reserved back.
+    charged = RATE * math.ceil(output["duration_s"])
+    assert done["credits_charged"] == charged == RATE * 3
+    assert await ledger_kinds(both, key, job["id"]) == {
+        "reserve": [PRICE],
+        "capture": [-charged],
+        "refund": [-(PRICE - charged)],
+    }
+    assert await balance(both, key) == (3000 - charged, 0)
+    assert await refund_reasons(both, key, job["id"]) == ["unused_seconds"]
     assert fake.creates == []
 
 
@@ -140,7 +160,7 @@ async def test_a_fal_failure_hands_the_lipsync_to_replicate_for_one_charge(
     }
     done = await both.wait(key, (await create(both, key, LIPSYNC, body))["id"])
     assert done["status"] == "completed", done
-    assert done["provider"] == "replicate" and done["credits_charged"] == PRICE
+    assert done["provider"] == "replicate" and done["credits_charged"] == RATE * 2  # 1.5 s
     assert [(a["route"], a["outcome"]) for a in done["attempts"]] == [
         (FAL_ROUTE, "failed_over"),
         (REPLICATE_ROUTE, "succeeded"),
@@ -155,7 +175,11 @@ async def test_a_fal_failure_hands_the_lipsync_to_replicate_for_one_charge(
     _, picture_s, sound_s = await decoded_video(both, output)
     assert picture_s == pytest.approx(1.5, abs=1 / 12)  # cut off at the shorter: the speech
     assert sound_s == pytest.approx(1.5, abs=0.05)
-    assert await ledger_kinds(both, key, done["id"]) == {"reserve": [PRICE], "capture": [-PRICE]}
+    assert await ledger_kinds(both, key, done["id"]) == {
+        "reserve": [PRICE],
+        "capture": [-RATE * 2],
+        "refund": [-(PRICE - RATE * 2)],
+    }
 
 
 async def test_cancelling_a_lipsync_cancels_fals_request(both: Api, fal: FakeFal) -> None:

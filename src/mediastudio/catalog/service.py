@@ -58,7 +58,7 @@ class Catalog:
         return self.registry.availability(spec.id)
 
     def price(self, spec: ModelSpec) -> int:
-        return self.settings.model_prices.get(spec.id, spec.credits)
+        return self.settings.price_of(spec.id, spec.credits)
 
     def credits_for(self, spec: ModelSpec, validated: BaseModel) -> int:
         """The model's own price for this input (its steps' prices not included)."""

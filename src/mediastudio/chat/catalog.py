@@ -92,7 +92,7 @@ class ChatModels:
         return self.models.get(model_id)
 
     def price(self, model: ChatModel) -> int:
-        return self.settings.model_prices.get(model.id, model.credits)
+        return self.settings.price_of(model.id, model.credits)
 
     def retired(self, model: ChatModel) -> bool:
         return is_retired(model.deprecation, self.clock())

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 InputModel = type[BaseModel]
 OutputKind = Literal["image", "video", "audio", "file"]
-PriceUnit = Literal["generation", "output", "second"]
+PriceUnit = Literal["generation", "output", "second", "output_second"]
 
 _OUTPUT_KIND_BY_TYPE: dict[str, OutputKind] = {
     "image": "image",
@@ -181,7 +181,11 @@ class ModelSpec:
 
     ``input_model`` is a strict pydantic model: it validates requests, and its JSON Schema is what
     ``GET /models/{id}`` publishes. ``credits`` is the price per ``price_unit`` (one generation,
-    one requested output, or one second of requested duration).
+    one requested output, one second of requested duration, or one second of what the job made).
+
+    ``output_second`` is for models whose length is known only once they have run (a lip-sync
+    or a talking head as long as its sound): a job reserves ``max_output_s`` seconds and is
+    charged for the seconds of its outputs, rounded up, the rest refunded when it ends.
 
     ``plan`` says what the outputs for a validated input will be (count, type, size, length,
     alpha, fields) without doing the work: the sandbox engine renders its placeholders to exactly
@@ -213,6 +217,11 @@ class ModelSpec:
     uses: StepPlanner | None = None
     extra_credits: Callable[[BaseModel], int] | None = None
     deprecation: Deprecation | None = None
+    max_output_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.price_unit == "output_second") != (self.max_output_s is not None):
+            raise ValueError(f"{self.id}: max_output_s goes with price_unit 'output_second'")
 
     @property
     def kind(self) -> OutputKind:
@@ -224,7 +233,20 @@ class ModelSpec:
             return max(1, int(getattr(validated, "num_outputs", 1) or 1))
         if self.price_unit == "second":
             return max(1, math.ceil(float(getattr(validated, "duration", 1) or 1)))
+        if self.price_unit == "output_second":
+            return max(1, math.ceil(self.max_output_s or 1))
         return 1
+
+    def units_made(self, durations_s: Sequence[float | None], reserved_units: int) -> int:
+        """The units a finished job is charged for: for ``output_second``, its outputs' seconds
+        rounded up, at least one and at most what was reserved (an output without a length
+        pays in full); for every other unit, what was reserved."""
+        if self.price_unit != "output_second":
+            return reserved_units
+        if not durations_s or any(duration is None for duration in durations_s):
+            return reserved_units
+        seconds = sum(duration for duration in durations_s if duration is not None)
+        return min(reserved_units, max(1, math.ceil(seconds - 1e-6)))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ class Outcome:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     charge: int = 0
+    # Why what was reserved and not charged goes back, when no error says it: ``partial`` (units
+    # failed alone) unless the runner names another (``unused_seconds``).
+    refund_reason: str = "partial"
     provider: str | None = None  # the hosted provider that served the run, if one did
     # The engine's checkpoint when it holds a note not stored yet: stored with the end.
     checkpoint: dict[str, Any] | None = None
@@ -109,7 +112,9 @@ async def finish(
     )
     if moved:
         await credits.capture(session, generation.account_id, charge, generation.id)
-        reason = (outcome.error or {}).get("code", "partial") if reserved > charge else ""
+        reason = (
+            (outcome.error or {}).get("code", outcome.refund_reason) if reserved > charge else ""
+        )
         await credits.refund(
             session, generation.account_id, reserved - charge, generation.id, reason
         )

@@ -310,7 +310,8 @@ class JobRunner:
         stored: list[dict[str, Any]] = []
         if outcome.status == Status.COMPLETED:
             stored, outcome = await self._store_or_fail(generation, context, outcome)
-        outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation))
+        price = self.settings.price_of(spec.id, spec.credits)
+        outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation), price)
         outcome.provider = context.provider
         outcome.checkpoint = context.unsaved_checkpoint()
         if outcome.error and outcome.error.get("code") == STORAGE_FULL:
@@ -557,9 +558,10 @@ def _storage_full() -> Outcome:
 
 
 def _settle(
-    outcome: Outcome, stored: list[dict[str, Any]], context: JobContext, reserved: int
+    outcome: Outcome, stored: list[dict[str, Any]], context: JobContext, reserved: int, price: int
 ) -> Outcome:
-    """Turn what the engine produced into a final status and the credits to capture."""
+    """Turn what the engine produced into a final status and the credits to capture: all that
+    was reserved, less what failed units and seconds not made (``output_second``) gave back."""
     if outcome.status != Status.COMPLETED:
         return outcome
     if not stored:
@@ -572,7 +574,21 @@ def _settle(
         charge = reserved * done // (done + len(context.failures))
         error = _failures_error(context.failures)
         return Outcome(Status.PARTIALLY_COMPLETED, outputs=stored, error=error, charge=charge)
-    return Outcome(Status.COMPLETED, outputs=stored, charge=reserved)
+    charge = max(0, reserved - _unmade(stored, context, price))  # a sandbox job reserved none
+    return Outcome(Status.COMPLETED, outputs=stored, charge=charge, refund_reason=UNUSED_SECONDS)
+
+
+# The ledger's reason for the seconds an ``output_second`` job reserved and did not make.
+UNUSED_SECONDS = "unused_seconds"
+
+
+def _unmade(stored: list[dict[str, Any]], context: JobContext, price: int) -> int:
+    """Credits reserved for seconds of output the job did not make (a 4 s talking head
+    reserved as 30 s): returned when it ends. Zero for models priced otherwise."""
+    spec = context.model
+    reserved_units = spec.units(context.input)
+    made = spec.units_made([output.get("duration_s") for output in stored], reserved_units)
+    return (reserved_units - made) * price
 
 
 def _failures_error(failures: list[dict[str, Any]]) -> dict[str, Any]:

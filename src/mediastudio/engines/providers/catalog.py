@@ -45,6 +45,7 @@ from mediastudio.engines.providers.inputs import (
     Tts1Input,
     ZImageTurboInput,
 )
+from mediastudio.engines.providers.media import MEDIA_INPUT_MAX_S
 from mediastudio.engines.providers.openai import mapping as openai_mapping
 from mediastudio.engines.providers.openai import transcription, translation
 from mediastudio.engines.providers.replicate import mapping, plans
@@ -512,16 +513,19 @@ ELEVEN_FLASH_V2_5 = _elevenlabs(
 ELEVENLABS_MODELS = (ELEVEN_MULTILINGUAL_V2, ELEVEN_FLASH_V2_5)
 
 # Lip-sync: Sync Labs' lipsync-2, fal first (its queue is the model's home there), Replicate
-# taking over. Both bill about $0.05 a second of output; a job takes up to 30 s of video and
-# sound (MEDIA_INPUT_MAX_S), so it is priced as 30 s: $1.50, at the rate Kontext's 70 credits
-# for $0.04 set. See docs/providers.md#lip-sync.
+# taking over. Both bill about $0.05 a second of output: 87 credits a second at the rate
+# Kontext's 70 credits for $0.04 set. A job takes up to 30 s of video and sound
+# (MEDIA_INPUT_MAX_S): it reserves 30 s and pays for the seconds it made. See
+# docs/providers.md#lip-sync.
 SYNC_LIPSYNC = provider_model(
     ModelSpec(
         id="sync-lipsync",
         name="Sync lipsync-2",
         type=LIPSYNC_TYPE,
         input_model=lipsync.SyncLipsyncInput,
-        credits=2600,
+        credits=87,
+        price_unit="output_second",
+        max_output_s=MEDIA_INPUT_MAX_S,
         description=(
             "Sync Labs' lipsync-2: a video of a face made to say a sound (up to 30 s each), on "
             "fal or on Replicate (the other takes over when one fails)."
@@ -549,16 +553,18 @@ SYNC_LIPSYNC = provider_model(
 LIPSYNC_MODELS = (SYNC_LIPSYNC,)
 
 # Talking avatars: VEED's Fabric 1.0, fal first, Replicate taking over. fal bills $0.08 a second
-# at 480p and $0.15 at 720p; a job's sound is 30 s at most, so it is priced as 30 s at 720p
-# ($4.50). Given text, the job also pays its speech step (ModelSpec.uses). See
-# docs/providers.md#talking-avatars.
+# at 480p and $0.15 at 720p: 264 credits a second, the 720p rate. A job's sound is 30 s at most:
+# it reserves 30 s and pays for the seconds it made. Given text, the job also pays its speech
+# step (ModelSpec.uses). See docs/providers.md#talking-avatars.
 VEED_FABRIC = provider_model(
     ModelSpec(
         id="veed-fabric",
         name="VEED Fabric 1.0",
         type=AVATAR_TYPE,
         input_model=avatar.FabricInput,
-        credits=7900,
+        credits=264,
+        price_unit="output_second",
+        max_output_s=MEDIA_INPUT_MAX_S,
         description=(
             "VEED's Fabric 1.0: an image of a face made to say a sound or a text (spoken first "
             "by a speech model), up to 30 s, on fal or on Replicate (the other takes over when "
