@@ -257,6 +257,7 @@ async def test_without_a_key_lipsync_is_listed_unavailable_and_refused(tmp_path:
         listed = (await api.client.get("/api/v1/models?type=lipsync", headers=auth(key))).json()
         [entry] = [m for m in listed["data"] if m["id"] == "sync-lipsync"]
         assert entry["available"] is False
+        assert entry["pricing"] == {"credits": RATE, "unit": "output_second", "max_seconds": 30}
         assert entry["unavailable_reason"] == (
             "no fal or Replicate API key on this server: set "
             "MEDIASTUDIO_PROVIDERS__FAL__API_KEY or MEDIASTUDIO_PROVIDERS__REPLICATE__API_KEY"

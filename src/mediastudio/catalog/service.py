@@ -269,6 +269,8 @@ class Catalog:
             "category": spec.category,
             "available": availability.available,
         }
+        if spec.max_output_s is not None:
+            entry["pricing"]["max_seconds"] = spec.max_output_s  # what a job reserves
         if not availability.available:
             entry["unavailable_reason"] = availability.reason
         if spec.deprecation is not None:
