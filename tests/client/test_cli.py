@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -192,6 +193,39 @@ def test_a_failed_job_exits_1_and_retry_runs_it_again(cli: Cli) -> None:
     again = json.loads(retried.stdout)
     assert again["id"] == document["id"] and again["status"] == "failed"
     assert len(again["attempts"]) > len(document["attempts"]) or again["attempts"] == []
+
+
+def test_ctrl_c_stops_the_waiting_not_the_job(cli: Cli) -> None:
+    """SIGINT while the bar waits: exit 130 with one line saying the job goes on (no
+    traceback), and the job does go on to completion."""
+    prompt = f"an interrupted lighthouse {uuid.uuid4().hex[:8]} [slow:3]"
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "mediastudio", "generate", "image", prompt, "-o", "out.png"],
+        cwd=cli.cwd,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        job_id = None
+        deadline = time.monotonic() + CLI_TIMEOUT_S
+        while job_id is None and time.monotonic() < deadline:
+            listed = json.loads(ok(cli("jobs", "list", "--limit", "50", "--json")))
+            job_id = next((job["id"] for job in listed if job["prompt"] == prompt), None)
+            time.sleep(0.1)
+        assert job_id is not None, "the job never appeared"
+        waiting.send_signal(signal.SIGINT)
+        _, stderr = waiting.communicate(timeout=CLI_TIMEOUT_S)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted; a job already submitted keeps running" in stderr
+    assert not (cli.cwd / "out.png").exists()
+    # The job was left running: it completes, and its file can still be had.
+    waited = json.loads(ok(cli("jobs", "wait", job_id, "--json")))
+    assert waited["status"] == "completed"
 
 
 # errors -------------------------------------------------------------------------------------
