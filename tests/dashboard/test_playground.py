@@ -11,6 +11,7 @@ import html
 import io
 import json
 import re
+import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from mediastudio.dashboard import forms
+from mediastudio.dashboard.snippets import snippets
 from tests.conftest import Api, auth, make_settings, open_api
 from tests.dashboard.helpers import make_user, signed_in
 from tests.dashboard.test_history import ESCAPED, XSS
@@ -341,3 +343,15 @@ async def test_every_catalog_models_form_renders(builtin_api: Api) -> None:
         page = await builtin_api.client.get(f"{PLAYGROUND}/{model}")
         assert page.status_code == 200, model
         assert f'action="/dashboard/playground/{model}"' in page.text
+
+
+def test_the_curl_snippet_survives_quotes_in_the_input() -> None:
+    sent = {"prompt": 'it\'s a "test" $HOME `x`', "seed": 3}
+    code = snippets("http://host:8000/", "fake/image", sent, sandbox=False)
+    words = shlex.split(code.curl.split("\n", 1)[1].replace("\\\n", " "))
+    assert words[:4] == ["curl", "-X", "POST", "http://host:8000/api/v1/generations"]
+    assert json.loads(words[words.index("-d") + 1]) == {"model": "fake/image", "input": sent}
+    assert "ms_live_" in code.curl
+    call = ast.parse(code.python).body[2]
+    assert isinstance(call, ast.Assign) and isinstance(call.value, ast.Call)
+    assert ast.literal_eval(call.value.keywords[0].value) == sent
