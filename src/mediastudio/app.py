@@ -26,6 +26,8 @@ from mediastudio.compat.seed002.errors import render_seed002_error
 from mediastudio.dashboard.endpoints import router as dashboard_router
 from mediastudio.dashboard.history import router as dashboard_history_router
 from mediastudio.dashboard.pages import STATIC_DIR, STATIC_URL
+from mediastudio.dashboard.playground import PLAYGROUND
+from mediastudio.dashboard.playground import router as dashboard_playground_router
 from mediastudio.dashboard.settings_page import router as dashboard_settings_router
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
@@ -113,6 +115,9 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
         limits={
             "/api/v1/files": settings.upload_max_bytes + MULTIPART_OVERHEAD,
             "/v1/audio/transcriptions": settings.upload_max_bytes + MULTIPART_OVERHEAD,
+            # The playground's run form carries the model's inputs' uploads: two at most
+            # (lipsync's video and sound), each capped by store_upload.
+            PLAYGROUND: 2 * settings.upload_max_bytes + MULTIPART_OVERHEAD,
         },
     )
     app.add_middleware(RateLimitHeadersMiddleware)
@@ -138,6 +143,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     app.include_router(dashboard_router)
     app.include_router(dashboard_history_router)
     app.include_router(dashboard_settings_router)
+    app.include_router(dashboard_playground_router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     # /v1 speaks OpenAI's API, whose reference and official clients are its contract: it is
     # kept out of /openapi.json, which schemathesis holds to MediaStudio's own (docs/api.md).

@@ -164,6 +164,10 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/dashboard/settings"): SESSION,
     ("POST", "/dashboard/settings"): SESSION,
     ("GET", "/dashboard/usage"): SESSION,
+    ("GET", "/dashboard/playground"): SESSION,
+    ("GET", "/dashboard/playground/runs/{generation_id}"): SESSION,
+    ("GET", "/dashboard/playground/{model_id:path}"): SESSION,
+    ("POST", "/dashboard/playground/{model_id:path}"): SESSION,
     ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 

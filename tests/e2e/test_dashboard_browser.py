@@ -11,6 +11,7 @@ docs/images/dashboard/ (docs/dashboard.md shows them).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,6 +170,53 @@ def test_sign_in_create_copy_use_and_revoke_a_key(
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    foreign = [url for url in requested if not url.startswith((base + "/", "data:"))]
+    assert foreign == []
+    context.close()
+
+
+def test_playground_runs_an_image_model_in_test_mode(
+    browser: Browser, server: ServerProcess, tmp_path: Path
+) -> None:
+    """Pick an image model, fill its form, run it with the account in test mode: the progress
+    fragment polls until the image is shown (decoded by the browser), with the same request as
+    curl and Python under it."""
+    base = server.base_url
+    shots = Shots(tmp_path)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(base + "/dashboard/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#balance")).to_have_text("500")
+
+    page.get_by_role("link", name="Playground").click()
+    expect(page.get_by_role("heading", name="image", exact=True)).to_be_visible()
+    shots.take(page, "playground")
+    page.get_by_role("link", name="Fake image fake/image").click()
+    expect(page.get_by_role("heading", name="Fake image fake/image")).to_be_visible()
+    page.get_by_label("Prompt prompt (required)").fill("a lighthouse at dusk")
+    page.locator("#f-num_outputs").fill("2")  # the slider follows the number (dashboard.js)
+    expect(page.locator("#f-num_outputs-range")).to_have_value("2")
+    expect(page.get_by_label("Test (sandbox: free, placeholder media)")).to_be_checked()
+    page.get_by_role("button", name="Run").click()
+
+    expect(page.locator("#run-status")).to_have_text("completed")  # htmx polled it there
+    for n in (1, 2):
+        result = page.get_by_role("img", name=re.compile(f"^Result {n} of gen_"))
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=result.element_handle()
+        )
+    expect(page.get_by_role("link", name="Download result 1")).to_be_visible()
+    expect(page.locator("#code-curl")).to_contain_text('"prompt": "a lighthouse at dusk"')
+    expect(page.locator("#code-python")).to_contain_text("from mediastudio import Client")
+    shots.take(page, "playground-run")
+    page.get_by_role("link", name="Home").click()  # a test run is free: the balance is whole
+    expect(page.locator("#balance")).to_have_text("500")
     foreign = [url for url in requested if not url.startswith((base + "/", "data:"))]
     assert foreign == []
     context.close()

@@ -118,6 +118,16 @@ class Catalog:
     def list(self, type_: str | None) -> list[ModelSpec]:
         return self.registry.models(type_)
 
+    def offered(self, principal: Principal) -> Sequence[ModelSpec]:
+        """The models a caller may pick (the dashboard's playground): those its plan allows,
+        retired ones left out. Whether each can run in the caller's mode is
+        :meth:`availability`'s answer, shown beside it rather than hiding it."""
+        return [
+            spec
+            for spec in self.registry.models()
+            if _allowed(spec, principal) and not (spec.deprecation and self.retired(spec))
+        ]
+
     def types(self) -> tuple[str, ...]:
         return tuple(sorted({spec.type for spec in self.registry.models()}))
 

@@ -14,11 +14,13 @@ from mediastudio.credits import repository as ledger_repository
 from mediastudio.credits import service as credits
 from mediastudio.credits.models import LedgerEntry
 from mediastudio.dashboard.charts import Chart, bar_chart
+from mediastudio.engines.contract import ModelSpec
 from mediastudio.generations import repository as generations
 from mediastudio.generations.models import Generation, Status
 from mediastudio.generations.repository import Filters
 from mediastudio.generations.schemas import GenerationRead, present
-from mediastudio.generations.service import cancellable, retryable
+from mediastudio.generations.service import NewGeneration, cancellable, retryable
+from mediastudio.idempotency.service import check_key, request_hash
 from mediastudio.keys.principal import Principal
 from mediastudio.keys.service import ALL_SCOPES
 from mediastudio.kit.errors import InvalidRequest, NotFound
@@ -260,3 +262,93 @@ async def save_settings(
         webhook_url=endpoint.url if endpoint else None,
         new_secret=endpoint.secret if endpoint is not None and created else None,
     )
+
+
+# --- Playground (issue 14): a catalog model run from a form made from its input schema ------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model as the picker shows it: what it costs, and where it can run now."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    credits: int
+    runs_test: bool
+    runs_live: bool
+    live_reason: str | None  # why a live run would be refused (no engine, sandbox-only, …)
+
+
+def _choice(platform: Platform, spec: ModelSpec) -> ModelChoice:
+    live = platform.catalog.availability(spec, sandbox=False)
+    return ModelChoice(
+        id=spec.id,
+        name=spec.name,
+        type=spec.type,
+        description=spec.description,
+        credits=platform.catalog.price(spec),
+        runs_test=platform.catalog.availability(spec, sandbox=True).available,
+        runs_live=live.available,
+        live_reason=None if live.available else live.reason,
+    )
+
+
+async def playground_models(
+    platform: Platform, user: Current
+) -> list[tuple[str, list[ModelChoice]]]:
+    """The catalog models the account's plan allows (``Catalog.offered``), by type."""
+    principal = await acting_as(platform, user, sandbox=True)
+    grouped: dict[str, list[ModelChoice]] = {}
+    for spec in platform.catalog.offered(principal):
+        grouped.setdefault(spec.type, []).append(_choice(platform, spec))
+    return sorted(grouped.items())
+
+
+@dataclass(frozen=True)
+class PlaygroundModel:
+    choice: ModelChoice
+    schema: dict[str, Any]  # the input JSON Schema, as GET /api/v1/models/{id} shows it
+
+
+async def playground_model(platform: Platform, user: Current, model_id: str) -> PlaygroundModel:
+    """One model of the picker; one the plan excludes, or retired, is 404 like an unknown one."""
+    principal = await acting_as(platform, user, sandbox=True)
+    offered = {spec.id: spec for spec in platform.catalog.offered(principal)}
+    spec = offered.get(model_id[:200])
+    if spec is None:
+        raise NotFound(f"No model {model_id[:200]!r} for this account.")
+    return PlaygroundModel(
+        choice=_choice(platform, spec), schema=spec.input_model.model_json_schema()
+    )
+
+
+async def run(
+    platform: Platform,
+    user: Current,
+    model_id: str,
+    input: dict[str, Any],
+    *,
+    sandbox: bool,
+    run_token: str | None,
+) -> Generation:
+    """Create the job through ``GenerationService.create``, as ``POST /api/v1/generations``
+    does (validation, credits, quotas, idempotency). The form's ``run_token`` is its
+    Idempotency-Key: a form sent twice (a double click, a reload of the answer) gets the first
+    job back instead of a second one."""
+    principal = await acting_as(platform, user, sandbox=sandbox)
+    new = NewGeneration(input=input, model=model_id, field_prefix="input.")
+    key = check_key(run_token) if run_token else None
+    fingerprint = (
+        request_hash("POST", "/api/v1/generations", {"model": model_id, "input": input})
+        if key is not None
+        else ""
+    )
+    created = await platform.generations.create(
+        principal, new, idempotency_key=key, fingerprint=fingerprint
+    )
+    if created.replay is not None:
+        return await platform.generations.get(principal, str(created.replay.body["id"]))
+    assert created.generation is not None
+    return created.generation

@@ -18,3 +18,16 @@ document.addEventListener("click", async (event) => {
     if (status) status.textContent = "Selected: press Ctrl+C (or Cmd+C) to copy.";
   }
 });
+
+// The playground's sliders: a range input beside each bounded number moves it, and typing in
+// the number moves the slider. The number box is the form's field; the slider has no name.
+document.addEventListener("input", (event) => {
+  const target = event.target;
+  if (target.matches && target.matches("input[type=range][data-number]")) {
+    const number = document.getElementById(target.dataset.number);
+    if (number) number.value = target.value;
+  } else if (target.matches && target.matches("input[type=number][data-range]")) {
+    const range = document.getElementById(target.dataset.range);
+    if (range && target.value !== "") range.value = target.value;
+  }
+});
