@@ -218,9 +218,7 @@ async def test_the_broker_and_event_bus_restarted_empty_under_load_lose_no_job(
     server.env = {
         "MEDIASTUDIO_DATABASE_URL": database,
         "MEDIASTUDIO_BROKER_URL": broker.url(0),
-        "MEDIASTUDIO_REDIS_URL": broker.url(1),
-        # Rate limits stay in each process: their behaviour without Redis is not under test.
-        "MEDIASTUDIO_RATE_LIMIT_STORAGE": "memory://",
+        "MEDIASTUDIO_REDIS_URL": broker.url(1),  # live events and rate limits
         # A lost offer is sent again after the lease: seconds, not the default 30.
         "MEDIASTUDIO_JOB_LEASE_S": "3",
         "MEDIASTUDIO_EVENTS_HEARTBEAT_S": "0.5",
