@@ -9,12 +9,26 @@ CI, not a reason to test less (the same rule as tests/postgres.py).
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 REDIS_URL = os.environ.get("MEDIASTUDIO_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+START_TIMEOUT_S = 30.0
+
+
+def _fail_or_skip(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
 
 
 def _where(url: str) -> str:
@@ -29,10 +43,7 @@ def require_redis(url: str = REDIS_URL) -> None:
         with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as client:
             client.ping()
     except Exception as exc:  # redis' errors, OSError, a timeout
-        reason = f"Redis is not reachable at {_where(url)}: {type(exc).__name__}: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        _fail_or_skip(f"Redis is not reachable at {_where(url)}: {type(exc).__name__}: {exc}")
 
 
 def delete_prefixed(prefix: str, url: str = REDIS_URL) -> int:
@@ -62,3 +73,62 @@ def unique_prefix() -> Iterator[str]:
         yield prefix
     finally:
         delete_prefixed(prefix)
+
+
+class PrivateRedis:
+    """A ``redis-server`` of one test's own, on a free loopback port, that the test may stop and
+    start again (the development Redis is shared, so it cannot be restarted). Nothing is saved
+    to disk: a restart loses every key, the worst a broker or event bus restart can do.
+    Without the ``redis-server`` binary the test skips, except under ``CI=true``."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            _fail_or_skip("redis-server is not installed (Debian's redis-server package)")
+        self.binary = str(binary)
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def url(self, database: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        """Start it on its port and wait until it answers PING."""
+        import redis
+
+        assert self.process is None, "stop it first"
+        self.starts += 1
+        log = (self.folder / f"redis-{self.starts}.log").open("wb")
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                with redis.Redis.from_url(self.url(), socket_connect_timeout=1) as client:
+                    client.ping()
+                return
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"redis-server did not start:\n{self.log()}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Kill it (SIGKILL: no goodbye to its clients) and wait until it is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def log(self) -> str:
+        return "".join(
+            path.read_text(errors="replace") for path in sorted(self.folder.glob("redis-*.log"))
+        )

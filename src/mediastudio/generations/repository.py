@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from mediastudio.accounts.models import Account
 from mediastudio.generations.models import Generation, Status
@@ -22,6 +23,9 @@ from mediastudio.kit.ids import first_id_at
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
 _COLUMNS = tuple(inspect(Generation).column_attrs)
 _INSERT = insert(cast(Table, Generation.__table__))
+# The claim's own view of the row it locks: an alias, so that the subquery is not correlated
+# with the UPDATE of the same table.
+_CLAIMABLE = aliased(Generation, name="claimable")
 _GET_FOR_ACCOUNT = select(Generation).where(
     Generation.id == bindparam("id"),
     Generation.account_id == bindparam("account_id"),
@@ -150,9 +154,25 @@ async def claim_queued(
     claimed row and its account's plan (None when the account is gone); None when the job was
     not queued any more (someone else claimed, cancelled or deleted it)."""
     plan = select(Account.plan).where(Account.id == Generation.account_id).scalar_subquery()
+    target = Generation.id == generation_id
+    if session.get_bind().dialect.name == "postgresql":
+        # Workers compete for a job whenever its offer reaches more than one of them (a broker
+        # message sent again by a sweeper, every polling worker's sweeper offering the same
+        # queue). A plain UPDATE would make the losers wait on the winner's row lock until its
+        # claim transaction commits (which also waits for the account's lock under a cap),
+        # only to find the job taken. SKIP LOCKED: a row another transaction holds is not to
+        # be claimed now, and this claim returns at once. Should the holder leave the job
+        # queued (a deferred or rolled-back claim, a failed cancel), the sweeper offers it
+        # again. SQLite needs nothing: its writers take turns.
+        target = Generation.id == (
+            select(_CLAIMABLE.id)
+            .where(_CLAIMABLE.id == generation_id, _CLAIMABLE.status == Status.QUEUED)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
     query = (
         update(Generation)
-        .where(Generation.id == generation_id, Generation.status == Status.QUEUED)
+        .where(target, Generation.status == Status.QUEUED)
         .values(
             status=Status.PROCESSING,
             worker_id=worker_id,
