@@ -168,6 +168,17 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/dashboard/playground/runs/{generation_id}"): SESSION,
     ("GET", "/dashboard/playground/{model_id:path}"): SESSION,
     ("POST", "/dashboard/playground/{model_id:path}"): SESSION,
+    ("GET", "/dashboard/webhooks"): SESSION,
+    ("POST", "/dashboard/webhooks"): SESSION,
+    ("GET", "/dashboard/webhooks/{webhook_id}"): SESSION,
+    ("POST", "/dashboard/webhooks/{webhook_id}/events"): SESSION,
+    ("POST", "/dashboard/webhooks/{webhook_id}/rotate"): SESSION,
+    ("POST", "/dashboard/webhooks/{webhook_id}/test"): SESSION,
+    ("POST", "/dashboard/webhooks/{webhook_id}/disable"): SESSION,
+    ("POST", "/dashboard/webhooks/{webhook_id}/enable"): SESSION,
+    ("POST", "/dashboard/webhooks/{webhook_id}/delete"): SESSION,
+    ("GET", "/dashboard/webhook-deliveries/{delivery_id}"): SESSION,
+    ("POST", "/dashboard/webhook-deliveries/{delivery_id}/redeliver"): SESSION,
     ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 

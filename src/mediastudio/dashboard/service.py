@@ -27,6 +27,8 @@ from mediastudio.kit.errors import InvalidRequest, NotFound
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings
 from mediastudio.users.service import Current
+from mediastudio.webhooks.models import WebhookDelivery, WebhookEndpoint
+from mediastudio.webhooks.schemas import DeliveryRead, WebhookRead
 
 RECENT = 10
 LEDGER_PAGE = 25
@@ -352,3 +354,116 @@ async def run(
         return await platform.generations.get(principal, str(created.replay.body["id"]))
     assert created.generation is not None
     return created.generation
+
+
+# --- Webhooks (issue 14): the account's endpoints and deliveries through WebhookService ------
+
+DELIVERIES_PAGE = 20
+REQUEST_EXCERPT = (
+    500  # characters of the signed body a row shows (the sender keeps 1 KiB of answers)
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An endpoint as ``GET /api/v1/webhooks`` presents it (never its secret), and the body
+    format its deliveries carry, which the API's shape leaves out."""
+
+    hook: WebhookRead
+    payload_format: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery as the API presents it, and the start of the body it sends (the API's shape
+    leaves the body out)."""
+
+    read: DeliveryRead
+    request_excerpt: str
+
+    @property
+    def mode(self) -> str:
+        return "test" if self.read.sandbox else "live"
+
+
+def delivery(row: WebhookDelivery) -> Delivery:
+    return Delivery(read=DeliveryRead.of(row), request_excerpt=row.payload[:REQUEST_EXCERPT])
+
+
+@dataclass(frozen=True)
+class DeliveryLog:
+    rows: Sequence[Delivery]
+    next_cursor: str | None
+
+
+def sandbox_of(mode: str) -> bool:
+    """A page's mode as a key's: ``live`` or ``test`` (sandbox); anything else is a 400, as an
+    unknown mode is on the History page."""
+    if mode not in MODES:
+        raise InvalidRequest(f"Unknown mode {mode!r}; modes: live, test.")
+    return mode == "test"
+
+
+def endpoint(hook: WebhookEndpoint) -> Endpoint:
+    return Endpoint(hook=WebhookRead.of(hook), payload_format=hook.payload_format)
+
+
+async def webhooks(platform: Platform, user: Current) -> Sequence[Endpoint]:
+    """The account's endpoints, oldest first, as ``GET /api/v1/webhooks`` lists them. Endpoints
+    belong to the account, not to a mode: a live and a test key list the same ones."""
+    principal = await acting_as(platform, user, sandbox=False)
+    return [endpoint(hook) for hook in await platform.webhooks.list(principal)]
+
+
+async def find_webhook(platform: Platform, user: Current, webhook_id: str) -> Endpoint:
+    """The account's endpoint; another account's, like a missing one, raises NotFound."""
+    principal = await acting_as(platform, user, sandbox=False)
+    return endpoint(await platform.webhooks.get(principal, webhook_id[:40]))
+
+
+async def delivery_log(
+    platform: Platform, user: Current, webhook_id: str, *, mode: str, after: str | None
+) -> DeliveryLog:
+    """One page of an endpoint's deliveries of one mode, newest first, through the same
+    ``WebhookService.deliveries`` as ``GET /api/v1/webhooks/{id}/deliveries`` (which shows a
+    live key the live ones and a test key the sandbox ones)."""
+    principal = await acting_as(platform, user, sandbox=sandbox_of(mode))
+    rows = await platform.webhooks.deliveries(
+        principal, webhook_id[:40], limit=DELIVERIES_PAGE + 1, starting_after=after
+    )
+    shown = [delivery(row) for row in rows[:DELIVERIES_PAGE]]
+    more = len(rows) > DELIVERIES_PAGE and bool(shown)
+    return DeliveryLog(rows=shown, next_cursor=shown[-1].read.id if more else None)
+
+
+async def find_delivery(
+    platform: Platform, user: Current, delivery_id: str
+) -> tuple[Delivery, Principal]:
+    """The account's delivery of either mode, and the principal of that mode to act on it with
+    (as ``find`` does for generations); another account's raises NotFound."""
+    delivery_id = delivery_id[:40]
+    for sandbox in (False, True):
+        principal = await acting_as(platform, user, sandbox=sandbox)
+        try:
+            return delivery(await platform.webhooks.delivery(principal, delivery_id)), principal
+        except NotFound:
+            continue
+    raise NotFound(f"No webhook delivery {delivery_id!r}.")
+
+
+async def redeliver(platform: Platform, user: Current, delivery_id: str) -> Delivery:
+    """``POST /api/v1/webhook-deliveries/{id}/retry``'s ``WebhookService.retry_delivery``: the
+    same event id and bytes, sent again now."""
+    found, principal = await find_delivery(platform, user, delivery_id)
+    return delivery(await platform.webhooks.retry_delivery(principal, found.read.id))
+
+
+async def send_test(platform: Platform, user: Current, webhook_id: str, *, mode: str) -> None:
+    """A ``webhook.test`` event in the page's mode, as a key of that mode sends it."""
+    principal = await acting_as(platform, user, sandbox=sandbox_of(mode))
+    await platform.webhooks.send_test(principal, webhook_id[:40])
+
+
+async def act_on_webhook(platform: Platform, user: Current) -> Principal:
+    """The principal that changes an endpoint (endpoints have no mode; live, as any key)."""
+    return await acting_as(platform, user, sandbox=False)

@@ -170,6 +170,16 @@ class WebhookService:
                 starting_after=starting_after,
             )
 
+    async def delivery(self, principal: Principal, delivery_id: str) -> WebhookDelivery:
+        """One of the account's deliveries of the principal's mode (another's: NotFound)."""
+        async with self.db.read() as session:
+            delivery = await repository.get_delivery(
+                session, delivery_id, principal.account_id, sandbox=principal.sandbox
+            )
+        if delivery is None:
+            raise NotFound(f"No webhook delivery {delivery_id!r}.")
+        return delivery
+
     async def retry_delivery(self, principal: Principal, delivery_id: str) -> WebhookDelivery:
         """Send a finished delivery again now, same event id and bytes, with a fresh schedule."""
         async with self.db.write() as session:
