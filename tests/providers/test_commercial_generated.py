@@ -30,7 +30,7 @@ from tests.providers.conftest import replicate_settings
 from tests.providers.fake_openai import FakeOpenAI
 from tests.providers.fake_replicate import FakeReplicate, Plan
 from tests.providers.test_commercial_chat import CHAT, CHAT_PRICE, SENTENCES, answer
-from tests.providers.test_replicate_jobs import balance, ledger_kinds, live_key
+from tests.providers.test_replicate_jobs import _until, balance, ledger_kinds, live_key
 
 COMMERCIAL = "/api/v1/generate/commercial"
 SEED_COMMERCIAL = "/api/generate/commercial"
@@ -114,6 +114,9 @@ async def test_each_scene_is_drawn_by_the_image_model_from_the_chat_models_descr
     openai_fake.script(CHAT, answer(written(SCENES)))
     async with open_api(settings_for(tmp_path / "data", fake, openai_fake)) as api:
         key = await live_key(api, credits=1000)
+        listed = await api.client.get("/api/v1/models/builtin/commercial", headers=auth(key))
+        [step] = listed.json()["steps"]
+        assert (step["type"], step["available"]) == ("image", True)
         created = await create(api, key, BODY)
         assert created["input"]["image_model"]  # the routed default, written in at create
         price = CREDITS + CHAT_PRICE + 3 * await image_price(api, key)
@@ -161,6 +164,30 @@ async def test_a_failed_image_step_fails_the_job_and_refunds_it_all(
         assert await ledger_kinds(api, key, done["id"]) == {"reserve": [price], "refund": [-price]}
         assert await balance(api, key) == (1000, 0)
         assert len(fake.creates) == 2  # no shot after the failed one
+
+
+async def test_a_cancel_stops_the_image_step_in_flight(
+    tmp_path: Path, fake: FakeReplicate, openai_fake: FakeOpenAI
+) -> None:
+    openai_fake.script(CHAT, answer(written(SCENES)))
+    fake.plans.extend([Plan(), Plan(stall=True)])
+    async with open_api(settings_for(tmp_path / "data", fake, openai_fake)) as api:
+        key = await live_key(api, credits=1000)
+        created = await create(api, key, BODY)
+        await _until(lambda: len(fake.creates) == 2, timeout=30)
+        stalled = fake.creates[1]
+        # The first still is drawn: its share of the bar (5/3 of 18.5 parts), no more.
+        running = await api.wait(key, created["id"], until=lambda found: found["progress"] >= 8)
+        assert running["status"] == "processing" and running["progress"] < 20, running
+        cancelled = await api.client.post(
+            f"/api/v1/generations/{created['id']}/cancel", headers=auth(key)
+        )
+        assert cancelled.json()["status"] == "cancelled"
+        await _until(lambda: fake.cancelled == [stalled.id], timeout=15)
+        done = await api.wait(key, created["id"])
+        assert done["status"] == "cancelled" and done["outputs"] == []
+        assert len(fake.creates) == 2  # no shot after the cancelled one
+        assert await balance(api, key) == (1000, 0)
 
 
 async def test_a_chat_reply_with_too_few_scenes_fails_and_refunds(
@@ -231,8 +258,24 @@ async def test_without_an_image_model_only_product_images_are_taken(tmp_path: Pa
         found = refused.json()["error"]
         assert found["code"] == "model_unavailable" and "image model" in found["message"]
         assert await balance(api, key) == (1000, 0)
-        listed = await api.client.get("/api/v1/models/builtin/commercial", headers=auth(key))
-        assert listed.json()["available"] is True
+        # Listed available (for product images), its image step not, saying why.
+        listed = await api.client.get("/api/v1/models?type=commercial", headers=auth(key))
+        [entry] = listed.json()["data"]
+        assert entry["available"] is True
+        assert entry["steps"] == [
+            {
+                "type": "image",
+                "field": "image_model",
+                "when": "product_images is omitted",
+                "available": False,
+                "unavailable_reason": "no image model can run here",
+            }
+        ]
+        sandbox_key = await api.key(await api.account("s@example.com"), sandbox=True)
+        for_sandbox = await api.client.get(
+            "/api/v1/models/builtin/commercial", headers=auth(sandbox_key)
+        )
+        assert for_sandbox.json()["steps"][0]["available"] is True
         with_images = {**body, "product_images": [product_image()]}
         accepted = await api.client.post(COMMERCIAL, json=with_images, headers=auth(key))
         assert accepted.status_code == 202, accepted.text

@@ -46,6 +46,7 @@ from mediastudio.engines.contract import (
     OutputFile,
     PlannedOutput,
     RunContext,
+    StepRequirement,
     StepUse,
 )
 from mediastudio.engines.inputs import CommercialInput, ImageAspect
@@ -166,6 +167,14 @@ SPEC = ModelSpec(
     timeout_s=1800,
     output_kind="video",
     plan=plan_outputs,
+    step_requirements=(
+        StepRequirement(
+            IMAGE,
+            IMAGE_FIELD,
+            "product_images is omitted",
+            {"prompt": "A product, hero shot.", "aspect_ratio": "1:1"},
+        ),
+    ),
 )
 
 
