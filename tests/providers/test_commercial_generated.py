@@ -276,6 +276,17 @@ async def test_without_an_image_model_only_product_images_are_taken(tmp_path: Pa
             "/api/v1/models/builtin/commercial", headers=auth(sandbox_key)
         )
         assert for_sandbox.json()["steps"][0]["available"] is True
+        # A sandbox key gets the placeholder of the live shape and fields, free.
+        placeholder = await create(api, sandbox_key, body)
+        assert placeholder["credits_reserved"] == 0
+        done = await api.wait(sandbox_key, placeholder["id"], timeout=60)
+        assert done["status"] == "completed" and done["sandbox"], done
+        [output] = done["outputs"]
+        assert output["visuals"] == "generated" and (output["width"], output["height"]) == (
+            160,
+            284,
+        )
+        assert len(output["scenes"]) == 3 and all("visual_prompt" in s for s in output["scenes"])
         with_images = {**body, "product_images": [product_image()]}
         accepted = await api.client.post(COMMERCIAL, json=with_images, headers=auth(key))
         assert accepted.status_code == 202, accepted.text
