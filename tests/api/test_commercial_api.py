@@ -74,7 +74,9 @@ async def test_bad_bodies_are_refused_before_any_credit_moves(tmp_path: Path) ->
         key = await api.key(account)
         base = {"product": "Acme", "platform": "tiktok", "duration": 15, "tone": "calm"}
         for body in (
-            base,  # no product images
+            # image_model draws stills only for a commercial without product images
+            {**base, "product_images": [product_image()], "image_model": "fake/image"},
+            {**base, "product_images": []},
             {**base, "product_images": [product_image()], "platform": "myspace"},
             {**base, "product_images": [product_image()], "script": "word " * 60},
         ):

@@ -13,6 +13,7 @@ from mediastudio.engines.builtin.compositions.chat_script import (
     ScriptRefused,
     ScriptWriter,
     messages,
+    parse_scenes,
     parse_script,
 )
 from mediastudio.engines.registry import EngineRegistry
@@ -51,6 +52,35 @@ def test_a_reply_outside_the_format_is_refused_saying_why(content: str, says: st
     with pytest.raises(ScriptRefused) as refused:
         parse_script(content, 15)
     assert says in refused.value.message
+
+
+def test_scenes_are_asked_for_only_when_the_shots_are_drawn() -> None:
+    job = commercial_input()
+    assert "scenes" not in messages(job)[0].content
+    system, user = messages(job, 3)
+    assert '"scenes"' in system.content and "Scenes: exactly 3" in user.content
+
+
+@pytest.mark.parametrize(
+    ("scenes", "says"),
+    [
+        (None, "no list"),
+        (["A shoe.", 3, "A track."], "no list"),
+        (["A shoe.", "A track."], "2 scenes, not 3"),
+        (["A shoe.", "  ", "A track."], "scene 2"),
+        (["A shoe.", "x" * 301, "A track."], "scene 2"),
+    ],
+)
+def test_scenes_outside_the_format_are_refused_saying_why(scenes: object, says: str) -> None:
+    content = json.dumps({"sentences": GOOD, "scenes": scenes})
+    with pytest.raises(ScriptRefused) as refused:
+        parse_scenes(content, 3)
+    assert says in refused.value.message
+
+
+def test_scenes_are_tidied_and_kept_in_order() -> None:
+    content = json.dumps({"sentences": GOOD, "scenes": ["A  red\nshoe.", "A track.", "Dawn."]})
+    assert parse_scenes(content, 3) == ["A red shoe.", "A track.", "Dawn."]
 
 
 def test_a_writer_exists_only_when_a_chat_model_is_configured(tmp_path: Path) -> None:

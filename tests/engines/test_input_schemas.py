@@ -55,6 +55,10 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (CommercialJobInput, {**COMMERCIAL, "duration": 30, "script": " ".join(["w"] * 90)}, True),
     (CommercialJobInput, {**COMMERCIAL, "voice": "en-us+f3"}, True),
     (CommercialJobInput, {**COMMERCIAL, "voice": "robot"}, False),
+    (CommercialJobInput, {**COMMERCIAL, "product_images": None}, True),
+    (CommercialJobInput, {**COMMERCIAL, "product_images": None, "image_model": "fake/x"}, True),
+    (CommercialJobInput, {**COMMERCIAL, "image_model": "fake/x"}, False),
+    (CommercialJobInput, {**COMMERCIAL, "product_images": []}, False),
     (SubtitlesInput, {"video_url": "https://e.com/v.mp4", "segments": [SEGMENT]}, True),
     # Neither text: the captions are generated (language and model only then).
     (SubtitlesInput, {"video_url": "https://e.com/v.mp4"}, True),

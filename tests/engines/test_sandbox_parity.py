@@ -280,6 +280,17 @@ CASES: dict[str, dict[str, Case]] = {
             "product_images": [m.photo],
             "resolution": "480p",
         },
+        # No product images: FLUX schnell (the fake Replicate) draws each shot's still; the
+        # request's script, so that no chat model is asked.
+        "generated": lambda m: {
+            "product": "Acme",
+            "platform": "instagram",
+            "duration": 15,
+            "tone": "calm",
+            "script": "Acme is here. Calm comes easy with Acme.",
+            "image_model": "flux-schnell",
+            "resolution": "480p",
+        },
     },
     # Built-in steps only: espeak says each scene, image-to-video moves a painted still.
     "builtin/script-video": {

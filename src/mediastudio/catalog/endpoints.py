@@ -42,6 +42,17 @@ class ModelDeprecation(BaseModel):
     replacement: str = Field(description="The catalog model to move to")
 
 
+class ModelStep(BaseModel):
+    type: str = Field(description="The step model's type (GET /api/v1/models?type=…)")
+    field: str = Field(description="The input field that names the step's model")
+    when: str = Field(description="Which requests need this step")
+    available: bool = Field(
+        description="Whether a model for the step can run for your key now; when false, a "
+        "request that needs the step answers 503 model_unavailable"
+    )
+    unavailable_reason: str | None = None
+
+
 class ModelRead(BaseModel):
     id: str
     name: str
@@ -52,6 +63,12 @@ class ModelRead(BaseModel):
     category: str
     available: bool
     unavailable_reason: str | None = None
+    steps: list[ModelStep] | None = Field(
+        None,
+        description="Step models only some requests need (a commercial without product images "
+        "needs an image model), each with whether it can run: the model stays available for "
+        "the requests that do not need them",
+    )
     deprecation: ModelDeprecation | None = Field(
         None, description="Present when the provider announced the model's shutdown"
     )

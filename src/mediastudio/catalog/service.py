@@ -19,7 +19,7 @@ from mediastudio.catalog.lifecycle import (
     lifecycle_clock,
     retired_reason,
 )
-from mediastudio.engines.contract import Availability, ModelSpec, StepUse
+from mediastudio.engines.contract import Availability, ModelSpec, StepRequirement, StepUse
 from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
 from mediastudio.keys.principal import Principal
 from mediastudio.kit.errors import InvalidRequest, ModelNotAllowed, ModelUnavailable, NotFound
@@ -283,10 +283,32 @@ class Catalog:
             entry["pricing"]["max_seconds"] = spec.max_output_s  # what a job reserves
         if not availability.available:
             entry["unavailable_reason"] = availability.reason
+        if spec.step_requirements:
+            entry["steps"] = [
+                self._requirement(need, sandbox=sandbox) for need in spec.step_requirements
+            ]
         if spec.deprecation is not None:
             entry["deprecation"] = deprecation_fields(spec.deprecation)
         if with_schema:
             entry["input_schema"] = spec.input_model.model_json_schema()
+        return entry
+
+    def _requirement(self, need: StepRequirement, *, sandbox: bool) -> dict[str, Any]:
+        """A step only some inputs need, and whether a model for it can run for this key:
+        one that a request of its type naming none would get (as :meth:`_default` picks)."""
+        payload = dict(need.input)
+        models = [s for s in self.default_order(need.type) if not self.is_sandbox_model(s)]
+        runs = sandbox or any(
+            _takes(s, payload) and self.availability(s, sandbox=False).available for s in models
+        )
+        entry: dict[str, Any] = {
+            "type": need.type,
+            "field": need.field,
+            "when": need.when,
+            "available": runs,
+        }
+        if not runs:
+            entry["unavailable_reason"] = f"no {need.type} model can run here"
         return entry
 
 

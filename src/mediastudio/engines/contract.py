@@ -165,6 +165,20 @@ StepPlanner = Callable[[BaseModel], Sequence[StepUse]]
 
 
 @dataclass(frozen=True)
+class StepRequirement:
+    """A step model that only some inputs need (a commercial without product images needs an
+    image model; one with them does not), so it cannot make the whole model unavailable: the
+    catalog lists it with the model, saying whether a model of ``type`` that takes ``input``
+    (what the step is given, as in :class:`StepUse`) can run for the caller, and why not.
+    ``when`` says which inputs need it, in words."""
+
+    type: str
+    field: str
+    when: str
+    input: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Deprecation:
     """A provider's announced end of a model: from ``shutdown_date`` (a UTC day) on it no
     longer answers, so the catalog retires the model that day (``catalog/lifecycle.py``);
@@ -199,6 +213,9 @@ class ModelSpec:
     ``extra_credits`` prices steps that are not catalog models (a commercial's script written
     by a chat model): credits added to the job's price for an input, quoted and reserved with it.
 
+    ``step_requirements`` are step models only some inputs need (:class:`StepRequirement`),
+    listed by the catalog with whether they can run.
+
     ``deprecation`` is the provider's announced shutdown (:class:`Deprecation`), if any.
     """
 
@@ -216,6 +233,7 @@ class ModelSpec:
     plan: OutputPlanner | None = None
     uses: StepPlanner | None = None
     extra_credits: Callable[[BaseModel], int] | None = None
+    step_requirements: tuple[StepRequirement, ...] = ()
     deprecation: Deprecation | None = None
     max_output_s: float | None = None
 

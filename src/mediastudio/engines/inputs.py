@@ -348,10 +348,20 @@ class CommercialInput(StrictInput):
     )
     duration: CommercialDuration = Field(description="Length in seconds")
     tone: CommercialTone = Field(description="Voice, music and script style")
-    product_images: list[Annotated[str, Field(min_length=1, max_length=8_000_000)]] = Field(
+    product_images: list[Annotated[str, Field(min_length=1, max_length=8_000_000)]] | None = Field(
+        None,
         min_length=1,
         max_length=10,
-        description="1-10 product images: https URLs, data: URIs or uploaded file ids",
+        description="1-10 product images: https URLs, data: URIs or uploaded file ids. "
+        "When omitted, an image model (image_model) draws each scene's still",
+    )
+    image_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The image model that draws each scene's still when product_images is "
+        "omitted (GET /api/v1/models?type=image); the catalog's default when left out. Not "
+        "together with product_images",
     )
     script: str | None = Field(
         None,
@@ -391,10 +401,18 @@ class CommercialInput(StrictInput):
             "description": f"a script of at most {COMMERCIAL_MAX_WORDS_PER_S:g} words per second",
             "anyOf": [null("script"), *by_duration],
         }
-        return [*super().schema_rules(), rule]
+        pictures = {
+            "description": "image_model draws the stills only without product_images",
+            "anyOf": [null("product_images"), null("image_model")],
+        }
+        return [*super().schema_rules(), rule, pictures]
 
     @model_validator(mode="after")
     def _script_fits(self) -> Self:
+        if self.product_images is not None and self.image_model is not None:
+            raise ValueError(
+                "image_model draws the stills only when product_images is omitted; give one"
+            )
         if self.script is not None:
             words = len(self.script.split())
             limit = int(self.duration * COMMERCIAL_MAX_WORDS_PER_S)

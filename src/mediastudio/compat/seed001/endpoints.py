@@ -354,15 +354,10 @@ async def generate_commercial(
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """A ``commercial`` job, as ``POST /api/v1/generate/commercial``, which animates the
-    product's images: the seed makes ``productImages`` optional, MediaStudio needs 1-10 (400
-    without). The seed's fields MediaStudio has no counterpart for are refused (400) rather than
-    dropped; ``musicMood`` is the native ``music_genre``."""
-    if not body.productImages:
-        raise InvalidRequest(
-            "productImages is required: MediaStudio's commercial is made from 1-10 product "
-            "images (https URLs, data: URIs or uploaded file ids)."
-        )
+    """A ``commercial`` job, as ``POST /api/v1/generate/commercial``: it animates the
+    product's images, or without ``productImages`` (or with an empty list) stills an image
+    model draws, as the native route does. The seed's fields MediaStudio has no counterpart
+    for are refused (400) rather than dropped; ``musicMood`` is the native ``music_genre``."""
     unsupported = [
         name
         for name in ("spokespersonImage", "voiceModel", "videoModel")
@@ -376,8 +371,8 @@ async def generate_commercial(
             "platform": body.platform,
             "duration": body.duration,
             "tone": body.tone,
-            "product_images": body.productImages,
         },
+        product_images=body.productImages or None,
         target_audience=body.targetAudience,
         voice=body.voiceId,
         music_genre=body.musicMood,

@@ -94,6 +94,26 @@ def _cover(image: Image.Image, width: int, height: int) -> Image.Image:
     return resized.crop((left, top, left + width, top + height))
 
 
+def draw_still(
+    steps: Composition,
+    step: str,
+    model_id: str,
+    payload: Mapping[str, object],
+    aspect: str,
+    *,
+    what: str,
+    long_side: int = STILL_LONG_SIDE,
+) -> Image.Image:
+    """A still drawn by an image model (step ``step`` running ``model_id`` on ``payload``),
+    prepared for a frame of ``aspect`` as a user's image would be; ``what`` names it in the
+    error when the model gives no image."""
+    outputs = steps.run_model(step, model_id, payload)
+    images = [output for output in outputs if output.content_type.startswith("image/")]
+    if not images:
+        raise EngineError(f"{model_id} gave no image for {what}.")
+    return prepare_still(images[0].path, aspect, long_side=long_side)
+
+
 def data_uri(image: Image.Image) -> str:
     """A JPEG ``data:`` URI of ``image``: how a prepared still is handed to a step."""
     buffer = io.BytesIO()

@@ -12,6 +12,10 @@ operator has configured one and the request brings no script of its own.
 - A failure (the provider's error, a refusal, a reply that breaks the format) fails the job,
   which is refunded in full: the price quoted included the chat step, so a template script in
   its place would not be what was paid for. The call is never repeated.
+- A commercial without product images has its pictures drawn by an image model: the same
+  message then also asks for ``"scenes"``, one visual description per shot (exactly as many as
+  the commercial has shots), checked as strictly (:func:`parse_scenes`); each is what one
+  shot's still is drawn from.
 - The message is billed within the commercial's one price (:meth:`ScriptWriter.credits`); it is
   not a conversation: nothing is stored in the chat history and no chat quota is used.
 
@@ -38,12 +42,19 @@ from mediastudio.settings import Settings
 MIN_SENTENCES = 2
 MAX_SENTENCES = 10
 MAX_SENTENCE_CHARS = 200
+MAX_SCENE_CHARS = 300
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 SYSTEM = (
     "You write voice-over scripts for short product commercials. Answer with one JSON object "
     'and nothing else: {"sentences": ["...", "..."]}. Each item is one complete spoken '
     "sentence ending with '.', '!' or '?'. No stage directions, no emoji, no markdown."
+)
+# Added when the shots are drawn by an image model (a commercial without product images).
+SCENES_SYSTEM = (
+    ' When asked for scenes, add "scenes": ["...", ...] to the object: one short visual '
+    "description per shot, in order, of what the picture shows (the product, the setting, the "
+    "light); no text, letters or logos in the picture."
 )
 
 
@@ -71,9 +82,11 @@ class ScriptWriter:
         assert isinstance(validated, CommercialInput)
         return 0 if validated.script else self.price
 
-    def write(self, job: CommercialInput) -> list[str]:
-        reply = asyncio.run(self._ask(messages(job)))
-        return parse_script(reply.content, job.duration)
+    def write(self, job: CommercialInput, shots: int = 0) -> tuple[list[str], list[str]]:
+        """The sentences, and with ``shots`` that many visual descriptions (else none)."""
+        reply = asyncio.run(self._ask(messages(job, shots)))
+        sentences = parse_script(reply.content, job.duration)
+        return sentences, parse_scenes(reply.content, shots) if shots else []
 
     async def _ask(self, sent: list[ChatMessage]) -> ChatReply:
         models = ChatModels(self.settings)
@@ -87,8 +100,9 @@ class ScriptWriter:
             await models.aclose()
 
 
-def messages(job: CommercialInput) -> list[ChatMessage]:
-    """The one message: what the commercial is for, and how much may be said in it."""
+def messages(job: CommercialInput, shots: int = 0) -> list[ChatMessage]:
+    """The one message: what the commercial is for, and how much may be said in it (and, with
+    ``shots``, how many scenes to describe)."""
     lines = [
         f"Product: {job.product}",
         f"Tone: {job.tone}",
@@ -100,7 +114,16 @@ def messages(job: CommercialInput) -> list[ChatMessage]:
     if job.target_audience:
         lines.append(f"Audience: {job.target_audience}")
     lines.append("Name the product in the first and the last sentence.")
-    return [ChatMessage("system", SYSTEM), ChatMessage("user", "\n".join(lines))]
+    if not shots:
+        return [ChatMessage("system", SYSTEM), ChatMessage("user", "\n".join(lines))]
+    lines.append(
+        f"Scenes: exactly {shots}, one per shot of about {job.duration / shots:.0f} seconds, "
+        f"each at most {MAX_SCENE_CHARS} characters"
+    )
+    return [
+        ChatMessage("system", SYSTEM + SCENES_SYSTEM),
+        ChatMessage("user", "\n".join(lines)),
+    ]
 
 
 def max_words(duration: float) -> int:
@@ -110,11 +133,7 @@ def max_words(duration: float) -> int:
 def parse_script(content: str, duration: float) -> list[str]:
     """The sentences of a reply ``{"sentences": [...]}`` (a Markdown code fence around it is
     tolerated), or :class:`ScriptRefused` saying what is wrong with it."""
-    text = _FENCE.sub("", content.strip())
-    try:
-        found = json.loads(text)
-    except ValueError:
-        raise ScriptRefused("The chat model's script is not JSON.") from None
+    found = _reply_object(content)
     sentences = found.get("sentences") if isinstance(found, dict) else None
     if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
         raise ScriptRefused('The chat model\'s script has no list of strings "sentences".')
@@ -139,3 +158,32 @@ def parse_script(content: str, duration: float) -> list[str]:
             f"for {max_words(duration)}."
         )
     return sentences
+
+
+def parse_scenes(content: str, count: int) -> list[str]:
+    """The ``count`` visual descriptions of a reply ``{"sentences": [...], "scenes": [...]}``,
+    or :class:`ScriptRefused` saying what is wrong with them (the shots were priced, so fewer or
+    more is a broken reply, not something to pad or drop)."""
+    found = _reply_object(content)
+    scenes = found.get("scenes") if isinstance(found, dict) else None
+    if not isinstance(scenes, list) or not all(isinstance(s, str) for s in scenes):
+        raise ScriptRefused('The chat model\'s script has no list of strings "scenes".')
+    scenes = [" ".join(s.split()) for s in scenes]
+    if len(scenes) != count:
+        raise ScriptRefused(f"The chat model's script has {len(scenes)} scenes, not {count}.")
+    for index, scene in enumerate(scenes):
+        if not 0 < len(scene) <= MAX_SCENE_CHARS:
+            raise ScriptRefused(
+                f"The chat model's scene {index + 1} is not a description of 1 to "
+                f"{MAX_SCENE_CHARS} characters."
+            )
+    return scenes
+
+
+def _reply_object(content: str) -> object:
+    """The reply's JSON (a Markdown code fence around it is tolerated)."""
+    try:
+        found: object = json.loads(_FENCE.sub("", content.strip()))
+    except ValueError:
+        raise ScriptRefused("The chat model's script is not JSON.") from None
+    return found

@@ -494,13 +494,14 @@ class ScriptVideo:
         first_frame: str | None = None
         if path == "image-to-video":
             assert job.image_model is not None
-            outputs = steps.run_model(
-                f"still-{index + 1}", job.image_model, image_input(job, scene)
+            still = assembly.draw_still(
+                steps,
+                f"still-{index + 1}",
+                job.image_model,
+                image_input(job, scene),
+                job.aspect_ratio,
+                what=f"scene {index + 1}",
             )
-            images = [o for o in outputs if o.content_type.startswith("image/")]
-            if not images:
-                raise EngineError(f"{job.image_model} gave no image for scene {index + 1}.")
-            still = assembly.prepare_still(images[0].path, job.aspect_ratio)
             first_frame = assembly.data_uri(still)
         elif path == "card":
             with steps.stage(f"card-{index + 1}"):
