@@ -99,7 +99,8 @@ class Catalog:
         except ModelUnavailable as exc:
             reason = exc.details.get("reason") if isinstance(exc.details, dict) else None
             raise ModelUnavailable(
-                f"{spec.id} needs a {use.type} model for this request ({use.field}): {exc.message}",
+                f"{spec.id} needs {_a(use.type)} {use.type} model for this request ({use.field}): "
+                f"{exc.message}",
                 details={"model": spec.id, "step": use.type, "reason": reason or exc.message},
             ) from exc
         except InvalidRequest as exc:
@@ -340,3 +341,8 @@ def _takes(
 
 def _allowed(spec: ModelSpec, principal: Principal) -> bool:
     return any(fnmatch.fnmatchcase(spec.id, pattern) for pattern in principal.plan.allowed_models)
+
+
+def _a(word: str) -> str:
+    """The article before ``word`` in a message: "an image model", "a speech model"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
