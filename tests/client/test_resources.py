@@ -82,7 +82,8 @@ def test_files_upload_a_path_and_bytes_list_use_and_delete(client: Client, tmp_p
     assert uploaded.bytes == len(content)
     assert uploaded.sha256 == hashlib.sha256(content).hexdigest()
     assert httpx.get(uploaded.url).content == content  # the signed URL serves the bytes
-    assert client.files.get(uploaded.id) == uploaded
+    again = client.files.get(uploaded.id)  # its URL signed anew: it may expire later
+    assert dataclasses.replace(again, url="") == dataclasses.replace(uploaded, url="")
     listed = [file.id for file in client.files.list(limit=1)]  # one per page: pages followed
     assert listed[:2] == [from_bytes.id, uploaded.id]
     # An upload is any job's *_url input.
@@ -151,44 +152,56 @@ def key_of(event: Event[Any]) -> tuple[str, str, int | None]:
     return (event.id, event.type, event.progress)
 
 
+def follow(
+    url: str,
+    key: str,
+    job: dict[str, str],
+    *,
+    one: bool = False,
+    last_event_id: str | None = None,
+) -> tuple[threading.Thread, list[Event[Generation]]]:
+    """Read a stream in a thread until the job's final event: a stream that loses it fails the
+    test at ``join`` rather than hanging it."""
+    events: list[Event[Generation]] = []
+
+    def read() -> None:
+        with Client(api_key=key, base_url=url) as sdk:
+            generation_id = job["id"] if one else None
+            for event in sdk.events.stream(generation_id, last_event_id=last_event_id):
+                events.append(event)
+                if event.generation_id == job.get("id") and event.terminal:
+                    return
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, events
+
+
 def test_event_streams_survive_broken_connections_losing_and_repeating_nothing(
     served: Served, client: Client
 ) -> None:
     """The reference is the account stream read directly; the same events read through a proxy
     that breaks every connection mid-event must be exactly those, in order."""
-    reference: list[Event[Generation]] = []
-    ready = threading.Event()
     job: dict[str, str] = {}
-
-    def follow_directly() -> None:
-        with Client(api_key=served.key, base_url=served.url) as direct:
-            for event in direct.events.stream():
-                reference.append(event)
-                ready.set()
-                if event.generation_id == job.get("id") and event.terminal:
-                    return
-
-    reader = threading.Thread(target=follow_directly, daemon=True)
-    reader.start()
-    until(ready.is_set, "the account stream")
-    cursor = reference[0].id  # the `ready` event (or a snapshot): where the proxied reads start
-    generation = client.generate.image(prompt="a slow one [slow:2]")
-    job["id"] = generation.id
+    direct, reference = follow(served.url, served.key, job)
+    until(lambda: reference, "the account stream")
+    cursor = reference[0].id  # `ready` (or a snapshot): where the proxied reads start
+    job["id"] = client.generate.image(prompt="a slow one [slow:2]").id
 
     with cutting_proxy(served.url, cut_after=2) as proxy:
-        broken = Client(api_key=served.key, base_url=proxy.url)
-        one = list(broken.events.stream(generation.id, last_event_id=cursor))
-        account: list[Event[Generation]] = []
-        for event in broken.events.stream(last_event_id=cursor):
-            account.append(event)
-            if event.generation_id == generation.id and event.terminal:
-                break
-    reader.join(30)
+        readers = [
+            follow(proxy.url, served.key, job, one=True, last_event_id=cursor),
+            follow(proxy.url, served.key, job, last_event_id=cursor),
+        ]
+        for thread, _ in [*readers, (direct, reference)]:
+            thread.join(60)
+            assert not thread.is_alive(), "a stream never gave the job's final event"
+    [(_, one), (_, account)] = readers
 
-    expected = [key_of(e) for e in reference if e.generation_id == generation.id]
+    expected = [key_of(e) for e in reference if e.generation_id == job["id"]]
     assert [e.type for e in one][-1] == "completed" and "progress" in [e.type for e in one]
     assert [key_of(e) for e in one] == expected
-    assert [key_of(e) for e in account if e.generation_id == generation.id] == expected
+    assert [key_of(e) for e in account if e.generation_id == job["id"]] == expected
     # Broken often, and each reconnection resumed after the last whole event it had yielded.
     assert proxy.cuts >= 3
     yielded = {e.id for e in one} | {e.id for e in account}
