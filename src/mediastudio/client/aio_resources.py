@@ -202,22 +202,25 @@ class AsyncChat:
 
     async def _stream(self, call: core.Call) -> AsyncIterator[ChatChunk]:
         config = self._client._config
-        async with self._client._http.stream(
-            "POST",
-            call.url(config),
-            json=call.json,
-            headers=call.all_headers(config),
-            timeout=httpx.Timeout(config.timeout),
-        ) as response:
-            if not response.is_success:
-                await response.aread()
-                core.parse(response)
-            async for line in response.aiter_lines():
-                chunk = chat_chunk(line)
-                if chunk is False:
-                    return
-                if chunk is not None:
-                    yield chunk
+        try:
+            async with self._client._http.stream(
+                "POST",
+                call.url(config),
+                json=call.json,
+                headers=call.all_headers(config),
+                timeout=httpx.Timeout(config.timeout),
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    core.parse(response)
+                async for line in response.aiter_lines():
+                    chunk = chat_chunk(line)
+                    if chunk is False:
+                        return
+                    if chunk is not None:
+                        yield chunk
+        except httpx.TransportError as exc:
+            raise core.connection_error(exc) from exc
 
     async def send(
         self, message: str, *, conversation_id: str | None = None, **options: Any

@@ -278,22 +278,27 @@ class Chat:
 
     def _stream(self, call: core.Call) -> Iterator[ChatChunk]:
         config = self._client._config
-        with self._client._http.stream(
-            "POST",
-            call.url(config),
-            json=call.json,
-            headers=call.all_headers(config),
-            timeout=httpx.Timeout(config.timeout),
-        ) as response:
-            if not response.is_success:
-                response.read()
-                core.parse(response)
-            for line in response.iter_lines():
-                chunk = chat_chunk(line)
-                if chunk is False:
-                    return
-                if chunk is not None:
-                    yield chunk
+        # Not resumed after a break: the reply is being written, and a new request is a new
+        # reply (and, live, a new price). The break is raised as APIConnectionError.
+        try:
+            with self._client._http.stream(
+                "POST",
+                call.url(config),
+                json=call.json,
+                headers=call.all_headers(config),
+                timeout=httpx.Timeout(config.timeout),
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    core.parse(response)
+                for line in response.iter_lines():
+                    chunk = chat_chunk(line)
+                    if chunk is False:
+                        return
+                    if chunk is not None:
+                        yield chunk
+        except httpx.TransportError as exc:
+            raise core.connection_error(exc) from exc
 
     def send(
         self, message: str, *, conversation_id: str | None = None, **options: Any
