@@ -21,13 +21,17 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """A module may add settings with a ``SERVER_ENV`` dict."""
     process = ServerProcess(tmp_path_factory.mktemp("sdk"))
     try:
         process.create_account("sdk@example.com", credits=100)
         # The built-in engines too, so that docs/sdk.md's examples name real models (a sandbox
         # key runs their sandbox twins: placeholders of the same shapes, nothing heavy).
-        process.start({"MEDIASTUDIO_DISABLED_ENGINES": "[]"}, wait=False)
+        env = {"MEDIASTUDIO_DISABLED_ENGINES": "[]", **getattr(request.module, "SERVER_ENV", {})}
+        process.start(env, wait=False)
         key = process.create_key("sdk@example.com", name="sdk", test=True)[1]
         process.wait_ready()
         yield Served(process, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -9,7 +10,9 @@ import httpx
 import pytest
 
 from mediastudio.client import (
+    APIConnectionError,
     AsyncClient,
+    AuthenticationError,
     Client,
     InvalidRequestError,
     MediaStudioError,
@@ -114,3 +117,46 @@ async def test_the_async_twin_retries_the_same_way() -> None:
         await client.generate.video(prompt="x")
     assert len(seen) == 2 and raised.value.request_id == "req_2"
     assert seen[0].headers["Idempotency-Key"] == seen[1].headers["Idempotency-Key"]
+
+
+def sse(*events: tuple[str, str, dict[str, object]]) -> bytes:
+    """An event stream body: ``(id, event, data)`` each."""
+    out = "retry: 0\n\n"
+    for event_id, name, data in events:
+        out += f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
+    return out.encode()
+
+
+def stream_client(transport: httpx.MockTransport, *, max_retries: int = 3) -> Client:
+    http = httpx.Client(transport=transport)
+    return Client(KEY, URL, http_client=http, max_retries=max_retries, backoff_s=0.001)
+
+
+def test_a_stream_that_ends_early_resumes_after_its_last_event() -> None:
+    status = {"id": "7-1", "type": "status", "generation_id": "gen_1", "data": {"status": "queued"}}
+    done = {"id": "7-2", "type": "completed", "generation_id": "gen_1", "data": {"status": "x"}}
+    transport, seen = scripted(
+        httpx.Response(200, content=sse(("7-1", "status", status)) + b"id: 7-2\ndata: {"),
+        httpx.Response(200, content=sse(("7-2", "completed", done))),
+    )
+    events = list(stream_client(transport).events.stream("gen_1"))
+    assert [event.id for event in events] == ["7-1", "7-2"]  # the half event was dropped
+    assert "last-event-id" not in seen[0].headers
+    assert seen[1].headers["Last-Event-ID"] == "7-1"
+    assert events[-1].terminal and events[0].status == "queued"
+
+
+def test_a_refused_key_on_the_stream_is_raised_not_retried() -> None:
+    refused = {"type": "error", "error": {"code": "invalid_api_key", "message": "revoked"}}
+    body = b"event: error\ndata: " + json.dumps(refused).encode() + b"\n\n"
+    transport, seen = scripted(httpx.Response(200, content=body))
+    with pytest.raises(AuthenticationError) as raised:
+        list(stream_client(transport).events.stream())
+    assert raised.value.code == "invalid_api_key" and len(seen) == 1
+
+
+def test_a_stream_that_never_delivers_gives_up_after_max_retries() -> None:
+    transport, seen = scripted(*[httpx.Response(200, content=sse()) for _ in range(3)])
+    with pytest.raises(APIConnectionError):
+        list(stream_client(transport, max_retries=2).events.stream())
+    assert len(seen) == 3  # the first connection and two reconnections

@@ -17,7 +17,19 @@ from mediastudio.client.errors import (
     ServerError,
 )
 from mediastudio.client.sync import Client, Generation, Output
-from mediastudio.client.types import Credits, JobError
+from mediastudio.client.types import (
+    ChatChunk,
+    ChatCompletion,
+    ChatReply,
+    ChatUsage,
+    Credits,
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    File,
+    JobError,
+    Webhook,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -25,8 +37,16 @@ __all__ = [
     "AsyncGeneration",
     "AsyncOutput",
     "AuthenticationError",
+    "ChatChunk",
+    "ChatCompletion",
+    "ChatReply",
+    "ChatUsage",
     "Client",
     "Credits",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
+    "File",
     "Generation",
     "GenerationFailedError",
     "InsufficientCreditsError",
@@ -38,4 +58,5 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "Webhook",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from mediastudio.client import core
+from mediastudio.client.aio_resources import AsyncChat, AsyncEvents, AsyncFiles, AsyncWebhooks
 from mediastudio.client.errors import GenerationFailedError, MediaStudioError
 from mediastudio.client.types import GenerationData, OutputData
 
@@ -182,6 +183,10 @@ class AsyncClient:
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
         self.generate = AsyncGenerate(self)
         self.generations = AsyncGenerations(self)
+        self.files = AsyncFiles(self)
+        self.webhooks = AsyncWebhooks(self)
+        self.events = AsyncEvents(self, lambda body: AsyncGeneration(self, body))
+        self.chat = AsyncChat(self)
 
     @property
     def base_url(self) -> str:
@@ -219,6 +224,7 @@ class AsyncClient:
                     call.url(self._config),
                     json=call.json,
                     params=call.params,
+                    files=call.files,
                     headers=call.all_headers(self._config),
                 )
             except httpx.TransportError as exc:

@@ -20,6 +20,7 @@ from mediastudio.client.errors import APIConnectionError, MediaStudioError, erro
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 API_PREFIX = "/api/v1"
+OPENAI_PREFIX = "/v1"  # the OpenAI-compatible surface (chat completions)
 TERMINAL = frozenset({"completed", "partially_completed", "failed", "cancelled"})
 FAILED = frozenset({"failed", "cancelled"})
 # 503: overloaded, low on disk or a model that cannot run now; 502/504: a proxy in front of us.
@@ -67,9 +68,14 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
     # Safe to send again after the request may have reached the server.
     idempotent: bool = True
+    # multipart parts (httpx's ``files=``); a file object is read again from its start by each
+    # retry, in chunks, so an upload is never held in memory.
+    files: dict[str, Any] | None = None
+    # ``/api/v1`` for the native API, ``/v1`` for the OpenAI-compatible one.
+    prefix: str = API_PREFIX
 
     def url(self, config: Config) -> str:
-        return config.base_url + API_PREFIX + self.path
+        return config.base_url + self.prefix + self.path
 
     def all_headers(self, config: Config) -> dict[str, str]:
         # Per call, not on the httpx client: output URLs may point at another host.
@@ -96,6 +102,17 @@ def tool_path(route: str) -> str:
 def action(path: str) -> Call:
     """A POST without a body and without a key (cancel): retried only if it never got out."""
     return Call("POST", path, idempotent=False)
+
+
+def send(method: str, path: str, body: dict[str, Any] | None = None) -> Call:
+    """A POST, PATCH or DELETE the API takes no ``Idempotency-Key`` for (webhooks, files): sent
+    again only when it never got out, or was refused before being handled (429, 503)."""
+    return Call(method, path, json=body, idempotent=False)
+
+
+def upload(path: str, part: tuple[str, Any, str]) -> Call:
+    """``multipart/form-data`` with one ``file`` part ``(filename, file object, type)``."""
+    return Call("POST", path, files={"file": part}, idempotent=False)
 
 
 def parse(response: httpx.Response) -> Any:
@@ -166,12 +183,19 @@ class SseDecoder:
     def __init__(self) -> None:
         self._event = "message"
         self._data: list[str] = []
+        self._id: str | None = None
+        # The ``id:`` of the last event completed (the spec's "last event ID"): where a
+        # reconnection resumes. An event cut off before its blank line never sets it.
+        self.last_event_id: str | None = None
+        self.retry_ms: int | None = None  # the server's ``retry:`` advice
 
     def feed(self, line: str) -> tuple[str, Any] | None:
         """The ``(event type, parsed data)`` this line completes, if any."""
         if line == "":
             event, data = self._event, self._data
             self._event, self._data = "message", []
+            if self._id is not None:
+                self.last_event_id = self._id
             return (event, json.loads("\n".join(data))) if data else None
         if line.startswith(":"):
             return None
@@ -181,6 +205,10 @@ class SseDecoder:
             self._event = value
         elif name == "data":
             self._data.append(value)
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        elif name == "retry" and value.isdigit():
+            self.retry_ms = int(value)
         return None
 
 
@@ -188,7 +216,7 @@ def event_update(event: str, data: Any) -> dict[str, Any] | None:
     """What an event of ``/generations/{id}/events`` changes: the whole generation when it
     carries one, else its status and progress. An ``error`` event raises its envelope."""
     if event == "error":
-        raise error_for(500, data, {})
+        raise stream_error(data)
     if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
         return None
     payload: dict[str, Any] = data["data"]
@@ -196,3 +224,94 @@ def event_update(event: str, data: Any) -> dict[str, Any] | None:
     if isinstance(whole, dict):
         return whole
     return {key: payload[key] for key in ("status", "progress") if key in payload}
+
+
+# The codes a stream's ``event: error`` carries (its key was refused while it was open), with the
+# status the same refusal has as an answer, so that it raises the same typed error.
+_STREAM_ERROR_STATUS = {
+    "missing_api_key": 401,
+    "invalid_api_key": 401,
+    "expired_api_key": 401,
+    "invalid_token": 401,
+    "insufficient_scope": 403,
+    "ip_not_allowed": 403,
+}
+
+
+def stream_error(data: Any) -> MediaStudioError:
+    """The typed error of an ``event: error`` (``{"type": "error", "error": {…}}``)."""
+    envelope = data.get("error") if isinstance(data, dict) else None
+    code = envelope.get("code") if isinstance(envelope, dict) else None
+    return error_for(_STREAM_ERROR_STATUS.get(str(code), 500), data, {})
+
+
+class Resumable:
+    """One event stream followed across reconnections, without the I/O: what to ask for, what
+    each line means, and how long to wait after a break.
+
+    A reconnection sends ``Last-Event-ID`` (the id of the last whole event yielded), and the
+    server replays what came after it (docs/events.md), so a break loses and repeats nothing.
+    The first reconnection after a connection that delivered events is immediate; further
+    ones, with no event in between, back off (at least the server's ``retry:``) and give up
+    after ``max_retries``."""
+
+    def __init__(self, config: Config, path: str, last_event_id: str | None, *, ends: bool) -> None:
+        self._config = config
+        self._path = path
+        self._ends = ends  # a generation's stream ends after its final event
+        self.last_event_id = last_event_id
+        self.finished = False
+        self._failures = 0  # connections in a row that brought no event
+        self._retry_ms = 0
+        self._decoder = SseDecoder()
+
+    def call(self) -> Call:
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.last_event_id:
+            headers["Last-Event-ID"] = self.last_event_id
+        return Call("GET", self._path, headers=headers)
+
+    def timeout(self) -> httpx.Timeout:
+        # The server pings every 15 s: a silence as long as the client's timeout is a dead
+        # connection (a reconnection follows), not a quiet account.
+        return httpx.Timeout(self._config.timeout)
+
+    def opened(self) -> None:
+        """A new connection: a half-received event of the last one is dropped with its decoder."""
+        self._decoder = SseDecoder()
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        """The event this line completes (its JSON body), if any; raises an ``event: error``."""
+        event = self._decoder.feed(line)
+        self._retry_ms = self._decoder.retry_ms or self._retry_ms
+        if event is None:
+            return None
+        name, data = event
+        if name == "error":
+            raise stream_error(data)
+        self.last_event_id = self._decoder.last_event_id or self.last_event_id
+        self._failures = 0
+        if not isinstance(data, dict):
+            return None
+        if self._ends and name in TERMINAL:
+            self.finished = True
+        return data
+
+    def refused(self, response: httpx.Response) -> float:
+        """The wait before trying again after an error answer; raises it when not retryable."""
+        delay = retry_delay(self._config, self._failures, response)
+        if delay is None:
+            parse(response)  # raises the typed error
+            raise error_for(response.status_code, None, dict(response.headers))
+        self._failures += 1
+        return delay
+
+    def broken(self, exc: Exception | None) -> float:
+        """The wait before reconnecting after the connection broke (``exc``) or ended before
+        the stream's end; raises :class:`APIConnectionError` once ``max_retries`` is spent."""
+        if self._failures >= self._config.max_retries:
+            raise APIConnectionError(f"The event stream broke: {exc!r}")
+        self._failures += 1
+        if self._failures == 1:
+            return 0.0
+        return max(backoff(self._config, self._failures - 2), self._retry_ms / 1000)

@@ -12,6 +12,7 @@ import httpx
 
 from mediastudio.client import core
 from mediastudio.client.errors import GenerationFailedError, MediaStudioError
+from mediastudio.client.resources import Chat, Events, Files, Webhooks
 from mediastudio.client.types import GenerationData, OutputData
 
 ProgressCallback = Callable[["Generation"], None]
@@ -193,6 +194,10 @@ class Client:
         self._http = http_client or httpx.Client(timeout=timeout)
         self.generate = Generate(self)
         self.generations = Generations(self)
+        self.files = Files(self)
+        self.webhooks = Webhooks(self)
+        self.events = Events(self, lambda body: Generation(self, body))
+        self.chat = Chat(self)
 
     @property
     def base_url(self) -> str:
@@ -232,6 +237,7 @@ class Client:
                     call.url(self._config),
                     json=call.json,
                     params=call.params,
+                    files=call.files,
                     headers=call.all_headers(self._config),
                 )
             except httpx.TransportError as exc:

@@ -1,15 +1,17 @@
-"""The objects the SDK returns: a generation and its outputs, parsed from the API's JSON."""
+"""The objects the SDK returns, parsed from the API's JSON: generations and their outputs, files,
+webhooks and their deliveries, live events, chat replies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from mediastudio.client.core import TERMINAL
 
 
 @dataclass(frozen=True)
 class JobError:
+    SCHEMA: ClassVar[str] = "JobError"  # checked as the resources below are
     code: str
     message: str
 
@@ -23,6 +25,7 @@ class Credits:
 
 @dataclass
 class OutputData:
+    SCHEMA: ClassVar[str] = "OutputRead"
     url: str
     content_type: str
     bytes: int | None
@@ -90,3 +93,243 @@ class GenerationData:
             f"{type(self).__name__}(id={self.id!r}, status={self.status!r}, "
             f"progress={self.progress})"
         )
+
+
+# The resources below are built from the API's JSON by field name (:func:`_build`), and each
+# names the OpenAPI schema it mirrors (``SCHEMA``): tests/client/test_contract.py checks every
+# field against the server's /openapi.json, so a renamed or dropped field fails a test instead
+# of turning into a silent None.
+_Built = TypeVar("_Built")
+
+
+def _build(cls: type[_Built], body: dict[str, Any], **nested: Any) -> _Built:
+    names = [f.name for f in fields(cast(Any, cls)) if f.name != "raw"]
+    values = {name: body.get(name) for name in names}
+    built: _Built = cast(Any, cls)(**{**values, **nested}, raw=body)
+    return built
+
+
+@dataclass(frozen=True)
+class File:
+    """An upload (``file_…``): give its ``id`` as any ``*_url`` input of a job."""
+
+    SCHEMA: ClassVar[str] = "FileRead"
+    id: str
+    filename: str
+    content_type: str  # sniffed from the content by the server, never from the name
+    bytes: int
+    sha256: str
+    sandbox: bool
+    url: str  # a signed download URL (it expires)
+    created_at: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> File:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook endpoint. ``secret`` (``whsec_…``) is only there on the answers of ``create``
+    and ``rotate_secret``: keep it then, to verify deliveries."""
+
+    SCHEMA: ClassVar[str] = "WebhookWithSecret"
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: str | None
+    is_default: bool
+    previous_secret_expires_at: str | None
+    created_at: str
+    updated_at: str
+    secret: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Webhook:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    # The items of that property (the document names the schema after its module: another
+    # AttemptRead exists).
+    SCHEMA: ClassVar[str] = "DeliveryRead.attempt_log"
+    at: str
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_excerpt: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> DeliveryAttempt:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event sent (or being sent) to one endpoint, with every attempt."""
+
+    SCHEMA: ClassVar[str] = "DeliveryRead"
+    id: str
+    endpoint_id: str | None
+    event_id: str
+    event: str
+    generation_id: str | None
+    sandbox: bool
+    status: str  # pending, succeeded, failed (given up early) or dead
+    attempts: int
+    next_attempt_at: str | None
+    last_status_code: int | None
+    last_latency_ms: int | None
+    last_response_excerpt: str | None
+    last_error: str | None
+    attempt_log: list[DeliveryAttempt]
+    created_at: str
+    delivered_at: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Delivery:
+        log = [DeliveryAttempt.of(item) for item in body.get("attempt_log") or []]
+        return _build(cls, body, attempt_log=log)
+
+
+_Gen = TypeVar("_Gen")
+
+
+@dataclass(frozen=True)
+class Event(Generic[_Gen]):
+    """One event of a live stream (docs/events.md): ``type`` is ``status``, ``progress``,
+    ``completed``, ``partially_completed``, ``failed``, ``cancelled`` or (account stream)
+    ``ready``. ``generation`` is the whole generation on final and snapshot events."""
+
+    SCHEMA: ClassVar[tuple[str, ...]] = ("StatusEvent", "ProgressEvent", "FinalEvent", "ReadyEvent")
+    id: str
+    type: str
+    generation_id: str | None
+    data: dict[str, Any]
+    generation: _Gen | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def status(self) -> str | None:
+        value = self.data.get("status")
+        return str(value) if value is not None else None
+
+    @property
+    def progress(self) -> int | None:
+        value = self.data.get("progress")
+        return int(value) if value is not None else None
+
+    @property
+    def snapshot(self) -> bool:
+        """The state at connect time (a first connection, or a resume the server could not
+        replay), not a change."""
+        return bool(self.data.get("snapshot"))
+
+    @property
+    def resumed(self) -> bool | None:
+        """On ``ready``: whether the missed events were replayed (else: the current state)."""
+        value = self.data.get("resumed")
+        return bool(value) if value is not None else None
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL
+
+
+@dataclass(frozen=True)
+class ChatUsage:
+    SCHEMA: ClassVar[str] = "ChatUsage"
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, body: dict[str, Any] | None) -> ChatUsage | None:
+        if not body:
+            return None
+        return cls(
+            int(body.get("prompt_tokens") or 0),
+            int(body.get("completion_tokens") or 0),
+            int(body.get("total_tokens") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class ChatCompletion:
+    """A reply of ``POST /v1/chat/completions`` (OpenAI's ``chat.completion``)."""
+
+    id: str
+    model: str
+    content: str
+    finish_reason: str | None
+    usage: ChatUsage | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ChatCompletion:
+        choice = (body.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        return cls(
+            id=str(body.get("id", "")),
+            model=str(body.get("model", "")),
+            content=str(message.get("content") or ""),
+            finish_reason=choice.get("finish_reason"),
+            usage=ChatUsage.of(body.get("usage")),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
+class ChatChunk:
+    """One piece of a streamed reply (OpenAI's ``chat.completion.chunk``): ``delta`` is the
+    text it adds; the last chunk has ``finish_reason``, and ``usage`` when it was asked for."""
+
+    id: str
+    model: str
+    delta: str
+    finish_reason: str | None
+    usage: ChatUsage | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ChatChunk:
+        choices = body.get("choices") or []
+        choice = choices[0] if choices else {}
+        delta = choice.get("delta") or {}
+        return cls(
+            id=str(body.get("id", "")),
+            model=str(body.get("model", "")),
+            delta=str(delta.get("content") or ""),
+            finish_reason=choice.get("finish_reason"),
+            usage=ChatUsage.of(body.get("usage")),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """A reply of the native ``POST /api/v1/chat``: pass ``conversation_id`` to go on."""
+
+    SCHEMA: ClassVar[str] = "ChatResponse"
+    id: str
+    conversation_id: str
+    reply: str
+    timestamp: str
+    model: str
+    usage: ChatUsage
+    finish_reason: str
+    credits_charged: int
+    sandbox: bool
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ChatReply:
+        return _build(cls, body, usage=ChatUsage.of(body.get("usage")))
