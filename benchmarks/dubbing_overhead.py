@@ -266,7 +266,7 @@ def comparison(done: list[dict[Render, dict[str, Any]]]) -> str:
         before, now = pair["re-encode"], pair["copy"]
         lines.append(
             f"| {index} | {before['render']:.2f} | {now['render']:.2f} | "
-            f"{before['render'] / now['render']:.0f}x | {before['wall']:.2f} | {now['wall']:.2f} | "
+            f"{before['render'] / now['render']:.1f}x | {before['wall']:.2f} | {now['wall']:.2f} | "
             f"{before['wall'] / now['wall']:.2f}x | {before['overhead']:.2f} | "
             f"{now['overhead']:.2f} |"
         )
@@ -278,7 +278,6 @@ def section(done: list[dict[Render, dict[str, Any]]], command: str) -> str:
     now, before = last["copy"], last["re-encode"]
     renders = sorted(pair["re-encode"]["render"] / pair["copy"]["render"] for pair in done)
     walls = sorted(pair["re-encode"]["wall"] / pair["copy"]["wall"] for pair in done)
-    per_speech = 1000 * now["beyond"]["speak"] / max(1, now["by_path"].get("audio/speech", 0))
     return f"""{SECTION_BEGIN}
 ## Dubbing overhead
 
@@ -297,8 +296,8 @@ Round {len(done)}, the render copying the video:
 
 {report(now)}
 
-The same round re-encoding: render {before["render"]:.2f} s, wall {before["wall"]:.2f} s,
-overhead {before["overhead"]:.2f} s.
+The same round re-encoding the video: render {before["render"]:.2f} s, wall
+{before["wall"]:.2f} s, overhead {before["overhead"]:.2f} s.
 
 How it is counted: the speech requests overlap (4 at a time), so the time inside the fake is
 the union of the intervals with at least one request there, not the requests' times added up
@@ -307,12 +306,14 @@ alone); a step's time beyond its requests is the union of its steps' intervals m
 of its requests'. Figures from before this change (docs history) used the sum.
 
 Reading it: copying the video's packets instead of decoding and encoding them again makes the
-render {renders[0]:.0f}-{renders[-1]:.0f}x faster here and the whole job
-{walls[0]:.2f}-{walls[-1]:.2f}x faster; the render now costs the dubbed track's AAC encode and
-reading the file, about the same whatever the picture's size. What the composition adds on
-top of the providers is then mostly the steps' own work: about {per_speech:.0f} ms per speech
-step (the hand-off to the event loop, the MP3 saved and probed), the transcription's upload
-preparation (the sound re-encoded as MP3) and the mix. The machine is shared (2 cores, other
+render {renders[0]:.1f}-{renders[-1]:.1f}x faster here and the whole job
+{walls[0]:.2f}-{walls[-1]:.2f}x faster. What is left of the render is mostly the dubbed track's
+AAC encode (as long as the video, mono, 128 kbit/s: the same encode as before), the same
+whatever the picture's size; the copy itself reads and writes the file once. What the
+composition adds on top of the providers is then the transcription's upload preparation (the
+sound re-encoded as MP3), the render's AAC encode and the mix; the speech steps' own work
+(hand-off to the event loop, each MP3 saved and probed) overlaps the other segments' requests
+and adds {now["beyond"]["speak"]:.2f} s of wall time. The machine is shared (2 cores, other
 work running), so the ratios are what to read, not the seconds.
 
 Command: `{command}` on {cpu_model()}, {datetime.now(UTC):%Y-%m-%d}.

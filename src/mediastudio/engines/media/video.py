@@ -293,7 +293,9 @@ def copy_with_audio(
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         period = max(1, round(1 / (rate * time_base)))  # a packet without a duration's
         offset = stream.start_time or 0  # the first picture at 0 s, where the sound starts
-        expected = max(1, stream.frames or 0)
+        # For progress: the frame count, or (a format without one: Matroska) the length's.
+        length = float(container.duration or 0) / av.time_base
+        expected = max(1, stream.frames or round(length * float(rate)))
         frames, end = 0, 0
         with (
             atomic_target(path) as temporary,
