@@ -188,3 +188,23 @@ def test_the_track_may_be_stereo(tmp_path: Path) -> None:
     copy_with_audio(given, out, np.stack([tone(1.2), tone(1.2, 440.0)], axis=1))
     with av.open(io.BytesIO(out.read_bytes())) as container:
         assert container.streams.audio[0].codec_context.layout.name == "stereo"
+
+
+def test_a_phones_rotation_flag_is_kept(tmp_path: Path) -> None:
+    """A portrait phone video is stored landscape with a display rotation: copied with it."""
+    given = tmp_path / "portrait.mp4"
+    with av.open(str(given), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        video.set_display_rotation(90)
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(
+                np.zeros((HEIGHT, WIDTH, 3), np.uint8), format="rgb24"
+            ).reformat(format="yuv420p")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    out_path = tmp_path / "dubbed.mp4"
+    copy_with_audio(given, out_path, tone(0.2))
+    with av.open(str(out_path)) as container:
+        assert next(container.decode(video=0)).rotation == 90
