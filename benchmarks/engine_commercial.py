@@ -113,7 +113,7 @@ def measure(registry: EngineRegistry, steps: StepModels, resolution: str) -> dic
         "seconds": info.duration_s,
         "wall": wall,
         "cpu": cpu,
-        "parts": {part: spent.get(part, 0.0) for part in PARTS},
+        "parts": {part: spent.wall(part) for part in PARTS},  # overlapping steps once
     }
 
 

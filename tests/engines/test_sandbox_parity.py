@@ -240,6 +240,14 @@ CASES: dict[str, dict[str, Case]] = {
             "speech_model": "openai/gpt-4o-mini-tts",
             "subtitles": True,
         },
+        # Nothing drawn on the picture: the video's packets copied, not re-encoded.
+        "es-copied": lambda m: {
+            "video_url": m.video,
+            "target_language": "es",
+            "transcription_model": "openai/whisper-1",
+            "translation_model": "openai/gpt-5.4-mini-translate",
+            "speech_model": "openai/gpt-4o-mini-tts",
+        },
         # Then lip-synced by the fake fal.
         "es-lipsync": lambda m: {
             "video_url": m.video,

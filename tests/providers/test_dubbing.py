@@ -2,13 +2,16 @@
 OpenAI on loopback: whisper-1 hears scripted segments, gpt-4o-mini translates them (the fake's
 glossary) in one JSON-mode message, gpt-4o-mini-tts says each one (the fake's audio lasts as
 long as a voice takes to say the text). The MP4 is decoded: its sound is the dubbed track, the
-speech in each segment's slot in order (one sped up to fit its slot), silence elsewhere; the
-SRT and WebVTT are parsed. The price is the sum of the steps', charged once, refunded when a
+speech in each segment's slot in order (one sped up to fit its slot), silence elsewhere; its
+picture is the source's, packet for packet (copied, not re-encoded), unless the source's codec
+cannot be copied into MP4 (a VP8 WebM: re-encoded, every frame still there); the SRT and WebVTT
+are parsed. The price is the sum of the steps', charged once, refunded when a
 step fails; a cancel stops the speech step in flight; a server without an OpenAI key answers 503
 at create; a sandbox key gets the live shapes without calling OpenAI."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -23,6 +26,12 @@ from mediastudio.engines.media.captions import parse_srt, parse_vtt
 from mediastudio.engines.media.video import AUDIO_RATE
 from mediastudio.engines.providers.openai.client import API_KEY_SETTING
 from tests.conftest import Api, auth, make_settings, open_api
+from tests.engines.test_video_copy import (
+    decoded_frames,
+    source,
+    top_level_boxes,
+    video_packets,
+)
 from tests.providers.conftest import openai_settings
 from tests.providers.fake_elevenlabs import FakeElevenLabs
 from tests.providers.fake_openai import CHARACTERS_PER_SECOND, Answer, FakeOpenAI, error
@@ -147,6 +156,14 @@ async def test_a_video_is_dubbed_in_order_and_on_time_with_captions_charged_once
             assert loud(sound, start + edge, end - edge) > 0.05, (start, end)
             previous_end = end
         assert previous_end == SECONDS  # the last segment sped up to fill its slot exactly
+
+        # Nothing is drawn on the picture: the source's video packets, copied as they are.
+        dubbed = tmp_path / "dubbed.mp4"
+        dubbed.write_bytes(await download(api, video_out["url"]))
+        assert video_packets(dubbed) == video_packets(tmp_path / "talk.mp4")
+        assert len(decoded_frames(dubbed)) == len(decoded_frames(tmp_path / "talk.mp4"))
+        boxes = top_level_boxes(dubbed.read_bytes())
+        assert boxes.index(b"moov") < boxes.index(b"mdat")  # faststart
 
         # The translation as captions, in order, on the source's times.
         for output, parse in ((srt, parse_srt), (vtt, parse_vtt)):
@@ -327,3 +344,28 @@ async def test_a_translation_that_loses_a_line_fails_the_job_refunded(
         assert "translate" in done["error"]["message"] and "2 lines" in done["error"]["message"]
         assert scripted.calls(SPEECH) == []
         assert await balance(api, key) == (100, 0)
+
+
+async def test_a_video_mp4_cannot_carry_is_re_encoded_and_dubbed(
+    tmp_path: Path, scripted: FakeOpenAI
+) -> None:
+    """A VP8 WebM (VP8 does not go in MP4): the picture re-encoded as H.264, every frame of it
+    decoding, with the dubbed track as long as the video."""
+    given = source(tmp_path / "talk.webm", "webm", "libvpx", audio="libopus", frames=100)
+    url = "data:video/webm;base64," + base64.b64encode(given.read_bytes()).decode()
+    async with open_api(live_settings(tmp_path, scripted)) as api:
+        key = await live_key(api, credits=100)
+        done = await dubbed_job(api, key, url)
+        assert done["status"] == "completed", done
+        video_out = done["outputs"][0]
+        dubbed = tmp_path / "dubbed.mp4"
+        dubbed.write_bytes(await download(api, video_out["url"]))
+    with av.open(str(dubbed)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        seconds = float(container.duration or 0) / av.time_base
+    frames = decoded_frames(dubbed)
+    assert len(frames) == len(decoded_frames(given))
+    assert len(frames) == 100 and seconds == pytest.approx(SECONDS, abs=0.05)
+    assert len(sound_of(dubbed.read_bytes())) / AUDIO_RATE == pytest.approx(seconds, abs=0.05)
+    boxes = top_level_boxes(dubbed.read_bytes())
+    assert boxes.index(b"moov") < boxes.index(b"mdat")

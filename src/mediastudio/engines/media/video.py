@@ -2,7 +2,9 @@
 
 Writers encode frame by frame, so memory stays one frame deep whatever the length; readers
 decode frame by frame within explicit bounds on size and duration, and turn anything FFmpeg
-cannot read into :class:`InvalidInput`.
+cannot read into :class:`InvalidInput`. :func:`copy_with_audio` is the exception: a video's
+own packets copied (not decoded) into an MP4 with a new sound track, for a tool whose picture
+does not change.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ CANCEL_CHECK_FRAMES = 24
 # x264's thread count changes the bitstream; pin it to the two cores a worker has.
 _X264_OPTIONS = {"preset": "veryfast", "crf": "23", "threads": "2"}
 _CONTAINER_OPTIONS = {"fflags": "+bitexact", "movflags": "+faststart"}
+# The video codecs :func:`copy_with_audio` copies into MP4: those MP4 carries *and* browsers
+# play. Others MP4 also takes (MPEG-4 part 2, MJPEG, ProRes…) would make an MP4 most players
+# show black, and VP8 / Theora MP4 refuses: a caller re-encodes those (:class:`CannotCopy`).
+COPYABLE_CODECS = frozenset({"h264", "hevc", "vp9", "av1"})
+# HEVC as ``hvc1`` (parameter sets in the sample entry), the tag Apple's players require;
+# FFmpeg's default, ``hev1``, they refuse.
+_COPY_TAGS = {"hevc": "hvc1"}
+_AUDIO_BLOCK = 1024 * 48  # samples encoded at a time while copying (~1 s; AAC frames of 1024)
 
 
 def even(value: int) -> int:
@@ -241,3 +251,126 @@ class VideoWriter:
         finally:
             self._container.close()
             self._target.__exit__(exc_type, exc, traceback)
+
+
+class CannotCopy(Exception):
+    """The video's codec cannot be copied into an MP4 (:data:`COPYABLE_CODECS`): re-encode it."""
+
+
+@dataclass(frozen=True)
+class CopiedVideo:
+    width: int
+    height: int
+    frames: int  # the video packets copied: one picture each
+    duration_s: float  # the picture's, which the sound track is cut or padded to
+
+
+def copy_with_audio(
+    source: Path,
+    path: Path,
+    audio: Samples,
+    *,
+    check_cancelled: Callable[[], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> CopiedVideo:
+    """An MP4 (faststart) of ``source``'s first video stream, its packets copied as they are
+    (no decode, no encode: same pictures, size, rate and timing, the first at 0 s), with
+    ``audio`` (float samples at :data:`AUDIO_RATE`) as its only sound, AAC, as long as the
+    picture (padded with silence or cut). The file appears only on success.
+
+    Raises :class:`CannotCopy` when the codec is not one of :data:`COPYABLE_CODECS`, or when
+    the MP4 muxer refuses the stream or its timestamps: the caller re-encodes then. The sound
+    is encoded a block at a time as the video's packets pass, so the two are interleaved in the
+    file (a player streaming it has both from the start)."""
+    with _open(source) as container:
+        if not container.streams.video:
+            raise InvalidInput("The file has no video stream.")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.codec.canonical_name
+        if codec not in COPYABLE_CODECS:
+            raise CannotCopy(f"{codec} video is not copied into MP4")
+        time_base = stream.time_base or Fraction(1, 90_000)
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        period = max(1, round(1 / (rate * time_base)))  # a packet without a duration's
+        offset = stream.start_time or 0  # the first picture at 0 s, where the sound starts
+        # For progress: the frame count, or (a format without one: Matroska) the length's.
+        length = float(container.duration or 0) / av.time_base
+        expected = max(1, stream.frames or round(length * float(rate)))
+        frames, end = 0, 0
+        with (
+            atomic_target(path) as temporary,
+            av.open(str(temporary), "w", format="mp4", container_options=_CONTAINER_OPTIONS) as out,
+        ):
+            try:
+                # opaque: the template's own codec (a decoder such as libdav1d has no encoder
+                # of its name to look up; nothing is encoded anyway).
+                video = out.add_stream_from_template(stream, opaque=True)
+            except ValueError as exc:  # avformat_query_codec: a codec MP4 does not carry
+                raise CannotCopy(str(exc)) from exc
+            if codec in _COPY_TAGS:
+                video.codec_context.codec_tag = _COPY_TAGS[codec]
+            sound = _SoundTrack(out, audio)
+            try:
+                for packet in container.demux(stream):
+                    if packet.pts is None and packet.dts is None:
+                        continue  # the demuxer's empty flush packet
+                    if frames % CANCEL_CHECK_FRAMES == 0:
+                        if check_cancelled is not None:
+                            check_cancelled()
+                        if progress is not None:
+                            progress(min(1.0, frames / expected))
+                    if packet.pts is not None:
+                        packet.pts -= offset
+                        end = max(end, packet.pts + (packet.duration or period))
+                    if packet.dts is not None:
+                        packet.dts -= offset
+                    # The sound up to this picture's decoding time (a second behind at most):
+                    # the muxer interleaves the two by time.
+                    now = packet.dts if packet.dts is not None else packet.pts
+                    if now is not None:
+                        sound.until(float(now * time_base))
+                    packet.stream = video
+                    out.mux(packet)
+                    frames += 1
+                if frames == 0:
+                    raise InvalidInput("The video has no frames that could be read.")
+                sound.until(float(end * time_base), last=True)
+            except av.error.FFmpegError as exc:  # e.g. timestamps MP4 cannot store
+                raise CannotCopy(f"The video could not be copied: {exc}") from exc
+        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+    return CopiedVideo(width, height, frames, float(end * time_base))
+
+
+class _SoundTrack:
+    """Float samples encoded as AAC into ``out`` a block at a time, on demand: as far as the
+    picture has got (in whole AAC frames), then at its end exactly (silence past the samples)."""
+
+    def __init__(self, out: av.container.OutputContainer, audio: Samples) -> None:
+        self.out = out
+        self.channels = as_channels(np.clip(audio, -1, 1).astype(np.float32))
+        self.layout = "mono" if self.channels.shape[1] == 1 else "stereo"
+        self.stream = out.add_stream("aac", rate=AUDIO_RATE, layout=self.layout)
+        self.stream.bit_rate = AUDIO_BIT_RATE
+        self.written = 0
+
+    def until(self, seconds: float, *, last: bool = False) -> None:
+        target = round(seconds * AUDIO_RATE)
+        if not last:
+            if target - self.written < _AUDIO_BLOCK:
+                return
+            target -= target % 1024
+        while self.written < target:
+            count = min(_AUDIO_BLOCK, target - self.written)
+            part = self.channels[self.written : self.written + count]
+            if len(part) < count:
+                silence = np.zeros((count - len(part), part.shape[1]), np.float32)
+                part = np.concatenate([part, silence])
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(part.T), format="fltp", layout=self.layout
+            )
+            frame.sample_rate, frame.pts = AUDIO_RATE, self.written
+            frame.time_base = Fraction(1, AUDIO_RATE)
+            self.out.mux(self.stream.encode(frame))
+            self.written += count
+        if last:
+            self.out.mux(self.stream.encode(None))

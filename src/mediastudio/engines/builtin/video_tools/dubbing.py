@@ -14,10 +14,14 @@ in another language, on the same timing, as a composition of other models' steps
    segment's start (the video's end for the last) — by :func:`fit`: shorter speech is padded
    with silence, longer speech is sped up (pitch kept, FFmpeg's ``atempo``) by up to
    :data:`MAX_TEMPO`, and what is still too long is cut at the slot's end with a short fade;
-5. ``render``: the video re-encoded with the dubbed track *replacing* its sound (the original
-   is not ducked under it: without separating the voice from the background, any of it left
-   would carry the source language too), the translated captions burnt in when ``subtitles``
-   is true. The translation is also handed back as SRT / WebVTT (``output_formats``);
+5. ``render``: the dubbed track *replacing* the video's sound (the original is not ducked
+   under it: without separating the voice from the background, any of it left would carry the
+   source language too). When the picture does not change (no ``subtitles``, no ``lipsync``,
+   the size and rate kept) the video's packets are copied as they are (:func:`copy_with_audio`:
+   no decode, no encode); else, or when its codec is not one MP4 takes and browsers play
+   (VP8, MPEG-4 part 2…), it is re-encoded (H.264), the translated captions burnt in when
+   ``subtitles`` is true. The translation is also handed back as SRT / WebVTT
+   (``output_formats``);
 6. ``lipsync`` (only with ``lipsync: true``): the rendered video and the dubbed track (as WAV)
    sent through a lip-sync model (``lipsync_model``; the catalog's ``sync-lipsync``, on fal then
    Replicate, by default), whose video replaces the rendered one, so the mouths move with the
@@ -71,7 +75,15 @@ from mediastudio.engines.inputs import LIPSYNC_TYPE, StrictInput
 from mediastudio.engines.media import captions, transcripts
 from mediastudio.engines.media.audio import Samples, read_audio, write_audio
 from mediastudio.engines.media.captions import Cue
-from mediastudio.engines.media.video import AUDIO_RATE, VideoInfo, VideoWriter, planned_video, probe
+from mediastudio.engines.media.video import (
+    AUDIO_RATE,
+    CannotCopy,
+    VideoInfo,
+    VideoWriter,
+    copy_with_audio,
+    planned_video,
+    probe,
+)
 from mediastudio.engines.providers.media import MEDIA_INPUT_MAX_S
 from mediastudio.engines.providers.openai import translation
 from mediastudio.engines.registry import SANDBOX_ENGINE, EngineRegistry
@@ -560,6 +572,14 @@ def dub_track(cues: Sequence[Cue], spoken: Sequence[Samples], duration_s: float)
     return track
 
 
+def copies_video(job: DubbingInput, info: VideoInfo) -> bool:
+    """Whether the render may copy the video's packets rather than re-encode them: nothing is
+    drawn on the picture (no captions burnt in; lip-sync is sent the re-encoded render, as it
+    always was) and the re-encode would keep its size and frame rate."""
+    same_size = fit_size(info.width, info.height, MAX_PIXELS) == (info.width, info.height)
+    return not job.subtitles and not job.lipsync and same_size and info.fps <= MAX_FPS
+
+
 def _render(
     ctx: RunContext,
     job: DubbingInput,
@@ -569,6 +589,39 @@ def _render(
     track: Samples,
     progress: Callable[[float], None],
 ) -> OutputFile:
+    """The dubbed MP4: the video copied with the track when :func:`copies_video` (and its
+    codec allows), else re-encoded."""
+    if copies_video(job, info):
+        path = ctx.output_path(".mp4")
+        try:
+            copied = copy_with_audio(
+                source, path, track, check_cancelled=ctx.check_cancelled, progress=progress
+            )
+        except CannotCopy:
+            pass  # re-encoded below
+        else:
+            return OutputFile(
+                path,
+                "video/mp4",
+                width=copied.width,
+                height=copied.height,
+                duration_s=round(copied.duration_s, 3),
+                extra={"language": job.target_language, "segments": len(cues)},
+            )
+    return _reencode(ctx, job, source, info, cues, track, progress)
+
+
+def _reencode(
+    ctx: RunContext,
+    job: DubbingInput,
+    source: Path,
+    info: VideoInfo,
+    cues: list[Cue],
+    track: Samples,
+    progress: Callable[[float], None],
+) -> OutputFile:
+    """The video decoded onto its frame grid, scaled down past :data:`MAX_PIXELS`, captions
+    burnt in when asked, and encoded again (H.264) with the track."""
     width, height = fit_size(info.width, info.height, MAX_PIXELS)
     fps = output_rate(info.fps, MAX_FPS)
     burner = (
