@@ -139,6 +139,13 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/generate/translate"): VIDEO,
     ("POST", "/api/generate/commercial"): VIDEO,
     ("POST", "/api/generate/voice-clone"): AUDIO,
+    ("POST", "/api/generate/photoshoot"): IMAGE,
+    # generate:video too when the ad includes videos (checked in the route).
+    ("POST", "/api/generate/instant-ad"): IMAGE,
+    # No telephony: 501 after the key is checked.
+    ("POST", "/api/voice-agent/calls/outbound"): AUDIO,
+    ("GET", "/api/voice-agent/calls"): READ,
+    ("POST", "/api/voice-agent/agents"): AUDIO,
     ("GET", "/api/keys"): KEYS,
     ("POST", "/api/keys"): KEYS,
     # A web session's, never a key's (docs/dashboard.md): key management (seed 000) and the

@@ -56,27 +56,38 @@ def share_near(region: NDArray[np.uint8], rgb: tuple[int, int, int], tolerance: 
     return float(close.mean())
 
 
+# The instant ad's templates (builtin/instant-ad), one per platform's feed size.
+PRODUCT_ADS = [
+    "product-ad-1-91x1",
+    "product-ad-16x9",
+    "product-ad-1x1",
+    "product-ad-4x5",
+    "product-ad-9x16",
+]
+
+
 async def test_the_catalog_is_public_and_filters(api: Api) -> None:
     listed = (await api.client.get("/api/v1/templates")).json()  # no key at all
     ids = [t["id"] for t in listed["data"]]
-    assert ids == ["product-announcement", "quote-card", "sale-banner", "title-card"]
-    assert listed["total"] == 4 and listed["has_more"] is False
+    assert ids == [*PRODUCT_ADS, "product-announcement", "quote-card", "sale-banner", "title-card"]
+    assert listed["total"] == 9 and listed["has_more"] is False
     card = next(t for t in listed["data"] if t["id"] == "title-card")
     assert (card["type"], card["width"], card["height"]) == ("video", 1080, 1920)
     assert (card["duration_s"], card["fps"], card["model"]) == (5.0, 30, "builtin/template-video")
     assert {"name": "title", "required": True}.items() <= card["texts"][0].items()
     for query, expected in (
         ("type=video", ["title-card"]),
-        ("type=image", ["product-announcement", "quote-card", "sale-banner"]),
+        ("type=image", [*PRODUCT_ADS, "product-announcement", "quote-card", "sale-banner"]),
         ("category=banners", ["sale-banner"]),
+        ("category=ads", PRODUCT_ADS),
         ("tag=quote", ["quote-card"]),
         ("type=video&tag=quote", []),
     ):
         answer = (await api.client.get(f"/api/v1/templates?{query}")).json()
         assert [t["id"] for t in answer["data"]] == expected, query
-    first = (await api.client.get("/api/v1/templates?limit=3")).json()
+    first = (await api.client.get("/api/v1/templates?limit=8")).json()
     assert first["has_more"] and first["next_cursor"] == "sale-banner"
-    rest = await api.client.get(f"/api/v1/templates?limit=3&starting_after={first['next_cursor']}")
+    rest = await api.client.get(f"/api/v1/templates?limit=8&starting_after={first['next_cursor']}")
     assert [t["id"] for t in rest.json()["data"]] == ["title-card"]
     bad = await api.client.get("/api/v1/templates?type=audio")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"

@@ -157,7 +157,7 @@ async def test_errors_are_the_seeds_shape_with_its_codes(api: Api) -> None:
     unknown = {**IMAGE_EXAMPLE, "model": "no-such-model"}
     answer = await api.client.post(route, json=unknown, headers=auth(key))
     assert "no-such-model" in assert_seed_error(answer, 400, "BAD_REQUEST")["error"]
-    not_served = await api.client.post("/api/generate/instant-ad", json={}, headers=auth(key))
+    not_served = await api.client.post("/api/generate/hologram", json={}, headers=auth(key))
     assert_seed_error(not_served, 404, "NOT_FOUND")
 
 

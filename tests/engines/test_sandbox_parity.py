@@ -71,6 +71,17 @@ def product_photo() -> str:
     return _png(image)
 
 
+def product_page(image: str) -> str:
+    """A shop's product page naming ``image`` as its og:image, as a data: URI."""
+    html = (
+        "<html><head><title>Acme Kettle | Acme</title>"
+        '<meta name="description" content="Boils in a minute. Keeps warm for hours.">'
+        f'<meta property="og:image" content="{image}"></head>'
+        "<body><p>Now $39.99</p></body></html>"
+    )
+    return _uri(html.encode(), "text/html")
+
+
 def rotated_photo() -> str:
     """A 64x48 JPEG whose EXIF says "turn me a quarter": upright, it is 48x64."""
     image = Image.new("RGB", (64, 48), (120, 160, 200))
@@ -300,6 +311,23 @@ CASES: dict[str, dict[str, Case]] = {
             "resolution": "480p",
         },
     },
+    # A product page as a data: URI (no network), its og:image the product photo.
+    "builtin/instant-ad": {
+        "images": lambda m: {
+            "website_url": product_page(m.photo),
+            "platform": "linkedin",
+            "count": 2,
+            "style": "minimal",
+        },
+        "both-480p": lambda m: {
+            "website_url": product_page(m.photo),
+            "platform": "tiktok",
+            "count": 1,
+            "style": "bold",
+            "output_format": "both",
+            "resolution": "480p",
+        },
+    },
     # Built-in steps only: espeak says each scene, image-to-video moves a painted still.
     "builtin/script-video": {
         "cards": lambda m: {
@@ -466,7 +494,8 @@ CASES: dict[str, dict[str, Case]] = {
     "sandbox/speech": {"wav": lambda m: {"text": "Hello there", "output_format": "wav"}},
     "sandbox/music": {"mp3": lambda m: {"prompt": "calm", "duration": 5}},
 }
-SLOW = {"builtin/commercial"}  # a full commercial: speech, music, several shots, the render
+# A full commercial (speech, music, several shots, the render); an instant ad's video is one.
+SLOW = {"builtin/commercial", "builtin/instant-ad"}
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,8 @@ async def test_an_operator_template_is_listed_and_rendered(tmp_path: Path) -> No
     async with open_api(settings) as api:
         listed = (await api.client.get("/api/v1/templates?category=internal")).json()
         assert [t["id"] for t in listed["data"]] == ["team-badge"]
-        assert (await api.client.get("/api/v1/templates")).json()["total"] == 5
+        # The 9 built-in ones and this one.
+        assert (await api.client.get("/api/v1/templates")).json()["total"] == 10
         key = await api.key(await api.account(credits=5))
         created = await api.client.post(
             "/api/v1/templates/team-badge/render",

@@ -141,6 +141,13 @@ class PromptRefused(MediaStudioError):
     default_message = "The provider refused the request's content."
 
 
+class NotSupported(MediaStudioError):
+    """A route a compatible surface names but MediaStudio cannot serve truthfully (telephony)."""
+
+    code, status = "not_supported", 501
+    default_message = "This feature is not supported by this server."
+
+
 class ProviderFailed(MediaStudioError):
     """A hosted provider failed to answer a synchronous request (chat): 5xx, timeout, its key."""
 

@@ -19,7 +19,9 @@ from mediastudio.compat.seed001.schemas import (
     ClipRequest,
     CommercialRequest,
     ImageRequest,
+    InstantAdRequest,
     KeyCreateRequest,
+    PhotoshootRequest,
     Queued,
     SettingsRequest,
     TextToVideoRequest,
@@ -28,7 +30,11 @@ from mediastudio.compat.seed001.schemas import (
     VoiceCloneRequest,
     VoiceRequest,
 )
-from mediastudio.engines.inputs import AVATAR_TYPE
+from mediastudio.engines.builtin.compositions.instant_ad import MODEL_ID as INSTANT_AD_MODEL
+from mediastudio.engines.builtin.compositions.instant_ad import TYPE as INSTANT_AD_TYPE
+from mediastudio.engines.inputs import AVATAR_TYPE, IMAGE_EDIT_TYPE
+from mediastudio.enhancements.service import MODEL as PRODUCT_MODEL
+from mediastudio.enhancements.service import TYPE as PRODUCT_TYPE
 from mediastudio.generations.endpoints import (
     AudioPrincipal,
     ImagePrincipal,
@@ -42,8 +48,9 @@ from mediastudio.keys import service as keys
 from mediastudio.keys.auth import ReadPrincipal, WebhooksPrincipal, require
 from mediastudio.keys.models import ApiKey
 from mediastudio.keys.principal import Principal
+from mediastudio.keys.service import ensure_scope
 from mediastudio.kit.clock import utcnow
-from mediastudio.kit.errors import InvalidRequest
+from mediastudio.kit.errors import InvalidRequest, NotSupported
 from mediastudio.platform import Platform, get_platform
 from mediastudio.voices.cloning import NewVoice
 from mediastudio.webhooks.formats import SEED001_FORMAT
@@ -436,3 +443,173 @@ async def create_key(
         new = await keys.create_from_key(session, account, principal.key_id, name=body.name)
         data = {**_key(new.key), "key": new.secret}
     return JSONResponse({"data": data})
+
+
+# The seed's backgrounds, angles and lightings the built-in product photo model makes: it cuts
+# the photographed product out and places it on a backdrop in even studio light; it cannot
+# re-photograph it from another angle or generate a scene (an image-edit model can).
+PHOTOSHOOT_PRESETS = {
+    "studio-white": "single_product_white_background",
+    "lifestyle": "lifestyle_neutral_backdrop",
+}
+BUILTIN_ANGLES = ("front", "hero")
+BUILTIN_LIGHTING = ("studio", "soft")
+BACKGROUND_SCENES = {
+    "studio-white": "on a seamless pure white studio background",
+    "lifestyle": "in a tasteful lifestyle setting, in use at home",
+    "outdoor": "outdoors, in a natural setting",
+    "flat-lay": "as a flat lay on a clean surface with a few complementary props",
+}
+ANGLE_SHOTS = {
+    "front": "shot from the front",
+    "hero": "a low hero angle that makes it look iconic",
+    "45-degree": "shot from a 45-degree angle",
+    "top-down": "shot from directly above",
+    "lifestyle": "a candid lifestyle angle",
+}
+LIGHTING_LOOKS = {
+    "studio": "even studio lighting",
+    "natural": "natural daylight",
+    "dramatic": "dramatic, high-contrast lighting",
+    "soft": "soft, diffused lighting",
+    "golden-hour": "warm golden-hour light",
+}
+
+
+def photoshoot_prompt(body: PhotoshootRequest) -> str:
+    """The instruction an image-edit model gets: keep the product, change its scene."""
+    scene = (
+        f"in this setting: {body.customBackground}"
+        if body.background == "custom"
+        else BACKGROUND_SCENES[body.background]
+    )
+    return (
+        "Professional product photo of the product in this image, unchanged (same shape, "
+        f"colours, label and text), {scene}, {ANGLE_SHOTS[body.angle]}, "
+        f"{LIGHTING_LOOKS[body.lighting]}, sharp focus, high detail."
+    )
+
+
+def _builtin_photoshoot(body: PhotoshootRequest) -> NewGeneration:
+    """A ``product-enhancement`` job of one photo (seed 004's model), when the request asks
+    for what it makes; else a 400 that says what to send instead."""
+    asked = [
+        f"{name} {value!r}"
+        for name, value, made in (
+            ("background", body.background, tuple(PHOTOSHOOT_PRESETS)),
+            ("angle", body.angle, BUILTIN_ANGLES),
+            ("lighting", body.lighting, BUILTIN_LIGHTING),
+        )
+        if value not in made
+    ]
+    if asked:
+        raise InvalidRequest(
+            f"Not made by the built-in product photo model ({PRODUCT_MODEL}): "
+            f"{', '.join(asked)}. It places the photographed product on a studio-white or "
+            "lifestyle backdrop (angle front or hero, lighting studio or soft); for a "
+            "generated scene, angle or light, name an image-edit model in 'model' "
+            "(e.g. flux-kontext; GET /api/v1/models?type=image-edit lists them)."
+        )
+    if body.count != 1:
+        raise InvalidRequest(
+            f"count {body.count}: the built-in product photo model ({PRODUCT_MODEL}) makes one "
+            "photo per request (more would be identical copies, each charged). Send count 1, "
+            "or name an image-edit model in 'model' for up to 4 different photos."
+        )
+    data = {
+        "preset": PHOTOSHOOT_PRESETS[body.background],
+        "items": [{"image_url": body.productImage}],
+        "output_format": "png",
+    }
+    return NewGeneration(input=data, model=PRODUCT_MODEL, type=PRODUCT_TYPE)
+
+
+@router.post("/generate/photoshoot", summary="Product photos (seed 001)")
+async def generate_photoshoot(
+    request: Request,
+    body: PhotoshootRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Without ``model`` (or with ``builtin/product-enhance``): the built-in product photo
+    model, as ``POST /api/v1/product-image-enhancements`` with one item: the product cut out
+    and placed on the backdrop (``studio-white``, ``lifestyle``). With an image-edit model in
+    ``model`` (``flux-kontext``): one ``image-edit`` job, its instruction written from
+    ``background`` / ``customBackground``, ``angle`` and ``lighting``, ``count`` its
+    ``num_outputs`` (a model that makes one image refuses ``count`` > 1, 400). Either way one
+    job; its photos are its outputs."""
+    if body.background == "custom" and body.customBackground is None:
+        raise InvalidRequest("customBackground is required when background is 'custom'.")
+    if body.customBackground is not None and body.background != "custom":
+        raise InvalidRequest("customBackground is only used with background 'custom'.")
+    model = catalog_model(platform, body.model, IMAGE_EDIT_TYPE)
+    if model is None or model == PRODUCT_MODEL:
+        new = _builtin_photoshoot(body)
+    else:
+        data: dict[str, Any] = {
+            "image_url": body.productImage,
+            "prompt": photoshoot_prompt(body),
+            "output_format": "png",
+        }
+        if body.count > 1:
+            data["num_outputs"] = body.count
+        new = NewGeneration(input=data, type=IMAGE_EDIT_TYPE, model=model)
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Photoshoot job queued"
+    )
+
+
+@router.post("/generate/instant-ad", summary="Ad creatives from a product page (seed 001)")
+async def generate_instant_ad(
+    request: Request,
+    body: InstantAdRequest,
+    platform: PlatformDep,
+    principal: ImagePrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A ``builtin/instant-ad`` job: the page fetched by the SSRF-safe fetcher and read, then
+    ``count`` image creatives (``outputFormat`` image, the default), 15 s videos (video, which
+    also needs ``generate:video``) or both. ``brandProfileId`` is refused (400): MediaStudio
+    keeps no brand profiles."""
+    if body.brandProfileId is not None:
+        raise InvalidRequest(
+            "brandProfileId is not supported: MediaStudio keeps no saved brand profiles. Leave "
+            "it out; 'style' sets the creatives' colours and tone."
+        )
+    output_format = body.outputFormat or "image"
+    if output_format != "image":
+        ensure_scope(principal, "generate:video")
+    data = {
+        "website_url": body.websiteUrl,
+        "platform": body.platform,
+        "count": body.count,
+        "style": body.style,
+        "output_format": output_format,
+    }
+    new = NewGeneration(input=data, type=INSTANT_AD_TYPE, model=INSTANT_AD_MODEL)
+    return await _queue(
+        request, platform, principal, body, new, idempotency_key, "Instant ad job queued"
+    )
+
+
+NO_TELEPHONY = (
+    "Voice agents are not supported: MediaStudio has no telephony (no phone numbers, no call "
+    "handling). Its speech is text to speech: POST /api/generate/voice."
+)
+
+
+@router.post("/voice-agent/calls/outbound", summary="Voice agent call (seed 001): 501")
+async def voice_agent_call(principal: AudioPrincipal) -> JSONResponse:
+    """Answered 501 ``NOT_IMPLEMENTED`` after the key is checked (docs/compat.md)."""
+    raise NotSupported(NO_TELEPHONY)
+
+
+@router.get("/voice-agent/calls", summary="Voice agent calls (seed 001): 501")
+async def voice_agent_calls(principal: ReadPrincipal) -> JSONResponse:
+    raise NotSupported(NO_TELEPHONY)
+
+
+@router.post("/voice-agent/agents", summary="Create a voice agent (seed 001): 501")
+async def voice_agent_create(principal: AudioPrincipal) -> JSONResponse:
+    raise NotSupported(NO_TELEPHONY)

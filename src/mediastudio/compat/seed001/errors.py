@@ -13,7 +13,14 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 # The paths whose errors take this shape; before seed 002's ``/api/generate``, which they extend.
-PREFIXES = ("/api/generate/", "/api/jobs", "/api/usage", "/api/settings", "/api/keys")
+PREFIXES = (
+    "/api/generate/",
+    "/api/jobs",
+    "/api/usage",
+    "/api/settings",
+    "/api/keys",
+    "/api/voice-agent/",
+)
 
 CODES: dict[int, str] = {
     400: "BAD_REQUEST",

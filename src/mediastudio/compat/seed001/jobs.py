@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from mediastudio.compat.seed001.schemas import SEED_STATUS, SEED_TYPES, Job
+from mediastudio.compat.seed001.schemas import INSTANT_AD_TYPE, SEED_STATUS, SEED_TYPES, Job
 from mediastudio.generations.schemas import GenerationRead
 from mediastudio.webhooks.signing import serialise
 
@@ -34,6 +34,13 @@ def job_of(native: GenerationRead) -> Job:
                 ("durationSeconds", first.duration_s),
             )
             if value is not None
+        }
+    if native.type == INSTANT_AD_TYPE:
+        # The seed's extra metadata of an instant ad's job.
+        metadata |= {
+            "variationCount": native.input.get("count"),
+            "platform": native.input.get("platform"),
+            "format": native.input.get("output_format"),
         }
     if native.started_at is not None and native.completed_at is not None:
         # The seed's webhook example reports how long generating took.

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Seed 001's job types for MediaStudio's (the rest are spelled alike).
 SEED_TYPES: dict[str, str] = {"speech": "voice", "auto-clip": "clip", "dubbing": "translate"}
+INSTANT_AD_TYPE = "instant-ad"  # builtin/instant-ad's type (engines/builtin/compositions)
 # Plural keys of ``used`` in GET /api/usage (the seed shows ``"images"``).
 USAGE_KEYS: dict[str, str] = {"image": "images", "video": "videos", "speech": "voice"}
 # Seed 001 polls until completed or failed: MediaStudio's other ends are said as those.
@@ -136,3 +137,22 @@ class VoiceCloneRequest(_Strict):
     # Not in the seed: MediaStudio clones a voice only on the caller's explicit statement that
     # they own it or have its speaker's consent (docs/compat.md).
     consent: bool | None = None
+
+
+class PhotoshootRequest(_Strict):
+    productImage: str = Field(min_length=1, max_length=2048)
+    background: Literal["studio-white", "lifestyle", "outdoor", "flat-lay", "custom"]
+    angle: Literal["front", "hero", "45-degree", "top-down", "lifestyle"]
+    lighting: Literal["studio", "natural", "dramatic", "soft", "golden-hour"]
+    count: int = Field(ge=1, le=4)
+    customBackground: str | None = Field(None, min_length=1, max_length=500)
+    model: str | None = Field(None, max_length=200)
+
+
+class InstantAdRequest(_Strict):
+    websiteUrl: str = Field(min_length=1, max_length=2048)
+    platform: Literal["tiktok", "youtube", "instagram", "facebook", "linkedin"]
+    count: int = Field(ge=1, le=4)
+    style: Literal["modern", "bold", "minimal", "luxury", "playful"]
+    outputFormat: Literal["image", "video", "both"] | None = None
+    brandProfileId: str | None = Field(None, max_length=200)

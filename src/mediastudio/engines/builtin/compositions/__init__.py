@@ -1,6 +1,6 @@
 """The ``compositions`` engine: models made of other models' steps (a commercial, a script
-made into a narrated video; an instant ad or a slideshow are each one more small module beside
-them).
+made into a narrated video, an instant ad from a product page; a slideshow would be one more
+small module beside them).
 
 A composition is an object with a ``spec`` (its :class:`ModelSpec`), ``step_models()`` (the
 model ids it runs, so it is unavailable until they are; a composition whose step models are
@@ -59,7 +59,8 @@ class CompositionsEngine(Engine):
 def engine(settings: Settings, registry: EngineRegistry) -> Engine:
     from mediastudio.engines.builtin.compositions.chat_script import ScriptWriter
     from mediastudio.engines.builtin.compositions.commercial import Commercial
+    from mediastudio.engines.builtin.compositions.instant_ad import InstantAd
     from mediastudio.engines.builtin.compositions.script_video import ScriptVideo
 
     commercial = Commercial(writer=ScriptWriter.configured(settings))
-    return CompositionsEngine(registry, [commercial, ScriptVideo(registry)])
+    return CompositionsEngine(registry, [commercial, ScriptVideo(registry), InstantAd()])
