@@ -52,7 +52,11 @@ async def server(settings: Settings) -> AsyncIterator[LiveApi]:
 
 def client(live: LiveApi, key: str) -> openai.AsyncOpenAI:
     # No retries: each call here must be exactly one request (a retry would be a second job).
-    return openai.AsyncOpenAI(base_url=f"{live.base_url}/v1", api_key=key, max_retries=0)
+    # The server shares the test's event loop: on a loaded machine the client's default 5 s to
+    # connect ran out (a budget to fail in, not a speed check).
+    return openai.AsyncOpenAI(
+        base_url=f"{live.base_url}/v1", api_key=key, max_retries=0, timeout=120.0
+    )
 
 
 async def key_of(live: LiveApi, *, sandbox: bool = False, credits: int = 1000, **kw: Any) -> str:
