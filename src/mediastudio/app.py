@@ -17,6 +17,9 @@ from mediastudio.accounts.endpoints import router as account_router
 from mediastudio.catalog.endpoints import router as catalog_router
 from mediastudio.catalog.service import Catalog
 from mediastudio.chat.endpoints import router as chat_router
+from mediastudio.compat.seed000.endpoints import router as seed000_router
+from mediastudio.compat.seed000.errors import PREFIX as SEED000_PREFIX
+from mediastudio.compat.seed000.errors import render_seed000_error
 from mediastudio.compat.seed001.endpoints import router as seed001_router
 from mediastudio.compat.seed001.errors import PREFIXES as SEED001_PREFIXES
 from mediastudio.compat.seed001.errors import render_seed001_error
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     )
     renderers: dict[str, ErrorRenderer] = {OPENAI_PREFIX: render_openai_error}
     # The first matching prefix renders: a longer seed prefix goes before one it extends.
+    renderers |= {SEED000_PREFIX + "/": render_seed000_error}
     renderers |= {prefix: render_seed001_error for prefix in SEED001_PREFIXES}
     renderers |= {prefix: render_seed002_error for prefix in SEED002_PREFIXES}
     install_error_handlers(app, renderers)
@@ -152,6 +156,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     app.include_router(openai_compat_router, include_in_schema=False)
     # The seeds' surfaces likewise: their documents are their contract, and their error shapes
     # are not the envelope /openapi.json promises on every route (docs/compat.md).
+    app.include_router(seed000_router, include_in_schema=False)
     app.include_router(seed001_router, include_in_schema=False)
     app.include_router(seed002_router, include_in_schema=False)
     install_docs(app)

@@ -17,6 +17,7 @@ from mediastudio.chat.catalog import ChatModels
 from mediastudio.chat.service import ChatService
 from mediastudio.compat.seed001.jobs import webhook_payload as seed001_webhook_payload
 from mediastudio.engines.registry import EngineRegistry
+from mediastudio.enhancements.present import event_fields as enhancement_event_fields
 from mediastudio.files.service import FileService
 from mediastudio.generations.service import GenerationService
 from mediastudio.keys.cache import KeyCache
@@ -34,6 +35,7 @@ from mediastudio.runtime.sweeper import Sweeper
 from mediastudio.runtime.webhooks import WebhookSender
 from mediastudio.settings import Settings
 from mediastudio.voices.cloning import VoiceService
+from mediastudio.webhooks.events import ENHANCEMENT_TYPE
 from mediastudio.webhooks.formats import SEED001_FORMAT
 from mediastudio.webhooks.outbox import WebhookOutbox
 from mediastudio.webhooks.service import WebhookService
@@ -80,7 +82,13 @@ class Platform:
         signer = UrlSigner(settings.signing_key())
         storage = storage_from_url(settings.resolved_storage_url, signer, s3_options(settings))
         bus = event_bus(settings)
-        outbox = WebhookOutbox(settings, storage, {SEED001_FORMAT: seed001_webhook_payload})
+        outbox = WebhookOutbox(
+            settings,
+            storage,
+            {SEED001_FORMAT: seed001_webhook_payload},
+            # Seed 004's batches: their events carry the batch as its status endpoint shows it.
+            {ENHANCEMENT_TYPE: enhancement_event_fields},
+        )
         runner = JobRunner(db, registry, storage, settings, bus, signer=signer, notify=outbox)
         dispatcher: InlineDispatcher | None = None
         broker: CeleryQueue | None = None

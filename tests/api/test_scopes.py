@@ -121,6 +121,16 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/settings"): WEBHOOKS,
     ("GET", "/api/v1/settings"): WEBHOOKS,
     ("GET", "/api/v1/product-image-enhancements"): READ,
+    # Seed 000's base URL (docs/compat.md): the scopes of the native routes it calls.
+    ("POST", "/compat/seed000/api/v1/generate/image"): IMAGE,
+    ("POST", "/compat/seed000/api/v1/generate/video"): VIDEO,
+    ("GET", "/compat/seed000/api/v1/generations"): READ,
+    ("GET", "/compat/seed000/api/v1/generations/{generation_id}"): READ,
+    ("GET", "/compat/seed000/api/v1/models"): READ,
+    ("POST", "/compat/seed000/api/v1/webhooks"): WEBHOOKS,
+    ("GET", "/compat/seed000/api/v1/webhooks"): WEBHOOKS,
+    ("PATCH", "/compat/seed000/api/v1/webhooks/{webhook_id}"): WEBHOOKS,
+    ("DELETE", "/compat/seed000/api/v1/webhooks/{webhook_id}"): WEBHOOKS,
     # Seed 002's surface (docs/compat.md): the scopes of the native routes it calls.
     ("POST", "/api/generate"): ANY_GENERATE,
     ("GET", "/api/status/{job_id}"): READ,

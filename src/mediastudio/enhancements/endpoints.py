@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from mediastudio.enhancements import service
+from mediastudio.enhancements.present import present
 from mediastudio.enhancements.schemas import (
     EnhancementCreate,
     EnhancementList,
@@ -84,7 +85,7 @@ async def create_enhancement(
         assert created.generation is not None
         generation = created.generation
     response = EnhancementResponse(
-        enhancement=service.present(generation, url_maker(request, platform)),
+        enhancement=present(generation, url_maker(request, platform)),
         remaining_paid_credits=await service.remaining_credits(platform, principal),
         request_id=current_request_id(),
     )
@@ -109,7 +110,7 @@ async def list_enhancements(
     found = await service.page(platform, principal, limit=limit, starting_after=starting_after)
     url_for = url_maker(request, platform)
     return EnhancementList(
-        data=[service.present(generation, url_for) for generation in found.items],
+        data=[present(generation, url_for) for generation in found.items],
         has_more=found.has_more,
         next_cursor=found.next_cursor,
         request_id=current_request_id(),
@@ -127,6 +128,6 @@ async def get_enhancement(
 ) -> EnhancementResponse:
     generation = await service.get(platform, principal, enhancement_id)
     return EnhancementResponse(
-        enhancement=service.present(generation, url_maker(request, platform)),
+        enhancement=present(generation, url_maker(request, platform)),
         request_id=current_request_id(),
     )

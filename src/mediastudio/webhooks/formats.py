@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
+from mediastudio.generations.models import Generation
 from mediastudio.generations.schemas import GenerationRead
 
 NATIVE_FORMAT = "mediastudio"
@@ -24,3 +25,10 @@ PAYLOAD_FORMATS = (NATIVE_FORMAT, SEED001_FORMAT)
 # compat package.
 PayloadFormatter: TypeAlias = Callable[[GenerationRead, datetime], tuple[str, str]]
 PayloadFormatters: TypeAlias = Mapping[str, PayloadFormatter]
+
+# Fields a native event of one generation type carries beside ``data`` (the generation): the
+# generation row and the output-URL signer in, the extra top-level fields out. Seed 004's batches
+# add ``enhancement`` (its items' ``external_id`` → ``result_url``), as their status endpoint
+# shows it. Handed in by platform.py like the formatters, keyed by the generation's type.
+EventFields: TypeAlias = Callable[[Generation, Callable[[str], str]], dict[str, Any]]
+EventFieldsByType: TypeAlias = Mapping[str, EventFields]

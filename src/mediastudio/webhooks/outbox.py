@@ -25,7 +25,7 @@ from mediastudio.kit.storage import Storage
 from mediastudio.settings import Settings
 from mediastudio.webhooks import repository
 from mediastudio.webhooks.events import event_for, wants
-from mediastudio.webhooks.formats import PayloadFormatters
+from mediastudio.webhooks.formats import EventFieldsByType, PayloadFormatters
 from mediastudio.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSigningSecret
 from mediastudio.webhooks.signing import new_secret, serialise
 
@@ -39,19 +39,34 @@ def url_target(url: str) -> str:
     return "url:" + hashlib.sha256(url.encode()).hexdigest()[:40]
 
 
-def event_payload(event_id: str, event_type: str, data: dict[str, Any], at: datetime) -> str:
-    body = {"id": event_id, "event": event_type, "data": data, "created_at": timestamp(at)}
+def event_payload(
+    event_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    at: datetime,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """The native event; ``extra`` adds top-level fields after ``data`` (a batch's
+    ``enhancement``)."""
+    body = {"id": event_id, "event": event_type, "data": data, **(extra or {})}
+    body["created_at"] = timestamp(at)
     return serialise(body).decode("utf-8")
 
 
 class WebhookOutbox:
     def __init__(
-        self, settings: Settings, storage: Storage, formats: PayloadFormatters | None = None
+        self,
+        settings: Settings,
+        storage: Storage,
+        formats: PayloadFormatters | None = None,
+        fields: EventFieldsByType | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
         # An endpoint whose format is not here gets the native event.
         self.formats: PayloadFormatters = formats or {}
+        # Extra top-level fields of the native event of a generation of these types.
+        self.fields: EventFieldsByType = fields or {}
         self.poke: Callable[[], None] = lambda: None  # the sender's, once it exists
 
     @property
@@ -86,7 +101,9 @@ class WebhookOutbox:
         now = utcnow()
         event_id = new_id("evt")
         presented = present(generation, self._url_for)
-        payload = event_payload(event_id, event_type, presented.model_dump(mode="json"), now)
+        add_fields = self.fields.get(generation.type)
+        extra = add_fields(generation, self._url_for) if add_fields is not None else None
+        payload = event_payload(event_id, event_type, presented.model_dump(mode="json"), now, extra)
         for endpoint in endpoints:
             sent_type, sent = event_type, payload
             formatter = self.formats.get(endpoint.payload_format)
