@@ -14,6 +14,7 @@ from tests.e2e.server import ServerProcess
 class Served:
     process: ServerProcess
     key: str  # a sandbox key (ms_test_…): placeholder media, no credits spent
+    live_key: str | None = None  # a live key of the same account, for modules that ask
 
     @property
     def url(self) -> str:
@@ -24,7 +25,8 @@ class Served:
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
-    """A module may add settings with a ``SERVER_ENV`` dict."""
+    """A module may add settings with a ``SERVER_ENV`` dict, and ask for a live key too with
+    ``LIVE_KEY = True`` (made while the server starts, where it costs no test time)."""
     process = ServerProcess(tmp_path_factory.mktemp("sdk"))
     try:
         process.create_account("sdk@example.com", credits=100)
@@ -33,8 +35,11 @@ def served(
         env = {"MEDIASTUDIO_DISABLED_ENGINES": "[]", **getattr(request.module, "SERVER_ENV", {})}
         process.start(env, wait=False)
         key = process.create_key("sdk@example.com", name="sdk", test=True)[1]
+        live = None
+        if getattr(request.module, "LIVE_KEY", False):
+            live = process.create_key("sdk@example.com", name="sdk-live")[1]
         process.wait_ready()
-        yield Served(process, key)
+        yield Served(process, key, live)
     except BaseException:
         print(process.logs())
         raise

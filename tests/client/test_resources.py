@@ -1,5 +1,6 @@
-"""Files, webhooks, live events and chat through the SDK, against one real server (sandbox key),
-and the SDK's shapes and routes checked against that server's /openapi.json."""
+"""Files, webhooks, live events, waiting, chat, the account, models, voices and templates through
+the SDK, against one real server (sandbox key), and the SDK's shapes and routes checked against
+that server's /openapi.json."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 import hashlib
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterator
 from io import BytesIO
 from pathlib import Path
@@ -19,13 +21,21 @@ from standardwebhooks.webhooks import Webhook as Verifier
 
 from mediastudio import AsyncClient, Client
 from mediastudio.client import (
+    Account,
+    AsyncGeneration,
     ChatChunk,
+    CustomVoice,
     Delivery,
     DeliveryAttempt,
     Event,
     File,
     Generation,
+    InvalidRequestError,
+    LedgerEntry,
+    Model,
     NotFoundError,
+    Template,
+    Voice,
     Webhook,
     types,
 )
@@ -42,6 +52,7 @@ SERVER_ENV = {
     "MEDIASTUDIO_NET_ALLOW_HOSTS": "127.0.0.1",
     "MEDIASTUDIO_WEBHOOK_POLL_INTERVAL_S": "0.1",
 }
+LIVE_KEY = True  # the ledger of a paid render
 SUBTITLES = b"1\n00:00:00,000 --> 00:00:01,500\nHello\n"
 CHAT_MODEL = "gpt-5.4-mini"  # OpenAI's bare name; a sandbox key gets a placeholder reply
 
@@ -219,6 +230,88 @@ def test_a_finished_generation_stream_gives_its_final_state(client: Client) -> N
         next(iter(client.events.stream("gen_00000000000000000000000000")))
 
 
+# Waiting --------------------------------------------------------------------------------------
+
+
+def changes(events: list[Event[Generation]], generation_id: str) -> list[tuple[str, int]]:
+    """The job's (status, progress) after each of its events that changed them: what
+    ``wait(on_progress=…)`` reports."""
+    state, found = ("queued", 0), []
+    for event in events:
+        if event.generation_id != generation_id:
+            continue
+        status = event.status or state[0]
+        progress = event.progress if event.progress is not None else state[1]
+        if (status, progress) != state:
+            state = (status, progress)
+            found.append(state)
+    return found
+
+
+def assert_seen_once_and_in_order(
+    seen: list[tuple[str, int]], reference: list[tuple[str, int]]
+) -> None:
+    assert seen[-1] == ("completed", 100), seen
+    assert len(seen) == len(set(seen)), f"a change was reported twice: {seen}"
+    progress = [p for _, p in seen]
+    assert progress == sorted(progress), seen
+    # Everything after the state found at connect time (a snapshot, maybe between two of the
+    # reference's changes): exactly the reference's, none lost or repeated across the cuts.
+    first = 0 if seen[0] in reference else 1
+    assert seen[first:] == reference[reference.index(seen[first]) :], (seen, reference)
+    assert len(seen) - first >= 3, seen
+
+
+def test_wait_resumes_its_stream_through_broken_connections(served: Served, client: Client) -> None:
+    job: dict[str, str] = {}
+    direct, reference = follow(served.url, served.key, job)
+    until(lambda: reference, "the account stream")
+    created = client.generate.image(prompt="a slow one [slow:2]")
+    job["id"] = created.id
+    seen: list[tuple[str, int]] = []
+
+    with (
+        cutting_proxy(served.url, cut_after=1) as proxy,
+        Client(api_key=served.key, base_url=proxy.url) as broken,
+    ):
+        generation = Generation(broken, created.raw)
+        # An hour between polls: only the resumed stream can finish this wait in time.
+        generation.wait(
+            timeout=60,
+            on_progress=lambda g: seen.append((g.status, g.progress)),
+            poll_interval=3600,
+        )
+    direct.join(60)
+
+    assert generation.status == "completed" and generation.outputs
+    assert_seen_once_and_in_order(seen, changes(reference, created.id))
+    assert proxy.cuts >= 2
+    # Each reconnection resumed after the last whole event (no new snapshot, no polling).
+    assert proxy.resumed_from[0] is None and all(proxy.resumed_from[1:])
+
+
+async def test_the_async_wait_resumes_its_stream_too(served: Served, client: Client) -> None:
+    job: dict[str, str] = {}
+    direct, reference = follow(served.url, served.key, job)
+    until(lambda: reference, "the account stream")
+    created = client.generate.image(prompt="async slow [slow:1]")
+    job["id"] = created.id
+    seen: list[tuple[str, int]] = []
+
+    async def on_progress(g: AsyncGeneration) -> None:
+        seen.append((g.status, g.progress))
+
+    with cutting_proxy(served.url, cut_after=1) as proxy:
+        async with AsyncClient(api_key=served.key, base_url=proxy.url) as broken:
+            generation = AsyncGeneration(broken, created.raw)
+            await generation.wait(timeout=60, on_progress=on_progress, poll_interval=3600)
+    direct.join(60)
+
+    assert generation.status == "completed" and generation.outputs
+    assert_seen_once_and_in_order(seen, changes(reference, created.id))
+    assert proxy.cuts >= 2 and all(proxy.resumed_from[1:])
+
+
 # Chat -----------------------------------------------------------------------------------------
 
 
@@ -241,6 +334,96 @@ def test_chat_create_stream_and_send(client: Client) -> None:
     second = client.chat.send("And again", conversation_id=first.conversation_id)
     assert second.conversation_id == first.conversation_id and second.reply
     assert first.sandbox and first.usage.total_tokens > 0
+
+
+# The account, models, voices, templates -------------------------------------------------------
+
+
+def test_the_account_and_its_ledger(served: Served, client: Client) -> None:
+    account = client.account.get()
+    assert isinstance(account, Account) and account.email == "sdk@example.com"
+    assert account.sandbox and account.plan == "unlimited" and isinstance(account.usage, dict)
+    assert client.account()["id"] == account.id  # the call of earlier versions, still there
+    assert list(client.account.ledger()) == []  # the sandbox spends no credits
+
+    # A live key sees the credits: the initial grant, then a paid render's.
+    with Client(api_key=served.live_key, base_url=served.url) as owner:
+        render = owner.templates.render("quote-card", texts={"quote": "Paid for"})
+        assert render.wait(timeout=60).status == "completed" and render.credits.charged > 0
+        entries = list(owner.account.ledger(limit=1))  # one per page: pages followed
+        balance = owner.account.get().credit_balance
+    assert all(isinstance(entry, LedgerEntry) for entry in entries)
+    assert (entries[-1].kind, entries[-1].amount, entries[-1].generation_id) == ("grant", 100, None)
+    assert len(entries) >= 3 and {e.generation_id for e in entries[:-1]} == {render.id}
+    assert entries[0].balance_after == balance == 100 - render.credits.charged
+
+
+def test_models_list_and_get(client: Client) -> None:
+    speech = client.models.list(type="speech")
+    assert speech and all(isinstance(m, Model) and m.type == "speech" for m in speech)
+    assert "builtin/espeak" in [m.id for m in speech]
+    espeak = client.models.get("builtin/espeak")  # an id with a slash
+    assert espeak.available and espeak.input_schema and "text" in espeak.input_schema["properties"]
+    assert all(m.input_schema is None for m in speech)  # the list leaves the schemas out
+    with pytest.raises(InvalidRequestError):
+        client.models.list(type="nonsense")
+
+
+def wav(seconds: float = 1.0) -> bytes:
+    buffer = BytesIO()
+    with wave.open(buffer, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(16_000)
+        audio.writeframes(b"\x01\x00" * int(16_000 * seconds))
+    return buffer.getvalue()
+
+
+def test_voices_list_clone_from_uploads_and_delete(client: Client, tmp_path: Path) -> None:
+    voices = client.voices.list(model="builtin/espeak")
+    assert all(isinstance(v, Voice) and v.model == "builtin/espeak" for v in voices)
+    assert len(voices) == voices.total > 0 and voices.cloning.available  # sandbox: always
+    path = tmp_path / "take-1.wav"
+    path.write_bytes(wav())
+    uploaded = client.files.upload(wav(0.5), filename="take-2.wav")
+
+    # A path (uploaded by the SDK), a File and an id as they are.
+    voice = client.voices.create(
+        "Narrator", [path, uploaded, uploaded.id], consent=True, language="en"
+    )
+    assert isinstance(voice, CustomVoice) and voice.id.startswith("voice_")
+    assert voice.status == "ready" and voice.sandbox and voice.credits_charged == 0
+    assert voice.consent.statement and voice.language == "en"
+    hashes = [sample.sha256 for sample in voice.samples]
+    assert hashes[0] == hashlib.sha256(wav()).hexdigest() and hashes[1:] == [uploaded.sha256] * 2
+    assert client.voices.get(voice.id) == voice
+    assert voice.id in [v.id for v in client.voices.list() if v.custom]
+    with pytest.raises(InvalidRequestError):
+        client.voices.create("No consent", [uploaded.id], consent=False)
+
+    client.voices.delete(voice.id)
+    with pytest.raises(NotFoundError):
+        client.voices.get(voice.id)
+
+
+def test_templates_list_get_and_render(client: Client) -> None:
+    listed = list(client.templates.list(type="image", limit=2))  # pages followed
+    ids = [t.id for t in listed]
+    assert len(ids) > 2 and ids == sorted(set(ids)) and "quote-card" in ids
+    card = client.templates.get("quote-card")
+    assert isinstance(card, Template) and card.type == "image" and card.credits >= 0
+    assert "quote" in [slot.name for slot in card.texts if slot.required]
+    assert httpx.get(card.preview_url).headers["content-type"] == "image/png"
+
+    rendered = client.templates.render(
+        "quote-card", {"texts": {"quote": "Less, but better."}}, output_format="png"
+    ).wait(timeout=60)
+    assert isinstance(rendered, Generation) and rendered.status == "completed"
+    with Image.open(BytesIO(httpx.get(rendered.outputs[0].url).content)) as image:
+        assert image.size == (card.width, card.height)
+    with pytest.raises(InvalidRequestError) as missing:
+        client.templates.render("quote-card", texts={"author": "Dieter Rams"})
+    assert missing.value.fields
 
 
 # Async ----------------------------------------------------------------------------------------
@@ -275,6 +458,19 @@ async def test_the_async_twin(served: Served) -> None:
         assert "".join([c.delta async for c in stream]) and reply.content
         assert (await client.chat.send("Hi")).reply
 
+        assert (await client.account.get()).sandbox
+        assert [e async for e in client.account.ledger()] == []
+        assert (await client.models.get("builtin/espeak")).type == "speech"
+        assert [m.id for m in await client.models.list(type="speech")]
+        voice = await client.voices.create("Async", [wav()], consent=True)
+        assert voice.id in [v.id for v in await client.voices.list() if v.custom]
+        assert (await client.voices.get(voice.id)).samples[0].source == "upload"
+        await client.voices.delete(voice.id)
+        card = [t async for t in client.templates.list(limit=50) if t.id == "quote-card"]
+        assert card and (await client.templates.get("quote-card")).texts == card[0].texts
+        render = await client.templates.render("quote-card", texts={"quote": "Async"})
+        assert (await render.wait(timeout=60)).status == "completed"
+
 
 # The contract ---------------------------------------------------------------------------------
 
@@ -297,6 +493,10 @@ def test_the_sdk_types_match_the_openapi_document(served: Served) -> None:
 
     checked: list[Any] = [types.File, types.Webhook, types.Delivery, types.DeliveryAttempt]
     checked += [types.ChatReply, types.ChatUsage, types.OutputData, types.JobError]
+    checked += [types.Account, types.LedgerEntry, types.Model, types.ModelStep]
+    checked += [types.ModelDeprecation, types.Voice, types.VoiceList, types.Cloning]
+    checked += [types.CustomVoice, types.VoiceSample, types.Consent]
+    checked += [types.Template, types.TextSlot, types.ImageSlot]
     for kind in checked:
         mine = {f.name for f in dataclasses.fields(kind) if f.name != "raw"}
         theirs = set(schema_of(kind.SCHEMA)["properties"]) - {"object"}
@@ -338,6 +538,25 @@ def every_call(client: Client, tmp_path: Path) -> None:
         lambda: client.chat.create("m", [{"role": "user", "content": "x"}], max_tokens=5),
         lambda: next(iter(client.chat.create("m", [], stream=True, temperature=1))),
         lambda: client.chat.send("x", conversation_id="c", model="m", max_tokens=5),
+        lambda: client.account.get(),
+        lambda: client.account(),
+        lambda: next(iter(client.account.ledger(limit=5))),
+        lambda: client.models.list(type="image"),
+        lambda: client.models.get("m_1"),
+        lambda: client.voices.list(language="en", model="m"),
+        lambda: client.voices.create(
+            "n",
+            ["file_" + "a" * 26],
+            consent=True,
+            description="d",
+            language="en",
+            remove_background_noise=True,
+        ),
+        lambda: client.voices.get("voice_1"),
+        lambda: client.voices.delete("voice_1"),
+        lambda: next(iter(client.templates.list(type="image", category="c", tag="t", limit=5))),
+        lambda: client.templates.get("t"),
+        lambda: client.templates.render("t", {"texts": {"a": "b"}}, output_format="png"),
     ]
     for call in calls:
         with pytest.raises(NotFoundError):
@@ -355,7 +574,7 @@ def test_every_sdk_call_is_a_route_of_the_openapi_document(served: Served, tmp_p
 
     http = httpx.Client(transport=httpx.MockTransport(record))
     every_call(Client("ms_test_" + "k" * 40, "http://sdk.test", http_client=http), tmp_path)
-    assert len(sent) == 19
+    assert len(sent) == 31
     templates = {path: ops for path, ops in spec["paths"].items()}
     for request in sent:
         if request.url.path == "/v1/chat/completions":

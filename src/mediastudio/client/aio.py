@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mediastudio.client import core
-from mediastudio.client.aio_resources import AsyncChat, AsyncEvents, AsyncFiles, AsyncWebhooks
+from mediastudio.client.aio_resources import (
+    AsyncAccount,
+    AsyncChat,
+    AsyncEvents,
+    AsyncFiles,
+    AsyncModels,
+    AsyncTemplates,
+    AsyncVoices,
+    AsyncWebhooks,
+)
 from mediastudio.client.errors import GenerationFailedError, MediaStudioError
 from mediastudio.client.types import GenerationData, OutputData
 
@@ -59,13 +68,14 @@ class AsyncGeneration(GenerationData):
         *,
         poll_interval: float = 1.0,
     ) -> AsyncGeneration:
-        """Until the job is terminal, following its event stream (polling if the stream cannot
-        be had); raises ``TimeoutError`` after ``timeout`` seconds."""
+        """Until the job is terminal, following its event stream (resumed after a broken
+        connection) and polling only if the stream is refused or cannot be had; raises
+        ``TimeoutError`` after ``timeout`` seconds."""
         try:
             async with asyncio.timeout(timeout):
                 if not self.done:
-                    # The stream is a shortcut; polling below is the truth.
-                    with suppress(httpx.TransportError, MediaStudioError, ValueError):
+                    # The stream is the shortcut; polling below is the truth when it fails.
+                    with suppress(httpx.HTTPError, MediaStudioError, ValueError):
                         await self._follow(on_progress)
                 while not self.done:
                     await asyncio.sleep(poll_interval)
@@ -78,24 +88,17 @@ class AsyncGeneration(GenerationData):
         return self
 
     async def _follow(self, on_progress: AsyncProgressCallback | None) -> None:
-        config = self._client._config
-        call = core.get(f"/generations/{self.id}/events")
-        decoder = core.SseDecoder()
-        timeout = httpx.Timeout(config.timeout, read=None)  # asyncio.timeout bounds the wait
-        async with self._client._http.stream(
-            "GET", call.url(config), headers=call.all_headers(config), timeout=timeout
-        ) as response:
-            if not response.is_success:
-                await response.aread()
-                core.parse(response)
-            async for line in response.aiter_lines():
-                event = decoder.feed(line)
-                update = core.event_update(*event) if event else None
+        # Closed at once when the wait ends (or times out), not whenever it is collected.
+        async with aclosing(self._client.events.stream(self.id)) as events:
+            async for event in events:
+                before = (self.status, self.progress)
+                update = core.event_update(event.type, event.raw)
                 if update:
                     self._update(update)
+                if (self.status, self.progress) != before:
                     await _notify(on_progress, self)
-                    if self.done:
-                        return
+                if self.done:
+                    return
 
 
 async def _notify(callback: AsyncProgressCallback | None, generation: AsyncGeneration) -> None:
@@ -187,6 +190,10 @@ class AsyncClient:
         self.webhooks = AsyncWebhooks(self)
         self.events = AsyncEvents(self, lambda body: AsyncGeneration(self, body))
         self.chat = AsyncChat(self)
+        self.account = AsyncAccount(self)
+        self.models = AsyncModels(self)
+        self.voices = AsyncVoices(self)
+        self.templates = AsyncTemplates(self, lambda body: AsyncGeneration(self, body))
 
     @property
     def base_url(self) -> str:
@@ -210,10 +217,6 @@ class AsyncClient:
                 message, generation=generation, code=error.code if error else generation.status
             )
         return generation
-
-    async def account(self) -> dict[str, Any]:
-        body: dict[str, Any] = await self._send(core.get("/account"))
-        return body
 
     async def _send(self, call: core.Call) -> Any:
         attempt = 0

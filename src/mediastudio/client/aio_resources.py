@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -13,21 +13,31 @@ import httpx
 
 from mediastudio.client import core
 from mediastudio.client.resources import (
+    SAMPLE_REFERENCE,
     Message,
     Upload,
+    VoiceSampleSource,
     chat_body,
     chat_chunk,
     event_path,
     given,
+    render_body,
     upload_part,
+    voice_body,
 )
 from mediastudio.client.types import (
+    Account,
     ChatChunk,
     ChatCompletion,
     ChatReply,
+    CustomVoice,
     Delivery,
     Event,
     File,
+    LedgerEntry,
+    Model,
+    Template,
+    VoiceList,
     Webhook,
 )
 
@@ -131,7 +141,7 @@ class AsyncEvents:
 
     async def stream(
         self, generation_id: str | None = None, *, last_event_id: str | None = None
-    ) -> AsyncIterator[Event[AsyncGeneration]]:
+    ) -> AsyncGenerator[Event[AsyncGeneration], None]:
         """The events of one generation (ending after its final one), or of the account (never
         ending); reconnects with ``Last-Event-ID`` as the blocking client does."""
         client = self._client
@@ -227,3 +237,105 @@ class AsyncChat:
     ) -> ChatReply:
         body = given({"message": message, "conversation_id": conversation_id, **options})
         return ChatReply.of(await self._client._send(core.create("/chat", body)))
+
+
+class AsyncAccount:
+    """The key's account; API keys are the dashboard's, not the SDK's (docs/sdk.md)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def get(self) -> Account:
+        return Account.of(await self._client._send(core.get("/account")))
+
+    async def ledger(self, *, limit: int = 20) -> AsyncIterator[LedgerEntry]:
+        async for item in pages(self._client._send, "/account/ledger", {"limit": limit}):
+            yield LedgerEntry.of(item)
+
+    async def __call__(self) -> dict[str, Any]:
+        """``await client.account()``, the call of earlier versions (the API's JSON)."""
+        body: dict[str, Any] = await self._client._send(core.get("/account"))
+        return body
+
+
+class AsyncModels:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, *, type: str | None = None) -> builtins.list[Model]:
+        body = await self._client._send(core.get("/models", {"type": type}))
+        return [Model.of(item) for item in body["data"]]
+
+    async def get(self, model_id: str) -> Model:
+        return Model.of(await self._client._send(core.get(f"/models/{model_id}")))
+
+
+class AsyncVoices:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, *, language: str | None = None, model: str | None = None) -> VoiceList:
+        params = {"language": language, "model": model}
+        return VoiceList.of(await self._client._send(core.get("/voices", params)))
+
+    async def create(
+        self,
+        name: str,
+        samples: Sequence[VoiceSampleSource],
+        *,
+        consent: bool,
+        description: str | None = None,
+        language: str | None = None,
+        remove_background_noise: bool | None = None,
+    ) -> CustomVoice:
+        """As the blocking ``create``: paths, bytes and binary files are uploaded first."""
+        references: builtins.list[str] = []
+        for sample in samples:
+            if isinstance(sample, File):
+                references.append(sample.id)
+            elif isinstance(sample, str) and SAMPLE_REFERENCE.match(sample):
+                references.append(sample)
+            else:
+                references.append((await self._client.files.upload(sample)).id)
+        options = {
+            "description": description,
+            "language": language,
+            "remove_background_noise": remove_background_noise,
+        }
+        call = core.create("/voices", voice_body(name, references, consent, options))
+        return CustomVoice.of(await self._client._send(call))
+
+    async def get(self, voice_id: str) -> CustomVoice:
+        return CustomVoice.of(await self._client._send(core.get(f"/voices/{voice_id}")))
+
+    async def delete(self, voice_id: str) -> None:
+        await self._client._send(core.send("DELETE", f"/voices/{voice_id}"))
+
+
+class AsyncTemplates:
+    def __init__(
+        self, client: AsyncClient, generation: Callable[[dict[str, Any]], AsyncGeneration]
+    ) -> None:
+        self._client = client
+        self._generation = generation
+
+    async def list(
+        self,
+        *,
+        type: str | None = None,
+        category: str | None = None,
+        tag: str | None = None,
+        limit: int = 20,
+    ) -> AsyncIterator[Template]:
+        params = {"type": type, "category": category, "tag": tag, "limit": limit}
+        async for item in pages(self._client._send, "/templates", params):
+            yield Template.of(item)
+
+    async def get(self, template_id: str) -> Template:
+        return Template.of(await self._client._send(core.get(f"/templates/{template_id}")))
+
+    async def render(
+        self, template_id: str, data: dict[str, Any] | None = None, **options: Any
+    ) -> AsyncGeneration:
+        call = core.create(f"/templates/{template_id}/render", render_body(data, options))
+        return self._generation(await self._client._send(call))

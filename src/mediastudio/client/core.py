@@ -11,7 +11,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from time import time
+from time import monotonic, time
 from typing import Any
 
 import httpx
@@ -255,10 +255,21 @@ class Resumable:
     ones, with no event in between, back off (at least the server's ``retry:``) and give up
     after ``max_retries``."""
 
-    def __init__(self, config: Config, path: str, last_event_id: str | None, *, ends: bool) -> None:
+    def __init__(
+        self,
+        config: Config,
+        path: str,
+        last_event_id: str | None,
+        *,
+        ends: bool,
+        deadline: float | None = None,
+    ) -> None:
         self._config = config
         self._path = path
         self._ends = ends  # a generation's stream ends after its final event
+        # A ``time.monotonic()`` past which the stream raises TimeoutError (``wait(timeout=…)``):
+        # the server's pings keep a quiet connection reading, so the read timeout cannot.
+        self._deadline = deadline
         self.last_event_id = last_event_id
         self.finished = False
         self._failures = 0  # connections in a row that brought no event
@@ -274,14 +285,25 @@ class Resumable:
     def timeout(self) -> httpx.Timeout:
         # The server pings every 15 s: a silence as long as the client's timeout is a dead
         # connection (a reconnection follows), not a quiet account.
-        return httpx.Timeout(self._config.timeout)
+        self.check_deadline()
+        if self._deadline is None:
+            return httpx.Timeout(self._config.timeout)
+        remaining = max(0.1, self._deadline - monotonic())
+        return httpx.Timeout(self._config.timeout, read=min(self._config.timeout, remaining))
+
+    def check_deadline(self) -> None:
+        """Raises TimeoutError once the deadline has passed."""
+        if self._deadline is not None and monotonic() >= self._deadline:
+            raise TimeoutError("the event stream's deadline passed")
 
     def opened(self) -> None:
         """A new connection: a half-received event of the last one is dropped with its decoder."""
         self._decoder = SseDecoder()
 
     def feed(self, line: str) -> dict[str, Any] | None:
-        """The event this line completes (its JSON body), if any; raises an ``event: error``."""
+        """The event this line completes (its JSON body), if any; raises an ``event: error``,
+        and TimeoutError past the deadline."""
+        self.check_deadline()
         event = self._decoder.feed(line)
         self._retry_ms = self._decoder.retry_ms or self._retry_ms
         if event is None:
@@ -308,7 +330,9 @@ class Resumable:
 
     def broken(self, exc: Exception | None) -> float:
         """The wait before reconnecting after the connection broke (``exc``) or ended before
-        the stream's end; raises :class:`APIConnectionError` once ``max_retries`` is spent."""
+        the stream's end; raises :class:`APIConnectionError` once ``max_retries`` is spent, and
+        TimeoutError past the deadline."""
+        self.check_deadline()
         if self._failures >= self._config.max_retries:
             raise APIConnectionError(f"The event stream broke: {exc!r}")
         self._failures += 1

@@ -1,13 +1,15 @@
 """The blocking client's other resources: ``client.files``, ``client.webhooks``,
-``client.events`` and ``client.chat`` (docs/sdk.md). :mod:`.aio_resources` is their twin."""
+``client.events``, ``client.chat``, ``client.account``, ``client.models``, ``client.voices`` and
+``client.templates`` (docs/sdk.md). :mod:`.aio_resources` is their twin."""
 
 from __future__ import annotations
 
 import builtins
 import io
 import json
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
@@ -17,12 +19,18 @@ import httpx
 from mediastudio.client import core
 from mediastudio.client.errors import error_for
 from mediastudio.client.types import (
+    Account,
     ChatChunk,
     ChatCompletion,
     ChatReply,
+    CustomVoice,
     Delivery,
     Event,
     File,
+    LedgerEntry,
+    Model,
+    Template,
+    VoiceList,
     Webhook,
 )
 
@@ -170,9 +178,19 @@ class Events:
         """The events of one generation (ending after its final one), or with no id every
         generation of the account in the key's mode (never ending: ``break`` to stop).
         ``last_event_id`` resumes after an event of an earlier stream."""
+        return self._follow(generation_id, last_event_id)
+
+    def _follow(
+        self, generation_id: str | None, last_event_id: str | None, deadline: float | None = None
+    ) -> Generator[Event[Generation], None, None]:
+        """``stream``, raising TimeoutError past ``deadline`` (``Generation.wait``)."""
         client = self._client
         state = core.Resumable(
-            client._config, event_path(generation_id), last_event_id, ends=generation_id is not None
+            client._config,
+            event_path(generation_id),
+            last_event_id,
+            ends=generation_id is not None,
+            deadline=deadline,
         )
         while not state.finished:
             call = state.call()
@@ -307,3 +325,148 @@ class Chat:
         price; pass the reply's ``conversation_id`` to go on."""
         body = given({"message": message, "conversation_id": conversation_id, **options})
         return ChatReply.of(self._client._send(core.create("/chat", body)))
+
+
+class AccountResource:
+    """The key's account: ``get()`` (plan, credits, today's usage) and ``ledger()``.
+
+    API keys are managed from the dashboard (a browser session), not with a key: the SDK
+    has no calls for them (docs/sdk.md)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self) -> Account:
+        """``GET /account``: ``plan``, ``credit_balance``, ``credits_reserved``, ``limits``,
+        ``usage``."""
+        return Account.of(self._client._send(core.get("/account")))
+
+    def ledger(self, *, limit: int = 20) -> Iterator[LedgerEntry]:
+        """Every credit transaction, newest first, fetching pages of ``limit`` as you go (a
+        sandbox key's ledger is empty: the sandbox spends no credits)."""
+        for item in pages(self._client._send, "/account/ledger", {"limit": limit}):
+            yield LedgerEntry.of(item)
+
+    def __call__(self) -> dict[str, Any]:
+        """The account as the API's JSON: ``client.account()``, the call of earlier versions
+        (``get()`` is the typed one); kept so that their scripts and the CLI still run."""
+        body: dict[str, Any] = self._client._send(core.get("/account"))
+        return body
+
+
+class Models:
+    """The model catalog; ``available`` says whether this key can run a model here now."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, *, type: str | None = None) -> builtins.list[Model]:
+        """Every model (one page: the catalog is small), or those of one ``type`` (image,
+        video, speech, music, chat, …)."""
+        body = self._client._send(core.get("/models", {"type": type}))
+        return [Model.of(item) for item in body["data"]]
+
+    def get(self, model_id: str) -> Model:
+        """One model, with the JSON Schema of its ``input`` (``input_schema``)."""
+        # Ids hold a slash (builtin/espeak): the route takes the rest of the path.
+        return Model.of(self._client._send(core.get(f"/models/{model_id}")))
+
+
+VoiceSampleSource = str | Path | bytes | IO[bytes] | File
+# What the API takes as a sample as it is: an upload's id, an http(s) URL, a data: URI.
+SAMPLE_REFERENCE = re.compile(r"^(file_[0-9a-z]{26}|https?://\S+|data:audio/\S+)$")
+
+
+def voice_body(
+    name: str, samples: builtins.list[str], consent: bool, options: dict[str, Any]
+) -> dict[str, Any]:
+    return given({"name": name, "samples": samples, "consent": consent, **options})
+
+
+class Voices:
+    """The speech models' voices, and the account's cloned voices (docs/api.md#voices)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, *, language: str | None = None, model: str | None = None) -> VoiceList:
+        """Every voice (the account's cloned ones among them, ``custom=True``), iterable, with
+        ``cloning``: whether ``create`` can clone for this key, and its price."""
+        params = {"language": language, "model": model}
+        return VoiceList.of(self._client._send(core.get("/voices", params)))
+
+    def create(
+        self,
+        name: str,
+        samples: Sequence[VoiceSampleSource],
+        *,
+        consent: bool,
+        description: str | None = None,
+        language: str | None = None,
+        remove_background_noise: bool | None = None,
+    ) -> CustomVoice:
+        """Clone a voice from 1 to 10 audio samples of one speaker: upload ids (``file_…``) or
+        ``File``s, http(s) URLs, ``data:audio/…`` URIs, or paths, bytes and binary files, which
+        are uploaded first (``client.files.upload``). ``consent=True`` affirms that you own the
+        voice or have its speaker's explicit consent; the server refuses anything else."""
+        references: builtins.list[str] = []
+        for sample in samples:
+            if isinstance(sample, File):
+                references.append(sample.id)
+            elif isinstance(sample, str) and SAMPLE_REFERENCE.match(sample):
+                references.append(sample)
+            else:  # a local path, bytes or a file
+                references.append(self._client.files.upload(sample).id)
+        options = {
+            "description": description,
+            "language": language,
+            "remove_background_noise": remove_background_noise,
+        }
+        # An Idempotency-Key: a retry after a lost answer gets the same voice, charged once.
+        call = core.create("/voices", voice_body(name, references, consent, options))
+        return CustomVoice.of(self._client._send(call))
+
+    def get(self, voice_id: str) -> CustomVoice:
+        return CustomVoice.of(self._client._send(core.get(f"/voices/{voice_id}")))
+
+    def delete(self, voice_id: str) -> None:
+        """Delete the voice at its provider, then its samples; a provider failure raises
+        (the voice stays ``deleting``): delete again."""
+        self._client._send(core.send("DELETE", f"/voices/{voice_id}"))
+
+
+def render_body(data: dict[str, Any] | None, options: dict[str, Any]) -> dict[str, Any]:
+    return {**(data or {}), **options}
+
+
+class Templates:
+    """Ready-made designs filled with your texts, images and colours (docs/templates.md)."""
+
+    def __init__(self, client: Client, generation: Callable[[dict[str, Any]], Generation]) -> None:
+        self._client = client
+        self._generation = generation
+
+    def list(
+        self,
+        *,
+        type: str | None = None,
+        category: str | None = None,
+        tag: str | None = None,
+        limit: int = 20,
+    ) -> Iterator[Template]:
+        """Every template, sorted by id, fetching pages of ``limit`` as you go."""
+        params = {"type": type, "category": category, "tag": tag, "limit": limit}
+        for item in pages(self._client._send, "/templates", params):
+            yield Template.of(item)
+
+    def get(self, template_id: str) -> Template:
+        return Template.of(self._client._send(core.get(f"/templates/{template_id}")))
+
+    def render(
+        self, template_id: str, data: dict[str, Any] | None = None, **options: Any
+    ) -> Generation:
+        """Render a template: a generation like any other (``.wait()`` it). ``data`` and
+        ``options`` are the route's fields: ``texts``, ``images`` (URL, data: URI or file id),
+        ``colors``, ``output_format``, ``metadata``, ``external_id``, ``webhook_url``."""
+        call = core.create(f"/templates/{template_id}/render", render_body(data, options))
+        return self._generation(self._client._send(call))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,16 @@ import httpx
 
 from mediastudio.client import core
 from mediastudio.client.errors import GenerationFailedError, MediaStudioError
-from mediastudio.client.resources import Chat, Events, Files, Webhooks
+from mediastudio.client.resources import (
+    AccountResource,
+    Chat,
+    Events,
+    Files,
+    Models,
+    Templates,
+    Voices,
+    Webhooks,
+)
 from mediastudio.client.types import GenerationData, OutputData
 
 ProgressCallback = Callable[["Generation"], None]
@@ -59,52 +68,43 @@ class Generation(GenerationData):
         *,
         poll_interval: float = 1.0,
     ) -> Generation:
-        """Block until the job is terminal, following its event stream (polling if the stream
-        cannot be had); ``on_progress`` gets this object after each change. Raises
-        ``TimeoutError`` after ``timeout`` seconds."""
+        """Block until the job is terminal, following its event stream (``client.events``:
+        resumed after a broken connection without losing an event), and polling every
+        ``poll_interval`` seconds only if the stream is refused or cannot be had;
+        ``on_progress`` gets this object after each change of status or progress. Raises
+        ``TimeoutError`` after ``timeout`` seconds (the job keeps running)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self.done:
-            # The stream is a shortcut; polling below is the truth.
-            with suppress(httpx.TransportError, MediaStudioError, ValueError):
-                self._follow(deadline, on_progress)
-        while not self.done:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"generation {self.id} is still {self.status}")
-            time.sleep(poll_interval)
-            before = (self.status, self.progress)
-            self.refresh()
-            if on_progress is not None and (self.status, self.progress) != before:
-                on_progress(self)
+        try:
+            if not self.done:
+                # The stream is the shortcut; polling below is the truth when it fails.
+                with suppress(httpx.HTTPError, MediaStudioError, ValueError):
+                    self._follow(deadline, on_progress)
+            while not self.done:
+                pause = poll_interval
+                if deadline is not None:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError
+                    pause = min(pause, deadline - time.monotonic())
+                time.sleep(max(0.0, pause))
+                before = (self.status, self.progress)
+                self.refresh()
+                if on_progress is not None and (self.status, self.progress) != before:
+                    on_progress(self)
+        except TimeoutError:
+            raise TimeoutError(f"generation {self.id} is still {self.status}") from None
         return self
 
     def _follow(self, deadline: float | None, on_progress: ProgressCallback | None) -> None:
-        call = core.get(f"/generations/{self.id}/events")
-        remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
-        timeout = httpx.Timeout(self._client._config.timeout, read=remaining)
-        decoder = core.SseDecoder()
-        try:
-            with self._client._http.stream(
-                "GET",
-                call.url(self._client._config),
-                headers=call.all_headers(self._client._config),
-                timeout=timeout,
-            ) as response:
-                if not response.is_success:
-                    response.read()
-                    core.parse(response)
-                for line in response.iter_lines():
-                    event = decoder.feed(line)
-                    update = core.event_update(*event) if event else None
-                    if update:
-                        self._update(update)
-                        if on_progress is not None:
-                            on_progress(self)
-                        if self.done:
-                            return
-        except httpx.ReadTimeout:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"generation {self.id} is still {self.status}") from None
-            raise
+        with closing(self._client.events._follow(self.id, None, deadline)) as events:
+            for event in events:
+                before = (self.status, self.progress)
+                update = core.event_update(event.type, event.raw)
+                if update:
+                    self._update(update)
+                if on_progress is not None and (self.status, self.progress) != before:
+                    on_progress(self)
+                if self.done:
+                    return
 
 
 class Generate:
@@ -198,6 +198,10 @@ class Client:
         self.webhooks = Webhooks(self)
         self.events = Events(self, lambda body: Generation(self, body))
         self.chat = Chat(self)
+        self.account = AccountResource(self)
+        self.models = Models(self)
+        self.voices = Voices(self)
+        self.templates = Templates(self, lambda body: Generation(self, body))
 
     @property
     def base_url(self) -> str:
@@ -222,11 +226,6 @@ class Client:
                 message, generation=generation, code=error.code if error else generation.status
             )
         return generation
-
-    def account(self) -> dict[str, Any]:
-        """The key's account: plan, credits and today's usage (``GET /account``)."""
-        body: dict[str, Any] = self._send(core.get("/account"))
-        return body
 
     def _send(self, call: core.Call) -> Any:
         attempt = 0

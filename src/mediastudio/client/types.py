@@ -1,8 +1,11 @@
 """The objects the SDK returns, parsed from the API's JSON: generations and their outputs, files,
-webhooks and their deliveries, live events, chat replies."""
+webhooks and their deliveries, live events, chat replies, the account, models, voices and
+templates."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -333,3 +336,297 @@ class ChatReply:
     @classmethod
     def of(cls, body: dict[str, Any]) -> ChatReply:
         return _build(cls, body, usage=ChatUsage.of(body.get("usage")))
+
+
+# Account ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    """The key's account (``GET /account``): ``credit_balance`` is what can be spent now,
+    ``credits_reserved`` what running jobs hold; ``usage`` is today's, per limit."""
+
+    SCHEMA: ClassVar[str] = "AccountRead"
+    id: str
+    email: str
+    name: str
+    plan: str
+    credit_balance: int
+    credits_reserved: int
+    limits: dict[str, Any]
+    usage: dict[str, dict[str, int | None]]
+    created_at: str
+    sandbox: bool
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Account:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One credit transaction: ``kind`` (reserve, capture, refund, grant…), ``amount`` and
+    ``reserved_delta`` as signed changes, ``balance_after`` the balance it left."""
+
+    SCHEMA: ClassVar[str] = "LedgerEntryRead"
+    id: str
+    kind: str
+    amount: int
+    reserved_delta: int
+    balance_after: int
+    generation_id: str | None  # a generation, or a voice (voice_…) for a cloning's price
+    description: str
+    created_at: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> LedgerEntry:
+        return _build(cls, body)
+
+
+# Models ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelStep:
+    """A step model only some requests need (``when``), and whether one can run now."""
+
+    SCHEMA: ClassVar[str] = "ModelStep"
+    type: str
+    field: str
+    when: str
+    available: bool
+    unavailable_reason: str | None
+    # ``dataclasses.field``: the class's own ``field`` shadows it here.
+    raw: dict[str, Any] = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ModelStep:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class ModelDeprecation:
+    SCHEMA: ClassVar[str] = "ModelDeprecation"
+    shutdown_date: str
+    replacement: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ModelDeprecation:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A catalog model; ``available`` says whether this key can run it here now.
+    ``input_schema`` (JSON Schema) is only on ``client.models.get``."""
+
+    SCHEMA: ClassVar[str] = "ModelRead"
+    id: str
+    name: str
+    type: str
+    credits_per_generation: int
+    pricing: dict[str, Any]
+    description: str
+    category: str
+    available: bool
+    unavailable_reason: str | None
+    steps: list[ModelStep] | None
+    deprecation: ModelDeprecation | None
+    input_schema: dict[str, Any] | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Model:
+        steps = body.get("steps")
+        deprecation = body.get("deprecation")
+        return _build(
+            cls,
+            body,
+            steps=[ModelStep.of(s) for s in steps] if steps is not None else None,
+            deprecation=ModelDeprecation.of(deprecation) if deprecation else None,
+        )
+
+
+# Voices ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice a speech model speaks with: pass ``id`` as ``voice`` with that ``model``."""
+
+    SCHEMA: ClassVar[str] = "VoiceRead"
+    id: str
+    name: str
+    language: str
+    languages: list[str]
+    gender: str | None
+    model: str
+    engine: str
+    custom: bool  # one of the account's cloned voices (voice_…)
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Voice:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class Cloning:
+    """Whether ``client.voices.create`` can clone for this key, with whom, at what price."""
+
+    SCHEMA: ClassVar[str] = "CloningRead"
+    available: bool
+    provider: str
+    credits: int
+    unavailable_reason: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Cloning:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class VoiceList:
+    """``client.voices.list()``: iterate it for the voices; ``cloning`` says whether cloning
+    is possible for this key."""
+
+    SCHEMA: ClassVar[str] = "VoiceList"
+    data: list[Voice]
+    total: int
+    cloning: Cloning
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[Voice]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> VoiceList:
+        data = [Voice.of(item) for item in body.get("data") or []]
+        return _build(cls, body, data=data, cloning=Cloning.of(body.get("cloning") or {}))
+
+
+@dataclass(frozen=True)
+class VoiceSample:
+    SCHEMA: ClassVar[str] = "VoiceSampleRead"
+    file_id: str  # the account's file, deleted with the voice
+    sha256: str
+    bytes: int
+    content_type: str
+    source: str  # upload or url
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> VoiceSample:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class Consent:
+    SCHEMA: ClassVar[str] = "ConsentRead"
+    statement: str  # what the caller affirmed, word for word
+    api_key_id: str
+    given_at: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Consent:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class CustomVoice:
+    """One of the account's cloned voices (``voice_…``): ``status`` is ``ready`` once
+    created, ``deleting`` after a delete whose provider call failed (delete again)."""
+
+    SCHEMA: ClassVar[str] = "CustomVoiceRead"
+    id: str
+    name: str
+    description: str | None
+    language: str | None
+    provider: str
+    status: str
+    requires_verification: bool
+    samples: list[VoiceSample]
+    consent: Consent
+    credits_charged: int
+    sandbox: bool
+    created_at: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> CustomVoice:
+        samples = [VoiceSample.of(item) for item in body.get("samples") or []]
+        return _build(cls, body, samples=samples, consent=Consent.of(body.get("consent") or {}))
+
+
+# Templates -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextSlot:
+    SCHEMA: ClassVar[str] = "TextSlotRead"
+    name: str
+    required: bool
+    default: str
+    max_chars: int
+    width: int
+    height: int
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> TextSlot:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class ImageSlot:
+    SCHEMA: ClassVar[str] = "ImageSlotRead"
+    name: str
+    required: bool
+    fit: str  # cover or contain
+    width: int
+    height: int
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ImageSlot:
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A design rendered on the server: its ``texts`` and ``images`` slots and ``colors``
+    variables are what ``client.templates.render`` fills."""
+
+    SCHEMA: ClassVar[str] = "TemplateRead"
+    id: str
+    name: str
+    description: str
+    type: str  # image or video
+    category: str
+    tags: list[str]
+    width: int
+    height: int
+    duration_s: float | None
+    fps: int | None
+    model: str
+    credits: int
+    output_formats: list[str]
+    texts: list[TextSlot]
+    images: list[ImageSlot]
+    colors: dict[str, str]
+    preview_url: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Template:
+        texts = [TextSlot.of(item) for item in body.get("texts") or []]
+        images = [ImageSlot.of(item) for item in body.get("images") or []]
+        return _build(cls, body, texts=texts, images=images)
