@@ -6,6 +6,7 @@ size too. The reference for "upright" is what FFmpeg's own player-side autorotat
 from __future__ import annotations
 
 import base64
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,6 +20,7 @@ from mediastudio.engines.builtin.video_tools.clip_input import AutoClipInput
 from mediastudio.engines.builtin.video_tools.engine import VideoToolsEngine
 from mediastudio.engines.contract import ModelSpec, PlannedOutput
 from mediastudio.engines.media.video import (
+    AUDIO_RATE,
     Orientation,
     copy_with_audio,
     iter_frames,
@@ -45,14 +47,23 @@ WHERE_THE_MARK_SHOWS: dict[tuple[int, bool], Corner] = {
 }
 
 
-def rotated_video(path: Path, degrees: int, *, hflip: bool = False, seconds: float = 1.0) -> Path:
+def rotated_video(
+    path: Path,
+    degrees: int,
+    *,
+    hflip: bool = False,
+    seconds: float = 1.0,
+    sound: np.ndarray | None = None,
+) -> Path:
     """An H.264 MP4 of ``STORED_W x STORED_H`` pictures with a red block in the top-left and a
-    display matrix turning it ``degrees`` counter-clockwise (then mirroring, with ``hflip``)."""
+    display matrix turning it ``degrees`` counter-clockwise (then mirroring, with ``hflip``);
+    with ``sound`` (mono float samples at :data:`AUDIO_RATE`) as AAC."""
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = STORED_W, STORED_H, "yuv420p"
         if degrees or hflip:
             video.set_display_rotation(degrees, hflip=hflip)
+        audio = out.add_stream("aac", rate=AUDIO_RATE, layout="mono") if sound is not None else None
         for index in range(round(seconds * FPS)):
             picture = np.full((STORED_H, STORED_W, 3), BACKGROUND, np.uint8)
             picture[:MARK, :MARK] = (230, 30, 30)
@@ -60,6 +71,13 @@ def rotated_video(path: Path, degrees: int, *, hflip: bool = False, seconds: flo
             frame.pts = index
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
+        if audio is not None and sound is not None:
+            samples = np.ascontiguousarray(sound.astype(np.float32).reshape(1, -1))
+            block = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            block.sample_rate, block.pts = AUDIO_RATE, 0
+            block.time_base = Fraction(1, AUDIO_RATE)
+            out.mux(audio.encode(block))
+            out.mux(audio.encode(None))
     return path
 
 
