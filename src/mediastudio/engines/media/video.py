@@ -125,9 +125,9 @@ UPRIGHT = Orientation()
 def frame_orientation(
     frame: av.VideoFrame, metadata: Mapping[str, str] | None = None
 ) -> Orientation:
-    """A decoded frame's orientation: its display matrix (which FFmpeg's decoder copies from
-    the container onto every frame), else a ``rotate`` tag in the stream's ``metadata`` (what
-    FFmpeg before 7 exported), else upright."""
+    """A decoded frame's orientation: its display matrix (which the decoder of the FFmpeg that
+    PyAV ships copies from the container onto every frame), else a ``rotate`` tag in the
+    stream's ``metadata`` (what older FFmpeg builds exported), else upright."""
     data = frame.side_data.get("DISPLAYMATRIX")
     if isinstance(data, SideData) and data.buffer_size >= 36:
         # Nine native-endian int32, row-major 3x3 (a, b, c, d in 16.16 fixed point).
