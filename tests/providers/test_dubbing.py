@@ -32,11 +32,19 @@ from tests.engines.test_video_copy import (
     top_level_boxes,
     video_packets,
 )
+from tests.engines.test_video_rotation import FPS as PHONE_FPS
+from tests.engines.test_video_rotation import STORED_H, STORED_W, red_corners, rotated_video
 from tests.providers.conftest import openai_settings
 from tests.providers.fake_elevenlabs import FakeElevenLabs
 from tests.providers.fake_openai import CHARACTERS_PER_SECOND, Answer, FakeOpenAI, error
 from tests.providers.test_fake_elevenlabs import speech_wav
-from tests.providers.test_generated_captions import download, live_settings, video
+from tests.providers.test_generated_captions import (
+    download,
+    frames,
+    live_settings,
+    speech_like,
+    video,
+)
 from tests.providers.test_replicate_jobs import _until, balance, create, ledger_kinds, live_key
 
 TRANSLATE = "/api/v1/videos/translate"
@@ -369,3 +377,35 @@ async def test_a_video_mp4_cannot_carry_is_re_encoded_and_dubbed(
     assert len(sound_of(dubbed.read_bytes())) / AUDIO_RATE == pytest.approx(seconds, abs=0.05)
     boxes = top_level_boxes(dubbed.read_bytes())
     assert boxes.index(b"moov") < boxes.index(b"mdat")
+
+
+async def test_a_phone_video_is_dubbed_upright(tmp_path: Path, scripted: FakeOpenAI) -> None:
+    """A portrait phone video (stored landscape, turned by its display matrix): with captions
+    burnt in, the re-encode is upright (no matrix; the captions at the bottom of the picture a
+    person sees); without, the copy keeps the matrix. Both report the upright size."""
+    path = rotated_video(tmp_path / "phone.mp4", -90, seconds=SECONDS, sound=speech_like(SECONDS))
+    url = "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
+    async with open_api(live_settings(tmp_path, scripted)) as api:
+        key = await live_key(api, credits=200)
+        burnt = await dubbed_job(api, key, url, subtitles=True)
+        copied = await dubbed_job(api, key, url)
+        assert burnt["status"] == copied["status"] == "completed", (burnt, copied)
+        files = {}
+        for name, done in (("burnt", burnt), ("copied", copied)):
+            outputs = done["outputs"]
+            assert isinstance(outputs, list)
+            output = outputs[0]
+            assert (output["width"], output["height"]) == (STORED_H, STORED_W), name
+            files[name] = tmp_path / f"{name}.mp4"
+            files[name].write_bytes(await download(api, output["url"]))
+    pictures = frames(files["burnt"].read_bytes())
+    assert pictures[0].shape == (STORED_W, STORED_H, 3)  # 120 wide, 160 high
+    assert all(red_corners(picture) == ["top-right"] for picture in pictures[::10])
+    with av.open(str(files["burnt"])) as container:
+        assert next(container.decode(video=0)).rotation == 0
+    # The first line is on screen 0.3-1.0 s: white text low in the picture, none at the top.
+    white = np.asarray((pictures[round(0.6 * PHONE_FPS)].astype(np.int16) > 200).all(axis=2))
+    assert white[STORED_W * 3 // 4 :].sum() > 20 and white[: STORED_W // 2].sum() == 0
+    assert video_packets(files["copied"]) == video_packets(path)
+    with av.open(str(files["copied"])) as container:
+        assert next(container.decode(video=0)).rotation == -90

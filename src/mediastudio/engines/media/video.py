@@ -5,11 +5,21 @@ decode frame by frame within explicit bounds on size and duration, and turn anyt
 cannot read into :class:`InvalidInput`. :func:`copy_with_audio` is the exception: a video's
 own packets copied (not decoded) into an MP4 with a new sound track, for a tool whose picture
 does not change.
+
+Orientation: a phone stores a portrait video as landscape pictures with a display matrix (the
+MP4 ``tkhd`` matrix, FFmpeg's display-matrix side data; the ``rotate`` tag of older FFmpeg) that
+tells players to turn it. Everything here speaks of the *upright* picture: :func:`probe` reports
+the displayed size, :func:`iter_frames` yields frames already turned (and mirrored, for a matrix
+that mirrors), and the writer writes no matrix, so a re-encoded video plays upright everywhere
+and a tool crops, fits and places captions on the picture a person sees. Only
+:func:`copy_with_audio`, which does not decode, keeps the source's matrix (and reports the size
+it displays at).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import struct
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +27,7 @@ from types import TracebackType
 
 import av
 import numpy as np
+from av.sidedata.sidedata import SideData
 from numpy.typing import NDArray
 
 from mediastudio.engines.contract import InvalidInput, PlannedOutput
@@ -41,6 +52,10 @@ COPYABLE_CODECS = frozenset({"h264", "hevc", "vp9", "av1"})
 # FFmpeg's default, ``hev1``, they refuse.
 _COPY_TAGS = {"hevc": "hvc1"}
 _AUDIO_BLOCK = 1024 * 48  # samples encoded at a time while copying (~1 s; AAC frames of 1024)
+# How many packets :func:`probe` feeds the decoder for the first picture (its orientation) before
+# it gives up and takes the picture as upright: a decoder's delay is a few packets; a stream
+# that yields nothing by then is refused by the decode that follows anyway.
+_ORIENTATION_PACKETS = 64
 
 
 def even(value: int) -> int:
@@ -55,6 +70,92 @@ class VideoInfo:
     duration_s: float
     has_audio: bool
     picture_s: float = 0.0  # the video track's own length (the container's when it has none)
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How to turn a stored picture upright, from its display matrix: ``transpose`` (a quarter
+    turn, width and height swap), then mirror the columns and/or rows. Any of the eight
+    rotations and mirrorings of a picture is one of these; the identity is :data:`UPRIGHT`."""
+
+    transpose: bool = False
+    flip_columns: bool = False
+    flip_rows: bool = False
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """The displayed size of a ``width x height`` stored picture."""
+        return (height, width) if self.transpose else (width, height)
+
+    def apply(self, frame: Frame) -> Frame:
+        if self == UPRIGHT:
+            return frame
+        turned = frame.transpose(1, 0, 2) if self.transpose else frame
+        if self.flip_columns:
+            turned = turned[:, ::-1]
+        if self.flip_rows:
+            turned = turned[::-1]
+        # Contiguous again: OpenCV and the encoder take no negative strides.
+        return np.ascontiguousarray(turned)
+
+    @classmethod
+    def from_matrix(cls, a: int, b: int, c: int, d: int) -> Orientation:
+        """From the 2x2 part of FFmpeg's display matrix, which maps a stored pixel ``(x, y)``
+        (y down) to the displayed ``(a*x + c*y, b*x + d*y)``. A rotation that is no quarter turn
+        (never a camera's) is taken to the nearest one."""
+        if abs(b) + abs(c) > abs(a) + abs(d):  # x goes to y and y to x: a quarter turn
+            return cls(transpose=True, flip_columns=c < 0, flip_rows=b < 0)
+        return cls(flip_columns=a < 0, flip_rows=d < 0)
+
+    @classmethod
+    def clockwise(cls, degrees: float) -> Orientation:
+        """A turn of ``degrees`` clockwise (the old ``rotate`` tag's sense) to the nearest
+        quarter."""
+        quarter = round(degrees / 90) % 4
+        return [
+            UPRIGHT,
+            cls(transpose=True, flip_columns=True),
+            cls(flip_columns=True, flip_rows=True),
+            cls(transpose=True, flip_rows=True),
+        ][quarter]
+
+
+UPRIGHT = Orientation()
+
+
+def frame_orientation(
+    frame: av.VideoFrame, metadata: Mapping[str, str] | None = None
+) -> Orientation:
+    """A decoded frame's orientation: its display matrix (which the decoder of the FFmpeg that
+    PyAV ships copies from the container onto every frame), else a ``rotate`` tag in the
+    stream's ``metadata`` (what older FFmpeg builds exported), else upright."""
+    data = frame.side_data.get("DISPLAYMATRIX")
+    if isinstance(data, SideData) and data.buffer_size >= 36:
+        # Nine native-endian int32, row-major 3x3 (a, b, c, d in 16.16 fixed point).
+        a, b, _, c, d = struct.unpack("=5i", bytes(data)[:20])
+        return Orientation.from_matrix(a, b, c, d)
+    tag = (metadata or {}).get("rotate")
+    if tag:
+        try:
+            return Orientation.clockwise(float(tag))
+        except ValueError:
+            return UPRIGHT
+    return UPRIGHT
+
+
+def _first_orientation(container: av.container.InputContainer) -> Orientation:
+    """The orientation of the first video stream's first picture (decoding it: PyAV shows the
+    display matrix only on frames); upright when none decodes within
+    :data:`_ORIENTATION_PACKETS` packets."""
+    stream = container.streams.video[0]
+    try:
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= _ORIENTATION_PACKETS:
+                break
+            for frame in packet.decode():
+                return frame_orientation(frame, stream.metadata)
+    except av.error.FFmpegError:
+        pass  # undecodable: the decode that follows says so
+    return UPRIGHT
 
 
 def planned_video(
@@ -93,7 +194,8 @@ def _open(path: Path) -> av.container.InputContainer:
 def probe(
     path: Path, *, max_seconds: float = MAX_INPUT_SECONDS, max_pixels: int = MAX_INPUT_PIXELS
 ) -> VideoInfo:
-    """Size, frame rate, duration and whether there is sound; refuses what is over the bounds."""
+    """Size (upright: as displayed, see :class:`Orientation`), frame rate, duration and whether
+    there is sound; refuses what is over the bounds."""
     with _open(path) as container:
         if not container.streams.video:
             raise InvalidInput("The file has no video stream.")
@@ -110,12 +212,14 @@ def probe(
         else:
             duration = picture or 0.0
         has_audio = bool(container.streams.audio)
-    if width <= 0 or height <= 0:
-        raise InvalidInput("The video has no picture size.")
-    if width * height > max_pixels:
-        raise InvalidInput(f"The video is {width}x{height}; at most {max_pixels:,} pixels.")
-    if duration > max_seconds:
-        raise InvalidInput(f"The video is {duration:.0f} s long; at most {max_seconds:g} s.")
+        if width <= 0 or height <= 0:
+            raise InvalidInput("The video has no picture size.")
+        if width * height > max_pixels:
+            raise InvalidInput(f"The video is {width}x{height}; at most {max_pixels:,} pixels.")
+        if duration > max_seconds:
+            raise InvalidInput(f"The video is {duration:.0f} s long; at most {max_seconds:g} s.")
+        # Checked within bounds first: only then is a picture decoded, for its orientation.
+        width, height = _first_orientation(container).size(width, height)
     return VideoInfo(width, height, float(rate), duration, has_audio, picture or duration)
 
 
@@ -127,7 +231,8 @@ def iter_frames(
     end_s: float | None = None,
     check_cancelled: Callable[[], None] | None = None,
 ) -> Iterator[tuple[float, Frame]]:
-    """``(time in seconds, RGB frame)`` for each decoded frame from ``start_s`` to ``end_s``.
+    """``(time in seconds, RGB frame)`` for each decoded frame from ``start_s`` to ``end_s``,
+    turned upright by its display matrix (:class:`Orientation`): the size :func:`probe` reports.
 
     ``check_cancelled`` is called every :data:`CANCEL_CHECK_FRAMES` decoded frames, counting the
     ones decoded only to reach ``start_s`` (with sparse keyframes a seek decodes many)."""
@@ -136,6 +241,7 @@ def iter_frames(
             raise InvalidInput("The file has no video stream.")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        metadata = dict(stream.metadata)
         time_base = stream.time_base or Fraction(1, 90_000)
         if start_s > 0:
             container.seek(int(start_s / float(time_base)), stream=stream, backward=True)
@@ -150,7 +256,8 @@ def iter_frames(
                     continue
                 if (end_s is not None and seconds >= end_s) or seconds > max_seconds:
                     break
-                yield seconds, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+                picture = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+                yield seconds, frame_orientation(frame, metadata).apply(picture)
         except av.error.FFmpegError as exc:
             raise InvalidInput(f"The video could not be decoded: {exc}") from exc
 
@@ -259,7 +366,7 @@ class CannotCopy(Exception):
 
 @dataclass(frozen=True)
 class CopiedVideo:
-    width: int
+    width: int  # as displayed: the source's display matrix is copied with its packets
     height: int
     frames: int  # the video packets copied: one picture each
     duration_s: float  # the picture's, which the sound track is cut or padded to
@@ -338,6 +445,8 @@ def copy_with_audio(
             except av.error.FFmpegError as exc:  # e.g. timestamps MP4 cannot store
                 raise CannotCopy(f"The video could not be copied: {exc}") from exc
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+    with _open(source) as again:  # a picture decoded for the size a player shows
+        width, height = _first_orientation(again).size(width, height)
     return CopiedVideo(width, height, frames, float(end * time_base))
 
 
