@@ -242,6 +242,13 @@ def test_playground_runs_an_image_model_in_test_mode(
     shots.take(page, "playground-run")
     page.get_by_role("link", name="Home").click()  # a test run is free: the balance is whole
     expect(page.locator("#balance")).to_have_text("500")
+    # A generation that is not the account's: the dashboard's own 404 page, not JSON.
+    missing = page.goto(base + "/dashboard/generations/gen_notthisaccounts")
+    assert missing is not None and missing.status == 404
+    expect(page.get_by_role("heading", name="404 · Not found")).to_be_visible()
+    expect(page.locator(".request-id")).to_have_text(missing.headers["x-request-id"])
+    page.get_by_role("link", name="← Back to the dashboard").click()
+    expect(page.locator("#balance")).to_have_text("500")
     foreign = [url for url in requested if not url.startswith((base + "/", "data:"))]
     assert foreign == []
     context.close()
