@@ -225,6 +225,8 @@ OPEN_REDIRECTS = [
     "/api/v1/keys",
     "/dashboards",
     "dashboard",
+    "/dashboard/../api/v1/keys",
+    "/dashboard/%2e%2E/api/v1/keys",
 ]
 
 

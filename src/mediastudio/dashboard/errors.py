@@ -10,7 +10,7 @@ every other path keeps the envelope.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from starlette.responses import Response
@@ -41,14 +41,21 @@ TITLES = {
 def dashboard_path(value: str | None) -> str | None:
     """``value`` if it is a relative path of this dashboard (``/dashboard`` or below, with an
     optional query), else None: what a ``next`` or a back link may be, so that no link or
-    redirect of the dashboard ever leads to another site (``//evil``, ``https://…``, ``/\\evil``
-    and control characters are refused)."""
-    if not value or len(value) > 2000 or any(ord(char) < 32 or char == "\\" for char in value):
+    redirect of the dashboard ever leads to another site or out of the dashboard (``//evil``,
+    ``https://…``, ``/\\evil``, ``/dashboard/../x`` and control characters are refused)."""
+    if (
+        not value
+        or len(value) > 2000
+        or any(ord(char) < 32 or ord(char) == 127 or char == "\\" for char in value)
+    ):
         return None
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or value.startswith("//"):
         return None
     if parts.path != HOME and not parts.path.startswith(HOME + "/"):
+        return None
+    # A dot segment (also percent-encoded, which browsers resolve too) would climb out of it.
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
         return None
     return value
 
