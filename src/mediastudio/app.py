@@ -27,6 +27,8 @@ from mediastudio.compat.seed002.endpoints import router as seed002_router
 from mediastudio.compat.seed002.errors import PREFIXES as SEED002_PREFIXES
 from mediastudio.compat.seed002.errors import render_seed002_error
 from mediastudio.dashboard.endpoints import router as dashboard_router
+from mediastudio.dashboard.errors import ROOTS as DASHBOARD_ROOTS
+from mediastudio.dashboard.errors import render_dashboard_error
 from mediastudio.dashboard.history import router as dashboard_history_router
 from mediastudio.dashboard.pages import STATIC_DIR, STATIC_URL
 from mediastudio.dashboard.playground import PLAYGROUND
@@ -110,7 +112,10 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     renderers |= {SEED000_PREFIX + "/": render_seed000_error}
     renderers |= {prefix: render_seed001_error for prefix in SEED001_PREFIXES}
     renderers |= {prefix: render_seed002_error for prefix in SEED002_PREFIXES}
-    install_error_handlers(app, renderers)
+    # The dashboard's pages answer people: its errors are pages in its layout (docs/dashboard.md).
+    install_error_handlers(
+        app, renderers, {root: render_dashboard_error for root in DASHBOARD_ROOTS}
+    )
     # Added innermost first: ErrorBoundary inside BodyLimit inside RateLimitHeaders inside
     # RequestId.
     app.add_middleware(ErrorBoundaryMiddleware)

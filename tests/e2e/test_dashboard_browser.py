@@ -242,6 +242,13 @@ def test_playground_runs_an_image_model_in_test_mode(
     shots.take(page, "playground-run")
     page.get_by_role("link", name="Home").click()  # a test run is free: the balance is whole
     expect(page.locator("#balance")).to_have_text("500")
+    # A generation that is not the account's: the dashboard's own 404 page, not JSON.
+    missing = page.goto(base + "/dashboard/generations/gen_notthisaccounts")
+    assert missing is not None and missing.status == 404
+    expect(page.get_by_role("heading", name="404 · Not found")).to_be_visible()
+    expect(page.locator(".request-id")).to_have_text(missing.headers["x-request-id"])
+    page.get_by_role("link", name="← Back to the dashboard").click()
+    expect(page.locator("#balance")).to_have_text("500")
     foreign = [url for url in requested if not url.startswith((base + "/", "data:"))]
     assert foreign == []
     context.close()
@@ -304,4 +311,54 @@ def test_add_a_webhook_send_a_test_event_and_redeliver_it(
         assert first.body == second.body
     foreign = [url for url in requested if not url.startswith((base + "/", "data:"))]
     assert foreign == []
+    context.close()
+
+
+def test_htmx_errors_show_inline_and_an_ended_session_comes_back(
+    browser: Browser, server: ServerProcess
+) -> None:
+    """A row's button answered 404 (the job deleted meanwhile) shows the error fragment in the
+    page (dashboard.js lets htmx swap it); a button pressed after signing out in another tab
+    loads the sign-in page (HX-Redirect), which comes back to the page."""
+    base = server.base_url
+    _, key = server.create_key(EMAIL)
+    jobs = []
+    for _ in range(2):
+        job = httpx.post(
+            f"{base}/api/v1/generate/image",
+            json={"prompt": "[fail:provider_error]", "model": "fake/image"},
+            headers=auth(key),
+            timeout=30,
+        )
+        assert job.status_code == 202, job.text
+        jobs.append(job.json()["id"])
+        _wait_terminal(base, key, jobs[-1])
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    _sign_in(page, base)
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_role("button", name=f"Retry {jobs[0]}")).to_be_visible()
+
+    deleted = httpx.delete(f"{base}/api/v1/generations/{jobs[0]}", headers=auth(key), timeout=30)
+    assert deleted.status_code in (200, 204), deleted.text
+    page.get_by_role("button", name=f"Retry {jobs[0]}").click()
+    fragment = page.locator(".error-fragment")
+    expect(fragment).to_contain_text("404 · Not found")
+    expect(fragment.locator(".request-id")).to_have_text(re.compile(r"^req_"))
+
+    other_tab = context.new_page()
+    other_tab.goto(base + "/dashboard")
+    other_tab.get_by_role("button", name="Sign out").click()
+    expect(other_tab.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_role("button", name=f"Retry {jobs[1]}").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.url == base + "/dashboard/login?next=%2Fdashboard%2Fgenerations", page.url
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    assert page.url == base + "/dashboard/generations", page.url
+    body = httpx.get(f"{base}/api/v1/generations/{jobs[1]}", headers=auth(key), timeout=30)
+    assert body.json()["status"] == "failed"  # the press without a session changed nothing
     context.close()

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.accounts import service as accounts
 from mediastudio.dashboard import service
-from mediastudio.dashboard.pages import redirect, render
+from mediastudio.dashboard.errors import HOME, dashboard_path
+from mediastudio.dashboard.pages import HEADERS, redirect, render
 from mediastudio.keys import service as keys
 from mediastudio.keys.service import ALL_SCOPES
 from mediastudio.kit.clock import utcnow
@@ -45,6 +48,31 @@ def _check_csrf(request: Request, user: Current, field: str | None) -> None:
     users.check_csrf(user, field or request.headers.get(CSRF_HEADER))
 
 
+def to_login(request: Request) -> Response:
+    """The answer to a page's request without a valid session (expired, or signed out in
+    another tab): a plain request is sent to the sign-in page; an htmx request (a poll, a
+    button) gets ``HX-Redirect``, so that htmx loads the sign-in page in the whole window
+    (a redirect would be followed inside the request and the sign-in page swapped into the
+    fragment) and, once signed in, the user comes back to the page they were on."""
+    if request.headers.get("HX-Request") != "true":
+        return redirect(LOGIN)
+    target = f"{LOGIN}?{urlencode({'next': _htmx_page(request)})}"
+    return Response(status_code=401, headers={**HEADERS, "HX-Redirect": target})
+
+
+def _htmx_page(request: Request) -> str:
+    """The dashboard page an htmx request came from: htmx's ``HX-Current-URL`` (this origin's
+    only), else the request's own path when it is a GET, else the home page."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if current.netloc == request.url.netloc:
+        found = dashboard_path(current.path + (f"?{current.query}" if current.query else ""))
+        if found:
+            return found
+    if request.method == "GET":
+        return dashboard_path(request.url.path) or HOME
+    return HOME
+
+
 def _page(request: Request, user: Current, name: str, **context: object) -> dict[str, object]:
     return {"user": user, "csrf": user.csrf_token, "page": name, **context}
 
@@ -57,7 +85,7 @@ async def root() -> Response:
 @router.get("/dashboard", response_class=HTMLResponse)
 async def home(request: Request, platform: PlatformDep, user: MaybeSessionUser) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     async with platform.db.read() as session:
         overview = await service.overview(session, platform.settings, user.account_id)
     context = _page(request, user, "home", account=overview.account, recent=overview.recent)
@@ -65,19 +93,32 @@ async def home(request: Request, platform: PlatformDep, user: MaybeSessionUser) 
 
 
 @router.get(LOGIN, response_class=HTMLResponse)
-async def login_form(request: Request) -> Response:
-    """Shown signed in or not: signing in again (as someone else) replaces the session."""
-    return _login_page(request, None, 200)
+async def login_form(
+    request: Request, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    """Shown signed in or not: signing in again (as someone else) replaces the session.
+    ``next``, a page of this dashboard only, is where a successful sign-in goes."""
+    return _login_page(request, None, 200, next_url=next)
 
 
-def _login_page(request: Request, error: str | None, status_code: int, email: str = "") -> Response:
+def _login_page(
+    request: Request,
+    error: str | None,
+    status_code: int,
+    email: str = "",
+    *,
+    next_url: str | None = None,
+) -> Response:
     token = secrets.token_urlsafe(32)
-    response = render(
-        request,
-        "login.html",
-        {"user": None, "csrf": token, "page": "login", "error": error, "email": email},
-        status_code=status_code,
-    )
+    context = {
+        "user": None,
+        "csrf": token,
+        "page": "login",
+        "error": error,
+        "email": email,
+        "next": dashboard_path(next_url) or "",
+    }
+    response = render(request, "login.html", context, status_code=status_code)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -97,24 +138,28 @@ async def login(
     email: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=users.MAX_PASSWORD_LENGTH)],
     csrf_token: OptionalField = None,
+    next: OptionalField = None,
 ) -> Response:
+    """Sign in, then go to ``next`` when it is a page of this dashboard (a relative
+    ``/dashboard…`` path: never another site, whatever the form says), else home."""
+    refused = partial(_login_page, request, next_url=next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not csrf_token or not expected or not secrets.compare_digest(csrf_token, expected):
-        return _login_page(request, CsrfFailed.default_message, 403, email)
+        return refused(CsrfFailed.default_message, 403, email)
     client_ip = request.client.host if request.client else "unknown"
     decision = await platform.limiter.hit(users.LOGIN_RATE_LIMIT, "login", client_ip)
     if decision is not None and not decision.allowed:
         message = f"Too many sign-in attempts; try again in {decision.retry_after} s."
-        return _login_page(request, message, 429, email)
+        return refused(message, 429, email)
     async with platform.db.write() as session:
         outcome = await users.sign_in(
             session, email, password, utcnow(), replacing=request.cookies.get(COOKIE)
         )
     if isinstance(outcome, Refused):
-        response = _login_page(request, outcome.message, 423 if outcome.locked else 401, email)
+        response = refused(outcome.message, 423 if outcome.locked else 401, email)
         clear_session_cookie(response, request)
         return response
-    response = redirect("/dashboard")
+    response = redirect(dashboard_path(next) or HOME)
     set_session_cookie(response, request, outcome.token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=LOGIN)
     return response
@@ -164,7 +209,7 @@ async def _keys_page(
 @router.get("/dashboard/keys", response_class=HTMLResponse)
 async def keys_page(request: Request, platform: PlatformDep, user: MaybeSessionUser) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     return await _keys_page(request, platform, user)
 
 
@@ -181,7 +226,7 @@ async def create_key(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     try:
         expires_at = _expiry(expires_on)
@@ -221,7 +266,7 @@ async def revoke_key(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     async with platform.db.write() as session:
         key = await keys.revoke(session, key_id[:40], user.account_id)
@@ -234,7 +279,7 @@ async def revoke_key(
 @router.get("/dashboard/password", response_class=HTMLResponse)
 async def password_page(request: Request, user: MaybeSessionUser) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     return render(
         request, "password.html", _page(request, user, "password", error=None, done=False)
     )
@@ -251,7 +296,7 @@ async def change_password(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     try:
         if new_password != confirm_password:
@@ -274,7 +319,7 @@ async def usage_page(
     """Balance, quotas, the ledger (``?after=`` pages it, as ``starting_after`` does the API's)
     and the last 30 days in charts."""
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     async with platform.db.read() as session:
         usage = await service.usage(
             session, platform.settings, user.account_id, utcnow(), ledger_after=after or None

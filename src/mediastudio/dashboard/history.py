@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.dashboard import service
-from mediastudio.dashboard.endpoints import LOGIN, OptionalField, PlatformDep, _check_csrf, _page
+from mediastudio.dashboard.endpoints import OptionalField, PlatformDep, _check_csrf, _page, to_login
 from mediastudio.dashboard.pages import redirect, render
 from mediastudio.generations.models import Generation, Status
 from mediastudio.keys.principal import Principal
@@ -47,7 +47,7 @@ async def history_page(
     after: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     query = service.HistoryQuery(
         mode=mode or "live",
         status=_or_none(status),
@@ -95,7 +95,7 @@ async def generation_page(
     request: Request, generation_id: str, platform: PlatformDep, user: MaybeSessionUser
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     generation, _ = await service.find(platform, user, generation_id)
     row = service.row(_urls(request, platform), generation)
     context = _page(request, user, "generations", row=row, back=f"{HISTORY}/{generation.id}")
@@ -122,7 +122,7 @@ async def _act(
     action: Callable[[Platform], Action],
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     generation, principal = await service.find(platform, user, generation_id)
     changed = await action(platform)(principal, generation.id)

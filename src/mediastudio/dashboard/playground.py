@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.dashboard import forms, service
-from mediastudio.dashboard.endpoints import LOGIN, PlatformDep, _check_csrf, _page
+from mediastudio.dashboard.endpoints import OptionalField, PlatformDep, _check_csrf, _page, to_login
 from mediastudio.dashboard.pages import redirect, render
 from mediastudio.dashboard.snippets import Snippets, snippets
 from mediastudio.files.endpoints import store_upload
@@ -42,7 +42,7 @@ async def playground_page(
     request: Request, platform: PlatformDep, user: MaybeSessionUser
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     groups = await service.playground_models(platform, user)
     return render(request, "playground.html", _page(request, user, "playground", groups=groups))
 
@@ -62,9 +62,32 @@ async def run_fragment(
     """The run's status, progress and, once done, its result: what the page's htmx polls.
     Another account's generation is 404, as everywhere."""
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     generation, _ = await service.find(platform, user, generation_id)
     context = _page(request, user, "playground", **_run_context(request, platform, generation))
+    return render(request, "playground_run.html", context)
+
+
+@router.post(PLAYGROUND + "/runs/{generation_id}/cancel", response_class=HTMLResponse)
+async def cancel_run(
+    request: Request,
+    generation_id: str,
+    platform: PlatformDep,
+    user: MaybeSessionUser,
+    csrf_token: OptionalField = None,
+) -> Response:
+    """The run card's Cancel: ``GenerationService.cancel``, the API's, so the reservation is
+    refunded at once and a job that finished meanwhile is the API's 409. With htmx the answer
+    is the card, now final; without, the job's History page. (Declared before the model routes,
+    whose ``{model_id:path}`` would take this path too.)"""
+    if user is None:
+        return to_login(request)
+    _check_csrf(request, user, csrf_token)
+    generation, principal = await service.find(platform, user, generation_id)
+    cancelled = await platform.generations.cancel(principal, generation.id)
+    if request.headers.get("HX-Request") != "true":
+        return redirect(f"/dashboard/generations/{cancelled.id}")
+    context = _page(request, user, "playground", **_run_context(request, platform, cancelled))
     return render(request, "playground_run.html", context)
 
 
@@ -103,7 +126,7 @@ async def model_page(
     request: Request, model_id: str, platform: PlatformDep, user: MaybeSessionUser
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     model = await service.playground_model(platform, user, model_id)
     return await _model_page(request, platform, user, model, fields=forms.fields(model.schema))
 
@@ -151,7 +174,7 @@ async def run_model(
     request: Request, model_id: str, platform: PlatformDep, user: MaybeSessionUser
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     model = await service.playground_model(platform, user, model_id)
     blank = forms.fields(model.schema)
     async with request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS) as form:

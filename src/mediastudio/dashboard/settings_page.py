@@ -10,9 +10,9 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.dashboard import service
-from mediastudio.dashboard.endpoints import LOGIN, OptionalField, PlatformDep, _check_csrf, _page
+from mediastudio.dashboard.endpoints import OptionalField, PlatformDep, _check_csrf, _page, to_login
 from mediastudio.dashboard.history import error_text
-from mediastudio.dashboard.pages import redirect, render
+from mediastudio.dashboard.pages import render
 from mediastudio.kit.errors import InvalidRequest
 from mediastudio.users.auth import MaybeSessionUser
 
@@ -25,7 +25,7 @@ async def settings_page(
     request: Request, platform: PlatformDep, user: MaybeSessionUser
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     current = await service.account_settings(platform, user)
     context = _page(request, user, "settings", settings=current, error=None, saved=False)
     return render(request, "settings.html", context)
@@ -41,7 +41,7 @@ async def save_settings(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     try:
         saved = await service.save_settings(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.dashboard import service
-from mediastudio.dashboard.endpoints import LOGIN, OptionalField, PlatformDep, _check_csrf, _page
+from mediastudio.dashboard.endpoints import OptionalField, PlatformDep, _check_csrf, _page, to_login
 from mediastudio.dashboard.history import error_text
 from mediastudio.dashboard.pages import redirect, render
 from mediastudio.kit.errors import InvalidRequest
@@ -66,7 +66,7 @@ async def webhooks_page(
     request: Request, platform: PlatformDep, user: MaybeSessionUser
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     return await _list_page(request, platform, user)
 
 
@@ -81,7 +81,7 @@ async def create_webhook(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     principal = await service.act_on_webhook(platform, user)
     try:
@@ -146,7 +146,7 @@ async def webhook_page(
 ) -> Response:
     """One endpoint and its delivery log of one mode (``?mode=test``: the sandbox's)."""
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     return await _endpoint_page(
         request, platform, user, webhook_id, mode=mode, after=after.strip() or None
     )
@@ -163,7 +163,7 @@ async def update_events(
 ) -> Response:
     """None ticked is every event, as ``"events": []`` is in the API."""
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     principal = await service.act_on_webhook(platform, user)
     try:
@@ -185,7 +185,7 @@ async def rotate_secret(
 ) -> Response:
     """The new secret is shown on this answer only; the old one keeps signing for a while."""
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     principal = await service.act_on_webhook(platform, user)
     hook = await platform.webhooks.rotate(principal, webhook_id[:40])
@@ -202,7 +202,7 @@ async def send_test(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     await service.send_test(platform, user, webhook_id, mode=mode)
     return redirect(_endpoint_url(webhook_id[:40], mode))
@@ -218,7 +218,7 @@ async def _set_enabled(
     enabled: bool,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     principal = await service.act_on_webhook(platform, user)
     # PATCH /api/v1/webhooks/{id} {"enabled": …}'s call.
@@ -257,7 +257,7 @@ async def delete_webhook(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     principal = await service.act_on_webhook(platform, user)
     await platform.webhooks.delete(principal, webhook_id[:40])
@@ -283,7 +283,7 @@ async def delivery_row(
     """A pending row asks for itself again (htmx) until its delivery settles; a plain GET
     goes to the delivery's endpoint page, in its mode."""
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     delivery, _ = await service.find_delivery(platform, user, delivery_id)
     return _row(request, user, delivery) if _htmx(request) else _back(delivery)
 
@@ -297,7 +297,7 @@ async def redeliver(
     csrf_token: OptionalField = None,
 ) -> Response:
     if user is None:
-        return redirect(LOGIN)
+        return to_login(request)
     _check_csrf(request, user, csrf_token)
     delivery = await service.redeliver(platform, user, delivery_id)
     # With htmx: the row, pending again, swapped in place; it then polls itself.

@@ -3,7 +3,10 @@
 Every error the API returns is ``{"error": {"code", "message", "details"?, "request_id"}}``.
 Domain code raises a subclass of :class:`MediaStudioError`; the handlers installed by
 :func:`install_error_handlers` render it, and also render validation errors, unknown routes and
-unexpected exceptions in the same envelope (the last without leaking internals).
+unexpected exceptions in the same envelope (the last without leaking internals). A surface
+under a path prefix may render the same errors in its own shape: another JSON shape
+(:class:`ErrorRenderer`: ``/v1/`` speaks OpenAI's), or pages for people
+(:class:`PageErrorRenderer`: the dashboard's HTML).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediastudio.kit.disk import RETRY_AFTER_S, is_disk_full
@@ -204,7 +208,24 @@ class ErrorRenderer(Protocol):
     ) -> JSONResponse: ...
 
 
+class PageErrorRenderer(Protocol):
+    """Renders one error as a page for a person (the dashboard's HTML). Unlike an API's shape,
+    a page depends on the request: its headers (an htmx request wants a fragment) and what its
+    route learnt before failing (the signed-in user, for the navigation)."""
+
+    def __call__(
+        self,
+        request: Request,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+    ) -> Response: ...
+
+
 RENDERERS_STATE = "error_renderers"
+PAGE_RENDERERS_STATE = "error_page_renderers"
 
 
 def _renderer_for(app: Any, path: str) -> ErrorRenderer | None:
@@ -212,6 +233,17 @@ def _renderer_for(app: Any, path: str) -> ErrorRenderer | None:
     renderers: Mapping[str, ErrorRenderer] = getattr(app.state, RENDERERS_STATE, {})
     for prefix, renderer in renderers.items():
         if path.startswith(prefix):
+            return renderer
+    return None
+
+
+def _page_renderer_for(app: Any, path: str) -> PageErrorRenderer | None:
+    """The page renderer of the pages ``path`` belongs to: a root is itself and the paths below
+    it (``/dashboard`` is ``/dashboard`` and ``/dashboard/…``, not ``/dashboards``); the root
+    ``/`` is only itself, not every path."""
+    pages: Mapping[str, PageErrorRenderer] = getattr(app.state, PAGE_RENDERERS_STATE, {})
+    for root, renderer in pages.items():
+        if path == root or (root != "/" and path.startswith(root + "/")):
             return renderer
     return None
 
@@ -224,9 +256,12 @@ def render_error(
     *,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
     """An error in the shape of the surface the request reached (the native envelope unless a
     surface installed its own renderer for its path prefix)."""
+    page = _page_renderer_for(request.app, request.url.path)
+    if page is not None:
+        return page(request, status, code, message, details, headers)
     renderer = _renderer_for(request.app, request.url.path)
     if renderer is not None:
         return renderer(status, code, message, details, headers)
@@ -248,20 +283,14 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-async def _handle_domain(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MediaStudioError)
     return render_error(
         request, exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
     )
 
 
-def _domain_response(exc: MediaStudioError) -> JSONResponse:
-    return error_response(
-        exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
-    )
-
-
-async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     fields = [validation_field(error) for error in exc.errors()]
     unparsable = [f["message"] for f in fields if f["message"].startswith(_NOT_JSON)]
@@ -293,7 +322,7 @@ def validation_field(error: Any) -> dict[str, str]:
     return {"field": ".".join(location) or "body", "message": str(error.get("msg", "invalid"))}
 
 
-async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return render_error(request, 404, "not_found", "No such route or resource.")
@@ -341,34 +370,55 @@ class ErrorBoundaryMiddleware:
             logger.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
         except Exception as exc:
             where = f"{scope.get('method')} {scope.get('path')}"
-            renderer = _renderer_for(scope["app"], scope["path"]) if "app" in scope else None
             if is_disk_full(exc):
                 logger.warning("disk full during %s: %s", where, exc)
                 full = StorageUnavailable()
-                response = (
-                    renderer(full.status, full.code, full.message, None, full.headers)
-                    if renderer
-                    else _domain_response(full)
+                response = _boundary_response(
+                    scope, receive, full.status, full.code, full.message, full.headers
                 )
             else:
                 logger.exception("unhandled error on %s", where)
                 message = MediaStudioError.default_message
-                response = (
-                    renderer(500, "internal_error", message, None, None)
-                    if renderer
-                    else error_response(500, "internal_error", message)
-                )
+                response = _boundary_response(scope, receive, 500, "internal_error", message, None)
             if started:
                 raise
             await response(scope, receive, send)
 
 
+def _boundary_response(
+    scope: Scope,
+    receive: Receive,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None,
+) -> Response:
+    """The boundary's answer in the shape of the surface the request reached, as
+    :func:`render_error` would give it."""
+    app = scope.get("app")
+    path = scope.get("path", "")
+    page = _page_renderer_for(app, path) if app is not None else None
+    if page is not None:
+        try:
+            return page(Request(scope, receive), status, code, message, None, headers)
+        except Exception:  # a page that cannot render itself now: the envelope still answers
+            logger.exception("error page failed to render on %s", path)
+    renderer = _renderer_for(app, path) if app is not None else None
+    if renderer is not None:
+        return renderer(status, code, message, None, headers)
+    return error_response(status, code, message, headers=headers)
+
+
 def install_error_handlers(
-    app: FastAPI, renderers: Mapping[str, ErrorRenderer] | None = None
+    app: FastAPI,
+    renderers: Mapping[str, ErrorRenderer] | None = None,
+    pages: Mapping[str, PageErrorRenderer] | None = None,
 ) -> None:
     """The handlers for every error; ``renderers`` give a surface under a path prefix its own
-    error shape (the OpenAI-compatible ``/v1/``), the native envelope everywhere else."""
+    error shape (the OpenAI-compatible ``/v1/``), ``pages`` give pages for people under a root
+    theirs (the dashboard; they go first), the native envelope everywhere else."""
     setattr(app.state, RENDERERS_STATE, dict(renderers or {}))
+    setattr(app.state, PAGE_RENDERERS_STATE, dict(pages or {}))
     app.add_exception_handler(MediaStudioError, _handle_domain)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)

@@ -32,14 +32,22 @@ _NO_KEYS = (
 )
 
 
+SESSION_STATE = "session_user"
+
+
 async def current_or_none(
+    request: Request,
     platform: Annotated[Platform, Depends(get_platform)],
     token: Annotated[str | None, Security(cookie)],
 ) -> Current | None:
+    """The signed-in user, or None; also kept on ``request.state`` so that an error page
+    rendered after the route failed still shows that user's navigation."""
     if not token or len(token) > 100:
         return None
     async with platform.db.read() as session:
-        return await service.resolve(session, token, utcnow())
+        current = await service.resolve(session, token, utcnow())
+    setattr(request.state, SESSION_STATE, current)
+    return current
 
 
 async def session_api(

@@ -31,3 +31,14 @@ document.addEventListener("input", (event) => {
     if (range && target.value !== "") range.value = target.value;
   }
 });
+
+// An error the server meant to be shown inline (its error fragment, marked by the
+// X-Dashboard-Error header): htmx swaps no 4xx/5xx answer by default, so a failed poll or
+// button would show nothing at all. Other error answers keep htmx's default.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const xhr = event.detail.xhr;
+  if (xhr && xhr.status >= 400 && xhr.getResponseHeader("X-Dashboard-Error")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
