@@ -334,11 +334,9 @@ async def list_generations(
 @router.get("/generations/{generation_id}", response_model=GenerationRead)
 async def get_generation(
     request: Request, generation_id: str, platform: PlatformDep, principal: ReadPrincipal
-) -> Response:
-    # The most polled route: serialised once, not re-checked against response_model
-    # (kit/responses.py); the decorator still documents the body.
+) -> GenerationRead:
     generation = await platform.generations.get(principal, generation_id)
-    return model_response(read_model(request, platform, generation))
+    return read_model(request, platform, generation)
 
 
 @router.post(
