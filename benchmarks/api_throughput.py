@@ -745,21 +745,21 @@ WHAT_RUNS = """\
 What each request does, read from the code (sandbox key, `unlimited` plan, no
 `Idempotency-Key`):
 
-- **MediaStudio create**: three pure-ASGI middlewares (request id, rate-limit headers, error
-  boundary); the body parsed into `ImageRequest`; authentication: SHA-256 of the key, then the
-  key cache (`keys/cache.py`): one `stat` of the change counter next to the SQLite file and no
-  SQL while nothing changed (on a miss, one read transaction selecting nine columns of
-  `api_keys` joined to `accounts`), plus a write updating `last_used_at` at most once a minute
-  per key; no rate-limit check (the `unlimited` plan has none; other plans add two in-memory
-  moving-window hits); catalog resolution, which validates the input against the candidate
-  models and keeps the chosen one's result; no idempotency claim and no body fingerprint (no
-  key sent); then one write transaction on the single writer connection: `BEGIN IMMEDIATE`,
-  one cached Core `INSERT` of the generation, commit. A sandbox job costs nothing, so the
-  account lock, the daily-quota count and the credit reservation (conditional UPDATE + ledger
-  row) are skipped: a live create does those too and costs more than this. After the commit
-  the job id is put on the in-memory queue and the generation is rendered (`GenerationRead`,
-  about 0.6 KB of JSON).
-- **MediaStudio read**: the same middlewares and key cache, then one read transaction
+- **MediaStudio create**: one pure-ASGI middleware (`kit/edge.py`: request id, rate-limit
+  headers, body cap and error boundary in one pass); the body parsed into `ImageRequest`;
+  authentication: SHA-256 of the key, then the key cache (`keys/cache.py`): one `stat` of the
+  change counter next to the SQLite file and no SQL while nothing changed (on a miss, one read
+  transaction selecting nine columns of `api_keys` joined to `accounts`), plus a write updating
+  `last_used_at` at most once a minute per key; no rate-limit check (the `unlimited` plan has
+  none; other plans add two in-memory moving-window hits); catalog resolution, which validates
+  the input against the candidate models and keeps the chosen one's result; no idempotency claim
+  and no body fingerprint (no key sent); then one write transaction on the single writer
+  connection: `BEGIN IMMEDIATE`, one cached Core `INSERT` of the generation, commit. A sandbox
+  job costs nothing, so the account lock, the daily-quota count and the credit reservation
+  (conditional UPDATE + ledger row) are skipped: a live create does those too and costs more
+  than this. After the commit the job id is put on the in-memory queue and the generation is
+  rendered (`GenerationRead`, about 0.6 KB of JSON, by pydantic-core's serialiser).
+- **MediaStudio read**: the same middleware and key cache, then one read transaction
   selecting the generation by id, account and mode (primary key; a statement built once, its
   parameters bound per request). The response is rendered with a signed URL (HMAC-SHA256) per
   output, then passed through FastAPI's `response_model` validation and serialisation (about

@@ -48,15 +48,9 @@ from mediastudio.keys.endpoints import router as keys_router
 from mediastudio.kit import openapi
 from mediastudio.kit.accesslog import redact_access_log
 from mediastudio.kit.apidocs import install_docs
-from mediastudio.kit.bodies import BodyLimitMiddleware
-from mediastudio.kit.errors import (
-    ErrorBoundaryMiddleware,
-    ErrorRenderer,
-    install_error_handlers,
-)
-from mediastudio.kit.ratelimit import RateLimitHeadersMiddleware
+from mediastudio.kit.edge import EdgeMiddleware
+from mediastudio.kit.errors import ErrorRenderer, install_error_handlers
 from mediastudio.kit.redis_events import RedisBus
-from mediastudio.kit.requestid import RequestIdMiddleware
 from mediastudio.migrations import upgrade
 from mediastudio.openai_compat.endpoints import router as openai_compat_router
 from mediastudio.openai_compat.errors import PREFIX as OPENAI_PREFIX
@@ -116,11 +110,10 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     install_error_handlers(
         app, renderers, {root: render_dashboard_error for root in DASHBOARD_ROOTS}
     )
-    # Added innermost first: ErrorBoundary inside BodyLimit inside RateLimitHeaders inside
-    # RequestId.
-    app.add_middleware(ErrorBoundaryMiddleware)
+    # One pure-ASGI pass for request ids, rate-limit headers, the body cap and the error
+    # boundary (kit/edge.py).
     app.add_middleware(
-        BodyLimitMiddleware,
+        EdgeMiddleware,
         limit=settings.request_max_bytes,
         limits={
             "/api/v1/files": settings.upload_max_bytes + MULTIPART_OVERHEAD,
@@ -130,8 +123,6 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
             PLAYGROUND: 2 * settings.upload_max_bytes + MULTIPART_OVERHEAD,
         },
     )
-    app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(RequestIdMiddleware)
     for router in (
         generations_router,
         events_router,

@@ -106,7 +106,7 @@ def _spool(source: IO[bytes], target: Path) -> None:
 async def upload(request: Request, platform: PlatformDep, principal: CreatingPrincipal) -> FileRead:
     """``multipart/form-data`` with one ``file`` part. The type is sniffed from the content; the
     returned ``id`` (``file_…``) can be given as any ``*_url`` input of this account's jobs."""
-    # The whole body is capped by BodyLimitMiddleware; the file by store_upload.
+    # The whole body is capped by the edge middleware (kit/edge.py); the file by store_upload.
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("Send the file as multipart/form-data with a 'file' part.")
     declared = request.headers.get("content-length", "")

@@ -43,6 +43,7 @@ from mediastudio.kit.errors import (
     ERROR_RESPONSES,
     STATE_CONFLICT_RESPONSES,
 )
+from mediastudio.kit.responses import model_response
 from mediastudio.platform import Platform, get_platform
 
 router = APIRouter(prefix="/api/v1", tags=["generations"], responses=ERROR_RESPONSES)
@@ -76,7 +77,7 @@ async def _create(
     new: NewGeneration,
     body: BaseModel,
     idempotency_key: str | None,
-) -> JSONResponse:
+) -> Response:
     key = check_key(idempotency_key) if idempotency_key is not None else None
     fingerprint = (
         request_hash(
@@ -99,8 +100,8 @@ async def _create(
         )
     assert created.generation is not None
     generation = read_model(request, platform, created.generation)
-    return JSONResponse(
-        generation.model_dump(mode="json"),
+    return model_response(
+        generation,
         status_code=202,
         headers={
             "Location": f"/api/v1/generations/{generation.id}",
@@ -132,7 +133,7 @@ async def create_typed(
     type_: str,
     body: BaseModel,
     idempotency_key: str | None,
-) -> JSONResponse:
+) -> Response:
     """Create a generation of ``type_`` from a typed body (a model's input plus the envelope
     fields); every ``POST /generate/{type}``, ``/images/{tool}`` and ``/videos/{tool}`` route
     ends here."""
@@ -173,7 +174,7 @@ async def generate_image(
     platform: PlatformDep,
     principal: ImagePrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "image", body, idempotency_key)
 
 
@@ -194,7 +195,7 @@ async def generate_image_edit(
     platform: PlatformDep,
     principal: ImagePrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, IMAGE_EDIT_TYPE, body, idempotency_key)
 
 
@@ -211,7 +212,7 @@ async def generate_video(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "video", body, idempotency_key)
 
 
@@ -235,7 +236,7 @@ async def generate_speech(
     platform: PlatformDep,
     principal: AudioPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "speech", body, idempotency_key)
 
 
@@ -252,7 +253,7 @@ async def generate_music(
     platform: PlatformDep,
     principal: AudioPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "music", body, idempotency_key)
 
 
@@ -274,7 +275,7 @@ async def generate_commercial(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "commercial", body, idempotency_key)
 
 
@@ -290,7 +291,7 @@ async def create_generation(
     platform: PlatformDep,
     principal: CreatingPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     new = NewGeneration(
         input=body.input,
         model=body.model,

@@ -21,7 +21,11 @@ from mediastudio.kit.db import utc_day
 from mediastudio.kit.ids import first_id_at
 
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
-_COLUMNS = tuple(inspect(Generation).column_attrs)
+# (attribute, column, column default) of every column, for add().
+_INSERTED = tuple(
+    (attribute.key, attribute.columns[0].key, attribute.columns[0].default)
+    for attribute in inspect(Generation).column_attrs
+)
 _INSERT = insert(cast(Table, Generation.__table__))
 # The claim's own view of the row it locks: an alias, so that the subquery is not correlated
 # with the UPDATE of the same table.
@@ -46,14 +50,16 @@ async def add(session: AsyncSession, generation: Generation) -> Generation:
     cost more than the statement on every create. The object stays out of the session (nothing
     else in the transaction changes it) with its column defaults filled in, as a flush would."""
     values: dict[str, Any] = {}
-    for attribute in _COLUMNS:
-        value = getattr(generation, attribute.key)
-        column = attribute.columns[0]
-        if value is None and column.default is not None:
-            default = column.default
+    # The values the constructor set, read from the instance's state dict rather than through
+    # each attribute's instrumented getter (which, for an attribute never set, also runs the
+    # loader machinery): about a hundred Python calls less per create.
+    given = inspect(generation).dict
+    for key, column, default in _INSERTED:
+        value = given.get(key)
+        if value is None and default is not None:
             value = default.arg(None) if default.is_callable else default.arg
-            setattr(generation, attribute.key, value)
-        values[column.key] = value
+            setattr(generation, key, value)
+        values[column] = value
     await session.execute(_INSERT, values)  # a constant statement: compiled once, cached
     return generation
 

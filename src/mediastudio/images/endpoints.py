@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from pydantic import ConfigDict
 
 from mediastudio.engines.builtin.image_tools.engine import (
@@ -65,7 +64,7 @@ async def remove_background(
     platform: PlatformDep,
     principal: ImagePrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(
         request, platform, principal, "background-removal", body, idempotency_key
     )
@@ -84,7 +83,7 @@ async def upscale(
     platform: PlatformDep,
     principal: ImagePrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "upscale", body, idempotency_key)
 
 
@@ -101,7 +100,7 @@ async def transform(
     platform: PlatformDep,
     principal: ImagePrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(
         request, platform, principal, "image-transform", body, idempotency_key
     )

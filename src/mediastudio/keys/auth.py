@@ -33,10 +33,23 @@ bearer = HTTPBearer(auto_error=False, description="Your API key: ms_live_… or 
 _ONLY_BEARER = "API keys are accepted only as 'Authorization: Bearer <key>'."
 
 
+def _platform(request: Request) -> Platform:
+    """The app's platform, read directly: every authenticated route runs this dependency, and a
+    ``Depends(get_platform)`` here would be one more dependency for FastAPI to solve (and look up
+    in its per-request cache) on every request."""
+    platform: Platform = request.app.state.platform
+    return platform
+
+
 async def authenticate(
     request: Request,
-    platform: Annotated[Platform, Depends(get_platform)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal:
+    return await _authenticate(request, _platform(request), credentials)
+
+
+async def _authenticate(
+    request: Request, platform: Platform, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         smuggled = "api_key" in request.query_params or "x-api-key" in request.headers
@@ -124,7 +137,7 @@ async def authenticate_stream(
 ) -> Principal:
     """An event stream's caller: the Bearer key, or else a short-lived ``?token=``."""
     if credentials is not None or not token:
-        return await authenticate(request, platform, credentials)
+        return await _authenticate(request, platform, credentials)
     client_ip = request.client.host if request.client else None
     principal = await principal_for(platform, client_ip, token=token)
     await _limit(request, platform, principal.plan.rate_limit, principal.key_id, "general")
@@ -180,14 +193,12 @@ async def _limit_generation(request: Request, platform: Platform, principal: Pri
 
 
 async def creating(
-    request: Request,
-    platform: Annotated[Platform, Depends(get_platform)],
-    principal: Annotated[Principal, Depends(controlling)],
+    request: Request, principal: Annotated[Principal, Depends(controlling)]
 ) -> Principal:
     """Creating a job of a kind known only from its body: any ``generate:*`` scope now, the
     model's own scope once the body names it. The scope is checked before the rate limit, so a
     refused request costs the key nothing."""
-    await _limit_generation(request, platform, principal)
+    await _limit_generation(request, _platform(request), principal)
     return principal
 
 
@@ -195,12 +206,10 @@ def generating(scope: str) -> Callable[..., Awaitable[Principal]]:
     """Creating a job of one kind: its ``generate:*`` scope, then the generation rate limit."""
 
     async def dependency(
-        request: Request,
-        platform: Annotated[Platform, Depends(get_platform)],
-        principal: Annotated[Principal, Depends(authenticate)],
+        request: Request, principal: Annotated[Principal, Depends(authenticate)]
     ) -> Principal:
         ensure_scope(principal, scope)
-        await _limit_generation(request, platform, principal)
+        await _limit_generation(request, _platform(request), principal)
         return principal
 
     return dependency

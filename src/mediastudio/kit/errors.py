@@ -20,9 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from mediastudio.kit.disk import RETRY_AFTER_S, is_disk_full
 from mediastudio.kit.requestid import current_request_id
@@ -338,56 +337,24 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     return render_error(request, exc.status_code, code, str(exc.detail), headers=headers)
 
 
-class ErrorBoundaryMiddleware:
-    """Renders an unexpected exception as a 500 envelope without internals.
-
-    Two exceptions are expected rather than unexpected: a full disk (whatever write hit it)
-    answers 503 ``insufficient_storage`` with ``Retry-After``, logged as a warning; a client
-    that went away mid-request (``ClientDisconnect``) gets no answer and no error log, since
-    there is nobody to answer and nothing went wrong here.
-
-    A pure ASGI middleware inside the request-id one (Starlette's own catch-all runs outside
-    every middleware, where the request id and rate-limit headers are gone).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except ClientDisconnect:
-            logger.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
-        except Exception as exc:
-            where = f"{scope.get('method')} {scope.get('path')}"
-            if is_disk_full(exc):
-                logger.warning("disk full during %s: %s", where, exc)
-                full = StorageUnavailable()
-                response = _boundary_response(
-                    scope, receive, full.status, full.code, full.message, full.headers
-                )
-            else:
-                logger.exception("unhandled error on %s", where)
-                message = MediaStudioError.default_message
-                response = _boundary_response(scope, receive, 500, "internal_error", message, None)
-            if started:
-                raise
-            await response(scope, receive, send)
+def unexpected_error_response(scope: Scope, exc: Exception) -> Response:
+    """The answer to an exception no handler took (the edge middleware's error boundary,
+    kit/edge.py), logged here: a 500 envelope without internals, except a full disk (whatever
+    write hit it), which answers 503 ``insufficient_storage`` with ``Retry-After`` and is logged
+    as a warning. In the error shape of the surface the request reached (a page for the
+    dashboard's)."""
+    where = f"{scope.get('method')} {scope.get('path')}"
+    if is_disk_full(exc):
+        logger.warning("disk full during %s: %s", where, exc)
+        full = StorageUnavailable()
+        return _boundary_response(scope, full.status, full.code, full.message, full.headers)
+    logger.exception("unhandled error on %s", where, exc_info=exc)
+    message = MediaStudioError.default_message
+    return _boundary_response(scope, 500, "internal_error", message, None)
 
 
 def _boundary_response(
     scope: Scope,
-    receive: Receive,
     status: int,
     code: str,
     message: str,
@@ -400,7 +367,7 @@ def _boundary_response(
     page = _page_renderer_for(app, path) if app is not None else None
     if page is not None:
         try:
-            return page(Request(scope, receive), status, code, message, None, headers)
+            return page(Request(scope), status, code, message, None, headers)
         except Exception:  # a page that cannot render itself now: the envelope still answers
             logger.exception("error page failed to render on %s", path)
     renderer = _renderer_for(app, path) if app is not None else None

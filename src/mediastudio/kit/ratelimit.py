@@ -23,7 +23,6 @@ from limits import RateLimitItem, parse, storage
 from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,29 +144,6 @@ class RateLimiter:
         )
 
 
-class RateLimitHeadersMiddleware:
-    """Adds the ``X-RateLimit-*`` headers that authentication stored in the request's state to
-    whatever response the route produces (JSON, error, replay or stream)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                decision = scope.get("state", {}).get(STATE_KEY)
-                if decision is not None:
-                    extra = [
-                        (k.lower().encode(), v.encode()) for k, v in decision.headers().items()
-                    ]
-                    message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
+# Where authentication leaves its Decision in the request's state, for the edge middleware
+# (kit/edge.py) to add the ``X-RateLimit-*`` headers to whatever response the route produces.
 STATE_KEY = "rate_limit"

@@ -1,15 +1,15 @@
 """``X-Request-Id`` on every response, and the current id for logs and error bodies.
 
-A pure ASGI middleware (no BaseHTTPMiddleware: it would copy every streamed body through a
-queue). The client's own id is kept when it is sane, otherwise one is minted.
+The client's own id is kept when it is sane, otherwise one is minted. The header is added by the
+edge middleware (kit/edge.py), which sets the id for the request with :func:`set_request_id`.
 """
 
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from mediastudio.kit.ids import new_id
 
@@ -21,30 +21,18 @@ def current_request_id() -> str:
     return _request_id.get() or new_id("req")
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _client_id(scope) or new_id("req")
-        token = _request_id.set(request_id)
-        header = (b"x-request-id", request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            _request_id.reset(token)
+def set_request_id(request_id: str | None) -> tuple[str, Token[str]]:
+    """Make ``request_id`` (or a new one) the current request's; reset with the token."""
+    request_id = request_id or new_id("req")
+    return request_id, _request_id.set(request_id)
 
 
-def _client_id(scope: Scope) -> str | None:
+def reset_request_id(token: Token[str]) -> None:
+    _request_id.reset(token)
+
+
+def client_request_id(scope: Scope) -> str | None:
+    """The client's ``X-Request-Id`` when it is sane (1-128 of ``A-Z a-z 0-9 . _ : -``)."""
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             text = value.decode("latin-1")

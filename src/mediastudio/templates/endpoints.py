@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 
 from mediastudio.engines.builtin.templates.engine import (
     IMAGE_MODEL,
@@ -146,7 +146,7 @@ async def render_template(
     platform: PlatformDep,
     principal: CreatingPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     if not re.fullmatch(TEMPLATE_ID, template_id):
         raise NotFound(f"No template {template_id!r}.")
     template = find(platform, template_id)

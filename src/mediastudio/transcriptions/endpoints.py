@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from pydantic import ConfigDict
 
 from mediastudio.engines.inputs import TranscriptionInput
@@ -56,5 +55,5 @@ async def create_transcription(
     platform: PlatformDep,
     principal: AudioPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, TYPE, body, idempotency_key)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from pydantic import ConfigDict
 
 from mediastudio.engines.builtin.compositions.script_video import TYPE as SCRIPT_VIDEO_TYPE
@@ -75,7 +74,7 @@ async def burn_subtitles(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "subtitles", body, idempotency_key)
 
 
@@ -92,7 +91,7 @@ async def social_variants(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(
         request, platform, principal, "social-variants", body, idempotency_key
     )
@@ -127,7 +126,7 @@ async def translate_video(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, "dubbing", body, idempotency_key)
 
 
@@ -164,7 +163,7 @@ async def clip_video(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Finds shots, scores segments by loudness, loudness peaks, motion and pace (``score``
     0-100 on each clip), and returns up to ``max_clips`` clips reframed to ``aspect_ratio``."""
     return await create_typed(request, platform, principal, "auto-clip", body, idempotency_key)
@@ -203,7 +202,7 @@ async def lipsync_video(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, LIPSYNC_TYPE, body, idempotency_key)
 
 
@@ -245,7 +244,7 @@ async def animate_avatar(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(request, platform, principal, AVATAR_TYPE, body, idempotency_key)
 
 
@@ -288,7 +287,7 @@ async def script_video(
     platform: PlatformDep,
     principal: VideoPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await create_typed(
         request, platform, principal, SCRIPT_VIDEO_TYPE, body, idempotency_key
     )
