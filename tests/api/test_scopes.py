@@ -186,6 +186,11 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/dashboard/webhooks/{webhook_id}/delete"): SESSION,
     ("GET", "/dashboard/webhook-deliveries/{delivery_id}"): SESSION,
     ("POST", "/dashboard/webhook-deliveries/{delivery_id}/redeliver"): SESSION,
+    ("GET", "/dashboard/operator"): SESSION,
+    ("GET", "/dashboard/operator/accounts/{account_id}"): SESSION,
+    ("POST", "/dashboard/operator/accounts/{account_id}/grant"): SESSION,
+    ("GET", "/dashboard/signup"): SESSION,
+    ("POST", "/dashboard/signup"): SESSION,
     ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 

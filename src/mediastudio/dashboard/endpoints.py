@@ -75,7 +75,15 @@ def _login_page(request: Request, error: str | None, status_code: int, email: st
     response = render(
         request,
         "login.html",
-        {"user": None, "csrf": token, "page": "login", "error": error, "email": email},
+        {
+            "user": None,
+            "csrf": token,
+            "page": "login",
+            "error": error,
+            "email": email,
+            # dashboard/signup.py: the "Create an account" link, only when sign-up is on
+            "signup": request.app.state.platform.settings.dashboard_signup,
+        },
         status_code=status_code,
     )
     response.set_cookie(
