@@ -191,6 +191,12 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/dashboard/operator/accounts/{account_id}/grant"): SESSION,
     ("GET", "/dashboard/signup"): SESSION,
     ("POST", "/dashboard/signup"): SESSION,
+    # Every other method there: the same 404 as an unknown route (dashboard/operator.py).
+    **{
+        (method, path): SESSION
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+        for path in ("/dashboard/operator", "/dashboard/operator/{rest:path}", "/dashboard/signup")
+    },
     ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 

@@ -170,6 +170,12 @@ async def test_everyone_but_an_operator_gets_a_404_on_every_operator_page_and_fo
         for form in forms:
             got = await client.post(grant_url(customer), data=form)
             assert without_request_id(got) == unknown_post, form
+        for method in ("HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "GET"):
+            # No 405 either, which would tell an existing path from a missing one.
+            for path in (OPERATOR, grant_url(customer), f"{OPERATOR}/accounts/{customer}"):
+                got = await client.request(method, path)
+                missing = await client.request(method, "/dashboard/no-such-page")
+                assert without_request_id(got) == without_request_id(missing), (method, path)
     assert await balance(api, key) == before
 
     # The flag is read at every request: taken away, the pages are gone at once.

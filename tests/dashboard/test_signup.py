@@ -66,6 +66,10 @@ async def test_sign_up_is_off_by_default_and_its_routes_are_a_404(api: Api) -> N
     for data in ({}, {"email": "x@example.com", "password": PASSWORD, "csrf_token": "t"}):
         posted = await api.client.post(SIGNUP, data=data)
         assert without_request_id(posted) == unknown_post
+    for method in ("HEAD", "PUT", "DELETE", "OPTIONS"):
+        missing = await api.client.request(method, "/dashboard/no-such-page")
+        got = await api.client.request(method, SIGNUP)
+        assert without_request_id(got) == without_request_id(missing), method
     assert await counts(api) == (0, 0)
 
 

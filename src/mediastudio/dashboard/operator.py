@@ -6,6 +6,10 @@ the same handler), so the pages do not reveal themselves. The check is a depende
 before a form's fields are validated: a non-operator's malformed form is a 404 too, never a
 422 that would tell the route apart. The flag is read from the database at every request, so
 taking it away takes effect at once.
+
+A method a page does not take (``HEAD``, ``PUT``, a ``GET`` of the grant form's URL) would
+answer 405 and so tell an existing path from a missing one; ``hide_methods`` answers those
+with the same 404, for everyone.
 """
 
 from __future__ import annotations
@@ -35,6 +39,22 @@ async def operator_user(user: MaybeSessionUser) -> Current:
 
 Operator = Annotated[Current, Depends(operator_user)]
 router = APIRouter(include_in_schema=False)
+
+
+# Every method an HTTP client may send; the ones a route takes reach it first.
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def hide_methods(router: APIRouter, *paths: str) -> None:
+    """Routes, added last, that answer every method under ``paths`` with an unknown route's
+    404: Starlette serves the first route matching path and method, and only answers 405
+    when a path matched but no route took the method, which these always do."""
+
+    async def not_found() -> Response:
+        raise HTTPException(status_code=404)
+
+    for path in paths:
+        router.add_api_route(path, not_found, methods=ALL_METHODS, include_in_schema=False)
 
 
 def account_url(account_id: str) -> str:
@@ -118,3 +138,6 @@ async def grant_credits(
             request, platform, user, account_id, error=exc.message, form=form, status_code=400
         )
     return redirect(account_url(account_id[:40]) + "?granted=1")
+
+
+hide_methods(router, OPERATOR, OPERATOR + "/{rest:path}")

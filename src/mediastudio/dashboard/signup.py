@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import HTMLResponse, Response
 
 from mediastudio.dashboard.endpoints import OptionalField, PlatformDep
+from mediastudio.dashboard.operator import hide_methods
 from mediastudio.dashboard.pages import redirect, render
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import InvalidRequest
@@ -114,3 +115,6 @@ async def signup(
     set_session_cookie(response, request, outcome.token)
     response.delete_cookie(SIGNUP_CSRF_COOKIE, path=SIGNUP)
     return response
+
+
+hide_methods(router, SIGNUP)  # HEAD, PUT…: the same 404, on or off, so nothing tells "off" apart
