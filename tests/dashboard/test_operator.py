@@ -52,6 +52,7 @@ async def balance(api: Api, key: str) -> int:
     return value
 
 
+@pytest.mark.databases
 async def test_an_operator_sees_every_account_and_grants_credits(api: Api) -> None:
     customer = await make_user(api)  # a@example.com, not an operator
     key = await api.key(customer)
@@ -215,6 +216,7 @@ async def test_hostile_names_and_reasons_are_escaped(api: Api) -> None:
         assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
 
 
+@pytest.mark.databases
 async def test_the_account_list_pages_with_its_cursor(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

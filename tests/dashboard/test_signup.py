@@ -5,9 +5,11 @@ refused without saying more."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -73,6 +75,7 @@ async def test_sign_up_is_off_by_default_and_its_routes_are_a_404(api: Api) -> N
     assert await counts(api) == (0, 0)
 
 
+@pytest.mark.databases
 async def test_sign_up_creates_the_account_and_its_user_and_signs_in(open_signup: Api) -> None:
     api = open_signup
     login = await api.client.get("/dashboard/login")
@@ -131,6 +134,7 @@ async def test_bad_sign_ups_create_nothing(open_signup: Api) -> None:
     assert await counts(api) == (0, 0)
 
 
+@pytest.mark.databases
 async def test_a_taken_email_is_refused_without_saying_more(open_signup: Api) -> None:
     api = open_signup
     owner = await make_user(api, "taken@example.com")  # an account and its user
@@ -164,3 +168,22 @@ async def test_sign_up_shares_the_sign_in_rate_limit(open_signup: Api) -> None:
     )
     assert login.status_code == 429  # one counter per address for both forms
     assert await counts(api) == (0, 0)
+
+
+@pytest.mark.databases
+async def test_two_sign_ups_of_one_email_at_once_make_one_account(open_signup: Api) -> None:
+    """Whichever loses the race (the lookup, or the database's unique index under it) gets the
+    taken-email answer, never a 500."""
+    api = open_signup
+    transport = httpx.ASGITransport(app=api.client._transport.app)  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        first = await form(api, email="race@example.com")
+        page = await other.get(SIGNUP)
+        second = {**first, "csrf_token": csrf_of(page.text)}
+        answers = await asyncio.gather(
+            api.client.post(SIGNUP, data=first), other.post(SIGNUP, data=second)
+        )
+    assert sorted(answer.status_code for answer in answers) == [303, 400]
+    (refused,) = [answer for answer in answers if answer.status_code == 400]
+    assert users.SIGN_UP_REFUSED in refused.text
+    assert await counts(api) == (1, 1)
