@@ -30,10 +30,12 @@ from mediastudio.dashboard.endpoints import router as dashboard_router
 from mediastudio.dashboard.errors import ROOTS as DASHBOARD_ROOTS
 from mediastudio.dashboard.errors import render_dashboard_error
 from mediastudio.dashboard.history import router as dashboard_history_router
+from mediastudio.dashboard.operator import router as dashboard_operator_router
 from mediastudio.dashboard.pages import STATIC_DIR, STATIC_URL
 from mediastudio.dashboard.playground import PLAYGROUND
 from mediastudio.dashboard.playground import router as dashboard_playground_router
 from mediastudio.dashboard.settings_page import router as dashboard_settings_router
+from mediastudio.dashboard.signup import router as dashboard_signup_router
 from mediastudio.dashboard.webhooks_page import router as dashboard_webhooks_router
 from mediastudio.engines.registry import EngineRegistry
 from mediastudio.enhancements.endpoints import router as enhancements_router
@@ -146,6 +148,8 @@ def create_app(settings: Settings | None = None, *, run_workers: bool = True) ->
     app.include_router(dashboard_settings_router)
     app.include_router(dashboard_playground_router)
     app.include_router(dashboard_webhooks_router)
+    app.include_router(dashboard_operator_router)
+    app.include_router(dashboard_signup_router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     # /v1 speaks OpenAI's API, whose reference and official clients are its contract: it is
     # kept out of /openapi.json, which schemathesis holds to MediaStudio's own (docs/api.md).

@@ -530,6 +530,12 @@ class Settings(BaseSettings):
         60, gt=0, le=3600, description="Lifetime of a POST /ws/token token (WebSocket, SSE)"
     )
 
+    dashboard_signup: bool = Field(
+        False,
+        description="The dashboard's sign-in page offers 'Create an account': anyone who reaches "
+        "it may make an account (default plan, no credits) and its first user",
+    )
+
     bootstrap: bool = Field(True, description="First serve on an empty database creates an account")
     bootstrap_credits: int = 1000
     bootstrap_plan: str = "pro"

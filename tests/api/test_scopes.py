@@ -197,6 +197,17 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/dashboard/webhooks/{webhook_id}/delete"): SESSION,
     ("GET", "/dashboard/webhook-deliveries/{delivery_id}"): SESSION,
     ("POST", "/dashboard/webhook-deliveries/{delivery_id}/redeliver"): SESSION,
+    ("GET", "/dashboard/operator"): SESSION,
+    ("GET", "/dashboard/operator/accounts/{account_id}"): SESSION,
+    ("POST", "/dashboard/operator/accounts/{account_id}/grant"): SESSION,
+    ("GET", "/dashboard/signup"): SESSION,
+    ("POST", "/dashboard/signup"): SESSION,
+    # Every other method there: the same 404 as an unknown route (dashboard/operator.py).
+    **{
+        (method, path): SESSION
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+        for path in ("/dashboard/operator", "/dashboard/operator/{rest:path}", "/dashboard/signup")
+    },
     ("MOUNT", "/static/dashboard"): PUBLIC,
 }
 

@@ -3,6 +3,7 @@ form post, the session cookie."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -50,3 +51,15 @@ async def signed_in(client: httpx.AsyncClient, email: str = "a@example.com") -> 
     home = await client.get("/dashboard")
     assert home.status_code == 200, home.text
     return csrf_of(home.text)
+
+
+def without_request_id(response: httpx.Response) -> tuple[int, str, str]:
+    """What tells one 404 from another: status, type and body, less the per-request id."""
+    text = response.text
+    try:
+        body = json.loads(text)
+        body.get("error", {}).pop("request_id", None)
+        text = json.dumps(body, sort_keys=True)
+    except ValueError:
+        text = re.sub(r"req_[0-9A-Za-z]+", "", text)
+    return response.status_code, response.headers.get("content-type", ""), text

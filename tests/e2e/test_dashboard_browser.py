@@ -362,3 +362,64 @@ def test_htmx_errors_show_inline_and_an_ended_session_comes_back(
     body = httpx.get(f"{base}/api/v1/generations/{jobs[1]}", headers=auth(key), timeout=30)
     assert body.json()["status"] == "failed"  # the press without a session changed nothing
     context.close()
+
+
+OPERATOR_EMAIL = "ops@example.com"
+
+
+def _create_operator(server: ServerProcess) -> None:
+    """An operator of the installation, in an account of its own: ``users create --operator``,
+    the password piped in."""
+    server.create_account(OPERATOR_EMAIL, credits=0)
+    command = [sys.executable, "-m", "mediastudio", "users", "create", "--email", OPERATOR_EMAIL]
+    command += ["--account", OPERATOR_EMAIL, "--operator", "--data-dir", str(server.data_dir)]
+    result = subprocess.run(
+        command,
+        input=PASSWORD + "\n",
+        cwd=server.root,
+        env=base_env(server.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_operator_grants_credits_and_sees_the_new_balance(
+    browser: Browser, server: ServerProcess, tmp_path: Path
+) -> None:
+    """The operator opens every account's list from its own nav entry, opens Ada's account,
+    grants 250 credits with a reason, and the account's page shows 750 and the ledger row."""
+    _create_operator(server)
+    base = server.base_url
+    shots = Shots(tmp_path)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(base + "/dashboard/login")
+    page.get_by_label("Email").fill(OPERATOR_EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.get_by_role("link", name="Operator").click()
+    expect(page.get_by_role("heading", name="All accounts")).to_be_visible()
+    row = page.locator(f"#accounts tr:has-text('{EMAIL}')")
+    expect(row.locator(".balance")).to_have_text("500")
+    shots.take(page, "operator-accounts")
+    row.get_by_role("link", name=EMAIL).click()
+    expect(page.locator("#balance")).to_have_text("500")
+    page.locator("#g-amount").fill("250")  # "Credits" also names the balances' section
+    page.get_by_label("Reason").fill("welcome bonus")
+    page.get_by_role("button", name="Grant").click()
+    expect(page.get_by_role("status")).to_contain_text("Credits granted")
+    expect(page.locator("#balance")).to_have_text("750")
+    expect(page.locator("#ledger")).to_contain_text(f"granted by {OPERATOR_EMAIL}: welcome bonus")
+    shots.take(page, "operator-grant")
+    page.get_by_role("link", name="All accounts").click()
+    expect(page.locator(f"#accounts tr:has-text('{EMAIL}') .balance")).to_have_text("750")
+    foreign = [url for url in requested if not url.startswith((base + "/", "data:"))]
+    assert foreign == []
+    context.close()

@@ -41,3 +41,15 @@ async def list_all(session: AsyncSession) -> Sequence[Account]:
 
 async def count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(Account))).scalar_one())
+
+
+async def page(
+    session: AsyncSession, *, limit: int, starting_after: str | None
+) -> Sequence[Account]:
+    """Every account, newest first (ids sort by creation time), ``limit`` at a time; the
+    cursor is the last id of the page before, as ``starting_after`` is in the API."""
+    query = select(Account)
+    if starting_after:
+        query = query.where(Account.id < starting_after)
+    result = await session.execute(query.order_by(Account.id.desc()).limit(limit))
+    return result.scalars().all()

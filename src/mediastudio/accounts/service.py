@@ -51,8 +51,20 @@ async def require(session: AsyncSession, email_or_id: str) -> Account:
     return account
 
 
+async def find_by_email(session: AsyncSession, email: str) -> Account | None:
+    return await repository.get_by_email(session, email.strip().lower())
+
+
 async def list_all(session: AsyncSession) -> Sequence[Account]:
     return await repository.list_all(session)
+
+
+async def page(
+    session: AsyncSession, *, limit: int, starting_after: str | None
+) -> Sequence[Account]:
+    """Every account, newest first, for the operator's pages; ``starting_after`` is the last
+    id of the previous page."""
+    return await repository.page(session, limit=limit, starting_after=starting_after)
 
 
 async def summary(

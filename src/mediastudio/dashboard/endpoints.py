@@ -117,6 +117,8 @@ def _login_page(
         "error": error,
         "email": email,
         "next": dashboard_path(next_url) or "",
+        # dashboard/signup.py: the "Create an account" link, only when sign-up is on
+        "signup": request.app.state.platform.settings.dashboard_signup,
     }
     response = render(request, "login.html", context, status_code=status_code)
     response.set_cookie(

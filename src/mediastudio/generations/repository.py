@@ -269,3 +269,24 @@ async def count_per_day_since(
         .group_by(day)
     )
     return {str(day_): int(count) for day_, count in result.all()}
+
+
+async def count_live_since_by_account(
+    session: AsyncSession, account_ids: Sequence[str], since: datetime
+) -> dict[str, int]:
+    """Live generations created since ``since``, per account of ``account_ids`` (the operator's
+    list of accounts): one GROUP BY over the (account_id, sandbox, id) index, bounded by id as
+    ``count_per_day_since`` is."""
+    if not account_ids:
+        return {}
+    result = await session.execute(
+        select(Generation.account_id, func.count())
+        .where(
+            Generation.account_id.in_(account_ids),
+            Generation.sandbox.is_(False),
+            Generation.id >= first_id_at("gen", int(since.timestamp() * 1000)),
+            Generation.created_at >= since,
+        )
+        .group_by(Generation.account_id)
+    )
+    return {account_id: int(count) for account_id, count in result.all()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -23,6 +24,13 @@ async def get_user(session: AsyncSession, user_id: str) -> User | None:
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(User.email == email))
     return result.scalar_one_or_none()
+
+
+async def users_of(session: AsyncSession, account_id: str) -> Sequence[User]:
+    result = await session.execute(
+        select(User).where(User.account_id == account_id).order_by(User.created_at, User.id)
+    )
+    return result.scalars().all()
 
 
 async def add_session(session: AsyncSession, web_session: WebSession) -> WebSession:

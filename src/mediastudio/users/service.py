@@ -13,18 +13,24 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediastudio.accounts import service as accounts
 from mediastudio.kit.errors import InvalidRequest, MediaStudioError
 from mediastudio.kit.ids import new_id
 from mediastudio.users import repository
 from mediastudio.users.models import User, WebSession
+
+if TYPE_CHECKING:
+    from mediastudio.settings import Settings
 
 SESSION_TTL = timedelta(hours=12)
 # Wrong passwords in a row before the user is locked out, and for how long.
@@ -74,6 +80,11 @@ class Refused:
 
 
 WRONG_CREDENTIALS = "Wrong email or password."
+# A sign-up whose email is taken, by a user or an account: it says no more than that (not
+# whose, not which of the two), and the form costs the same argon2 time either way.
+SIGN_UP_REFUSED = (
+    "An account cannot be created with this email. If it is yours, sign in, or use another."
+)
 LOCKED = "Too many wrong passwords: this user is locked out for a while. Try again later."
 
 
@@ -143,6 +154,41 @@ async def create_user(
             is_operator=is_operator,
         ),
     )
+
+
+async def sign_up(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    account_name: str,
+    now: datetime,
+    replacing: str | None = None,
+) -> SignedIn:
+    """Self-service sign-up (the dashboard's, when ``dashboard_signup`` is on): a new account
+    on the default plan, with no credits, and its first user, signed in at once. The rules are
+    ``users create``'s and ``accounts create``'s; ``replacing`` ends the browser's old session
+    as sign-in does, so no session chosen before survives."""
+    if replacing:
+        await repository.delete_session(session, hash_token(replacing))
+    email = normalise_email(email)
+    name = accounts.check_name(account_name)
+    # Hashed before the lookup, so a taken email answers after the same argon2 time.
+    password_hash = await hash_password(password)
+    taken = await repository.user_by_email(session, email) is not None
+    if taken or await accounts.find_by_email(session, email) is not None:
+        raise InvalidRequest(SIGN_UP_REFUSED)
+    account = await accounts.create(session, settings, email=email, name=name)
+    user = await repository.add_user(
+        session,
+        User(id=new_id("usr"), account_id=account.id, email=email, password_hash=password_hash),
+    )
+    return await _open(session, user, now)
+
+
+async def users_of(session: AsyncSession, account_id: str) -> Sequence[User]:
+    return await repository.users_of(session, account_id)
 
 
 async def sign_in(
