@@ -154,15 +154,17 @@ async def test_everyone_but_an_operator_gets_a_404_on_every_operator_page_and_fo
     csrf = await signed_in(api.client)  # a@example.com: signed in, not an operator
     assert OPERATOR not in (await api.client.get("/dashboard")).text  # no nav entry
 
-    unknown = without_request_id(await api.client.get("/dashboard/no-such-page"))
-    assert unknown[0] == 404
-    unknown_post = without_request_id(await api.client.post("/dashboard/no-such-page"))
     forms: list[dict[str, str]] = [
         {"csrf_token": csrf, "amount": "10", "reason": "x"},
         {"csrf_token": csrf, "amount": "not a number", "reason": "y" * 3000},
         {},
     ]
     for client in (api.client, other_browser):  # signed in as a user; signed in as nobody
+        # The 404 page of a route that does not exist, as this browser sees it (with its own
+        # navigation when signed in: dashboard error pages are pages).
+        unknown = without_request_id(await client.get("/dashboard/no-such-page"))
+        assert unknown[0] == 404
+        unknown_post = without_request_id(await client.post("/dashboard/no-such-page"))
         for path in (OPERATOR, f"{OPERATOR}?after=acc_x", f"{OPERATOR}/accounts/{customer}"):
             got = await client.get(path)
             assert without_request_id(got) == unknown, path

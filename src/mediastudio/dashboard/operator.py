@@ -25,15 +25,19 @@ from mediastudio.dashboard.pages import redirect, render
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import InvalidRequest
 from mediastudio.platform import Platform
-from mediastudio.users.auth import MaybeSessionUser
+from mediastudio.users.auth import SESSION_STATE, MaybeSessionUser
 from mediastudio.users.service import Current
 
 OPERATOR = "/dashboard/operator"
 
 
-async def operator_user(user: MaybeSessionUser) -> Current:
+async def operator_user(request: Request, user: MaybeSessionUser) -> Current:
     if user is None or not user.is_operator:
-        raise HTTPException(status_code=404)  # exactly what an unknown route answers
+        # Exactly what an unknown route answers, whose error page knows no user (no session
+        # dependency ran there): so this one forgets the user too, or its navigation would
+        # tell the pages exist.
+        setattr(request.state, SESSION_STATE, None)
+        raise HTTPException(status_code=404)
     return user
 
 
