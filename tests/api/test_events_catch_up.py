@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mediastudio.kit.events import InProcessBus, SubscriberQueue
 from mediastudio.settings import Settings
 from tests.conftest import auth, make_settings
 from tests.live_server import LiveApi, Sse, read_sse, serve_live
@@ -180,3 +181,36 @@ async def test_a_made_up_last_event_id_far_in_the_future_gets_the_active_state(
         got = await resume(live, key, f"{'9' * 30}-1")
     assert endings(got) == []
     assert got[-1].data["data"] == {"resumed": False, "too_far_behind": False}
+
+
+@pytest.mark.parametrize("limit", [200, 0])
+async def test_an_open_stream_that_lost_events_gets_what_ended_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    settings = await _one_event_buffer(tmp_path, events_catch_up_limit=limit)
+    async with serve_live(settings) as live:
+        account = await live.account()
+        key = await live.key(account)
+        bus = live.platform.bus
+        assert isinstance(bus, InProcessBus)
+        async with live.client.stream("GET", "/api/v1/events", headers=auth(key)) as response:
+            events = _events(response)
+            async with asyncio.timeout(15):
+                async for item in events:
+                    if item.event == "ready":
+                        break
+                # The stream's queue misses a job's events (as when Redis drops them), then is
+                # told it lost events: it resynchronises, and the bus cannot replay.
+                with monkeypatch.context() as patch:
+                    patch.setattr(SubscriberQueue, "put", lambda self, event: None)
+                    job = await create(live, key, QUICK)
+                    await live.wait(key, job)
+                for queue in bus._subscribers[account]:
+                    queue.lose()
+                got = await anext(events)
+    if limit:
+        assert (got.event, got.data["generation_id"]) == ("completed", job)
+        assert got.data["data"]["snapshot"] is True
+    else:  # too many for one catch-up: a ready that says so, mid-stream
+        assert got.event == "ready"
+        assert got.data["data"] == {"resumed": False, "too_far_behind": True}

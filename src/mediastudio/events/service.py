@@ -128,15 +128,12 @@ class Listener:
         if len(ended) > limit:
             self.too_far_behind = True
             return []
-        out = []
-        for generation in ended:
-            if generation.id in self._finished and self._finished[generation.id] in (
-                None,
-                generation.completed_at,
-            ):
-                continue  # this listener already sent this ending
-            out.append(self._state(last_event_id, generation))
-        return out
+        # A listener resynchronised while open (it fell behind) already sent some of them.
+        return [
+            self._state(last_event_id, generation)
+            for generation in ended
+            if self._finished.get(generation.id) != generation.completed_at
+        ]
 
     async def follow(self, generation_id: str, bus: EventBus) -> Outgoing:
         """Start following one more generation (a WebSocket ``subscribe``): its current state."""
