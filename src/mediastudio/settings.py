@@ -506,6 +506,12 @@ class Settings(BaseSettings):
     events_snapshot_limit: int = Field(
         100, ge=0, description="Active generations sent as the initial state of GET /events"
     )
+    events_catch_up_limit: int = Field(
+        200,
+        ge=0,
+        description="Generations that finished while a GET /events listener was away (and the "
+        "bus could not replay) sent when it resumes; past this, ready says too_far_behind",
+    )
     events_access_recheck_s: float = Field(
         5.0,
         gt=0,

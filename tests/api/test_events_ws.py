@@ -54,7 +54,8 @@ async def test_a_bearer_key_connection_receives_progress_and_completion(live: Li
     key = await live.key(await live.account())
     async with opened(live, **auth(key)) as socket:
         ready = await receive(socket)
-        assert ready["type"] == "ready" and ready["data"] == {"resumed": False}
+        assert ready["type"] == "ready"
+        assert ready["data"] == {"resumed": False, "too_far_behind": False}
         job = await create(live, key, SLOW)
         messages = await until(socket, "generation.completed")
     assert {m["generation_id"] for m in messages} == {job}

@@ -510,7 +510,7 @@ def test_the_sdk_types_match_the_openapi_document(served: Served) -> None:
     }
     assert {"status", "progress", "snapshot", "generation"} <= data_fields["StatusEvent"]
     assert {"status", "progress", "snapshot", "generation"} <= data_fields["FinalEvent"]
-    assert {"resumed"} <= data_fields["ReadyEvent"]
+    assert {"resumed", "too_far_behind"} <= data_fields["ReadyEvent"]
 
 
 def every_call(client: Client, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from mediastudio.generations.models import Generation, Status
 from mediastudio.kit.clock import utcnow
-from mediastudio.kit.events import Event, EventsLost, InProcessBus, parse_id
+from mediastudio.kit.events import Event, EventsLost, InProcessBus, id_time, parse_id
 from tests.conftest import Api, auth
 
 
@@ -33,6 +33,18 @@ async def test_ids_increase_and_each_account_hears_only_its_own_events() -> None
     assert bus.subscriber_count("acc_1") == 0
 
 
+async def test_ids_say_when_they_were_published_and_increase_in_a_burst() -> None:
+    bus = InProcessBus()
+    burst = [await bus.publish(event()) for _ in range(3000)]  # more than 1000 a millisecond
+    keys = [parse_id(e.id) for e in burst]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)  # type: ignore[type-var]
+    first = burst[0]
+    published = id_time(first.id)
+    # The moment is never before the publication (a catch-up asks for what ended after it).
+    assert published is not None and first.at <= published <= first.at + 1
+    assert id_time("garbage") is None and id_time(await bus.cursor()) is not None
+
+
 async def test_replay_returns_what_was_missed_or_none_when_it_cannot() -> None:
     bus = InProcessBus(buffer_size=3)
     start = await bus.cursor()
@@ -44,7 +56,7 @@ async def test_replay_returns_what_was_missed_or_none_when_it_cannot() -> None:
     newest = await bus.publish(event())  # pushes published[0] out of the ring
     assert await bus.replay("acc_1", start) is None  # published[0] was lost: cannot replay
     assert await bus.replay("acc_1", published[0].id) == [*published[1:], newest]
-    for unknown in ("", "nonsense", "1-1", f"{start.split('-')[0]}-999", "12-x"):
+    for unknown in ("", "nonsense", "1-1", f"{start.split('-')[0]}-99999999999999", "12-x"):
         assert await bus.replay("acc_1", unknown) is None, unknown
 
 

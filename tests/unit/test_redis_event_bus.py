@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mediastudio.kit.events import Event, EventsLost, parse_id
+from mediastudio.kit.events import Event, EventsLost, id_time, parse_id
 from mediastudio.kit.redis_events import RedisBus
 from mediastudio.platform import event_bus
 from tests.conftest import make_settings
@@ -51,6 +51,8 @@ async def test_an_event_published_by_one_process_reaches_the_listeners_of_anothe
         second = await b.publish(event("acc_2"))
         third = await a.publish(event(progress=2))
         assert key(first.id) < key(second.id) < key(third.id)  # one counter for every process
+        published = id_time(third.id)  # the id says when (a clock, as the in-process bus's)
+        assert published is not None and third.at <= published <= third.at + 1
         assert await a.cursor() == await b.cursor() == third.id
         assert [await mine.get(5), await mine.get(5)] == [first, third]
         assert await mine.get(0.05) is None
@@ -71,7 +73,8 @@ async def test_replay_from_any_process_returns_exactly_what_was_missed(
     assert await b.replay("acc_1", published[-1].id) == []
     assert await b.replay("acc_9", published[-1].id) == []  # never had an event
     epoch = start.split("-")[0]
-    for unknown in ("", "nonsense", "1-1", f"{epoch}-999", "12-x", f"{int(epoch) - 1}-1"):
+    future = f"{epoch}-99999999999999"
+    for unknown in ("", "nonsense", "1-1", future, "12-x", f"{int(epoch) - 1}-1"):
         assert await b.replay("acc_1", unknown) is None, unknown
 
 

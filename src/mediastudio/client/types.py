@@ -243,6 +243,12 @@ class Event(Generic[_Gen]):
         return bool(value) if value is not None else None
 
     @property
+    def too_far_behind(self) -> bool:
+        """On ``ready`` after a resume the server could not replay: more generations ended
+        meanwhile than it sends; re-list them (``client.generations.list``)."""
+        return bool(self.data.get("too_far_behind"))
+
+    @property
     def terminal(self) -> bool:
         return self.type in TERMINAL
 

@@ -43,6 +43,11 @@ class FinalData(BaseModel):
 
 class ReadyData(BaseModel):
     resumed: bool = Field(description="Whether the missed events were replayed (else: state)")
+    too_far_behind: bool = Field(
+        False,
+        description="More generations ended while the client was away than a catch-up sends: "
+        "none of them was sent; re-list them with GET /api/v1/generations",
+    )
 
 
 class StatusEvent(BaseModel):

@@ -7,9 +7,12 @@ every event after it is in the subscription. Events the listener already has (id
 what it was sent) are skipped, so nothing is sent twice from the two sources.
 
 A resume (``Last-Event-ID``) replays what the bus still holds after that id; when it cannot (an
-id from another process lifetime, or older than the buffer), the listener gets the current state
-from the database instead — the database is the truth. A listener too slow for its queue is
-resynchronised the same way from the last id it was sent.
+id from another process lifetime or bus epoch, or older than the buffer), the listener gets the
+state from the database instead — the database is the truth: a listener to the whole account
+first gets the final event of each generation that ended after the moment its last id says
+(ids carry their publication time, kit.events.id_time), oldest first, then the active ones'
+state. A listener too slow for its queue is resynchronised the same way from the last id it was
+sent.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from mediastudio.generations.events import STATUS, TERMINAL_KINDS, kind_of
@@ -26,7 +30,7 @@ from mediastudio.generations.repository import Filters
 from mediastudio.generations.service import GenerationService
 from mediastudio.keys.principal import Principal
 from mediastudio.kit.errors import NotFound
-from mediastudio.kit.events import Event, EventBus, EventsLost, Subscription, parse_id
+from mediastudio.kit.events import Event, EventBus, EventsLost, Subscription, id_time, parse_id
 
 READY = "ready"
 Render = Callable[[Generation], dict[str, Any]]
@@ -66,8 +70,12 @@ class Listener:
     sent_through: tuple[int, int] = (0, 0)
     last_id: str = ""
     resumed: bool = False  # the last catch-up replayed missed events (not a snapshot)
+    # The last catch-up could not send every generation that ended while the listener was away.
+    too_far_behind: bool = False
     _progress: dict[str, int] = field(default_factory=dict)
-    _finished: set[str] = field(default_factory=set)
+    # Generations whose final event was sent, with their completed_at when known: a later
+    # catch-up does not send the same ending again.
+    _finished: dict[str, datetime | None] = field(default_factory=dict)
 
     # Catching up ------------------------------------------------------------------------------
 
@@ -79,8 +87,9 @@ class Listener:
             await bus.replay(self.principal.account_id, last_event_id) if last_event_id else None
         )
         self.resumed = replayed is not None
+        self.too_far_behind = False
         if replayed is None:
-            return await self._snapshot(cursor)
+            return await self._snapshot(cursor, last_event_id)
         self._sent(cursor)
         if replayed:
             self._sent(replayed[-1].id)
@@ -94,12 +103,37 @@ class Listener:
                     out.append(self._state(cursor, generation))
         return out
 
-    async def _snapshot(self, cursor: str) -> list[Outgoing]:
+    async def _snapshot(self, cursor: str, last_event_id: str | None) -> list[Outgoing]:
         self._sent(cursor)
         if self.only is not None:
             found = [await self._read(generation_id) for generation_id in sorted(self.only)]
             return [self._state(cursor, g) for g in found if g is not None]
-        return [self._state(cursor, g) for g in await self._active()]
+        ended = await self._ended_since(last_event_id) if last_event_id else []
+        return ended + [self._state(cursor, g) for g in await self._active()]
+
+    async def _ended_since(self, last_event_id: str) -> list[Outgoing]:
+        """The final event of each generation that ended after ``last_event_id`` was published,
+        oldest first; none, and ``too_far_behind``, when more than the cap ended. They carry
+        ``last_event_id`` as their id: a client cut off before ``ready`` resumes from the same
+        point and gets them again rather than skip the rest."""
+        published = id_time(last_event_id)
+        if published is None:
+            return []  # not an id of ours: a first connection
+        try:
+            since = datetime.fromtimestamp(published, UTC)
+        except (OverflowError, ValueError, OSError):
+            return []  # a made-up id far in the future: nothing ended after it
+        limit = self.generations.settings.events_catch_up_limit
+        ended = await self.generations.finished_since(self.principal, since, limit=limit + 1)
+        if len(ended) > limit:
+            self.too_far_behind = True
+            return []
+        # A listener resynchronised while open (it fell behind) already sent some of them.
+        return [
+            self._state(last_event_id, generation)
+            for generation in ended
+            if self._finished.get(generation.id) != generation.completed_at
+        ]
 
     async def follow(self, generation_id: str, bus: EventBus) -> Outgoing:
         """Start following one more generation (a WebSocket ``subscribe``): its current state."""
@@ -107,7 +141,7 @@ class Listener:
         # listener drops a repeated final state).
         previous = None if self.only is None else set(self.only)
         self.only = {*(self.only or ()), generation_id}
-        self._finished.discard(generation_id)
+        self._finished.pop(generation_id, None)
         cursor = await bus.cursor()
         generation = await self._read(generation_id)
         if generation is None:
@@ -129,7 +163,10 @@ class Listener:
         try:
             event = await self.subscription.get(wait_s)
         except EventsLost:
-            return await self.catch_up(bus, self.last_id or None)
+            caught_up = await self.catch_up(bus, self.last_id or None)
+            if self.too_far_behind:
+                caught_up.append(ready(self))  # what was left out must be re-listed: say so
+            return caught_up
         if event is None:
             return None
         accepted = await self._accept(event, check_sent=True)
@@ -154,11 +191,11 @@ class Listener:
         self._progress[gid] = progress
         data = dict(event.data)
         if event.kind in TERMINAL_KINDS:
-            self._finished.add(gid)
             generation = await self._read(gid)
+            self._finished[gid] = generation.completed_at if generation is not None else None
             data["generation"] = self.render(generation) if generation is not None else None
         else:
-            self._finished.discard(gid)
+            self._finished.pop(gid, None)
         return Outgoing(event.id, event.kind, gid, data)
 
     # Helpers ----------------------------------------------------------------------------------
@@ -173,7 +210,7 @@ class Listener:
         status = Status(generation.status)
         self._progress[generation.id] = generation.progress
         if status.is_terminal:
-            self._finished.add(generation.id)
+            self._finished[generation.id] = generation.completed_at
         data = {
             "status": status.value,
             "progress": generation.progress,
@@ -220,8 +257,10 @@ async def listening(
 
 def ready(listener: Listener) -> Outgoing:
     """The marker sent once a listener is caught up: ``resumed`` says whether it got the events
-    it missed (true) or the current state instead (false)."""
-    return Outgoing(listener.last_id, READY, None, {"resumed": listener.resumed})
+    it missed (true) or the state from the database instead (false); ``too_far_behind`` that
+    more generations ended meanwhile than a catch-up sends (re-list them)."""
+    data = {"resumed": listener.resumed, "too_far_behind": listener.too_far_behind}
+    return Outgoing(listener.last_id, READY, None, data)
 
 
 @dataclass(frozen=True)

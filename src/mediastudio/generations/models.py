@@ -50,6 +50,14 @@ class Generation(Base):
         Index("ix_generations_account_id_status_id", "account_id", "status", "id"),
         # Daily quotas count an account's generations of one type since midnight.
         Index("ix_generations_account_id_type_created_at", "account_id", "type", "created_at"),
+        # An event stream the bus cannot replay for reads what finished after its last event
+        # (events.service), in completion order.
+        Index(
+            "ix_generations_account_id_sandbox_completed_at",
+            "account_id",
+            "sandbox",
+            "completed_at",
+        ),
         # Recovery and the concurrency cap look jobs up by status.
         Index("ix_generations_status_lease_expires_at", "status", "lease_expires_at"),
     )

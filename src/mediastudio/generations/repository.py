@@ -124,6 +124,26 @@ async def page(
     return (await session.execute(query)).scalars().all()
 
 
+async def finished_since(
+    session: AsyncSession, account_id: str, since: datetime, *, sandbox: bool, limit: int
+) -> Sequence[Generation]:
+    """The account's generations of this mode that reached a final status after ``since``,
+    oldest first (ix_generations_account_id_sandbox_completed_at); at most ``limit``. A
+    retried job has no ``completed_at`` until it ends again."""
+    query = (
+        select(Generation)
+        .where(
+            Generation.account_id == account_id,
+            Generation.sandbox == sandbox,
+            Generation.completed_at > since,
+            Generation.status.not_in(ACTIVE),
+        )
+        .order_by(Generation.completed_at, Generation.id)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def count_by_type_since(
     session: AsyncSession, account_id: str, since: datetime, *, sandbox: bool = False
 ) -> dict[str, int]:

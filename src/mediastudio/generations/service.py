@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -252,6 +253,16 @@ class GenerationService:
                 starting_after=starting_after,
             )
         return Page(items=rows[:limit], has_more=len(rows) > limit)
+
+    async def finished_since(
+        self, principal: Principal, since: datetime, *, limit: int
+    ) -> Sequence[Generation]:
+        """The principal's generations (its account and mode) that ended after ``since``,
+        oldest first; at most ``limit``."""
+        async with self.db.read() as session:
+            return await repository.finished_since(
+                session, principal.account_id, since, sandbox=principal.sandbox, limit=limit
+            )
 
     async def cancel(self, principal: Principal, generation_id: str) -> Generation:
         async with self.db.write() as session:

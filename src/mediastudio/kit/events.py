@@ -7,12 +7,16 @@ listeners: the database stays the truth, and a listener that missed events reads
 state from it.
 
 Ids. The bus stamps every event with an id ``<epoch>-<seq>``: ``epoch`` is the bus's start time
-in milliseconds and ``seq`` counts the events it published, so ids increase within a process and
-across restarts, and compare as the pair of integers (the shape of a Redis stream id: the Redis
-bus XADDs its events under ids of this same format). A listener resumes with the last id it
-saw: :meth:`EventBus.replay` returns what it missed from a bounded per-account buffer, or
-``None`` when the id is unknown, from another bus lifetime, or older than what the buffer still
-holds — then the listener must read the current state from the database.
+in milliseconds and ``seq`` a clock that ticks at least once per event: the milliseconds since
+``epoch`` times :data:`SEQ_PER_MS`, or one more than the last ``seq`` when that is larger (more
+than 1000 events in a millisecond). So ids increase within a process and across restarts,
+compare as the pair of integers (the shape of a Redis stream id: the Redis bus XADDs its events
+under ids of this same format), and say when they were published (:func:`id_time`), which is
+what lets a listener the bus cannot replay for still learn what changed after its last event:
+the database is asked for the generations that finished after that moment. A listener resumes
+with the last id it saw: :meth:`EventBus.replay` returns what it missed from a bounded
+per-account buffer, or ``None`` when the id is unknown, from another bus lifetime, or older than
+what the buffer still holds — then the listener must read the state from the database.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+# ``seq`` steps per millisecond of the bus's clock (see the module's text).
+SEQ_PER_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,22 @@ def parse_id(event_id: str | None) -> tuple[int, int] | None:
     if not sep or not epoch.isdigit() or not seq.isdigit() or len(event_id) > 40:
         return None
     return int(epoch), int(seq)
+
+
+def next_seq(seq: int, epoch_ms: int, now_ms: int) -> int:
+    """The ``seq`` of the next event: the clock now, or one more than ``seq`` if that is later."""
+    return max(seq + 1, (now_ms - epoch_ms) * SEQ_PER_MS)
+
+
+def id_time(event_id: str | None) -> float | None:
+    """When the event ``event_id`` was published at the latest (unix seconds), or None when it
+    is not an event id. Ids of a bus that counted events (before ``seq`` was a clock) give the
+    bus's start: earlier than the event, which only makes a catch-up include more."""
+    key = parse_id(event_id)
+    if key is None:
+        return None
+    epoch, seq = key
+    return (epoch + seq // SEQ_PER_MS + 1) / 1000
 
 
 class Subscription(Protocol):
@@ -138,8 +161,9 @@ class InProcessBus:
         self._forgotten_through = (self._epoch, 0)
 
     async def publish(self, event: Event) -> Event:
-        self._seq += 1
-        stamped = replace(event, id=f"{self._epoch}-{self._seq}", at=time.time())
+        now = time.time()
+        self._seq = next_seq(self._seq, self._epoch, int(now * 1000))
+        stamped = replace(event, id=f"{self._epoch}-{self._seq}", at=now)
         self._ring(event.account_id).events.append(stamped)
         for queue in self._subscribers.get(event.account_id, ()):
             queue.put(stamped)

@@ -11,7 +11,8 @@ Layout (every key under the deployment's prefix, docs/deployment.md#redis):
 
 Ids keep the ``<epoch>-<seq>`` format of :class:`~mediastudio.kit.events.InProcessBus`, so
 clients and the listener logic see no difference: a Lua script takes the next ``seq`` of the
-deployment-wide counter and XADDs the event with that id, atomically, so ids increase across
+deployment-wide counter (a clock, :func:`~mediastudio.kit.events.next_seq`, on the publishers'
+clocks) and XADDs the event with that id, atomically, so ids increase across
 every account and process, and :meth:`RedisBus.cursor` is one counter read. Being valid stream
 ids, they are what XREAD and XRANGE resume from.
 
@@ -38,7 +39,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from mediastudio.kit.events import Event, SubscriberQueue, Subscription, parse_id
+from mediastudio.kit.events import SEQ_PER_MS, Event, SubscriberQueue, Subscription, parse_id
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -57,7 +58,8 @@ READ_COUNT = 500
 MIN_REDIS_MAJOR = 7
 RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
-# KEYS: state, stream, epochs. ARGV: candidate epoch (ms), maxlen, payload, renew (0/1).
+# KEYS: state, stream, epochs. ARGV: now (ms: the candidate epoch, and the seq clock), maxlen,
+# payload, renew (0/1), SEQ_PER_MS. The seq is kit.events.next_seq: a clock, so ids say when.
 _PUBLISH = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch or ARGV[4] == '1' then
@@ -68,7 +70,12 @@ if not epoch or ARGV[4] == '1' then
   if ARGV[4] == '1' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10, '*', 'epoch', epoch) end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local id = epoch .. '-' .. seq
+local clock = (tonumber(ARGV[1]) - tonumber(epoch)) * tonumber(ARGV[5])
+if clock > seq then
+  seq = clock
+  redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq))
+end
+local id = epoch .. '-' .. string.format('%d', seq)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[3])
 return id
 """
@@ -200,7 +207,13 @@ class RedisBus:
         try:
             event_id = await self._publish(
                 keys=[self._state_key, self._stream(event.account_id), self._epochs_key],
-                args=[int(time.time() * 1000), self._buffer_size, encode(stamped), int(renew)],
+                args=[
+                    int(time.time() * 1000),
+                    self._buffer_size,
+                    encode(stamped),
+                    int(renew),
+                    SEQ_PER_MS,
+                ],
             )
         except Exception as exc:  # best effort: never let the bus fail a job
             self._renew = True
