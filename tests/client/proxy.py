@@ -9,7 +9,7 @@ stream, and passes everything else.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
@@ -23,12 +23,17 @@ HOP_BY_HOP = frozenset({"host", "connection", "content-length", "transfer-encodi
 class LossyProxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, target: str, mode: Mode) -> None:
+    def __init__(
+        self, target: str, mode: Mode, after_first_create: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.target = target
         self.mode = mode
         self.creates = 0
         self.lock = threading.Lock()
+        # Run once the first create reached the server, before its answer is lost (a restart
+        # of the server, which may move ``target``).
+        self.after_first_create = after_first_create
 
     @property
     def url(self) -> str:
@@ -56,6 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
             with self.server.lock:
                 self.server.creates += 1
                 first = self.server.creates == 1
+        if first and self.server.after_first_create is not None:
+            self.server.after_first_create()
         if first and self.server.mode == "drop":
             self.close_connection = True  # the job exists; its answer never arrives
             return
@@ -78,8 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def lossy_proxy(target: str, mode: Mode) -> Iterator[LossyProxy]:
-    proxy = LossyProxy(target, mode)
+def lossy_proxy(
+    target: str, mode: Mode, after_first_create: Callable[[], None] | None = None
+) -> Iterator[LossyProxy]:
+    proxy = LossyProxy(target, mode, after_first_create)
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
     try:

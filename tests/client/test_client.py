@@ -20,6 +20,7 @@ from mediastudio.client import (
 )
 from tests.client.conftest import Served
 from tests.client.proxy import Mode, lossy_proxy
+from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -165,6 +166,36 @@ def test_a_retried_create_makes_exactly_one_job(served: Served, mode: Mode) -> N
     direct = Client(api_key=served.key, base_url=served.url)
     jobs = list(direct.generations.list(external_id=external_id))
     assert [job.id for job in jobs] == [generation.id]
+
+
+def test_a_create_whose_server_restarted_before_answering_makes_one_job(tmp_path: Path) -> None:
+    """The create reaches the server, which is then stopped and started again (on another
+    port, behind the same proxy) before it answers: the SDK sends the create again with the same
+    Idempotency-Key, and the restarted server answers with the job it had made."""
+    server = ServerProcess(tmp_path)
+    try:
+        server.create_account("restart@example.com", credits=100)
+        server.start()
+        key = server.create_key("restart@example.com", name="sdk", test=True)[1]
+
+        def restart() -> None:
+            server.stop()
+            server.start()
+            proxy.target = server.base_url
+
+        with lossy_proxy(server.base_url, "drop", after_first_create=restart) as proxy:
+            client = Client(api_key=key, base_url=proxy.url, backoff_s=0.05)
+            generation = client.generate.image(prompt="across a restart", external_id="restart")
+            assert proxy.creates == 2  # the first answer was lost with the server
+        direct = Client(api_key=key, base_url=server.base_url)
+        jobs = list(direct.generations.list(external_id="restart"))
+        assert [job.id for job in jobs] == [generation.id]
+        assert direct.generations.get(generation.id).wait(timeout=60).status == "completed"
+    except BaseException:
+        print(server.logs())
+        raise
+    finally:
+        server.stop()
 
 
 def test_wait_polls_when_the_event_stream_fails(served: Served) -> None:
