@@ -179,6 +179,10 @@ def test_sign_in_create_copy_use_and_revoke_a_key(
     page.get_by_role("link", name="Password").click()
     expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
     shots.take(page, "password")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
+    expect(page.get_by_label("Account name")).to_be_visible()
+    shots.take(page, "settings")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.get_by_role("link", name="Home").click()
     expect(page.locator("#balance")).to_be_visible()
@@ -416,6 +420,11 @@ def test_an_operator_grants_credits_and_sees_the_new_balance(
     expect(page.get_by_role("heading", name="All accounts")).to_be_visible()
     row = page.locator(f"#accounts tr:has-text('{EMAIL}')")
     expect(row.locator(".balance")).to_have_text("500")
+    # The operator's longer nav still fits one row at 1280 px: Sign out beside it, not below.
+    nav = page.get_by_role("navigation", name="Dashboard").bounding_box()
+    sign_out = page.get_by_role("button", name="Sign out").bounding_box()
+    assert nav is not None and sign_out is not None
+    assert sign_out["y"] < nav["y"] + nav["height"], (nav, sign_out)
     shots.take(page, "operator-accounts")
     row.get_by_role("link", name=EMAIL).click()
     expect(page.locator("#balance")).to_have_text("500")
