@@ -7,6 +7,7 @@ escaped."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import html
 import io
 import json
@@ -27,7 +28,7 @@ from tests.conftest import Api, auth, make_settings, open_api
 from tests.dashboard.helpers import make_user, signed_in
 from tests.dashboard.test_history import ESCAPED, XSS
 from tests.fakes import IMAGE_CREDITS
-from tests.live_server import collect
+from tests.live_server import collect, read_sse, serve_live
 
 PLAYGROUND = "/dashboard/playground"
 RUN_ID = re.compile(r'id="run" hx-get="/dashboard/playground/runs/(gen_[0-9a-z]+)"')
@@ -379,6 +380,31 @@ async def test_the_run_card_streams_its_events_to_its_owner_only(api: Api) -> No
     signed_out = await api.client.get(f"{PLAYGROUND}/runs/{test_job}/events")
     assert signed_out.status_code == 303
     assert signed_out.headers["location"].startswith("/dashboard/login")
+
+
+async def test_signing_out_ends_the_run_cards_stream_with_the_error(tmp_path: Path) -> None:
+    """The session is checked again as a key is (``events_access_recheck_s``): a stream opened
+    by a session that then signs out ends with the ``session_required`` error event."""
+    settings = make_settings(tmp_path / "data", events_access_recheck_s=0.2)
+    async with serve_live(settings) as live:
+        account = await make_user(live)
+        key = await live.key(account, sandbox=True)
+        slow = {"prompt": "a lighthouse [slow:30]", "model": "fake/image"}
+        created = await live.client.post("/api/v1/generate/image", json=slow, headers=auth(key))
+        assert created.status_code == 202, created.text
+        csrf = await signed_in(live.client)
+        url = f"{PLAYGROUND}/runs/{created.json()['id']}/events"
+        async with live.client.stream("GET", url) as response:
+            assert response.status_code == 200
+            reader = read_sse(response)
+            first = await anext(reader)
+            assert first.event == "status" and first.data["data"]["snapshot"] is True
+            signed_out = await live.client.post("/dashboard/logout", data={"csrf_token": csrf})
+            assert signed_out.status_code == 303
+            async with asyncio.timeout(15):
+                rest = [item async for item in reader if item.event != ":"]
+        assert rest[-1].event == "error"
+        assert rest[-1].data["error"]["code"] == "session_required"
 
 
 async def test_every_catalog_models_form_renders(builtin_api: Api) -> None:

@@ -252,6 +252,17 @@ def test_playground_runs_an_image_model_in_test_mode(
     expect(page.locator("#code-curl")).to_contain_text('"prompt": "a lighthouse at dusk [slow')
     expect(page.locator("#code-python")).to_contain_text("from mediastudio import Client")
     shots.take(page, "playground-run")
+    # The fallback: in a browser without EventSource the card's htmx polling brings the run
+    # to its end, with no stream opened.
+    page.add_init_script("delete window.EventSource;")
+    page.goto(base + "/dashboard/playground/fake/image")
+    page.get_by_label("Prompt prompt (required)").fill("polled [slow:1.5]")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.get_by_role("img", name=re.compile("^Result 1 of gen_"))).to_be_visible()
+    polled = f"{base}/dashboard/playground/runs/{page.locator('#run h2 code').inner_text()}"
+    assert requested.count(polled + "/events") == 0 and requested.count(polled) >= 1
+    expect(page.locator("#run")).not_to_have_attribute("data-live", re.compile(".*"))
     page.get_by_role("link", name="Home").click()  # a test run is free: the balance is whole
     expect(page.locator("#balance")).to_have_text("500")
     # A generation that is not the account's: the dashboard's own 404 page, not JSON.
