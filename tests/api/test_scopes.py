@@ -183,6 +183,7 @@ ROUTE_SCOPES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/dashboard/usage"): SESSION,
     ("GET", "/dashboard/playground"): SESSION,
     ("GET", "/dashboard/playground/runs/{generation_id}"): SESSION,
+    ("GET", "/dashboard/playground/runs/{generation_id}/events"): SESSION,
     ("POST", "/dashboard/playground/runs/{generation_id}/cancel"): SESSION,
     ("GET", "/dashboard/playground/{model_id:path}"): SESSION,
     ("POST", "/dashboard/playground/{model_id:path}"): SESSION,

@@ -7,6 +7,7 @@ escaped."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import html
 import io
 import json
@@ -27,6 +28,7 @@ from tests.conftest import Api, auth, make_settings, open_api
 from tests.dashboard.helpers import make_user, signed_in
 from tests.dashboard.test_history import ESCAPED, XSS
 from tests.fakes import IMAGE_CREDITS
+from tests.live_server import collect, read_sse, serve_live
 
 PLAYGROUND = "/dashboard/playground"
 RUN_ID = re.compile(r'id="run" hx-get="/dashboard/playground/runs/(gen_[0-9a-z]+)"')
@@ -330,6 +332,79 @@ async def test_another_accounts_run_is_not_found_and_a_hostile_prompt_is_escaped
     assert XSS not in answer.text and "<script>alert" not in answer.text
     assert ESCAPED in answer.text  # in the form, and in both snippets
     assert answer.text.count("&lt;script&gt;") >= 3
+
+
+async def test_the_run_card_streams_its_events_to_its_owner_only(api: Api) -> None:
+    """``/runs/{id}/events``: the API's one-generation stream, for the session, in the run's
+    mode (a Playground test run and a live job both); another account's job is 404 before any
+    stream, and without a session the answer is the sign-in page."""
+    account = await make_user(api, credits=100)
+    live_key = await api.key(account)
+    await signed_in(api.client)
+    page = (await api.client.get(f"{PLAYGROUND}/fake/image")).text
+    sent = _form(page, mode="test", input__prompt="a lighthouse [slow:0.6]")
+    answer = await api.client.post(f"{PLAYGROUND}/fake/image", data=sent)
+    found = RUN_ID.search(answer.text)
+    assert found, answer.text
+    test_job = found[1]
+    assert f'data-events="{PLAYGROUND}/runs/{test_job}/events"' in answer.text
+    live_job = await api.client.post(
+        "/api/v1/generate/image", json={"prompt": "a live one"}, headers=auth(live_key)
+    )
+    assert live_job.status_code == 202, live_job.text
+
+    for job_id, sandbox in ((test_job, True), (live_job.json()["id"], False)):
+        async with api.client.stream("GET", f"{PLAYGROUND}/runs/{job_id}/events") as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = await collect(response)  # returns only because the stream ends
+        assert events and {e.data["generation_id"] for e in events} == {job_id}
+        assert events[0].data["data"]["snapshot"] is True
+        last = events[-1]
+        assert last.event == "completed" and [e.event for e in events].count("completed") == 1
+        final = last.data["data"]["generation"]
+        assert final["status"] == "completed" and final["sandbox"] is sandbox
+        image = await api.client.get(final["output_url"])
+        assert image.status_code == 200 and image.headers["content-type"] == "image/webp"
+    # The final card the script then fetches once: no stream, no polling.
+    done = await api.client.get(f"{PLAYGROUND}/runs/{test_job}")
+    assert "data-events" not in done.text and "hx-trigger" not in done.text
+
+    other = await make_user(api, "b@example.com")
+    theirs = await api.client.post(
+        "/api/v1/generate/image", json={"prompt": "theirs"}, headers=auth(await api.key(other))
+    )
+    hidden = await api.client.get(f"{PLAYGROUND}/runs/{theirs.json()['id']}/events")
+    assert hidden.status_code == 404
+    api.client.cookies.clear()
+    signed_out = await api.client.get(f"{PLAYGROUND}/runs/{test_job}/events")
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"].startswith("/dashboard/login")
+
+
+async def test_signing_out_ends_the_run_cards_stream_with_the_error(tmp_path: Path) -> None:
+    """The session is checked again as a key is (``events_access_recheck_s``): a stream opened
+    by a session that then signs out ends with the ``session_required`` error event."""
+    settings = make_settings(tmp_path / "data", events_access_recheck_s=0.2)
+    async with serve_live(settings) as live:
+        account = await make_user(live)
+        key = await live.key(account, sandbox=True)
+        slow = {"prompt": "a lighthouse [slow:30]", "model": "fake/image"}
+        created = await live.client.post("/api/v1/generate/image", json=slow, headers=auth(key))
+        assert created.status_code == 202, created.text
+        csrf = await signed_in(live.client)
+        url = f"{PLAYGROUND}/runs/{created.json()['id']}/events"
+        async with live.client.stream("GET", url) as response:
+            assert response.status_code == 200
+            reader = read_sse(response)
+            first = await anext(reader)
+            assert first.event == "status" and first.data["data"]["snapshot"] is True
+            signed_out = await live.client.post("/dashboard/logout", data={"csrf_token": csrf})
+            assert signed_out.status_code == 303
+            async with asyncio.timeout(15):
+                rest = [item async for item in reader if item.event != ":"]
+        assert rest[-1].event == "error"
+        assert rest[-1].data["error"]["code"] == "session_required"
 
 
 async def test_every_catalog_models_form_renders(builtin_api: Api) -> None:

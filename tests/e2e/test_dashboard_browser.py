@@ -179,6 +179,10 @@ def test_sign_in_create_copy_use_and_revoke_a_key(
     page.get_by_role("link", name="Password").click()
     expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
     shots.take(page, "password")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
+    expect(page.get_by_label("Account name")).to_be_visible()
+    shots.take(page, "settings")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.get_by_role("link", name="Home").click()
     expect(page.locator("#balance")).to_be_visible()
@@ -204,8 +208,9 @@ def test_playground_runs_an_image_model_in_test_mode(
     browser: Browser, server: ServerProcess, tmp_path: Path
 ) -> None:
     """Pick an image model, fill its form, run it with the account in test mode: the progress
-    fragment polls until the image is shown (decoded by the browser), with the same request as
-    curl and Python under it."""
+    comes over the run's event stream (no polling: one fetch of the final fragment) until the
+    image is shown (decoded by the browser), with the same request as curl and Python under
+    it."""
     base = server.base_url
     shots = Shots(tmp_path)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -224,22 +229,40 @@ def test_playground_runs_an_image_model_in_test_mode(
     shots.take(page, "playground")
     page.get_by_role("link", name="Fake image fake/image").click()
     expect(page.get_by_role("heading", name="Fake image fake/image")).to_be_visible()
-    page.get_by_label("Prompt prompt (required)").fill("a lighthouse at dusk")
     page.locator("#f-num_outputs").fill("2")  # the slider follows the number (dashboard.js)
     expect(page.locator("#f-num_outputs-range")).to_have_value("2")
     expect(page.get_by_label("Test (sandbox: free, placeholder media)")).to_be_checked()
+    page.get_by_label("Prompt prompt (required)").fill("a lighthouse at dusk [slow:1.5]")
     page.get_by_role("button", name="Run").click()
 
-    expect(page.locator("#run-status")).to_have_text("completed")  # htmx polled it there
+    # The run card follows its event stream, then fetches the final fragment once and marks
+    # it (dashboard.js): the htmx polling, the fallback, stayed held back.
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#run")).to_have_attribute("data-live", "final")
+    job_id = page.locator("#run h2 code").inner_text()
+    fragment = f"{base}/dashboard/playground/runs/{job_id}"
+    assert requested.count(fragment + "/events") == 1
+    assert requested.count(fragment) == 1
     for n in (1, 2):
         result = page.get_by_role("img", name=re.compile(f"^Result {n} of gen_"))
         page.wait_for_function(
             "img => img.complete && img.naturalWidth > 0", arg=result.element_handle()
         )
     expect(page.get_by_role("link", name="Download result 1")).to_be_visible()
-    expect(page.locator("#code-curl")).to_contain_text('"prompt": "a lighthouse at dusk"')
+    expect(page.locator("#code-curl")).to_contain_text('"prompt": "a lighthouse at dusk [slow')
     expect(page.locator("#code-python")).to_contain_text("from mediastudio import Client")
     shots.take(page, "playground-run")
+    # The fallback: in a browser without EventSource the card's htmx polling brings the run
+    # to its end, with no stream opened.
+    page.add_init_script("delete window.EventSource;")
+    page.goto(base + "/dashboard/playground/fake/image")
+    page.get_by_label("Prompt prompt (required)").fill("polled [slow:1.5]")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.get_by_role("img", name=re.compile("^Result 1 of gen_"))).to_be_visible()
+    polled = f"{base}/dashboard/playground/runs/{page.locator('#run h2 code').inner_text()}"
+    assert requested.count(polled + "/events") == 0 and requested.count(polled) >= 1
+    expect(page.locator("#run")).not_to_have_attribute("data-live", re.compile(".*"))
     page.get_by_role("link", name="Home").click()  # a test run is free: the balance is whole
     expect(page.locator("#balance")).to_have_text("500")
     # A generation that is not the account's: the dashboard's own 404 page, not JSON.
@@ -408,6 +431,11 @@ def test_an_operator_grants_credits_and_sees_the_new_balance(
     expect(page.get_by_role("heading", name="All accounts")).to_be_visible()
     row = page.locator(f"#accounts tr:has-text('{EMAIL}')")
     expect(row.locator(".balance")).to_have_text("500")
+    # The operator's longer nav still fits one row at 1280 px: Sign out beside it, not below.
+    nav = page.get_by_role("navigation", name="Dashboard").bounding_box()
+    sign_out = page.get_by_role("button", name="Sign out").bounding_box()
+    assert nav is not None and sign_out is not None
+    assert sign_out["y"] < nav["y"] + nav["height"], (nav, sign_out)
     shots.take(page, "operator-accounts")
     row.get_by_role("link", name=EMAIL).click()
     expect(page.locator("#balance")).to_have_text("500")

@@ -4,8 +4,11 @@ Python. Like the other pages they parse, call the services the API calls (the ca
 models, ``GenerationService.create`` through dashboard/service.py, the files service for
 uploads) and render; the run form needs the CSRF token, and another account's generation is 404.
 
-Progress is server-rendered polling with htmx (docs/dashboard.md says why): the run's fragment
-asks for itself again every second until the job is final, then stops.
+Progress comes over Server-Sent Events (docs/dashboard.md says why): ``/runs/{id}/events`` is
+the API's one-generation stream (``events.endpoints.generation_stream``) for the signed-in user's
+principal in the run's mode, ended when the session is; dashboard.js moves the progress bar from
+it and fetches the run's fragment once at the end. Where EventSource fails, the fragment's htmx
+polling (every second until the job is final) takes over.
 """
 
 from __future__ import annotations
@@ -13,22 +16,26 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from starlette.datastructures import FormData, UploadFile
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from mediastudio.dashboard import forms, service
 from mediastudio.dashboard.endpoints import OptionalField, PlatformDep, _check_csrf, _page, to_login
 from mediastudio.dashboard.pages import redirect, render
 from mediastudio.dashboard.snippets import Snippets, snippets
+from mediastudio.events.endpoints import generation_stream
+from mediastudio.events.service import AccessCheck
 from mediastudio.files.endpoints import store_upload
 from mediastudio.generations.models import Generation, Status
+from mediastudio.kit.clock import utcnow
 from mediastudio.kit.errors import InvalidRequest, MediaStudioError
 from mediastudio.platform import Platform
-from mediastudio.users.auth import MaybeSessionUser
-from mediastudio.users.service import Current
+from mediastudio.users import service as users
+from mediastudio.users.auth import COOKIE, MaybeSessionUser
+from mediastudio.users.service import Current, SessionRequired
 
 router = APIRouter(include_in_schema=False)
 PLAYGROUND = "/dashboard/playground"
@@ -66,6 +73,39 @@ async def run_fragment(
     generation, _ = await service.find(platform, user, generation_id)
     context = _page(request, user, "playground", **_run_context(request, platform, generation))
     return render(request, "playground_run.html", context)
+
+
+def _session_check(request: Request, platform: Platform, user: Current) -> AccessCheck:
+    """What a key's stream does with its key, done with the session: checked again on the
+    same schedule, so a stream outlives neither a sign-out nor an expired session."""
+    token = request.cookies.get(COOKIE, "")
+
+    async def check() -> None:
+        async with platform.db.read() as session:
+            current = await users.resolve(session, token, utcnow())
+        if current is None or current.user_id != user.user_id:
+            raise SessionRequired("The dashboard session ended: sign in again.")
+
+    return AccessCheck(check=check, every_s=platform.settings.events_access_recheck_s)
+
+
+@router.get(PLAYGROUND + "/runs/{generation_id}/events", response_model=None)
+async def run_events(
+    request: Request,
+    generation_id: str,
+    platform: PlatformDep,
+    user: MaybeSessionUser,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> Response | StreamingResponse:
+    """The run's live events for the run card (dashboard.js): the API's
+    ``GET /api/v1/generations/{id}/events`` stream, as the signed-in user in the run's mode
+    (the principal the other pages act as). Another account's generation is 404 before the
+    stream starts; EventSource resumes with ``Last-Event-ID`` like any client."""
+    if user is None:
+        return to_login(request)
+    generation, principal = await service.find(platform, user, generation_id)
+    access = _session_check(request, platform, user)
+    return generation_stream(request, platform, principal, generation.id, last_event_id, access)
 
 
 @router.post(PLAYGROUND + "/runs/{generation_id}/cancel", response_class=HTMLResponse)

@@ -123,13 +123,35 @@ async def generation_events(
     (`completed`, `partially_completed`, `failed` or `cancelled`, with the whole generation),
     after which the stream ends. `: ping` comments keep it alive. Resume with `Last-Event-ID`."""
     await platform.generations.get(principal, generation_id)  # 404 before the stream starts
+    return generation_stream(
+        request,
+        platform,
+        principal,
+        generation_id,
+        last_event_id or last_event_id_query,
+        socket.access_check(platform, principal, request),
+    )
+
+
+def generation_stream(
+    request: Request,
+    platform: Platform,
+    principal: Principal,
+    generation_id: str,
+    last_event_id: str | None,
+    access: AccessCheck,
+) -> StreamingResponse:
+    """One generation's SSE stream for ``principal``: its state, live events, the end after the
+    final one. The API route above and the dashboard's Playground (with a session's principal
+    and a session check as ``access``) both answer with it, so there is one catch-up logic.
+    The caller has already checked that the generation is the principal's (404 otherwise)."""
     body = _sse(
         platform,
         principal,
         renderer(request, platform),
-        last_event_id or last_event_id_query,
+        last_event_id,
         {generation_id},
-        socket.access_check(platform, principal, request),
+        access,
     )
     return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
 
