@@ -122,3 +122,18 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   document.addEventListener("htmx:load", (event) => start(event.detail.elt));
   start(document);
 })();
+
+// A form marked data-once (a credit grant) is sent once: a second click while the first
+// request is on its way would grant twice, so its buttons are disabled as it leaves. The page
+// that answers (a redirect back, or the form again with its error) comes with them enabled.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-once")) return;
+  if (form.dataset.sent) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.sent = "1";
+  // After this submit has taken the form's values (a disabled button's would be dropped).
+  setTimeout(() => form.querySelectorAll("button").forEach((b) => (b.disabled = true)), 0);
+});
