@@ -187,7 +187,9 @@ async def profile_app(data_dir: Path, requests: int) -> list[Phase]:
     async with app.router.lifespan_context(app):
         key = await sandbox_key(app)
         db = app.state.platform.db
-        sql = SqlCounter([db.write_engine, db.read_engine])
+        # On SQLite, Database.read_one() has an engine of its own.
+        engines = (db.write_engine, db.read_engine, db.read_one_engine)
+        sql = SqlCounter(list({id(engine): engine for engine in engines}.values()))
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(

@@ -225,7 +225,8 @@ class GenerationService:
             )
 
     async def get(self, principal: Principal, generation_id: str) -> Generation:
-        async with self.db.read() as session:
+        # One statement (the row, its columns only): no transaction needed (kit/db.py).
+        async with self.db.read_one() as session:
             generation = await repository.get_for_account(
                 session, principal.account_id, generation_id, sandbox=principal.sandbox
             )

@@ -4,7 +4,10 @@ SQLite (the embedded default) allows one writer at a time. Rather than let many 
 fight over the write lock with busy-waits, write transactions go through a pool of exactly one
 connection that opens each transaction with ``BEGIN IMMEDIATE``: writers queue in-process, in
 order, and a conditional UPDATE can never be overtaken between its read and its write. Reads use
-their own pool and, thanks to WAL, never wait for the writer.
+their own pool and, thanks to WAL, never wait for the writer. A read of one statement
+(:meth:`Database.read_one`) goes through a third pool whose connections never open a transaction:
+SQLite runs each statement against one snapshot on its own, so BEGIN, COMMIT and the pool's
+rollback would be three of its round trips to aiosqlite's thread for nothing.
 
 PostgreSQL (asyncpg) uses one pool for both, of ``database_pool_size`` connections and no
 overflow, so a deployment's connection count is known in advance (docs/deployment.md). Every
@@ -92,6 +95,7 @@ class Database:
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1, echo=echo)
             self.read_engine = _sqlite_engine(url, immediate=False, pool_size=8, echo=echo)
+            self.read_one_engine = _sqlite_engine(url, autocommit=True, pool_size=8, echo=echo)
             path = self.write_engine.url.database
             if path and path != ":memory:" and not path.startswith("file:"):
                 self.changes = ChangeCounter(Path(f"{path}-changes"))
@@ -107,7 +111,7 @@ class Database:
                 isolation_level="READ COMMITTED",
                 echo=echo,
             )
-            self.write_engine = self.read_engine = engine
+            self.write_engine = self.read_engine = self.read_one_engine = engine
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -134,13 +138,57 @@ class Database:
         ):
             yield session
 
+    @asynccontextmanager
+    async def read_one(self) -> AsyncIterator[AsyncSession]:
+        """A session for exactly one read statement, e.g. a row by its key.
+
+        On SQLite it runs outside any transaction (a single statement sees one consistent
+        snapshot by itself, WAL or not), on connections that refuse writes: 4 round trips to
+        aiosqlite's thread for a SELECT instead of 9. A read of several statements that must
+        agree with each other (a page and its count, a row and its children) uses :meth:`read`.
+        On PostgreSQL this is :meth:`read`, one transaction as before."""
+        if not self.is_sqlite:
+            async with self.read() as session:
+                yield session
+            return
+        # No begin(): the session's connection is in autocommit and emits no BEGIN (see
+        # _sqlite_engine); closing it rolls back nothing (skip_autocommit_rollback).
+        async with AsyncSession(self.read_one_engine, expire_on_commit=False) as session:
+            yield session
+
     async def dispose(self) -> None:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.read_one_engine is not self.write_engine:
+            await self.read_one_engine.dispose()
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, echo: bool) -> AsyncEngine:
+def _sqlite_engine(
+    url: str,
+    *,
+    pool_size: int,
+    echo: bool,
+    immediate: bool = False,
+    autocommit: bool = False,
+) -> AsyncEngine:
+    """An engine whose transactions we begin ourselves (``BEGIN``, or ``BEGIN IMMEDIATE`` for
+    the writer), or, with ``autocommit``, one that never begins any (for :meth:`Database.read_one`).
+
+    Why skipping the rollbacks is safe on the autocommit engine: its connections are never in a
+    transaction. sqlite3 begins none itself (``isolation_level = None`` below), no ``begin``
+    listener emits one, and ``PRAGMA query_only`` refuses any write. For such a connection
+    ``sqlite3.Connection.rollback()`` does nothing at all (CPython checks
+    ``sqlite3_get_autocommit`` first), so the pool's reset-on-return and the session's rollback
+    on close were each a round trip to aiosqlite's thread that did nothing. The check SQLAlchemy
+    makes (``detect_autocommit_setting``: ``isolation_level is None``) reads no state that a
+    statement still queued in aiosqlite's thread could change, so a request cancelled
+    mid-statement cannot return a connection with a transaction open: there is none to open. A
+    cancelled SELECT's statement is reset when its cursor is freed, in aiosqlite's thread,
+    before that thread runs the connection's next call."""
+    no_transactions: dict[str, Any] = (
+        {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True} if autocommit else {}
+    )
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -148,6 +196,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, echo: bool) -> 
         pool_timeout=300,
         echo=echo,
         connect_args={"timeout": 30},
+        **no_transactions,
     )
 
     # SQLAlchemy's documented recipe: take transaction control away from the sqlite3 driver so
@@ -161,9 +210,13 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, echo: bool) -> 
             "PRAGMA synchronous=NORMAL",
             "PRAGMA busy_timeout=30000",
             "PRAGMA foreign_keys=ON",
+            *(("PRAGMA query_only=ON",) if autocommit else ()),
         ):
             cursor.execute(pragma)
         cursor.close()
+
+    if autocommit:
+        return engine
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
