@@ -101,9 +101,9 @@ class Shots:
             shutil.copyfile(path, SHOTS / path.name)
 
 
-def _sign_in(page: Page, base: str) -> None:
+def _sign_in(page: Page, base: str, email: str = EMAIL) -> None:
     page.goto(base + "/dashboard/login")
-    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#balance")).to_be_visible()
@@ -218,10 +218,7 @@ def test_playground_runs_an_image_model_in_test_mode(
     page.set_default_timeout(UI_TIMEOUT_MS)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.goto(base + "/dashboard/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page, base)
     expect(page.locator("#balance")).to_have_text("500")
 
     page.get_by_role("link", name="Playground").click()
@@ -422,10 +419,7 @@ def test_an_operator_grants_credits_and_sees_the_new_balance(
     page.set_default_timeout(UI_TIMEOUT_MS)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.goto(base + "/dashboard/login")
-    page.get_by_label("Email").fill(OPERATOR_EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page, base, OPERATOR_EMAIL)
 
     page.get_by_role("link", name="Operator").click()
     expect(page.get_by_role("heading", name="All accounts")).to_be_visible()
