@@ -74,6 +74,10 @@ async def test_picker_lists_the_catalog_by_type_and_the_form_follows_the_schema(
     assert '<h2 id="type-image">image</h2>' in picker.text
     assert f'href="{PLAYGROUND}/fake/image"' in picker.text
     assert 'href="/dashboard/playground" aria-current="page"' in picker.text
+    # Prices in the catalog's unit: a by-the-second model says what a job reserves.
+    assert "87 credits a second of output, 2610 reserved live" in picker.text
+    lipsync = await api.client.get(f"{PLAYGROUND}/sync-lipsync")
+    assert "Live (87 credits a second of output, 2610 reserved" in lipsync.text
 
     page = await api.client.get(f"{PLAYGROUND}/fake/image")
     assert page.status_code == 200

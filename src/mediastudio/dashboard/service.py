@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -277,10 +278,26 @@ class ModelChoice:
     name: str
     type: str
     description: str
-    credits: int
+    credits: int  # per price_unit
+    price_unit: str
+    max_seconds: float | None  # what an ``output_second`` job reserves
     runs_test: bool
     runs_live: bool
     live_reason: str | None  # why a live run would be refused (no engine, sandbox-only, …)
+
+    @property
+    def price(self) -> str:
+        """The live price as a person reads it, in the catalog's unit (``pricing.unit``)."""
+        if self.price_unit == "output":
+            return f"{self.credits} credits per output"
+        if self.price_unit == "second":
+            return f"{self.credits} credits a second"
+        if self.price_unit == "output_second":
+            return (
+                f"{self.credits} credits a second of output, "
+                f"{self.credits * math.ceil(self.max_seconds or 1)} reserved"
+            )
+        return f"{self.credits} credits"
 
 
 def _choice(platform: Platform, spec: ModelSpec) -> ModelChoice:
@@ -291,6 +308,8 @@ def _choice(platform: Platform, spec: ModelSpec) -> ModelChoice:
         type=spec.type,
         description=spec.description,
         credits=platform.catalog.price(spec),
+        price_unit=spec.price_unit,
+        max_seconds=spec.max_output_s,
         runs_test=platform.catalog.availability(spec, sandbox=True).available,
         runs_live=live.available,
         live_reason=None if live.available else live.reason,
