@@ -225,7 +225,11 @@ def test_a_finished_generation_stream_gives_its_final_state(client: Client) -> N
     done = client.generate.image(prompt="quick").wait(timeout=60)
     [event] = list(client.events.stream(done.id))
     assert event.type == "completed" and event.snapshot and event.generation is not None
-    assert event.generation.outputs[0].url == done.outputs[0].url
+    # The same stored file, each URL signed when it was read (the expiry moves with the clock:
+    # two reads a second apart differ only in their query).
+    streamed, read = event.generation.outputs[0].url, done.outputs[0].url
+    assert streamed.split("?")[0] == read.split("?")[0]
+    assert "signature=" in streamed
     with pytest.raises(NotFoundError):
         next(iter(client.events.stream("gen_00000000000000000000000000")))
 
