@@ -38,6 +38,11 @@ errors, the rate achieved and server CPU per request, and the lowest rate at whi
 p99 reached 50 ms. ``--write-docs`` then updates the "API latency at a fixed offered rate"
 section of ``docs/benchmarks.md``.
 
+``--postgres ADMIN_DSN`` runs MediaStudio on a PostgreSQL database of its own, created through
+``ADMIN_DSN`` (a role that may ``CREATE DATABASE``) and dropped at the end; the baseline stays on
+SQLite, so MediaStudio's ratio on each database is against the same baseline. It writes no docs:
+its figures go into docs/benchmarks.md by hand, with the command.
+
 Both servers, their data and the temporary directory are removed on exit, Ctrl-C included.
 ``MEDIASTUDIO_*`` variables of the calling environment are not passed on, for reproducibility.
 """
@@ -126,6 +131,7 @@ class Options:
     open_loop_rates: tuple[float, ...] = ()
     duration_s: float = 60.0
     no_jobs: bool = False
+    postgres: str | None = None
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -149,8 +155,16 @@ def parse_options(argv: list[str]) -> Options:
         help="MediaStudio without workers: the created jobs stay queued, so only the "
         "request path is measured, not PNG rendering on the same cores",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_DSN",
+        help="MediaStudio on a new PostgreSQL database made through this DSN, e.g. "
+        "postgresql://postgres@127.0.0.1:5432/postgres (dropped at the end)",
+    )
     parser.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.postgres and args.write_docs:
+        parser.error("--postgres writes no docs: its figures are copied by hand")
     if args.requests < args.rounds * 2 or args.concurrency < 1 or args.rounds < 1:
         parser.error("need --requests >= 2 * --rounds, --concurrency >= 1 and --rounds >= 1")
     try:
@@ -171,6 +185,7 @@ def parse_options(argv: list[str]) -> Options:
         rates,
         args.duration,
         args.no_jobs,
+        args.postgres,
     )
 
 
@@ -254,11 +269,33 @@ def running_server(
             stop_process(process)
 
 
+async def _postgres_admin(dsn: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def postgres_database(stack: ExitStack, admin_dsn: str) -> str:
+    """A new, empty PostgreSQL database for this run (dropped when ``stack`` closes); its URL."""
+    name = f"bench_api_{os.getpid()}"
+    asyncio.run(_postgres_admin(admin_dsn, f'CREATE DATABASE "{name}"'))
+    stack.callback(
+        lambda: asyncio.run(_postgres_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}"'))
+    )
+    return admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
 def start_mediastudio(
-    stack: ExitStack, workdir: Path, *, run_jobs: bool = True
+    stack: ExitStack, workdir: Path, *, run_jobs: bool = True, postgres: str | None = None
 ) -> tuple[Server, str]:
     data_dir = workdir / "mediastudio"
     env = clean_environment(MEDIASTUDIO_BOOTSTRAP="false", MEDIASTUDIO_LOG_LEVEL="warning")
+    if postgres:
+        env["MEDIASTUDIO_DATABASE_URL"] = postgres_database(stack, postgres)
     if not run_jobs:
         # No worker in any pool (the sandbox engine runs a model in the pool of the real one it
         # stands in for): the jobs stay queued.
@@ -581,7 +618,7 @@ class Jobs:
 class Report:
     date: str
     command: str
-    options: dict[str, int]
+    options: dict[str, Any]
     machine: dict[str, str]
     create: dict[str, Summary]
     read: dict[str, Summary]
@@ -608,6 +645,7 @@ def build_report(raw: Raw, options: Options, machine: dict[str, str]) -> Report:
             "warmup": options.warmup,
             "rounds": options.rounds,
             "no_jobs": int(options.no_jobs),
+            "database": "PostgreSQL" if options.postgres else "SQLite",
         },
         machine=machine,
         create={
@@ -735,6 +773,7 @@ def terminal_report(report: Report) -> str:
             f"Rounds (req/s): {rounds_line(report)}",
             jobs_line(report),
             f"Statuses: {statuses}",
+            f"MediaStudio's database: {report.options.get('database', 'SQLite')}",
         ]
     )
 
@@ -1122,7 +1161,9 @@ def run_open_loop(options: Options) -> list[OpenRow]:
         ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        mediastudio, key = start_mediastudio(stack, workdir, run_jobs=not options.no_jobs)
+        mediastudio, key = start_mediastudio(
+            stack, workdir, run_jobs=not options.no_jobs, postgres=options.postgres
+        )
         baseline = start_baseline(stack, workdir)
         print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")
         with asyncio.Runner(loop_factory=client_loop_factory()) as runner:
@@ -1166,7 +1207,9 @@ def run(options: Options) -> Report:
         ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        mediastudio, key = start_mediastudio(stack, workdir, run_jobs=not options.no_jobs)
+        mediastudio, key = start_mediastudio(
+            stack, workdir, run_jobs=not options.no_jobs, postgres=options.postgres
+        )
         baseline = start_baseline(stack, workdir)
         print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")
         with asyncio.Runner(loop_factory=client_loop_factory()) as runner:
