@@ -222,3 +222,46 @@ def test_steps_read_shared_files_instead_of_fetching_them(tmp_path: Path) -> Non
     assert fetcher.fetch("https://e.com/v.mp4") == shared
     with pytest.raises(AssertionError):
         fetcher.fetch("https://e.com/v.mp4", max_bytes=2)  # over the step's cap: its own fetch
+
+
+# What steps made: reported to the job's context (the runner settles steps priced by the second
+# with it; the composition knows no credits) ------------------------------------------------
+
+
+def test_each_step_that_gave_outputs_reports_the_seconds_it_made(
+    tmp_path: Path, registry: EngineRegistry
+) -> None:
+    ctx = context(tmp_path)
+    steps = Composition(ctx, registry, {"voice": 1, "music": 1, "mux": 1})
+    [voice] = steps.run_model("voice", "fake/speech", {"text": "hello there"})
+    steps.run_model("music", "fake/music", {"prompt": "calm", "duration": 5})
+    with steps.stage("mux"):
+        pass  # the composition's own work is not a step of another model: nothing reported
+    assert [(m.step, m.model_id) for m in ctx.steps_made] == [
+        ("voice", "fake/speech"),
+        ("music", "fake/music"),
+    ]
+    assert ctx.steps_made[0].seconds == voice.duration_s
+    assert ctx.steps_made[1].seconds == 5
+
+
+def test_a_failed_or_cancelled_step_reports_nothing(
+    tmp_path: Path, registry: EngineRegistry
+) -> None:
+    ctx = context(tmp_path)
+    steps = Composition(ctx, registry, {"voice": 1})
+    with pytest.raises(StepFailed):
+        steps.run_model("voice", "fake/speech", {"text": "[fail:invalid_input] no"})
+    ctx.cancel("cancelled")
+    with pytest.raises(JobCancelled):
+        steps.run_model("voice", "fake/speech", {"text": "hello"})
+    assert ctx.steps_made == []
+
+
+async def test_a_step_without_a_length_reports_none(tmp_path: Path) -> None:
+    registry, _ = remote_registry()
+    ctx = context(tmp_path, loop=asyncio.get_running_loop())
+    steps = Composition(ctx, registry, {"listen": 1})
+    await asyncio.to_thread(steps.run_model, "listen", "test/remote", {"seconds": 0.01})
+    [made] = ctx.steps_made
+    assert (made.step, made.model_id, made.seconds) == ("listen", "test/remote", None)

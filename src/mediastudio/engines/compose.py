@@ -24,6 +24,10 @@ The composition's worker thread then hands the step to the platform's event loop
 - steps remember nothing (``recall`` / ``remember`` are no-ops): a restarted composition runs
   its steps again, so a provider step is paid again by the operator, never by the user.
 
+Every step that gives outputs is reported with ``ctx.step_made(step, model_id, seconds)``: the
+seconds it made. The composition knows no credits; the runner settles the steps priced by the
+second from those reports when the job ends (``runtime/settlement.py``, docs/engines.md).
+
 Inputs the composition already fetched are handed to its steps with :meth:`Composition.share`
 (the step's fetcher answers them with the local file instead of fetching the URL again).
 """
@@ -107,6 +111,12 @@ class StepContext:
 
     def served_by(self, provider: str) -> None:
         self.parent.served_by(provider)
+
+    # A step that is itself a composition (a talking avatar's speech step) runs steps of its
+    # own; those were not quoted with the job (the catalog prices one level of steps), so
+    # there is nothing to settle for them.
+    def step_made(self, step: str, model_id: str, seconds: float | None) -> None:
+        return None
 
     def progress(self, fraction: float) -> None:
         start, end = self._span
@@ -202,6 +212,12 @@ class Composition:
                 raise _step_failed(step, model_id, "engine_error", "it produced no output.")
             raise _step_failed(step, model_id, failure["code"], failure["message"])
         sub.progress(1.0)
+        # What the step made, for the runner to settle a step priced by the second (the job
+        # reserved the step's longest output): the sum of its outputs' lengths, None when one
+        # has none (the step then pays what was reserved for it).
+        durations = [output.duration_s for output in sub.outputs]
+        made = None if any(d is None for d in durations) else sum(d or 0.0 for d in durations)
+        self.ctx.step_made(step, model_id, made)
         return sub.outputs
 
     def _await_step(self, sub: StepContext, work: Awaitable[None] | None, model_id: str) -> None:

@@ -245,14 +245,22 @@ class ModelSpec:
     def kind(self) -> OutputKind:
         return self.output_kind or _OUTPUT_KIND_BY_TYPE.get(self.type, "file")
 
+    @property
+    def reserved_seconds(self) -> int | None:
+        """The seconds an ``output_second`` job (or step) reserves: its longest output, rounded
+        up; None for models priced otherwise (nothing is settled by the second)."""
+        if self.price_unit != "output_second":
+            return None
+        return max(1, math.ceil(self.max_output_s or 1))
+
     def units(self, validated: BaseModel) -> int:
         """How many price units this input costs (at least one)."""
         if self.price_unit == "output":
             return max(1, int(getattr(validated, "num_outputs", 1) or 1))
         if self.price_unit == "second":
             return max(1, math.ceil(float(getattr(validated, "duration", 1) or 1)))
-        if self.price_unit == "output_second":
-            return max(1, math.ceil(self.max_output_s or 1))
+        if self.reserved_seconds is not None:
+            return self.reserved_seconds
         return 1
 
     def units_made(self, durations_s: Sequence[float | None], reserved_units: int) -> int:
@@ -364,6 +372,13 @@ class RunContext(Protocol):
     def served_by(self, provider: str) -> None:
         """Name the hosted provider doing this job's work (the generation's ``provider``); it
         is stored with the next :meth:`remember` and when the job ends."""
+        ...
+
+    def step_made(self, step: str, model_id: str, seconds: float | None) -> None:
+        """A composition's step ``step`` ran ``model_id`` and got outputs ``seconds`` long in
+        all (None: a length is unknown). Called by :class:`~mediastudio.engines.compose.
+        Composition` for every step that gave outputs, from any thread; engines know no
+        credits: the runner settles steps priced by the second with it (docs/engines.md)."""
         ...
 
     def check_cancelled(self) -> None:

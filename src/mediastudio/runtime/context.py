@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mediastudio.engines.contract import InputFetcher, JobCancelled, ModelSpec, OutputFile
+from mediastudio.runtime.settlement import StepMade
 
 # Stores (checkpoint, provider) with the job; False when the job is no longer this worker's.
 Persist = Callable[[dict[str, Any], str | None], Awaitable[bool]]
@@ -41,6 +42,9 @@ class JobContext:
         self.failures: list[dict[str, Any]] = []
         self.cancel_reason: str | None = None
         self.provider: str | None = None
+        # What the composition's steps made, for settling steps priced by the second; kept in
+        # memory only: a restarted run runs (and reports) its steps again.
+        self.steps_made: list[StepMade] = []
         self.persist = persist
         self.loop = loop
         self._checkpoint: dict[str, Any] = dict(checkpoint or {})
@@ -86,6 +90,9 @@ class JobContext:
 
     def served_by(self, provider: str) -> None:
         self.provider = provider
+
+    def step_made(self, step: str, model_id: str, seconds: float | None) -> None:
+        self.steps_made.append(StepMade(step, model_id, seconds))  # atomic: steps may be threads
 
     # What the runner calls -------------------------------------------------------------------
 

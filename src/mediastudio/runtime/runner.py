@@ -54,6 +54,7 @@ from mediastudio.kit.mediatypes import OCTET_STREAM, media_type
 from mediastudio.kit.storage import Storage, UrlSigner
 from mediastudio.runtime.context import JobContext, Persist
 from mediastudio.runtime.inputs import SafeFetcher, StoredInputs
+from mediastudio.runtime.settlement import quoted_steps, unmade_step_credits
 from mediastudio.settings import Settings
 from mediastudio.voices import repository as voices_repository
 from mediastudio.voices.models import CUSTOM_VOICE_PREFIX, VoiceStatus
@@ -311,7 +312,10 @@ class JobRunner:
         if outcome.status == Status.COMPLETED:
             stored, outcome = await self._store_or_fail(generation, context, outcome)
         price = self.settings.price_of(spec.id, spec.credits)
-        outcome = _settle(outcome, stored, context, lifecycle.outstanding(generation), price)
+        steps_unmade = self._steps_unmade(spec, asked, context) if stored else 0
+        outcome = _settle(
+            outcome, stored, context, lifecycle.outstanding(generation), price, steps_unmade
+        )
         outcome.provider = context.provider
         outcome.checkpoint = context.unsaved_checkpoint()
         if outcome.error and outcome.error.get("code") == STORAGE_FULL:
@@ -319,6 +323,21 @@ class JobRunner:
             # that commit needs the room more than the files do.
             await asyncio.to_thread(shutil.rmtree, workdir, True)
         await self._finish(generation, outcome, stored)
+
+    def _steps_unmade(self, spec: ModelSpec, asked: BaseModel, context: JobContext) -> int:
+        """Credits the job's steps priced by the second reserved and did not make (see
+        runtime/settlement.py), at the models' prices now."""
+
+        def step_spec(model_id: str) -> ModelSpec | None:
+            registered = self.registry.get(model_id)
+            return registered.spec if registered is not None else None
+
+        try:
+            quoted = quoted_steps(spec, asked, step_spec)
+        except Exception:  # engine code: the job keeps its outputs, its steps charged as quoted
+            logger.exception("the steps of %s could not be listed to settle", context.generation_id)
+            return 0
+        return unmade_step_credits(quoted, context.steps_made, self.settings.price_of)
 
     async def _with_voice(self, generation: Generation, validated: BaseModel) -> BaseModel:
         """The input with a cloned voice (``voice_…``) replaced by its provider's voice id,
@@ -558,10 +577,17 @@ def _storage_full() -> Outcome:
 
 
 def _settle(
-    outcome: Outcome, stored: list[dict[str, Any]], context: JobContext, reserved: int, price: int
+    outcome: Outcome,
+    stored: list[dict[str, Any]],
+    context: JobContext,
+    reserved: int,
+    price: int,
+    steps_unmade: int = 0,
 ) -> Outcome:
     """Turn what the engine produced into a final status and the credits to capture: all that
-    was reserved, less what failed units and seconds not made (``output_second``) gave back."""
+    was reserved, less what failed units and seconds not made (``output_second``, the job's own
+    and its steps', ``steps_unmade``: runtime/settlement.py) gave back. A failed job refunds
+    everything, so its steps need no settling."""
     if outcome.status != Status.COMPLETED:
         return outcome
     if not stored:
@@ -569,12 +595,14 @@ def _settle(
             reason = lifecycle.error("engine_error", "The engine produced no output.")
             return Outcome(Status.FAILED, error=reason)
         return Outcome(Status.FAILED, error=_failures_error(context.failures))
+    # What the steps did not make is never charged; a sandbox job reserved none.
+    reserved = max(0, reserved - steps_unmade)
     if context.failures:
         done = len(stored)
         charge = reserved * done // (done + len(context.failures))
         error = _failures_error(context.failures)
         return Outcome(Status.PARTIALLY_COMPLETED, outputs=stored, error=error, charge=charge)
-    charge = max(0, reserved - _unmade(stored, context, price))  # a sandbox job reserved none
+    charge = max(0, reserved - _unmade(stored, context, price))
     return Outcome(Status.COMPLETED, outputs=stored, charge=charge, refund_reason=UNUSED_SECONDS)
 
 

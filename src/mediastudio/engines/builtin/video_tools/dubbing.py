@@ -34,7 +34,8 @@ in another language, on the same timing, as a composition of other models' steps
 Pricing is the catalog's (:class:`~mediastudio.engines.contract.StepUse`): this model's own
 price plus one job of each step model. A speech model is priced once for the whole dub, however
 many segments it says (as a transcription is priced once however long the sound); a lip-synced
-dub adds one job of the lip-sync model. See docs/engines/dubbing.md.
+dub adds one job of the lip-sync model (30 s reserved, settled by the seconds it made when the
+job ends: runtime/settlement.py). See docs/engines/dubbing.md.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def uses(validated: BaseModel) -> list[StepUse]:
         StepUse(type=SPEECH, field=SPEECH_FIELD, input=speech_input(_PRICED_TEXT, validated.voice)),
         *(
             # Priced and checked with the request's video for both inputs: the dubbed track
-            # is only made later (a lip-sync model is priced per job, not by its inputs).
+            # is only made later (a lip-sync model reserves its longest output whatever its inputs).
             [
                 StepUse(
                     type=LIPSYNC_TYPE,
