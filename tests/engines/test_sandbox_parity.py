@@ -319,9 +319,11 @@ CASES: dict[str, dict[str, Case]] = {
             "count": 2,
             "style": "minimal",
         },
+        # Facebook: its video is the smallest frame at 480p (4:5, 480x600; TikTok's 9:16 is
+        # 480x854), and the live and the sandbox run each render one.
         "both-480p": lambda m: {
             "website_url": product_page(m.photo),
-            "platform": "tiktok",
+            "platform": "facebook",
             "count": 1,
             "style": "bold",
             "output_format": "both",
