@@ -75,13 +75,68 @@ def _suite_s3_settings() -> dict[str, Any]:
     return _suite_s3[0].settings(f"suite-{uuid.uuid4().hex}", downloads="proxy")
 
 
-# The longest tests, started first: with pytest-xdist a test that takes a minute and is handed
-# out last runs alone at the end of the suite while the other workers sit idle.
-LONGEST_FIRST = ("tests/e2e/test_openapi_contract.py",)
+# The longest tests (node ids, or a prefix of them) and the seconds each took in `pytest -n 2
+# --durations=40` runs of their folders on the shared 2-core machine (only the ratios matter):
+# each starts at once, heading a worker's first share, the longest alone on a worker while the
+# others' add up to less (docs/dependencies.md). A test that takes minutes and is handed out
+# last runs alone at the end of the suite while the other workers sit idle; several of them
+# handed to one worker run one after the other.
+LONGEST_FIRST: dict[str, float] = {
+    "tests/e2e/test_openapi_contract.py": 344.0,
+    "tests/e2e/test_cli.py::test_keys_made_and_revoked_with_the_cli_take_effect": 80.0,
+    "tests/engines/test_sandbox_parity.py::test_the_sandbox_output_has_the_live_shape"
+    "[builtin/commercial:tiktok]": 62.0,
+    "tests/engines/test_sandbox_parity.py::test_the_sandbox_output_has_the_live_shape"
+    "[builtin/instant-ad:both-480p]": 52.0,
+    "tests/e2e/test_concurrency.py::test_200_concurrent_creates": 51.0,
+    "tests/e2e/test_cancel.py::test_cancel_while_processing": 48.0,
+    "tests/engines/test_sandbox_parity.py::test_the_sandbox_output_has_the_live_shape"
+    "[builtin/commercial:generated]": 34.0,
+}
+
+
+def _longest(item: pytest.Item) -> str | None:
+    return next((prefix for prefix in LONGEST_FIRST if item.nodeid.startswith(prefix)), None)
+
+
+def worksteal_shares(total: int, workers: int) -> list[int]:
+    """How many of ``total`` tests pytest-xdist's ``--dist worksteal`` first hands each worker,
+    in collection order: ``pending // workers left``, then the rest (``WorkStealingScheduling.
+    check_schedule``). Later a worker that runs dry steals the tail of another's queue."""
+    shares = []
+    for left in range(workers, 0, -1):
+        shares.append(total // left)
+        total -= shares[-1]
+    return shares
+
+
+def spread_longest(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The collection reordered so that the LONGEST_FIRST tests head the workers' first shares,
+    each entry (the longest first) on the worker with the fewest seconds so far; every other
+    test keeps its order. Every worker collects, and so reorders, the same list."""
+    entries = [_longest(item) for item in items]
+    rest = iter([item for item, entry in zip(items, entries, strict=True) if entry is None])
+    heads: list[list[pytest.Item]] = [[] for _ in range(max(workers, 1))]
+    seconds = [0.0] * len(heads)
+    for prefix in sorted(set(filter(None, entries)), key=lambda p: -LONGEST_FIRST[p]):
+        worker = seconds.index(min(seconds))
+        seconds[worker] += LONGEST_FIRST[prefix]
+        # The tests of one entry (a module's, say) stay together, sharing its module fixtures.
+        heads[worker] += [
+            item for item, entry in zip(items, entries, strict=True) if entry == prefix
+        ]
+    ordered: list[pytest.Item] = []
+    for head, share in zip(heads, worksteal_shares(len(items), len(heads)), strict=True):
+        ordered += head
+        ordered += [next(rest) for _ in range(max(share - len(head), 0))]
+    ordered += list(rest)
+    return ordered
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    workers = int(workerinput["workercount"]) if workerinput else 1
+    items[:] = spread_longest(items, workers)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
