@@ -1,4 +1,5 @@
-"""RabbitMQ restarted under load (docs/deployment.md, "Faults"): nothing is lost, work resumes.
+"""RabbitMQ restarted under load: nothing is lost, work resumes (docs/deployment.md, "What
+survives a fault").
 
 The API (``serve --no-workers``) and two ``mediastudio worker`` processes on one PostgreSQL
 database, carried by a RabbitMQ node of the test's own (tests/rabbitmq_server.py): the
