@@ -5,9 +5,9 @@ accounts grant`` writes it), once per Grant form. Who may call these is decided 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
