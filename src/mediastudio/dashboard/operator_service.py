@@ -20,6 +20,7 @@ from mediastudio.accounts.models import Account
 from mediastudio.credits import service as credits
 from mediastudio.credits.models import LedgerEntry
 from mediastudio.dashboard import service as dashboard
+from mediastudio.dashboard.charts import Chart
 from mediastudio.generations import repository as generations
 from mediastudio.generations.models import Generation
 from mediastudio.keys import service as keys
@@ -74,6 +75,7 @@ class AccountDetail:
     active_keys: int
     recent: Sequence[Generation]  # the newest of both modes, as the account's own home shows
     ledger: Sequence[LedgerEntry]
+    charts: Sequence[Chart]  # per model type, last 30 days: the account's own Usage charts
 
 
 async def account_detail(
@@ -94,6 +96,7 @@ async def account_detail(
         active_keys=active,
         recent=overview.recent,
         ledger=ledger,
+        charts=await dashboard.per_type_charts(session, account.id, dashboard.usage_since(now)),
     )
 
 
