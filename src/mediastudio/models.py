@@ -2,7 +2,7 @@
 
 from mediastudio.accounts.models import Account
 from mediastudio.chat.models import ChatMessageRow, Conversation
-from mediastudio.credits.models import LedgerEntry
+from mediastudio.credits.models import CreditGrantToken, LedgerEntry
 from mediastudio.files.models import StoredFile
 from mediastudio.generations.models import Generation
 from mediastudio.idempotency.models import IdempotencyRecord
@@ -16,6 +16,7 @@ __all__ = [
     "ApiKey",
     "ChatMessageRow",
     "Conversation",
+    "CreditGrantToken",
     "CustomVoice",
     "Generation",
     "IdempotencyRecord",

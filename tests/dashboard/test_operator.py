@@ -45,6 +45,29 @@ def grant_url(account_id: str) -> str:
     return f"{OPERATOR}/accounts/{account_id}/grant"
 
 
+GRANT_TOKEN = re.compile(r'name="grant_token" value="([^"]+)"')
+
+
+async def grant_token(client: httpx.AsyncClient, account_id: str) -> str:
+    """The one-time token of the Grant form, as the account's page shows it."""
+    page = await client.get(f"{OPERATOR}/accounts/{account_id}")
+    assert page.status_code == 200, page.text
+    found = GRANT_TOKEN.search(page.text)
+    assert found, page.text
+    return found[1]
+
+
+async def grants_of(api: Api, account_id: str) -> list[int]:
+    """The account's grant rows in the ledger: what was really granted, however often asked."""
+    async with api.platform.db.read() as session:
+        rows = await session.execute(
+            select(LedgerEntry.amount)
+            .where(LedgerEntry.account_id == account_id, LedgerEntry.kind == "grant")
+            .order_by(LedgerEntry.id)
+        )
+        return list(rows.scalars())
+
+
 async def balance(api: Api, key: str) -> int:
     response = await api.client.get("/api/v1/account", headers=auth(key))
     assert response.status_code == 200, response.text
@@ -85,12 +108,15 @@ async def test_an_operator_sees_every_account_and_grants_credits(api: Api) -> No
     assert "a@example.com" in page.text and job in page.text  # its user, its recent job
     assert re.search(r'id="keys">1<', page.text)
 
-    granted = await api.client.post(
-        grant_url(customer), data={"csrf_token": csrf, "amount": "250", "reason": "ticket 12"}
-    )
+    form = {"csrf_token": csrf, "amount": "250", "reason": "ticket 12"}
+    form["grant_token"] = await grant_token(api.client, customer)
+    granted = await api.client.post(grant_url(customer), data=form)
     assert granted.status_code == 303, granted.text
-    assert granted.headers["location"] == f"{OPERATOR}/accounts/{customer}?granted=1"
-    after = await api.client.get(granted.headers["location"])
+    location = granted.headers["location"]
+    assert re.fullmatch(rf"{OPERATOR}/accounts/{customer}\?granted=txn_\w+", location)
+    after = await api.client.get(location)
+    entry = location.rsplit("=", 1)[1]
+    assert f'<tr data-entry="{entry}" class="granted">' in after.text
     assert f'id="balance">{before + 250}<' in after.text
     assert "granted by op@example.com: ticket 12" in after.text
     # The account's own key sees the grant: balance, and the ledger's newest entry.
@@ -116,6 +142,7 @@ async def test_a_bad_grant_or_a_missing_csrf_token_changes_nothing(api: Api) -> 
     await make_operator(api)
     csrf = await signed_in(api.client, "op@example.com")
     before = await balance(api, key)
+    token = await grant_token(api.client, customer)
     for amount, reason in (
         ("0", "x"),
         ("-5", "x"),
@@ -126,9 +153,8 @@ async def test_a_bad_grant_or_a_missing_csrf_token_changes_nothing(api: Api) -> 
         ("10", "y" * (operator_service.MAX_REASON + 1)),
         ("10", "line\nbreak"),
     ):
-        refused = await api.client.post(
-            grant_url(customer), data={"csrf_token": csrf, "amount": amount, "reason": reason}
-        )
+        form = {"csrf_token": csrf, "amount": amount, "reason": reason, "grant_token": token}
+        refused = await api.client.post(grant_url(customer), data=form)
         assert refused.status_code == 400 and 'class="error"' in refused.text, (amount, reason)
     no_csrf = await api.client.post(grant_url(customer), data={"amount": "10", "reason": "x"})
     assert no_csrf.status_code == 403
@@ -137,11 +163,65 @@ async def test_a_bad_grant_or_a_missing_csrf_token_changes_nothing(api: Api) -> 
     )
     assert wrong_csrf.status_code == 403
     unknown = await api.client.post(
-        grant_url("acc_nope"), data={"csrf_token": csrf, "amount": "10", "reason": "x"}
+        grant_url("acc_nope"),
+        data={"csrf_token": csrf, "amount": "10", "reason": "x", "grant_token": token},
     )
     assert unknown.status_code == 404
     assert (await api.client.get(f"{OPERATOR}/accounts/acc_nope")).status_code == 404
     assert await balance(api, key) == before
+
+
+@pytest.mark.databases
+async def test_a_replayed_grant_form_grants_once_and_a_fresh_form_grants_again(
+    api: Api, other_browser: httpx.AsyncClient
+) -> None:
+    """The Grant form's one-time token: the same form sent again (a double submit, back and
+    resubmit) answers the same 303 and writes no second ledger row; the token used for another
+    amount or account is 409, a form without one 400; the next form shown grants again."""
+    customer = await make_user(api)
+    key = await api.key(customer)
+    other = await api.account("b@example.com", credits=0)
+    await make_operator(api)
+    csrf = await signed_in(api.client, "op@example.com")
+    assert await grants_of(api, customer) == [1000]  # the account's initial credits
+    before = await balance(api, key)
+    token = await grant_token(api.client, customer)
+    form = {"csrf_token": csrf, "amount": "40", "reason": "ticket 7", "grant_token": token}
+
+    first = await api.client.post(grant_url(customer), data=form)
+    assert first.status_code == 303, first.text
+    location = first.headers["location"]
+    for _ in range(2):  # a double submit, then back and resubmit
+        again = await api.client.post(grant_url(customer), data=form)
+        assert (again.status_code, again.headers["location"]) == (303, location)
+    assert await grants_of(api, customer) == [1000, 40]
+    assert await balance(api, key) == before + 40
+
+    for changed in ({"amount": "41"}, {"reason": "ticket 8"}):
+        conflict = await api.client.post(grant_url(customer), data=form | changed)
+        assert conflict.status_code == 409, conflict.text
+        assert "already used for another grant" in conflict.text
+    elsewhere = await api.client.post(grant_url(other), data=form)
+    assert elsewhere.status_code == 409, elsewhere.text
+    # Another operator who somehow holds the token cannot replay it as their own grant either.
+    await make_operator(api, "op2@example.com")
+    other_csrf = await signed_in(other_browser, "op2@example.com")
+    theirs = await other_browser.post(grant_url(customer), data=form | {"csrf_token": other_csrf})
+    assert theirs.status_code == 409, theirs.text
+    for missing in ({"grant_token": ""}, {"grant_token": "short"}):
+        refused = await api.client.post(grant_url(customer), data=form | missing)
+        assert refused.status_code == 400 and "grant token" in refused.text
+    without = {name: value for name, value in form.items() if name != "grant_token"}
+    assert (await api.client.post(grant_url(customer), data=without)).status_code == 400
+    assert await grants_of(api, customer) == [1000, 40]
+    assert await grants_of(api, other) == []
+
+    fresh = form | {"grant_token": await grant_token(api.client, customer)}
+    assert fresh["grant_token"] != token  # each form shown has its own token
+    second = await api.client.post(grant_url(customer), data=fresh)
+    assert second.status_code == 303 and second.headers["location"] != location
+    assert await grants_of(api, customer) == [1000, 40, 40]
+    assert await balance(api, key) == before + 80
 
 
 async def test_everyone_but_an_operator_gets_a_404_on_every_operator_page_and_form(
@@ -202,12 +282,15 @@ async def test_hostile_names_and_reasons_are_escaped(api: Api) -> None:
         await accounts.rename(session, customer, f"Team {XSS}")
     await make_operator(api)
     csrf = await signed_in(api.client, "op@example.com")
+    token = await grant_token(api.client, customer)
     granted = await api.client.post(
-        grant_url(customer), data={"csrf_token": csrf, "amount": "5", "reason": XSS}
+        grant_url(customer),
+        data={"csrf_token": csrf, "amount": "5", "reason": XSS, "grant_token": token},
     )
     assert granted.status_code == 303
     refused = await api.client.post(
-        grant_url(customer), data={"csrf_token": csrf, "amount": "x", "reason": XSS}
+        grant_url(customer),
+        data={"csrf_token": csrf, "amount": "x", "reason": XSS, "grant_token": token},
     )
     assert refused.status_code == 400
     for page in (

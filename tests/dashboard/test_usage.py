@@ -14,6 +14,7 @@ from mediastudio.accounts import service as accounts
 from mediastudio.credits import repository as ledger_repository
 from mediastudio.credits import service as credits
 from mediastudio.credits.models import LedgerEntry
+from mediastudio.dashboard import service
 from mediastudio.generations import repository as generations
 from mediastudio.generations.models import Generation
 from mediastudio.kit.clock import utcnow
@@ -145,6 +146,28 @@ async def test_the_charts_equal_the_ledger_and_show_no_other_account(api: Api) -
     assert page.text.count('role="img"') == 4
     assert '<title id="credits-per-day-title">' in page.text
     assert "<summary>Data table" in page.text
+
+    # The per-type charts, as dashboard.service.per_type_charts makes them, and an operator's
+    # page of the account draws the very same ones.
+    async with api.platform.db.read() as session:
+        made_charts = await service.per_type_charts(session, account, service.usage_since(now))
+    assert [chart.id for chart in made_charts] == ["jobs-per-type", "credits-per-type"]
+    operator = await api.account("op@example.com", credits=0)
+    async with api.platform.db.write() as session:
+        await users.create_user(
+            session,
+            account_id=operator,
+            email="op@example.com",
+            password=PASSWORD,
+            is_operator=True,
+        )
+    await signed_in(api.client, "op@example.com")
+    seen = await api.client.get(f"/dashboard/operator/accounts/{account}")
+    assert seen.status_code == 200, seen.text
+    on_operator_page = charts(seen.text)
+    assert list(on_operator_page) == ["jobs-per-type", "credits-per-type"]
+    assert on_operator_page["jobs-per-type"] == drawn["jobs-per-type"]
+    assert on_operator_page["credits-per-type"] == drawn["credits-per-type"]
 
 
 async def test_the_ledger_pages_escapes_and_keeps_to_its_account(api: Api) -> None:

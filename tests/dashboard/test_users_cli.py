@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
+from argon2 import PasswordHasher, Type, extract_parameters
+from argon2.exceptions import VerifyMismatchError
 from typer.testing import CliRunner
 
 from mediastudio.cli import common
@@ -49,3 +53,21 @@ def test_users_create_reads_the_password_from_stdin(tmp_path: Path) -> None:
         stdin="a long password 1\n",
     )
     assert code == 1 and "No account" in out
+
+
+def test_users_create_stores_an_argon2id_hash_of_the_piped_password(tmp_path: Path) -> None:
+    """What the users table holds: an argon2id hash (PHC string) that argon2's own verifier
+    accepts for the piped password and refuses for another, never the password."""
+    code, out = invoke(tmp_path, "accounts", "create", "--email", "team@example.com")
+    assert code == 0, out
+    args = ("users", "create", "--email", "ann@example.com", "--account", "team@example.com")
+    code, out = invoke(tmp_path, *args, stdin="a long password 1\n")
+    assert code == 0, out
+    with sqlite3.connect(tmp_path / "mediastudio.db") as db:
+        rows = db.execute("SELECT password_hash FROM users WHERE email = 'ann@example.com'")
+        (stored,) = rows.fetchone()
+    assert stored.startswith("$argon2id$v=19$") and "a long password" not in stored
+    assert extract_parameters(stored).type is Type.ID
+    assert PasswordHasher().verify(stored, "a long password 1")  # no trailing newline
+    with pytest.raises(VerifyMismatchError):
+        PasswordHasher().verify(stored, "a long password 2")

@@ -39,3 +39,23 @@ class LedgerEntry(Base):
     generation_id: Mapped[str | None] = mapped_column(String(40), index=True)
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CreditGrantToken(Base):
+    """The one-time token of an operator's Grant form (docs/dashboard.md, "Operator pages").
+
+    The first post of a form grants and records here the ledger row it wrote, in the same
+    transaction; a replay of that form (a double submit, back and resubmit) finds the row and
+    answers with the same ledger entry instead of granting again. The primary key makes two
+    posts of one token at the same moment grant once: the second insert fails and its whole
+    transaction, grant included, rolls back. Rows are kept, like the ledger they point to.
+    """
+
+    __tablename__ = "credit_grant_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    amount: Mapped[int] = mapped_column()
+    description: Mapped[str] = mapped_column(String(500))
+    ledger_entry_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.accounts.models import Account
-from mediastudio.credits.models import LedgerEntry
+from mediastudio.credits.models import CreditGrantToken, LedgerEntry
 from mediastudio.generations.models import Generation
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.db import utc_day
@@ -66,6 +66,16 @@ async def append(session: AsyncSession, entry: LedgerEntry) -> None:
     if entry.description is None:
         entry.description = ""
     await session.execute(_INSERT, {column: getattr(entry, column) for column in _COLUMNS})
+
+
+async def grant_token(session: AsyncSession, token: str) -> CreditGrantToken | None:
+    return await session.get(CreditGrantToken, token)
+
+
+async def add_grant_token(session: AsyncSession, row: CreditGrantToken) -> None:
+    """Insert now (a flush), so that a second use of the token fails here, in its transaction."""
+    session.add(row)
+    await session.flush()
 
 
 async def page(

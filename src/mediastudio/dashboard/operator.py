@@ -88,7 +88,7 @@ async def _account_page(
     account_id: str,
     *,
     error: str | None = None,
-    granted: bool = False,
+    granted: str = "",
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -102,6 +102,9 @@ async def _account_page(
         error=error,
         granted=granted,
         form=form or {"amount": "", "reason": ""},
+        # A new one-time token each time the form is shown, a refused form's too: a post with
+        # it grants once, however often the browser sends it again (credits.grant_once).
+        grant_token=service.new_grant_token(),
         max_grant=service.MAX_GRANT,
         max_reason=service.MAX_REASON,
     )
@@ -114,9 +117,10 @@ async def account_page(
     account_id: str,
     platform: PlatformDep,
     user: Operator,
-    granted: Annotated[str, Query(max_length=1)] = "",
+    granted: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    return await _account_page(request, platform, user, account_id, granted=granted == "1")
+    """``?granted=<ledger entry id>``: where a grant's post sends the browser."""
+    return await _account_page(request, platform, user, account_id, granted=granted)
 
 
 @router.post(OPERATOR + "/accounts/{account_id}/grant", response_class=HTMLResponse)
@@ -127,21 +131,25 @@ async def grant_credits(
     user: Operator,
     amount: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
+    grant_token: Annotated[str, Form(max_length=200)] = "",
     csrf_token: OptionalField = None,
 ) -> Response:
     """Grant credits and go back to the account's page (a 303, so a reload does not grant
-    again); the page shows the new balance and the ledger row."""
+    again); the page shows the new balance and the ledger row. The form's one-time token
+    makes the grant happen once: the same form sent again (a double submit, back and
+    resubmit) gets the same 303 and grants nothing; a token of another grant is 409 (the
+    Conflict's error page), a missing one 400."""
     _check_csrf(request, user, csrf_token)
     try:
+        token = service.parse_grant_token(grant_token)
         credits, why = service.parse_grant(amount, reason)
-        async with platform.db.write() as session:
-            await service.grant(session, user, account_id[:40], credits, why)
+        granted = await service.grant(platform.db, user, account_id[:40], token, credits, why)
     except InvalidRequest as exc:
         form = {"amount": amount, "reason": reason}
         return await _account_page(
             request, platform, user, account_id, error=exc.message, form=form, status_code=400
         )
-    return redirect(account_url(account_id[:40]) + "?granted=1")
+    return redirect(account_url(account_id[:40]) + f"?granted={granted.ledger_entry_id}")
 
 
 hide_methods(router, OPERATOR, OPERATOR + "/{rest:path}")

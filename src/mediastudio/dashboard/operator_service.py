@@ -1,14 +1,18 @@
 """What the operator pages show, gathered from the domain services, and the one thing they
-change: a credit grant, through ``credits.grant`` as ``mediastudio accounts grant`` makes it
-(one ledger row). Who may call these is decided by the pages (dashboard/operator.py)."""
+change: a credit grant, through ``credits.grant_once`` (one ledger row, as ``mediastudio
+accounts grant`` writes it), once per Grant form. Who may call these is decided by the pages
+(dashboard/operator.py)."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediastudio.accounts import service as accounts
@@ -16,10 +20,12 @@ from mediastudio.accounts.models import Account
 from mediastudio.credits import service as credits
 from mediastudio.credits.models import LedgerEntry
 from mediastudio.dashboard import service as dashboard
+from mediastudio.dashboard.charts import Chart
 from mediastudio.generations import repository as generations
 from mediastudio.generations.models import Generation
 from mediastudio.keys import service as keys
 from mediastudio.kit.clock import start_of_utc_day
+from mediastudio.kit.db import Database
 from mediastudio.kit.errors import InvalidRequest
 from mediastudio.settings import Settings
 from mediastudio.users import service as users
@@ -32,6 +38,8 @@ RECENT_LEDGER = 10
 # digits must be refused here rather than overflow it.
 MAX_GRANT = 10_000_000
 MAX_REASON = 160  # "granted by <email>: <reason>" fits the ledger's 500-character description
+# A Grant form's one-time token: 32 random bytes, URL-safe base64 (43 characters).
+GRANT_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class AccountDetail:
     active_keys: int
     recent: Sequence[Generation]  # the newest of both modes, as the account's own home shows
     ledger: Sequence[LedgerEntry]
+    charts: Sequence[Chart]  # per model type, last 30 days: the account's own Usage charts
 
 
 async def account_detail(
@@ -87,6 +96,7 @@ async def account_detail(
         active_keys=active,
         recent=overview.recent,
         ledger=ledger,
+        charts=await dashboard.per_type_charts(session, account.id, dashboard.usage_since(now)),
     )
 
 
@@ -108,12 +118,34 @@ def parse_grant(amount: str, reason: str) -> tuple[int, str]:
     return credits_, reason
 
 
+def new_grant_token() -> str:
+    """The one-time token each Grant form is shown with; stored only once the form is used."""
+    return secrets.token_urlsafe(32)
+
+
+def parse_grant_token(token: str) -> str:
+    token = token.strip()
+    if not GRANT_TOKEN.fullmatch(token):
+        raise InvalidRequest("This form has no valid grant token: reload the page and try again.")
+    return token
+
+
 async def grant(
-    session: AsyncSession, operator: Current, account_id: str, amount: int, reason: str
-) -> int:
-    """Add credits to the account through ``credits.grant`` (the CLI's), which writes the
-    ledger row; its description names the operator. The new balance."""
-    account = await accounts.require(session, account_id)
-    return await credits.grant(
-        session, account.id, amount, f"granted by {operator.email}: {reason}"
-    )
+    db: Database, operator: Current, account_id: str, token: str, amount: int, reason: str
+) -> credits.Granted:
+    """Add credits to the account through ``credits.grant_once``, which writes the ledger row
+    (its description names the operator) once per ``token``: a replayed form answers with the
+    first post's ledger entry (``replayed``), a token of another grant is a Conflict (409)."""
+    description = f"granted by {operator.email}: {reason}"
+    try:
+        async with db.write() as session:
+            account = await accounts.require(session, account_id)
+            return await credits.grant_once(session, token, account.id, amount, description)
+    except IntegrityError:
+        # The same form posted at the same moment: the other post inserted the token first and
+        # this transaction, its grant included, rolled back. Answer with the other's entry.
+        async with db.read() as session:
+            found = await credits.grant_of_token(session, token, account_id, amount, description)
+        if found is None:
+            raise
+        return found

@@ -88,13 +88,9 @@ async def usage(
     older = rows[LEDGER_PAGE - 1].id if len(rows) > LEDGER_PAGE else None
     today = now.astimezone(UTC).date()
     days = [(today - timedelta(days=back)).isoformat() for back in range(USAGE_DAYS - 1, -1, -1)]
-    since = datetime.combine(today - timedelta(days=USAGE_DAYS - 1), time(), UTC)
+    since = usage_since(now)
     jobs_per_day = await generations.count_per_day_since(session, account_id, since)
     charged_per_day = await ledger_repository.charged_per_day_since(session, account_id, since)
-    jobs_per_type = await generations.count_by_type_since(session, account_id, since)
-    charged_per_type = await ledger_repository.charged_per_type_since(session, account_id, since)
-    by_type = sorted({type_ or "deleted" for type_ in charged_per_type} | set(jobs_per_type))
-    type_credits = {type_ or "deleted": total for type_, total in charged_per_type.items()}
     charts = [
         bar_chart(
             "jobs-per-day",
@@ -112,6 +108,27 @@ async def usage(
             tick_every=7,
             tick=_month_day,
         ),
+        *await per_type_charts(session, account_id, since),
+    ]
+    return Usage(account=summary, ledger=rows[:LEDGER_PAGE], older=older, charts=charts)
+
+
+def usage_since(now: datetime) -> datetime:
+    """Midnight UTC ``USAGE_DAYS - 1`` days ago: the first day the charts show."""
+    today = now.astimezone(UTC).date()
+    return datetime.combine(today - timedelta(days=USAGE_DAYS - 1), time(), UTC)
+
+
+async def per_type_charts(session: AsyncSession, account_id: str, since: datetime) -> list[Chart]:
+    """The account's live generations and the credits charged since ``since``, per model type
+    (image, video, speech, …): two bar charts over the same types, for the Usage page and an
+    operator's view of the account. A charge whose generation was deleted since counts under
+    ``deleted`` (the ledger keeps it)."""
+    jobs_per_type = await generations.count_by_type_since(session, account_id, since)
+    charged_per_type = await ledger_repository.charged_per_type_since(session, account_id, since)
+    by_type = sorted({type_ or "deleted" for type_ in charged_per_type} | set(jobs_per_type))
+    type_credits = {type_ or "deleted": total for type_, total in charged_per_type.items()}
+    return [
         bar_chart(
             "jobs-per-type",
             f"Generations per type, last {USAGE_DAYS} days",
@@ -125,7 +142,6 @@ async def usage(
             [(type_, type_credits.get(type_, 0)) for type_ in by_type],
         ),
     ]
-    return Usage(account=summary, ledger=rows[:LEDGER_PAGE], older=older, charts=charts)
 
 
 def _month_day(day: str) -> str:
