@@ -1,13 +1,14 @@
-"""Where a MediaStudio create and read request spends its CPU: an in-process profile.
+"""Where a MediaStudio create, read and list request spends its CPU: an in-process profile.
 
     python benchmarks/profile_request_path.py [--requests N] [--write-docs]
 
 Builds the real app (``create_app``) on a fresh data directory, without workers so that only the
 request path is measured (the created jobs stay queued), makes an ``unlimited`` account and a
 sandbox key through the same services the CLI uses, and sends ``--requests`` creates
-(``POST /api/v1/generate/image``, the body of ``api_throughput.py``) and then as many reads of
-them, one at a time, through ``httpx.ASGITransport`` under ``cProfile``. No sockets and no
-uvicorn: what is left is middleware, FastAPI, MediaStudio, SQLAlchemy and aiosqlite, on uvloop.
+(``POST /api/v1/generate/image``, the body of ``api_throughput.py``), then as many reads of them
+and as many lists (``GET /api/v1/generations``, the first page), one at a time, through
+``httpx.ASGITransport`` under ``cProfile``. No sockets and no uvicorn: what is left is
+middleware, FastAPI, MediaStudio, SQLAlchemy and aiosqlite, on uvloop.
 
 Prints, per request: process CPU (all threads, and the event loop's thread alone) and wall time,
 the SQL statements run, the event-loop thread's CPU by library, the functions with the most CPU
@@ -205,11 +206,17 @@ async def profile_app(data_dir: Path, requests: int) -> list[Phase]:
             async def read(index: int) -> httpx.Response:
                 return await client.get(f"/api/v1/generations/{ids[index % len(ids)]}")
 
+            async def list_(_: int) -> httpx.Response:
+                # The first page, the default limit (20 rows rendered).
+                return await client.get("/api/v1/generations")
+
             await repeat(WARMUP, create, 202)
             await repeat(WARMUP, read, 200)
+            await repeat(WARMUP, list_, 200)
             return [
                 await profiled("create", requests, create, 202, sql),
                 await profiled("read", requests, read, 200, sql),
+                await profiled("list", requests, list_, 200, sql),
             ]
 
 
@@ -361,15 +368,15 @@ def section(phases: list[Phase], options: Options, profile_files: list[Path]) ->
     return f"""{SECTION_BEGIN}
 ## API request path profile
 
-Where the time of one create and one read goes inside the server: the real app in-process on
-uvloop, no workers (jobs stay queued), no sockets or uvicorn, requests one at a time. First a
-batch timed without a profiler, then one under cProfile (wall clock; it slows Python code down,
-so compare shares rather than absolute times with "API throughput"). SQLite runs in aiosqlite's
-thread, which cProfile does not see, nor the event loop's own C code (uvloop). Coroutines are
-counted while they run, not while they wait, and SQLAlchemy's greenlets blur the cumulative
-figures: trust the "of its own" tables most; the outermost coroutines' own time also absorbs the
-event loop's work between their steps. Absolute times vary a lot on a shared machine; the shares
-by library are the stable part.
+Where the time of one create, one read and one list goes inside the server: the real app
+in-process on uvloop, no workers (jobs stay queued), no sockets or uvicorn, requests one at a
+time. First a batch timed without a profiler, then one under cProfile (wall clock; it slows
+Python code down, so compare shares rather than absolute times with "API throughput"). SQLite
+runs in aiosqlite's thread, which cProfile does not see, nor the event loop's own C code
+(uvloop). Coroutines are counted while they run, not while they wait, and SQLAlchemy's greenlets
+blur the cumulative figures: trust the "of its own" tables most; the outermost coroutines' own
+time also absorbs the event loop's work between their steps. Absolute times vary a lot on a
+shared machine; the shares by library are the stable part.
 
 - Command (repository root): `{options.command}`
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}

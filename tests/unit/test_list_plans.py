@@ -35,9 +35,10 @@ async def plan_of_page(db: Database, filters: Filters, *, sandbox: bool, cursor:
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         sent.append((statement, parameters))
 
-    event.listen(db.read_engine.sync_engine, "before_cursor_execute", record)
+    # The list reads through read_one() (GenerationService.list), as here.
+    event.listen(db.read_one_engine.sync_engine, "before_cursor_execute", record)
     try:
-        async with db.read() as session:
+        async with db.read_one() as session:
             rows = await repository.page(
                 session,
                 "acc_1",
@@ -48,7 +49,7 @@ async def plan_of_page(db: Database, filters: Filters, *, sandbox: bool, cursor:
                 starting_after=cursor,
             )
     finally:
-        event.remove(db.read_engine.sync_engine, "before_cursor_execute", record)
+        event.remove(db.read_one_engine.sync_engine, "before_cursor_execute", record)
     assert rows == []
     (statement, parameters), *_ = [s for s in sent if "FROM generations" in s[0]]
     async with db.read_engine.connect() as connection:

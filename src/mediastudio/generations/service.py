@@ -184,27 +184,25 @@ class GenerationService:
             if account is None:
                 raise NotFound("The account of this API key no longer exists.")
             await self._check_quota(session, account.id, account.plan, spec.type)
-        generation = await repository.add(
+        generation = await repository.new(
             session,
-            Generation(
-                id=new_id("gen"),
-                account_id=principal.account_id,
-                api_key_id=principal.key_id,
-                type=spec.type,
-                model=spec.id,
-                status=Status.QUEUED,
-                input=validated.model_dump(mode="json", exclude_none=True),
-                prompt=prompt_of(validated),
-                progress=0,
-                outputs=[],
-                credits_reserved=price,
-                sandbox=principal.sandbox,
-                external_id=request.external_id,
-                metadata_=request.metadata or {},
-                webhook_url=request.webhook_url,
-                pool=spec.pool,
-                created_at=utcnow(),
-            ),
+            id=new_id("gen"),
+            account_id=principal.account_id,
+            api_key_id=principal.key_id,
+            type=spec.type,
+            model=spec.id,
+            status=Status.QUEUED,
+            input=validated.model_dump(mode="json", exclude_none=True),
+            prompt=prompt_of(validated),
+            progress=0,
+            outputs=[],
+            credits_reserved=price,
+            sandbox=principal.sandbox,
+            external_id=request.external_id,
+            metadata_=request.metadata or {},
+            webhook_url=request.webhook_url,
+            pool=spec.pool,
+            created_at=utcnow(),
         )
         await credits.reserve(session, principal.account_id, price, generation.id)
         return generation
@@ -243,7 +241,8 @@ class GenerationService:
         offset: int,
         starting_after: str | None,
     ) -> Page:
-        async with self.db.read() as session:
+        # One statement (a page, ``limit + 1`` rows, no count): no transaction needed.
+        async with self.db.read_one() as session:
             rows = await repository.page(
                 session,
                 principal.account_id,

@@ -132,9 +132,13 @@ async def _take_over(
 async def complete(
     session: AsyncSession, owner: Principal, key: str, status: int, body: dict[str, Any]
 ) -> None:
-    """Store the response in the same transaction that produced it."""
+    """Store the response in the same transaction that produced it.
+
+    The first response stored stays: a request that stalled past ``idempotency_lock_s`` and
+    finishes after the retry that took its claim over still answers with its own row, but
+    does not replace the response the retry stored (and may already have been replayed)."""
     record = await repository.get(session, owner.account_id, owner.sandbox, key)
-    if record is not None:
+    if record is not None and record.state != "completed":
         record.state = "completed"
         record.response_status = status
         record.response_body = body

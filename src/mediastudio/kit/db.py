@@ -6,8 +6,9 @@ connection that opens each transaction with ``BEGIN IMMEDIATE``: writers queue i
 order, and a conditional UPDATE can never be overtaken between its read and its write. Reads use
 their own pool and, thanks to WAL, never wait for the writer. A read of one statement
 (:meth:`Database.read_one`) goes through a third pool whose connections never open a transaction:
-SQLite runs each statement against one snapshot on its own, so BEGIN, COMMIT and the pool's
-rollback would be three of its round trips to aiosqlite's thread for nothing.
+SQLite runs each statement against one snapshot on its own. SQLite URLs run on
+kit/sqlite_driver.py: one round trip to aiosqlite's thread per statement, BEGIN sent with the
+first one, no COMMIT or ROLLBACK sent when there is nothing to end.
 
 PostgreSQL (asyncpg) uses one pool for both, of ``database_pool_size`` connections and no
 overflow, so a deployment's connection count is known in advance (docs/deployment.md). Every
@@ -32,11 +33,12 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event, func
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from mediastudio.kit import sqlite_driver
 from mediastudio.kit.changes import ChangeCounter, watch
 
 logger = logging.getLogger("mediastudio.db")
@@ -143,8 +145,9 @@ class Database:
         """A session for exactly one read statement, e.g. a row by its key.
 
         On SQLite it runs outside any transaction (a single statement sees one consistent
-        snapshot by itself, WAL or not), on connections that refuse writes: 4 round trips to
-        aiosqlite's thread for a SELECT instead of 9. A read of several statements that must
+        snapshot by itself, WAL or not), on connections that refuse writes: one round trip to
+        aiosqlite's thread for a SELECT (kit/sqlite_driver.py), two with :meth:`read` (its
+        COMMIT). A read of several statements that must
         agree with each other (a page and its count, a row and its children) uses :meth:`read`.
         On PostgreSQL this is :meth:`read`, one transaction as before."""
         if not self.is_sqlite:
@@ -175,32 +178,33 @@ def _sqlite_engine(
     """An engine whose transactions we begin ourselves (``BEGIN``, or ``BEGIN IMMEDIATE`` for
     the writer), or, with ``autocommit``, one that never begins any (for :meth:`Database.read_one`).
 
-    Why skipping the rollbacks is safe on the autocommit engine: its connections are never in a
-    transaction. sqlite3 begins none itself (``isolation_level = None`` below), no ``begin``
-    listener emits one, and ``PRAGMA query_only`` refuses any write. For such a connection
-    ``sqlite3.Connection.rollback()`` does nothing at all (CPython checks
-    ``sqlite3_get_autocommit`` first), so the pool's reset-on-return and the session's rollback
-    on close were each a round trip to aiosqlite's thread that did nothing. The check SQLAlchemy
-    makes (``detect_autocommit_setting``: ``isolation_level is None``) reads no state that a
-    statement still queued in aiosqlite's thread could change, so a request cancelled
-    mid-statement cannot return a connection with a transaction open: there is none to open. A
-    cancelled SELECT's statement is reset when its cursor is freed, in aiosqlite's thread,
-    before that thread runs the connection's next call."""
+    ``sqlite+aiosqlite`` runs on kit/sqlite_driver.py, SQLAlchemy's aiosqlite dialect with one
+    round trip to aiosqlite's thread per statement: the BEGIN named here is sent with the
+    transaction's first statement, and COMMIT or ROLLBACK with nothing to end is no call at all.
+
+    Why the autocommit engine is safe without transactions: its connections are never in one.
+    sqlite3 begins none itself (``isolation_level = None`` below), the driver has no ``begin``
+    to send, and ``PRAGMA query_only`` refuses any write. For such a connection sqlite3's
+    ``rollback()`` does nothing at all (CPython checks ``sqlite3_get_autocommit`` first), so the
+    pool's reset-on-return and the session's rollback on close are skipped
+    (``skip_autocommit_rollback``; the driver would skip them too). A cancelled ``SELECT``'s
+    statement is reset when its cursor is closed, in aiosqlite's thread, in the same call."""
     no_transactions: dict[str, Any] = (
         {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True} if autocommit else {}
     )
+    begin = None if autocommit else "BEGIN IMMEDIATE" if immediate else "BEGIN"
     engine = create_async_engine(
-        url,
+        _one_trip_driver(url),
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=300,
         echo=echo,
-        connect_args={"timeout": 30},
+        connect_args={"timeout": 30, "begin": begin},
         **no_transactions,
     )
 
     # SQLAlchemy's documented recipe: take transaction control away from the sqlite3 driver so
-    # that BEGIN is emitted by us, and is IMMEDIATE on the writer.
+    # that BEGIN is emitted by us (by the driver, with ``begin``), and is IMMEDIATE on the writer.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -215,14 +219,15 @@ def _sqlite_engine(
             cursor.execute(pragma)
         cursor.close()
 
-    if autocommit:
-        return engine
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
     return engine
+
+
+def _one_trip_driver(url: str) -> URL:
+    """``sqlite+aiosqlite://…`` on the driver of kit/sqlite_driver.py; any other URL as is."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        return parsed.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
+    return parsed
 
 
 def utc_day(session: AsyncSession, column: Any) -> Any:
