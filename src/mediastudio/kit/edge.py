@@ -144,8 +144,9 @@ def has_nul_escape(data: bytes) -> bool:
 
 
 def is_json(scope: Scope) -> bool:
+    """The request says its body is JSON (``application/json`` or a ``+json`` type)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
-            kind = value.split(b";", 1)[0].strip().lower()
+            kind: bytes = value.split(b";", 1)[0].strip().lower()
             return kind == b"application/json" or kind.endswith(b"+json")
     return False
