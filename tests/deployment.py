@@ -384,6 +384,8 @@ def start_worker(settings: Settings) -> Worker | None:
     ready: it starts while the app does); embedded: none."""
     if not DISTRIBUTED:
         return None
+    if not any(settings.workers_for(pool) for pool in WORKER_POOLS.split(",")):
+        return None  # a test that keeps its jobs queued: no slots, as in one process
     return Worker(
         settings.data_dir, child_env(settings_env(settings)), _worker_log(settings.data_dir)
     )
