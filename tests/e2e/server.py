@@ -39,6 +39,7 @@ TEST_KEY = re.compile(r"\bms_test_[A-Za-z0-9]{40}\b")
 FAKE_ENGINES = '["tests.fakes"]'
 # uvicorn re-raises SIGTERM once its graceful shutdown is done, so a clean stop may report it.
 GRACEFUL_EXIT = frozenset({0, -signal.SIGTERM})
+POOLS = ("cpu", "gpu", "io", "remote")
 
 
 # Every server process still running, so that even an interrupted session leaves none behind.
@@ -140,7 +141,9 @@ class ServerProcess:
             # The API without job slots and one worker process beside it; a test that starts
             # its own workers (--no-workers already) keeps them.
             command.append("--no-workers")
-            if self.worker is None:
+            # Every pool at 0 slots (jobs kept queued on purpose): no worker, as in one process.
+            slots = [self._env.get(f"MEDIASTUDIO_WORKERS_{pool.upper()}") for pool in POOLS]
+            if self.worker is None and slots != ["0"] * len(POOLS):
                 log = self.root / f"worker-{len(self.worker_logs) + 1}.log"
                 self.worker_logs.append(log)
                 self.worker = deployment.Worker(self.data_dir, self._env, log)
