@@ -14,7 +14,7 @@ TORCH ?= torch==2.13.0
 # `make run PORT=8080` serves on another port.
 PORT ?= 8000
 
-.PHONY: install browser terminal run test lint fmt typecheck unit bench clean
+.PHONY: install browser terminal run test test-distributed lint fmt typecheck unit bench clean
 
 # torch first, pinned to the CPU wheel, so that the [local] extra's range is already met and pip
 # does not fetch the multi-GB CUDA build (docs/local-models.md).
@@ -57,6 +57,15 @@ run: $(RUN_STAMP)
 ## Install, then lint, type-check and run every test
 test: $(STAMP) lint typecheck browser terminal
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+
+## The API, e2e, webhooks and dashboard suites on the distributed deployment: PostgreSQL, Redis,
+## RabbitMQ and S3, `serve --no-workers` beside a `worker` (tests/deployment.py,
+## docs/deployment.md). Stops at once, with what is missing, if a service does not answer.
+DISTRIBUTED_SUITES := tests/api tests/e2e tests/webhooks tests/dashboard
+test-distributed: $(STAMP) browser terminal
+	MEDIASTUDIO_TEST_DEPLOYMENT=distributed $(BIN)/python -m tests.deployment
+	MEDIASTUDIO_TEST_DEPLOYMENT=distributed $(BIN)/python -m pytest -n $(TEST_WORKERS) \
+		--dist worksteal $(DISTRIBUTED_SUITES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

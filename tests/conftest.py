@@ -26,14 +26,18 @@ from mediastudio.kit.db import Database
 from mediastudio.migrations import upgrade
 from mediastudio.platform import Platform
 from mediastudio.settings import Settings, load_settings
+from tests import deployment
 from tests.engines import tiny_cache
-from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, shared_postgres
 from tests.s3_server import S3Server, start_s3_server
 
 TERMINAL = {"completed", "partially_completed", "failed", "cancelled"}
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    # Distributed (tests/deployment.py): this data directory's database, bucket prefix, Redis
+    # and RabbitMQ prefixes, where the test did not choose its own.
+    overrides = deployment.with_services(data_dir, overrides)
     if DEFAULT_STORAGE == "s3" and "storage_url" not in overrides:
         overrides = {**_suite_s3_settings(), **overrides}
     values: dict[str, Any] = {
@@ -55,10 +59,13 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return load_settings(**values)
 
 
-DATABASES = ("sqlite", "postgresql")
+# The distributed deployment has no SQLite: its tests marked ``databases`` run once.
+DATABASES = ("postgresql",) if deployment.DISTRIBUTED else ("sqlite", "postgresql")
 # The database of tests not marked ``databases``: `MEDIASTUDIO_TEST_DATABASE=postgresql pytest …`
 # runs every test that takes ``settings``, ``api`` or ``database_url`` on PostgreSQL.
-DEFAULT_DATABASE = os.environ.get("MEDIASTUDIO_TEST_DATABASE", "sqlite")
+DEFAULT_DATABASE = os.environ.get(
+    "MEDIASTUDIO_TEST_DATABASE", "postgresql" if deployment.DISTRIBUTED else "sqlite"
+)
 
 
 # The storage of tests whose settings come from make_settings: `MEDIASTUDIO_TEST_STORAGE=s3
@@ -137,6 +144,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     workers = int(workerinput["workercount"]) if workerinput else 1
     items[:] = spread_longest(items, workers)
+    if deployment.DISTRIBUTED:
+        for item in items:
+            marker = item.get_closest_marker("embedded_only")
+            if marker is not None:
+                reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+                item.add_marker(pytest.mark.skip(reason=f"embedded only: {reason}"))
+
+
+@pytest.fixture(autouse=True)
+def _deployment_services() -> Iterator[None]:
+    """Distributed: the databases, prefixes and queues of the servers this test started are
+    removed when it ends (set up first, so torn down after the test's own fixtures)."""
+    before = deployment.open_now()
+    yield
+    deployment.close_since(before)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -157,7 +179,7 @@ def _tiny_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
+    server = shared_postgres()
     yield server
     server.close()
 
@@ -296,8 +318,10 @@ async def start_migrated(settings: Settings) -> None:
 @asynccontextmanager
 async def open_api(settings: Settings) -> AsyncIterator[Api]:
     await start_migrated(settings)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    # Distributed: the API without job slots, as `serve --no-workers`, and a worker process.
+    app = create_app(settings, run_workers=not deployment.DISTRIBUTED)
+    worker = deployment.start_worker(settings)
+    async with deployment.running(worker), app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Api(platform=app.state.platform, client=client)

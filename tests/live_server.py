@@ -19,6 +19,7 @@ import uvicorn
 
 from mediastudio.app import create_app
 from mediastudio.settings import Settings
+from tests import deployment
 from tests.conftest import Api, start_migrated
 
 
@@ -41,12 +42,14 @@ class LiveApi(Api):
 async def serve_live(settings: Settings, **options: Any) -> AsyncIterator[LiveApi]:
     """``options`` go to ``uvicorn.Config`` (e.g. what ``mediastudio serve`` adds)."""
     await start_migrated(settings)
-    app = create_app(settings)
+    # Distributed (tests/deployment.py): `serve --no-workers` and a worker process beside it.
+    app = create_app(settings, run_workers=not deployment.DISTRIBUTED)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+    worker = deployment.running(deployment.start_worker(settings))
     try:
         while not server.started:
             if task.done():
@@ -55,7 +58,10 @@ async def serve_live(settings: Settings, **options: Any) -> AsyncIterator[LiveAp
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base_url, timeout=20.0, trust_env=False) as client:
+        async with (
+            worker,
+            httpx.AsyncClient(base_url=base_url, timeout=20.0, trust_env=False) as client,
+        ):
             yield LiveApi(
                 platform=app.state.platform, client=client, base_url=base_url, server=server
             )

@@ -15,6 +15,7 @@ server, so its absence is a broken CI, not a reason to test less.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import os
 import re
@@ -139,6 +140,19 @@ class PostgresServer:
     def close(self) -> None:
         if self._ready:
             self.drop(self.template)
+            self._ready = False
+
+
+_shared: list[PostgresServer] = []
+
+
+def shared_postgres() -> PostgresServer:
+    """This process's one server object: one template and one name counter for every fixture
+    and deployment of the session (two objects would make, and drop, the same template)."""
+    if not _shared:
+        _shared.append(PostgresServer())
+        atexit.register(_shared[0].close)
+    return _shared[0]
 
 
 async def _migrate(url: str) -> None:

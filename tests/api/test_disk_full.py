@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.api.test_uploads import png_bytes
 from tests.conftest import Api, auth, make_settings, open_api
 from tests.fakes import BIG_OUTPUT_CREDITS, IMAGE_CREDITS
@@ -129,6 +131,9 @@ def multipart(content: bytes) -> tuple[str, bytes]:
     return boundary, body + content + f"\r\n--{boundary}--\r\n".encode()
 
 
+@pytest.mark.embedded_only(
+    reason="fills the data directory's disk; distributed, outputs and uploads go to S3"
+)
 async def test_writes_that_hit_a_full_disk_answer_507_and_503_not_500(tmp_path: Path) -> None:
     # No floor: the writes themselves run into ENOSPC (the spool file, SQLite's WAL).
     async with api_on_small_volume(tmp_path, min_free_bytes=0) as (api, volume):

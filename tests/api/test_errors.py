@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from mediastudio.kit.clock import utcnow
 from tests.conftest import Api, auth, make_settings, open_api
@@ -152,6 +154,37 @@ async def test_a_body_that_is_not_json_says_where_it_breaks(api: Api) -> None:
     assert error["message"].startswith("Request body is not valid JSON at position 15")
     [field] = error["details"]["fields"]
     assert field["field"] == "body" and "position 15" in field["message"]
+
+
+@pytest.mark.databases
+async def test_a_nul_character_in_json_is_a_400_on_both_databases(api: Api) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb (it failed the request with a 500); SQLite
+    could. Both now refuse it before anything is stored, and nothing was created or charged."""
+    key = await api.key(await api.account(credits=100))
+    for body in (
+        {**IMAGE, "prompt": "a light\u0000house"},
+        {"model": "fake/speech", "input": {"text": "hi\u0000"}},
+        {**IMAGE, "metadata": {"k\u0000": "v"}},
+    ):
+        raw = json.dumps(body).encode()
+        assert b"\\u0000" in raw  # what a client sends: the JSON escape
+        path = "/api/v1/generations" if "input" in body else "/api/v1/generate/image"
+        response = await api.client.post(
+            path, content=raw, headers={**auth(key), "Content-Type": "application/json"}
+        )
+        error = assert_error(response, 400, "invalid_request")
+        assert "NUL" in error["message"], error
+    # An escaped backslash before "u0000" is ordinary text, stored on both.
+    text = await api.client.post(
+        "/api/v1/generate/image",
+        json={**IMAGE, "prompt": "a path C:\\u0000"},
+        headers=auth(key),
+    )
+    assert text.status_code == 202, text.text
+    listed = (await api.client.get("/api/v1/generations", headers=auth(key))).json()["data"]
+    assert [item["id"] for item in listed] == [text.json()["id"]]
+    account = (await api.client.get("/api/v1/account", headers=auth(key))).json()
+    assert account["credit_balance"] + account["credits_reserved"] == 100
 
 
 async def test_unknown_filter_values_are_400_like_an_unknown_status(api: Api) -> None:

@@ -86,6 +86,9 @@ async def test_a_cancel_stops_the_job_between_steps_and_refunds(api: Api) -> Non
     assert await balance(api, key) == 10
 
 
+@pytest.mark.embedded_only(
+    reason="patches the engine's generate in the test process; the worker process runs the job"
+)
 async def test_out_of_memory_fails_with_its_code_refunds_and_the_worker_goes_on(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from mediastudio.keys import service as keys
 from mediastudio.keys.models import ApiKey
 from mediastudio.kit.clock import utcnow
 from tests.conftest import auth, make_settings
+from tests.deployment import DISTRIBUTED, settings_env
 from tests.live_server import LiveApi, Sse, read_sse, serve_live
 
 SLOW = {"prompt": "a lighthouse [slow:30]", "model": "fake/image", "width": 256, "height": 256}
@@ -99,7 +100,12 @@ async def test_a_key_revoked_by_another_process_ends_the_stream(live: LiveApi) -
         revoked = await asyncio.to_thread(
             subprocess.run,
             [str(Path(sys.executable).parent / "mediastudio"), "keys", "revoke", key_id],
-            env={"MEDIASTUDIO_DATA_DIR": data_dir, "PATH": "/usr/bin:/bin"},
+            # Distributed (tests/deployment.py): the same database and services as the API.
+            env={
+                "MEDIASTUDIO_DATA_DIR": data_dir,
+                "PATH": "/usr/bin:/bin",
+                **(settings_env(live.platform.settings) if DISTRIBUTED else {}),
+            },
             capture_output=True,
             text=True,
             timeout=60,

@@ -23,6 +23,8 @@ from typing import IO, Any
 
 import httpx
 
+from tests import deployment
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = frozenset({"completed", "partially_completed", "failed", "cancelled"})
 # Waits are budgets for a broken build to fail in, not speed checks: CI's machine is shared and
@@ -37,6 +39,7 @@ TEST_KEY = re.compile(r"\bms_test_[A-Za-z0-9]{40}\b")
 FAKE_ENGINES = '["tests.fakes"]'
 # uvicorn re-raises SIGTERM once its graceful shutdown is done, so a clean stop may report it.
 GRACEFUL_EXIT = frozenset({0, -signal.SIGTERM})
+POOLS = ("cpu", "gpu", "io", "remote")
 
 
 # Every server process still running, so that even an interrupted session leaves none behind.
@@ -75,6 +78,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
             "MEDIASTUDIO_SWEEP_INTERVAL_S": "0.5",
         }
     )
+    # Distributed (tests/deployment.py): this data directory's database, bucket, Redis, broker.
+    env.update(deployment.process_env(data_dir))
     return env
 
 
@@ -93,6 +98,8 @@ class ServerProcess:
         self._env: dict[str, str] = {}
         self._first_log = 0
         self._log_file: IO[bytes] | None = None
+        self.worker: deployment.Worker | None = None  # distributed: the worker beside `serve`
+        self.worker_logs: list[Path] = []
 
     # The process ----------------------------------------------------------------------------
 
@@ -130,6 +137,16 @@ class ServerProcess:
         self._log_file = log_path.open("wb")
         command = [sys.executable, "-m", "mediastudio", "serve", "--port", str(self.port)]
         command += ["--data-dir", str(self.data_dir), *self.args]
+        if deployment.DISTRIBUTED and "--no-workers" not in self.args:
+            # The API without job slots and one worker process beside it; a test that starts
+            # its own workers (--no-workers already) keeps them.
+            command.append("--no-workers")
+            # Every pool at 0 slots (jobs kept queued on purpose): no worker, as in one process.
+            slots = [self._env.get(f"MEDIASTUDIO_WORKERS_{pool.upper()}") for pool in POOLS]
+            if self.worker is None and slots != ["0"] * len(POOLS):
+                log = self.root / f"worker-{len(self.worker_logs) + 1}.log"
+                self.worker_logs.append(log)
+                self.worker = deployment.Worker(self.data_dir, self._env, log)
         self.process = subprocess.Popen(
             command,
             cwd=self.root,
@@ -148,11 +165,16 @@ class ServerProcess:
         try:
             for _ in range(BIND_ATTEMPTS - 1):
                 if self._poll_ready():
-                    return
-                self.stop()
+                    break
+                self._stop_server()
                 self._launch()
-            if not self._poll_ready():
-                raise AssertionError(f"no free port in {BIND_ATTEMPTS} tries:\n{self.log_tail()}")
+            else:
+                if not self._poll_ready():
+                    raise AssertionError(
+                        f"no free port in {BIND_ATTEMPTS} tries:\n{self.log_tail()}"
+                    )
+            if self.worker is not None:
+                self.worker.wait_ready()
         except BaseException:
             self.stop(signal.SIGKILL)
             raise
@@ -187,7 +209,18 @@ class ServerProcess:
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
         """Send ``sig`` and wait for the process to exit (SIGKILL if it takes too long); the
-        process is reaped, so its pid is really gone afterwards. Returns its exit code."""
+        process is reaped, so its pid is really gone afterwards. Returns its exit code.
+        Distributed, the worker beside it goes too (killed when the server is: a crash test
+        means the whole deployment's processes)."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.send(sig)  # both stop at once: a graceful worker stop takes seconds
+        code = self._stop_server(sig)
+        if worker is not None:
+            worker.stop(sig)
+        return code
+
+    def _stop_server(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
         process, self.process = self.process, None
         code: int | None = None
         if process is not None:
@@ -219,7 +252,7 @@ class ServerProcess:
 
     def logs(self) -> str:
         parts = []
-        for path in self.log_paths:
+        for path in [*self.log_paths, *self.worker_logs]:
             if path.exists():
                 parts.append(f"----- {path.name} -----\n{path.read_text(errors='replace')}")
         return "\n".join(parts)

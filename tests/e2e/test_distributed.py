@@ -33,7 +33,12 @@ from tests.e2e.server import (
 from tests.postgres import PostgresServer
 from tests.rabbitmq_server import RABBITMQ_URL, require_rabbitmq, unique_prefix
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # It builds its own distributed deployment (database, broker, storage, workers); under the
+    # switch the suite's deployment settings would be mixed into its processes' environment.
+    pytest.mark.embedded_only(reason="sets up a distributed deployment of its own"),
+]
 
 READY_TIMEOUT_S = 90.0
 # A short lease: a killed worker's job comes back after it expires (the sweeper of a surviving

@@ -39,7 +39,12 @@ from tests.live_server import read_sse
 from tests.postgres import PostgresServer
 from tests.redis_server import PrivateRedis
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # It builds its own distributed deployment (database, broker, storage, workers); under the
+    # switch the suite's deployment settings would be mixed into its processes' environment.
+    pytest.mark.embedded_only(reason="sets up a distributed deployment of its own"),
+]
 
 IMAGE = {"prompt": "a lighthouse", "model": "fake/image"}  # 5 credits
 HELD_CREATES = 6

@@ -40,7 +40,12 @@ from tests.rabbitmq_server import unique_prefix as unique_queue_prefix
 from tests.redis_server import REDIS_URL, count_prefixed
 from tests.s3_server import S3Server
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # It builds its own distributed deployment (database, broker, storage, workers); under the
+    # switch the suite's deployment settings would be mixed into its processes' environment.
+    pytest.mark.embedded_only(reason="sets up a distributed deployment of its own"),
+]
 
 LIMIT = 5  # the free plan's general per-key limit here: small enough to exhaust
 IMAGE = {"prompt": "a lighthouse [slow:1]", "model": "fake/image", "width": 256, "height": 256}

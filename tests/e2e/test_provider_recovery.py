@@ -37,6 +37,7 @@ def replicate_env(fake: FakeReplicate) -> dict[str, str]:
     }
 
 
+@pytest.mark.embedded_only(reason="reads the job's row from the data directory's SQLite file")
 async def test_a_killed_server_resumes_the_same_prediction_after_restart(
     server: ServerProcess, fake: FakeReplicate
 ) -> None:

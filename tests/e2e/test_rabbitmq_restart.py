@@ -35,7 +35,12 @@ from tests.e2e.test_distributed import WorkerProcess, stored
 from tests.postgres import PostgresServer
 from tests.rabbitmq_server import PrivateRabbitMQ
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # It builds its own distributed deployment (database, broker, storage, workers); under the
+    # switch the suite's deployment settings would be mixed into its processes' environment.
+    pytest.mark.embedded_only(reason="sets up a distributed deployment of its own"),
+]
 
 # How long the broker stays away after it died: the workers and the API notice, the job
 # created meanwhile waits in the database.

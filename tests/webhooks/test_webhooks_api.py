@@ -36,6 +36,12 @@ from tests.webhooks.receivers import Script
 
 pytestmark = pytest.mark.databases
 
+# The fake resolver is patched into the test process; on the distributed deployment deliveries
+# are sent by the worker process, which resolves names for real.
+IN_PROCESS_DNS = pytest.mark.embedded_only(
+    reason="delivery's DNS is faked in the test process; the worker process sends webhooks"
+)
+
 IMAGE = {"prompt": "Crème brûlée, Zoë's café 🌅🚀", "model": "fake/image"}
 FAST = {
     "net_allow_hosts": "127.0.0.1",
@@ -412,6 +418,7 @@ def ca_file(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
+@IN_PROCESS_DNS
 async def test_delivery_checks_dns_again_and_never_follows_redirects(
     tmp_path: Path, dns: FakeDns, ca_file: Path
 ) -> None:
@@ -511,6 +518,7 @@ async def test_a_generation_webhook_url_to_a_private_address_is_refused_at_creat
         assert account["credits_reserved"] == 0
 
 
+@IN_PROCESS_DNS
 async def test_a_generation_webhook_url_naming_a_private_host_fails_at_delivery(
     tmp_path: Path, dns: FakeDns
 ) -> None:

@@ -28,8 +28,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediastudio.kit.bodies import BodyLimits, refusal
+from mediastudio.kit.errors import NUL_MESSAGE, boundary_response, unexpected_error_response
 from mediastudio.kit.errors import logger as errors_logger
-from mediastudio.kit.errors import unexpected_error_response
 from mediastudio.kit.ratelimit import STATE_KEY
 from mediastudio.kit.requestid import client_request_id, reset_request_id, set_request_id
 
@@ -72,22 +72,32 @@ class EdgeMiddleware:
             return
         received = 0
         over = False  # the body passed the cap: the app's answer is dropped for the 413
+        nul = False  # a JSON body holds an escaped NUL: the app's answer is dropped for a 400
+        tail = b""  # the end of the previous body chunk, for an escape split between chunks
         started = False  # the app began its answer: too late for an error envelope
 
         async def counting_receive() -> Message:
-            nonlocal received, over
+            nonlocal received, over, nul, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
                 if received > limit:
                     over = True
                     return {"type": "http.disconnect"}
+                # A plain substring search first: the exact check runs only on a candidate.
+                candidate = _NUL_ESCAPE in tail + body[:8] or _NUL_ESCAPE in body
+                if candidate and has_nul_escape(tail + body) and is_json(scope):
+                    nul = True
+                    return {"type": "http.disconnect"}
+                tail = (tail + body)[-_TAIL:]
             return message
 
         async def app_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
-            if not over:
+            if not (over or nul):
+                # Only what reaches the client counts: a dropped answer leaves room for ours.
+                started = started or message["type"] == "http.response.start"
                 await outer_send(message)
 
         try:
@@ -105,3 +115,38 @@ class EdgeMiddleware:
                 await response(scope, receive, app_send)
         if over:
             await refusal(limit)(scope, receive, outer_send)
+        elif nul and not started:
+            await boundary_response(scope, 400, "invalid_request", NUL_MESSAGE, None)(
+                scope, receive, outer_send
+            )
+
+
+# NUL in a JSON string (``\u0000``) is valid JSON but no text PostgreSQL stores (SQLite would
+# keep it): refused for every JSON body at the edge, the same 400 on both databases, before a
+# route or the database sees it. Forms and query strings reach the database's refusal instead
+# (kit/errors.py, is_nul_refused): the same 400 on PostgreSQL.
+_NUL_ESCAPE = b"u0000"
+_TAIL = 64
+
+
+def has_nul_escape(data: bytes) -> bool:
+    """True when ``data`` holds ``\u0000`` whose backslash is not itself escaped (an odd run of
+    backslashes before ``u0000``: ``\\u0000`` is a backslash and the text "u0000")."""
+    start = data.find(b"\\" + _NUL_ESCAPE)
+    while start != -1:
+        run = 0
+        while start - run >= 0 and data[start - run] == 0x5C:  # backslash
+            run += 1
+        if run % 2 == 1:
+            return True
+        start = data.find(b"\\" + _NUL_ESCAPE, start + 1)
+    return False
+
+
+def is_json(scope: Scope) -> bool:
+    """The request says its body is JSON (``application/json`` or a ``+json`` type)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            kind: bytes = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json" or kind.endswith(b"+json")
+    return False

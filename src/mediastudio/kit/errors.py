@@ -344,16 +344,47 @@ def unexpected_error_response(scope: Scope, exc: Exception) -> Response:
     as a warning. In the error shape of the surface the request reached (a page for the
     dashboard's)."""
     where = f"{scope.get('method')} {scope.get('path')}"
+    if is_nul_refused(exc):
+        # Text with NUL that reached PostgreSQL from somewhere the edge does not scan (a form
+        # field, a query parameter): the client's mistake, not ours.
+        logger.info("NUL character refused by the database during %s", where)
+        return boundary_response(scope, 400, "invalid_request", NUL_MESSAGE, None)
     if is_disk_full(exc):
         logger.warning("disk full during %s: %s", where, exc)
         full = StorageUnavailable()
-        return _boundary_response(scope, full.status, full.code, full.message, full.headers)
+        return boundary_response(scope, full.status, full.code, full.message, full.headers)
     logger.exception("unhandled error on %s", where, exc_info=exc)
     message = MediaStudioError.default_message
-    return _boundary_response(scope, 500, "internal_error", message, None)
+    return boundary_response(scope, 500, "internal_error", message, None)
 
 
-def _boundary_response(
+NUL_MESSAGE = (
+    "The request contains the NUL character (\\u0000), which no text field can hold; "
+    "remove it (or send binary data as a file upload)."
+)
+# PostgreSQL's SQLSTATEs for a NUL in text (22021, "invalid byte sequence for encoding UTF8:
+# 0x00") and in jsonb (22P05, "unsupported Unicode escape sequence"). SQLite stores NUL.
+_NUL_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def is_nul_refused(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it wraps: SQLAlchemy keeps the driver's error in ``orig``,
+    asyncpg's adapter chains it) is PostgreSQL refusing a NUL character."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if sqlstate in _NUL_SQLSTATES:
+            return True
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return False
+
+
+def boundary_response(
     scope: Scope,
     status: int,
     code: str,
