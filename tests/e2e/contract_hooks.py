@@ -14,6 +14,11 @@ Two values are made to be what a real client sends, rather than left as drawn:
   drawn URL no server: every well-formed list of samples is replaced by one short WAV as a
   ``data:`` URI, which the server takes (a sandbox key: a placeholder voice).
 
+- A NUL character (``\u0000``) in a JSON body is refused at the edge with a documented 400
+  ``invalid_request`` (no database stores it the same way; tests/api/test_errors.py), which a
+  JSON Schema string cannot say: drawn strings have their NULs replaced, so the body reaches the
+  operation it was drawn for instead of the edge's refusal.
+
 Only values of the right type and form are changed; a missing or malformed one stays as drawn.
 """
 
@@ -51,9 +56,22 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         drawn = case.body.get("samples")
         if isinstance(drawn, list) and drawn and all(isinstance(s, str) for s in drawn):
             case.body["samples"] = [_sample()]
+    if case.body is not None:
+        case.body = _without_nul(case.body)
     key = (case.headers or {}).get(IDEMPOTENCY_KEY)
     if isinstance(key, str) and VALID_KEY.fullmatch(key):
         case.headers[IDEMPOTENCY_KEY] = f"{key[:200]}.{next(_requests)}"
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL in its strings (keys included) replaced by a space."""
+    if isinstance(value, str):
+        return value.replace("\x00", " ")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _sample() -> str:
