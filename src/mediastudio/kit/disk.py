@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mediastudio.kit.exception_chain import any_in_chain
+
 # ENOSPC: no space left; EDQUOT: the user's quota on that volume is spent. Same cure for both.
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
@@ -34,18 +36,7 @@ _UNLIMITED = 2**63 - 1  # nothing watched (no local volume): never short of spac
 
 def is_disk_full(exc: BaseException) -> bool:
     """True when ``exc`` or anything it was raised from or during is an out-of-space error."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if _is_full(current):
-            return True
-        # SQLAlchemy keeps the driver's exception in ``orig``; others chain with ``from``.
-        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
-    return False
+    return any_in_chain(exc, _is_full)
 
 
 def _is_full(exc: BaseException) -> bool:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from mediastudio.kit.disk import RETRY_AFTER_S, is_disk_full
+from mediastudio.kit.exception_chain import any_in_chain
 from mediastudio.kit.requestid import current_request_id
 
 logger = logging.getLogger("mediastudio.errors")
@@ -370,18 +371,12 @@ _NUL_SQLSTATES = frozenset({"22021", "22P05"})
 def is_nul_refused(exc: BaseException) -> bool:
     """True when ``exc`` (or what it wraps: SQLAlchemy keeps the driver's error in ``orig``,
     asyncpg's adapter chains it) is PostgreSQL refusing a NUL character."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if sqlstate in _NUL_SQLSTATES:
-            return True
-        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
-    return False
+    return any_in_chain(exc, _is_nul_refusal)
+
+
+def _is_nul_refusal(exc: BaseException) -> bool:
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return sqlstate in _NUL_SQLSTATES
 
 
 def boundary_response(
