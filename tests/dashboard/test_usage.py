@@ -16,7 +16,6 @@ from mediastudio.credits import service as credits
 from mediastudio.credits.models import LedgerEntry
 from mediastudio.dashboard import service
 from mediastudio.generations import repository as generations
-from mediastudio.generations.models import Generation
 from mediastudio.kit.clock import utcnow
 from mediastudio.kit.ids import new_id
 from mediastudio.users import service as users
@@ -50,20 +49,18 @@ async def charged_job(
     rows = [("reserve", -max(charged, 4), max(charged, 4))]
     rows.append(("capture", 0, -charged) if charged else ("refund", 4, -4))
     async with api.platform.db.write() as session:
-        await generations.add(
+        await generations.new(
             session,
-            Generation(
-                id=generation_id,
-                account_id=account_id,
-                type=type_,
-                model=f"builtin/{type_}-model",
-                status="completed" if charged else "failed",
-                input={},
-                prompt="p",
-                credits_charged=charged,
-                sandbox=sandbox,
-                created_at=when,
-            ),
+            id=generation_id,
+            account_id=account_id,
+            type=type_,
+            model=f"builtin/{type_}-model",
+            status="completed" if charged else "failed",
+            input={},
+            prompt="p",
+            credits_charged=charged,
+            sandbox=sandbox,
+            created_at=when,
         )
         if sandbox:
             return generation_id

@@ -21,7 +21,7 @@ from mediastudio.kit.db import utc_day
 from mediastudio.kit.ids import first_id_at
 
 ACTIVE = (Status.QUEUED.value, Status.PROCESSING.value)
-# (attribute, column, column default) of every column, for add().
+# (attribute, column, column default) of every column, for new().
 _INSERTED = tuple(
     (attribute.key, attribute.columns[0].key, attribute.columns[0].default)
     for attribute in inspect(Generation).column_attrs
@@ -48,25 +48,6 @@ class Filters:
     external_id: str | None = None
 
 
-async def add(session: AsyncSession, generation: Generation) -> Generation:
-    """Insert a new generation with one Core INSERT rather than the ORM's unit of work, which
-    cost more than the statement on every create. The object stays out of the session (nothing
-    else in the transaction changes it) with its column defaults filled in, as a flush would."""
-    values: dict[str, Any] = {}
-    # The values the constructor set, read from the instance's state dict rather than through
-    # each attribute's instrumented getter (which, for an attribute never set, also runs the
-    # loader machinery): about a hundred Python calls less per create.
-    given = inspect(generation).dict
-    for key, column, default in _INSERTED:
-        value = given.get(key)
-        if value is None and default is not None:
-            value = default.arg(None) if default.is_callable else default.arg
-            setattr(generation, key, value)
-        values[column] = value
-    await session.execute(_INSERT, values)  # a constant statement: compiled once, cached
-    return generation
-
-
 async def new(session: AsyncSession, **values: Any) -> Generation:
     """Insert a new generation from its column values (the constructor's keywords) with one
     Core INSERT, and return it as a ``Generation`` filled in the way the ORM fills a loaded
@@ -74,7 +55,7 @@ async def new(session: AsyncSession, **values: Any) -> Generation:
     than through the constructor's instrumented setters (an attribute event and a change
     record each) and, for a column left unset, a loader on first read. About 80 Python calls
     less per create (docs/benchmarks.md, "The request path, fourth slice"). The object is this
-    transaction's own row, never one read back, and stays out of the session as add()'s does."""
+    transaction's own row, never one read back, and stays out of the session."""
     unknown = values.keys() - _KEYS
     if unknown:
         raise TypeError(f"not a column of Generation: {sorted(unknown)}")
