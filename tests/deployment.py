@@ -407,6 +407,30 @@ async def running(worker: Worker | None) -> AsyncIterator[None]:
         await asyncio.to_thread(worker.stop, signal.SIGKILL)
 
 
+async def stored_row(data_dir: Path, sql: str, *params: Any) -> tuple[Any, ...] | None:
+    """One row straight from the database of the server(s) on ``data_dir``: the SQLite file
+    embedded, its PostgreSQL database distributed. ``sql`` takes ``?`` placeholders."""
+    if not DISTRIBUTED:
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(data_dir / "mediastudio.db")) as db:
+            found = db.execute(sql, params).fetchone()
+        return None if found is None else tuple(found)
+    import asyncpg
+
+    numbered = sql
+    for n in range(1, len(params) + 1):
+        numbered = numbered.replace("?", f"${n}", 1)
+    dsn = for_data_dir(data_dir).database_url().replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        record = await connection.fetchrow(numbered, *params)
+    finally:
+        await connection.close()
+    return None if record is None else tuple(record)
+
+
 def embedded_only(reason: str) -> pytest.MarkDecorator:
     """Mark a test that can only hold on the embedded deployment (say why)."""
     return pytest.mark.embedded_only(reason=reason)

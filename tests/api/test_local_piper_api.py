@@ -112,6 +112,11 @@ def held_until_cancelled() -> Iterator[None]:
         yield
 
 
+@pytest.mark.embedded_only(
+    reason="holds the second sentence by patching the engine in the test process; distributed, "
+    "the worker process runs the job (a cancel reaching a worker mid-job: tests/e2e/"
+    "test_distributed.py::test_jobs_wait_for_a_worker_of_their_pool_and_cancels_reach_it)"
+)
 @pytest.mark.usefixtures("held_until_cancelled")
 async def test_a_cancel_stops_the_job_between_sentences_and_refunds(api: Api) -> None:
     key = await live_key(api)

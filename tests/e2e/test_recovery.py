@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import signal
-import sqlite3
-from contextlib import closing
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
+from tests.deployment import stored_row
 from tests.e2e.server import (
     GRACEFUL_EXIT,
     ServerProcess,
@@ -45,12 +44,12 @@ async def start_slow_job(server: ServerProcess, key: str) -> str:
     return job_id
 
 
-def stored_job(server: ServerProcess, job_id: str) -> tuple[str, str | None]:
+async def stored_job(server: ServerProcess, job_id: str) -> tuple[str, str | None]:
     """``(status, worker_id)`` straight from the database, while no server runs."""
     assert not server.running
-    with closing(sqlite3.connect(server.data_dir / "mediastudio.db")) as db:
-        row = db.execute("SELECT status, worker_id FROM generations WHERE id = ?", (job_id,))
-        found = row.fetchone()
+    found = await stored_row(
+        server.data_dir, "SELECT status, worker_id FROM generations WHERE id = ?", job_id
+    )
     assert found is not None, job_id
     return found[0], found[1]
 
@@ -74,7 +73,7 @@ async def test_server_killed_mid_job_finishes_or_refunds_it_after_restart(
     job_id = await start_slow_job(server, key)
 
     assert server.stop(signal.SIGKILL) == -signal.SIGKILL
-    assert stored_job(server, job_id)[0] == "processing"  # held by a process that is gone
+    assert (await stored_job(server, job_id))[0] == "processing"  # held by a process that is gone
     server.start(LONG_LEASE)  # its start-up sweep releases what the dead process held
 
     async with client(server) as http:
@@ -103,7 +102,7 @@ async def test_sigterm_mid_job_requeues_it_and_the_next_start_completes_it(
     assert server.stop(signal.SIGTERM) in GRACEFUL_EXIT
     assert "Application shutdown complete" in server.current_log()
     # The graceful stop put the job back in the queue itself, holding nothing.
-    assert stored_job(server, job_id) == ("queued", None)
+    assert (await stored_job(server, job_id)) == ("queued", None)
     server.start(LONG_LEASE)
 
     async with client(server) as http:

@@ -3,8 +3,9 @@
 Layout (every key under the deployment's prefix, docs/deployment.md#redis):
 
 - ``<prefix>:events:state``: a hash ``{epoch, seq}``, the bus's clock;
-- ``<prefix>:events:a:<account>``: one stream per account, trimmed with ``MAXLEN ~`` to the
-  replay buffer (``events_buffer_size``);
+- ``<prefix>:events:a:<account>``: one stream per account, trimmed exactly (``MAXLEN``, not
+  ``~``) to the replay buffer (``events_buffer_size``), so a resume replays from Redis exactly
+  when it would from the in-process bus's ring;
 - ``<prefix>:events:epochs``: a short stream of the epochs started, which every reader follows;
 - ``<prefix>:events:wake:<process>``: a one-entry stream a process writes to itself to wake its
   reader when it starts following a new account.
@@ -76,7 +77,7 @@ if clock > seq then
   redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq))
 end
 local id = epoch .. '-' .. string.format('%d', seq)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], id, 'e', ARGV[3])
 return id
 """
 
