@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 import mediastudio.models  # noqa: F401
 from mediastudio.kit.db import Base, Database
-from mediastudio.migrations import upgrade
+from mediastudio.migrations import alembic_config, upgrade
+from tests.deployment import child_env
+from tests.postgres import PostgresServer
 
 
 @pytest.mark.databases
@@ -110,3 +115,40 @@ async def test_0011_keeps_existing_endpoints_on_mediastudios_payload(tmp_path: P
         rows = await connection.execute(text("SELECT id, payload_format FROM webhook_endpoints"))
         assert {row.id: row.payload_format for row in rows} == {"whk_1": "mediastudio"}
     await db.dispose()
+
+
+async def test_processes_starting_together_on_a_new_postgresql_database_all_migrate_it(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """A deployment's API processes and workers start at once and each runs the migrations:
+    four ``mediastudio migrate`` processes on one new database all succeed (one migrates, the
+    others wait for its lock and find the schema at head)."""
+    postgres_server.require()
+    name, url = postgres_server.create(migrated=False)
+    mediastudio = Path(sys.executable).with_name("mediastudio")
+    try:
+        starting = [
+            subprocess.Popen(
+                [str(mediastudio), "migrate", "--data-dir", str(tmp_path / f"data{n}")],
+                env=child_env({"MEDIASTUDIO_DATABASE_URL": url}),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for n in range(4)
+        ]
+        # A deadline only so that a lock-up fails the test instead of hanging the suite.
+        outputs = [process.communicate(timeout=120)[0] for process in starting]
+        assert [process.returncode for process in starting] == [0] * 4, outputs
+        db = Database(url)
+        try:
+            async with db.write_engine.connect() as connection:
+                versions = (await connection.execute(text("SELECT * FROM alembic_version"))).all()
+        finally:
+            await db.dispose()
+        heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+        assert [row[0] for row in versions] == heads
+    finally:
+        for process in starting:
+            process.kill()
+        postgres_server.drop(name)
