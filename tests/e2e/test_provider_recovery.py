@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 import signal
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 
 import pytest
 from PIL import Image
 
+from tests.deployment import stored_row
 from tests.e2e.server import ServerProcess, assert_books_balanced, auth, client, wait_for
 from tests.providers.fake_replicate import FakeReplicate, Plan, RunningFake
 
@@ -37,7 +36,6 @@ def replicate_env(fake: FakeReplicate) -> dict[str, str]:
     }
 
 
-@pytest.mark.embedded_only(reason="reads the job's row from the data directory's SQLite file")
 async def test_a_killed_server_resumes_the_same_prediction_after_restart(
     server: ServerProcess, fake: FakeReplicate
 ) -> None:
@@ -54,11 +52,12 @@ async def test_a_killed_server_resumes_the_same_prediction_after_restart(
 
     assert server.stop(signal.SIGKILL) == -signal.SIGKILL
     [prediction] = fake.creates
-    with closing(sqlite3.connect(server.data_dir / "mediastudio.db")) as db:
-        status, checkpoint = db.execute(
-            "SELECT status, checkpoint FROM generations WHERE id = ?", (job_id,)
-        ).fetchone()
-    assert status == "processing" and prediction.id in checkpoint
+    stored = await stored_row(
+        server.data_dir, "SELECT status, checkpoint FROM generations WHERE id = ?", job_id
+    )
+    assert stored is not None
+    status, checkpoint = stored
+    assert status == "processing" and prediction.id in str(checkpoint)
 
     fake.release()
     server.start(env)
