@@ -150,7 +150,9 @@ async def test_retry_runs_a_failed_job_again_with_a_new_reservation(api: Api) ->
     await api.wait(key, job["id"])
     retried = await api.client.post(f"/api/v1/generations/{job['id']}/retry", headers=auth(key))
     assert retried.status_code == 202
-    assert retried.json()["status"] == "queued"
+    # The answer is the job as read after the retry committed and was offered to the workers:
+    # distributed, a worker may already have claimed it (or even failed it again).
+    assert retried.json()["status"] in {"queued", "processing", "failed"}
     assert retried.json()["credits_reserved"] == 10
     done = await api.wait(key, job["id"])
     assert done["status"] == "failed"  # the magic prompt fails again, and is refunded again

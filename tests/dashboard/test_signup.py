@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from unittest.mock import AsyncMock
 
 import httpx
 import pytest
@@ -186,4 +187,22 @@ async def test_two_sign_ups_of_one_email_at_once_make_one_account(open_signup: A
     assert sorted(answer.status_code for answer in answers) == [303, 400]
     (refused,) = [answer for answer in answers if answer.status_code == 400]
     assert users.SIGN_UP_REFUSED in refused.text
+    assert await counts(api) == (1, 1)
+
+
+async def test_an_email_taken_between_the_lookup_and_the_insert_gets_the_same_refusal(
+    open_signup: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race's other window: the other sign-up commits after this one's lookups found
+    nothing, before its account insert checks again; the answer is still the sign-up's own
+    words, not the operator CLI's ("An account with email … already exists")."""
+    api = open_signup
+    assert (await api.client.post(SIGNUP, data=await form(api))).status_code == 303
+    missing = AsyncMock(return_value=None)
+    monkeypatch.setattr(users.repository, "user_by_email", missing)
+    monkeypatch.setattr(accounts, "find_by_email", missing)
+    refused = await api.client.post(SIGNUP, data=await form(api))
+    assert refused.status_code == 400
+    assert users.SIGN_UP_REFUSED in refused.text and "already exists" not in refused.text
+    assert missing.await_count == 2
     assert await counts(api) == (1, 1)

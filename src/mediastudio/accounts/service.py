@@ -17,6 +17,10 @@ from mediastudio.kit.ids import new_id
 from mediastudio.settings import Settings
 
 
+class EmailTaken(InvalidRequest):
+    """An account already has this email (a caller may answer it in its own words)."""
+
+
 async def create(
     session: AsyncSession,
     settings: Settings,
@@ -33,7 +37,7 @@ async def create(
     if "@" not in email:
         raise InvalidRequest("An account needs an email address.")
     if await repository.get_by_email(session, email) is not None:
-        raise InvalidRequest(f"An account with email {email} already exists.")
+        raise EmailTaken(f"An account with email {email} already exists.")
     account = await repository.add(
         session, Account(id=new_id("acc"), email=email, name=name, plan=plan)
     )

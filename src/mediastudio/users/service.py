@@ -179,7 +179,12 @@ async def sign_up(
     taken = await repository.user_by_email(session, email) is not None
     if taken or await accounts.find_by_email(session, email) is not None:
         raise InvalidRequest(SIGN_UP_REFUSED)
-    account = await accounts.create(session, settings, email=email, name=name)
+    try:
+        account = await accounts.create(session, settings, email=email, name=name)
+    except accounts.EmailTaken:
+        # Another sign-up of this email committed since the lookup above: the same answer,
+        # not the operator CLI's wording.
+        raise InvalidRequest(SIGN_UP_REFUSED) from None
     user = await repository.add_user(
         session,
         User(id=new_id("usr"), account_id=account.id, email=email, password_hash=password_hash),
