@@ -71,7 +71,7 @@ def serve(
         f"data: {settings.data_dir.resolve()}"
     )
     uvicorn.run(
-        create_app(settings, run_workers=not no_workers),
+        create_app(settings, run_workers=not no_workers, freeze_gc=True),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
