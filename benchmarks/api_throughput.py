@@ -970,7 +970,7 @@ class OpenLoop(Measurement):
     """A Measurement whose latencies count from each request's scheduled send time."""
 
     offered_rate: float = 0.0
-    max_send_lag_s: float = 0.0  # how late the client itself sent, at worst
+    max_send_lag_s: float = 0.0  # how late the client itself sent (or a connection was free)
     # Per request (seconds since the start it was scheduled at, latency): where in the run the
     # slow ones were, one episode (a stall) or spread out (a server near its capacity).
     timeline: list[tuple[float, float]] = field(default_factory=list)
@@ -999,16 +999,28 @@ async def drive_open_loop(
         if scenario.collect_ids and response.status_code == scenario.expect:
             result.ids.append(str(response.json()["id"]))
 
+    # A fixed set of connections takes the scheduled requests in turn (wrk2's way), so that
+    # no more requests are in flight than the client's pool holds: a task per request, queued
+    # in httpcore's pool whenever the server fell behind, made the pool's assignment pass
+    # quadratic in the backlog and pinned the client at 100 % CPU for good.
+    due: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+
+    async def connection() -> None:
+        while (item := await due.get()) is not None:
+            await one(*item)
+
     server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
     start = clock() + 0.05
-    tasks = []
+    connections = [asyncio.create_task(connection()) for _ in range(OPEN_LOOP_CONNECTIONS)]
     for index in range(count):
         scheduled = start + index / rate
         delay = scheduled - clock()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index, scheduled)))
-    await asyncio.gather(*tasks)
+        due.put_nowait((index, scheduled))
+    for _ in connections:
+        due.put_nowait(None)
+    await asyncio.gather(*connections)
     result.wall_s = clock() - start
     result.server_cpu_s = process_cpu_s(server.pid) - server_cpu
     result.client_cpu_s = time.process_time() - client_cpu
