@@ -993,8 +993,9 @@ async def drive_open_loop(
         except httpx.HTTPError:
             result.statuses[0] += 1
             return
-        result.latencies_s.append(clock() - scheduled)
-        result.timeline.append((scheduled - start, clock() - scheduled))
+        took = clock() - scheduled
+        result.latencies_s.append(took)
+        result.timeline.append((scheduled - start, took))
         result.statuses[response.status_code] += 1
         if scenario.collect_ids and response.status_code == scenario.expect:
             result.ids.append(str(response.json()["id"]))

@@ -126,17 +126,18 @@ async def test_processes_starting_together_on_a_new_postgresql_database_all_migr
     postgres_server.require()
     name, url = postgres_server.create(migrated=False)
     mediastudio = Path(sys.executable).with_name("mediastudio")
+    starting: list[subprocess.Popen[str]] = []
     try:
-        starting = [
-            subprocess.Popen(
-                [str(mediastudio), "migrate", "--data-dir", str(tmp_path / f"data{n}")],
-                env=child_env({"MEDIASTUDIO_DATABASE_URL": url}),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
+        for n in range(4):
+            starting.append(
+                subprocess.Popen(
+                    [str(mediastudio), "migrate", "--data-dir", str(tmp_path / f"data{n}")],
+                    env=child_env({"MEDIASTUDIO_DATABASE_URL": url}),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
             )
-            for n in range(4)
-        ]
         # A deadline only so that a lock-up fails the test instead of hanging the suite.
         outputs = [process.communicate(timeout=120)[0] for process in starting]
         assert [process.returncode for process in starting] == [0] * 4, outputs
