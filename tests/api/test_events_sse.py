@@ -43,7 +43,10 @@ async def test_a_client_follows_a_job_from_its_state_through_progress_to_complet
     live: LiveApi,
 ) -> None:
     key = await live.key(await live.account())
-    job = await create(live, key, SLOW)
+    # Three seconds of waiting: the worker saves progress every half second, and on the
+    # distributed deployment it runs in another process, so a shorter job may show only one
+    # step between the snapshot and the end on a busy machine.
+    job = await create(live, key, {**SLOW, "prompt": "a lighthouse [slow:3]"})
     async with stream(live, key, f"/api/v1/generations/{job}/events") as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
