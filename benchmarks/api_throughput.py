@@ -64,9 +64,9 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -132,6 +132,7 @@ class Options:
     duration_s: float = 60.0
     no_jobs: bool = False
     postgres: str | None = None
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -161,8 +162,19 @@ def parse_options(argv: list[str]) -> Options:
         help="MediaStudio on a new PostgreSQL database made through this DSN, e.g. "
         "postgresql://postgres@127.0.0.1:5432/postgres (dropped at the end)",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="A MediaStudio setting for this run, e.g. creates_in_flight=8 (passed as "
+        "MEDIASTUDIO_NAME), to compare values of one setting",
+    )
     parser.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    settings = tuple(tuple(item.split("=", 1)) for item in args.setting)
+    if any(len(pair) != 2 or not pair[0] for pair in settings):
+        parser.error("--setting takes NAME=VALUE, e.g. creates_in_flight=8")
     if args.postgres and args.write_docs:
         parser.error("--postgres writes no docs: its figures are copied by hand")
     if args.requests < args.rounds * 2 or args.concurrency < 1 or args.rounds < 1:
@@ -186,6 +198,7 @@ def parse_options(argv: list[str]) -> Options:
         args.duration,
         args.no_jobs,
         args.postgres,
+        settings,  # type: ignore[arg-type]
     )
 
 
@@ -290,10 +303,16 @@ def postgres_database(stack: ExitStack, admin_dsn: str) -> str:
 
 
 def start_mediastudio(
-    stack: ExitStack, workdir: Path, *, run_jobs: bool = True, postgres: str | None = None
+    stack: ExitStack,
+    workdir: Path,
+    *,
+    run_jobs: bool = True,
+    postgres: str | None = None,
+    settings: tuple[tuple[str, str], ...] = (),
 ) -> tuple[Server, str]:
     data_dir = workdir / "mediastudio"
     env = clean_environment(MEDIASTUDIO_BOOTSTRAP="false", MEDIASTUDIO_LOG_LEVEL="warning")
+    env.update({f"MEDIASTUDIO_{name.upper()}": value for name, value in settings})
     if postgres:
         env["MEDIASTUDIO_DATABASE_URL"] = postgres_database(stack, postgres)
     if not run_jobs:
@@ -957,7 +976,7 @@ def save_raw(report: Report) -> Path:
 
 # --- Open loop -------------------------------------------------------------------------------
 
-OPEN_LOOP_CONNECTIONS = 256  # enough that the pool is not what holds requests back
+OPEN_LOOP_CONNECTIONS = 256  # enough that connections are not what holds requests back
 P99_TARGET_MS = 50.0
 OPEN_BEGIN = (
     "<!-- BEGIN api_open_loop (written by benchmarks/api_throughput.py --open-loop-rate) -->"
@@ -976,8 +995,28 @@ class OpenLoop(Measurement):
     timeline: list[tuple[float, float]] = field(default_factory=list)
 
 
+async def open_connections(
+    stack: AsyncExitStack, base_url: str, options: Options, **extra: Any
+) -> list[httpx.AsyncClient]:
+    """``OPEN_LOOP_CONNECTIONS`` clients of one connection each, wrk2's connections.
+
+    One client per connection rather than one pool of them: httpcore's pool walks its requests
+    and its connections on every request that starts or ends, so a pool of 256 busy connections
+    cost the client ~8 ms of CPU per request (against ~2 ms while the server kept up) and the
+    load generator, not the server, became the limit as soon as the server fell behind."""
+    single = Options(**{**asdict(options), "concurrency": 1})
+    return [
+        await stack.enter_async_context(http_client(base_url, single, **extra))
+        for _ in range(OPEN_LOOP_CONNECTIONS)
+    ]
+
+
 async def drive_open_loop(
-    client: httpx.AsyncClient, server: Server, scenario: Scenario, rate: float, duration_s: float
+    clients: list[httpx.AsyncClient],
+    server: Server,
+    scenario: Scenario,
+    rate: float,
+    duration_s: float,
 ) -> OpenLoop:
     """``rate`` requests/s for ``duration_s``, each sent at its scheduled time without waiting
     for the others; latency = answer time - scheduled time."""
@@ -986,7 +1025,7 @@ async def drive_open_loop(
     clock = time.perf_counter
     count = max(1, round(rate * duration_s))
 
-    async def one(index: int, scheduled: float) -> None:
+    async def one(client: httpx.AsyncClient, index: int, scheduled: float) -> None:
         result.max_send_lag_s = max(result.max_send_lag_s, clock() - scheduled)
         try:
             response = await send(client, scenario, index)
@@ -1000,28 +1039,36 @@ async def drive_open_loop(
         if scenario.collect_ids and response.status_code == scenario.expect:
             result.ids.append(str(response.json()["id"]))
 
-    # A fixed set of connections takes the scheduled requests in turn (wrk2's way), so that
-    # no more requests are in flight than the client's pool holds: a task per request, queued
-    # in httpcore's pool whenever the server fell behind, made the pool's assignment pass
-    # quadratic in the backlog and pinned the client at 100 % CPU for good.
-    due: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+    # A fixed set of connections takes the scheduled requests (wrk2's way): a task per request
+    # queued in one httpcore pool whenever the server fell behind made the pool's assignment
+    # pass quadratic in the backlog and pinned the client at 100 % CPU for good. A request goes
+    # to the connection that went idle last, as a pool reuses its first free one: handing them
+    # out in turn, all 256 busy every second, cost both servers ~20-40 % more CPU per request.
+    idle = list(clients)
+    backlog: deque[tuple[int, float]] = deque()
 
-    async def connection() -> None:
-        while (item := await due.get()) is not None:
-            await one(*item)
+    async def serve_from(client: httpx.AsyncClient, index: int, scheduled: float) -> None:
+        await one(client, index, scheduled)
+        while backlog:
+            await one(client, *backlog.popleft())
+        idle.append(client)
 
     server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
     start = clock() + 0.05
-    connections = [asyncio.create_task(connection()) for _ in range(OPEN_LOOP_CONNECTIONS)]
+    running: set[asyncio.Task[None]] = set()
     for index in range(count):
         scheduled = start + index / rate
         delay = scheduled - clock()
         if delay > 0:
             await asyncio.sleep(delay)
-        due.put_nowait((index, scheduled))
-    for _ in connections:
-        due.put_nowait(None)
-    await asyncio.gather(*connections)
+        if idle:
+            task = asyncio.create_task(serve_from(idle.pop(), index, scheduled))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        else:
+            backlog.append((index, scheduled))
+    while running:
+        await asyncio.gather(*running)
     result.wall_s = clock() - start
     result.server_cpu_s = process_cpu_s(server.pid) - server_cpu
     result.client_cpu_s = time.process_time() - client_cpu
@@ -1073,25 +1120,30 @@ async def measure_open_loop(
 ) -> list[OpenRow]:
     """Per rate: creates on each server, MediaStudio's jobs drained, then reads of them."""
     auth = {"Authorization": f"Bearer {key}"}
-    wide = Options(**{**asdict(options), "concurrency": OPEN_LOOP_CONNECTIONS})
     rows: list[OpenRow] = []
     async with (
-        http_client(mediastudio.base_url, wide, headers=auth) as ms_client,
-        http_client(baseline.base_url, wide) as base_client,
+        http_client(mediastudio.base_url, options, headers=auth) as ms_client,
+        AsyncExitStack() as stack,
     ):
+        ms_connections = await open_connections(stack, mediastudio.base_url, options, headers=auth)
+        base_connections = await open_connections(stack, baseline.base_url, options)
         ms_create, base_create = create_scenarios()
-        # Warm-up, uncounted: connections opened, code paths and caches warm.
+        # Warm-up, uncounted: code paths and caches warm, then every connection opened.
         await drive(ms_client, mediastudio, ms_create, options.warmup, options.concurrency)
-        await drive(base_client, baseline, base_create, options.warmup, options.concurrency)
+        await drive(base_connections[0], baseline, base_create, options.warmup, 1)
+        for connections, scenario in ((ms_connections, ms_create), (base_connections, base_create)):
+            await asyncio.gather(*(send(c, scenario, i) for i, c in enumerate(connections)))
         if not options.no_jobs:
             await drain_jobs(ms_client, mediastudio, Drain())
         for rate in options.open_loop_rates:
             created = {}
-            for label, server, client, scenario, expect in (
-                (MEDIASTUDIO, mediastudio, ms_client, ms_create, 202),
-                (BASELINE, baseline, base_client, base_create, 200),
+            for label, server, connections, scenario, expect in (
+                (MEDIASTUDIO, mediastudio, ms_connections, ms_create, 202),
+                (BASELINE, baseline, base_connections, base_create, 200),
             ):
-                measured = await drive_open_loop(client, server, scenario, rate, options.duration_s)
+                measured = await drive_open_loop(
+                    connections, server, scenario, rate, options.duration_s
+                )
                 created[label] = measured.ids
                 rows.append(open_row(rate, "create", label, measured, expect))
                 print(
@@ -1101,11 +1153,13 @@ async def measure_open_loop(
                 if label == MEDIASTUDIO and not options.no_jobs:
                     await drain_jobs(ms_client, mediastudio, Drain())
             ms_read, base_read = read_scenarios(created[MEDIASTUDIO], created[BASELINE])
-            for label, server, client, scenario in (
-                (MEDIASTUDIO, mediastudio, ms_client, ms_read),
-                (BASELINE, baseline, base_client, base_read),
+            for label, server, connections, scenario in (
+                (MEDIASTUDIO, mediastudio, ms_connections, ms_read),
+                (BASELINE, baseline, base_connections, base_read),
             ):
-                measured = await drive_open_loop(client, server, scenario, rate, options.duration_s)
+                measured = await drive_open_loop(
+                    connections, server, scenario, rate, options.duration_s
+                )
                 rows.append(open_row(rate, "read", label, measured, 200))
                 print(
                     f"{rate:g}/s read {label}: p99 {rows[-1].summary.p99_ms:.1f} ms, "
@@ -1116,9 +1170,9 @@ async def measure_open_loop(
 
 OPEN_HEADER = (
     "| offered req/s | scenario | server | achieved req/s | p50 ms | p90 ms | p99 ms | max ms "
-    "| errors | server CPU ms/req | client's worst send lag ms | seconds with a request over "
-    "50 ms |\n"
-    "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    "| errors | server CPU ms/req | client CPU ms/req | client's worst send lag ms "
+    "| seconds with a request over 50 ms |\n"
+    "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 )
 
 
@@ -1129,7 +1183,8 @@ def open_table(rows: list[OpenRow]) -> str:
         lines.append(
             f"| {row.rate:g} | {row.scenario} | {row.label} {REQUESTS[row.scenario, row.label]} "
             f"| {s.rps:.0f} | {s.p50_ms:.1f} | {row.p90_ms:.1f} | {s.p99_ms:.1f} "
-            f"| {row.max_ms:.0f} | {s.errors} | {s.server_cpu_ms:.2f} | {row.max_send_lag_ms:.1f} "
+            f"| {row.max_ms:.0f} | {s.errors} | {s.server_cpu_ms:.2f} | {s.client_cpu_ms:.2f} "
+            f"| {row.max_send_lag_ms:.1f} "
             f"| {row.slow_seconds} |"
         )
     return "\n".join(lines)
@@ -1185,9 +1240,10 @@ full rather than slowing the load down; MediaStudio and the baseline in the same
 
 {
         wrap(
-            "The client's worst send lag is how late the load generator itself sent a request; a "
-            "lag near the latencies means the client, sharing the machine's cores, was the "
-            "bottleneck, and the latencies count that wait too."
+            "The client's worst send lag is how late the load generator sent a request, waiting "
+            "for a free connection included: near the latencies, all 256 connections were "
+            "waiting on the server. Client CPU ms/req times the achieved rate near 1,000 means "
+            "the load generator filled a core and was the limit, not the server."
         )
     }
 {OPEN_END}
@@ -1202,7 +1258,11 @@ def run_open_loop(options: Options) -> list[OpenRow]:
     ):
         workdir = Path(tmp)
         mediastudio, key = start_mediastudio(
-            stack, workdir, run_jobs=not options.no_jobs, postgres=options.postgres
+            stack,
+            workdir,
+            run_jobs=not options.no_jobs,
+            postgres=options.postgres,
+            settings=options.settings,
         )
         baseline = start_baseline(stack, workdir)
         print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")
@@ -1248,7 +1308,11 @@ def run(options: Options) -> Report:
     ):
         workdir = Path(tmp)
         mediastudio, key = start_mediastudio(
-            stack, workdir, run_jobs=not options.no_jobs, postgres=options.postgres
+            stack,
+            workdir,
+            run_jobs=not options.no_jobs,
+            postgres=options.postgres,
+            settings=options.settings,
         )
         baseline = start_baseline(stack, workdir)
         print(f"servers ready: {mediastudio.base_url} (MediaStudio), {baseline.base_url}")

@@ -7,8 +7,9 @@ database, an ``unlimited`` account and a sandbox key through the services the CL
 ``size`` sandbox generations of that account are written straight into SQLite with one
 ``executemany`` (made here, not through the API: a million creates would take the benchmark
 longer than the question), ids minted by ``kit.ids.new_id`` in creation order, statuses and
-types mixed. Then ``--requests`` requests of each kind, one at a time, through
-``httpx.ASGITransport``:
+types mixed. Every size's app stays open in one process; then ``--requests`` requests of each
+kind, one at a time, through ``httpx.ASGITransport``, in ten batches that alternate between the
+sizes (so a machine whose load drifts weighs on both alike):
 
 - the first page, ``GET /api/v1/generations?limit=20``;
 - a deep page, ``?limit=20&starting_after=<the id in the middle>`` (cursor paging);
@@ -33,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +47,7 @@ from common import DOCS, cpu_model, write_section
 SECTION_BEGIN = "<!-- BEGIN list_scale (written by benchmarks/list_scale.py) -->"
 SECTION_END = "<!-- END list_scale -->"
 BATCH = 20_000
+ROUNDS = 10  # batches per request kind, alternating between the sizes
 KINDS = (
     "first page",
     "deep cursor page",
@@ -140,7 +143,8 @@ def query_plan(database: Path, account_id: str, extra: str, params: tuple[Any, .
 
 async def time_requests(
     client: httpx.AsyncClient, url: str, count: int, expected: int = 20
-) -> tuple[float, float]:
+) -> list[float]:
+    """``count`` requests one after another; each one's seconds."""
     latencies = []
     for _ in range(count):
         started = time.perf_counter()
@@ -148,64 +152,104 @@ async def time_requests(
         latencies.append(time.perf_counter() - started)
         if response.status_code != 200 or len(response.json()["data"]) != expected:
             raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return statistics.median(latencies) * 1000, cuts[98] * 1000
+    return latencies
 
 
-async def measure(data_dir: Path, size: int, requests: int) -> list[Timing]:
+@dataclass(frozen=True)
+class Subject:
+    """One size's server, its client and its requests, ready to be timed."""
+
+    size: int
+    client: httpx.AsyncClient
+    cases: dict[str, tuple[str, str, tuple[Any, ...]]]
+    database: Path
+    account_id: str
+
+
+async def open_subject(stack: AsyncExitStack, data_dir: Path, size: int) -> Subject:
     from mediastudio.app import create_app
     from mediastudio.settings import load_settings
 
     settings = load_settings(None, data_dir=data_dir, bootstrap=False, log_level="warning")
     app = create_app(settings, run_workers=False)
-    async with app.router.lifespan_context(app):
-        account_id, key = await make_key(app)
-        database = Path(app.state.platform.db.write_engine.url.database or "")
-        started = time.perf_counter()
-        ids = fill(database, account_id, size)
-        print(f"{size} generations written in {time.perf_counter() - started:.1f} s")
-        middle = ids[len(ids) // 2]
-        cases = {
-            "first page": ("/api/v1/generations?limit=20", "", ()),
-            "deep cursor page": (
-                f"/api/v1/generations?limit=20&starting_after={middle}",
-                " AND id < ?",
-                (middle,),
-            ),
-            "status filter": (
-                "/api/v1/generations?limit=20&status=completed",
-                " AND status = ?",
-                ("completed",),
-            ),
-            "type filter": (
-                "/api/v1/generations?limit=20&type=image",
-                " AND type = ?",
-                ("image",),
-            ),
-            "model filter": (
-                "/api/v1/generations?limit=20&model=sandbox/video",
-                " AND model = ?",
-                ("sandbox/video",),
-            ),
-            "external_id lookup": (
-                f"/api/v1/generations?limit=20&external_id=order-{len(ids) // 2}",
-                " AND external_id = ?",
-                (f"order-{len(ids) // 2}",),
-            ),
-        }
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
+    await stack.enter_async_context(app.router.lifespan_context(app))
+    account_id, key = await make_key(app)
+    database = Path(app.state.platform.db.write_engine.url.database or "")
+    started = time.perf_counter()
+    ids = fill(database, account_id, size)
+    print(f"{size} generations written in {time.perf_counter() - started:.1f} s")
+    middle = ids[len(ids) // 2]
+    cases = {
+        "first page": ("/api/v1/generations?limit=20", "", ()),
+        "deep cursor page": (
+            f"/api/v1/generations?limit=20&starting_after={middle}",
+            " AND id < ?",
+            (middle,),
+        ),
+        "status filter": (
+            "/api/v1/generations?limit=20&status=completed",
+            " AND status = ?",
+            ("completed",),
+        ),
+        "type filter": (
+            "/api/v1/generations?limit=20&type=image",
+            " AND type = ?",
+            ("image",),
+        ),
+        "model filter": (
+            "/api/v1/generations?limit=20&model=sandbox/video",
+            " AND model = ?",
+            ("sandbox/video",),
+        ),
+        "external_id lookup": (
+            f"/api/v1/generations?limit=20&external_id=order-{len(ids) // 2}",
+            " AND external_id = ?",
+            (f"order-{len(ids) // 2}",),
+        ),
+    }
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    )
+    return Subject(size, client, cases, database, account_id)
+
+
+async def measure(data_dirs: list[Path], sizes: list[int], requests: int) -> list[Timing]:
+    """Every size's server open at once in this process, the requests of each kind timed in
+    ``ROUNDS`` batches that alternate between the sizes (and which one goes first), so that a
+    drifting machine load weighs on every size alike rather than on whichever ran last."""
+    async with AsyncExitStack() as stack:
+        subjects = [
+            await open_subject(stack, data_dir, size)
+            for data_dir, size in zip(data_dirs, sizes, strict=True)
+        ]
+        latencies: dict[tuple[int, str], list[float]] = {}
+        batch = max(1, requests // ROUNDS)
+        for kind in KINDS:
+            expected = 1 if kind == "external_id lookup" else 20
+            for subject in subjects:  # warm each one's caches and statements
+                await time_requests(subject.client, subject.cases[kind][0], 5, expected)
+            for round_ in range(ROUNDS):
+                for subject in subjects if round_ % 2 == 0 else subjects[::-1]:
+                    url = subject.cases[kind][0]
+                    latencies.setdefault((subject.size, kind), []).extend(
+                        await time_requests(subject.client, url, batch, expected)
+                    )
         timings = []
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://bench", headers=headers
-        ) as client:
+        for subject in subjects:
             for kind in KINDS:
-                url, extra, params = cases[kind]
-                expected = 1 if kind == "external_id lookup" else 20
-                await time_requests(client, url, 5, expected)  # warm
-                median, p99 = await time_requests(client, url, requests, expected)
-                plan = query_plan(database, account_id, extra, params)
-                timings.append(Timing(size, kind, median, p99, plan))
+                _url, extra, params = subject.cases[kind]
+                times = latencies[(subject.size, kind)]
+                cuts = statistics.quantiles(times, n=100, method="inclusive")
+                plan = query_plan(subject.database, subject.account_id, extra, params)
+                timings.append(
+                    Timing(
+                        subject.size, kind, statistics.median(times) * 1000, cuts[98] * 1000, plan
+                    )
+                )
     return timings
 
 
@@ -239,7 +283,8 @@ def section(timings: list[Timing], sizes: list[int], command: str) -> str:
 
 `GET /api/v1/generations` pages with {sizes[0]:,} and with {sizes[-1]:,} generations in the
 account (sandbox; the rows written straight into SQLite by the script), in-process through
-`httpx.ASGITransport`, one request at a time, no workers.
+`httpx.ASGITransport`, one request at a time, no workers; both databases' apps open at once, the
+requests of each kind timed in {ROUNDS} batches alternating between them.
 
 - Command (repository root): `{command}`
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
@@ -265,10 +310,9 @@ def main(argv: list[str]) -> int:
         parser.error("need two sizes of at least 100 rows and --requests >= 2")
     for name in [name for name in os.environ if name.startswith("MEDIASTUDIO_")]:
         del os.environ[name]
-    timings: list[Timing] = []
-    for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="mediastudio-list-") as tmp:
-            timings += asyncio.run(measure(Path(tmp), size, args.requests))
+    with tempfile.TemporaryDirectory(prefix="mediastudio-list-") as tmp:
+        data_dirs = [Path(tmp) / str(size) for size in sizes]
+        timings = asyncio.run(measure(data_dirs, sizes, args.requests))
     command = shlex.join(["python", "benchmarks/list_scale.py", *argv])
     text = section(timings, sizes, command)
     print(text)

@@ -493,6 +493,11 @@ class Settings(BaseSettings):
         24 * 3600, ge=0, description="How long a rotated-out endpoint secret keeps signing"
     )
 
+    creates_in_flight: int = Field(
+        8,
+        ge=1,
+        description="Creates one API process works on at once; the rest wait their turn",
+    )
     idempotency_ttl_s: int = 24 * 3600
     idempotency_lock_s: int = Field(60, description="An in-flight key older than this is abandoned")
     signed_url_ttl_s: int = 24 * 3600

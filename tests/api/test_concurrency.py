@@ -208,3 +208,40 @@ async def test_workers_claiming_one_capped_accounts_jobs_at_once_never_exceed_th
             queued.discard(done)
     finally:
         await platform.close()
+
+
+async def test_creates_past_the_admission_limit_wait_their_turn_and_all_succeed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API process works on at most ``creates_in_flight`` creates; the others wait before
+    any of their work (docs/architecture.md, "Admission of creates") and are then served."""
+    settings = make_settings(tmp_path / "data", creates_in_flight=2)
+    async with open_api(settings) as api:
+        account = await api.account(credits=1000)
+        key = await api.key(account)
+        service = api.platform.generations
+        original = service.files.check_owned
+        inside, peak = 0, 0
+
+        async def slow_check(*args: object, **kwargs: object) -> None:
+            nonlocal inside, peak
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.05)  # long enough for every request to arrive meanwhile
+            inside -= 1
+            await original(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(service.files, "check_owned", slow_check)
+        responses = await asyncio.gather(
+            *(
+                api.client.post("/api/v1/generate/image", json=IMAGE, headers=auth(key))
+                for _ in range(12)
+            )
+        )
+        assert [r.status_code for r in responses] == [202] * 12
+        assert peak == 2
+        async with api.platform.db.read() as session:
+            made = await session.scalar(
+                select(func.count()).select_from(Generation).where(Generation.account_id == account)
+            )
+        assert made == 12

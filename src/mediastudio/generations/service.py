@@ -7,6 +7,7 @@ only after that transaction commits.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,6 +97,7 @@ class GenerationService:
         self.catalog = catalog
         self.queue = queue
         self.storage = storage
+        self._admitted = asyncio.Semaphore(settings.creates_in_flight)
 
     async def create(
         self,
@@ -104,6 +106,16 @@ class GenerationService:
         *,
         idempotency_key: str | None = None,
         fingerprint: str = "",
+    ) -> Created:
+        async with self._admitted:
+            return await self._create(principal, request, idempotency_key, fingerprint)
+
+    async def _create(
+        self,
+        principal: Principal,
+        request: NewGeneration,
+        idempotency_key: str | None,
+        fingerprint: str,
     ) -> Created:
         # Choosing a default model validates the input against the candidates: the chosen
         # one's result is kept rather than validated a second time.
