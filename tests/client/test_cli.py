@@ -198,7 +198,9 @@ def test_a_failed_job_exits_1_and_retry_runs_it_again(cli: Cli) -> None:
 def test_ctrl_c_stops_the_waiting_not_the_job(cli: Cli) -> None:
     """SIGINT while the bar waits: exit 130 with one line saying the job goes on (no
     traceback), and the job does go on to completion."""
-    prompt = f"an interrupted lighthouse {uuid.uuid4().hex[:8]} [slow:3]"
+    # Eight seconds: each `jobs list` below is a whole CLI process, and on a busy machine
+    # finding the job took over three, so a 3 s job had ended before the SIGINT.
+    prompt = f"an interrupted lighthouse {uuid.uuid4().hex[:8]} [slow:8]"
     waiting = subprocess.Popen(
         [sys.executable, "-m", "mediastudio", "generate", "image", prompt, "-o", "out.png"],
         cwd=cli.cwd,
