@@ -9,7 +9,8 @@ be, and reads it at the signed ``/files/...`` URL the API hands out:
 2. the whole file downloaded once, its SHA-256 checked against the stored file's, while the
    server's resident memory (``VmRSS``) is sampled every 10 ms;
 3. ``--ranges`` downloads at once, each a ``Range`` of ``--range-mb`` MiB at a random offset
-   (every body checked against the file's bytes), while a probe times ``/healthz`` every 20 ms.
+   (every body checked against the file's bytes once they are all in), while a probe in a
+   process of its own times ``/healthz`` every 20 ms.
 
 Prints a markdown section; ``--write-docs`` puts it in docs/benchmarks.md. The client shares the
 machine's cores with the server, so the throughput is the pair's, not the server's alone; the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import random
 import statistics
@@ -101,13 +103,83 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def healthz_latencies(client: httpx.AsyncClient, count: int) -> list[float]:
+def timed_healthz(client: httpx.Client) -> float:
+    started = time.perf_counter()
+    client.get("/healthz").raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def run_probe(base_url: str) -> None:
+    """The probe's own process (``--probe URL``): in the downloading client's process, its
+    requests waited for that client's event loop and GIL, so its latency was partly the
+    client's. Commands on stdin, one per line, each answered with a JSON list of milliseconds:
+    ``idle`` times 200 requests one after another; ``busy`` times one every 20 ms until the next
+    line (``stop``) arrives."""
+    with httpx.Client(base_url=base_url, timeout=300.0) as client:
+        for _ in range(20):  # warm-up
+            timed_healthz(client)
+        for command in sys.stdin:
+            if command.strip() == "idle":
+                times = [timed_healthz(client) for _ in range(200)]
+            else:
+                times = probe_until_next_line(client)
+            print(json.dumps(times), flush=True)
+
+
+def probe_until_next_line(client: httpx.Client) -> list[float]:
+    stop = threading.Event()
+
+    def wait_for_line() -> None:
+        sys.stdin.readline()
+        stop.set()
+
+    waiter = threading.Thread(target=wait_for_line)
+    waiter.start()
     times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        (await client.get("/healthz")).raise_for_status()
-        times.append((time.perf_counter() - started) * 1000)
+    while not stop.is_set():
+        times.append(timed_healthz(client))
+        stop.wait(PROBE_EVERY_S)
+    waiter.join()
     return times
+
+
+class Probe:
+    """``run_probe`` in a child process, asked for its figures through a pipe."""
+
+    def __init__(self, base_url: str) -> None:
+        command = [sys.executable, str(Path(__file__).resolve()), "--probe", base_url]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def _send(self, line: str) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+
+    def _answer(self) -> list[float]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the probe exited with {self._process.wait()}")
+        times: list[float] = json.loads(line)
+        return times
+
+    def idle(self) -> list[float]:
+        self._send("idle")
+        return self._answer()
+
+    def start(self) -> None:
+        self._send("busy")
+
+    def stop(self) -> list[float]:
+        self._send("stop")
+        return self._answer()
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(30)
 
 
 async def download_whole(client: httpx.AsyncClient, url: str) -> tuple[str, int, float]:
@@ -121,26 +193,22 @@ async def download_whole(client: httpx.AsyncClient, url: str) -> tuple[str, int,
     return digest.hexdigest(), size, time.perf_counter() - started
 
 
-async def ranged(client: httpx.AsyncClient, url: str, start: int, length: int, stored: Path) -> int:
+async def ranged(client: httpx.AsyncClient, url: str, start: int, length: int) -> bytes:
     headers = {"Range": f"bytes={start}-{start + length - 1}"}
     response = await client.get(url, headers=headers)
     if response.status_code != 206:
         raise RuntimeError(f"Range answered {response.status_code}")
+    return response.content
+
+
+def check_ranges(stored: Path, starts: list[int], bodies: list[bytes]) -> None:
+    """Each body against the stored file's bytes; after the downloads, so that reading and
+    comparing 400 MiB does not hold up the downloading client while it is measured."""
     with stored.open("rb") as file:
-        file.seek(start)
-        if response.content != file.read(length):
-            raise RuntimeError(f"bytes {start}+{length} differ from the stored file")
-    return len(response.content)
-
-
-async def probe_while(client: httpx.AsyncClient, running: asyncio.Event) -> list[float]:
-    times = []
-    while not running.is_set():
-        started = time.perf_counter()
-        (await client.get("/healthz")).raise_for_status()
-        times.append((time.perf_counter() - started) * 1000)
-        await asyncio.sleep(PROBE_EVERY_S)
-    return times
+        for start, body in zip(starts, bodies, strict=True):
+            file.seek(start)
+            if body != file.read(len(body)):
+                raise RuntimeError(f"bytes {start}+{len(body)} differ from the stored file")
 
 
 @dataclass
@@ -161,12 +229,9 @@ async def measure(
 ) -> Figures:
     limits = httpx.Limits(max_connections=options.ranges + 4)
     timeout = httpx.Timeout(300.0)
-    async with (
-        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client,
-        httpx.AsyncClient(base_url=base_url, timeout=timeout) as probe,
-    ):
-        await healthz_latencies(probe, 20)  # warm-up
-        idle = await healthz_latencies(probe, 200)
+    probe = Probe(base_url)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
+        idle = probe.idle()
         memory = Memory(pid)
         rss_before = memory.rss()
         with memory:
@@ -176,17 +241,15 @@ async def measure(
         rng = random.Random(7)
         length = options.range_mb * MIB
         starts = [rng.randrange(0, size - length) for _ in range(options.ranges)]
-        done = asyncio.Event()
         ranges_memory = Memory(pid)
         with ranges_memory:
-            probing = asyncio.create_task(probe_while(probe, done))
+            probe.start()
             started = time.perf_counter()
-            got_bytes = await asyncio.gather(
-                *(ranged(client, url, start, length, stored) for start in starts)
-            )
+            bodies = await asyncio.gather(*(ranged(client, url, start, length) for start in starts))
             ranges_s = time.perf_counter() - started
-            done.set()
-            busy = await probing
+            busy = probe.stop()
+    probe.close()
+    check_ranges(stored, starts, bodies)
     return Figures(
         idle_ms=idle,
         whole_s=whole_s,
@@ -194,7 +257,7 @@ async def measure(
         rss_before=rss_before,
         rss_whole_peak=max(memory.samples),
         ranges_s=ranges_s,
-        ranges_bytes=sum(got_bytes),
+        ranges_bytes=sum(len(body) for body in bodies),
         rss_ranges_peak=max(ranges_memory.samples),
         busy_ms=busy,
     )
@@ -280,7 +343,8 @@ def report(figures: Figures, options: argparse.Namespace, load: str) -> str:
 
 One file stored as a job's output is, read at the signed `/files/...` URL by a client on the same
 machine: once whole (the server's resident memory sampled every 10 ms), then in
-{options.ranges} `Range` requests at once while a probe asks `/healthz` every 20 ms. The server runs
+{options.ranges} `Range` requests at once while a probe in another process asks `/healthz` every
+20 ms (one request at a time, like the idle reference). The server runs
 without workers, so the downloads are all it does; the client shares its 2 cores.
 
 | figure | value |
@@ -303,7 +367,11 @@ def main() -> None:
     parser.add_argument("--ranges", type=int, default=50, help="Range requests at once")
     parser.add_argument("--range-mb", type=int, default=8, help="Each range's size in MiB")
     parser.add_argument("--write-docs", action="store_true", help="Update benchmarks.md")
+    parser.add_argument("--probe", metavar="URL", help=argparse.SUPPRESS)  # the probe's process
     options = parser.parse_args()
+    if options.probe:
+        run_probe(options.probe)
+        return
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="ms-downloads-") as work, ExitStack() as stack:
         data_dir = Path(work) / "data"
