@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyloudnorm
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from mediastudio.engines.media.audio import Samples, as_channels
 
@@ -63,6 +61,8 @@ def fade(
 
 def voice_activity_db(voice: Samples, rate: int) -> tuple[np.ndarray, float]:
     """The voice's RMS level in dBFS per hop, and the gate threshold derived from it."""
+    from scipy.ndimage import uniform_filter1d  # imported when mixing, see loudness()
+
     mono = as_channels(voice).mean(axis=1)
     hop = max(1, int(HOP_S * rate))
     frames = max(1, math.ceil(len(mono) / hop))
@@ -108,6 +108,10 @@ def duck(music: Samples, voice: Samples, rate: int, *, depth_db: float = DUCK_DE
 
 def loudness(samples: Samples, rate: int) -> float:
     """Integrated loudness (ITU-R BS.1770, LUFS); ``-inf`` for silence or under 0.4 s."""
+    # Imported on first use: pyloudnorm brings scipy.signal (~1 s of CPU), and this module is
+    # imported with the API (the compositions' request models), by every process that serves.
+    import pyloudnorm
+
     if len(samples) < int(0.4 * rate) or float(np.max(np.abs(samples))) < 1e-6:
         return -math.inf
     return float(pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64)))
@@ -129,6 +133,8 @@ def limit(samples: Samples, rate: int, ceiling: float = PEAK_CEILING) -> Samples
     Each sample's gain is the average, over a window, of the minimum needed gain over the same
     window around it; every term of that average is at most the gain the sample itself needs.
     """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
     peak = np.abs(as_channels(samples)).max(axis=1)
     needed = np.minimum(1.0, ceiling / np.maximum(peak, _SILENCE))
     if float(needed.min()) >= 1.0:
