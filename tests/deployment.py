@@ -45,7 +45,7 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from mediastudio.settings import Settings
-from tests.postgres import PostgresServer, shared_postgres
+from tests.postgres import PostgresServer, fetch_row, shared_postgres
 from tests.rabbitmq_server import RABBITMQ_URL, delete_queues, require_rabbitmq
 from tests.redis_server import REDIS_URL, delete_prefixed, require_redis
 from tests.s3_server import S3Server, start_s3_server
@@ -417,18 +417,10 @@ async def stored_row(data_dir: Path, sql: str, *params: Any) -> tuple[Any, ...] 
         with closing(sqlite3.connect(data_dir / "mediastudio.db")) as db:
             found = db.execute(sql, params).fetchone()
         return None if found is None else tuple(found)
-    import asyncpg
-
     numbered = sql
     for n in range(1, len(params) + 1):
         numbered = numbered.replace("?", f"${n}", 1)
-    dsn = for_data_dir(data_dir).database_url().replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn)
-    try:
-        record = await connection.fetchrow(numbered, *params)
-    finally:
-        await connection.close()
-    return None if record is None else tuple(record)
+    return await fetch_row(for_data_dir(data_dir).database_url(), numbered, *params)
 
 
 def embedded_only(reason: str) -> pytest.MarkDecorator:

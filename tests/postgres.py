@@ -65,6 +65,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def asyncpg_dsn(database_url: str) -> str:
+    """A SQLAlchemy ``postgresql+asyncpg://`` URL (a setting's) as asyncpg's own DSN."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def fetch_row(database_url: str, sql: str, *params: Any) -> tuple[Any, ...] | None:
+    """One row straight from a PostgreSQL database, read by its own connection; ``sql`` takes
+    asyncpg's ``$1`` placeholders."""
+    import asyncpg
+
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        record = await connection.fetchrow(sql, *params)
+    finally:
+        await connection.close()
+    return None if record is None else tuple(record)
+
+
 class PostgresServer:
     """The test server: a template migrated once, and throwaway copies of it."""
 

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 from PIL import Image
 
@@ -30,7 +29,7 @@ from tests.e2e.server import (
     entries_for,
     wait_for,
 )
-from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, fetch_row
 from tests.rabbitmq_server import RABBITMQ_URL, require_rabbitmq, unique_prefix
 
 pytestmark = [
@@ -155,16 +154,12 @@ def queue_depth(name: str) -> tuple[int, int]:
 
 async def stored(database: str, job_id: str) -> tuple[str, str | None, int]:
     """``(status, worker_id, attempts)`` straight from the database."""
-    dsn = database.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn)
-    try:
-        row = await connection.fetchrow(
-            "SELECT status, worker_id, attempts FROM generations WHERE id = $1", job_id
-        )
-    finally:
-        await connection.close()
+    row = await fetch_row(
+        database, "SELECT status, worker_id, attempts FROM generations WHERE id = $1", job_id
+    )
     assert row is not None, job_id
-    return row["status"], row["worker_id"], row["attempts"]
+    status, worker_id, attempts = row
+    return status, worker_id, attempts
 
 
 async def test_jobs_wait_for_a_worker_of_their_pool_and_cancels_reach_it(

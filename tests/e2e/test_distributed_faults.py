@@ -36,7 +36,7 @@ from tests.e2e.server import (
 )
 from tests.e2e.test_distributed import WorkerProcess, stored
 from tests.live_server import read_sse
-from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, asyncpg_dsn
 from tests.redis_server import PrivateRedis
 
 pytestmark = [
@@ -60,10 +60,6 @@ def database(postgres_server: PostgresServer) -> Iterator[str]:
         yield url
     finally:
         postgres_server.drop(name)
-
-
-def dsn(database: str) -> str:
-    return database.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def until(check: Any, what: str, within: float = BLOCKED_WITHIN_S) -> None:
@@ -121,8 +117,8 @@ async def test_an_api_killed_mid_create_leaves_no_reservation_without_its_job(
     # they are held; the restarted server runs them.
     server.args = ("--no-workers",)
     key = server.start_with_account(credits=1000)
-    database_name = dsn(database).rpartition("/")[2]
-    connection = await asyncpg.connect(dsn(database))
+    database_name = asyncpg_dsn(database).rpartition("/")[2]
+    connection = await asyncpg.connect(asyncpg_dsn(database))
     try:
         async with client(server) as http:
             accepted = await asyncio.gather(
