@@ -230,25 +230,29 @@ async def measure(
     limits = httpx.Limits(max_connections=options.ranges + 4)
     timeout = httpx.Timeout(300.0)
     probe = Probe(base_url)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
-        idle = probe.idle()
-        memory = Memory(pid)
-        rss_before = memory.rss()
-        with memory:
-            got, size, whole_s = await download_whole(client, url)
-        if got != digest:
-            raise RuntimeError("the downloaded file's SHA-256 is not the stored file's")
-        rng = random.Random(7)
-        length = options.range_mb * MIB
-        starts = [rng.randrange(0, size - length) for _ in range(options.ranges)]
-        ranges_memory = Memory(pid)
-        with ranges_memory:
-            probe.start()
-            started = time.perf_counter()
-            bodies = await asyncio.gather(*(ranged(client, url, start, length) for start in starts))
-            ranges_s = time.perf_counter() - started
-            busy = probe.stop()
-    probe.close()
+    try:
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
+            idle = probe.idle()
+            memory = Memory(pid)
+            rss_before = memory.rss()
+            with memory:
+                got, size, whole_s = await download_whole(client, url)
+            if got != digest:
+                raise RuntimeError("the downloaded file's SHA-256 is not the stored file's")
+            rng = random.Random(7)
+            length = options.range_mb * MIB
+            starts = [rng.randrange(0, size - length) for _ in range(options.ranges)]
+            ranges_memory = Memory(pid)
+            with ranges_memory:
+                probe.start()
+                started = time.perf_counter()
+                bodies = await asyncio.gather(
+                    *(ranged(client, url, start, length) for start in starts)
+                )
+                ranges_s = time.perf_counter() - started
+                busy = probe.stop()
+    finally:
+        probe.close()
     check_ranges(stored, starts, bodies)
     return Figures(
         idle_ms=idle,
