@@ -117,8 +117,9 @@ async def test_an_api_killed_mid_create_leaves_no_reservation_without_its_job(
     # they are held; the restarted server runs them.
     server.args = ("--no-workers",)
     key = server.start_with_account(credits=1000)
-    database_name = asyncpg_dsn(database).rpartition("/")[2]
-    connection = await asyncpg.connect(asyncpg_dsn(database))
+    dsn = asyncpg_dsn(database)
+    database_name = dsn.rpartition("/")[2]
+    connection = await asyncpg.connect(dsn)
     try:
         async with client(server) as http:
             accepted = await asyncio.gather(
