@@ -14,7 +14,7 @@ TORCH ?= torch==2.13.0
 # `make run PORT=8080` serves on another port.
 PORT ?= 8000
 # Bytecode caches on for every command here, even where the environment turns them off
-# (PYTHONDONTWRITEBYTECODE=1, as on this project's CI machines): without them each of the
+# (PYTHONDONTWRITEBYTECODE=1, as on the development machine): without them each of the
 # hundreds of processes a test run starts compiled the sources again, and each test process
 # rewrote every test module's asserts again (docs/dependencies.md, "Development").
 export PYTHONDONTWRITEBYTECODE :=
